@@ -1,0 +1,3 @@
+from hikaze_mm.cli import main
+
+raise SystemExit(main())

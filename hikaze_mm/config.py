@@ -1,0 +1,110 @@
+"""Runtime configuration: data paths, model roots, server address and limits.
+
+Precedence for every setting: explicit argument (CLI flag) > environment > default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hikaze_mm.model_types import canonical_type
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8789
+DB_FILE_NAME = "hikaze_mm.db"
+
+
+@dataclass(frozen=True)
+class ModelRoot:
+    """A folder that holds model files.
+
+    With ``type_key`` None the root is laid out like ComfyUI's ``models/`` folder: each
+    first-level folder is a type key (``checkpoints/``, ``loras/``, ...). With a type key
+    (given as ``loras=/path/to/loras``) every file below the root has that type.
+    """
+
+    path: Path
+    type_key: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> ModelRoot:
+        spec = spec.strip()
+        if not spec:
+            raise ValueError("empty model root")
+        key, sep, rest = spec.partition("=")
+        if sep and key and os.sep not in key and "/" not in key and rest:
+            return cls(Path(rest).expanduser().resolve(), canonical_type(key))
+        return cls(Path(spec).expanduser().resolve(), None)
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    db_path: Path
+    model_roots: tuple[ModelRoot, ...] = ()
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    # Largest JSON/form request body the API accepts.
+    max_request_bytes: int = 2 * 1024 * 1024
+    # Largest uploaded image, and the pixel count past which an image is a decompression bomb.
+    max_image_bytes: int = 32 * 1024 * 1024
+    max_image_pixels: int = 64_000_000
+    # Read size of the SHA-256 service.
+    hash_chunk_bytes: int = 4 * 1024 * 1024
+    # Threads that hash files in parallel (hashlib releases the GIL).
+    hash_workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    # What the background worker does when a pending model's hash is already in the library:
+    # "merge" (fill gaps in the existing model) or "skip" (leave it pending, marked conflict).
+    worker_conflict_policy: str = "merge"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def pending_images_dir(self) -> Path:
+        return self.images_dir / "pending"
+
+    def ensure_dirs(self) -> None:
+        self.pending_images_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        db_path: str | os.PathLike[str] | None = None,
+        model_roots: Sequence[str] | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: object,
+    ) -> Config:
+        """Build a config from arguments, then ``env`` (default ``os.environ``), then defaults."""
+        env = os.environ if env is None else env
+        data = Path(data_dir or env.get("HIKAZE_DATA_DIR") or "./data").expanduser().resolve()
+        db = db_path or env.get("HIKAZE_DB_PATH")
+        db_file = Path(db).expanduser().resolve() if db else data / DB_FILE_NAME
+        if model_roots:
+            root_specs = list(model_roots)
+        else:
+            root_specs = [s for s in env.get("HIKAZE_MODEL_ROOTS", "").split(os.pathsep) if s]
+        roots = tuple(dict.fromkeys(ModelRoot.parse(s) for s in root_specs))
+        port_value = port if port is not None else int(env.get("HIKAZE_PORT", DEFAULT_PORT))
+        if not 0 <= port_value <= 65535:
+            raise ValueError(f"port out of range: {port_value}")
+        policy = overrides.get("worker_conflict_policy", "merge")
+        if policy not in ("merge", "skip"):
+            raise ValueError(f"worker conflict policy must be 'merge' or 'skip', not {policy!r}")
+        return cls(
+            data_dir=data,
+            db_path=db_file,
+            model_roots=roots,
+            host=host or env.get("HIKAZE_HOST") or DEFAULT_HOST,
+            port=port_value,
+            **overrides,  # type: ignore[arg-type]
+        )

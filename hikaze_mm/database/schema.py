@@ -1,0 +1,98 @@
+"""Schema of the v3 library, as an ordered list of revisions.
+
+``PRAGMA user_version`` records the last revision applied. A new database runs every
+revision in order, and an existing one runs only those it lacks, each in one transaction,
+so an upgrade never loses data. Append new revisions; never edit a released one.
+"""
+
+from __future__ import annotations
+
+REVISION_1 = """
+CREATE TABLE models (
+    sha256       TEXT PRIMARY KEY,
+    path         TEXT NOT NULL,
+    name         TEXT,
+    type         TEXT,
+    base         TEXT,
+    size_bytes   INTEGER,
+    created_at   INTEGER,
+    last_used_at INTEGER,
+    meta_json    TEXT
+);
+CREATE INDEX idx_models_path ON models(path);
+
+CREATE TABLE tags (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    color      TEXT,
+    created_at INTEGER
+);
+
+CREATE TABLE model_tags (
+    model_hash TEXT NOT NULL REFERENCES models(sha256) ON DELETE CASCADE ON UPDATE CASCADE,
+    tag_id     INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
+    PRIMARY KEY (model_hash, tag_id)
+);
+CREATE INDEX idx_model_tags_tag ON model_tags(tag_id);
+"""
+
+REVISION_2 = """
+CREATE TABLE pending_import (
+    id         INTEGER PRIMARY KEY,
+    path       TEXT NOT NULL UNIQUE,
+    name       TEXT,
+    type       TEXT,
+    base       TEXT,
+    size_bytes INTEGER,
+    created_at INTEGER,
+    meta_json  TEXT
+);
+
+CREATE TABLE pending_model_tags (
+    model_id INTEGER NOT NULL REFERENCES pending_import(id) ON DELETE CASCADE,
+    tag_id   INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
+    PRIMARY KEY (model_id, tag_id)
+);
+CREATE INDEX idx_pending_model_tags_tag ON pending_model_tags(tag_id);
+
+CREATE TABLE migration_state (
+    key        TEXT PRIMARY KEY,
+    value_json TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+"""
+
+REVISION_3 = """
+ALTER TABLE models ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX idx_models_type ON models(type);
+CREATE INDEX idx_models_base ON models(base);
+CREATE INDEX idx_models_name ON models(name COLLATE NOCASE);
+CREATE INDEX idx_models_created ON models(created_at);
+CREATE INDEX idx_models_last_used ON models(last_used_at);
+CREATE INDEX idx_models_size ON models(size_bytes);
+
+ALTER TABLE pending_import ADD COLUMN sha256 TEXT;
+ALTER TABLE pending_import ADD COLUMN status TEXT NOT NULL DEFAULT 'new'
+    CHECK (status IN ('new', 'hashing', 'error', 'conflict'));
+ALTER TABLE pending_import ADD COLUMN error TEXT;
+ALTER TABLE pending_import ADD COLUMN source TEXT NOT NULL DEFAULT 'legacy';
+ALTER TABLE pending_import ADD COLUMN updated_at INTEGER;
+CREATE INDEX idx_pending_status ON pending_import(status);
+CREATE INDEX idx_pending_sha ON pending_import(sha256);
+
+CREATE TABLE hash_cache (
+    path       TEXT PRIMARY KEY,
+    size_bytes INTEGER NOT NULL,
+    mtime_ns   INTEGER NOT NULL,
+    inode      INTEGER NOT NULL,
+    sha256     TEXT NOT NULL,
+    hashed_at  INTEGER NOT NULL
+);
+CREATE INDEX idx_hash_cache_sha ON hash_cache(sha256);
+CREATE INDEX idx_hash_cache_size ON hash_cache(size_bytes);
+"""
+
+REVISIONS: tuple[str, ...] = (REVISION_1, REVISION_2, REVISION_3)
+LATEST_REVISION = len(REVISIONS)
+
+PENDING_STATUSES = ("new", "hashing", "error", "conflict")

@@ -1,0 +1,51 @@
+"""Domain errors shared by services; the HTTP layer maps each to one status code."""
+
+from __future__ import annotations
+
+
+class HikazeError(Exception):
+    """Base class. ``detail`` is safe to show to a user."""
+
+    status = 500
+    error = "Internal error"
+
+    def __init__(self, detail: str, *, error: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if error is not None:
+            self.error = error
+
+
+class ValidationError(HikazeError, ValueError):
+    status = 400
+    error = "Bad request"
+
+
+class ForbiddenError(HikazeError):
+    status = 403
+    error = "Forbidden"
+
+
+class NotFoundError(HikazeError, LookupError):
+    status = 404
+    error = "Not found"
+
+
+class ConflictError(HikazeError):
+    status = 409
+    error = "Conflict"
+
+
+class LockedError(HikazeError):
+    status = 423
+    error = "Locked"
+
+
+class UnprocessableError(HikazeError):
+    status = 422
+    error = "Unprocessable"
+
+
+class TooLargeError(HikazeError):
+    status = 413
+    error = "Payload too large"

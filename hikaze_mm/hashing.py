@@ -1,0 +1,247 @@
+"""The SHA-256 service: chunked, cancellable, pausable hashing with a persistent cache.
+
+* ``HashJob`` hashes one file chunk by chunk into a reused buffer. It keeps its digest
+  state and byte offset when paused, so a resumed job reads only the bytes it has not
+  hashed yet (within one process: a hash state cannot be saved to disk).
+* ``HashControl`` is the switch a caller flips to pause, resume or cancel running jobs;
+  jobs look at it between chunks.
+* ``HashService`` runs jobs in a thread pool (hashlib and file reads release the GIL, so
+  threads hash in parallel on all cores) and keeps a cache keyed on
+  (path, size, mtime_ns, inode): an unchanged file is never read twice.
+* A file whose stat changes while it is hashed is reported with ``FileChangedError`` and
+  its digest is thrown away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hikaze_mm.database import DatabaseManager
+
+DEFAULT_CHUNK = 4 * 1024 * 1024
+ProgressCallback = Callable[[int, int], None]
+
+
+def short_hash(sha256: str) -> str:
+    """The AutoV2 short hash (as shown by A1111 and Civitai): the first 10 hex characters."""
+    return sha256[:10]
+
+
+class HashCancelled(Exception):
+    """The job was cancelled; nothing was returned."""
+
+
+class HashPaused(Exception):
+    """The job stopped at a chunk boundary; ``run()`` again continues where it stopped."""
+
+
+class FileChangedError(Exception):
+    """The file changed while it was hashed; the digest was thrown away."""
+
+
+@dataclass(frozen=True)
+class FileStat:
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@dataclass(frozen=True)
+class HashResult:
+    path: str
+    sha256: str
+    stat: FileStat
+    cached: bool
+    bytes_read: int
+
+    @property
+    def short_hash(self) -> str:
+        return short_hash(self.sha256)
+
+
+class HashControl:
+    """Pause, resume and cancel, shared by a caller and any number of jobs."""
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        self._running.set()
+
+    def wait_until_running(self, timeout: float | None = None) -> bool:
+        """Block while paused; True once running (or cancelled)."""
+        return self._running.wait(timeout)
+
+
+class HashJob:
+    """One file's hash, resumable at any chunk boundary within this process."""
+
+    def __init__(self, path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK) -> None:
+        self.path = str(path)
+        self.chunk_size = chunk_size
+        self.offset = 0
+        self.bytes_read = 0
+        self.total: int | None = None
+        self._hasher = hashlib.sha256()
+        self._start_stat: FileStat | None = None
+
+    def run(
+        self, control: HashControl | None = None, progress: ProgressCallback | None = None
+    ) -> str:
+        """Hash from the current offset to the end; return the hex digest.
+
+        Raises HashPaused (state kept), HashCancelled, FileChangedError or OSError.
+        """
+        buf = bytearray(self.chunk_size)
+        view = memoryview(buf)
+        with open(self.path, "rb", buffering=0) as f:
+            stat = FileStat.of(os.fstat(f.fileno()))
+            if self._start_stat is None:
+                self._start_stat = stat
+                self.total = stat.size
+            elif stat != self._start_stat:
+                raise FileChangedError(f"{self.path} changed while its hashing was paused")
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            if self.offset:
+                f.seek(self.offset)
+            update = self._hasher.update
+            while True:
+                if control is not None:
+                    if control.cancelled:
+                        raise HashCancelled(self.path)
+                    if control.paused:
+                        raise HashPaused(self.path)
+                n = f.readinto(buf)
+                if not n:
+                    break
+                update(view[:n])
+                self.offset += n
+                self.bytes_read += n
+                if progress is not None:
+                    progress(self.offset, self.total or 0)
+            end_stat = FileStat.of(os.fstat(f.fileno()))
+        try:
+            path_stat = FileStat.of(os.stat(self.path))
+        except OSError as exc:
+            raise FileChangedError(f"{self.path} vanished while it was hashed") from exc
+        if end_stat != self._start_stat or path_stat != self._start_stat:
+            raise FileChangedError(f"{self.path} changed while it was hashed")
+        if self.offset != self._start_stat.size:
+            raise FileChangedError(f"{self.path} changed size while it was hashed")
+        return self._hasher.hexdigest()
+
+    @property
+    def start_stat(self) -> FileStat | None:
+        return self._start_stat
+
+
+class HashService:
+    """Hashes files in a thread pool, with the cache in the library database."""
+
+    def __init__(
+        self,
+        db: DatabaseManager | None = None,
+        *,
+        chunk_size: int = DEFAULT_CHUNK,
+        workers: int | None = None,
+    ) -> None:
+        self.db = db
+        self.chunk_size = chunk_size
+        self.workers = workers or max(1, os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="hikaze-hash")
+
+    def lookup_cache(self, path: str | os.PathLike[str]) -> HashResult | None:
+        """The cached hash of ``path`` if its (size, mtime_ns, inode) still match; reads no data."""
+        if self.db is None:
+            return None
+        key = str(Path(path).absolute())
+        stat = FileStat.of(os.stat(key))
+        sha = self.db.cached_hash(key, stat.size, stat.mtime_ns, stat.inode)
+        return HashResult(key, sha, stat, cached=True, bytes_read=0) if sha else None
+
+    def hash_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        control: HashControl | None = None,
+        progress: ProgressCallback | None = None,
+        use_cache: bool = True,
+        on_job: Callable[[HashJob], None] | None = None,
+    ) -> HashResult:
+        """Hash ``path`` in the calling thread, blocking while ``control`` is paused.
+
+        A pause keeps the job's state, so resuming reads only the remaining bytes.
+        """
+        key = str(Path(path).absolute())
+        if use_cache:
+            hit = self.lookup_cache(key)
+            if hit is not None:
+                return hit
+        job = HashJob(key, self.chunk_size)
+        if on_job is not None:
+            on_job(job)
+        while True:
+            try:
+                sha = job.run(control, progress)
+                break
+            except HashPaused:
+                assert control is not None
+                control.wait_until_running()
+        stat = job.start_stat
+        assert stat is not None
+        if self.db is not None:
+            self.db.store_hash(key, stat.size, stat.mtime_ns, stat.inode, sha)
+        return HashResult(key, sha, stat, cached=False, bytes_read=job.bytes_read)
+
+    async def hash_file_async(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        control: HashControl | None = None,
+        progress: ProgressCallback | None = None,
+        use_cache: bool = True,
+    ) -> HashResult:
+        """``hash_file`` in the service's thread pool; the event loop is never blocked."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool,
+            lambda: self.hash_file(path, control=control, progress=progress, use_cache=use_cache),
+        )
+
+    def submit(self, fn: Callable[..., object], *args: object):
+        """Run ``fn`` on the hashing pool (for callers that hash several files at once)."""
+        return self._pool.submit(fn, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,3 @@
+from hikaze_mm.server.app import SERVICES_KEY, create_app, mount
+
+__all__ = ["SERVICES_KEY", "create_app", "mount"]

@@ -1,0 +1,47 @@
+"""The aiohttp application: standalone (``create_app``) or mounted under a prefix (``mount``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hikaze_mm.server.middleware import json_errors, make_host_guard, same_origin
+from hikaze_mm.server.routes import health
+from hikaze_mm.services import Services
+
+SERVICES_KEY = web.AppKey("hikaze_services", Services)
+
+ROUTE_MODULES = (health,)
+
+
+def _build(services: Services, *, close_services: bool) -> web.Application:
+    config = services.config
+    app = web.Application(
+        middlewares=[json_errors, make_host_guard(config.host), same_origin],
+        # The largest body any route takes (an image upload); JSON routes cap lower.
+        client_max_size=max(config.max_request_bytes, config.max_image_bytes) + 64 * 1024,
+    )
+    app[SERVICES_KEY] = services
+    for module in ROUTE_MODULES:
+        app.add_routes(module.routes)
+    if close_services:
+
+        async def _close(_app: web.Application) -> None:
+            services.close()
+
+        app.on_cleanup.append(_close)
+    return app
+
+
+def create_app(services: Services, *, close_services: bool = True) -> web.Application:
+    """A standalone application serving the API (and the UI) at ``/``."""
+    return _build(services, close_services=close_services)
+
+
+def mount(parent: web.Application, prefix: str, services: Services) -> web.Application:
+    """Mount the manager's routes on an existing aiohttp app (ComfyUI's) under ``prefix``.
+
+    The services close with the parent application.
+    """
+    sub = _build(services, close_services=True)
+    parent.add_subapp(prefix, sub)
+    return sub

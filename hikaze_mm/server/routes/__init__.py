@@ -1,0 +1,1 @@
+"""HTTP routes, one module per area. Each module exposes ``routes`` (a RouteTableDef)."""

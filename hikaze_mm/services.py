@@ -1,0 +1,32 @@
+"""The set of services one running manager uses, built from a Config.
+
+The CLI and the HTTP server both open one ``Services`` and pass it (or its parts) on;
+tests open their own against a temporary data dir. Nothing here is global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hikaze_mm.config import Config
+from hikaze_mm.database import DatabaseManager
+from hikaze_mm.hashing import HashService
+
+
+@dataclass
+class Services:
+    config: Config
+    db: DatabaseManager
+    hashes: HashService
+
+    @classmethod
+    def open(cls, config: Config) -> Services:
+        config.ensure_dirs()
+        db = DatabaseManager(config.db_path)
+        db.init_db()
+        hashes = HashService(db, chunk_size=config.hash_chunk_bytes, workers=config.hash_workers)
+        return cls(config=config, db=db, hashes=hashes)
+
+    def close(self) -> None:
+        self.hashes.close()
+        self.db.close()

@@ -1,0 +1,49 @@
+"""Shared fixtures: every test gets its own data dir under pytest's tmp_path."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hikaze_mm.config import Config
+from hikaze_mm.server import create_app
+from hikaze_mm.services import Services
+
+# No test may read or write a user's real data dir through the environment.
+for _var in ("HIKAZE_DATA_DIR", "HIKAZE_DB_PATH", "HIKAZE_MODEL_ROOTS"):
+    os.environ.pop(_var, None)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def models_root(tmp_path: Path) -> Path:
+    root = tmp_path / "models"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def config(data_dir: Path, models_root: Path) -> Config:
+    return Config.load(data_dir=data_dir, model_roots=[str(models_root)], env={})
+
+
+@pytest.fixture
+def services(config: Config) -> Iterator[Services]:
+    svc = Services.open(config)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+async def client(aiohttp_client, config: Config):
+    """A real aiohttp server on 127.0.0.1 with a fresh library, and a client for it."""
+    svc = Services.open(config)
+    app = create_app(svc)
+    return await aiohttp_client(app)

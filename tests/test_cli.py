@@ -1,0 +1,44 @@
+"""The console script, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import write_model
+
+
+def run_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HIKAZE_")}
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "hikaze_mm", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_hash_command_and_env_data_dir(tmp_path: Path) -> None:
+    model = tmp_path / "m.safetensors"
+    sha = write_model(model, 12345)
+    data = tmp_path / "envdata"
+    proc = run_cli("hash", "--json", str(model), env_extra={"HIKAZE_DATA_DIR": str(data)})
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["sha256"] == sha and out["autov2"] == sha[:10] and out["cached"] is False
+    assert (data / "hikaze_mm.db").exists()
+    again = json.loads(run_cli("hash", "--json", "--data-dir", str(data), str(model)).stdout)
+    assert again["cached"] is True
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    proc = run_cli("hash", "--data-dir", str(tmp_path / "d"), str(tmp_path / "missing.bin"))
+    assert proc.returncode == 1 and "missing.bin" in proc.stdout and "Traceback" not in proc.stderr
+    proc = run_cli("bogus")
+    assert proc.returncode == 2
