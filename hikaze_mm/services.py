@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from hikaze_mm.config import Config
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.hashing import HashService
+from hikaze_mm.images import ImageStore
 
 
 @dataclass
@@ -18,6 +19,7 @@ class Services:
     config: Config
     db: DatabaseManager
     hashes: HashService
+    images: ImageStore
 
     @classmethod
     def open(cls, config: Config) -> Services:
@@ -25,7 +27,14 @@ class Services:
         db = DatabaseManager(config.db_path)
         db.init_db()
         hashes = HashService(db, chunk_size=config.hash_chunk_bytes, workers=config.hash_workers)
-        return cls(config=config, db=db, hashes=hashes)
+        images = ImageStore(
+            config.images_dir,
+            config.pending_images_dir,
+            max_pixels=config.max_image_pixels,
+            max_bytes=config.max_image_bytes,
+        )
+        images.cleanup_partial()
+        return cls(config=config, db=db, hashes=hashes, images=images)
 
     def close(self) -> None:
         self.hashes.close()

@@ -1,0 +1,407 @@
+"""Preview images: validation, WebP tiers, and the one home of image naming.
+
+Active images live flat in ``<data>/images/`` as ``<sha256>_<seq>_<quality>.webp`` with
+quality ``high`` (at most 2 MP, WebP q80), ``medium`` and ``low`` (thumbnails). Pending
+images (originals of models not hashed yet) live in ``<data>/images/pending/`` as
+``<pending id>_<n>.<ext>``.
+
+Naming and sequence logic lives only here (``ImageStore``):
+
+* A sequence is claimed by creating its ``high`` file with O_EXCL, so two uploads, two
+  threads or two processes never get the same seq. The tiers are written to temporary
+  files and renamed into place, ``high`` last, so a reader never sees half a file.
+* A crash can leave an empty claim or ``.tmp`` files; ``cleanup_partial()`` removes them.
+
+CPU work (``encode_tiers``) is a plain function of bytes or a path, so callers can run it
+in a thread or a process pool, off the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shutil
+import threading
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from hikaze_mm.database import normalize_sha256
+from hikaze_mm.errors import ValidationError
+
+QUALITIES = ("high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class Tier:
+    max_pixels: int
+    quality: int
+
+
+TIERS: dict[str, Tier] = {
+    "high": Tier(2_000_000, 80),
+    "medium": Tier(400_000, 72),
+    "low": Tier(65_536, 60),
+}
+DEFAULT_MAX_PIXELS = 64_000_000
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+PENDING_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+
+# Public names a client may ask for: "<hash>.webp" (seq 0) or "<hash>_<seq>.webp".
+PUBLIC_NAME_RE = re.compile(r"([0-9a-f]{64})(?:_(\d{1,6}))?\.webp")
+_TIER_FILE_RE = re.compile(r"([0-9a-f]{64})_(\d+)_(high|medium|low)\.webp")
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class ImageError(ValidationError):
+    """A file that is not a usable image: the reason is in ``detail``."""
+
+    error = "Bad image"
+
+
+def _open_checked(
+    source: bytes | str | os.PathLike[str], max_pixels: int, max_bytes: int
+) -> Image.Image:
+    """Open and fully decode an image, or raise ImageError with a reason."""
+    if isinstance(source, bytes):
+        size = len(source)
+        stream: io.BytesIO | str = io.BytesIO(source)
+    else:
+        try:
+            size = os.stat(source).st_size
+        except FileNotFoundError:
+            raise ImageError("file not found") from None
+        except OSError as exc:
+            raise ImageError(f"cannot read: {exc.strerror or exc}") from None
+        stream = str(source)
+    if size == 0:
+        raise ImageError("empty file")
+    if size > max_bytes:
+        raise ImageError(f"file is {size} bytes, over the {max_bytes} byte limit")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(stream)
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"{width}x{height} is over {max_pixels} pixels (decompression bomb)"
+                )
+            img.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("not an image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError("image too large (decompression bomb)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"corrupt or truncated image: {exc}") from None
+    return img
+
+
+def _normalized(img: Image.Image) -> Image.Image:
+    """Upright, 8-bit RGB or RGBA, with no metadata carried along."""
+    with contextlib.suppress(Exception):  # a broken EXIF block must not lose the image
+        img = ImageOps.exif_transpose(img)
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16/32-bit greyscale: scale to 8 bits rather than clip.
+        img = img.point(lambda v: v / 256 if mode.startswith("I;16") else v).convert("L")
+        mode = "L"
+    if mode == "F":
+        img = img.convert("L")
+    if mode == "P" or mode == "PA":
+        img = img.convert("RGBA" if "transparency" in img.info or mode == "PA" else "RGB")
+    elif mode in ("LA", "La", "RGBa"):
+        img = img.convert("RGBA")
+    elif mode not in ("RGB", "RGBA"):
+        img = img.convert("RGB")  # CMYK, YCbCr, L, 1, LAB, HSV ...
+    if img.mode == "RGBA" and img.getextrema()[3][0] == 255:
+        img = img.convert("RGB")  # fully opaque: drop the useless alpha channel
+    return img
+
+
+def _fit(img: Image.Image, max_pixels: int) -> Image.Image:
+    width, height = img.size
+    if width * height <= max_pixels:
+        return img
+    scale = (max_pixels / (width * height)) ** 0.5
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def encode_tiers(
+    source: bytes | str | os.PathLike[str],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> dict[str, bytes]:
+    """Validate an image and encode its three WebP tiers; raise ImageError if unusable."""
+    with _open_checked(source, max_pixels, max_bytes) as raw:
+        img = _normalized(raw)
+    tiers: dict[str, bytes] = {}
+    current = img
+    for quality in QUALITIES:  # largest first, each tier resized from the one before
+        tier = TIERS[quality]
+        current = _fit(current, tier.max_pixels)
+        out = io.BytesIO()
+        current.save(out, "WEBP", quality=tier.quality, method=4, exif=b"", icc_profile=None)
+        tiers[quality] = out.getvalue()
+    return tiers
+
+
+def validate_image(
+    source: bytes | str | os.PathLike[str],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> str:
+    """Check that ``source`` is a complete, decodable image; return its format (e.g. PNG)."""
+    with _open_checked(source, max_pixels, max_bytes) as img:
+        return (img.format or "").upper()
+
+
+def public_name(sha256: str, seq: int) -> str:
+    return f"{sha256}_{seq}.webp"
+
+
+def parse_public_name(name: str) -> tuple[str, int]:
+    """``<hash>.webp`` -> (hash, 0); ``<hash>_<seq>.webp`` -> (hash, seq); else ValidationError."""
+    match = PUBLIC_NAME_RE.fullmatch(name)
+    if not match:
+        raise ValidationError(f"not an image name: {name!r}")
+    return match.group(1), int(match.group(2) or 0)
+
+
+def check_quality(quality: str) -> str:
+    if quality not in QUALITIES:
+        raise ValidationError(f"quality must be one of {', '.join(QUALITIES)}, not {quality!r}")
+    return quality
+
+
+class ImageStore:
+    """The image folders of one data dir."""
+
+    def __init__(
+        self,
+        images_dir: Path,
+        pending_dir: Path,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.images_dir = Path(images_dir)
+        self.pending_dir = Path(pending_dir)
+        self.max_pixels = max_pixels
+        self.max_bytes = max_bytes
+        self.images_dir.mkdir(parents=True, exist_ok=True)
+        self.pending_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._index: dict[str, set[int]] = {}
+        self._index_mtime: int | None = None
+
+    # ------------------------------------------------------------ naming
+    def tier_path(self, sha256: str, seq: int, quality: str) -> Path:
+        sha = normalize_sha256(sha256)
+        return self.images_dir / f"{sha}_{int(seq)}_{check_quality(quality)}.webp"
+
+    # ------------------------------------------------------------ index of what is on disk
+    def _refresh_index(self) -> None:
+        """Rebuild the seq index when the folder changed (any create, rename or delete)."""
+        mtime = os.stat(self.images_dir).st_mtime_ns
+        if mtime == self._index_mtime:
+            return
+        index: dict[str, set[int]] = {}
+        with os.scandir(self.images_dir) as entries:
+            for entry in entries:
+                match = _TIER_FILE_RE.fullmatch(entry.name)
+                if match and match.group(3) == "high":
+                    try:
+                        if entry.stat().st_size == 0:
+                            continue  # a claim whose image is not written yet
+                    except OSError:
+                        continue
+                    index.setdefault(match.group(1), set()).add(int(match.group(2)))
+        self._index = index
+        self._index_mtime = mtime
+
+    def list_seqs(self, sha256: str) -> list[int]:
+        """The sequence numbers of a model's complete images, in order."""
+        sha = normalize_sha256(sha256)
+        with self._lock:
+            self._refresh_index()
+            return sorted(self._index.get(sha, ()))
+
+    def image_names(self, sha256: str) -> list[str]:
+        sha = normalize_sha256(sha256)
+        return [public_name(sha, seq) for seq in self.list_seqs(sha)]
+
+    def image_counts(self, sha256s: Iterable[str]) -> dict[str, int]:
+        with self._lock:
+            self._refresh_index()
+            return {s: len(self._index.get(s, ())) for s in sha256s}
+
+    def hashes_on_disk(self) -> set[str]:
+        with self._lock:
+            self._refresh_index()
+            return set(self._index)
+
+    def get_next_sequence_index(self, sha256: str) -> int:
+        """One past the highest seq in use (claims included). Not a reservation:
+        ``add_image``/``write_tiers`` claim atomically."""
+        sha = normalize_sha256(sha256)
+        used = [int(m.group(2)) for m in self._tier_files(sha)]
+        return max(used) + 1 if used else 0
+
+    def _tier_files(self, sha: str) -> list[re.Match[str]]:
+        prefix = f"{sha}_"
+        matches = []
+        with os.scandir(self.images_dir) as entries:
+            for entry in entries:
+                if entry.name.startswith(prefix):
+                    match = _TIER_FILE_RE.fullmatch(entry.name)
+                    if match:
+                        matches.append(match)
+        return matches
+
+    # ------------------------------------------------------------ writing
+    def _claim(self, sha: str) -> int:
+        seq = self.get_next_sequence_index(sha)
+        while True:
+            try:
+                fd = os.open(self.tier_path(sha, seq, "high"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                seq += 1
+                continue
+            os.close(fd)
+            return seq
+
+    def write_tiers(
+        self, sha256: str, tiers: dict[str, bytes], target_seq: int | None = None
+    ) -> int:
+        """Store encoded tiers at ``target_seq`` (overwriting it) or at a newly claimed seq."""
+        sha = normalize_sha256(sha256)
+        if set(tiers) != set(QUALITIES):
+            raise ValueError("tiers must hold high, medium and low")
+        seq = self._claim(sha) if target_seq is None else int(target_seq)
+        if seq < 0:
+            raise ValidationError("seq must be >= 0")
+        for quality in ("low", "medium", "high"):
+            final = self.tier_path(sha, seq, quality)
+            tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            with open(tmp, "wb") as f:
+                f.write(tiers[quality])
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        return seq
+
+    def add_image(
+        self, sha256: str, source: bytes | str | os.PathLike[str], target_seq: int | None = None
+    ) -> int:
+        """Validate, encode and store one image for a model; return its seq."""
+        tiers = encode_tiers(source, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
+        return self.write_tiers(sha256, tiers, target_seq)
+
+    def promote_pending_image(
+        self, source: str | os.PathLike[str], sha256: str, target_seq: int | None = None
+    ) -> int:
+        """Encode a pending original into tiers at ``target_seq`` (None: the next free seq).
+
+        The pending file is not removed: the caller removes it after its DB commit.
+        """
+        return self.add_image(sha256, source, target_seq)
+
+    def delete_image(self, sha256: str, seq: int) -> bool:
+        sha = normalize_sha256(sha256)
+        removed = False
+        for quality in ("high", "medium", "low"):  # high first: the image disappears at once
+            try:
+                os.unlink(self.tier_path(sha, seq, quality))
+                removed = True
+            except FileNotFoundError:
+                pass
+        return removed
+
+    def delete_all(self, sha256: str) -> int:
+        sha = normalize_sha256(sha256)
+        seqs = {int(m.group(2)) for m in self._tier_files(sha)}
+        for seq in seqs:
+            self.delete_image(sha, seq)
+        return len(seqs)
+
+    def cleanup_partial(self) -> int:
+        """Remove leftovers of interrupted writes: ``.tmp`` files and empty claims."""
+        removed = 0
+        for folder in (self.images_dir, self.pending_dir):
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    partial = entry.name.endswith(".tmp") or (
+                        _TIER_FILE_RE.fullmatch(entry.name) and entry.stat().st_size == 0
+                    )
+                    if partial:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path)
+                            removed += 1
+        return removed
+
+    # ------------------------------------------------------------ pending originals
+    def pending_images(self, pending_id: int) -> list[Path]:
+        """A pending model's original images, ordered by their index n."""
+        pattern = re.compile(rf"{int(pending_id)}_(\d+)(\.[a-z]+)")
+        found: list[tuple[int, Path]] = []
+        with os.scandir(self.pending_dir) as entries:
+            for entry in entries:
+                match = pattern.fullmatch(entry.name)
+                if match and match.group(2) in PENDING_EXTENSIONS:
+                    found.append((int(match.group(1)), Path(entry.path)))
+        return [p for _, p in sorted(found)]
+
+    def add_pending_image(
+        self, pending_id: int, source: str | os.PathLike[str], n: int | None = None
+    ) -> Path:
+        """Validate and copy an original image for a pending model as ``<id>_<n>.<ext>``.
+
+        With ``n`` given the copy is idempotent (an existing ``<id>_<n>`` is replaced).
+        """
+        fmt = validate_image(source, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
+        ext = {
+            "JPEG": ".jpg",
+            "PNG": ".png",
+            "WEBP": ".webp",
+            "GIF": ".gif",
+            "BMP": ".bmp",
+            "TIFF": ".tif",
+        }.get(fmt)
+        if ext is None:
+            ext = Path(source).suffix.lower()
+            if ext not in PENDING_EXTENSIONS:
+                raise ImageError(f"unsupported image format {fmt or ext!r}")
+        with self._lock:
+            existing = self.pending_images(pending_id)
+            if n is None:
+                used = [int(p.name.split("_", 1)[1].split(".")[0]) for p in existing]
+                n = max(used) + 1 if used else 0
+            for path in existing:  # same n with another extension: replace it
+                if path.name.split(".")[0] == f"{int(pending_id)}_{n}":
+                    path.unlink()
+            final = self.pending_dir / f"{int(pending_id)}_{n}{ext}"
+            tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, final)
+        return final
+
+    def remove_pending_images(self, pending_id: int) -> int:
+        paths = self.pending_images(pending_id)
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        return len(paths)

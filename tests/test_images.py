@@ -1,0 +1,182 @@
+"""Image validation, WebP tiers and sequence naming, on real files made with Pillow."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from hikaze_mm.errors import ValidationError
+from hikaze_mm.images import (
+    TIERS,
+    ImageError,
+    ImageStore,
+    encode_tiers,
+    parse_public_name,
+)
+
+SHA = "c" * 64
+
+
+def png_bytes(size=(64, 48), mode="RGB", color=(200, 10, 10), **save) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, "PNG", **save)
+    return out.getvalue()
+
+
+def jpeg_bytes(size=(80, 40), mode="RGB", color=(1, 2, 3), **save) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, "JPEG", **save)
+    return out.getvalue()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ImageStore:
+    return ImageStore(tmp_path / "images", tmp_path / "images" / "pending")
+
+
+def decode(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+def test_tiers_keep_aspect_and_limits() -> None:
+    tiers = encode_tiers(png_bytes((3000, 2000)))
+    sizes = {q: decode(b).size for q, b in tiers.items()}
+    for quality, (w, h) in sizes.items():
+        assert w * h <= TIERS[quality].max_pixels
+        assert abs(w / h - 1.5) < 0.01
+    assert sizes["high"][0] > sizes["medium"][0] > sizes["low"][0]
+    assert all(decode(b).format == "WEBP" for b in tiers.values())
+    small = encode_tiers(png_bytes((100, 50)))
+    assert decode(small["high"]).size == (100, 50)  # never upscaled
+
+
+@pytest.mark.parametrize(
+    "data, mode",
+    [
+        (png_bytes(mode="RGBA", color=(0, 255, 0, 128)), "RGBA"),
+        (png_bytes(mode="P", color=3), "RGB"),
+        (jpeg_bytes(mode="CMYK", color=(0, 255, 255, 0)), "RGB"),
+        (png_bytes(mode="I;16", color=65535), "RGB"),
+        (png_bytes(mode="LA", color=(100, 50)), "RGBA"),
+    ],
+)
+def test_awkward_modes(data: bytes, mode: str) -> None:
+    high = decode(encode_tiers(data)["high"])
+    assert high.mode == mode
+
+
+def test_sixteen_bit_white_stays_white() -> None:
+    high = decode(encode_tiers(png_bytes(mode="I;16", color=65535))["high"])
+    assert min(high.convert("L").getextrema()) > 240
+
+
+def test_exif_rotation_applied_and_metadata_stripped() -> None:
+    img = Image.new("RGB", (60, 20), (5, 5, 5))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    exif[0x010E] = "secret description"
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif.tobytes())
+    high = decode(encode_tiers(out.getvalue())["high"])
+    assert high.size == (20, 60)
+    assert not high.info.get("exif") and b"secret" not in encode_tiers(out.getvalue())["high"]
+
+
+def test_bad_images_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="empty"):
+        encode_tiers(b"")
+    with pytest.raises(ImageError, match="not an image"):
+        encode_tiers(b"hello, this is text")
+    with pytest.raises(ImageError, match=r"truncated|corrupt"):
+        encode_tiers(png_bytes((300, 300), color=(1, 2, 3))[:-40] + b"")
+    truncated = jpeg_bytes((400, 400))
+    with pytest.raises(ImageError):
+        encode_tiers(truncated[: len(truncated) // 2])
+    bomb = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(bomb, "PNG")
+    with pytest.raises(ImageError, match="bomb"):
+        encode_tiers(bomb.getvalue(), max_pixels=50_000_000)
+    with pytest.raises(ImageError, match="not found"):
+        encode_tiers(tmp_path / "missing.png")
+    with pytest.raises(ImageError, match="limit"):
+        encode_tiers(png_bytes(), max_bytes=10)
+
+
+def test_sequences_names_and_delete(store: ImageStore) -> None:
+    assert store.get_next_sequence_index(SHA) == 0
+    assert store.add_image(SHA, png_bytes()) == 0
+    assert store.add_image(SHA, png_bytes()) == 1
+    assert store.image_names(SHA) == [f"{SHA}_0.webp", f"{SHA}_1.webp"]
+    for q in ("high", "medium", "low"):
+        assert store.tier_path(SHA, 1, q).stat().st_size > 0
+    assert store.add_image(SHA, png_bytes(color=(0, 0, 255)), target_seq=0) == 0
+    assert store.list_seqs(SHA) == [0, 1]
+    assert store.delete_image(SHA, 0) is True
+    assert store.list_seqs(SHA) == [1]
+    assert store.get_next_sequence_index(SHA) == 2
+    assert store.image_counts([SHA, "d" * 64]) == {SHA: 1, "d" * 64: 0}
+    assert store.delete_all(SHA) == 1 and store.list_seqs(SHA) == []
+
+
+def test_concurrent_adds_get_distinct_seqs(store: ImageStore) -> None:
+    tiers = encode_tiers(png_bytes())
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def add() -> None:
+        seq = store.write_tiers(SHA, tiers)
+        with lock:
+            seqs.append(seq)
+
+    threads = [threading.Thread(target=add) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seqs) == list(range(12))
+
+
+def test_cleanup_partial(store: ImageStore) -> None:
+    store.tier_path(SHA, 0, "high").touch()  # a claim whose writer died
+    (store.images_dir / f".{SHA}_0_low.webp.1.2.tmp").write_bytes(b"x")
+    assert store.list_seqs(SHA) == []
+    assert store.cleanup_partial() == 2
+    assert list(store.images_dir.glob("*.webp")) == []
+
+
+def test_pending_images(store: ImageStore, tmp_path: Path) -> None:
+    src = tmp_path / "orig.png"
+    src.write_bytes(png_bytes())
+    first = store.add_pending_image(7, src)
+    second = store.add_pending_image(7, src)
+    assert (first.name, second.name) == ("7_0.png", "7_1.png")
+    assert store.add_pending_image(7, src, n=1).name == "7_1.png"
+    store.add_pending_image(71, src)
+    assert [p.name for p in store.pending_images(7)] == ["7_0.png", "7_1.png"]
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    with pytest.raises(ImageError):
+        store.add_pending_image(7, bad)
+    assert store.remove_pending_images(7) == 2
+    assert [p.name for p in store.pending_images(71)] == ["71_0.png"]
+
+
+def test_public_names() -> None:
+    assert parse_public_name(f"{SHA}.webp") == (SHA, 0)
+    assert parse_public_name(f"{SHA}_12.webp") == (SHA, 12)
+    for bad in (
+        "../x.webp",
+        f"{SHA}_1_high.webp",
+        f"{SHA.upper()}.webp",
+        f"{SHA}*.webp",
+        f"{SHA}_1.png",
+        "x" * 64 + ".webp",
+    ):
+        with pytest.raises(ValidationError):
+            parse_public_name(bad)
