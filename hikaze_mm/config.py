@@ -68,6 +68,17 @@ class Config:
     def pending_images_dir(self) -> Path:
         return self.images_dir / "pending"
 
+    def root_for(self, path: str | os.PathLike[str]) -> ModelRoot | None:
+        """The model root that holds ``path`` (symlinks resolved), or None."""
+        try:
+            real = Path(path).resolve()
+        except (OSError, RuntimeError):
+            return None
+        for root in self.model_roots:
+            if real == root.path or real.is_relative_to(root.path):
+                return root
+        return None
+
     def ensure_dirs(self) -> None:
         self.pending_images_dir.mkdir(parents=True, exist_ok=True)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)

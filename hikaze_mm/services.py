@@ -12,6 +12,7 @@ from hikaze_mm.config import Config
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.hashing import HashService
 from hikaze_mm.images import ImageStore
+from hikaze_mm.migration.legacy_job import LegacyImportJob
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Services:
     db: DatabaseManager
     hashes: HashService
     images: ImageStore
+    legacy_import: LegacyImportJob
 
     @classmethod
     def open(cls, config: Config) -> Services:
@@ -34,7 +36,8 @@ class Services:
             max_bytes=config.max_image_bytes,
         )
         images.cleanup_partial()
-        return cls(config=config, db=db, hashes=hashes, images=images)
+        legacy_import = LegacyImportJob(db, images)
+        return cls(config=config, db=db, hashes=hashes, images=images, legacy_import=legacy_import)
 
     def close(self) -> None:
         self.hashes.close()

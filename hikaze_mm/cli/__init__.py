@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 from hikaze_mm import __version__
 from hikaze_mm.cli import hash as hash_cmd
-from hikaze_mm.cli import serve
+from hikaze_mm.cli import library, migrate, promote, serve
 from hikaze_mm.cli.common import CliError
 
-COMMANDS = (serve, hash_cmd)
+COMMANDS = (serve, migrate, promote, library, hash_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

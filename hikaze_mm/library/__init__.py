@@ -1,0 +1,1 @@
+"""The model library: directory scans, listings and edits."""

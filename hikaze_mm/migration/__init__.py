@@ -1,0 +1,1 @@
+"""Legacy (v2) import and the promotion of pending models."""
