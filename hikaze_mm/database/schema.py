@@ -92,7 +92,31 @@ CREATE INDEX idx_hash_cache_sha ON hash_cache(sha256);
 CREATE INDEX idx_hash_cache_size ON hash_cache(size_bytes);
 """
 
-REVISIONS: tuple[str, ...] = (REVISION_1, REVISION_2, REVISION_3)
+# Placeholder: owned by Stage 1 (legacy import, issue 3), which fills it in if it needs a change.
+REVISION_4 = ""
+
+# Placeholder: owned by Stage 2 (promotion, issue 4), which fills it in if it needs a change.
+REVISION_5 = ""
+
+# Issue 5 (library listing): covering indexes so a filtered page of 50,000 models never
+# reads the table rows (whose meta_json can span overflow pages). A required tag's models
+# come from (tag_id, model_hash); each is checked in idx_models_listing, which holds every
+# column a listing filters on or returns. The scanner (issue 5) may append its own here.
+REVISION_6 = """
+CREATE INDEX IF NOT EXISTS idx_model_tags_tag_model ON model_tags(tag_id, model_hash);
+CREATE INDEX IF NOT EXISTS idx_models_listing ON models(
+    sha256, missing, type, base, name, path, size_bytes, created_at, last_used_at
+);
+"""
+
+REVISIONS: tuple[str, ...] = (
+    REVISION_1,
+    REVISION_2,
+    REVISION_3,
+    REVISION_4,
+    REVISION_5,
+    REVISION_6,
+)
 LATEST_REVISION = len(REVISIONS)
 
 PENDING_STATUSES = ("new", "hashing", "error", "conflict")
