@@ -92,8 +92,38 @@ CREATE INDEX idx_hash_cache_sha ON hash_cache(sha256);
 CREATE INDEX idx_hash_cache_size ON hash_cache(size_bytes);
 """
 
-# Placeholder: owned by Stage 1 (legacy import, issue 3), which fills it in if it needs a change.
-REVISION_4 = ""
+# Stage 1 (legacy import, issue 3): the ledger of what the one-time import has done, so a
+# second run (or a run after a crash) neither duplicates nor resurrects anything.
+# * legacy_import_models: each legacy model (by its path, unique in v2) and what it became.
+#   A path recorded here is never imported again, even after Stage 2 promoted or the user
+#   deleted what it became.
+# * legacy_import_tags: each legacy tag name and the v3 tag it was mapped to.
+# * legacy_import_images: the seq a legacy image (by the SHA-256 of the original file) took
+#   for a model. ``done`` = 0 is a reservation made before the tier files are written; the
+#   commit of the model sets it to 1. A re-run after a crash reuses the reserved seq.
+REVISION_4 = """
+CREATE TABLE IF NOT EXISTS legacy_import_models (
+    path        TEXT PRIMARY KEY,
+    legacy_id   INTEGER NOT NULL,
+    sha256      TEXT,
+    pending_id  INTEGER,
+    imported_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_legacy_import_models_sha ON legacy_import_models(sha256);
+
+CREATE TABLE IF NOT EXISTS legacy_import_tags (
+    name   TEXT PRIMARY KEY COLLATE NOCASE,
+    tag_id INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS legacy_import_images (
+    sha256     TEXT NOT NULL,
+    source_sha TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    done       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (sha256, source_sha)
+);
+"""
 
 # Placeholder: owned by Stage 2 (promotion, issue 4), which fills it in if it needs a change.
 REVISION_5 = ""
