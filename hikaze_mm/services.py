@@ -13,6 +13,7 @@ from hikaze_mm.database import DatabaseManager
 from hikaze_mm.hashing import HashService
 from hikaze_mm.images import ImageStore
 from hikaze_mm.migration.legacy_job import LegacyImportJob
+from hikaze_mm.migration.promotion import Promoter
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Services:
     hashes: HashService
     images: ImageStore
     legacy_import: LegacyImportJob
+    promoter: Promoter
 
     @classmethod
     def open(cls, config: Config) -> Services:
@@ -37,7 +39,16 @@ class Services:
         )
         images.cleanup_partial()
         legacy_import = LegacyImportJob(db, images)
-        return cls(config=config, db=db, hashes=hashes, images=images, legacy_import=legacy_import)
+        promoter = Promoter(db, images, hashes)
+        promoter.recover()  # converge promotions a killed process left half done
+        return cls(
+            config=config,
+            db=db,
+            hashes=hashes,
+            images=images,
+            legacy_import=legacy_import,
+            promoter=promoter,
+        )
 
     def close(self) -> None:
         self.hashes.close()

@@ -1,0 +1,193 @@
+"""The promotion journal: what makes a promotion converge after a crash.
+
+A promotion writes image files before its DB commit and removes the pending originals
+after it. Files and the DB cannot change in one atomic step, so each promotion that
+touches files leaves a small entry in the ``migration_state`` table (key
+``promotion_journal``) while it runs:
+
+1. ``plan``: before any tier is written, the entry lists the *staged* seqs (freshly
+   claimed, so they belong to this promotion alone) and the pending originals.
+2. ``mark_committed``: in the promotion's own DB transaction, the entry becomes
+   ``committed`` and records the renames still to do (``override`` stages the new image
+   at a fresh seq and renames it onto seq 0 only after the commit, so a crash before the
+   commit never loses the existing seq 0).
+3. ``finish``: after the commit, the renames are done, the originals removed, and the
+   entry dropped.
+
+Recovery (``recover_entry``) rolls a ``planned`` entry back (its staged tiers are deleted:
+they were never committed, so they are orphans) and rolls a ``committed`` entry forward
+(renames and removals are idempotent). It runs when the same pending id is promoted again
+and for every entry of a dead process when the library is opened.
+
+An entry is owned by the process that wrote it (pid and a random token, so a restarted
+process that got the same pid is not taken for the dead one). Entries of a process that
+is still alive are left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from hikaze_mm.database import DatabaseManager
+from hikaze_mm.errors import LockedError
+from hikaze_mm.images import QUALITIES, ImageStore
+
+JOURNAL_KEY = "promotion_journal"
+PROCESS_TOKEN = uuid.uuid4().hex
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (never sends it a signal on Windows)."""
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # pragma: no cover - exercised on Windows only
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        alive = bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259
+        kernel32.CloseHandle(handle)
+        return alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class PromotionJournal:
+    def __init__(self, db: DatabaseManager, images: ImageStore) -> None:
+        self.db = db
+        self.images = images
+
+    # ------------------------------------------------------------ storage
+    def _entries(self) -> dict[str, dict[str, Any]]:
+        state = self.db.get_state(JOURNAL_KEY) or {}
+        entries = state.get("entries")
+        return dict(entries) if isinstance(entries, dict) else {}
+
+    def _write(self, entries: dict[str, dict[str, Any]]) -> None:
+        self.db.set_state(JOURNAL_KEY, {"entries": entries})
+
+    def entries(self) -> dict[int, dict[str, Any]]:
+        return {int(k): v for k, v in self._entries().items()}
+
+    def get(self, pending_id: int) -> dict[str, Any] | None:
+        return self._entries().get(str(pending_id))
+
+    def _put(self, pending_id: int, entry: dict[str, Any] | None) -> None:
+        with self.db.transaction():  # read-modify-write under SQLite's write lock
+            entries = self._entries()
+            if entry is None:
+                if entries.pop(str(pending_id), None) is None:
+                    return
+            else:
+                entries[str(pending_id)] = entry
+            self._write(entries)
+
+    # ------------------------------------------------------------ the three steps
+    def plan(self, pending_id: int, sha256: str, staged: list[int], sources: list[Path]) -> None:
+        self._put(
+            pending_id,
+            {
+                "phase": "planned",
+                "sha256": sha256,
+                "staged": list(staged),
+                "moves": [],
+                "sources": [str(p) for p in sources],
+                "owner": {"pid": os.getpid(), "token": PROCESS_TOKEN},
+            },
+        )
+
+    def mark_committed(self, pending_id: int, moves: list[tuple[int, int]]) -> None:
+        """Call inside the promotion's transaction: the entry commits with the DB change."""
+        entry = self.get(pending_id)
+        if entry is None:
+            raise RuntimeError(f"no journal entry for pending model {pending_id}")
+        entry = {**entry, "phase": "committed", "moves": [list(m) for m in moves]}
+        self._put(pending_id, entry)
+
+    def finish(self, pending_id: int) -> None:
+        """Roll a committed entry forward: rename staged tiers, remove originals, drop it."""
+        entry = self.get(pending_id)
+        if entry is None:
+            return
+        sha = entry["sha256"]
+        for src_seq, dst_seq in entry.get("moves", []):
+            for quality in QUALITIES[::-1]:  # low, medium, high: "high" makes it visible
+                src = self.images.tier_path(sha, src_seq, quality)
+                if src.exists():
+                    os.replace(src, self.images.tier_path(sha, dst_seq, quality))
+        for source in entry.get("sources", []):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(source)
+        self._put(pending_id, None)
+
+    def rollback(self, pending_id: int) -> None:
+        """Undo a planned entry: its staged tiers were never committed."""
+        entry = self.get(pending_id)
+        if entry is None:
+            return
+        if entry.get("phase") == "committed":
+            self.finish(pending_id)
+            return
+        for seq in entry.get("staged", []):
+            self.images.delete_image(entry["sha256"], int(seq))
+        self._put(pending_id, None)
+
+    # ------------------------------------------------------------ recovery
+    @staticmethod
+    def _is_ours(entry: dict[str, Any]) -> bool:
+        owner = entry.get("owner") or {}
+        return owner.get("pid") == os.getpid() and owner.get("token") == PROCESS_TOKEN
+
+    @classmethod
+    def _owned_by_live_other(cls, entry: dict[str, Any]) -> bool:
+        """Owned by another process that still runs (a reused pid of ours is not alive)."""
+        if cls._is_ours(entry):
+            return False
+        pid = int((entry.get("owner") or {}).get("pid") or 0)
+        return pid != os.getpid() and pid_alive(pid)
+
+    def recover_entry(self, pending_id: int) -> str | None:
+        """Finish or undo the entry of ``pending_id`` left by an earlier attempt.
+
+        The caller holds the id's lock, so an entry of this process is a leftover of a
+        failed attempt. Raises LockedError when another live process owns the entry.
+        Returns "finished", "rolled back" or None (no entry).
+        """
+        entry = self.get(pending_id)
+        if entry is None:
+            return None
+        if self._owned_by_live_other(entry):
+            pid = (entry.get("owner") or {}).get("pid")
+            raise LockedError(f"pending model {pending_id} is being promoted by process {pid}")
+        if entry.get("phase") == "committed":
+            self.finish(pending_id)
+            return "finished"
+        self.rollback(pending_id)
+        return "rolled back"
+
+    def recover_dead(self, skip: set[int] | None = None) -> int:
+        """Recover every entry whose process is gone (run when a library is opened)."""
+        done = 0
+        for pending_id, entry in self.entries().items():
+            if skip and pending_id in skip:
+                continue
+            if self._is_ours(entry) or self._owned_by_live_other(entry):
+                continue
+            if entry.get("phase") == "committed":
+                self.finish(pending_id)
+            else:
+                self.rollback(pending_id)
+            done += 1
+        return done

@@ -1,0 +1,95 @@
+"""In-process locks for promotion.
+
+* ``IdLocks``: one lock per pending id, taken without waiting. A second caller for an id
+  that is being promoted gets ``LockedError`` (HTTP 423) at once, so the worker and the
+  API never promote the same pending model twice.
+* ``KeyedLocks``: blocking locks keyed by any hashable value. The promoter holds the lock
+  of a SHA-256 while it decides between "created" and a conflict, writes images and
+  commits, so two pending items with the same content are applied one after the other.
+
+Both forget a key as soon as nobody holds or waits for it, so they never grow.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
+
+from hikaze_mm.errors import LockedError
+
+
+class IdLocks:
+    """Non-blocking, per-id locks: ``hold(id)`` or ``LockedError``."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held: set[int] = set()
+
+    def try_acquire(self, key: int) -> bool:
+        with self._mutex:
+            if key in self._held:
+                return False
+            self._held.add(key)
+            return True
+
+    def release(self, key: int) -> None:
+        with self._mutex:
+            self._held.discard(key)
+
+    def is_locked(self, key: int) -> bool:
+        with self._mutex:
+            return key in self._held
+
+    def held(self) -> set[int]:
+        with self._mutex:
+            return set(self._held)
+
+    @contextmanager
+    def hold(self, key: int) -> Iterator[None]:
+        """Hold the lock of ``key`` for the block; raise LockedError if it is taken."""
+        if not self.try_acquire(key):
+            raise LockedError(f"pending model {key} is being promoted right now")
+        try:
+            yield
+        finally:
+            self.release(key)
+
+
+class KeyedLocks:
+    """Blocking locks created on demand per key and dropped when unused."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._locks: dict[Hashable, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, key: Hashable) -> Iterator[None]:
+        with self._mutex:
+            lock, users = self._locks.get(key, (None, 0))
+            if lock is None:
+                lock = threading.Lock()
+            self._locks[key] = (lock, users + 1)
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+            with self._mutex:
+                current, users = self._locks[key]
+                if users <= 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (current, users - 1)
+
+    def __len__(self) -> int:
+        with self._mutex:
+            return len(self._locks)
+
+
+class PromotionLocks:
+    """The two lock tables the promoter and the worker share (one per process)."""
+
+    def __init__(self) -> None:
+        self.ids = IdLocks()
+        self.hashes = KeyedLocks()

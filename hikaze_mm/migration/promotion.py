@@ -1,0 +1,360 @@
+"""Promotion of one pending model into the active library (Stage 2).
+
+``Promoter.promote(id, strategy)`` is shared by the HTTP API, the background worker, the
+CLI and the directory scanner:
+
+1. Lock the pending id (a second caller gets 423 at once) and load the row. A missing or
+   unreadable file marks the row ``error`` with the reason; nothing else changes.
+2. Hash the file with the SHA-256 service (cache, pause/resume/cancel through
+   ``HashControl``), then look the hash up in ``models``.
+3. Apply, under a lock on the hash so two items with the same content go one by one:
+
+   * no model with this hash: insert it (name, type, base, size, created_at, meta), move
+     the tags, promote the pending images to seqs 0, 1, ..., delete the pending row;
+   * a model exists and the strategy is None: nothing changes; ``PromotionConflict``
+     (409) carries both full records;
+   * ``override``: every non-null pending column replaces the existing one (path
+     included), meta merged with the pending values winning, tags unioned; the first
+     pending image replaces seq 0 (the others become new seqs);
+   * ``merge``: only empty existing columns are filled (a path whose file is marked
+     missing counts as empty), meta via ``merge_meta_json(existing, pending)``, tags
+     unioned, pending images become new seqs;
+   * ``delete``: the pending row and its images go; the model is untouched;
+   * ``skip`` (worker policy only): the row is marked ``conflict`` for review.
+
+Crash safety: images are written to freshly claimed seqs before the one DB transaction
+that records the promotion; the pending originals are removed and ``override``'s rename
+onto seq 0 happens after it. ``PromotionJournal`` records each step so that a retry or
+the next start converges (no duplicate seqs, no orphan tiers, nothing lost).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hikaze_mm.database import DatabaseManager
+from hikaze_mm.errors import ConflictError, NotFoundError, UnprocessableError, ValidationError
+from hikaze_mm.hashing import (
+    FileChangedError,
+    HashCancelled,
+    HashControl,
+    HashService,
+    ProgressCallback,
+)
+from hikaze_mm.images import ImageError, ImageStore
+from hikaze_mm.meta import strip_image_keys
+from hikaze_mm.migration.journal import PromotionJournal
+from hikaze_mm.migration.locks import PromotionLocks
+
+log = logging.getLogger("hikaze_mm.promotion")
+
+# Strategies a client may send; None means "tell me about a conflict".
+API_STRATEGIES = ("override", "merge", "delete")
+# What the background worker may do on a conflict.
+WORKER_POLICIES = ("merge", "skip", "override", "delete")
+ACTIONS = {"override": "overridden", "merge": "merged", "delete": "deleted"}
+
+# Called inside the DB transaction that records an outcome ("created", "overridden",
+# "merged", "deleted", "conflict" or "error"), with a short description of the item.
+OutcomeHook = Callable[[str, dict[str, Any]], None]
+
+
+class PromotionConflict(ConflictError):
+    """The pending model's content is already in the library and no strategy was given."""
+
+    def __init__(self, existing: dict[str, Any], pending: dict[str, Any]) -> None:
+        name = existing.get("name") or existing.get("path")
+        super().__init__(
+            f"pending model {pending.get('id')} has the same content as the model "
+            f"{existing['sha256']} ({name})",
+            error="Conflict",
+        )
+        self.existing = existing
+        self.pending = pending
+
+    def body(self) -> dict[str, Any]:
+        """The 409 body: both full records, so a UI can show them side by side."""
+        return {
+            "error": "Conflict",
+            "detail": self.detail,
+            "existing": self.existing,
+            "pending": self.pending,
+        }
+
+
+class PendingFileMissing(NotFoundError):
+    """The pending model's file does not exist (the row is marked ``error``)."""
+
+
+class PendingFileError(UnprocessableError):
+    """The pending model's file cannot be read or changed while hashed (row marked ``error``)."""
+
+
+class _ModelChanged(Exception):
+    """Another writer inserted or removed the model between the decision and the commit."""
+
+
+def check_strategy(strategy: object, allowed: tuple[str, ...] = WORKER_POLICIES) -> str | None:
+    """``strategy`` if it is None or one of ``allowed``; any other value is a 400."""
+    if strategy is None:
+        return None
+    if not isinstance(strategy, str) or strategy not in allowed:
+        raise ValidationError(
+            f"conf_strategy must be null or one of {', '.join(allowed)}, not {strategy!r}"
+        )
+    return strategy
+
+
+def check_pending_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"a pending id is a non-negative integer, not {value!r}")
+    return value
+
+
+class Promoter:
+    def __init__(
+        self,
+        db: DatabaseManager,
+        images: ImageStore,
+        hashes: HashService,
+        locks: PromotionLocks | None = None,
+    ) -> None:
+        self.db = db
+        self.images = images
+        self.hashes = hashes
+        self.locks = locks or PromotionLocks()
+        self.journal = PromotionJournal(db, images)
+
+    def recover(self) -> int:
+        """Converge promotions a dead process left half done; returns how many."""
+        return self.journal.recover_dead(skip=self.locks.ids.held())
+
+    # ------------------------------------------------------------ records for clients
+    def pending_view(self, pending_id: int) -> dict[str, Any]:
+        """A pending model with its tags and the names of its pending images."""
+        record = self.db.get_pending(pending_id)
+        if record is None:
+            raise NotFoundError(f"no pending model {pending_id}")
+        record["images"] = [p.name for p in self.images.pending_images(pending_id)]
+        return record
+
+    def model_view(self, sha256: str) -> dict[str, Any]:
+        record = self.db.get_model(sha256)
+        if record is None:
+            raise NotFoundError(f"no model {sha256}")
+        record["images"] = self.images.image_names(sha256)
+        return record
+
+    # ------------------------------------------------------------ promotion
+    def promote(
+        self,
+        pending_id: int,
+        conf_strategy: str | None = None,
+        *,
+        control: HashControl | None = None,
+        progress: ProgressCallback | None = None,
+        on_outcome: OutcomeHook | None = None,
+    ) -> dict[str, Any]:
+        """Promote one pending model; see the module docstring for the rules.
+
+        Returns ``{"status": "success", "id", "sha256", "action_taken"}``. Raises
+        PromotionConflict (409), LockedError (423), NotFoundError / PendingFileMissing
+        (404), PendingFileError (422), ValidationError (400), or HashCancelled when
+        ``control`` is cancelled (the row is left as it was).
+        """
+        strategy = check_strategy(conf_strategy)
+        pid = check_pending_id(pending_id)
+        with self.locks.ids.hold(pid):
+            self.journal.recover_entry(pid)
+            pending = self.db.get_pending(pid)
+            if pending is None:
+                raise NotFoundError(f"no pending model {pid}")
+            sha, size = self._hash(pending, control, progress, on_outcome)
+            with self.locks.hashes.hold(sha):
+                for _attempt in range(5):
+                    try:
+                        return self._apply(pending, sha, size, strategy, on_outcome)
+                    except _ModelChanged:
+                        continue
+                raise ConflictError(f"the model {sha} keeps changing; try again")
+
+    def _hash(
+        self,
+        pending: dict[str, Any],
+        control: HashControl | None,
+        progress: ProgressCallback | None,
+        on_outcome: OutcomeHook | None,
+    ) -> tuple[str, int]:
+        pid, path = pending["id"], pending["path"]
+        self.db.update_pending(pid, status="hashing")
+        try:
+            result = self.hashes.hash_file(path, control=control, progress=progress)
+        except HashCancelled:
+            self.db.update_pending(pid, status=_resting_status(pending))
+            raise
+        except FileNotFoundError:
+            self._record_error(pending, f"file not found: {path}", on_outcome)
+            raise PendingFileMissing(
+                f"the file of pending model {pid} is missing: {path}"
+            ) from None
+        except FileChangedError as exc:
+            self._record_error(pending, f"file changed while hashed: {exc}", on_outcome)
+            raise PendingFileError(f"pending model {pid}: {exc}; try again") from None
+        except OSError as exc:
+            reason = f"cannot read {path}: {exc.strerror or exc}"
+            self._record_error(pending, reason, on_outcome)
+            raise PendingFileError(f"pending model {pid}: {reason}") from None
+        except BaseException:
+            self.db.update_pending(pid, status=_resting_status(pending))
+            raise
+        return result.sha256, result.stat.size
+
+    def _record_error(
+        self, pending: dict[str, Any], reason: str, on_outcome: OutcomeHook | None
+    ) -> None:
+        with self.db.transaction():
+            self.db.update_pending(pending["id"], status="error", error=reason)
+            if on_outcome is not None:
+                on_outcome("error", {"id": pending["id"], "path": pending["path"], "error": reason})
+
+    def _conflict(
+        self,
+        pending: dict[str, Any],
+        sha: str,
+        existing: dict[str, Any],
+        strategy: str | None,
+        on_outcome: OutcomeHook | None,
+    ) -> PromotionConflict:
+        pid = pending["id"]
+        if strategy == "skip":
+            reason = f"same content as the model {sha} ({existing['path']})"
+            with self.db.transaction():
+                self.db.update_pending(pid, status="conflict", sha256=sha, error=reason)
+                if on_outcome is not None:
+                    on_outcome("conflict", {"id": pid, "path": pending["path"], "sha256": sha})
+        else:  # nothing changes: put the row back as it was
+            self.db.update_pending(pid, status=_resting_status(pending))
+        view = self.pending_view(pid)
+        view["sha256"] = sha
+        existing = dict(existing)
+        existing["images"] = self.images.image_names(sha)
+        return PromotionConflict(existing, view)
+
+    def _apply(
+        self,
+        pending: dict[str, Any],
+        sha: str,
+        size: int,
+        strategy: str | None,
+        on_outcome: OutcomeHook | None,
+    ) -> dict[str, Any]:
+        pid = pending["id"]
+        existing = self.db.get_model(sha)
+        if existing is None:
+            branch = "created"
+        elif strategy is None or strategy == "skip":
+            raise self._conflict(pending, sha, existing, strategy, on_outcome)
+        else:
+            branch = strategy
+
+        sources = self.images.pending_images(pid)
+        staged: list[tuple[Path, int]] = []
+        if branch != "delete":
+            if branch == "created":
+                # No model has this hash, so any tier of it on disk is an orphan.
+                self.images.delete_all(sha)
+            staged = [(src, self._claim_seq(sha)) for src in sources]
+        journaled = bool(staged or sources)
+        if journaled:
+            self.journal.plan(pid, sha, [seq for _, seq in staged], sources)
+        try:
+            written, skipped = self._write_images(sha, staged)
+            moves = [(written[0], 0)] if branch == "override" and written else []
+            with self.db.transaction():
+                if (self.db.get_model(sha) is None) != (branch == "created"):
+                    raise _ModelChanged
+                self._record(pending, sha, size, branch, existing)
+                self.db.remove_pending_import(pid)
+                if journaled:
+                    self.journal.mark_committed(pid, moves)
+                action = ACTIONS.get(branch, branch)
+                if on_outcome is not None:
+                    on_outcome(action, {"id": pid, "path": pending["path"], "sha256": sha})
+        except BaseException:
+            if journaled:
+                self.journal.rollback(pid)
+            raise
+        if journaled:
+            self.journal.finish(pid)
+        result: dict[str, Any] = {
+            "status": "success",
+            "id": pid,
+            "sha256": sha,
+            "action_taken": action,
+        }
+        if skipped:
+            result["skipped_images"] = skipped
+        return result
+
+    def _claim_seq(self, sha: str) -> int:
+        """A fresh seq for this model, claimed atomically by the image store."""
+        return self.images._claim(sha)
+
+    def _write_images(
+        self, sha: str, staged: list[tuple[Path, int]]
+    ) -> tuple[list[int], list[dict[str, str]]]:
+        """Encode each pending original into its claimed seq; a bad image is skipped."""
+        written: list[int] = []
+        skipped: list[dict[str, str]] = []
+        for src, seq in staged:
+            try:
+                self.images.promote_pending_image(src, sha, seq)
+            except ImageError as exc:
+                self.images.delete_image(sha, seq)
+                skipped.append({"image": src.name, "reason": exc.detail})
+                log.warning("skipped pending image %s: %s", src, exc.detail)
+                continue
+            written.append(seq)
+        return written, skipped
+
+    def _record(
+        self,
+        pending: dict[str, Any],
+        sha: str,
+        size: int,
+        branch: str,
+        existing: dict[str, Any] | None,
+    ) -> None:
+        """The model side of one promotion (inside the caller's transaction)."""
+        if branch == "delete":
+            return
+        data: dict[str, Any] = {
+            "sha256": sha,
+            "path": pending["path"],
+            "name": pending.get("name"),
+            "type": pending.get("type"),
+            "base": pending.get("base"),
+            "size_bytes": size,
+            "created_at": pending.get("created_at"),
+            "meta": strip_image_keys(pending.get("meta") or {}),
+        }
+        tags = [tag["id"] for tag in pending.get("tags", [])]
+        if branch == "created":
+            data["name"] = data["name"] or Path(pending["path"]).stem
+            self.db.upsert_model(data, tags)
+        elif branch == "override":
+            self.db.upsert_model(data, tags, on_conflict="update")
+        else:  # merge
+            self.db.upsert_model(data, tags, on_conflict="merge")
+            if existing is not None and existing.get("missing"):
+                # The existing path points at a file that is gone: treat it as empty.
+                self.db.update_model(sha, path=pending["path"], missing=False)
+
+
+def _resting_status(pending: dict[str, Any]) -> str:
+    """The status to put back when a promotion stops without an outcome."""
+    status = pending.get("status") or "new"
+    return "new" if status == "hashing" else status

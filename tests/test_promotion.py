@@ -1,0 +1,270 @@
+"""Promoter: each branch and strategy, on a real library (SQLite, files, WebP tiers)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from hikaze_mm.errors import LockedError, NotFoundError, ValidationError
+from hikaze_mm.hashing import HashCancelled, HashControl
+from hikaze_mm.migration.journal import JOURNAL_KEY
+from hikaze_mm.migration.promotion import (
+    PendingFileError,
+    PendingFileMissing,
+    PromotionConflict,
+)
+from hikaze_mm.services import Services
+from tests.promotion_helpers import add_pending, library_snapshot, tier_bytes
+
+
+def test_no_conflict_creates_model_with_tags_and_images(
+    services: Services, models_root: Path
+) -> None:
+    pid, sha = add_pending(
+        services,
+        models_root,
+        "a.safetensors",
+        9000,
+        tags=("style", "anime"),
+        images=((255, 0, 0), (0, 255, 0)),
+        base="SDXL",
+        meta={"trigger": ["x"], "image": "/old/a.png"},
+        created_at=1234,
+    )
+    result = services.promoter.promote(pid)
+    assert result == {"status": "success", "id": pid, "sha256": sha, "action_taken": "created"}
+    model = services.db.get_model(sha)
+    assert model is not None
+    assert model["path"] == str(models_root / "checkpoints" / "a.safetensors")
+    assert (model["name"], model["type"], model["base"]) == ("a", "checkpoints", "SDXL")
+    assert model["size_bytes"] == 9000 and model["created_at"] == 1234
+    assert model["meta"] == {"trigger": ["x"]}  # image path keys are dropped
+    assert sorted(t["name"] for t in model["tags"]) == ["anime", "style"]
+    assert services.images.list_seqs(sha) == [0, 1]
+    assert services.db.get_pending(pid) is None
+    assert services.images.pending_images(pid) == []
+    assert services.db.get_state(JOURNAL_KEY) == {"entries": {}}
+
+
+def test_conflict_without_strategy_changes_nothing(services: Services, models_root: Path) -> None:
+    first, sha = add_pending(services, models_root, "one.safetensors", b"same bytes", tags=("a",))
+    services.promoter.promote(first)
+    second, _ = add_pending(
+        services, models_root, "two.safetensors", b"same bytes", tags=("b",), images=((1, 2, 3),)
+    )
+    before = library_snapshot(services)
+    with pytest.raises(PromotionConflict) as info:
+        services.promoter.promote(second)
+    assert library_snapshot(services) == before
+    body = info.value.body()
+    assert body["error"] == "Conflict"
+    assert body["existing"]["sha256"] == sha
+    assert body["existing"]["path"].endswith("one.safetensors")
+    assert [t["name"] for t in body["existing"]["tags"]] == ["a"]
+    assert body["existing"]["images"] == []
+    assert body["pending"]["id"] == second and body["pending"]["sha256"] == sha
+    assert [t["name"] for t in body["pending"]["tags"]] == ["b"]
+    assert body["pending"]["images"] == [f"{second}_0.png"]
+    assert body["pending"]["status"] == "new"
+
+
+def _existing_and_pending(services: Services, root: Path):
+    """A model with two images and sparse data, and a pending item with the same content."""
+    first, sha = add_pending(
+        services,
+        root,
+        "old.safetensors",
+        b"shared content",
+        tags=("old",),
+        images=((10, 10, 10), (20, 20, 20)),
+        meta={"a": 1, "list": [1, 2], "nested": {"x": "keep"}},
+    )
+    services.promoter.promote(first)
+    services.db.update_model(sha, base=None)
+    second, _ = add_pending(
+        services,
+        root,
+        "new.safetensors",
+        b"shared content",
+        tags=("new", "old"),
+        images=((200, 200, 200),),
+        base="SD15",
+        meta={"a": 2, "b": 3, "list": [2, 3], "nested": {"x": "lose", "y": "add"}},
+    )
+    return sha, second
+
+
+def test_override(services: Services, models_root: Path) -> None:
+    sha, pid = _existing_and_pending(services, models_root)
+    old_seq1 = tier_bytes(services, sha, 1)
+    old_seq0 = tier_bytes(services, sha, 0)
+    result = services.promoter.promote(pid, "override")
+    assert result["action_taken"] == "overridden" and result["sha256"] == sha
+    model = services.db.get_model(sha)
+    assert model is not None
+    assert model["path"].endswith("new.safetensors") and model["name"] == "new"
+    assert model["base"] == "SD15"
+    assert model["meta"] == {"a": 2, "b": 3, "list": [2, 3, 1], "nested": {"x": "lose", "y": "add"}}
+    assert sorted(t["name"] for t in model["tags"]) == ["new", "old"]
+    # The pending image replaced seq 0; seq 1 stayed; no extra seq left behind.
+    assert services.images.list_seqs(sha) == [0, 1]
+    assert tier_bytes(services, sha, 1) == old_seq1
+    assert tier_bytes(services, sha, 0) != old_seq0
+    assert services.db.get_pending(pid) is None
+    assert services.images.pending_images(pid) == []
+
+
+def test_merge(services: Services, models_root: Path) -> None:
+    sha, pid = _existing_and_pending(services, models_root)
+    before = {seq: tier_bytes(services, sha, seq) for seq in (0, 1)}
+    result = services.promoter.promote(pid, "merge")
+    assert result["action_taken"] == "merged"
+    model = services.db.get_model(sha)
+    assert model is not None
+    assert model["path"].endswith("old.safetensors") and model["name"] == "old"
+    assert model["base"] == "SD15"  # was empty: filled
+    assert model["meta"] == {"a": 1, "b": 3, "list": [1, 2, 3], "nested": {"x": "keep", "y": "add"}}
+    assert sorted(t["name"] for t in model["tags"]) == ["new", "old"]
+    assert services.images.list_seqs(sha) == [0, 1, 2]  # the pending image is a NEW seq
+    assert {seq: tier_bytes(services, sha, seq) for seq in (0, 1)} == before
+    assert services.db.get_pending(pid) is None
+
+
+def test_merge_replaces_a_missing_path(services: Services, models_root: Path) -> None:
+    sha, pid = _existing_and_pending(services, models_root)
+    services.db.update_model(sha, missing=True)
+    services.promoter.promote(pid, "merge")
+    model = services.db.get_model(sha)
+    assert model is not None and model["path"].endswith("new.safetensors")
+    assert model["missing"] is False
+
+
+def test_delete(services: Services, models_root: Path) -> None:
+    sha, pid = _existing_and_pending(services, models_root)
+    model_before = services.db.get_model(sha)
+    tiers_before = sorted(p.name for p in services.images.images_dir.glob("*.webp"))
+    result = services.promoter.promote(pid, "delete")
+    assert result == {"status": "success", "id": pid, "sha256": sha, "action_taken": "deleted"}
+    assert services.db.get_model(sha) == model_before
+    assert sorted(p.name for p in services.images.images_dir.glob("*.webp")) == tiers_before
+    assert services.db.get_pending(pid) is None
+    assert services.images.pending_images(pid) == []
+
+
+def test_strategy_applies_only_on_conflict(services: Services, models_root: Path) -> None:
+    pid, sha = add_pending(services, models_root, "solo.safetensors", 100)
+    assert services.promoter.promote(pid, "delete")["action_taken"] == "created"
+    assert services.db.get_model(sha) is not None
+
+
+def test_unknown_strategy_is_rejected(services: Services, models_root: Path) -> None:
+    pid, _ = add_pending(services, models_root, "x.safetensors", 100)
+    for bad in ("overwrite", "", 1, "OVERRIDE"):
+        with pytest.raises(ValidationError):
+            services.promoter.promote(pid, bad)  # type: ignore[arg-type]
+    assert services.db.get_pending(pid)["status"] == "new"
+
+
+def test_unknown_id(services: Services) -> None:
+    with pytest.raises(NotFoundError):
+        services.promoter.promote(999)
+
+
+def test_skip_policy_marks_conflict(services: Services, models_root: Path) -> None:
+    sha, pid = _existing_and_pending(services, models_root)
+    with pytest.raises(PromotionConflict):
+        services.promoter.promote(pid, "skip")
+    row = services.db.get_pending(pid)
+    assert row["status"] == "conflict" and row["sha256"] == sha and sha in row["error"]
+
+
+def test_missing_file_marks_error_and_keeps_row(services: Services, models_root: Path) -> None:
+    pid, _ = add_pending(services, models_root, "gone.safetensors", 100, images=((1, 1, 1),))
+    os.unlink(models_root / "checkpoints" / "gone.safetensors")
+    with pytest.raises(PendingFileMissing):
+        services.promoter.promote(pid)
+    row = services.db.get_pending(pid)
+    assert row["status"] == "error" and "not found" in row["error"]
+    assert len(services.images.pending_images(pid)) == 1
+
+
+def test_unreadable_file_marks_error(services: Services, models_root: Path) -> None:
+    # A directory where the file should be cannot be read, even by root.
+    path = models_root / "checkpoints" / "dir.safetensors"
+    path.mkdir(parents=True)
+    pid = services.db.add_pending_import({"path": str(path), "name": "dir"})
+    with pytest.raises(PendingFileError):
+        services.promoter.promote(pid)
+    row = services.db.get_pending(pid)
+    assert row["status"] == "error" and "cannot read" in row["error"]
+
+
+def test_file_changing_during_hashing(services: Services, models_root: Path, config) -> None:
+    pid, _ = add_pending(services, models_root, "grow.safetensors", 3 * config.hash_chunk_bytes)
+    path = models_root / "checkpoints" / "grow.safetensors"
+
+    def progress(done: int, total: int) -> None:
+        if done == config.hash_chunk_bytes:
+            with open(path, "ab") as f:
+                f.write(b"appended")
+
+    with pytest.raises(PendingFileError):
+        services.promoter.promote(pid, progress=progress)
+    row = services.db.get_pending(pid)
+    assert row["status"] == "error" and "changed" in row["error"]
+    # Once the file is stable again, a retry succeeds.
+    assert services.promoter.promote(pid)["action_taken"] == "created"
+
+
+def test_same_content_in_two_pending_items(services: Services, models_root: Path) -> None:
+    a, sha = add_pending(services, models_root, "a.safetensors", b"twin")
+    b, sha_b = add_pending(services, models_root, "b.safetensors", b"twin")
+    assert sha == sha_b
+    assert services.promoter.promote(a)["action_taken"] == "created"
+    with pytest.raises(PromotionConflict) as info:
+        services.promoter.promote(b)
+    assert info.value.existing["path"].endswith("a.safetensors")
+    assert info.value.pending["id"] == b
+
+
+def test_second_caller_for_same_id_is_locked(services: Services, models_root: Path) -> None:
+    pid, _ = add_pending(services, models_root, "lock.safetensors", 4 * 1024 * 1024)
+    control = HashControl()
+    control.pause()
+    started = threading.Event()
+    results: dict[str, object] = {}
+
+    def first() -> None:
+        results["first"] = services.promoter.promote(
+            pid, control=control, progress=lambda d, t: started.set()
+        )
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        for _ in range(200):
+            if services.promoter.locks.ids.is_locked(pid):
+                break
+            threading.Event().wait(0.01)
+        with pytest.raises(LockedError):
+            services.promoter.promote(pid)
+    finally:
+        control.resume()
+        thread.join(10)
+    assert results["first"]["action_taken"] == "created"
+
+
+def test_cancel_leaves_row_untouched(services: Services, models_root: Path, config) -> None:
+    pid, _ = add_pending(services, models_root, "c.safetensors", 4 * config.hash_chunk_bytes)
+    control = HashControl()
+
+    def progress(done: int, total: int) -> None:
+        control.cancel()
+
+    with pytest.raises(HashCancelled):
+        services.promoter.promote(pid, control=control, progress=progress)
+    assert services.db.get_pending(pid)["status"] == "new"
+    assert not services.promoter.locks.ids.is_locked(pid)
