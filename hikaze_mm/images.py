@@ -282,6 +282,15 @@ class ImageStore:
             os.close(fd)
             return seq
 
+    def claim_seq(self, sha256: str) -> int:
+        """Reserve the next free seq by creating its empty ``high`` file (O_EXCL).
+
+        The caller fills it with ``write_tiers(sha, tiers, target_seq=seq)``, or releases it
+        with ``delete_image``; until then it is invisible to readers (an empty claim), and
+        ``cleanup_partial`` removes it if the process dies.
+        """
+        return self._claim(normalize_sha256(sha256))
+
     def write_tiers(
         self, sha256: str, tiers: dict[str, bytes], target_seq: int | None = None
     ) -> int:
