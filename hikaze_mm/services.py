@@ -12,6 +12,8 @@ from hikaze_mm.config import Config
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.hashing import HashService
 from hikaze_mm.images import ImageStore
+from hikaze_mm.library.scan_walk import roots_from_config
+from hikaze_mm.library.scanner import Scanner
 from hikaze_mm.migration.legacy_job import LegacyImportJob
 from hikaze_mm.migration.promotion import Promoter
 
@@ -24,6 +26,7 @@ class Services:
     images: ImageStore
     legacy_import: LegacyImportJob
     promoter: Promoter
+    scanner: Scanner
 
     @classmethod
     def open(cls, config: Config) -> Services:
@@ -41,6 +44,9 @@ class Services:
         legacy_import = LegacyImportJob(db, images)
         promoter = Promoter(db, images, hashes)
         promoter.recover()  # converge promotions a killed process left half done
+        scanner = Scanner(
+            db, hashes, roots=lambda: roots_from_config(config), images=images, promoter=promoter
+        )
         return cls(
             config=config,
             db=db,
@@ -48,8 +54,10 @@ class Services:
             images=images,
             legacy_import=legacy_import,
             promoter=promoter,
+            scanner=scanner,
         )
 
     def close(self) -> None:
+        self.scanner.close()
         self.hashes.close()
         self.db.close()

@@ -1,0 +1,629 @@
+"""Scanning the model roots: new files queued, moves and renames relinked, losses flagged.
+
+One scan, in order:
+
+1. **Load** what the library knows, in bulk: the hash cache below each root (one range
+   query per root), every model's path and size, every pending path (``scan_store``).
+2. **Walk** the roots (``scan_walk``): one ``stat`` per model file. A file whose
+   (size, mtime_ns, inode) matches its hash-cache row is known by its hash without being
+   read; a file already pending is left to Stage 2.
+3. **Settle** each model: it is *present* if a known file at its path has its hash.
+   Models not present are *vanished*, unless their folder could not be read this time
+   (unknown: left alone) or they lie outside the scanned roots and their file still
+   exists.
+4. **Hash candidates**: only files the cache does not know whose size equals a vanished
+   model's size (a move, a rename, or a file touched in place). Nothing else is read.
+5. **Resolve** every file with a hash: at its model's path, the model is present (a
+   missing one is restored); elsewhere, a vanished model is relinked to it (moved or
+   renamed: the row, its tags, meta and images stay, only ``path`` changes), and a
+   present one makes it a duplicate (reported, not queued). Files with no model become
+   pending imports (status ``new``, source ``scan``; name, type, size and the probed
+   base filled in) for Stage 2 to hash.
+6. **Write** in batches, one transaction each: relinks, missing flags (set and cleared),
+   new pending rows, and removal of the scan's own pending rows whose files are gone.
+7. Optionally **promote** the new rows at once (immediate hashing).
+
+A rescan of an unchanged library therefore reads no file content and writes nothing.
+Unreadable folders, broken symlinks and files vanishing mid-scan are reported in the
+result and never stop the scan. One scan runs at a time (``ConflictError`` otherwise);
+``start`` runs it in a background thread and ``status`` reports live progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import CancelledError, Future, as_completed
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any, Protocol, TypeVar
+
+from hikaze_mm.config import ModelRoot
+from hikaze_mm.database import DatabaseManager
+from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, ValidationError
+from hikaze_mm.hashing import FileChangedError, HashCancelled, HashControl, HashService
+from hikaze_mm.images import ImageStore
+from hikaze_mm.library.scan_store import (
+    ModelLocation,
+    load_hash_cache,
+    load_models,
+    load_pending,
+    remove_stale_scan_pending,
+    set_missing,
+)
+from hikaze_mm.library.scan_walk import ROOT_LEVEL_TYPE, SeenFile, Walker, WalkProblem
+from hikaze_mm.migration.promotion import (
+    API_STRATEGIES,
+    PendingFileError,
+    PendingFileMissing,
+    check_strategy,
+)
+from hikaze_mm.probe import ProbeResult, probe_file
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+# Lists in reports and status are capped; the counts are always complete.
+MAX_LISTED = 1000
+STATUS_PROBLEMS = 50
+
+T = TypeVar("T")
+
+
+class ScanCancelled(Exception):
+    """The scan was stopped (service shutdown); batches already written stay written."""
+
+
+class PromoterLike(Protocol):
+    """What immediate hashing needs from Stage 2's promoter."""
+
+    def promote(self, pending_id: int, conf_strategy: str | None = None) -> dict[str, Any]: ...
+
+
+@dataclass
+class ScanCounts:
+    """Progress and result counters of one scan."""
+
+    files_seen: int = 0  # model files found under the roots
+    unchanged: int = 0  # known by their hash-cache row: content not read
+    pending: int = 0  # already waiting in pending_import
+    new: int = 0  # queued as new pending imports
+    moved: int = 0  # relinked to a file in another folder
+    renamed: int = 0  # relinked to another name in the same folder
+    missing: int = 0  # models whose file was not found
+    restored: int = 0  # models flagged missing whose file is back
+    duplicates: int = 0  # extra copies of a model that is present
+    to_hash: int = 0  # candidates for a move that had to be hashed
+    hashed: int = 0
+    promoted: int = 0  # immediate hashing: promoted into the library
+    conflicts: int = 0  # immediate hashing: left pending, content already a model
+    pending_removed: int = 0  # the scan's own pending rows whose file is gone
+    errors: int = 0  # problems reported (unreadable folders, vanished files...)
+
+
+@dataclass
+class ScanReport:
+    counts: ScanCounts
+    started_at: int
+    finished_at: int
+    roots: list[dict[str, str | None]]
+    relinked: list[dict[str, str]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    new_pending_ids: list[int] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+    immediate_hashing: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["duration_ms"] = self.finished_at - self.started_at
+        return data
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _prefixes(folders: Iterable[str]) -> tuple[str, ...]:
+    return tuple(f.rstrip(os.sep) + os.sep for f in folders)
+
+
+def _below(path: str, prefixes: tuple[str, ...]) -> bool:
+    return bool(prefixes) and (path + os.sep).startswith(prefixes)
+
+
+class _Run:
+    """The live state of one scan, shared with ``status()`` readers under a lock."""
+
+    def __init__(
+        self,
+        roots: Sequence[ModelRoot],
+        immediate: bool,
+        strategy: str | None,
+        on_progress: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        self.roots = list(roots)
+        self.immediate = immediate
+        self.strategy = strategy
+        self.on_progress = on_progress
+        self.counts = ScanCounts()
+        self.phase = "starting"
+        self.current: str | None = None
+        self.started_at = _now_ms()
+        self.finished_at: int | None = None
+        self.problems: list[WalkProblem] = []
+        self.error: str | None = None
+        self.control = HashControl()
+        self._last_notify = 0.0
+
+    def cancelled(self) -> bool:
+        return self.control.cancelled
+
+    def check_cancelled(self) -> None:
+        if self.control.cancelled:
+            raise ScanCancelled("scan cancelled")
+
+    def problem(self, problem: WalkProblem) -> None:
+        self.problems.append(problem)
+        if problem.is_error:
+            self.counts.errors += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "immediate_hashing": self.immediate,
+            "conflict_strategy": self.strategy,
+            "roots": [{"path": str(r.path), "type": r.type_key} for r in self.roots],
+            "counts": asdict(self.counts),
+            "current": self.current,
+            "problems": [p.to_dict() for p in self.problems[:STATUS_PROBLEMS]],
+            "error": self.error,
+        }
+
+    def notify(self, *, force: bool = False) -> None:
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last_notify >= 0.1:
+            self._last_notify = now
+            self.on_progress(self.snapshot())
+
+
+class Scanner:
+    """Scans model roots into the library; one scan at a time, in any thread."""
+
+    def __init__(
+        self,
+        db: DatabaseManager,
+        hashes: HashService,
+        *,
+        roots: Callable[[], Sequence[ModelRoot]],
+        images: ImageStore | None = None,
+        promoter: PromoterLike | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        """``roots`` supplies the roots of each scan (the config's, or ComfyUI's)."""
+        self.db = db
+        self.hashes = hashes
+        self.roots = roots
+        self.images = images
+        self.promoter = promoter
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._run: _Run | None = None
+        self._running = False
+        self._last_report: dict[str, Any] | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ control
+    def status(self) -> dict[str, Any]:
+        """Live progress of the running scan, or the result of the last one."""
+        with self._lock:
+            run = self._run
+            data: dict[str, Any] = {"running": self._running}
+            if run is None:
+                data.update(phase="idle", counts=asdict(ScanCounts()), problems=[], error=None)
+            else:
+                data.update(run.snapshot())
+            data["last_report"] = self._last_report
+        return data
+
+    def _begin(
+        self,
+        roots: Sequence[ModelRoot] | None,
+        immediate_hashing: bool,
+        conflict_strategy: str | None,
+        on_progress: Callable[[dict[str, Any]], None] | None,
+    ) -> _Run:
+        strategy = check_strategy(conflict_strategy, API_STRATEGIES)
+        chosen = list(self.roots() if roots is None else roots)
+        if not chosen:
+            raise ValidationError(
+                "no model roots configured (set --models-root or $HIKAZE_MODEL_ROOTS)"
+            )
+        if immediate_hashing and self.promoter is None:
+            raise ValidationError("immediate hashing needs the promotion service")
+        with self._lock:
+            if self._closed:
+                raise ConflictError("the scanner is shut down")
+            if self._running:
+                raise ConflictError("a scan is already running")
+            self._running = True
+            self._run = _Run(chosen, immediate_hashing, strategy, on_progress)
+            return self._run
+
+    def scan(
+        self,
+        *,
+        roots: Sequence[ModelRoot] | None = None,
+        immediate_hashing: bool = False,
+        conflict_strategy: str | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> ScanReport:
+        """Scan in this thread and return the report; ConflictError if a scan is running.
+
+        ``on_progress`` receives status snapshots (throttled, and at every phase change).
+        """
+        run = self._begin(roots, immediate_hashing, conflict_strategy, on_progress)
+        return self._execute(run)
+
+    def start(
+        self,
+        *,
+        roots: Sequence[ModelRoot] | None = None,
+        immediate_hashing: bool = False,
+        conflict_strategy: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a scan in a background thread; returns the status. ConflictError if busy."""
+        run = self._begin(roots, immediate_hashing, conflict_strategy, None)
+        thread = threading.Thread(
+            target=self._background, args=(run,), name="hikaze-scan", daemon=True
+        )
+        with self._lock:
+            self._thread = thread
+        thread.start()
+        return self.status()
+
+    def _background(self, run: _Run) -> None:
+        try:
+            self._execute(run)
+        except ScanCancelled:
+            pass
+        except Exception:
+            log.exception("scan failed")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a background scan; True when none is running."""
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            return not self._running
+
+    def close(self) -> None:
+        """Stop a running scan (at the next folder or hash chunk) and wait for it."""
+        with self._lock:
+            self._closed = True
+            run = self._run if self._running else None
+        if run is not None:
+            run.control.cancel()
+        self.wait()
+
+    # ------------------------------------------------------------------ the scan
+    def _execute(self, run: _Run) -> ScanReport:
+        report: ScanReport | None = None
+        try:
+            report = self._scan(run)
+            return report
+        except ScanCancelled:
+            run.error = "cancelled"
+            raise
+        except Exception as exc:
+            run.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            with self._lock:
+                run.finished_at = _now_ms()
+                if report is not None:
+                    run.phase = "done"
+                else:
+                    run.phase = "cancelled" if run.error == "cancelled" else "failed"
+                run.current = None
+                if report is not None:
+                    self._last_report = report.to_dict()
+                self._running = False
+            run.notify(force=True)
+
+    def _set_phase(self, run: _Run, phase: str) -> None:
+        with self._lock:
+            run.phase = phase
+            run.current = None
+        run.notify(force=True)
+
+    def _scan(self, run: _Run) -> ScanReport:
+        counts = run.counts
+        root_paths = [os.fspath(r.path) for r in run.roots]
+        root_prefixes = _prefixes(root_paths)
+
+        self._set_phase(run, "loading")
+        cache = load_hash_cache(self.db, root_paths)
+        models = load_models(self.db)
+        pending = load_pending(self.db)
+        by_sha = {m.sha256: m for m in models}
+
+        # -- walk: every file once; the cache tells the unchanged ones.
+        self._set_phase(run, "walking")
+        walker = Walker(run.roots, cancelled=run.cancelled)
+        known: list[tuple[SeenFile, str]] = []
+        unresolved: list[SeenFile] = []
+        seen_pending: set[str] = set()
+        for f in walker.walk():
+            counts.files_seen += 1
+            path = f.path
+            if path in pending:
+                seen_pending.add(path)
+                counts.pending += 1
+                continue
+            row = cache.get(path)
+            if (
+                row is not None
+                and row.size == f.size
+                and row.mtime_ns == f.mtime_ns
+                and row.inode == f.inode
+            ):
+                known.append((f, row.sha256))
+            else:
+                unresolved.append(f)
+            if not counts.files_seen & 255:
+                run.notify()
+        run.check_cancelled()
+        counts.unchanged = len(known)
+        for problem in walker.problems:
+            run.problem(problem)
+        unknown_prefixes = _prefixes(walker.unreadable)
+
+        # -- settle: which models are where they should be.
+        present: set[str] = set()
+        for f, sha in known:
+            model = by_sha.get(sha)
+            if model is not None and model.path == f.path:
+                present.add(sha)
+        vanished: dict[str, ModelLocation] = {}
+        restore: list[str] = []
+        for model in models:
+            if model.sha256 in present:
+                if model.missing:
+                    restore.append(model.sha256)
+                continue
+            if _below(model.path, unknown_prefixes):
+                continue  # its folder could not be read: unknown, not missing
+            if not _below(model.path, root_prefixes) and os.path.isfile(model.path):
+                if model.missing:  # outside the scanned roots, and its file is there
+                    restore.append(model.sha256)
+                continue
+            vanished[model.sha256] = model
+
+        # -- hash only the files that may be a vanished model.
+        sizes = {m.size for m in vanished.values() if m.size}
+        candidates = [f for f in unresolved if f.size in sizes]
+        candidate_paths = {f.path for f in candidates}
+        hashed = self._hash_candidates(run, candidates)
+
+        # -- resolve: confirmations at the model's own path first, then relinks.
+        resolved = known + hashed
+        rest: list[tuple[SeenFile, str]] = []
+        for f, sha in resolved:
+            model = by_sha.get(sha)
+            if model is not None and model.path == f.path and sha in vanished:
+                del vanished[sha]  # touched in place, same content
+                if model.missing:
+                    restore.append(sha)
+            else:
+                rest.append((f, sha))
+        relinks: list[tuple[ModelLocation, SeenFile]] = []
+        claimed: set[str] = set()
+        new_files: list[SeenFile] = [f for f in unresolved if f.path not in candidate_paths]
+        for f, sha in rest:
+            model = by_sha.get(sha)
+            if model is None:
+                new_files.append(f)
+            elif model.path == f.path:
+                continue
+            elif sha in vanished and sha not in claimed:
+                claimed.add(sha)
+                relinks.append((model, f))
+            else:
+                counts.duplicates += 1
+        still_missing = [m for sha, m in vanished.items() if sha not in claimed]
+        counts.missing = len(still_missing)
+        stale = [
+            p.id
+            for path, p in pending.items()
+            if path not in seen_pending
+            and p.source == "scan"
+            and p.status in ("new", "error")
+            and _below(path, root_prefixes)
+            and not _below(path, unknown_prefixes)
+        ]
+        run.check_cancelled()
+
+        # -- probe the new files (header only) before any write transaction opens.
+        self._set_phase(run, "probing")
+        new_rows = self._describe_new(run, new_files)
+
+        # -- write, one transaction per batch.
+        self._set_phase(run, "writing")
+        report = ScanReport(
+            counts=counts,
+            started_at=run.started_at,
+            finished_at=run.started_at,
+            roots=[{"path": str(r.path), "type": r.type_key} for r in run.roots],
+            immediate_hashing=run.immediate,
+        )
+        self._write_relinks(run, relinks, report)
+        for batch in _chunks([m.sha256 for m in still_missing if not m.missing], self.batch_size):
+            set_missing(self.db, batch, True)
+        for batch in _chunks(restore, self.batch_size):
+            set_missing(self.db, batch, False)
+        counts.restored += len(restore)
+        report.missing = [m.sha256 for m in still_missing[:MAX_LISTED]]
+        new_ids = self._write_pending(run, new_rows)
+        report.new_pending_ids = [pid for pid, _ in new_ids[:MAX_LISTED]]
+        if stale and self.images is not None:
+            stale = [pid for pid in stale if not self.images.pending_images(pid)]
+        counts.pending_removed = len(remove_stale_scan_pending(self.db, stale))
+
+        if run.immediate:
+            self._promote(run, new_ids)
+        report.problems = [p.to_dict() for p in run.problems[:MAX_LISTED]]
+        report.finished_at = _now_ms()
+        return report
+
+    def _hash_candidates(self, run: _Run, candidates: list[SeenFile]) -> list[tuple[SeenFile, str]]:
+        """Hash the candidates on the hashing pool; failures are reported, not raised."""
+        if not candidates:
+            return []
+        self._set_phase(run, "hashing")
+        run.counts.to_hash = len(candidates)
+        futures: dict[Future[Any], SeenFile] = {}
+        for f in candidates:
+            job = partial(self.hashes.hash_file, f.path, control=run.control, use_cache=False)
+            futures[self.hashes.submit(job)] = f
+        results: list[tuple[SeenFile, str]] = []
+        try:
+            for future in as_completed(futures):
+                f = futures[future]
+                try:
+                    result = future.result()
+                except (HashCancelled, CancelledError) as exc:
+                    raise ScanCancelled("scan cancelled while hashing") from exc
+                except FileChangedError as exc:
+                    run.problem(WalkProblem(f.path, "vanished", str(exc)))
+                    continue
+                except OSError as exc:
+                    kind = "permission" if isinstance(exc, PermissionError) else "vanished"
+                    if not isinstance(exc, (PermissionError, FileNotFoundError)):
+                        kind = "error"
+                    run.problem(WalkProblem(f.path, kind, exc.strerror or str(exc)))
+                    continue
+                run.counts.hashed += 1
+                run.current = f.path
+                results.append((f, result.sha256))
+                run.notify()
+        finally:
+            for future in futures:
+                future.cancel()
+        # Keep walk order, so which copy of a moved model wins does not depend on timing.
+        order = {f.path: i for i, f in enumerate(candidates)}
+        results.sort(key=lambda item: order[item[0].path])
+        return results
+
+    def _describe_new(self, run: _Run, new_files: list[SeenFile]) -> list[dict[str, Any]]:
+        """The pending rows for new files: name, type, size and the probed base."""
+        rows: list[dict[str, Any]] = []
+        for i, f in enumerate(new_files):
+            if not i & 63:
+                run.check_cancelled()
+                run.notify()
+            probed: ProbeResult = probe_file(f.path)
+            file_type = f.type
+            if file_type == ROOT_LEVEL_TYPE and probed.suggested_type:
+                file_type = probed.suggested_type
+            rows.append(
+                {
+                    "path": f.path,
+                    "name": os.path.splitext(os.path.basename(f.path))[0],
+                    "type": file_type,
+                    "base": probed.base,
+                    "size_bytes": f.size,
+                    "source": "scan",
+                    "status": "new",
+                }
+            )
+        return rows
+
+    def _write_relinks(
+        self, run: _Run, relinks: list[tuple[ModelLocation, SeenFile]], report: ScanReport
+    ) -> None:
+        for batch in _chunks(relinks, self.batch_size):
+            with self.db.transaction():
+                for model, f in batch:
+                    try:
+                        self.db.update_model(model.sha256, path=f.path, missing=False)
+                    except NotFoundError:
+                        continue  # deleted while we scanned
+                    same_folder = os.path.dirname(model.path) == os.path.dirname(f.path)
+                    kind = "renamed" if same_folder else "moved"
+                    if same_folder:
+                        run.counts.renamed += 1
+                    else:
+                        run.counts.moved += 1
+                    if model.missing:
+                        run.counts.restored += 1
+                    if len(report.relinked) < MAX_LISTED:
+                        report.relinked.append(
+                            {
+                                "sha256": model.sha256,
+                                "from": model.path,
+                                "to": f.path,
+                                "kind": kind,
+                            }
+                        )
+            run.notify()
+
+    def _write_pending(self, run: _Run, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
+        """Queue the new files; returns ``(pending id, path)`` of each row created."""
+        ids: list[tuple[int, str]] = []
+        for batch in _chunks(rows, self.batch_size):
+            run.check_cancelled()
+            with self.db.transaction():
+                for row in batch:
+                    try:
+                        ids.append((self.db.add_pending_import(row), row["path"]))
+                    except ConflictError:
+                        run.counts.pending += 1  # queued by someone else meanwhile
+                        continue
+                    run.counts.new += 1
+            run.notify()
+        return ids
+
+    def _promote(self, run: _Run, pending: list[tuple[int, str]]) -> None:
+        """Immediate hashing: promote each new pending row now, through Stage 2's rules."""
+        assert self.promoter is not None
+        self._set_phase(run, "promoting")
+        for pid, path in pending:
+            run.check_cancelled()
+            with self._lock:
+                run.current = str(pid)
+            try:
+                self.promoter.promote(pid, run.strategy, control=run.control)
+            except HashCancelled as exc:
+                raise ScanCancelled("scan cancelled while promoting") from exc
+            except ConflictError:
+                run.counts.conflicts += 1  # left pending for review
+            except PendingFileMissing as exc:
+                run.problem(WalkProblem(path, "vanished", str(exc)))
+                continue
+            except (LockedError, NotFoundError):
+                continue  # the background worker has it, or it is gone already
+            except PendingFileError as exc:
+                run.problem(WalkProblem(path, "error", str(exc)))
+                continue
+            except Exception as exc:  # one bad file must not stop the others
+                log.exception("scan: promoting pending model %s failed", pid)
+                run.problem(WalkProblem(path, "error", f"promotion failed: {exc}"))
+                continue
+            else:
+                run.counts.promoted += 1
+            run.notify()
