@@ -227,9 +227,7 @@ def build_sql(query: ModelQuery, tag_ids: Mapping[str, int]) -> ListingSql | Non
     for name in query.tags:
         if name not in tag_ids:
             return None
-        clauses.append(
-            "m.sha256 IN (SELECT mt.model_hash FROM model_tags mt WHERE mt.tag_id = ?)"
-        )
+        clauses.append("m.sha256 IN (SELECT mt.model_hash FROM model_tags mt WHERE mt.tag_id = ?)")
         args.append(tag_ids[name])
     excluded = [tag_ids[n] for n in query.exclude_tags if n in tag_ids]
     if excluded:
@@ -276,3 +274,59 @@ def list_models(db: DatabaseManager, images: ImageStore, query: ModelQuery) -> d
         item["image_count"] = counts.get(sha, 0)
         items.append(item)
     return {"total": total, "offset": query.offset, "limit": query.limit, "items": items}
+
+
+# ---------------------------------------------------------------- facets and stats
+def _present(include_missing: bool) -> str:
+    return "1" if include_missing else "missing = 0"
+
+
+def type_counts(db: DatabaseManager, *, include_missing: bool = False) -> list[dict[str, Any]]:
+    """``[{type, count}]`` of the library, most common first."""
+    rows = db.conn.execute(
+        f"SELECT type, COUNT(*) AS count FROM models WHERE {_present(include_missing)} "
+        "GROUP BY type ORDER BY count DESC, type"
+    )
+    return [{"type": row["type"], "count": int(row["count"])} for row in rows]
+
+
+def base_counts(db: DatabaseManager, *, include_missing: bool = False) -> list[dict[str, Any]]:
+    """``[{base, count}]`` (base null: not detected), most common first."""
+    rows = db.conn.execute(
+        f"SELECT base, COUNT(*) AS count FROM models WHERE {_present(include_missing)} "
+        "GROUP BY base ORDER BY count DESC, base"
+    )
+    return [{"base": row["base"], "count": int(row["count"])} for row in rows]
+
+
+def library_stats(db: DatabaseManager, images: ImageStore) -> dict[str, Any]:
+    """Totals for a dashboard: models, sizes, types, tags, pending imports, images."""
+    conn = db.conn
+    row = conn.execute(
+        "SELECT COUNT(*) AS models, COALESCE(SUM(missing), 0) AS missing, "
+        "COALESCE(SUM(CASE WHEN missing = 0 THEN size_bytes END), 0) AS size, "
+        "COALESCE(SUM(last_used_at IS NOT NULL), 0) AS used FROM models"
+    ).fetchone()
+    shas = [r[0] for r in conn.execute("SELECT sha256 FROM models")]
+    counts = images.image_counts(shas)
+    pending = {
+        r["status"]: int(r["n"])
+        for r in conn.execute("SELECT status, COUNT(*) AS n FROM pending_import GROUP BY status")
+    }
+    tags = conn.execute(
+        "SELECT COUNT(*) AS tags, (SELECT COUNT(*) FROM model_tags) AS links FROM tags"
+    ).fetchone()
+    return {
+        "models": int(row["models"]),
+        "missing": int(row["missing"]),
+        "total_size_bytes": int(row["size"]),
+        "used": int(row["used"]),
+        "types": {t["type"]: t["count"] for t in type_counts(db)},
+        "bases": {b["base"] or "unknown": b["count"] for b in base_counts(db)},
+        "tags": int(tags["tags"]),
+        "tag_links": int(tags["links"]),
+        "images": sum(counts.values()),
+        "models_with_images": sum(1 for n in counts.values() if n),
+        "pending": sum(pending.values()),
+        "pending_by_status": pending,
+    }

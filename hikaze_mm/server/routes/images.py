@@ -1,5 +1,130 @@
+"""Images API: sample lists, tier serving with ETags, uploads, deletes, pending originals.
+
+Declaration order matters: ``POST /api/images/get_sample_imgs`` comes before
+``POST /api/images/{hash}``, and ``/api/images/pending/{id}`` before the one-segment
+``/api/images/{filename}``. User input never becomes a path directly: public names are
+checked against ``[0-9a-f]{64}(_\\d+)?\\.webp`` by ``images.parse_public_name``.
+"""
+
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+
+from hikaze_mm.errors import TooLargeError, ValidationError
+from hikaze_mm.library import images_service
+from hikaze_mm.library.images_service import ImageFile
+from hikaze_mm.library.validation import int_id
+from hikaze_mm.server.http import int_param, json_response, read_json, run_sync, services
 
 routes = web.RouteTableDef()
+
+# Tiers are rewritten in place only when an image is replaced (promotion "override") or a
+# deleted last seq is reused, so a day of caching plus ETag revalidation is the balance.
+TIER_CACHE_CONTROL = "public, max-age=86400"
+PENDING_CACHE_CONTROL = "no-cache"
+MULTIPART_OVERHEAD = 64 * 1024
+UPLOAD_FIELDS = ("image", "file")
+
+
+def _file_response(found: ImageFile, cache_control: str) -> web.Response:
+    headers = {
+        "ETag": found.etag,
+        "Cache-Control": cache_control,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if found.data is None:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=found.data, content_type=found.content_type, headers=headers)
+
+
+async def _read_capped(part: BodyPartReader | web.Request, cap: int) -> bytes:
+    """Read a whole body or multipart part, failing with 413 past ``cap`` bytes."""
+    data = bytearray()
+    while True:
+        if isinstance(part, BodyPartReader):
+            chunk = await part.read_chunk(256 * 1024)
+        else:
+            chunk = await part.content.readany()
+        if not chunk:
+            return bytes(data)
+        data += chunk
+        if len(data) > cap:
+            raise TooLargeError(f"image over the {cap} byte limit")
+
+
+async def read_upload(request: web.Request, cap: int) -> bytes:
+    """The uploaded image: the ``image``/``file`` part (or first file) of a multipart
+    body, or the raw body otherwise."""
+    if request.content_length is not None and request.content_length > cap + MULTIPART_OVERHEAD:
+        raise TooLargeError(f"image over the {cap} byte limit")
+    if not request.content_type.startswith("multipart/"):
+        return await _read_capped(request, cap)
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if isinstance(part, BodyPartReader) and (
+                part.name in UPLOAD_FIELDS or part.filename is not None
+            ):
+                return await _read_capped(part, cap)
+    except (ValueError, AssertionError) as exc:  # aiohttp's errors for a malformed body
+        raise ValidationError(f"malformed multipart body: {exc}") from None
+    raise ValidationError("the multipart body has no 'image' or 'file' part")
+
+
+@routes.post("/api/images/get_sample_imgs")
+async def get_sample_imgs(request: web.Request) -> web.Response:
+    """``{"hash": str}`` -> ``["<hash>_0.webp", ...]`` from the files on disk."""
+    body = await read_json(request)
+    unknown = set(body) - {"hash"}
+    if unknown or "hash" not in body:
+        raise ValidationError('body must be {"hash": "<sha256>"}')
+    images = services(request).images
+    return json_response(await run_sync(images_service.sample_image_names, images, body["hash"]))
+
+
+@routes.get("/api/images/pending/{pending_id}")
+async def get_pending_image(request: web.Request) -> web.Response:
+    """The pending model's original image ``?n=`` (default 0), in its own format."""
+    pending_id = int_id(request.match_info["pending_id"], "pending id")
+    n = int_param(request, "n", 0, maximum=999_999)
+    found = await run_sync(
+        images_service.read_pending_image,
+        services(request).images,
+        pending_id,
+        n,
+        request.headers.get("If-None-Match"),
+    )
+    return _file_response(found, PENDING_CACHE_CONTROL)
+
+
+@routes.get("/api/images/{filename}")
+async def get_image(request: web.Request) -> web.Response:
+    """``<hash>_<seq>.webp`` (or ``<hash>.webp``: seq 0) at ``?quality=high|medium|low``."""
+    quality = request.query.get("quality") or "high"
+    found = await run_sync(
+        images_service.read_tier,
+        services(request).images,
+        request.match_info["filename"],
+        quality,
+        request.headers.get("If-None-Match"),
+    )
+    return _file_response(found, TIER_CACHE_CONTROL)
+
+
+@routes.post("/api/images/{sha256}")
+async def upload_image(request: web.Request) -> web.Response:
+    """Add an image (multipart or raw body) as the model's next seq; 201 with its name."""
+    svc = services(request)
+    sha = await run_sync(images_service.require_model, svc.db, request.match_info["sha256"])
+    data = await read_upload(request, svc.config.max_image_bytes)
+    result = await run_sync(images_service.upload_image, svc.db, svc.images, sha, data)
+    return json_response(result, status=201)
+
+
+@routes.delete("/api/images/{sha256}/{seq}")
+async def delete_image(request: web.Request) -> web.Response:
+    seq = images_service.parse_seq(request.match_info["seq"])
+    images = services(request).images
+    return json_response(
+        await run_sync(images_service.delete_image, images, request.match_info["sha256"], seq)
+    )

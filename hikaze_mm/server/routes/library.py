@@ -1,5 +1,113 @@
+"""Library API: model listing, detail, edits, deletion, facets, stats and tags.
+
+Handlers only parse the request, run a library service off the event loop and answer.
+``/api/models/types`` and ``/api/models/bases`` are declared before ``/api/models/{sha256}``
+(routes match in declaration order). No ``POST /api/models/{sha256}`` exists: that path
+shape belongs to ``POST /api/models/sha256`` of the migration routes.
+"""
+
 from __future__ import annotations
 
 from aiohttp import web
 
+from hikaze_mm.library import models_service, queries, tags_service
+from hikaze_mm.library.validation import int_id
+from hikaze_mm.server.http import bool_param, json_response, read_json, run_sync, services
+
 routes = web.RouteTableDef()
+
+
+# ---------------------------------------------------------------- models
+@routes.get("/api/models")
+async def list_models(request: web.Request) -> web.Response:
+    """Query: type, base, tags=a,b, exclude_tags, q, sort, order, offset, limit, include_missing."""
+    multi = {key: request.query.getall(key, []) for key in ("tags", "exclude_tags")}
+    query = queries.ModelQuery.from_params(request.query, multi)
+    svc = services(request)
+    return json_response(await run_sync(queries.list_models, svc.db, svc.images, query))
+
+
+@routes.get("/api/models/types")
+async def model_types(request: web.Request) -> web.Response:
+    include_missing = bool_param(request, "include_missing")
+    db = services(request).db
+    return json_response(await run_sync(queries.type_counts, db, include_missing=include_missing))
+
+
+@routes.get("/api/models/bases")
+async def model_bases(request: web.Request) -> web.Response:
+    include_missing = bool_param(request, "include_missing")
+    db = services(request).db
+    return json_response(await run_sync(queries.base_counts, db, include_missing=include_missing))
+
+
+@routes.get("/api/models/{sha256}")
+async def get_model(request: web.Request) -> web.Response:
+    svc = services(request)
+    sha = request.match_info["sha256"]
+    return json_response(await run_sync(models_service.model_detail, svc.db, svc.images, sha))
+
+
+@routes.patch("/api/models/{sha256}")
+async def patch_model(request: web.Request) -> web.Response:
+    svc = services(request)
+    sha = request.match_info["sha256"]
+    body = await read_json(request)
+    return json_response(await run_sync(models_service.patch_model, svc.db, svc.images, sha, body))
+
+
+@routes.delete("/api/models/{sha256}")
+async def delete_model(request: web.Request) -> web.Response:
+    """Removes the record and its images; ``?delete_file=true`` also deletes the file."""
+    svc = services(request)
+    sha = request.match_info["sha256"]
+    delete_file = bool_param(request, "delete_file")
+    result = await run_sync(
+        models_service.delete_model,
+        svc.db,
+        svc.images,
+        svc.config,
+        sha,
+        delete_file=delete_file,
+    )
+    return json_response(result)
+
+
+@routes.post("/api/models/{sha256}/used")
+async def mark_used(request: web.Request) -> web.Response:
+    db = services(request).db
+    return json_response(await run_sync(models_service.mark_used, db, request.match_info["sha256"]))
+
+
+@routes.get("/api/stats")
+async def stats(request: web.Request) -> web.Response:
+    svc = services(request)
+    return json_response(await run_sync(queries.library_stats, svc.db, svc.images))
+
+
+# ---------------------------------------------------------------- tags
+@routes.get("/api/tags")
+async def list_tags(request: web.Request) -> web.Response:
+    return json_response(await run_sync(tags_service.list_tags, services(request).db))
+
+
+@routes.post("/api/tags")
+async def create_tag(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    tag = await run_sync(tags_service.create_tag, services(request).db, body)
+    return json_response(tag, status=201)
+
+
+@routes.patch("/api/tags/{tag_id}")
+async def update_tag(request: web.Request) -> web.Response:
+    tag_id = int_id(request.match_info["tag_id"], "tag id")
+    body = await read_json(request)
+    return json_response(
+        await run_sync(tags_service.update_tag, services(request).db, tag_id, body)
+    )
+
+
+@routes.delete("/api/tags/{tag_id}")
+async def delete_tag(request: web.Request) -> web.Response:
+    tag_id = int_id(request.match_info["tag_id"], "tag id")
+    return json_response(await run_sync(tags_service.delete_tag, services(request).db, tag_id))

@@ -1,0 +1,133 @@
+"""The image API's blocking work: serve tiers, upload, delete, pending originals.
+
+Naming and sequence numbers stay in ``hikaze_mm.images.ImageStore``; this module only
+maps validated public names onto it and adds HTTP-facing details: ETags (from size and
+mtime_ns, so a changed file gets a new tag) and ``If-None-Match`` handling that answers
+without reading the file. Every function here blocks; handlers call them via ``run_sync``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hikaze_mm.database import DatabaseManager, normalize_sha256
+from hikaze_mm.errors import NotFoundError, ValidationError
+from hikaze_mm.images import ImageStore, check_quality, parse_public_name, public_name
+
+PENDING_CONTENT_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".bmp": "image/bmp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+}
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """A file to send: ``data`` is None when the client's copy is current (304)."""
+
+    etag: str
+    content_type: str
+    data: bytes | None
+
+
+def _etag(st: os.stat_result) -> str:
+    return f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison of ``If-None-Match`` against our (strong) tag."""
+    if not if_none_match:
+        return False
+    for candidate in if_none_match.split(","):
+        tag = candidate.strip()
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag == etag:
+            return True
+    return False
+
+
+def _read(path: Path, content_type: str, if_none_match: str | None) -> ImageFile:
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_size == 0:  # a seq claimed by an upload still being written
+                raise NotFoundError(f"no image {path.name}")
+            etag = _etag(st)
+            if etag_matches(if_none_match, etag):
+                return ImageFile(etag, content_type, None)
+            return ImageFile(etag, content_type, f.read())
+    except (FileNotFoundError, IsADirectoryError):
+        raise NotFoundError(f"no image {path.name}") from None
+
+
+def read_tier(
+    images: ImageStore, filename: str, quality: str, if_none_match: str | None = None
+) -> ImageFile:
+    """``<hash>[_<seq>].webp`` at one quality; NotFoundError when absent."""
+    sha, seq = parse_public_name(filename)
+    path = images.tier_path(sha, seq, check_quality(quality))
+    return _read(path, "image/webp", if_none_match)
+
+
+def sample_image_names(images: ImageStore, sha256: Any) -> list[str]:
+    """``["<hash>_0.webp", ...]`` for the images on disk (an unknown hash has none)."""
+    if not isinstance(sha256, str):
+        raise ValidationError("hash must be a string of 64 hex characters")
+    return images.image_names(normalize_sha256(sha256))
+
+
+def require_model(db: DatabaseManager, sha256: str) -> str:
+    sha = normalize_sha256(sha256)
+    if db.get_model(sha) is None:
+        raise NotFoundError(f"no model {sha}")
+    return sha
+
+
+def upload_image(
+    db: DatabaseManager, images: ImageStore, sha256: str, data: bytes
+) -> dict[str, Any]:
+    """Validate and encode an image into the three tiers at the model's next seq."""
+    sha = require_model(db, sha256)
+    seq = images.add_image(sha, data)
+    if db.get_model(sha) is None:  # the model was deleted while we encoded
+        images.delete_image(sha, seq)
+        raise NotFoundError(f"no model {sha}")
+    return {"sha256": sha, "seq": seq, "name": public_name(sha, seq)}
+
+
+def parse_seq(raw: str) -> int:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
+        raise ValidationError(f"seq must be a non-negative integer, not {raw!r}")
+    return int(raw)
+
+
+def delete_image(images: ImageStore, sha256: str, seq: int) -> dict[str, Any]:
+    sha = normalize_sha256(sha256)
+    if not images.delete_image(sha, seq):
+        raise NotFoundError(f"no image {public_name(sha, seq)}")
+    return {"sha256": sha, "seq": seq, "deleted": True}
+
+
+def read_pending_image(
+    images: ImageStore, pending_id: int, n: int, if_none_match: str | None = None
+) -> ImageFile:
+    """A pending model's original image number ``n`` with its own content type."""
+    prefix = f"{int(pending_id)}_{int(n)}."
+    for path in images.pending_images(pending_id):
+        if path.name.startswith(prefix):
+            content_type = PENDING_CONTENT_TYPES.get(path.suffix.lower())
+            if content_type is None:
+                break
+            return _read(path, content_type, if_none_match)
+    raise NotFoundError(f"pending import {pending_id} has no image {n}")
