@@ -1,0 +1,103 @@
+// The HTTP API, as the UI uses it. Every URL is relative ("api/..."), so the UI works at
+// "/" and mounted under a prefix ("/hikaze/"). Requests are same-origin (the browser sends
+// Origin, which the server checks for state-changing methods). Errors come back as
+// {"error", "detail"} and are thrown as ApiError.
+
+import { t } from "./i18n.js";
+
+export class ApiError extends Error {
+  constructor(status, error, detail, body) {
+    super(detail ? `${error}: ${detail}` : error);
+    this.status = status;
+    this.error = error;
+    this.detail = detail;
+    this.body = body;
+  }
+}
+
+function query(params) {
+  const qs = new URLSearchParams();
+  for (const [key, value] of Object.entries(params || {})) {
+    if (value === null || value === undefined || value === "") continue;
+    if (Array.isArray(value)) {
+      if (value.length) qs.set(key, value.join(","));
+    } else {
+      qs.set(key, String(value));
+    }
+  }
+  const text = qs.toString();
+  return text ? `?${text}` : "";
+}
+
+/** Fetch `api/<path>`; JSON in and out. Throws ApiError on any non-2xx answer. */
+export async function request(method, path, { params, json, body, headers, signal } = {}) {
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" }, signal };
+  if (json !== undefined) {
+    init.body = JSON.stringify(json);
+    init.headers["Content-Type"] = "application/json";
+  } else if (body !== undefined) {
+    init.body = body;
+  }
+  Object.assign(init.headers, headers || {});
+  let response;
+  try {
+    response = await fetch(`api/${path}${query(params)}`, init);
+  } catch (err) {
+    if (err && err.name === "AbortError") throw err;
+    throw new ApiError(0, t("error.network"), t("error.networkDetail"), null);
+  }
+  const type = response.headers.get("Content-Type") || "";
+  let data = null;
+  if (type.includes("application/json")) {
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+  } else if (!response.ok) {
+    data = { error: response.statusText, detail: (await response.text()).slice(0, 300) };
+  }
+  if (!response.ok) {
+    const error = (data && data.error) || `HTTP ${response.status}`;
+    const detail = (data && data.detail) || "";
+    throw new ApiError(response.status, error, detail, data);
+  }
+  return data;
+}
+
+export const get = (path, params, opts = {}) => request("GET", path, { ...opts, params });
+export const post = (path, json, opts = {}) => request("POST", path, { ...opts, json });
+export const patch = (path, json, opts = {}) => request("PATCH", path, { ...opts, json });
+export const del = (path, params, opts = {}) => request("DELETE", path, { ...opts, params });
+
+const SHA_RE = /^[0-9a-f]{64}$/;
+
+/** URL of a model's image in a quality tier. `name` is "<hash>_<seq>.webp". */
+export function imageUrl(name, quality = "medium") {
+  return `api/images/${encodeURIComponent(name)}?quality=${quality}`;
+}
+
+/** URL of a model's first image (seq 0). */
+export function firstImageUrl(sha256, quality = "low") {
+  return SHA_RE.test(sha256) ? imageUrl(`${sha256}_0.webp`, quality) : "";
+}
+
+/** URL of a pending model's n-th original image. */
+export function pendingImageUrl(id, n = 0) {
+  return `api/images/pending/${Number(id)}${n ? `?n=${Number(n)}` : ""}`;
+}
+
+/** Parse the seq out of "<hash>_<seq>.webp" (or "<hash>.webp": seq 0). */
+export function seqOf(name) {
+  const m = /^[0-9a-f]{64}(?:_(\d+))?\.webp$/.exec(name);
+  return m ? Number(m[1] || 0) : null;
+}
+
+/** Turn list answers that may be a bare array or {items|tags|types|bases: [...]} into arrays. */
+export function asList(data, ...keys) {
+  if (Array.isArray(data)) return data;
+  if (data && typeof data === "object") {
+    for (const key of [...keys, "items"]) if (Array.isArray(data[key])) return data[key];
+  }
+  return [];
+}

@@ -1,0 +1,105 @@
+// Entry point: navigation between pages (hash routes, so the UI works under any prefix),
+// the shared details panel, and the header's counters.
+
+import { get } from "./api.js";
+import { replaceChildren } from "./dom.js";
+import { formatNumber } from "./format.js";
+import { applyTranslations, t } from "./i18n.js";
+import { createDetails } from "./pages/details.js";
+import { mountLibrary } from "./pages/library.js";
+import { mountMigration } from "./pages/migration.js";
+import { mountPending } from "./pages/pending.js";
+
+const PAGES = {
+  library: mountLibrary,
+  pending: mountPending,
+  migration: mountMigration,
+};
+const SHA_RE = /^[0-9a-f]{64}$/;
+
+const view = document.getElementById("view");
+const navLinks = [...document.querySelectorAll("[data-nav]")];
+const pendingCount = document.getElementById("pending-count");
+const statsLine = document.getElementById("stats");
+
+let currentName = null;
+let currentPage = null;
+
+const details = createDetails({
+  onSaved(model) {
+    if (currentName === "library" && currentPage) {
+      currentPage.updateModel(model);
+    }
+  },
+  onClosed(sha256) {
+    // Leave the model's URL (back to the page) and return focus to its card.
+    if (/^#\/library\/[0-9a-f]{64}$/.test(location.hash)) history.replaceState(null, "", "#/library");
+    if (currentName === "library" && currentPage && sha256) currentPage.focusCard(sha256);
+  },
+});
+
+/** "#/library/<sha>" -> {name: "library", sha: "<sha>"}. */
+function parseRoute() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/");
+  const name = PAGES[parts[0]] ? parts[0] : "library";
+  const sha = name === "library" && SHA_RE.test(parts[1] || "") ? parts[1] : null;
+  return { name, sha };
+}
+
+function openModel(sha256) {
+  if (location.hash !== `#/library/${sha256}`) history.replaceState(null, "", `#/library/${sha256}`);
+  details.open(sha256);
+}
+
+function route() {
+  const { name, sha } = parseRoute();
+  if (name !== currentName) {
+    if (currentPage && currentPage.unmount) currentPage.unmount();
+    replaceChildren(view);
+    currentName = name;
+    currentPage = PAGES[name](view, { openDetails: openModel, refreshCounts });
+    document.title = `${t(`nav.${name}`)} · ${t("app.title")}`;
+    for (const link of navLinks) {
+      if (link.dataset.nav === name) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    view.focus({ preventScroll: true });
+  }
+  if (sha && details.openSha !== sha) details.open(sha);
+}
+
+/** Refresh the header: library stats and the number of pending models. */
+async function refreshCounts() {
+  try {
+    const stats = await get("stats");
+    const models = stats.models ?? stats.total_models ?? stats.model_count;
+    const pending = stats.pending ?? stats.pending_count ?? stats.total_pending;
+    const total = typeof models === "object" && models ? models.total : models;
+    const pendingTotal = typeof pending === "object" && pending ? pending.total : pending;
+    statsLine.textContent = Number.isFinite(Number(total)) ? t("header.models", { n: formatNumber(total) }) : "";
+    setPendingCount(pendingTotal);
+  } catch {
+    statsLine.textContent = "";
+    try {
+      const data = await get("migration/pending", { limit: 1 });
+      setPendingCount(data && data.total);
+    } catch {
+      setPendingCount(null);
+    }
+  }
+}
+
+function setPendingCount(n) {
+  const value = Number(n);
+  pendingCount.hidden = !Number.isFinite(value) || n === null || n === undefined || value <= 0;
+  pendingCount.textContent = Number.isFinite(value) ? formatNumber(value) : "";
+  pendingCount.setAttribute("aria-label", t("header.pendingCount", { n: value || 0 }));
+}
+
+applyTranslations(document);
+window.addEventListener("hashchange", route);
+route();
+refreshCounts();
+setInterval(() => {
+  if (!document.hidden) refreshCounts();
+}, 15000);

@@ -1,0 +1,42 @@
+// Thumbnails that load only when they come near the viewport (one shared
+// IntersectionObserver for the whole page, so 10,000 cards cost nothing until seen).
+
+import { h } from "../dom.js";
+import { thumbPlaceholder } from "./widgets.js";
+
+const observer = new IntersectionObserver(
+  (entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      observer.unobserve(entry.target);
+      load(entry.target);
+    }
+  },
+  { rootMargin: "400px 0px" },
+);
+
+function load(frame) {
+  const src = frame.dataset.src;
+  if (!src) return;
+  const img = h("img", { alt: frame.dataset.alt || "", decoding: "async", draggable: "false" });
+  img.addEventListener("load", () => {
+    frame.classList.add("loaded");
+    frame.replaceChildren(img);
+  });
+  img.addEventListener("error", () => frame.classList.add("failed"));
+  img.src = src;
+}
+
+/**
+ * A thumbnail frame showing a placeholder letter until `src` loads (when visible).
+ * Without src (no image) only the placeholder is shown.
+ */
+export function lazyThumb(src, name, { cls = "thumb", alt = "" } = {}) {
+  const frame = h("div", { class: cls }, thumbPlaceholder(name));
+  if (src) {
+    frame.dataset.src = src;
+    frame.dataset.alt = alt;
+    observer.observe(frame);
+  }
+  return frame;
+}

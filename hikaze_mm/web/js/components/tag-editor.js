@@ -1,0 +1,234 @@
+// Tag editor: the model's tags as removable chips, an input with autocomplete over the tag
+// vocabulary (WAI-ARIA combobox: arrows, Enter, Escape), and "create a new tag" with a
+// color picker.
+
+import { h, replaceChildren } from "../dom.js";
+import { t } from "../i18n.js";
+import { createTag, loadTags } from "../tags.js";
+import { describeError } from "./toast.js";
+import { tagChip } from "./widgets.js";
+
+const PALETTE = ["#2f81f7", "#3fb950", "#d29922", "#db61a2", "#a371f7", "#f85149", "#39c5cf", "#e3b341"];
+const MAX_SUGGESTIONS = 8;
+let editorCount = 0;
+
+export function tagEditor(initial = [], { label = t("details.tags"), onChange = () => {} } = {}) {
+  editorCount += 1;
+  const listId = `tag-suggest-${editorCount}`;
+  let selected = [...initial];
+  let options = [];
+  let active = -1;
+
+  const chips = h("div", { class: "tag-list editable", "aria-live": "polite" });
+  const input = h("input", {
+    type: "text",
+    class: "input",
+    role: "combobox",
+    "aria-label": t("tags.addLabel"),
+    "aria-autocomplete": "list",
+    "aria-expanded": "false",
+    "aria-controls": listId,
+    placeholder: t("tags.addPlaceholder"),
+    autocomplete: "off",
+    maxlength: "64",
+  });
+  const listbox = h("ul", { class: "suggestions", role: "listbox", id: listId, "aria-label": t("tags.suggestions"), hidden: true });
+  const newName = h("input", { type: "text", class: "input", "aria-label": t("tags.newName"), maxlength: "64" });
+  const newColor = h("input", { type: "color", class: "input-color", "aria-label": t("tags.newColor"), value: PALETTE[0] });
+  const newError = h("p", { class: "error-text", role: "alert" });
+  const newRow = h(
+    "div",
+    { class: "new-tag", hidden: true, role: "group", "aria-label": t("tags.createGroup") },
+    newName,
+    newColor,
+    h("button", { type: "button", class: "btn btn-primary", onclick: () => submitNew() }, t("tags.create")),
+    h("button", { type: "button", class: "btn", onclick: () => closeNew() }, t("common.cancel")),
+    newError,
+  );
+  const root = h(
+    "div",
+    { class: "tag-editor", role: "group", "aria-label": label },
+    chips,
+    h("div", { class: "combo" }, input, listbox),
+    newRow,
+  );
+
+  function renderChips() {
+    replaceChildren(
+      chips,
+      selected.length
+        ? selected.map((tag) => tagChip(tag, { onRemove: remove }))
+        : h("span", { class: "muted" }, t("tags.none")),
+    );
+  }
+
+  function remove(tag) {
+    selected = selected.filter((s) => s.name.toLowerCase() !== tag.name.toLowerCase());
+    renderChips();
+    onChange(selected);
+    input.focus();
+  }
+
+  function add(tag) {
+    if (!selected.some((s) => s.name.toLowerCase() === tag.name.toLowerCase())) {
+      selected = [...selected, tag];
+      renderChips();
+      onChange(selected);
+    }
+    input.value = "";
+    closeList();
+    input.focus();
+  }
+
+  function closeList() {
+    listbox.hidden = true;
+    input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
+    active = -1;
+  }
+
+  function setActive(index) {
+    active = index;
+    for (const [i, li] of [...listbox.children].entries()) {
+      li.classList.toggle("active", i === active);
+      li.setAttribute("aria-selected", String(i === active));
+    }
+    if (active >= 0) {
+      input.setAttribute("aria-activedescendant", `${listId}-${active}`);
+      listbox.children[active].scrollIntoView({ block: "nearest" });
+    } else {
+      input.removeAttribute("aria-activedescendant");
+    }
+  }
+
+  async function refreshSuggestions() {
+    const text = input.value.trim();
+    if (!text) {
+      closeList();
+      return;
+    }
+    let tags = [];
+    try {
+      tags = await loadTags();
+    } catch {
+      tags = [];
+    }
+    if (input.value.trim() !== text) return; // typed on meanwhile
+    const lower = text.toLowerCase();
+    const taken = new Set(selected.map((s) => s.name.toLowerCase()));
+    const matches = tags
+      .filter((tag) => tag.name.toLowerCase().includes(lower) && !taken.has(tag.name.toLowerCase()))
+      .sort((a, b) => Number(!a.name.toLowerCase().startsWith(lower)) - Number(!b.name.toLowerCase().startsWith(lower)))
+      .slice(0, MAX_SUGGESTIONS);
+    options = matches.map((tag) => ({ kind: "tag", tag }));
+    const exact = tags.some((tag) => tag.name.toLowerCase() === lower);
+    if (!exact && !taken.has(lower)) options.push({ kind: "new", name: text });
+    replaceChildren(
+      listbox,
+      options.map((option, i) =>
+        h(
+          "li",
+          {
+            id: `${listId}-${i}`,
+            role: "option",
+            class: option.kind === "new" ? "option-new" : "",
+            "aria-selected": "false",
+            onmousedown: (event) => event.preventDefault(), // keep focus in the input
+            onclick: () => choose(i),
+          },
+          option.kind === "tag" ? tagChip(option.tag) : t("tags.createNamed", { name: option.name }),
+        ),
+      ),
+    );
+    listbox.hidden = options.length === 0;
+    input.setAttribute("aria-expanded", String(!listbox.hidden));
+    setActive(options.length ? 0 : -1);
+  }
+
+  function choose(index) {
+    const option = options[index];
+    if (!option) return;
+    if (option.kind === "tag") add(option.tag);
+    else openNew(option.name);
+  }
+
+  function openNew(name) {
+    closeList();
+    newName.value = name;
+    newColor.value = PALETTE[(name.length + selected.length) % PALETTE.length];
+    newError.textContent = "";
+    newRow.hidden = false;
+    newColor.focus();
+  }
+
+  function closeNew() {
+    newRow.hidden = true;
+    input.focus();
+  }
+
+  async function submitNew() {
+    const name = newName.value.trim();
+    if (!name) {
+      newError.textContent = t("tags.nameRequired");
+      return;
+    }
+    try {
+      const tag = await createTag(name, newColor.value);
+      newRow.hidden = true;
+      add(tag);
+    } catch (err) {
+      newError.textContent = describeError(err);
+    }
+  }
+
+  input.addEventListener("input", () => refreshSuggestions());
+  input.addEventListener("blur", () => setTimeout(closeList, 150));
+  input.addEventListener("keydown", (event) => {
+    const open = !listbox.hidden;
+    if (event.key === "ArrowDown" && open) {
+      event.preventDefault();
+      setActive((active + 1) % options.length);
+    } else if (event.key === "ArrowUp" && open) {
+      event.preventDefault();
+      setActive((active - 1 + options.length) % options.length);
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      if (open && active >= 0) choose(active);
+      else if (input.value.trim()) refreshSuggestions();
+    } else if (event.key === "Escape" && open) {
+      event.preventDefault();
+      event.stopPropagation();
+      closeList();
+    } else if (event.key === "Backspace" && !input.value && selected.length) {
+      remove(selected[selected.length - 1]);
+    }
+  });
+  for (const field of [newName, newColor]) {
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        submitNew();
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        closeNew();
+      }
+    });
+  }
+
+  renderChips();
+  return {
+    el: root,
+    get value() {
+      return [...selected];
+    },
+    set value(tags) {
+      selected = [...tags];
+      renderChips();
+    },
+    /** True while a popup of the editor is open (Escape closes it, not the dialog). */
+    get busy() {
+      return !listbox.hidden || !newRow.hidden;
+    },
+  };
+}

@@ -1,0 +1,86 @@
+// Small reusable pieces: tag chips, status badges, progress bars, thumbnails.
+
+import { h, safeColor } from "../dom.js";
+import { t } from "../i18n.js";
+
+/** A tag in its color. With onRemove, it gets a keyboard-reachable remove button. */
+export function tagChip(tag, { onRemove = null } = {}) {
+  const color = safeColor(tag.color);
+  const chip = h("span", { class: "tag", style: { "--tag-color": color }, title: tag.name }, h("span", { class: "tag-dot", "aria-hidden": "true" }), h("span", { class: "tag-name" }, tag.name));
+  if (onRemove) {
+    chip.append(
+      h(
+        "button",
+        {
+          type: "button",
+          class: "tag-remove",
+          "aria-label": t("tags.remove", { name: tag.name }),
+          onclick: () => onRemove(tag),
+        },
+        "×",
+      ),
+    );
+  }
+  return chip;
+}
+
+/** A row of tag chips. */
+export function tagList(tags, opts) {
+  return h("span", { class: "tag-list" }, (tags || []).map((tag) => tagChip(tag, opts)));
+}
+
+/** A colored badge for a pending status (new, hashing, error, conflict) or a model state. */
+export function statusBadge(status) {
+  const known = ["new", "hashing", "error", "conflict", "missing", "running", "paused", "completed", "idle"];
+  const key = known.includes(String(status).toLowerCase()) ? String(status).toLowerCase() : "other";
+  return h("span", { class: ["badge", `status-${key}`] }, t(`status.${key}`, { _: String(status) }));
+}
+
+/**
+ * A labelled progress bar (role=progressbar). Returns {el, set(percent, text)}.
+ * percent null makes it indeterminate.
+ */
+export function progressBar(label) {
+  const fill = h("div", { class: "progress-fill" });
+  const text = h("span", { class: "progress-text" });
+  const bar = h(
+    "div",
+    { class: "progress", role: "progressbar", "aria-label": label, "aria-valuemin": "0", "aria-valuemax": "100" },
+    fill,
+    text,
+  );
+  return {
+    el: bar,
+    set(percent, caption = "") {
+      if (percent === null || percent === undefined || Number.isNaN(percent)) {
+        bar.classList.add("indeterminate");
+        bar.removeAttribute("aria-valuenow");
+        fill.style.setProperty("width", "100%");
+      } else {
+        const value = Math.max(0, Math.min(100, percent));
+        bar.classList.remove("indeterminate");
+        bar.setAttribute("aria-valuenow", value.toFixed(1));
+        fill.style.setProperty("width", `${value}%`);
+      }
+      text.textContent = caption;
+    },
+  };
+}
+
+/** A key/value description list from [[label, value-or-node], ...]. */
+export function fieldList(rows, cls = "fields") {
+  return h(
+    "dl",
+    { class: cls },
+    rows.map(([label, value]) => [
+      h("dt", {}, label),
+      h("dd", {}, value === null || value === undefined || value === "" ? "—" : value),
+    ]),
+  );
+}
+
+/** Placeholder shown instead of a thumbnail: the first letter of the name. */
+export function thumbPlaceholder(name) {
+  const letter = (String(name || "?").trim()[0] || "?").toUpperCase();
+  return h("span", { class: "thumb-placeholder", "aria-hidden": "true" }, letter);
+}

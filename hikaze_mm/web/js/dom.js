@@ -1,0 +1,96 @@
+// Small DOM helpers. Text always goes in through textContent, never innerHTML, so model
+// names, tags and paths (user data) can never inject markup.
+
+/**
+ * Build an element: h("button", {class: "btn", onclick: fn, "aria-label": "Close"}, "x").
+ * Attributes starting with "on" become event listeners; `dataset` and `style` take objects;
+ * boolean true sets an empty attribute, false/null/undefined skips it. Children are nodes
+ * or strings (added as text nodes); arrays are flattened, null/false skipped.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") {
+      el.addEventListener(key.slice(2).toLowerCase(), value);
+    } else if (key === "dataset") {
+      Object.assign(el.dataset, value);
+    } else if (key === "style") {
+      for (const [prop, v] of Object.entries(value)) el.style.setProperty(prop, v);
+    } else if (key === "class") {
+      el.className = Array.isArray(value) ? value.filter(Boolean).join(" ") : value;
+    } else if (key === "text") {
+      el.textContent = value;
+    } else if (key === "value" || key === "checked" || key === "selected" || key === "disabled") {
+      el[key] = value;
+    } else {
+      el.setAttribute(key, value === true ? "" : String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+/** Append children (nodes, strings, numbers, nested arrays) to a parent. */
+export function append(parent, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    parent.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return parent;
+}
+
+/** Remove every child, then append the given ones. */
+export function replaceChildren(parent, ...children) {
+  parent.replaceChildren();
+  return append(parent, children);
+}
+
+const HEX_COLOR = /^#[0-9a-fA-F]{6}$/;
+
+/** A color from the API, only if it is a plain #RRGGBB (user data goes into CSS). */
+export function safeColor(color, fallback = "#6e7681") {
+  return typeof color === "string" && HEX_COLOR.test(color) ? color : fallback;
+}
+
+/** Black or white text, whichever reads better on the given background. */
+export function contrastText(hex) {
+  const c = safeColor(hex);
+  const r = parseInt(c.slice(1, 3), 16);
+  const g = parseInt(c.slice(3, 5), 16);
+  const b = parseInt(c.slice(5, 7), 16);
+  return (r * 299 + g * 587 + b * 114) / 1000 > 150 ? "#0f1115" : "#ffffff";
+}
+
+/** Copy text to the clipboard; falls back to a hidden textarea outside secure contexts. */
+export async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch {
+      // Permission refused: fall through to the legacy path.
+    }
+  }
+  const area = h("textarea", { class: "offscreen", "aria-hidden": "true", readonly: true });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  let ok = false;
+  try {
+    ok = document.execCommand("copy");
+  } catch {
+    ok = false;
+  }
+  area.remove();
+  return ok;
+}
+
+/** Run fn at most once per `ms` after the last call. */
+export function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}

@@ -1,0 +1,399 @@
+// Migration and scan: Stage 1 (legacy DB import with its report), Stage 2 (background
+// hashing with start / pause / resume, a live progress bar with items, bytes, current
+// file, speed and ETA, and the error list), and the directory scan with live progress.
+
+import { asList, get, post } from "../api.js";
+import { h, replaceChildren } from "../dom.js";
+import { formatBytes, formatDuration, formatNumber, formatSpeed } from "../format.js";
+import { t } from "../i18n.js";
+import { describeError, toast, toastError } from "../components/toast.js";
+import { fieldList, progressBar, statusBadge } from "../components/widgets.js";
+
+const FAST_POLL_MS = 500;
+const SLOW_POLL_MS = 4000;
+
+const num = (...values) => {
+  for (const v of values) if (v !== null && v !== undefined && v !== "" && Number.isFinite(Number(v))) return Number(v);
+  return null;
+};
+
+/** Stage 2 status as the page needs it, from GET migration/status. */
+export function normalizeStage2(data) {
+  const s = data || {};
+  const stats = s.stats || {};
+  const current = s.current_item || stats.current_item || {};
+  const status = String(s.status || s.state || "IDLE").toUpperCase();
+  const total = num(stats.total_items, s.total_items);
+  const processed = num(stats.processed_items, s.processed_items);
+  const bytesTotal = num(stats.total_bytes, stats.bytes_total, s.total_bytes);
+  const bytesDone = num(stats.processed_bytes, stats.bytes_done, stats.done_bytes, s.processed_bytes);
+  let progress = num(s.progress, stats.progress);
+  if (progress === null && total) progress = (100 * (processed || 0)) / total;
+  return {
+    status,
+    progress,
+    total,
+    processed,
+    bytesTotal,
+    bytesDone,
+    currentFile: s.current_file || current.path || current.name || null,
+    currentDone: num(current.bytes_done, current.done, current.offset),
+    currentTotal: num(current.bytes_total, current.total, current.size),
+    speed: num(stats.bytes_per_second, stats.speed, s.bytes_per_second, s.speed),
+    eta: num(stats.eta_seconds, s.eta_seconds, stats.eta, s.eta),
+    counts: {
+      promoted: num(stats.promoted, stats.created),
+      merged: num(stats.merged),
+      conflicts: num(stats.conflicts, stats.conflict),
+      errors: num(stats.errors, stats.error),
+    },
+    errors: asList(s.errors ?? stats.error_list ?? s.recent_errors, "errors"),
+    lastError: s.error || s.last_error || null,
+    stage1: s.stage1 || s.legacy_import || null,
+  };
+}
+
+/** Estimates bytes/s from successive samples when the server does not say. */
+class SpeedMeter {
+  constructor() {
+    this.samples = [];
+  }
+
+  add(bytes) {
+    if (bytes === null) return null;
+    const now = performance.now();
+    this.samples.push([now, bytes]);
+    while (this.samples.length > 2 && now - this.samples[0][0] > 5000) this.samples.shift();
+    const [t0, b0] = this.samples[0];
+    const dt = (now - t0) / 1000;
+    return dt > 0.4 && bytes >= b0 ? (bytes - b0) / dt : null;
+  }
+
+  reset() {
+    this.samples = [];
+  }
+}
+
+function card(title, id, ...children) {
+  return h("section", { class: "panel", "aria-labelledby": id }, h("h2", { id }, title), ...children);
+}
+
+export function mountMigration(root, { refreshCounts = () => {} } = {}) {
+  let timer = null;
+  let stopped = false;
+  let stage1Running = false;
+  let scanRunning = false;
+  const meter = new SpeedMeter();
+
+  // ------------------------------------------------------------- Stage 1
+  const dbPath = h("input", { type: "text", class: "input", id: "legacy-db", required: true, placeholder: "/path/to/hikaze_mm.sqlite3", autocomplete: "off" });
+  const imagesDir = h("input", { type: "text", class: "input", id: "legacy-images", placeholder: "/path/to/images", autocomplete: "off" });
+  const runButton = h("button", { type: "submit", class: "btn btn-primary" }, t("migration.stage1.run"));
+  const stage1Progress = progressBar(t("migration.stage1.progress"));
+  stage1Progress.el.hidden = true;
+  const stage1Error = h("div", { class: "form-error", role: "alert" });
+  const report = h("div", { class: "report", "aria-live": "polite" });
+  const stage1Form = h(
+    "form",
+    { class: "stage1-form", novalidate: true },
+    h("div", { class: "form-row" }, h("label", { for: "legacy-db" }, t("migration.stage1.dbPath")), dbPath),
+    h("div", { class: "form-row" }, h("label", { for: "legacy-images" }, t("migration.stage1.imagesDir")), imagesDir),
+    h("div", { class: "form-actions" }, runButton),
+    stage1Error,
+  );
+
+  // ------------------------------------------------------------- Stage 2
+  const badge = h("span", { class: "status-slot" });
+  const startButton = h("button", { type: "button", class: "btn btn-primary" }, t("migration.stage2.start"));
+  const pauseButton = h("button", { type: "button", class: "btn" }, t("migration.stage2.pause"));
+  const resumeButton = h("button", { type: "button", class: "btn" }, t("migration.stage2.resume"));
+  const itemsBar = progressBar(t("migration.stage2.progress"));
+  itemsBar.el.id = "stage2-progress";
+  const fileBar = progressBar(t("migration.stage2.fileProgress"));
+  fileBar.el.classList.add("progress-thin");
+  const stage2Fields = h("div", { class: "stage2-fields" });
+  const errorList = h("div", { class: "error-list" });
+
+  // ------------------------------------------------------------- Scan
+  const scanButton = h("button", { type: "button", class: "btn btn-primary" }, t("migration.scan.run"));
+  const scanBar = progressBar(t("migration.scan.progress"));
+  scanBar.el.id = "scan-progress";
+  const scanFields = h("div", { class: "scan-fields" });
+
+  root.append(
+    h(
+      "section",
+      { class: "page page-migration", "aria-labelledby": "migration-title" },
+      h("h1", { id: "migration-title" }, t("nav.migration")),
+      h(
+        "div",
+        { class: "panels" },
+        card(t("migration.stage2.title"), "stage2-title", h("p", { class: "muted" }, t("migration.stage2.intro")), h("div", { class: "toolbar" }, badge, h("span", { class: "spacer" }), startButton, pauseButton, resumeButton), itemsBar.el, fileBar.el, stage2Fields, errorList),
+        card(t("migration.scan.title"), "scan-title", h("p", { class: "muted" }, t("migration.scan.intro")), h("div", { class: "toolbar" }, scanButton), scanBar.el, scanFields),
+        card(t("migration.stage1.title"), "stage1-title", h("p", { class: "muted" }, t("migration.stage1.intro")), stage1Form, stage1Progress.el, report),
+      ),
+    ),
+  );
+
+  // ------------------------------------------------------------- rendering
+  function renderStage2(st) {
+    replaceChildren(badge, statusBadge(st.status.toLowerCase()));
+    const running = st.status === "RUNNING";
+    const paused = st.status === "PAUSED";
+    startButton.disabled = running || paused;
+    pauseButton.disabled = !running;
+    resumeButton.disabled = !paused;
+
+    const measured = st.speed ?? (running ? meter.add(st.bytesDone) : null);
+    if (!running) meter.reset();
+    let eta = st.eta;
+    if (eta === null && measured && st.bytesTotal !== null && st.bytesDone !== null) eta = (st.bytesTotal - st.bytesDone) / measured;
+
+    const parts = [];
+    if (st.total !== null) parts.push(t("migration.stage2.items", { done: formatNumber(st.processed || 0), total: formatNumber(st.total) }));
+    if (st.bytesTotal) parts.push(t("migration.stage2.bytes", { done: formatBytes(st.bytesDone || 0), total: formatBytes(st.bytesTotal) }));
+    const percent = st.progress ?? (st.status === "COMPLETED" ? 100 : 0);
+    itemsBar.set(percent, `${percent.toFixed(percent >= 100 || percent === 0 ? 0 : 1)}%${parts.length ? ` · ${parts.join(" · ")}` : ""}`);
+
+    const fileKnown = st.currentFile && (running || paused);
+    fileBar.el.hidden = !fileKnown || !st.currentTotal;
+    if (fileKnown && st.currentTotal) {
+      fileBar.set((100 * (st.currentDone || 0)) / st.currentTotal, `${formatBytes(st.currentDone || 0)} / ${formatBytes(st.currentTotal)}`);
+    }
+    replaceChildren(
+      stage2Fields,
+      fieldList(
+        [
+          [t("migration.stage2.currentFile"), fileKnown ? h("code", { class: "path", "data-testid": "current-file" }, st.currentFile) : null],
+          [t("migration.stage2.speed"), running ? formatSpeed(measured) : null],
+          [t("migration.stage2.eta"), running && eta !== null ? formatDuration(eta) : null],
+          [t("migration.stage2.promoted"), st.counts.promoted !== null ? formatNumber(st.counts.promoted) : null],
+          [t("migration.stage2.merged"), st.counts.merged !== null ? formatNumber(st.counts.merged) : null],
+          [t("migration.stage2.conflicts"), st.counts.conflicts !== null ? formatNumber(st.counts.conflicts) : null],
+          [t("migration.stage2.errors"), st.counts.errors !== null ? formatNumber(st.counts.errors) : null],
+        ],
+        "fields fields-inline",
+      ),
+    );
+    if (st.lastError && st.status === "ERROR") stage2Fields.append(h("p", { class: "error-text", role: "alert" }, st.lastError));
+  }
+
+  let lastErrorKey = "";
+  async function renderErrors(st) {
+    // Errors listed by the status itself, else the pending items in status "error".
+    let errors = st.errors;
+    if (!errors.length && (st.counts.errors || 0) > 0) {
+      try {
+        const data = await get("migration/pending", { status: "error", limit: 50 });
+        errors = asList(data, "items", "pending");
+      } catch {
+        errors = [];
+      }
+    }
+    const key = JSON.stringify(errors.map((e) => [e.id, e.path, e.error || e.reason]));
+    if (key === lastErrorKey) return;
+    lastErrorKey = key;
+    replaceChildren(
+      errorList,
+      errors.length
+        ? [
+            h("h3", {}, t("migration.stage2.errorList", { n: errors.length })),
+            h(
+              "ul",
+              { class: "errors" },
+              errors.map((e) =>
+                h("li", {}, h("code", { class: "path" }, e.path || (e.id !== undefined ? `#${e.id}` : "")), h("span", { class: "reason" }, e.error || e.reason || e.detail || "")),
+              ),
+            ),
+          ]
+        : [],
+    );
+  }
+
+  function renderStage1Progress(s1) {
+    if (!s1) return;
+    const running = Boolean(s1.running);
+    stage1Progress.el.hidden = !running && !stage1Running;
+    const p = s1.progress || {};
+    const total = num(p.total);
+    const done = num(p.done) || 0;
+    const phase = p.phase ? t(`migration.stage1.phase.${p.phase}`, { _: p.phase }) : "";
+    stage1Progress.set(total ? (100 * done) / total : null, `${phase}${total ? ` ${formatNumber(done)} / ${formatNumber(total)}` : ""}`);
+  }
+
+  function renderReport(data) {
+    const rep = data && data.report ? data.report : data;
+    if (!rep || typeof rep !== "object") return;
+    const counts = Object.entries(rep).filter(([, v]) => typeof v === "number");
+    const errors = asList(rep.errors ?? rep.item_errors, "errors");
+    replaceChildren(
+      report,
+      h("h3", {}, t("migration.stage1.report")),
+      h(
+        "table",
+        { class: "table report-table" },
+        h("tbody", {}, counts.map(([key, value]) => h("tr", {}, h("th", { scope: "row" }, t(`report.${key}`, { _: key.replace(/_/g, " ") })), h("td", {}, formatNumber(value))))),
+      ),
+      errors.length
+        ? [
+            h("h4", {}, t("migration.stage1.errors", { n: errors.length })),
+            h(
+              "ul",
+              { class: "errors" },
+              errors.map((e) =>
+                h(
+                  "li",
+                  {},
+                  e.legacy_id !== undefined ? h("span", { class: "badge" }, `#${e.legacy_id}`) : null,
+                  e.path ? h("code", { class: "path" }, e.path) : null,
+                  h("span", { class: "reason" }, e.reason || e.error || ""),
+                ),
+              ),
+            ),
+          ]
+        : h("p", { class: "muted" }, t("migration.stage1.noErrors")),
+    );
+  }
+
+  function renderScan(s) {
+    const data = s || {};
+    const stats = data.stats || data.progress || data;
+    scanRunning = Boolean(data.running ?? String(data.status || "").toLowerCase() === "running");
+    scanButton.disabled = scanRunning;
+    const seen = num(stats.files_seen, stats.seen, stats.scanned);
+    const total = num(stats.files_total, stats.total);
+    let percent = num(data.progress_percent, typeof data.progress === "number" ? data.progress : null);
+    if (percent === null) percent = scanRunning ? (total ? (100 * (seen || 0)) / total : null) : data.finished_at || data.last_report || seen !== null ? 100 : 0;
+    scanBar.set(percent, scanRunning ? t("migration.scan.running", { n: formatNumber(seen || 0) }) : "");
+    const rows = [
+      [t("migration.scan.seen"), seen],
+      [t("migration.scan.new"), num(stats.new, stats.new_files, stats.added)],
+      [t("migration.scan.moved"), num(stats.moved, stats.relinked)],
+      [t("migration.scan.missing"), num(stats.missing)],
+      [t("migration.scan.returned"), num(stats.returned, stats.restored, stats.reappeared)],
+      [t("migration.scan.errors"), num(stats.errors, stats.error_count, Array.isArray(stats.errors) ? stats.errors.length : null)],
+    ].filter(([, v]) => v !== null);
+    replaceChildren(scanFields, rows.length ? fieldList(rows.map(([k, v]) => [k, formatNumber(v)]), "fields fields-inline") : null);
+    const errors = Array.isArray(stats.errors) ? stats.errors : asList(data.errors, "errors");
+    if (errors.length) {
+      scanFields.append(
+        h(
+          "ul",
+          { class: "errors" },
+          errors.slice(0, 50).map((e) => h("li", {}, typeof e === "string" ? e : [h("code", { class: "path" }, e.path || ""), h("span", { class: "reason" }, e.reason || e.error || "")])),
+        ),
+      );
+    }
+  }
+
+  // ------------------------------------------------------------- polling
+  let stage2Unavailable = false;
+  let scanUnavailable = false;
+  async function poll() {
+    if (stopped) return;
+    let busy = stage1Running;
+    if (!document.hidden) {
+      const [mig, scan] = await Promise.allSettled([get("migration/status"), get("scan/status")]);
+      if (stopped) return;
+      if (mig.status === "fulfilled") {
+        stage2Unavailable = false;
+        const st = normalizeStage2(mig.value);
+        renderStage2(st);
+        renderErrors(st);
+        renderStage1Progress(st.stage1);
+        busy = busy || st.status === "RUNNING" || Boolean(st.stage1 && st.stage1.running);
+      } else if (!stage2Unavailable) {
+        stage2Unavailable = true;
+        replaceChildren(stage2Fields, h("p", { class: "error-text", role: "alert" }, t("migration.unavailable", { error: describeError(mig.reason) })));
+        for (const b of [startButton, pauseButton, resumeButton]) b.disabled = true;
+      }
+      if (scan.status === "fulfilled") {
+        scanUnavailable = false;
+        renderScan(scan.value);
+        busy = busy || scanRunning;
+      } else if (!scanUnavailable) {
+        scanUnavailable = true;
+        scanButton.disabled = true;
+        replaceChildren(scanFields, h("p", { class: "error-text", role: "alert" }, t("migration.unavailable", { error: describeError(scan.reason) })));
+      }
+    }
+    clearTimeout(timer);
+    timer = setTimeout(poll, busy ? FAST_POLL_MS : SLOW_POLL_MS);
+  }
+
+  function pollSoon() {
+    clearTimeout(timer);
+    timer = setTimeout(poll, 50);
+  }
+
+  // ------------------------------------------------------------- actions
+  async function control(action, button) {
+    button.disabled = true;
+    try {
+      await post(`migration/${action}`, {});
+      toast(t(`migration.stage2.done.${action}`), "success");
+    } catch (err) {
+      toastError(err, t("migration.stage2.failed", { action: t(`migration.stage2.${action}`) }));
+    }
+    pollSoon();
+    refreshCounts();
+  }
+  startButton.addEventListener("click", () => control("start", startButton));
+  pauseButton.addEventListener("click", () => control("pause", pauseButton));
+  resumeButton.addEventListener("click", () => control("resume", resumeButton));
+
+  scanButton.addEventListener("click", async () => {
+    scanButton.disabled = true;
+    try {
+      await post("scan", {});
+      toast(t("migration.scan.started"), "success");
+    } catch (err) {
+      toastError(err, t("migration.scan.failed"));
+    }
+    pollSoon();
+  });
+
+  stage1Form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    stage1Error.textContent = "";
+    const legacyDb = dbPath.value.trim();
+    if (!legacyDb) {
+      stage1Error.textContent = t("migration.stage1.dbRequired");
+      dbPath.focus();
+      return;
+    }
+    runButton.disabled = true;
+    runButton.textContent = t("migration.stage1.running");
+    stage1Running = true;
+    stage1Progress.el.hidden = false;
+    stage1Progress.set(null, t("migration.stage1.running"));
+    report.replaceChildren();
+    pollSoon();
+    try {
+      const result = await post("migration/migrate_legacy_db", {
+        legacy_db_path: legacyDb,
+        legacy_images_dir: imagesDir.value.trim() || null,
+      });
+      stage1Progress.set(100, t("migration.stage1.done"));
+      renderReport(result);
+      toast(t("migration.stage1.done"), "success");
+    } catch (err) {
+      stage1Progress.el.hidden = true;
+      stage1Error.textContent = describeError(err);
+      toastError(err, t("migration.stage1.failed"));
+    } finally {
+      stage1Running = false;
+      runButton.disabled = false;
+      runButton.textContent = t("migration.stage1.run");
+      refreshCounts();
+    }
+  });
+
+  poll();
+  return {
+    unmount() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,410 @@
+// Pending review: every pending model with its original image, tags, status and reason;
+// multi-select and Import; conflicts shown side by side (existing vs pending) with a
+// choice of override / merge / delete per item or for all.
+
+import { asList, get, imageUrl, pendingImageUrl, post } from "../api.js";
+import { h, replaceChildren } from "../dom.js";
+import { formatBytes, formatDate, formatNumber } from "../format.js";
+import { t } from "../i18n.js";
+import { lazyThumb } from "../components/lazyimg.js";
+import { describeError, toast, toastError } from "../components/toast.js";
+import { fieldList, statusBadge, tagList, thumbPlaceholder } from "../components/widgets.js";
+
+const PAGE_SIZE = 50;
+const STATUSES = ["", "new", "hashing", "error", "conflict"];
+const STRATEGIES = ["override", "merge", "delete"];
+
+/** The n of a pending image file name "<id>_<n>.<ext>" (its index otherwise). */
+function pendingN(name, index) {
+  const m = /^\d+_(\d+)\.[a-z]+$/i.exec(String(name || ""));
+  return m ? Number(m[1]) : index;
+}
+
+function pendingImages(item) {
+  return asList(item && (item.images ?? item.image_names), "images");
+}
+
+function hasPendingImage(item) {
+  if (!item) return false;
+  if (Number(item.image_count) > 0) return true;
+  return pendingImages(item).length > 0;
+}
+
+/** Normalize the batch answer of import_models into [{id, ok, result | error, conflict}]. */
+function batchResults(data, ids) {
+  let results = asList(data, "results");
+  if (!results.length && data && typeof data === "object" && data.results && typeof data.results === "object") {
+    results = Object.entries(data.results).map(([id, value]) => ({ id: Number(id), ...value }));
+  }
+  return results.map((result, i) => {
+    const id = result.id ?? (result.pending && result.pending.id) ?? ids[i];
+    const body = result.body && typeof result.body === "object" ? result.body : result;
+    const conflict = body.existing && body.pending ? { existing: body.existing, pending: body.pending } : null;
+    const failed = conflict || body.error || (result.status_code ?? result.http_status ?? 200) >= 400 || (result.status && result.status !== "success");
+    return { id: Number(id), ok: !failed, conflict, result: body, error: failed && !conflict ? body : null };
+  });
+}
+
+export function mountPending(root, { refreshCounts = () => {} } = {}) {
+  const state = { status: "", offset: 0, total: 0, items: [], selected: new Set(), loading: false };
+  const conflicts = new Map(); // pending id -> {existing, pending, choice}
+
+  const statusSelect = h(
+    "select",
+    { class: "input", "aria-label": t("pending.statusFilter") },
+    STATUSES.map((s) => h("option", { value: s }, s ? t(`status.${s}`) : t("pending.allStatuses"))),
+  );
+  const refreshButton = h("button", { type: "button", class: "btn", onclick: () => load() }, t("common.refresh"));
+  const selectAll = h("input", { type: "checkbox", class: "checkbox", "aria-label": t("pending.selectAll") });
+  const strategySelect = h(
+    "select",
+    { class: "input", "aria-label": t("pending.strategyLabel") },
+    h("option", { value: "" }, t("pending.strategy.ask")),
+    STRATEGIES.map((s) => h("option", { value: s }, t(`pending.strategy.${s}`))),
+  );
+  const importButton = h("button", { type: "button", class: "btn btn-primary", disabled: true }, t("pending.import"));
+  const summary = h("p", { class: "summary", role: "status", "aria-live": "polite" });
+  const tbody = h("tbody");
+  const table = h(
+    "table",
+    { class: "table pending-table" },
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", { scope: "col", class: "col-check" }, selectAll),
+        h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, t("pending.image"))),
+        h("th", { scope: "col" }, t("pending.model")),
+        h("th", { scope: "col" }, t("pending.type")),
+        h("th", { scope: "col" }, t("pending.tags")),
+        h("th", { scope: "col" }, t("pending.status")),
+        h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, t("pending.actions"))),
+      ),
+    ),
+    tbody,
+  );
+  const prevButton = h("button", { type: "button", class: "btn", onclick: () => page(-1) }, t("common.previous"));
+  const nextButton = h("button", { type: "button", class: "btn", onclick: () => page(1) }, t("common.next"));
+  const pageInfo = h("span", { class: "muted" });
+  const message = h("div", { class: "list-message" });
+  const conflictSection = h("section", { class: "conflicts", "aria-labelledby": "conflicts-title", hidden: true });
+
+  root.append(
+    h(
+      "section",
+      { class: "page page-pending", "aria-labelledby": "pending-title" },
+      h("h1", { id: "pending-title" }, t("nav.pending")),
+      h("p", { class: "muted" }, t("pending.intro")),
+      conflictSection,
+      h(
+        "div",
+        { class: "toolbar" },
+        statusSelect,
+        refreshButton,
+        h("span", { class: "spacer" }),
+        h("label", { class: "inline-label" }, t("pending.onConflict"), strategySelect),
+        importButton,
+      ),
+      summary,
+      h("div", { class: "table-wrap" }, table),
+      message,
+      h("div", { class: "pager" }, prevButton, pageInfo, nextButton),
+    ),
+  );
+
+  // ------------------------------------------------------------- list
+  function row(item) {
+    const id = Number(item.id);
+    const checkbox = h("input", {
+      type: "checkbox",
+      class: "checkbox",
+      checked: state.selected.has(id),
+      "aria-label": t("pending.selectItem", { name: item.name || item.path }),
+      onchange: (event) => {
+        if (event.target.checked) state.selected.add(id);
+        else state.selected.delete(id);
+        renderSelection();
+      },
+    });
+    const name = item.name || String(item.path || "").split(/[\\/]/).pop();
+    const thumb = hasPendingImage(item)
+      ? lazyThumb(pendingImageUrl(id, pendingN(pendingImages(item)[0], 0)), name, { cls: "thumb thumb-small", alt: t("pending.imageOf", { name }) })
+      : h("div", { class: "thumb thumb-small" }, thumbPlaceholder(name));
+    const actions = [];
+    if (item.status === "conflict") {
+      actions.push(h("button", { type: "button", class: "btn btn-small", onclick: () => openConflict(id) }, t("pending.resolve")));
+    } else if (item.status !== "hashing") {
+      actions.push(h("button", { type: "button", class: "btn btn-small", onclick: () => importIds([id]) }, t("pending.importOne")));
+    }
+    return h(
+      "tr",
+      { dataset: { id: String(id), status: item.status || "" }, class: state.selected.has(id) ? "selected" : "" },
+      h("td", { class: "col-check" }, checkbox),
+      h("td", {}, thumb),
+      h(
+        "td",
+        { class: "col-model" },
+        h("div", { class: "row-name" }, name),
+        h("code", { class: "path", title: item.path }, item.path),
+        h("div", { class: "muted small" }, `#${id} · ${formatBytes(item.size_bytes)} · ${formatDate(item.created_at)}`),
+      ),
+      h("td", {}, h("span", { class: "badge badge-type" }, item.type || "other")),
+      h("td", {}, tagList(item.tags)),
+      h(
+        "td",
+        { class: "col-status" },
+        statusBadge(item.status || "new"),
+        item.error ? h("div", { class: "reason", title: item.error }, item.error) : null,
+      ),
+      h("td", { class: "col-actions" }, actions),
+    );
+  }
+
+  function renderSelection() {
+    const n = state.selected.size;
+    importButton.disabled = n === 0;
+    importButton.textContent = n ? t("pending.importSelected", { n }) : t("pending.import");
+    const visible = state.items.map((item) => Number(item.id));
+    const checked = visible.filter((id) => state.selected.has(id)).length;
+    selectAll.checked = visible.length > 0 && checked === visible.length;
+    selectAll.indeterminate = checked > 0 && checked < visible.length;
+    for (const tr of tbody.querySelectorAll("tr")) tr.classList.toggle("selected", state.selected.has(Number(tr.dataset.id)));
+  }
+
+  function render() {
+    replaceChildren(tbody, state.items.map(row));
+    summary.textContent = t("pending.count", { n: formatNumber(state.total) });
+    const last = Math.min(state.offset + state.items.length, state.total);
+    pageInfo.textContent = state.total ? t("pending.range", { from: state.offset + 1, to: last, total: formatNumber(state.total) }) : "";
+    prevButton.disabled = state.offset === 0;
+    nextButton.disabled = state.offset + state.items.length >= state.total;
+    if (!state.items.length) replaceChildren(message, h("p", { class: "muted empty" }, t("pending.empty")));
+    else message.replaceChildren();
+    renderSelection();
+  }
+
+  async function load() {
+    state.loading = true;
+    try {
+      const data = await get("migration/pending", { status: state.status, offset: state.offset, limit: PAGE_SIZE });
+      state.items = asList(data, "items", "pending");
+      state.total = Number(data && data.total) || state.items.length;
+      if (!state.items.length && state.offset > 0 && state.total > 0) {
+        state.offset = Math.max(0, state.offset - PAGE_SIZE);
+        return load();
+      }
+      render();
+    } catch (err) {
+      state.items = [];
+      replaceChildren(tbody);
+      replaceChildren(
+        message,
+        h("p", { class: "error-text", role: "alert" }, t("pending.loadFailed", { error: describeError(err) })),
+        h("button", { type: "button", class: "btn", onclick: () => load() }, t("common.retry")),
+      );
+    } finally {
+      state.loading = false;
+    }
+    return undefined;
+  }
+
+  function page(delta) {
+    state.offset = Math.max(0, state.offset + delta * PAGE_SIZE);
+    load();
+  }
+
+  // ------------------------------------------------------------- import
+  async function importIds(ids) {
+    if (!ids.length) return;
+    const strategy = strategySelect.value || null;
+    importButton.disabled = true;
+    importButton.textContent = t("pending.importing", { n: ids.length });
+    let results;
+    try {
+      const data = await post("migration/import_models", { ids, conf_strategy: strategy });
+      results = batchResults(data, ids);
+    } catch (err) {
+      toastError(err, t("pending.importFailed"));
+      renderSelection();
+      return;
+    }
+    let imported = 0;
+    const failures = [];
+    for (const result of results) {
+      if (result.ok) {
+        imported += 1;
+        state.selected.delete(result.id);
+      } else if (result.conflict) {
+        conflicts.set(result.id, { ...result.conflict, choice: "merge" });
+        state.selected.delete(result.id);
+      } else {
+        failures.push(`#${result.id}: ${describeError(result.error || {})}`);
+      }
+    }
+    if (imported) toast(t("pending.imported", { n: imported }), "success");
+    for (const failure of failures) toast(failure, "error");
+    renderConflicts();
+    await load();
+    refreshCounts();
+  }
+
+  importButton.addEventListener("click", () => importIds([...state.selected]));
+  selectAll.addEventListener("change", () => {
+    for (const item of state.items) {
+      if (selectAll.checked) state.selected.add(Number(item.id));
+      else state.selected.delete(Number(item.id));
+    }
+    for (const box of tbody.querySelectorAll("input[type=checkbox]")) box.checked = selectAll.checked;
+    renderSelection();
+  });
+  statusSelect.addEventListener("change", () => {
+    state.status = statusSelect.value;
+    state.offset = 0;
+    load();
+  });
+
+  // ------------------------------------------------------------- conflicts
+  /** Show a conflict known from the list (status "conflict"): fetch both records. */
+  async function openConflict(id) {
+    try {
+      const pending = await get(`migration/pending/${id}`);
+      if (!pending.sha256) throw new Error(t("pending.noHashYet"));
+      const existing = await get(`models/${pending.sha256}`);
+      conflicts.set(id, { existing, pending, choice: "merge" });
+      renderConflicts();
+      const el = conflictSection.querySelector(`[data-conflict="${id}"]`);
+      if (el) el.scrollIntoView({ block: "start" });
+    } catch (err) {
+      toastError(err, t("pending.loadConflictFailed"));
+    }
+  }
+
+  function side(kind, record, isPending) {
+    const images = isPending ? pendingImages(record) : asList(record.images ?? record.image_names, "images");
+    const pid = isPending ? Number(record.id) : null;
+    const imgs = images.slice(0, 6).map((name, i) =>
+      h("img", {
+        class: "conflict-img",
+        src: isPending ? pendingImageUrl(pid, pendingN(name, i)) : imageUrl(name, "low"),
+        alt: t("pending.imageN", { kind: t(`pending.${kind}`), n: i + 1 }),
+        loading: "lazy",
+      }),
+    );
+    return h(
+      "div",
+      { class: ["conflict-side", `side-${kind}`] },
+      h("h3", {}, t(`pending.${kind}`)),
+      fieldList([
+        [t("details.name"), record.name],
+        [t("details.type"), record.type],
+        [t("details.base"), record.base],
+        [t("details.path"), record.path ? h("code", { class: "path" }, record.path) : null],
+        [t("details.size"), formatBytes(record.size_bytes)],
+        [t("details.created"), formatDate(record.created_at)],
+        [t("details.description"), record.meta && record.meta.description ? String(record.meta.description) : null],
+        [t("details.tags"), (record.tags || []).length ? tagList(record.tags) : null],
+      ]),
+      h("div", { class: "conflict-images" }, imgs.length ? imgs : h("span", { class: "muted" }, t("details.noImages"))),
+    );
+  }
+
+  function renderConflicts() {
+    conflictSection.hidden = conflicts.size === 0;
+    if (!conflicts.size) {
+      conflictSection.replaceChildren();
+      return;
+    }
+    const applyAll = (strategy) => {
+      for (const entry of conflicts.values()) entry.choice = strategy;
+      renderConflicts();
+    };
+    const resolveButton = h("button", { type: "button", class: "btn btn-primary", onclick: () => resolveAll(resolveButton) }, t("pending.resolveAll", { n: conflicts.size }));
+    replaceChildren(
+      conflictSection,
+      h("h2", { id: "conflicts-title" }, t("pending.conflicts", { n: conflicts.size })),
+      h("p", { class: "muted" }, t("pending.conflictsIntro")),
+      h(
+        "div",
+        { class: "toolbar", role: "group", "aria-label": t("pending.forAll") },
+        h("span", {}, t("pending.forAll")),
+        STRATEGIES.map((s) => h("button", { type: "button", class: "btn", dataset: { all: s }, onclick: () => applyAll(s) }, t(`pending.strategy.${s}`))),
+        h("span", { class: "spacer" }),
+        resolveButton,
+      ),
+      [...conflicts.entries()].map(([id, entry]) => {
+        const name = `choice-${id}`;
+        return h(
+          "article",
+          { class: "conflict", dataset: { conflict: String(id) }, "aria-label": t("pending.conflictFor", { name: entry.pending.name || entry.pending.path }) },
+          h("div", { class: "conflict-sides" }, side("existing", entry.existing, false), side("pending", entry.pending, true)),
+          h(
+            "fieldset",
+            { class: "choices" },
+            h("legend", {}, t("pending.choose")),
+            STRATEGIES.map((s) =>
+              h(
+                "label",
+                { class: "radio" },
+                h("input", {
+                  type: "radio",
+                  name,
+                  value: s,
+                  checked: entry.choice === s,
+                  onchange: () => {
+                    entry.choice = s;
+                  },
+                }),
+                h("span", {}, t(`pending.strategy.${s}`)),
+                h("span", { class: "muted small" }, t(`pending.strategyHelp.${s}`)),
+              ),
+            ),
+            h("button", { type: "button", class: "btn", onclick: (event) => resolveOne(id, event.target) }, t("pending.apply")),
+            h("button", { type: "button", class: "btn btn-link", onclick: () => dismiss(id) }, t("pending.later")),
+          ),
+        );
+      }),
+    );
+  }
+
+  function dismiss(id) {
+    conflicts.delete(id);
+    renderConflicts();
+  }
+
+  async function resolveOne(id, button) {
+    const entry = conflicts.get(id);
+    if (!entry) return false;
+    if (button) button.disabled = true;
+    try {
+      const result = await post("migration/import_a_model", { id, conf_strategy: entry.choice });
+      conflicts.delete(id);
+      toast(t("pending.resolved", { id, action: t(`pending.action.${result.action_taken}`, { _: result.action_taken }) }), "success");
+      return true;
+    } catch (err) {
+      if (button) button.disabled = false;
+      toastError(err, t("pending.resolveFailed", { id }));
+      return false;
+    } finally {
+      if (button) {
+        renderConflicts();
+        await load();
+        refreshCounts();
+      }
+    }
+  }
+
+  async function resolveAll(button) {
+    button.disabled = true;
+    for (const id of [...conflicts.keys()]) await resolveOne(id, null);
+    renderConflicts();
+    await load();
+    refreshCounts();
+  }
+
+  load();
+  return {
+    unmount() {},
+  };
+}

@@ -1,0 +1,270 @@
+"""Helpers for the end-to-end UI tests: a real server in a thread, headless Chromium, seeding.
+
+Test modules import the fixtures they need::
+
+    from tests.browser import browser, live, page  # noqa: F401  (pytest fixtures)
+
+``browser`` is one headless Debian Chromium per test module (driven by Playwright's sync
+API); ``live`` is a real aiohttp server on 127.0.0.1 serving a fresh library (real
+DatabaseManager, ImageStore and files in a temp dir) from a background thread with its own
+event loop; ``page`` is a new page that records console errors and page errors, and the
+test fails if any was logged. Without /usr/bin/chromium the browser tests are skipped
+(CI installs it with apt-get).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from PIL import Image
+
+from hikaze_mm.config import Config
+from hikaze_mm.server import create_app, mount
+from hikaze_mm.services import Services
+from tests.helpers import write_model
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+requires_chromium = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK),
+    reason=f"{CHROMIUM} is missing (CI installs Debian's chromium with apt-get)",
+)
+
+
+class LiveServer:
+    """The real application on 127.0.0.1:<free port>, in a thread with its own loop."""
+
+    def __init__(self, services: Services, *, prefix: str | None = None) -> None:
+        self.services = services
+        self.prefix = prefix
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ui-test-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The UI's address, ending with a slash."""
+        path = f"{self.prefix}/" if self.prefix else "/"
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        if not self._ready.wait(30) or self._error is not None:
+            raise RuntimeError(f"the test server did not start: {self._error}")
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._start())
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _start(self) -> None:
+        if self.prefix:
+            app = web.Application()
+
+            async def host_page(request: web.Request) -> web.Response:
+                return web.Response(text="host application")
+
+            app.router.add_get("/", host_page)
+            mount(app, self.prefix, self.services)
+        else:
+            app = create_app(self.services)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets
+        self.port = server.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        """Stop serving; the app's cleanup closes the services."""
+        if self._runner is not None:
+            future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+            future.result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+        self._loop.close()
+
+
+# ---------------------------------------------------------------------- seeding
+def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (96, 128)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def write_png(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (96, 128)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_bytes(color, size))
+    return path
+
+
+@dataclass
+class Library:
+    """A real library in a temp dir: its services, and handy facts about what was seeded."""
+
+    services: Services
+    root: Path
+    models: dict[str, str] = field(default_factory=dict)  # name -> sha256
+    pending: dict[str, int] = field(default_factory=dict)  # name -> pending id
+
+    @property
+    def db(self):
+        return self.services.db
+
+    def add_model(
+        self,
+        name: str,
+        *,
+        type_: str = "loras",
+        base: str | None = "SDXL",
+        tags: tuple[str, ...] = (),
+        image: tuple[int, int, int] | None = None,
+        size: int = 2048,
+        missing: bool = False,
+        meta: dict[str, Any] | None = None,
+    ) -> str:
+        path = self.root / type_ / f"{name}.safetensors"
+        sha = write_model(path, size, seed=len(self.models))
+        self.db.add_model(
+            {
+                "sha256": sha,
+                "path": str(path),
+                "name": name,
+                "type": type_,
+                "base": base,
+                "size_bytes": size,
+                "meta": meta or {},
+            },
+            tags,
+        )
+        if image is not None:
+            self.services.images.add_image(sha, png_bytes(image))
+        if missing:
+            path.unlink()
+            self.db.update_model(sha, missing=True)
+        self.models[name] = sha
+        return sha
+
+    def add_pending(
+        self,
+        name: str,
+        path: Path,
+        *,
+        type_: str = "loras",
+        tags: tuple[str, ...] = (),
+        image: tuple[int, int, int] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> int:
+        pid = self.db.add_pending_import(
+            {
+                "path": str(path),
+                "name": name,
+                "type": type_,
+                "size_bytes": path.stat().st_size if path.exists() else None,
+                "meta": meta or {},
+                "source": "scan",
+            },
+            tags,
+        )
+        if image is not None:
+            src = write_png(self.root.parent / "pending-src" / f"{pid}.png", image)
+            self.services.images.add_pending_image(pid, src, 0)
+        self.pending[name] = pid
+        return pid
+
+
+def open_library(tmp_path: Path, **config: Any) -> Library:
+    models_root = tmp_path / "models"
+    models_root.mkdir(parents=True, exist_ok=True)
+    cfg = Config.load(
+        data_dir=tmp_path / "data", model_roots=[str(models_root)], env={}, **config
+    )
+    return Library(Services.open(cfg), models_root)
+
+
+# ---------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the whole test module."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium with apt-get)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Library:
+    """A fresh, empty library; the test seeds it (the server closes its services)."""
+    return open_library(tmp_path)
+
+
+@pytest.fixture
+def live(library: Library) -> Iterator[LiveServer]:
+    server = LiveServer(library.services).start()
+    yield server
+    server.stop()
+
+
+class ConsoleLog:
+    """Console errors and uncaught page errors of one page."""
+
+    def __init__(self, page: Any) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text} @ {message.location}")
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh page (own context); fails the test if the page logged any error."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    log = ConsoleLog(pg)
+    pg.console_log = log
+    yield pg
+    context.close()
+    assert not log.errors, "errors in the browser console:\n" + "\n".join(log.errors)
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:
+    """Save a screenshot under test-artifacts/ (not committed)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
