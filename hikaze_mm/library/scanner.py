@@ -111,7 +111,7 @@ class ScanReport:
     finished_at: int
     roots: list[dict[str, str | None]]
     relinked: list[dict[str, str]] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    missing: list[dict[str, str]] = field(default_factory=list)
     new_pending_ids: list[int] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
     immediate_hashing: bool = False
@@ -477,7 +477,7 @@ class Scanner:
         for batch in _chunks(restore, self.batch_size):
             set_missing(self.db, batch, False)
         counts.restored += len(restore)
-        report.missing = [m.sha256 for m in still_missing[:MAX_LISTED]]
+        report.missing = [{"sha256": m.sha256, "path": m.path} for m in still_missing[:MAX_LISTED]]
         new_ids = self._write_pending(run, new_rows)
         report.new_pending_ids = [pid for pid, _ in new_ids[:MAX_LISTED]]
         if stale and self.images is not None:

@@ -5,13 +5,21 @@ from __future__ import annotations
 from aiohttp import web
 
 from hikaze_mm.server.middleware import json_errors, make_host_guard, same_origin
-from hikaze_mm.server.routes import health, images, legacy_import, library, migration, web_ui
+from hikaze_mm.server.routes import (
+    health,
+    images,
+    legacy_import,
+    library,
+    migration,
+    scan,
+    web_ui,
+)
 from hikaze_mm.services import Services
 
 SERVICES_KEY = web.AppKey("hikaze_services", Services)
 
 # web_ui last: it owns the catch-all static routes of the UI.
-ROUTE_MODULES = (health, legacy_import, migration, library, images, web_ui)
+ROUTE_MODULES = (health, legacy_import, migration, library, images, scan, web_ui)
 
 
 def _build(services: Services, *, close_services: bool) -> web.Application:
