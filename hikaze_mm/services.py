@@ -15,6 +15,7 @@ from hikaze_mm.images import ImageStore
 from hikaze_mm.library.scan_walk import roots_from_config
 from hikaze_mm.library.scanner import Scanner
 from hikaze_mm.migration.legacy_job import LegacyImportJob
+from hikaze_mm.migration.manager import MigrationManager
 from hikaze_mm.migration.promotion import Promoter
 
 
@@ -26,6 +27,7 @@ class Services:
     images: ImageStore
     legacy_import: LegacyImportJob
     promoter: Promoter
+    migration: MigrationManager
     scanner: Scanner
 
     @classmethod
@@ -44,6 +46,13 @@ class Services:
         legacy_import = LegacyImportJob(db, images)
         promoter = Promoter(db, images, hashes)
         promoter.recover()  # converge promotions a killed process left half done
+        migration = MigrationManager(
+            db,
+            promoter,
+            legacy_import,
+            workers=config.hash_workers,
+            policy=config.worker_conflict_policy,
+        )
         scanner = Scanner(
             db, hashes, roots=lambda: roots_from_config(config), images=images, promoter=promoter
         )
@@ -54,10 +63,12 @@ class Services:
             images=images,
             legacy_import=legacy_import,
             promoter=promoter,
+            migration=migration,
             scanner=scanner,
         )
 
     def close(self) -> None:
+        self.migration.shutdown()
         self.scanner.close()
         self.hashes.close()
         self.db.close()

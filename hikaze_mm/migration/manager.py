@@ -1,0 +1,211 @@
+"""MigrationManager: one per process; starts, pauses, resumes and reports Stage 2.
+
+The HTTP API, the CLI and the server's startup hook all go through it. It owns at most
+one ``MigrationWorker`` thread and the ``StateTracker`` whose state lives in the DB:
+
+* ``start_full_migration(legacy_db_path=None, legacy_images_dir=None)``: a new run. With
+  a legacy DB, Stage 1 runs first (through ``LegacyImportJob``), then Stage 2; without
+  one, every pending item not processed yet is queued.
+* ``pause_processing()``: hashing stops within one chunk, mid-file.
+* ``resume_processing()``: in this process, the paused files continue from their byte
+  offset; after a restart (state RUNNING, PAUSED or ERROR with no worker here) the run
+  continues with its counters, redoing no finished item.
+* ``recover()``: at server start, an interrupted RUNNING run resumes by itself.
+* ``get_status()``: the state, with progress 0-100 and the file being hashed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Any
+
+from hikaze_mm.database import DatabaseManager, now_ms
+from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
+from hikaze_mm.hashing import HashControl
+from hikaze_mm.migration.legacy_job import LegacyImportJob
+from hikaze_mm.migration.promotion import WORKER_POLICIES, Promoter
+from hikaze_mm.migration.state import MigrationState, StateTracker
+from hikaze_mm.migration.worker import MigrationWorker
+
+RESUMABLE = ("RUNNING", "PAUSED", "ERROR")
+
+
+class MigrationManager:
+    def __init__(
+        self,
+        db: DatabaseManager,
+        promoter: Promoter,
+        legacy_import: LegacyImportJob,
+        *,
+        workers: int = 2,
+        policy: str = "merge",
+        save_interval: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.promoter = promoter
+        self.legacy_import = legacy_import
+        self.workers = workers
+        self.default_policy = _check_policy(policy)
+        self.tracker = StateTracker(db, save_interval=save_interval)
+        self._lock = threading.Lock()
+        self._worker: MigrationWorker | None = None
+        self._control = HashControl()
+
+    # ------------------------------------------------------------ queries
+    @property
+    def active(self) -> bool:
+        """Whether this process runs a worker now (running or paused)."""
+        return self._worker is not None and self._worker.is_alive()
+
+    def get_status(self) -> dict[str, Any]:
+        if not self.active:
+            self.tracker.reload()  # another process (the CLI, the server) may run it
+        state = self.tracker.snapshot()
+        return status_dict(state, active=self.active)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker ends; False if it still runs after ``timeout`` seconds."""
+        worker = self._worker
+        if worker is None:
+            return True
+        worker.join(timeout)
+        return not worker.is_alive()
+
+    # ------------------------------------------------------------ control
+    def start_full_migration(
+        self,
+        legacy_db_path: str | Path | None = None,
+        legacy_images_dir: str | Path | None = None,
+        *,
+        policy: str | None = None,
+    ) -> dict[str, Any]:
+        chosen = _check_policy(policy) if policy is not None else self.default_policy
+        legacy_db = _existing_file(legacy_db_path, "legacy_db_path")
+        legacy_images = _existing_dir(legacy_images_dir, "legacy_images_dir")
+        if legacy_images and not legacy_db:
+            raise ValidationError("legacy_images_dir needs legacy_db_path")
+        with self._lock:
+            if self.active:
+                raise ConflictError("a migration is already running; pause or resume it")
+            self.tracker.begin_run(policy=chosen, legacy_db=legacy_db, legacy_images=legacy_images)
+            self._start_worker(chosen)
+        return self.get_status()
+
+    def pause_processing(self) -> dict[str, Any]:
+        with self._lock:
+            status = self.tracker.snapshot().status
+            if self.active:
+                self._control.pause()
+                if status == "RUNNING":
+                    self.tracker.update(status="PAUSED")
+            elif status == "RUNNING":  # interrupted run: keep it paused until resumed
+                self.tracker.update(status="PAUSED")
+            elif status != "PAUSED":
+                raise ConflictError(f"no migration to pause (status {status})")
+        return self.get_status()
+
+    def resume_processing(self) -> dict[str, Any]:
+        with self._lock:
+            if not self.active:
+                self.tracker.reload()
+            state = self.tracker.snapshot()
+            if self.active:
+                self._control.resume()
+                if state.status == "PAUSED":
+                    self.tracker.update(status="RUNNING")
+            elif state.status in RESUMABLE:
+                self.tracker.update(status="RUNNING", error=None)
+                self._start_worker(state.policy if state.policy in WORKER_POLICIES else None)
+            else:
+                raise ConflictError(
+                    f"no migration to resume (status {state.status}); start one instead"
+                )
+        return self.get_status()
+
+    def recover(self, *, auto_resume: bool = True) -> dict[str, Any]:
+        """After a restart: resume a run that was RUNNING when its process died."""
+        if auto_resume and not self.active and self.tracker.snapshot().status == "RUNNING":
+            with contextlib.suppress(ConflictError):  # another caller resumed it first
+                self.resume_processing()
+        return self.get_status()
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop the worker (within a chunk); the persisted state stays resumable."""
+        with self._lock:
+            worker, control = self._worker, self._control
+        if worker is None:
+            return
+        control.cancel()
+        worker.join(timeout)
+
+    def _start_worker(self, policy: str | None) -> None:
+        self._control = HashControl()
+        self._worker = MigrationWorker(
+            db=self.db,
+            promoter=self.promoter,
+            legacy_import=self.legacy_import,
+            tracker=self.tracker,
+            control=self._control,
+            workers=self.workers,
+            policy=policy or self.default_policy,
+        )
+        self._worker.start()
+
+
+def status_dict(state: MigrationState, *, active: bool) -> dict[str, Any]:
+    """The public shape of the state (``GET /api/migration/status``, ``hikaze-mm status``)."""
+    current = sorted(state.current.values(), key=lambda item: item["id"])
+    in_flight = sum(int(item.get("bytes_done") or 0) for item in current)
+    return {
+        "status": state.status,
+        "phase": state.phase,
+        "progress": state.progress(),
+        "current_file": current[0]["path"] if current else None,
+        "current_item": current[0] if current else None,
+        "current_items": current,
+        "stats": {
+            "total_items": state.total_items,
+            "processed_items": state.processed_items,
+            **state.counts,
+            "total_bytes": state.total_bytes,
+            "done_bytes": state.done_bytes + in_flight,
+            "bytes_read": state.bytes_read,
+        },
+        "policy": state.policy,
+        "started_at": state.started_at,
+        "updated_at": state.updated_at,
+        "finished_at": state.finished_at,
+        "error": state.error,
+        "active": active,
+        "now": now_ms(),
+    }
+
+
+def _check_policy(policy: object) -> str:
+    if not isinstance(policy, str) or policy not in WORKER_POLICIES:
+        raise ValidationError(f"conflict policy must be one of {', '.join(WORKER_POLICIES)}")
+    return policy
+
+
+def _existing_file(value: str | Path | None, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, (str, Path)):
+        raise ValidationError(f"{name} must be a path")
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise NotFoundError(f"{name}: no such file: {path}")
+    return str(path.resolve())
+
+
+def _existing_dir(value: str | Path | None, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, (str, Path)):
+        raise ValidationError(f"{name} must be a path")
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise NotFoundError(f"{name}: no such folder: {path}")
+    return str(path.resolve())

@@ -1,0 +1,164 @@
+"""MigrationWorker: the background thread that runs Stage 1 (if asked) and then Stage 2.
+
+Stage 2 works in passes. A pass takes every pending item still to do (status ``new``, or
+``hashing`` when a killed run left it mid-file), skips the ids this run already tried and
+the ids someone else is promoting right now, and hands them to ``workers`` threads that
+hash several files at once (hashlib and file reads release the GIL, so this scales with
+cores). A pass that finds nothing ends the run.
+
+Pausing flips the shared ``HashControl``: a thread in the middle of a file stops within
+one chunk and keeps its place; threads between items wait. Cancelling (shutdown) stops
+the threads the same way and leaves the persisted state RUNNING or PAUSED, so the next
+start of the process resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from hikaze_mm.database import DatabaseManager, now_ms
+from hikaze_mm.errors import LockedError, NotFoundError
+from hikaze_mm.hashing import HashCancelled, HashControl
+from hikaze_mm.migration.legacy_job import LegacyImportJob
+from hikaze_mm.migration.promotion import (
+    PendingFileError,
+    PendingFileMissing,
+    Promoter,
+    PromotionConflict,
+)
+from hikaze_mm.migration.state import StateTracker
+
+log = logging.getLogger("hikaze_mm.worker")
+
+TODO_STATUSES = ("new", "hashing")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    id: int
+    path: str
+    size: int
+
+
+class MigrationWorker(threading.Thread):
+    def __init__(
+        self,
+        *,
+        db: DatabaseManager,
+        promoter: Promoter,
+        legacy_import: LegacyImportJob,
+        tracker: StateTracker,
+        control: HashControl,
+        workers: int,
+        policy: str,
+    ) -> None:
+        super().__init__(name="hikaze-migration", daemon=True)
+        self.db = db
+        self.promoter = promoter
+        self.legacy_import = legacy_import
+        self.tracker = tracker
+        self.control = control
+        self.workers = max(1, workers)
+        self.policy = policy
+        self._attempted: set[int] = set()
+
+    # ------------------------------------------------------------ the run
+    def run(self) -> None:
+        try:
+            state = self.tracker.snapshot()
+            if state.phase == "legacy_import":
+                assert state.legacy_db_path is not None
+                self.legacy_import.run_blocking(state.legacy_db_path, state.legacy_images_dir)
+                self.tracker.update(phase="promotion")
+            self._promote_all()
+            if self.control.cancelled:
+                return  # shutdown: the persisted state stays RUNNING/PAUSED for a resume
+            self.tracker.update(status="COMPLETED", current={}, finished_at=now_ms())
+        except Exception as exc:
+            log.exception("migration failed")
+            self.tracker.update(status="ERROR", error=str(exc) or type(exc).__name__)
+
+    def _promote_all(self) -> None:
+        while not self.control.cancelled:
+            items = self._todo()
+            if not items:
+                return
+            self.tracker.set_remaining(len(items), sum(i.size for i in items))
+            queue = deque(items)
+            threads = [
+                threading.Thread(target=self._drain, args=(queue,), name=f"hikaze-promote-{n}")
+                for n in range(min(self.workers, len(items)))
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+    def _todo(self) -> list[WorkItem]:
+        """Pending items this run has not tried yet, oldest id first."""
+        busy = self.promoter.locks.ids.held()
+        rows = [
+            row for status in TODO_STATUSES for row in self.db.get_pending_imports(status=status)
+        ]
+        items = []
+        for row in sorted(rows, key=lambda r: r["id"]):
+            if row["id"] in self._attempted or row["id"] in busy:
+                continue
+            try:
+                size = os.stat(row["path"]).st_size
+            except OSError:
+                size = int(row.get("size_bytes") or 0)
+            items.append(WorkItem(row["id"], row["path"], size))
+        return items
+
+    def _drain(self, queue: deque[WorkItem]) -> None:
+        while True:
+            self.control.wait_until_running()
+            if self.control.cancelled:
+                return
+            try:
+                item = queue.popleft()  # deque.popleft is atomic
+            except IndexError:
+                return
+            self._attempted.add(item.id)
+            try:
+                self._one(item)
+            except HashCancelled:
+                return
+
+    # ------------------------------------------------------------ one item
+    def _one(self, item: WorkItem) -> None:
+        tracker = self.tracker
+        tracker.item_started(item.id, item.path, item.size)
+        try:
+            self.promoter.promote(
+                item.id,
+                self.policy,
+                control=self.control,
+                progress=lambda done, total: tracker.item_progress(item.id, done, total),
+                on_outcome=tracker.on_outcome,
+            )
+        except (PromotionConflict, PendingFileMissing, PendingFileError):
+            pass  # recorded (row marked, counted) by the promoter through on_outcome
+        except LockedError:
+            tracker.item_dropped(item.id, uncount=True)  # the API is promoting it
+        except NotFoundError:
+            tracker.item_dropped(item.id, uncount=True)  # promoted or removed meanwhile
+        except HashCancelled:
+            tracker.item_dropped(item.id, uncount=False)
+            raise
+        except Exception as exc:
+            log.exception("promoting pending model %s failed", item.id)
+            self._record_failure(item, f"{type(exc).__name__}: {exc}")
+
+    def _record_failure(self, item: WorkItem, reason: str) -> None:
+        try:
+            with self.db.transaction():
+                self.db.update_pending(item.id, status="error", error=reason)
+                self.tracker.on_outcome("error", {"id": item.id, "path": item.path})
+        except NotFoundError:
+            self.tracker.item_dropped(item.id, uncount=True)

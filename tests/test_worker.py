@@ -1,0 +1,157 @@
+"""MigrationManager and its worker on a real library: runs, pause/resume, restarts."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from hikaze_mm.config import Config
+from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
+from hikaze_mm.migration.state import STATE_KEY
+from hikaze_mm.services import Services
+from tests.helpers import make_sparse
+from tests.promotion_helpers import add_pending
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.005):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")
+
+
+def add_sparse_pending(services: Services, root: Path, name: str, size: int, tail: bytes) -> int:
+    path = root / "checkpoints" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    make_sparse(path, size, tail=tail)
+    return services.db.add_pending_import({"path": str(path), "name": name})
+
+
+def test_full_run_counts_every_outcome(services: Services, models_root: Path) -> None:
+    a, _ = add_pending(services, models_root, "a.safetensors", 5000, images=((1, 2, 3),))
+    b, _ = add_pending(services, models_root, "b.safetensors", 6000, tags=("t",))
+    twin, sha_twin = add_pending(services, models_root, "twin1.safetensors", b"same")
+    twin2, _ = add_pending(services, models_root, "twin2.safetensors", b"same", base="SDXL")
+    gone, _ = add_pending(services, models_root, "gone.safetensors", 10)
+    os.unlink(models_root / "checkpoints" / "gone.safetensors")
+
+    status = services.migration.start_full_migration()
+    assert status["status"] == "RUNNING"
+    assert services.migration.wait(30)
+    status = services.migration.get_status()
+    assert status["status"] == "COMPLETED" and status["progress"] == 100.0
+    stats = status["stats"]
+    assert stats["total_items"] == stats["processed_items"] == 5
+    assert (stats["promoted"], stats["merged"], stats["errors"], stats["conflicts"]) == (3, 1, 1, 0)
+    assert status["current_items"] == [] and status["current_file"] is None
+    # The default policy "merge" filled the twin's empty base from the second item.
+    assert services.db.get_model(sha_twin)["base"] == "SDXL"
+    for pid in (a, b, twin, twin2):
+        assert services.db.get_pending(pid) is None
+    assert services.db.get_pending(gone)["status"] == "error"
+    # The state lives in the DB.
+    assert services.db.get_state(STATE_KEY)["status"] == "COMPLETED"
+
+
+def test_skip_policy_leaves_conflicts_pending(services: Services, models_root: Path) -> None:
+    add_pending(services, models_root, "x1.safetensors", b"dup")
+    _, sha = add_pending(services, models_root, "x2.safetensors", b"dup")
+    services.migration.start_full_migration(policy="skip")
+    assert services.migration.wait(30)
+    stats = services.migration.get_status()["stats"]
+    assert stats["promoted"] + stats["conflicts"] == 2 and stats["conflicts"] == 1
+    rows = services.db.get_pending_imports(status="conflict")
+    assert len(rows) == 1 and rows[0]["sha256"] == sha
+
+
+def test_pause_mid_file_and_resume_from_same_offset(
+    services: Services, models_root: Path, config: Config
+) -> None:
+    size = 400 * 1024 * 1024
+    pid = add_sparse_pending(services, models_root, "big.safetensors", size, b"big")
+    mgr = services.migration
+    mgr.start_full_migration()
+    wait_for(lambda: (mgr.get_status()["current_item"] or {}).get("bytes_done", 0) > 0)
+    mgr.pause_processing()
+    assert services.db.get_state(STATE_KEY)["status"] == "PAUSED"
+    time.sleep(0.1)  # let the hashing thread reach its chunk boundary
+    paused_at = mgr.get_status()["current_item"]["bytes_done"]
+    assert 0 < paused_at < size  # it stopped mid-file, without finishing the file
+    time.sleep(0.3)
+    assert mgr.get_status()["current_item"]["bytes_done"] == paused_at
+    assert mgr.get_status()["status"] == "PAUSED"
+    mgr.resume_processing()
+    assert mgr.wait(60)
+    status = mgr.get_status()
+    assert status["status"] == "COMPLETED" and status["stats"]["promoted"] == 1
+    # Every byte was read once: the resumed job went on from its offset.
+    assert status["stats"]["bytes_read"] == size
+    assert services.db.get_pending(pid) is None
+
+
+def test_restart_resumes_and_redoes_nothing(config: Config, models_root: Path) -> None:
+    services = Services.open(config)
+    ids = [
+        add_sparse_pending(services, models_root, f"m{n}.safetensors", 64 * 1024 * 1024, bytes([n]))
+        for n in range(6)
+    ]
+    mgr = services.migration
+    mgr.start_full_migration()
+    wait_for(lambda: mgr.get_status()["stats"]["processed_items"] >= 2, interval=0.001)
+    services.close()  # stops the worker mid-run; the state stays RUNNING
+    persisted = services.db.get_state(STATE_KEY)
+    assert persisted["status"] == "RUNNING"
+    done_before = persisted["processed_items"]
+    assert done_before >= 2
+    # Outcomes are counted in the transaction that records them: the counter is exact.
+    remaining = [i for i in ids if services.db.get_pending(i) is not None]
+    assert len(remaining) == 6 - done_before
+
+    again = Services.open(config)
+    try:
+        status = again.migration.get_status()
+        assert status["status"] == "RUNNING" and status["active"] is False
+        assert status["stats"]["processed_items"] == done_before
+        again.migration.recover()  # what the server does at startup
+        assert again.migration.wait(60)
+        status = again.migration.get_status()
+        assert status["status"] == "COMPLETED"
+        assert status["stats"]["processed_items"] == status["stats"]["total_items"] == 6
+        assert status["stats"]["promoted"] == 6  # a redone item would count as merged
+        assert again.db.count_pending() == 0
+    finally:
+        again.close()
+
+
+def test_worker_skips_an_id_the_api_is_promoting(services: Services, models_root: Path) -> None:
+    held, _ = add_pending(services, models_root, "held.safetensors", 100)
+    free, _ = add_pending(services, models_root, "free.safetensors", 200)
+    with services.promoter.locks.ids.hold(held):
+        services.migration.start_full_migration()
+        assert services.migration.wait(30)
+    status = services.migration.get_status()
+    assert status["stats"]["total_items"] == status["stats"]["processed_items"] == 1
+    assert services.db.get_pending(held)["status"] == "new"
+    assert services.db.get_pending(free) is None
+
+
+def test_control_errors(services: Services, tmp_path: Path) -> None:
+    mgr = services.migration
+    with pytest.raises(ConflictError):
+        mgr.pause_processing()
+    with pytest.raises(ConflictError):
+        mgr.resume_processing()
+    with pytest.raises(NotFoundError):
+        mgr.start_full_migration(tmp_path / "no.db")
+    with pytest.raises(ValidationError):
+        mgr.start_full_migration(policy="overwrite")
+    assert mgr.get_status()["status"] == "IDLE"
+    mgr.start_full_migration()
+    assert mgr.wait(10)
+    assert mgr.get_status()["status"] == "COMPLETED"
