@@ -1,0 +1,101 @@
+"""The report of one Stage 1 import: counts, warnings and per-item errors.
+
+Counts (all for THIS run; a second run over the same legacy DB reports its models under
+``already_imported`` and changes nothing):
+
+* ``tags``: legacy tags mapped to a v3 tag, of which ``tags_created`` are new and
+  ``tags_reused`` matched an existing v3 tag by name (case-insensitive).
+* ``active_models``: v3 models that received legacy rows (created, or merged into a model
+  that was in v3 already: ``merged_into_existing``).
+* ``pending_models``: legacy models queued in ``pending_import`` (no valid hash).
+* ``merged_duplicates``: legacy rows merged into a model another legacy row created (same
+  file at two paths: same hash); their tags are the union.
+* ``links``: legacy tag links applied; ``dangling_links``: links to a model or tag that does
+  not exist in the legacy DB (or a tag that could not be imported), skipped.
+* ``images_encoded`` (WebP tiers for active models), ``images_copied`` (originals kept for
+  pending models), ``images_skipped`` (already imported for that model), ``image_errors``.
+* ``model_errors``: legacy models that could not be imported at all; ``meta_errors``:
+  metadata that was not a JSON object (kept as text, so nothing is lost).
+
+``errors`` lists each problem as ``{kind, legacy_id, path, reason}`` (kind ``model``,
+``image``, ``meta`` or ``tag``; for an image, ``path`` is the image file), capped at
+``MAX_ERRORS`` entries (``errors_omitted`` counts the rest).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MAX_ERRORS = 5000
+
+
+@dataclass
+class ImportReport:
+    legacy_db_path: str
+    legacy_images_dir: str | None
+    tags: int = 0
+    tags_created: int = 0
+    tags_reused: int = 0
+    active_models: int = 0
+    pending_models: int = 0
+    merged_duplicates: int = 0
+    merged_into_existing: int = 0
+    already_imported: int = 0
+    links: int = 0
+    dangling_links: int = 0
+    images_encoded: int = 0
+    images_copied: int = 0
+    images_skipped: int = 0
+    image_errors: int = 0
+    model_errors: int = 0
+    meta_errors: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors_omitted: int = 0
+    warnings: list[str] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    seconds: float = 0.0
+
+    def add_error(self, kind: str, legacy_id: int | None, path: str | None, reason: str) -> None:
+        """Record one problem and bump its counter (``image_errors`` for kind ``image``...)."""
+        counter = {"image": "image_errors", "model": "model_errors", "meta": "meta_errors"}
+        if kind in counter:
+            setattr(self, counter[kind], getattr(self, counter[kind]) + 1)
+        if len(self.errors) >= MAX_ERRORS:
+            self.errors_omitted += 1
+            return
+        self.errors.append({"kind": kind, "legacy_id": legacy_id, "path": path, "reason": reason})
+
+    def finish(self) -> None:
+        self.seconds = round(time.time() - self.started_at, 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """A few human-readable lines (the CLI prints these without ``--json``)."""
+        lines = [
+            f"Imported {self.legacy_db_path} in {self.seconds:.1f}s",
+            f"  tags: {self.tags} ({self.tags_created} new, {self.tags_reused} reused)",
+            f"  active models: {self.active_models} (merged duplicates: "
+            f"{self.merged_duplicates}, into existing models: {self.merged_into_existing})",
+            f"  pending models: {self.pending_models}",
+            f"  already imported: {self.already_imported}",
+            f"  links: {self.links} (dangling skipped: {self.dangling_links})",
+            f"  images: {self.images_encoded} encoded, {self.images_copied} copied, "
+            f"{self.images_skipped} already there, {self.image_errors} errors",
+        ]
+        if self.model_errors or self.meta_errors:
+            lines.append(
+                f"  model errors: {self.model_errors}, meta kept as text: {self.meta_errors}"
+            )
+        lines += [f"  warning: {w}" for w in self.warnings]
+        shown = self.errors[:20]
+        for err in shown:
+            where = err["path"] or ""
+            lines.append(f"  {err['kind']} #{err['legacy_id']}: {where}: {err['reason']}")
+        more = len(self.errors) - len(shown) + self.errors_omitted
+        if more:
+            lines.append(f"  ... and {more} more (see --json)")
+        return "\n".join(lines)
