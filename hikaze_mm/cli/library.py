@@ -10,7 +10,15 @@ from typing import Any
 from hikaze_mm.cli.common import CliError, add_config_options, config_from_args
 from hikaze_mm.cli.progress import Progress
 from hikaze_mm.errors import HikazeError
+from hikaze_mm.library.queries import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    SORT_COLUMNS,
+    ModelQuery,
+    list_models,
+)
 from hikaze_mm.migration.promotion import API_STRATEGIES
+from hikaze_mm.model_types import canonical_type
 from hikaze_mm.services import Services
 
 # How many moved/missing models and problems the scan summary lists (the counts are total).
@@ -20,6 +28,7 @@ SCAN_LIST_LIMIT = 20
 def register(sub: argparse._SubParsersAction) -> None:
     """Subcommands of this module are added here."""
     _register_scan(sub)
+    _register_list(sub)
 
 
 # ---------------------------------------------------------------------- scan
@@ -103,3 +112,88 @@ def _print_summary(data: dict[str, Any]) -> None:
         )
     if c["errors"] > len(shown):
         print(f"... and {c['errors'] - len(shown)} more problems", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------- list
+def _register_list(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "list",
+        help="list the library's models (the same query as GET /api/models)",
+        description="List models, filtered and sorted like the web UI. Missing models (file "
+        "gone) are left out unless --include-missing is given.",
+    )
+    add_config_options(p)
+    p.add_argument("--type", help="only this type (a folder key: loras, checkpoints, ...)")
+    p.add_argument("--base", help="only this base model (e.g. SDXL)")
+    p.add_argument(
+        "--tag", action="append", default=[], metavar="TAG", help="required tag; repeat for more"
+    )
+    p.add_argument(
+        "--exclude-tag", action="append", default=[], metavar="TAG", help="leave out this tag"
+    )
+    p.add_argument("-q", "--query", help="text in the name or path")
+    p.add_argument("--sort", choices=tuple(SORT_COLUMNS), default="name")
+    p.add_argument("--order", choices=("asc", "desc"), default=None)
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        help=f"at most this many models (default {DEFAULT_LIMIT}; 0: all)",
+    )
+    p.add_argument("--offset", type=int, default=0, help="skip this many models first")
+    p.add_argument("--include-missing", action="store_true", help="also list missing models")
+    p.add_argument("--json", action="store_true", help="print {total, items} as JSON")
+    p.set_defaults(func=run_list)
+
+
+def _list_pages(services: Services, args: argparse.Namespace) -> dict[str, Any]:
+    """Fetch the requested window in pages of at most MAX_LIMIT models."""
+    if args.limit < 0 or args.offset < 0:
+        raise CliError("--limit and --offset must be >= 0")
+    items: list[dict[str, Any]] = []
+    total = 0
+    offset = args.offset
+    while True:
+        want = MAX_LIMIT if args.limit == 0 else min(MAX_LIMIT, args.limit - len(items))
+        query = ModelQuery(
+            type=canonical_type(args.type) if args.type else None,
+            base=args.base or None,
+            tags=tuple(args.tag),
+            exclude_tags=tuple(args.exclude_tag),
+            q=args.query or None,
+            sort=args.sort,
+            order=args.order,
+            offset=offset,
+            limit=want,
+            include_missing=args.include_missing,
+        )
+        page = list_models(services.db, services.images, query)
+        total = page["total"]
+        items += page["items"]
+        offset += len(page["items"])
+        done = args.limit and len(items) >= args.limit
+        if done or len(page["items"]) < want or offset >= total:
+            return {"total": total, "offset": args.offset, "items": items}
+
+
+def run_list(args: argparse.Namespace) -> int:
+    services = Services.open(config_from_args(args))
+    try:
+        result = _list_pages(services, args)
+    except HikazeError as exc:
+        raise CliError(exc.detail) from None
+    finally:
+        services.close()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    for item in result["items"]:
+        tags = ", ".join(t["name"] for t in item["tags"])
+        flags = "  (missing)" if item["missing"] else ""
+        print(
+            f"{item['short_hash']}  {item['type'] or '-':12} {item['base'] or '-':12} "
+            f"{item['name'] or '-'}{f'  [{tags}]' if tags else ''}{flags}"
+        )
+    shown = len(result["items"])
+    print(f"{shown} of {result['total']} models", file=sys.stderr)
+    return 0
