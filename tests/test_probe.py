@@ -26,6 +26,7 @@ def write_safetensors(
     for name, shape in shapes.items():
         header[name] = {"dtype": "F16", "shape": shape, "data_offsets": [0, 0]}
     raw = json.dumps(header).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"\0" * 8)
     return path
 
