@@ -45,6 +45,7 @@ REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
     "model_tags": frozenset({"model_id", "tag_id"}),
 }
 SUPPORTED_VERSION = 2
+SQLITE_HEADER = b"SQLite format 3\x00"
 _JOURNAL_SUFFIXES = ("-wal", "-journal")
 _FETCH = 256
 
@@ -86,6 +87,14 @@ def _check_source(path: Path) -> None:
         raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
         raise ValidationError(f"legacy database is not a file: {path}")
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if header != SQLITE_HEADER:
+        what = "an empty file" if not header else "not a SQLite database"
+        raise LegacyDatabaseError(f"{path.name} is {what} (expected a legacy v2 database)")
 
 
 class LegacySnapshot:

@@ -74,28 +74,33 @@ class ImportReport:
         return asdict(self)
 
     def summary(self) -> str:
-        """A few human-readable lines (the CLI prints these without ``--json``)."""
-        lines = [
-            f"Imported {self.legacy_db_path} in {self.seconds:.1f}s",
-            f"  tags: {self.tags} ({self.tags_created} new, {self.tags_reused} reused)",
-            f"  active models: {self.active_models} (merged duplicates: "
-            f"{self.merged_duplicates}, into existing models: {self.merged_into_existing})",
-            f"  pending models: {self.pending_models}",
-            f"  already imported: {self.already_imported}",
-            f"  links: {self.links} (dangling skipped: {self.dangling_links})",
-            f"  images: {self.images_encoded} encoded, {self.images_copied} copied, "
-            f"{self.images_skipped} already there, {self.image_errors} errors",
-        ]
-        if self.model_errors or self.meta_errors:
-            lines.append(
-                f"  model errors: {self.model_errors}, meta kept as text: {self.meta_errors}"
-            )
-        lines += [f"  warning: {w}" for w in self.warnings]
-        shown = self.errors[:20]
-        for err in shown:
-            where = err["path"] or ""
-            lines.append(f"  {err['kind']} #{err['legacy_id']}: {where}: {err['reason']}")
-        more = len(self.errors) - len(shown) + self.errors_omitted
-        if more:
-            lines.append(f"  ... and {more} more (see --json)")
-        return "\n".join(lines)
+        return summarize(self.to_dict())
+
+
+def summarize(report: dict[str, Any], *, max_errors: int = 20) -> str:
+    """A few human-readable lines for a report dict (the CLI prints them without --json)."""
+    r = report
+    lines = [
+        f"Imported {r['legacy_db_path']} in {r['seconds']:.1f}s",
+        f"  tags: {r['tags']} ({r['tags_created']} new, {r['tags_reused']} reused)",
+        f"  active models: {r['active_models']} (merged duplicates: {r['merged_duplicates']}, "
+        f"into existing models: {r['merged_into_existing']})",
+        f"  pending models: {r['pending_models']}",
+        f"  already imported: {r['already_imported']}",
+        f"  links: {r['links']} (dangling skipped: {r['dangling_links']})",
+        f"  images: {r['images_encoded']} encoded, {r['images_copied']} copied, "
+        f"{r['images_skipped']} already there, {r['image_errors']} errors",
+    ]
+    if r["model_errors"] or r["meta_errors"]:
+        lines.append(
+            f"  model errors: {r['model_errors']}, metadata kept as text: {r['meta_errors']}"
+        )
+    lines += [f"  warning: {w}" for w in r["warnings"]]
+    shown = r["errors"][:max_errors]
+    for err in shown:
+        where = f"{err['path']}: " if err["path"] else ""
+        lines.append(f"  {err['kind']} #{err['legacy_id']}: {where}{err['reason']}")
+    more = len(r["errors"]) - len(shown) + r["errors_omitted"]
+    if more:
+        lines.append(f"  ... and {more} more (see --json)")
+    return "\n".join(lines)
