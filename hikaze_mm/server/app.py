@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from hikaze_mm.server.middleware import json_errors, make_host_guard, same_origin
@@ -32,6 +34,12 @@ def _build(services: Services, *, close_services: bool) -> web.Application:
     app[SERVICES_KEY] = services
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)
+
+    async def _resume_migration(_app: web.Application) -> None:
+        # A Stage 2 run that was RUNNING when the last process died continues.
+        await asyncio.to_thread(services.migration.recover)
+
+    app.on_startup.append(_resume_migration)
     if close_services:
 
         async def _close(_app: web.Application) -> None:

@@ -1,0 +1,307 @@
+"""Stage 2 HTTP API over a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from hikaze_mm.server.app import SERVICES_KEY
+from hikaze_mm.services import Services
+from tests.helpers import make_sparse, sha256_of
+from tests.promotion_helpers import add_pending, make_png
+
+
+def svc(client) -> Services:
+    return client.server.app[SERVICES_KEY]
+
+
+async def test_import_a_model_created(client, models_root: Path) -> None:
+    pid, sha = add_pending(svc(client), models_root, "a.safetensors", 3000, images=((9, 9, 9),))
+    resp = await client.post("/api/migration/import_a_model", json={"id": pid})
+    assert resp.status == 200
+    assert await resp.json() == {
+        "status": "success",
+        "id": pid,
+        "sha256": sha,
+        "action_taken": "created",
+    }
+    assert svc(client).images.list_seqs(sha) == [0]
+    resp = await client.post("/api/migration/import_a_model", json={"id": pid})
+    assert resp.status == 404 and (await resp.json())["error"] == "Not found"
+
+
+async def test_conflict_body_then_each_strategy(client, models_root: Path) -> None:
+    services = svc(client)
+    first, sha = add_pending(services, models_root, "one.safetensors", b"same", tags=("x",))
+    assert (await client.post("/api/migration/import_a_model", json={"id": first})).status == 200
+    expected = {"override": "overridden", "merge": "merged", "delete": "deleted"}
+    for n, (strategy, action) in enumerate(expected.items()):
+        pid, _ = add_pending(
+            services, models_root, f"dup{n}.safetensors", b"same", tags=(f"t{n}",), base=f"B{n}"
+        )
+        resp = await client.post("/api/migration/import_a_model", json={"id": pid})
+        assert resp.status == 409
+        body = await resp.json()
+        assert body["error"] == "Conflict" and body["detail"]
+        assert body["existing"]["sha256"] == sha and "images" in body["existing"]
+        assert "x" in [t["name"] for t in body["existing"]["tags"]]
+        assert body["pending"]["id"] == pid and body["pending"]["sha256"] == sha
+        assert [t["name"] for t in body["pending"]["tags"]] == [f"t{n}"]
+        assert body["pending"]["images"] == []
+        assert services.db.get_pending(pid)["status"] == "new"  # nothing changed
+
+        resp = await client.post(
+            "/api/migration/import_a_model", json={"id": pid, "conf_strategy": strategy}
+        )
+        assert resp.status == 200
+        assert await resp.json() == {
+            "status": "success",
+            "id": pid,
+            "sha256": sha,
+            "action_taken": action,
+        }
+    model = services.db.get_model(sha)
+    # override (dup0) set base B0 and the path; merge kept both; delete changed nothing.
+    assert model["base"] == "B0" and model["path"].endswith("dup0.safetensors")
+    assert sorted(t["name"] for t in model["tags"]) == ["t0", "t1", "x"]
+
+
+async def test_bad_requests(client, models_root: Path) -> None:
+    pid, _ = add_pending(svc(client), models_root, "a.safetensors", 100)
+    for body in (
+        {"id": pid, "conf_strategy": "overwrite"},
+        {"id": pid, "conf_strategy": 3},
+        {"id": "1"},
+        {"id": True},
+        {"id": -1},
+        {},
+    ):
+        resp = await client.post("/api/migration/import_a_model", json=body)
+        assert resp.status == 400, body
+        assert set(await resp.json()) == {"error", "detail"}
+    assert svc(client).db.get_pending(pid)["status"] == "new"
+    for body in ({"ids": []}, {"ids": "1"}, {"ids": [1, "x"]}, {"ids": [1], "conf_strategy": "x"}):
+        resp = await client.post("/api/migration/import_models", json=body)
+        assert resp.status == 400, body
+    resp = await client.get("/api/migration/pending?status=weird")
+    assert resp.status == 400
+    resp = await client.get("/api/migration/pending/abc")
+    assert resp.status == 400
+    resp = await client.get("/api/migration/pending/12345")
+    assert resp.status == 404
+
+
+async def test_missing_file_is_404_and_marks_error(client, models_root: Path) -> None:
+    pid, _ = add_pending(svc(client), models_root, "gone.safetensors", 100)
+    os.unlink(models_root / "checkpoints" / "gone.safetensors")
+    resp = await client.post("/api/migration/import_a_model", json={"id": pid})
+    assert resp.status == 404
+    detail = await (await client.get(f"/api/migration/pending/{pid}")).json()
+    assert detail["status"] == "error" and "not found" in detail["error"]
+
+
+async def test_two_concurrent_requests_for_one_id(client, models_root: Path) -> None:
+    services = svc(client)
+    path = models_root / "checkpoints" / "big.safetensors"
+    path.parent.mkdir(parents=True)
+    make_sparse(path, 300 * 1024 * 1024)
+    pid = services.db.add_pending_import({"path": str(path), "name": "big"})
+    first = asyncio.ensure_future(client.post("/api/migration/import_a_model", json={"id": pid}))
+    deadline = time.monotonic() + 20
+    while not services.promoter.locks.ids.is_locked(pid):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.002)
+    second = await client.post("/api/migration/import_a_model", json={"id": pid})
+    assert second.status == 423
+    assert (await second.json())["error"] == "Locked"
+    resp = await first
+    assert resp.status == 200
+    assert (await resp.json())["sha256"] == sha256_of(path)
+
+
+async def test_batch(client, models_root: Path) -> None:
+    services = svc(client)
+    a, sha_a = add_pending(services, models_root, "a.safetensors", b"A")
+    b, _ = add_pending(services, models_root, "b.safetensors", b"A")
+    resp = await client.post("/api/migration/import_models", json={"ids": [a, b, 999, a]})
+    assert resp.status == 200
+    body = await resp.json()
+    assert (body["succeeded"], body["failed"]) == (1, 2)
+    by_id = {r["id"]: r for r in body["results"]}
+    assert by_id[a]["action_taken"] == "created" and by_id[a]["sha256"] == sha_a
+    assert by_id[b]["code"] == 409 and by_id[b]["existing"]["sha256"] == sha_a
+    assert by_id[999]["code"] == 404
+    resp = await client.post(
+        "/api/migration/import_models", json={"ids": [b], "conf_strategy": "merge"}
+    )
+    assert (await resp.json())["results"][0]["action_taken"] == "merged"
+
+
+async def test_pending_listing_and_detail(client, models_root: Path) -> None:
+    services = svc(client)
+    ids = [
+        add_pending(services, models_root, f"p{n}.safetensors", 10 + n, tags=("t",))[0]
+        for n in range(5)
+    ]
+    services.images.add_pending_image(ids[0], make_png(models_root.parent / "extra.png"), 0)
+    services.db.update_pending(ids[1], status="error", error="boom")
+    resp = await client.get("/api/migration/pending?offset=1&limit=2")
+    page = await resp.json()
+    assert page["total"] == 5 and page["offset"] == 1 and page["limit"] == 2
+    assert [i["id"] for i in page["items"]] == ids[1:3]
+    assert page["items"][0]["status"] == "error" and page["items"][0]["error"] == "boom"
+    page = await (await client.get("/api/migration/pending?status=error")).json()
+    assert page["total"] == 1 and page["items"][0]["id"] == ids[1]
+    detail = await (await client.get(f"/api/migration/pending/{ids[0]}")).json()
+    assert detail["tags"][0]["name"] == "t"
+    assert detail["images"] == [f"{ids[0]}_0.png"]
+
+
+async def test_migration_control_and_status(client, models_root: Path) -> None:
+    services = svc(client)
+    for n in range(3):
+        add_pending(services, models_root, f"m{n}.safetensors", 1000 + n)
+    resp = await client.post("/api/migration/pause")
+    assert resp.status == 409
+    resp = await client.post("/api/migration/start")
+    assert resp.status == 200
+    assert (await resp.json())["status"] in ("RUNNING", "COMPLETED")
+    deadline = time.monotonic() + 20
+    while True:
+        status = await (await client.get("/api/migration/status")).json()
+        if status["status"] == "COMPLETED":
+            break
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert status["progress"] == 100.0 and status["current_file"] is None
+    assert status["stats"]["processed_items"] == 3 and status["stats"]["promoted"] == 3
+    assert status["pending"] == {"new": 0, "hashing": 0, "error": 0, "conflict": 0}
+    assert "running" in status["legacy_import"]
+    resp = await client.post("/api/migration/start", json={"legacy_db_path": "/nope/x.db"})
+    assert resp.status == 404
+    resp = await client.post("/api/migration/start", json={"conflict_policy": "bogus"})
+    assert resp.status == 400
+
+
+async def test_pause_and_resume_over_http(client, models_root: Path) -> None:
+    services = svc(client)
+    path = models_root / "checkpoints" / "big.safetensors"
+    path.parent.mkdir(parents=True)
+    size = 400 * 1024 * 1024
+    make_sparse(path, size)
+    services.db.add_pending_import({"path": str(path), "name": "big"})
+    await client.post("/api/migration/start")
+    deadline = time.monotonic() + 20
+    while not (services.migration.get_status()["current_item"] or {}).get("bytes_done"):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.002)
+    resp = await client.post("/api/migration/pause")
+    assert (await resp.json())["status"] == "PAUSED"
+    await asyncio.sleep(0.2)
+    status = await (await client.get("/api/migration/status")).json()
+    assert status["status"] == "PAUSED" and status["current_file"] == str(path)
+    held = status["current_item"]["bytes_done"]
+    assert 0 < held < size and 0 < status["progress"] < 100
+    resp = await client.post("/api/migration/resume")
+    assert (await resp.json())["status"] in ("RUNNING", "COMPLETED")
+    while (await (await client.get("/api/migration/status")).json())["status"] != "COMPLETED":
+        assert time.monotonic() < deadline + 30
+        await asyncio.sleep(0.02)
+    assert services.migration.get_status()["stats"]["bytes_read"] == size
+
+
+async def test_sha256_endpoint(client, models_root: Path, tmp_path: Path) -> None:
+    services = svc(client)
+    inside = models_root / "loras" / "x.safetensors"
+    inside.parent.mkdir(parents=True)
+    inside.write_bytes(b"lora bytes")
+    resp = await client.post("/api/models/sha256", json={"path": str(inside)})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["sha256"] == sha256_of(inside) and body["cached"] is False
+    again = await (await client.post("/api/models/sha256", json={"path": str(inside)})).json()
+    assert again["cached"] is True and again["sha256"] == body["sha256"]
+
+    outside = tmp_path / "secret.bin"
+    outside.write_bytes(b"secret")
+    for path in (str(outside), str(models_root / ".." / "secret.bin"), "/etc/passwd"):
+        resp = await client.post("/api/models/sha256", json={"path": path})
+        assert resp.status == 403, path
+    # A symlink inside a root that points outside it is outside.
+    (models_root / "loras" / "link.bin").symlink_to(outside)
+    resp = await client.post(
+        "/api/models/sha256", json={"path": str(models_root / "loras" / "link.bin")}
+    )
+    assert resp.status == 403
+    # A file outside the roots that the library knows is accepted.
+    services.db.add_pending_import({"path": str(outside), "name": "secret"})
+    resp = await client.post("/api/models/sha256", json={"path": str(outside)})
+    assert resp.status == 200 and (await resp.json())["sha256"] == sha256_of(outside)
+
+    for body in (
+        {"path": "relative/x.bin"},
+        {"path": 5},
+        {},
+        {"path": str(inside), "pending_status": "maybe"},
+        {"path": str(models_root / "loras")},
+    ):
+        resp = await client.post("/api/models/sha256", json=body)
+        assert resp.status == 400, body
+    resp = await client.post("/api/models/sha256", json={"path": str(models_root / "none.bin")})
+    assert resp.status == 404
+
+
+async def test_sha256_endpoint_promotes_pending(client, models_root: Path) -> None:
+    services = svc(client)
+    pid, sha = add_pending(services, models_root, "p.safetensors", b"pp", tags=("t",))
+    twin, _ = add_pending(services, models_root, "q.safetensors", b"pp")
+    path = models_root / "checkpoints" / "p.safetensors"
+    # "ignore" only hashes.
+    resp = await client.post(
+        "/api/models/sha256", json={"path": str(path), "pending_status": "ignore"}
+    )
+    assert (await resp.json())["sha256"] == sha and services.db.get_pending(pid) is not None
+    resp = await client.post(
+        "/api/models/sha256", json={"path": str(path), "pending_status": "pending"}
+    )
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["sha256"] == sha and body["promoted"]["action_taken"] == "created"
+    assert services.db.get_pending(pid) is None and services.db.get_model(sha) is not None
+    resp = await client.post(
+        "/api/models/sha256",
+        json={
+            "path": str(models_root / "checkpoints" / "q.safetensors"),
+            "pending_status": "pending",
+        },
+    )
+    assert resp.status == 409
+    body = await resp.json()
+    assert body["existing"]["sha256"] == sha and body["pending"]["id"] == twin
+
+
+async def test_event_loop_stays_responsive_during_a_large_hash(client, models_root: Path) -> None:
+    path = models_root / "checkpoints" / "huge.safetensors"
+    path.parent.mkdir(parents=True)
+    make_sparse(path, 600 * 1024 * 1024)
+    loop = asyncio.get_running_loop()
+    worst = 0.0
+    stop = False
+
+    async def ticker() -> None:
+        nonlocal worst
+        while not stop:
+            before = loop.time()
+            await asyncio.sleep(0.005)
+            worst = max(worst, loop.time() - before - 0.005)
+
+    tick = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0.05)
+    resp = await client.post("/api/models/sha256", json={"path": str(path)})
+    stop = True
+    await tick
+    assert resp.status == 200
+    assert (await resp.json())["sha256"] == sha256_of(path)
+    assert worst < 0.100, f"event loop lagged {worst * 1000:.0f} ms"
