@@ -159,6 +159,31 @@ async def test_sort_order_tie_break_and_pagination(client, library) -> None:
     assert pages == full
     body = await get_json(client, "/api/models?offset=50")
     assert body["total"] == 5 and body["items"] == []
+    # a tag filter takes the one-pass path: same totals, order and pages
+    for sort in ("name", "created_at", "last_used_at", "size_bytes"):
+        for order in ("asc", "desc"):
+            base = f"tags=Style&include_missing=1&sort={sort}&order={order}"
+            whole = await get_json(client, f"/api/models?{base}")
+            assert whole["total"] == 4 and len(whole["items"]) == 4
+            untagged = await get_json(
+                client, f"/api/models?include_missing=1&sort={sort}&order={order}"
+            )
+            expected = [
+                i["sha256"]
+                for i in untagged["items"]
+                if any(t["name"] == "Style" for t in i["tags"])
+            ]
+            assert [i["sha256"] for i in whole["items"]] == expected
+            paged = []
+            for offset in (0, 3):
+                page = await get_json(client, f"/api/models?{base}&limit=3&offset={offset}")
+                assert page["total"] == 4
+                paged += [i["sha256"] for i in page["items"]]
+            assert paged == expected
+    body = await get_json(client, "/api/models?tags=Style&offset=10")
+    assert body["total"] == 3 and body["items"] == []
+    body = await get_json(client, "/api/models?tags=Style&limit=0")
+    assert body["total"] == 3 and body["items"] == []
     body = await get_json(client, "/api/models?limit=0")
     assert body["total"] == 5 and body["items"] == []
 

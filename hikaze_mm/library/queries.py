@@ -22,6 +22,7 @@ overlap or skip rows.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -211,6 +212,20 @@ class ListingSql:
     def page_args(self) -> tuple[Any, ...]:
         return (*self.args, self.limit, self.offset)
 
+    @property
+    def combined_sql(self) -> str:
+        """Count and page in one pass: the matches are materialized once, then counted
+        and sorted. Used when a required tag bounds the matches by its posting list,
+        where it halves the work of running the filter twice; no row means an empty
+        page (the total then comes from ``count_sql``)."""
+        columns = ", ".join(f"m.{c}" for c in LIST_COLUMNS)
+        order_by = self.order_by.replace("m.", "")
+        return (
+            f"WITH hits AS MATERIALIZED (SELECT {columns} FROM models m WHERE {self.where}) "
+            f"SELECT (SELECT COUNT(*) FROM hits) AS total, {', '.join(LIST_COLUMNS)} "
+            f"FROM hits ORDER BY {order_by} LIMIT ? OFFSET ?"
+        )
+
 
 def build_sql(query: ModelQuery, tag_ids: Mapping[str, int]) -> ListingSql | None:
     """The SQL for ``query`` given its resolved tags; None when a required tag is unknown."""
@@ -252,15 +267,27 @@ def build_sql(query: ModelQuery, tag_ids: Mapping[str, int]) -> ListingSql | Non
     )
 
 
+def fetch_page(db: DatabaseManager, query: ModelQuery) -> tuple[int, list[sqlite3.Row]]:
+    """The listing's SQL alone: ``(total, rows of LIST_COLUMNS)`` for ``query``."""
+    sql = build_sql(query, resolve_tag_ids(db, [*query.tags, *query.exclude_tags]))
+    if sql is None:
+        return 0, []
+    conn = db.conn
+    rows: list[sqlite3.Row] = []
+    total: int | None = None
+    if query.tags and query.limit:
+        rows = conn.execute(sql.combined_sql, sql.page_args).fetchall()
+        total = int(rows[0]["total"]) if rows else None
+    elif query.limit:
+        rows = conn.execute(sql.page_sql, sql.page_args).fetchall()
+    if total is None:
+        total = int(conn.execute(sql.count_sql, sql.args).fetchone()[0])
+    return total, rows
+
+
 def list_models(db: DatabaseManager, images: ImageStore, query: ModelQuery) -> dict[str, Any]:
     """``{total, offset, limit, items}`` for one page of the library (blocking: run off-loop)."""
-    tag_ids = resolve_tag_ids(db, [*query.tags, *query.exclude_tags])
-    sql = build_sql(query, tag_ids)
-    if sql is None:
-        return {"total": 0, "offset": query.offset, "limit": query.limit, "items": []}
-    conn = db.conn
-    total = int(conn.execute(sql.count_sql, sql.args).fetchone()[0])
-    rows = conn.execute(sql.page_sql, sql.page_args).fetchall() if query.limit else []
+    total, rows = fetch_page(db, query)
     shas = [row["sha256"] for row in rows]
     tags = db.tags_for_models(shas)
     counts = images.image_counts(shas)

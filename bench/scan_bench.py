@@ -1,0 +1,299 @@
+"""Library benchmarks, each part against a baseline measured in the same run.
+
+Parts (``--part``, default ``all``):
+
+* ``rescan``: a tree of small model files gets a first scan, then an unchanged rescan,
+  timed beside a bare ``os.walk`` + ``os.stat`` of the same tree (target: at most 2x).
+* ``listing``: a real library of --models models (default 50,000) with tags and realistic
+  meta, served by a real server on 127.0.0.1. ``GET /api/models`` with limit 100, a tag
+  filter and a text query is timed --requests times; prints p50 and p95, and the ratio to
+  the same SQL (count + page) run directly on SQLite (target: p50 at most 20 ms).
+
+Usage: python bench/scan_bench.py [--part rescan|listing|all] [--quick] [--dir DIR]
+       [--models N] [--requests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp
+from aiohttp import web
+
+from hikaze_mm.config import Config
+from hikaze_mm.library.queries import ModelQuery, fetch_page
+from hikaze_mm.server import create_app
+from hikaze_mm.services import Services
+
+Part = Callable[[argparse.Namespace, Path], None]
+# Each part registers itself here with @part(name); "all" runs them in this order.
+PARTS: dict[str, Part] = {}
+
+
+def part(name: str) -> Callable[[Part], Part]:
+    def register(fn: Part) -> Part:
+        PARTS[name] = fn
+        return fn
+
+    return register
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+# ---------------------------------------------------------------------- rescan
+RESCAN_TYPES = ("loras", "checkpoints", "embeddings", "vae", "controlnet")
+RESCAN_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".safetensors", ".gguf")
+
+
+def build_rescan_tree(root: Path, count: int, per_folder: int = 100) -> None:
+    """``count`` small model files with distinct content, ``per_folder`` to a folder,
+    spread over ComfyUI type folders (plus a few non-model files the walk must skip)."""
+    made: set[Path] = set()
+    for i in range(count):
+        kind = i % len(RESCAN_TYPES)
+        folder = root / RESCAN_TYPES[kind] / f"set{i // len(RESCAN_TYPES) // per_folder:04d}"
+        if folder not in made:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "preview.png").write_bytes(b"png")
+            made.add(folder)
+        name = f"model_{i:06d}{RESCAN_EXTENSIONS[kind]}"
+        (folder / name).write_bytes(hashlib.sha256(str(i).encode()).digest() * (1 + i % 7))
+
+
+def bare_walk(root: Path) -> int:
+    """The baseline: ``os.walk`` plus one ``os.stat`` per file, nothing else."""
+    n = 0
+    for dirpath, _dirnames, filenames in os.walk(root, followlinks=True):
+        for name in filenames:
+            os.stat(os.path.join(dirpath, name))
+            n += 1
+    return n
+
+
+@part("rescan")
+def run_rescan(args: argparse.Namespace, workdir: Path) -> None:
+    count = 2_000 if args.quick and args.files is None else (args.files or 20_000)
+    runs = 3 if args.quick else 7
+    root = workdir / "rescan-models"
+    start = time.perf_counter()
+    build_rescan_tree(root, count)
+    print(f"rescan: built {count} model files in {time.perf_counter() - start:.1f}s")
+    config = Config.load(data_dir=workdir / "rescan-data", model_roots=[str(root)], env={})
+    services = Services.open(config)
+    try:
+        start = time.perf_counter()
+        first = services.scanner.scan(immediate_hashing=True).counts
+        first_time = time.perf_counter() - start
+        assert first.new == count and first.promoted == count, first
+        print(f"  first scan (queue + promote {count} new files): {first_time:.2f}s")
+        rescans, walks = [], []
+        for _ in range(runs):  # interleaved, so both see the same cache state
+            start = time.perf_counter()
+            seen = bare_walk(root)
+            walks.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            again = services.scanner.scan().counts
+            rescans.append(time.perf_counter() - start)
+            assert again.unchanged == count and again.hashed == 0 and again.new == 0, again
+    finally:
+        services.close()
+    rescan_p50, walk_p50 = statistics.median(rescans), statistics.median(walks)
+    print(f"  unchanged rescan p50 {ms(rescan_p50):>12}  (min {ms(min(rescans))}, {runs} runs)")
+    print(f"  bare os.walk+stat p50 {ms(walk_p50):>11}  (min {ms(min(walks))}, {seen} files)")
+    print(f"  ratio rescan/bare walk (p50) {rescan_p50 / walk_p50:.2f}x")
+    verdict = "met" if rescan_p50 <= 2 * walk_p50 else "NOT met"
+    print(f"  target <= 2x: {verdict}" + (" (quick run)" if args.quick else ""))
+
+
+# ---------------------------------------------------------------------- listing
+LISTING_TAG = "style"  # on about 8% of the models
+LISTING_QUERY = "anime"  # in about 1 name in 6
+WORDS = [
+    "anime",
+    "realistic",
+    "portrait",
+    "landscape",
+    "pixel",
+    "cyber",
+    "fantasy",
+    "dark",
+    "light",
+    "detail",
+    "girl",
+    "boy",
+    "car",
+    "city",
+    "forest",
+    "armor",
+    "dress",
+    "robot",
+    "dragon",
+    "castle",
+    "ink",
+    "watercolor",
+    "neon",
+    "retro",
+]
+TYPES = ("loras",) * 6 + ("checkpoints", "checkpoints", "embeddings", "vae")
+BASES = ("SDXL", "SD1.x", "Flux.1", "Pony", None)
+
+
+def build_listing_library(services: Services, count: int, seed: int = 5) -> None:
+    """``count`` models, 40 tags (0-4 per model) and meta of 0.5-8 KB, in one transaction.
+
+    Rows go in with executemany: a fixture, not the code under test.
+    """
+    rnd = random.Random(seed)
+    root = services.config.model_roots[0].path
+    tag_names = [LISTING_TAG, *(f"tag{i:02d}" for i in range(39))]
+    with services.db.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO tags (name, color, created_at) VALUES (?, ?, 0)",
+            [(name, f"#{rnd.randrange(1 << 24):06x}") for name in tag_names],
+        )
+        ids = {row[1]: row[0] for row in conn.execute("SELECT id, name FROM tags")}
+        models, links = [], []
+        for i in range(count):
+            sha = hashlib.sha256(f"model {i}".encode()).hexdigest()
+            words = rnd.sample(WORDS, 3)
+            name = f"{'_'.join(words)}_v{i % 9}"
+            model_type = rnd.choice(TYPES)
+            meta = {
+                "description": " ".join(rnd.choices(WORDS, k=rnd.choice((60, 120, 1200)))),
+                "trainedWords": rnd.sample(WORDS, 4),
+            }
+            models.append(
+                (
+                    sha,
+                    f"{root}/{model_type}/{words[0]}/{name}.safetensors",
+                    name,
+                    model_type,
+                    rnd.choice(BASES),
+                    rnd.randrange(10**6, 7 * 10**9),
+                    1_600_000_000_000 + i * 1000,
+                    json.dumps(meta),
+                )
+            )
+            chosen = set(rnd.sample(tag_names[1:], rnd.randint(0, 3)))
+            if rnd.random() < 0.08:
+                chosen.add(LISTING_TAG)
+            links += [(sha, ids[t]) for t in chosen]
+        conn.executemany(
+            "INSERT INTO models (sha256, path, name, type, base, size_bytes, created_at, "
+            "meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            models,
+        )
+        conn.executemany("INSERT INTO model_tags (model_hash, tag_id) VALUES (?, ?)", links)
+    services.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def time_raw_sql(services: Services, query: ModelQuery, runs: int) -> list[float]:
+    """The listing's own SQL (``queries.fetch_page``), without HTTP, JSON or item assembly."""
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fetch_page(services.db, query)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+async def time_http(base_url: str, params: dict[str, str], runs: int) -> tuple[list[float], int]:
+    samples = []
+    total = -1
+    async with aiohttp.ClientSession() as session:
+        for _ in range(5):  # warm-up: connection, page cache, image index
+            async with session.get(f"{base_url}/api/models", params=params) as resp:
+                body = await resp.json()
+                assert resp.status == 200, body
+        for _ in range(runs):
+            start = time.perf_counter()
+            async with session.get(f"{base_url}/api/models", params=params) as resp:
+                body = await resp.json()
+            samples.append(time.perf_counter() - start)
+            total = body["total"]
+    return samples, total
+
+
+async def serve_and_time(services: Services, params: dict[str, str], runs: int):
+    runner = web.AppRunner(create_app(services, close_services=False))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        return await time_http(f"http://{host}:{port}", params, runs)
+    finally:
+        await runner.cleanup()
+
+
+@part("listing")
+def run_listing(args: argparse.Namespace, workdir: Path) -> None:
+    count = 2_000 if args.quick and args.models is None else (args.models or 50_000)
+    runs = 30 if args.quick and args.requests is None else (args.requests or 300)
+    models_root = workdir / "listing-models"
+    models_root.mkdir()
+    config = Config.load(data_dir=workdir / "listing-data", model_roots=[str(models_root)], env={})
+    services = Services.open(config)
+    try:
+        start = time.perf_counter()
+        build_listing_library(services, count)
+        print(f"listing: built {count} models in {time.perf_counter() - start:.1f}s")
+        params = {"limit": "100", "tags": LISTING_TAG, "q": LISTING_QUERY}
+        query = ModelQuery(limit=100, tags=(LISTING_TAG,), q=LISTING_QUERY)
+        http, total = asyncio.run(serve_and_time(services, params, runs))
+        raw = time_raw_sql(services, query, runs)
+    finally:
+        services.close()
+    http_p50, raw_p50 = statistics.median(http), statistics.median(raw)
+    print(f"listing: GET /api/models?limit=100&tags={LISTING_TAG}&q={LISTING_QUERY}")
+    print(f"  matches         {total} of {count}")
+    print(f"  HTTP   p50 {ms(http_p50):>10}  p95 {ms(percentile(http, 0.95)):>10}  ({runs} runs)")
+    print(f"  raw SQL p50 {ms(raw_p50):>10}  p95 {ms(percentile(raw, 0.95)):>10}")
+    print(f"  ratio HTTP/raw SQL (p50) {http_p50 / raw_p50:.2f}x")
+    verdict = "met" if http_p50 <= 0.020 else "NOT met"
+    print(f"  target p50 <= 20 ms: {verdict}" + (" (quick run)" if args.quick else ""))
+
+
+# ---------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=(*PARTS, "all"), default="all")
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp)")
+    parser.add_argument("--files", type=int, default=None, help="rescan: model files (20000)")
+    parser.add_argument("--models", type=int, default=None, help="listing: models (50000)")
+    parser.add_argument("--requests", type=int, default=None, help="listing: timed requests")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="hikaze-scan-bench-", dir=args.dir))
+    try:
+        for name, fn in PARTS.items():
+            if args.part in (name, "all"):
+                fn(args, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
