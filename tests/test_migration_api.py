@@ -305,3 +305,21 @@ async def test_event_loop_stays_responsive_during_a_large_hash(client, models_ro
     assert resp.status == 200
     assert (await resp.json())["sha256"] == sha256_of(path)
     assert worst < 0.100, f"event loop lagged {worst * 1000:.0f} ms"
+
+
+async def test_server_start_resumes_an_interrupted_run(aiohttp_client, config, models_root) -> None:
+    from hikaze_mm.server import create_app
+
+    services = Services.open(config)
+    pid, sha = add_pending(services, models_root, "later.safetensors", 5000)
+    # What a process killed mid-run leaves behind: the persisted state says RUNNING.
+    services.migration.tracker.begin_run(policy="merge", legacy_db=None, legacy_images=None)
+    services.close()
+
+    client = await aiohttp_client(create_app(Services.open(config)))
+    deadline = time.monotonic() + 20
+    while (await (await client.get("/api/migration/status")).json())["status"] != "COMPLETED":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert svc(client).db.get_pending(pid) is None
+    assert svc(client).db.get_model(sha) is not None
