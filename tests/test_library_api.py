@@ -460,3 +460,24 @@ async def test_list_reads_uncommitted_nothing(client, library) -> None:
         writer.execute("ROLLBACK")
     finally:
         writer.close()
+
+
+async def test_patch_large_body_arrives_whole(client, library) -> None:
+    """A JSON body spanning many TCP reads is read to its end (up to the cap)."""
+    _, shas = library
+    url = f"/api/models/{shas['delta']}"
+    big = "y" * 900_000
+    resp = await client.patch(url, json={"meta_json": {"notes": big}})
+    assert resp.status == 200, await resp.text()
+    assert (await get_json(client, url))["meta"]["notes"] == big
+    await assert_error(await client.patch(url, json={"meta_json": {"n": "z" * 3_000_000}}), 413)
+
+    async def chunked():  # no Content-Length: the cap holds while streaming
+        yield b'{"meta_json": {"n": "'
+        for _ in range(300):
+            yield b"z" * 10_000
+        yield b'"}}'
+
+    resp = await client.patch(url, data=chunked(), headers={"Content-Type": "application/json"})
+    await assert_error(resp, 413)
+    assert (await get_json(client, url))["meta"]["notes"] == big

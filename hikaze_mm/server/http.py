@@ -31,9 +31,12 @@ async def read_json(request: web.Request, *, limit: int | None = None) -> dict[s
     cap = limit or svc.config.max_request_bytes
     if request.content_length is not None and request.content_length > cap:
         raise TooLargeError(f"request body over {cap} bytes")
-    body = await request.content.read(cap + 1)
-    if len(body) > cap:
-        raise TooLargeError(f"request body over {cap} bytes")
+    chunks = bytearray()  # read(n) returns what is buffered, so loop to the end or the cap
+    while chunk := await request.content.read(cap + 1 - len(chunks)):
+        chunks += chunk
+        if len(chunks) > cap:
+            raise TooLargeError(f"request body over {cap} bytes")
+    body = bytes(chunks)
     if not body.strip():
         raise ValidationError("request body must be a JSON object", error="Bad JSON")
     try:
