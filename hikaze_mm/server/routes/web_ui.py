@@ -52,13 +52,11 @@ def _no_cache(response: web.StreamResponse) -> web.StreamResponse:
 
 
 @routes.get("")
-async def bare_prefix(request: web.Request) -> web.StreamResponse:
-    """``/prefix`` without its slash (only reachable when mounted): go to ``/prefix/``."""
-    raise web.HTTPFound(request.path + "/")
-
-
 @routes.get("/")
 async def index(request: web.Request) -> web.StreamResponse:
+    """The UI page. ``/prefix`` without its slash (when mounted) goes to ``/prefix/``."""
+    if not request.path.endswith("/"):
+        raise web.HTTPFound(request.path + "/")
     response = web.FileResponse(WEB_DIR / "index.html")
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

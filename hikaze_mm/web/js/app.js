@@ -53,6 +53,7 @@ function openModel(sha256) {
 
 function route() {
   const { name, sha } = parseRoute();
+  if (!sha && details.openSha) details.close(true);
   if (name !== currentName) {
     if (currentPage && currentPage.unmount) currentPage.unmount();
     replaceChildren(view);

@@ -15,27 +15,43 @@ const observer = new IntersectionObserver(
   { rootMargin: "400px 0px" },
 );
 
-function load(frame) {
-  const src = frame.dataset.src;
-  if (!src) return;
+const sources = new WeakMap(); // frame -> {src, fallback}
+
+async function load(frame) {
+  const { src, fallback } = sources.get(frame) || {};
+  let url = src;
+  if (typeof url === "function") {
+    try {
+      url = await url();
+    } catch {
+      url = null;
+    }
+  }
+  if (!url) return;
   const img = h("img", { alt: frame.dataset.alt || "", decoding: "async", draggable: "false" });
   img.addEventListener("load", () => {
     frame.classList.add("loaded");
     frame.replaceChildren(img);
   });
-  img.addEventListener("error", () => frame.classList.add("failed"));
-  img.src = src;
+  img.addEventListener("error", async () => {
+    frame.classList.add("failed");
+    if (!fallback) return;
+    sources.set(frame, { src: fallback, fallback: null });
+    load(frame);
+  });
+  img.src = url;
 }
 
 /**
- * A thumbnail frame showing a placeholder letter until `src` loads (when visible).
- * Without src (no image) only the placeholder is shown.
+ * A thumbnail frame showing a placeholder letter until its image loads (when visible).
+ * `src` is a URL, or an async function that finds one (or null: keep the placeholder);
+ * `fallback` (async function) finds another URL when the first fails to load.
  */
-export function lazyThumb(src, name, { cls = "thumb", alt = "" } = {}) {
+export function lazyThumb(src, name, { cls = "thumb", alt = "", fallback = null } = {}) {
   const frame = h("div", { class: cls }, thumbPlaceholder(name));
   if (src) {
-    frame.dataset.src = src;
     frame.dataset.alt = alt;
+    sources.set(frame, { src, fallback });
     observer.observe(frame);
   }
   return frame;

@@ -9,7 +9,7 @@ import { t } from "../i18n.js";
 import { invalidateTags } from "../tags.js";
 import { tagEditor } from "../components/tag-editor.js";
 import { describeError, toast, toastError } from "../components/toast.js";
-import { fieldList, statusBadge, thumbPlaceholder } from "../components/widgets.js";
+import { fieldList, statusBadge } from "../components/widgets.js";
 
 const SHA_RE = /^[0-9a-f]{64}$/;
 const URL_RE = /^https?:\/\/\S+$/i;
@@ -429,7 +429,7 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
       discardBar.hidden = true;
       replaceChildren(
         dialog,
-        h("header", { class: "details-header" }, h("h2", { id: "details-title" }, t("common.loading")), thumbPlaceholder("…")),
+        h("header", { class: "details-header" }, h("h2", { id: "details-title" }, t("common.loading"))),
       );
       if (!dialog.open) dialog.showModal();
       try {

@@ -2,7 +2,7 @@
 // default), sort, grid/list view, and an infinitely scrolling list of model cards that
 // fetches pages with limit/offset and lazy-loads thumbnails.
 
-import { asList, firstImageUrl, get } from "../api.js";
+import { asList, firstImageUrl, get, imageUrl, post } from "../api.js";
 import { debounce, h, replaceChildren, safeColor } from "../dom.js";
 import { formatBytes, formatNumber } from "../format.js";
 import { t } from "../i18n.js";
@@ -260,7 +260,14 @@ export function mountLibrary(root, { openDetails }) {
           }
         },
       },
-      lazyThumb(src, name, { alt: t("library.previewOf", { name }) }),
+      lazyThumb(src, name, {
+        alt: t("library.previewOf", { name }),
+        // Seq 0 may have been deleted: ask which images exist and show the first.
+        fallback: async () => {
+          const names = asList(await post("images/get_sample_imgs", { hash: model.sha256 }), "images");
+          return names.length && names[0] !== `${model.sha256}_0.webp` ? imageUrl(names[0], quality) : null;
+        },
+      }),
       h(
         "div",
         { class: "card-body" },
@@ -454,12 +461,12 @@ export function mountLibrary(root, { openDetails }) {
       if (index < 0) return;
       const merged = { ...list.items[index], ...model };
       list.items[index] = merged;
-      const old = grid.querySelector(`[data-sha256="${model.sha256}"]`);
+      const old = grid.querySelector(`[data-sha256="${CSS.escape(model.sha256)}"]`);
       if (old) old.replaceWith(card(merged));
     },
     removeModel(sha256) {
       list.items = list.items.filter((item) => item.sha256 !== sha256);
-      const old = grid.querySelector(`[data-sha256="${sha256}"]`);
+      const old = grid.querySelector(`[data-sha256="${CSS.escape(sha256)}"]`);
       if (old) old.remove();
       list.total = Math.max(0, list.total - 1);
       renderSummary();
@@ -467,7 +474,7 @@ export function mountLibrary(root, { openDetails }) {
     refreshFacets: loadFacets,
     reload,
     focusCard(sha256) {
-      const el = grid.querySelector(`[data-sha256="${sha256}"]`);
+      const el = grid.querySelector(`[data-sha256="${CSS.escape(sha256)}"]`);
       if (el) el.focus();
     },
     unmount() {

@@ -10,6 +10,25 @@ import { describeError, toast, toastError } from "../components/toast.js";
 import { fieldList, progressBar, statusBadge } from "../components/widgets.js";
 
 const FAST_POLL_MS = 500;
+// The counters of a Stage 1 report, in display order.
+const REPORT_COUNTS = [
+  "tags",
+  "tags_created",
+  "tags_reused",
+  "active_models",
+  "pending_models",
+  "merged_duplicates",
+  "merged_into_existing",
+  "already_imported",
+  "links",
+  "dangling_links",
+  "images_encoded",
+  "images_copied",
+  "images_skipped",
+  "image_errors",
+  "model_errors",
+  "meta_errors",
+];
 const SLOW_POLL_MS = 4000;
 
 const num = (...values) => {
@@ -21,35 +40,37 @@ const num = (...values) => {
 export function normalizeStage2(data) {
   const s = data || {};
   const stats = s.stats || {};
-  const current = s.current_item || stats.current_item || {};
-  const status = String(s.status || s.state || "IDLE").toUpperCase();
-  const total = num(stats.total_items, s.total_items);
-  const processed = num(stats.processed_items, s.processed_items);
-  const bytesTotal = num(stats.total_bytes, stats.bytes_total, s.total_bytes);
-  const bytesDone = num(stats.processed_bytes, stats.bytes_done, stats.done_bytes, s.processed_bytes);
-  let progress = num(s.progress, stats.progress);
+  const current = s.current_item || {};
+  const status = String(s.status || "IDLE").toUpperCase();
+  const total = num(stats.total_items);
+  const processed = num(stats.processed_items);
+  let progress = num(s.progress);
   if (progress === null && total) progress = (100 * (processed || 0)) / total;
+  const pending = s.pending || {};
   return {
     status,
+    phase: s.phase || null,
     progress,
     total,
     processed,
-    bytesTotal,
-    bytesDone,
-    currentFile: s.current_file || current.path || current.name || null,
-    currentDone: num(current.bytes_done, current.done, current.offset),
-    currentTotal: num(current.bytes_total, current.total, current.size),
-    speed: num(stats.bytes_per_second, stats.speed, s.bytes_per_second, s.speed),
-    eta: num(stats.eta_seconds, s.eta_seconds, stats.eta, s.eta),
+    bytesTotal: num(stats.total_bytes),
+    bytesDone: num(stats.done_bytes),
+    bytesRead: num(stats.bytes_read, stats.done_bytes),
+    currentFile: s.current_file || current.path || null,
+    currentDone: num(current.bytes_done),
+    currentTotal: num(current.bytes_total),
+    inFlight: asList(s.current_items).length,
     counts: {
-      promoted: num(stats.promoted, stats.created),
+      promoted: num(stats.promoted),
       merged: num(stats.merged),
-      conflicts: num(stats.conflicts, stats.conflict),
-      errors: num(stats.errors, stats.error),
+      overridden: num(stats.overridden),
+      deleted: num(stats.deleted),
+      conflicts: num(stats.conflicts),
+      errors: num(stats.errors),
     },
-    errors: asList(s.errors ?? stats.error_list ?? s.recent_errors, "errors"),
-    lastError: s.error || s.last_error || null,
-    stage1: s.stage1 || s.legacy_import || null,
+    pendingErrors: num(pending.error) || 0,
+    lastError: s.error || null,
+    stage1: s.legacy_import || null,
   };
 }
 
@@ -144,10 +165,9 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     pauseButton.disabled = !running;
     resumeButton.disabled = !paused;
 
-    const measured = st.speed ?? (running ? meter.add(st.bytesDone) : null);
+    const measured = running ? meter.add(st.bytesRead) : null;
     if (!running) meter.reset();
-    let eta = st.eta;
-    if (eta === null && measured && st.bytesTotal !== null && st.bytesDone !== null) eta = (st.bytesTotal - st.bytesDone) / measured;
+    const eta = measured && st.bytesTotal !== null && st.bytesDone !== null ? (st.bytesTotal - st.bytesDone) / measured : null;
 
     const parts = [];
     if (st.total !== null) parts.push(t("migration.stage2.items", { done: formatNumber(st.processed || 0), total: formatNumber(st.total) }));
@@ -169,6 +189,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
           [t("migration.stage2.eta"), running && eta !== null ? formatDuration(eta) : null],
           [t("migration.stage2.promoted"), st.counts.promoted !== null ? formatNumber(st.counts.promoted) : null],
           [t("migration.stage2.merged"), st.counts.merged !== null ? formatNumber(st.counts.merged) : null],
+          [t("migration.stage2.overridden"), st.counts.overridden ? formatNumber(st.counts.overridden) : null],
           [t("migration.stage2.conflicts"), st.counts.conflicts !== null ? formatNumber(st.counts.conflicts) : null],
           [t("migration.stage2.errors"), st.counts.errors !== null ? formatNumber(st.counts.errors) : null],
         ],
@@ -179,10 +200,13 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
   }
 
   let lastErrorKey = "";
+  let lastErrorCount = -1;
   async function renderErrors(st) {
-    // Errors listed by the status itself, else the pending items in status "error".
-    let errors = st.errors;
-    if (!errors.length && (st.counts.errors || 0) > 0) {
+    // The pending items in status "error", each with its reason (fetched when the count changes).
+    if (st.pendingErrors === lastErrorCount) return;
+    lastErrorCount = st.pendingErrors;
+    let errors = [];
+    if (st.pendingErrors > 0) {
       try {
         const data = await get("migration/pending", { status: "error", limit: 50 });
         errors = asList(data, "items", "pending");
@@ -224,27 +248,35 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
   function renderReport(data) {
     const rep = data && data.report ? data.report : data;
     if (!rep || typeof rep !== "object") return;
-    const counts = Object.entries(rep).filter(([, v]) => typeof v === "number");
-    const errors = asList(rep.errors ?? rep.item_errors, "errors");
+    const counts = REPORT_COUNTS.filter((key) => typeof rep[key] === "number");
+    const errors = asList(rep.errors, "errors");
+    const warnings = asList(rep.warnings, "warnings");
     replaceChildren(
       report,
       h("h3", {}, t("migration.stage1.report")),
       h(
         "table",
-        { class: "table report-table" },
-        h("tbody", {}, counts.map(([key, value]) => h("tr", {}, h("th", { scope: "row" }, t(`report.${key}`, { _: key.replace(/_/g, " ") })), h("td", {}, formatNumber(value))))),
+        { class: "table report-table", "data-testid": "stage1-report" },
+        h(
+          "tbody",
+          {},
+          counts.map((key) => h("tr", { dataset: { key } }, h("th", { scope: "row" }, t(`report.${key}`, { _: key.replace(/_/g, " ") })), h("td", {}, formatNumber(rep[key])))),
+          typeof rep.seconds === "number" ? h("tr", {}, h("th", { scope: "row" }, t("report.seconds")), h("td", {}, formatDuration(rep.seconds))) : null,
+        ),
       ),
+      warnings.map((w) => h("p", { class: "warning-text" }, String(w))),
       errors.length
         ? [
-            h("h4", {}, t("migration.stage1.errors", { n: errors.length })),
+            h("h4", {}, t("migration.stage1.errors", { n: errors.length + (rep.errors_omitted || 0) })),
             h(
               "ul",
               { class: "errors" },
-              errors.map((e) =>
+              errors.slice(0, 500).map((e) =>
                 h(
                   "li",
                   {},
-                  e.legacy_id !== undefined ? h("span", { class: "badge" }, `#${e.legacy_id}`) : null,
+                  e.kind ? h("span", { class: "badge" }, e.kind) : null,
+                  e.legacy_id !== undefined && e.legacy_id !== null ? h("span", { class: "badge" }, `#${e.legacy_id}`) : null,
                   e.path ? h("code", { class: "path" }, e.path) : null,
                   h("span", { class: "reason" }, e.reason || e.error || ""),
                 ),
@@ -257,30 +289,45 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
 
   function renderScan(s) {
     const data = s || {};
-    const stats = data.stats || data.progress || data;
-    scanRunning = Boolean(data.running ?? String(data.status || "").toLowerCase() === "running");
+    const report = data.last_report || null;
+    scanRunning = Boolean(data.running);
     scanButton.disabled = scanRunning;
-    const seen = num(stats.files_seen, stats.seen, stats.scanned);
-    const total = num(stats.files_total, stats.total);
-    let percent = num(data.progress_percent, typeof data.progress === "number" ? data.progress : null);
-    if (percent === null) percent = scanRunning ? (total ? (100 * (seen || 0)) / total : null) : data.finished_at || data.last_report || seen !== null ? 100 : 0;
-    scanBar.set(percent, scanRunning ? t("migration.scan.running", { n: formatNumber(seen || 0) }) : "");
+    // While running: the live counts; afterwards: the last report's (or the idle zeros).
+    const counts = (scanRunning ? data.counts : report && report.counts) || data.counts || {};
+    const phase = String(data.phase || (report ? "done" : "idle"));
+    let percent = 0;
+    if (scanRunning) percent = null; // the number of files is not known before the walk ends
+    else if (report || phase === "done") percent = 100;
+    const caption = scanRunning
+      ? t("migration.scan.running", { phase: t(`migration.scan.phase.${phase}`, { _: phase }), n: formatNumber(counts.files_seen || 0) })
+      : report
+        ? t("migration.scan.finished", { n: formatNumber(counts.files_seen || 0) })
+        : "";
+    scanBar.set(percent, caption);
+    const moved = num(counts.moved) === null && num(counts.renamed) === null ? null : (num(counts.moved) || 0) + (num(counts.renamed) || 0);
     const rows = [
-      [t("migration.scan.seen"), seen],
-      [t("migration.scan.new"), num(stats.new, stats.new_files, stats.added)],
-      [t("migration.scan.moved"), num(stats.moved, stats.relinked)],
-      [t("migration.scan.missing"), num(stats.missing)],
-      [t("migration.scan.returned"), num(stats.returned, stats.restored, stats.reappeared)],
-      [t("migration.scan.errors"), num(stats.errors, stats.error_count, Array.isArray(stats.errors) ? stats.errors.length : null)],
+      [t("migration.scan.seen"), num(counts.files_seen)],
+      [t("migration.scan.unchanged"), num(counts.unchanged)],
+      [t("migration.scan.new"), num(counts.new)],
+      [t("migration.scan.moved"), moved],
+      [t("migration.scan.missing"), num(counts.missing)],
+      [t("migration.scan.returned"), num(counts.restored)],
+      [t("migration.scan.errors"), num(counts.errors)],
     ].filter(([, v]) => v !== null);
-    replaceChildren(scanFields, rows.length ? fieldList(rows.map(([k, v]) => [k, formatNumber(v)]), "fields fields-inline") : null);
-    const errors = Array.isArray(stats.errors) ? stats.errors : asList(data.errors, "errors");
-    if (errors.length) {
+    replaceChildren(
+      scanFields,
+      rows.length ? fieldList(rows.map(([k, v]) => [k, h("span", { "data-testid": `scan-${k}` }, formatNumber(v))]), "fields fields-inline") : null,
+      scanRunning && data.current ? h("p", { class: "muted small" }, h("code", { class: "path" }, data.current)) : null,
+      data.error ? h("p", { class: "error-text", role: "alert" }, data.error) : null,
+    );
+    const problems = asList(scanRunning ? data.problems : (report && report.problems) || data.problems, "problems");
+    if (problems.length) {
       scanFields.append(
+        h("h3", {}, t("migration.scan.problems", { n: problems.length })),
         h(
           "ul",
           { class: "errors" },
-          errors.slice(0, 50).map((e) => h("li", {}, typeof e === "string" ? e : [h("code", { class: "path" }, e.path || ""), h("span", { class: "reason" }, e.reason || e.error || "")])),
+          problems.slice(0, 50).map((e) => h("li", {}, h("code", { class: "path" }, e.path || ""), h("span", { class: "reason" }, [e.kind, e.detail].filter(Boolean).join(": ")))),
         ),
       );
     }

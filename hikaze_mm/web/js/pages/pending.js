@@ -8,7 +8,7 @@ import { formatBytes, formatDate, formatNumber } from "../format.js";
 import { t } from "../i18n.js";
 import { lazyThumb } from "../components/lazyimg.js";
 import { describeError, toast, toastError } from "../components/toast.js";
-import { fieldList, statusBadge, tagList, thumbPlaceholder } from "../components/widgets.js";
+import { fieldList, statusBadge, tagList } from "../components/widgets.js";
 
 const PAGE_SIZE = 50;
 const STATUSES = ["", "new", "hashing", "error", "conflict"];
@@ -129,9 +129,16 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
       },
     });
     const name = item.name || String(item.path || "").split(/[\\/]/).pop();
-    const thumb = hasPendingImage(item)
-      ? lazyThumb(pendingImageUrl(id, pendingN(pendingImages(item)[0], 0)), name, { cls: "thumb thumb-small", alt: t("pending.imageOf", { name }) })
-      : h("div", { class: "thumb thumb-small" }, thumbPlaceholder(name));
+    // The list does not name the images: the detail does, fetched once the row is visible.
+    const thumb = lazyThumb(
+      async () => {
+        const detail = hasPendingImage(item) ? item : await get(`migration/pending/${id}`);
+        const names = pendingImages(detail);
+        return names.length ? pendingImageUrl(id, pendingN(names[0], 0)) : null;
+      },
+      name,
+      { cls: "thumb thumb-small", alt: t("pending.imageOf", { name }) },
+    );
     const actions = [];
     if (item.status === "conflict") {
       actions.push(h("button", { type: "button", class: "btn btn-small", onclick: () => openConflict(id) }, t("pending.resolve")));
