@@ -155,3 +155,17 @@ def test_control_errors(services: Services, tmp_path: Path) -> None:
     mgr.start_full_migration()
     assert mgr.wait(10)
     assert mgr.get_status()["status"] == "COMPLETED"
+
+
+def test_recover_resets_rows_a_dead_process_left_hashing(
+    services: Services, models_root: Path
+) -> None:
+    stale, _ = add_pending(services, models_root, "stale.safetensors", 100)
+    busy, _ = add_pending(services, models_root, "busy.safetensors", 100)
+    for pid in (stale, busy):
+        services.db.update_pending(pid, status="hashing")
+    with services.promoter.locks.ids.hold(busy):  # promoted in this process right now
+        status = services.migration.recover()
+    assert status["status"] == "IDLE" and not services.migration.active
+    assert services.db.get_pending(stale)["status"] == "new"
+    assert services.db.get_pending(busy)["status"] == "hashing"

@@ -125,7 +125,16 @@ class MigrationManager:
         return self.get_status()
 
     def recover(self, *, auto_resume: bool = True) -> dict[str, Any]:
-        """After a restart: resume a run that was RUNNING when its process died."""
+        """After a restart (server startup): tidy what a killed process left behind.
+
+        Rows left ``hashing`` by a dead promotion go back to ``new`` (ids promoted in this
+        process right now are kept), and a run that was RUNNING resumes.
+        """
+        busy = self.promoter.locks.ids.held()
+        for row in self.db.get_pending_imports(status="hashing"):
+            if row["id"] not in busy:
+                with contextlib.suppress(NotFoundError):
+                    self.db.update_pending(row["id"], status="new")
         if auto_resume and not self.active and self.tracker.snapshot().status == "RUNNING":
             with contextlib.suppress(ConflictError):  # another caller resumed it first
                 self.resume_processing()
