@@ -16,6 +16,7 @@ from typing import Any
 from hikaze_mm.database import DatabaseManager, normalize_sha256
 from hikaze_mm.errors import NotFoundError, ValidationError
 from hikaze_mm.images import ImageStore, check_quality, parse_public_name, public_name
+from hikaze_mm.params import parse_index
 
 PENDING_CONTENT_TYPES = {
     ".png": "image/png",
@@ -107,9 +108,7 @@ def upload_image(
 
 
 def parse_seq(raw: str) -> int:
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
-        raise ValidationError(f"seq must be a non-negative integer, not {raw!r}")
-    return int(raw)
+    return parse_index(raw, "seq", max_digits=6)
 
 
 def delete_image(images: ImageStore, sha256: str, seq: int) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from hikaze_mm.errors import ValidationError
 from hikaze_mm.hashing import short_hash
 from hikaze_mm.images import ImageStore
 from hikaze_mm.model_types import canonical_type
+from hikaze_mm.params import parse_bool, parse_int
 
 SORT_COLUMNS: dict[str, str] = {
     "name": "m.name COLLATE NOCASE",
@@ -90,30 +91,6 @@ def _split_tags(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(names.values())
 
 
-def _parse_int(raw: str | None, name: str, default: int, maximum: int | None = None) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be an integer, not {raw!r}") from None
-    if value < 0 or (maximum is not None and value > maximum):
-        upper = f" and {maximum}" if maximum is not None else ""
-        raise ValidationError(f"{name} must be between 0{upper}")
-    return value
-
-
-def _parse_bool(raw: str | None, name: str) -> bool:
-    if raw is None or raw == "":
-        return False
-    lowered = raw.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValidationError(f"{name} must be true or false, not {raw!r}")
-
-
 @dataclass(frozen=True)
 class ModelQuery:
     """What to list. Build it directly (the CLI) or from query parameters (the API)."""
@@ -165,9 +142,9 @@ class ModelQuery:
             q=q or None,
             sort=params.get("sort") or "name",
             order=(params.get("order") or None),
-            offset=_parse_int(params.get("offset"), "offset", 0),
-            limit=_parse_int(params.get("limit"), "limit", DEFAULT_LIMIT, MAX_LIMIT),
-            include_missing=_parse_bool(params.get("include_missing"), "include_missing"),
+            offset=parse_int(params.get("offset"), "offset", 0),
+            limit=parse_int(params.get("limit"), "limit", DEFAULT_LIMIT, maximum=MAX_LIMIT),
+            include_missing=parse_bool(params.get("include_missing"), "include_missing"),
         )
 
 

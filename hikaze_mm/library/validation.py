@@ -40,10 +40,3 @@ def text_field(value: Any, name: str, *, max_len: int, nullable: bool = False) -
     if any(ord(c) < 32 for c in text):
         raise ValidationError(f"{name} must not contain control characters")
     return text
-
-
-def int_id(raw: str, name: str) -> int:
-    """A positive integer id from a URL segment."""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise ValidationError(f"{name} must be a positive integer, not {raw!r}")
-    return int(raw)

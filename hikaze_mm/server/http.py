@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from hikaze_mm.errors import TooLargeError, ValidationError
+from hikaze_mm.params import parse_bool, parse_int
 
 T = TypeVar("T")
 
@@ -51,29 +52,11 @@ async def read_json(request: web.Request, *, limit: int | None = None) -> dict[s
 def int_param(
     request: web.Request, name: str, default: int, *, minimum: int = 0, maximum: int | None = None
 ) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be an integer, not {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and {maximum}" if maximum is not None else ""
-        raise ValidationError(f"{name} must be between {minimum}{upper}")
-    return value
+    return parse_int(request.query.get(name), name, default, minimum=minimum, maximum=maximum)
 
 
 def bool_param(request: web.Request, name: str, default: bool = False) -> bool:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    lowered = raw.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValidationError(f"{name} must be true or false, not {raw!r}")
+    return parse_bool(request.query.get(name), name, default)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -13,7 +13,7 @@ from aiohttp import BodyPartReader, web
 from hikaze_mm.errors import TooLargeError, ValidationError
 from hikaze_mm.library import images_service
 from hikaze_mm.library.images_service import ImageFile
-from hikaze_mm.library.validation import int_id
+from hikaze_mm.params import parse_index
 from hikaze_mm.server.http import int_param, json_response, read_json, run_sync, services
 
 routes = web.RouteTableDef()
@@ -85,7 +85,7 @@ async def get_sample_imgs(request: web.Request) -> web.Response:
 @routes.get("/api/images/pending/{pending_id}")
 async def get_pending_image(request: web.Request) -> web.Response:
     """The pending model's original image ``?n=`` (default 0), in its own format."""
-    pending_id = int_id(request.match_info["pending_id"], "pending id")
+    pending_id = parse_index(request.match_info["pending_id"], "pending id")
     n = int_param(request, "n", 0, maximum=999_999)
     found = await run_sync(
         images_service.read_pending_image,

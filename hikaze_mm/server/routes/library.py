@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hikaze_mm.library import models_service, queries, tags_service
-from hikaze_mm.library.validation import int_id
+from hikaze_mm.params import parse_index
 from hikaze_mm.server.http import bool_param, json_response, read_json, run_sync, services
 
 routes = web.RouteTableDef()
@@ -100,7 +100,7 @@ async def create_tag(request: web.Request) -> web.Response:
 
 @routes.patch("/api/tags/{tag_id}")
 async def update_tag(request: web.Request) -> web.Response:
-    tag_id = int_id(request.match_info["tag_id"], "tag id")
+    tag_id = parse_index(request.match_info["tag_id"], "tag id")
     body = await read_json(request)
     return json_response(
         await run_sync(tags_service.update_tag, services(request).db, tag_id, body)
@@ -109,5 +109,5 @@ async def update_tag(request: web.Request) -> web.Response:
 
 @routes.delete("/api/tags/{tag_id}")
 async def delete_tag(request: web.Request) -> web.Response:
-    tag_id = int_id(request.match_info["tag_id"], "tag id")
+    tag_id = parse_index(request.match_info["tag_id"], "tag id")
     return json_response(await run_sync(tags_service.delete_tag, services(request).db, tag_id))
