@@ -30,12 +30,14 @@ from hikaze_mm.migration.legacy_workers import ProcessWorkers
 
 # Keys read in this order; ``images`` (a list) is the one the legacy app wrote.
 _IMAGE_KEY_ORDER = ("images", "image", "preview", "previews", "preview_image")
+_URL_KEYS = ("url", "path", "src", "file", "name")
 
 
 def image_refs(*metas: Any) -> list[str]:
     """Every image reference in the given metadata dicts, in order, without repeats.
 
-    Non-string entries are returned as their ``repr`` so the importer can report them.
+    An entry may be a string or an object with a ``url`` (or ``path``, ``src``...) string;
+    anything else is returned as its ``repr`` so the importer can report it.
     """
     keys = [k for k in _IMAGE_KEY_ORDER if k in IMAGE_PATH_KEYS]
     keys += sorted(IMAGE_PATH_KEYS - set(keys))
@@ -47,6 +49,8 @@ def image_refs(*metas: Any) -> list[str]:
             value = meta.get(key)
             items: Iterable[Any] = value if isinstance(value, list) else [value]
             for item in items:
+                if isinstance(item, dict):  # {"url": ...} and the like
+                    item = next((item[k] for k in _URL_KEYS if isinstance(item.get(k), str)), item)
                 if item is None or item == "":
                     continue
                 ref = item if isinstance(item, str) else repr(item)
