@@ -85,6 +85,9 @@ async def test_etag_and_304(client, model) -> None:
         assert resp.headers["ETag"] == etag
     resp = await client.get(url, headers={"If-None-Match": '"stale"'})
     assert resp.status == 200 and await resp.read() == body
+    assert resp.headers["Cache-Control"] == "private, max-age=604800"
+    busted = await client.get(f"{url}&v={etag.strip(chr(34))}")  # cache-busting parameter
+    assert busted.status == 200 and await busted.read() == body
     # another tier is another file with its own tag
     other = await client.get(f"/api/images/{model}_0.webp?quality=medium")
     assert other.headers["ETag"] != etag

@@ -18,9 +18,11 @@ from hikaze_mm.server.http import int_param, json_response, read_json, run_sync,
 
 routes = web.RouteTableDef()
 
-# Tiers are rewritten in place only when an image is replaced (promotion "override") or a
-# deleted last seq is reused, so a day of caching plus ETag revalidation is the balance.
-TIER_CACHE_CONTROL = "public, max-age=86400"
+# A tier file changes only when an image is replaced (promotion "override") or a deleted
+# last seq is reused, so browsers may keep tiers a week; a client that just changed images
+# can add any extra query parameter (e.g. ``&v=<etag>``) to fetch afresh, and the ETag
+# makes every revalidation cheap (304).
+TIER_CACHE_CONTROL = "private, max-age=604800"
 PENDING_CACHE_CONTROL = "no-cache"
 MULTIPART_OVERHEAD = 64 * 1024
 UPLOAD_FIELDS = ("image", "file")
