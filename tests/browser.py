@@ -2,7 +2,10 @@
 
 Test modules import the fixtures they need::
 
-    from tests.browser import browser, live, page  # noqa: F401  (pytest fixtures)
+    from tests.browser import browser_fixture, library_fixture, live_fixture, page_fixture
+
+(the fixtures are named ``browser``, ``library``, ``live`` and ``page``; importing them
+under their function names keeps linters from seeing the test arguments as redefinitions)
 
 ``browser`` is one headless Debian Chromium per test module (driven by Playwright's sync
 API); ``live`` is a real aiohttp server on 127.0.0.1 serving a fresh library (real
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -204,15 +208,13 @@ class Library:
 def open_library(tmp_path: Path, **config: Any) -> Library:
     models_root = tmp_path / "models"
     models_root.mkdir(parents=True, exist_ok=True)
-    cfg = Config.load(
-        data_dir=tmp_path / "data", model_roots=[str(models_root)], env={}, **config
-    )
+    cfg = Config.load(data_dir=tmp_path / "data", model_roots=[str(models_root)], env={}, **config)
     return Library(Services.open(cfg), models_root)
 
 
 # ---------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="module", name="browser")
+def browser_fixture() -> Iterator[Any]:
     """One headless Chromium for the whole test module."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium with apt-get)")
@@ -223,35 +225,50 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
-@pytest.fixture
-def library(tmp_path: Path) -> Library:
+@pytest.fixture(name="library")
+def library_fixture(tmp_path: Path) -> Library:
     """A fresh, empty library; the test seeds it (the server closes its services)."""
     return open_library(tmp_path)
 
 
-@pytest.fixture
-def live(library: Library) -> Iterator[LiveServer]:
-    server = LiveServer(library.services).start()
+@pytest.fixture(name="live")
+def live_fixture(library: Library, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """The server of ``library``; parametrize indirectly with a prefix to mount it there."""
+    server = LiveServer(library.services, prefix=getattr(request, "param", None)).start()
     yield server
     server.stop()
 
 
 class ConsoleLog:
-    """Console errors and uncaught page errors of one page."""
+    """Console errors and uncaught page errors of one page.
+
+    A test that provokes an HTTP error on purpose (Chromium logs every 4xx answer as a
+    console error) allows exactly that with ``allow_http_status(400)``.
+    """
 
     def __init__(self, page: Any) -> None:
         self.errors: list[str] = []
+        self._allowed: list[re.Pattern[str]] = []
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
 
+    def allow_http_status(self, status: int) -> None:
+        self._allowed.append(re.compile(rf"Failed to load resource: .*status of {status}\b"))
+
     def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.errors.append(f"console: {message.text} @ {message.location}")
+        if message.type != "error":
+            return
+        if any(pattern.search(message.text) for pattern in self._allowed):
+            return
+        self.errors.append(f"console: {message.text} @ {message.location}")
 
 
-@pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh page (own context); fails the test if the page logged any error."""
+@pytest.fixture(name="page")
+def page_fixture(browser: Any, live: LiveServer) -> Iterator[Any]:
+    """A fresh page (own context) on ``live``; fails the test if the page logged any error.
+
+    It depends on ``live`` so that it closes before the server stops.
+    """
     context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
     context.set_default_timeout(10_000)
     pg = context.new_page()

@@ -1,4 +1,4 @@
-// Small DOM helpers. Text always goes in through textContent, never innerHTML, so model
+// Small DOM helpers. Text always goes in through textContent (never as markup), so model
 // names, tags and paths (user data) can never inject markup.
 
 /**

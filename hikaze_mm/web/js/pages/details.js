@@ -221,10 +221,11 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
       }
     }
     status.textContent = done ? t("details.uploaded", { n: done }) : "";
-    if (done) await refreshImages();
+    if (done) await refreshImages(status.textContent);
   }
 
-  async function refreshImages() {
+  /** Re-read the image list and redraw the gallery (keeping a status message). */
+  async function refreshImages(message = "") {
     if (!current) return;
     let names = [];
     try {
@@ -235,7 +236,9 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     }
     current = { ...current, images: names, image_count: names.length };
     const old = dialog.querySelector(".details-gallery");
-    if (old) old.replaceWith(gallery(current));
+    const fresh = gallery(current);
+    fresh.querySelector(".upload-status").textContent = message;
+    if (old) old.replaceWith(fresh);
     onSaved({ sha256: current.sha256, image_count: names.length });
   }
 

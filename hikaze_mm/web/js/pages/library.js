@@ -165,8 +165,10 @@ export function mountLibrary(root, { openDetails }) {
     if (event.key === "Home") next = 0;
     if (event.key === "End") next = tabs.length - 1;
     event.preventDefault();
-    tabs[next].focus();
     tabs[next].click();
+    // The tabs were redrawn: focus the newly selected one.
+    const selected = typeTabs.querySelector('[aria-selected="true"]');
+    if (selected) selected.focus();
   });
 
   function renderBases(bases) {
@@ -351,8 +353,8 @@ export function mountLibrary(root, { openDetails }) {
         renderMessage();
       }
     }
-    // The sentinel may still be in view (a short first page): keep filling.
-    if (generation === list.generation && !list.done && !list.error && sentinelVisible) loadPage();
+    // The sentinel may still be near the viewport (a short page): keep filling.
+    if (generation === list.generation && !list.done && !list.error && nearViewport(sentinel)) loadPage();
   }
 
   function reload() {
@@ -369,13 +371,13 @@ export function mountLibrary(root, { openDetails }) {
     loadPage();
   }
 
-  let sentinelVisible = false;
+  const MARGIN = 800;
+  const nearViewport = (el) => el.isConnected && el.getBoundingClientRect().top < window.innerHeight + MARGIN;
   const scrollObserver = new IntersectionObserver(
     (entries) => {
-      sentinelVisible = entries.some((entry) => entry.isIntersecting);
-      if (sentinelVisible) loadPage();
+      if (entries.some((entry) => entry.isIntersecting)) loadPage();
     },
-    { rootMargin: "800px 0px" },
+    { rootMargin: `${MARGIN}px 0px` },
   );
   scrollObserver.observe(sentinel);
 
