@@ -1,0 +1,206 @@
+"""Benchmark of the Stage 1 legacy import against a bare one-core Pillow loop.
+
+Builds a legacy v2 database with N models (default 2,000): half of them with a 1024x1024
+JPEG preview, a few with a 3000x2000 one; the other half unhashed (pending) without
+images. Then:
+
+* runs ``import_legacy_data`` in a fresh process (so its peak RSS is its own) and prints
+  models/s, images/s and the peak RSS of the importer and of its largest worker;
+* runs a bare one-core Pillow loop over the same image files doing the same work (open,
+  upright, resize to the three tiers, WebP encode) and prints its time and the ratio.
+
+    python bench/legacy_import_bench.py            # N = 2000
+    python bench/legacy_import_bench.py --quick    # N = 80, a smoke run
+    python bench/legacy_import_bench.py --memory-check   # also N/4 to show RSS is flat
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageOps
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hikaze_mm.images import QUALITIES, TIERS  # noqa: E402
+from tests.legacy_fixtures import LegacyModel, LegacyTag, build_legacy_db  # noqa: E402
+
+
+def base_image(size: tuple[int, int]) -> Image.Image:
+    """A photo-like picture (smooth gradients plus texture), compressible like real ones."""
+    w, h = size
+    red = Image.linear_gradient("L").resize(size)
+    green = Image.radial_gradient("L").resize(size)
+    noise = Image.effect_noise(size, 40).point(lambda v: v // 2 + 64)
+    blue = Image.blend(red.transpose(Image.Transpose.ROTATE_90).resize(size), noise, 0.5)
+    img = Image.merge("RGB", (red, green, blue))
+    draw = ImageDraw.Draw(img)
+    for i in range(12):
+        x, y = (i * 97) % w, (i * 61) % h
+        draw.ellipse((x, y, x + w // 6, y + h // 6), fill=(30 * i % 255, 200, 90))
+    return img
+
+
+def build(root: Path, n: int) -> tuple[Path, Path, list[Path]]:
+    images = root / "legacy_images"
+    images.mkdir(parents=True)
+    square, large = base_image((1024, 1024)), base_image((3000, 2000))
+    n_large = max(1, n // 200)
+    files: list[Path] = []
+    models = []
+    for i in range(1, n + 1):
+        extra: dict = {"description": f"model {i}", "params": {"strength": 0.7}}
+        hashed = i % 2 == 1
+        if hashed:
+            img = (large if len(files) < n_large else square).copy()
+            ImageDraw.Draw(img).rectangle((i % 900, 10, i % 900 + 100, 60), fill=(i % 256, 0, 0))
+            path = images / f"preview_{i}.jpg"
+            img.save(path, "JPEG", quality=90)
+            files.append(path)
+            extra["images"] = [f"/media/{path.name}"]
+        sha = hashlib.sha256(f"model-{i}".encode()).hexdigest() if hashed else ""
+        models.append(
+            LegacyModel(
+                i,
+                f"/models/loras/m{i}.safetensors",
+                "lora",
+                sha,
+                f"m{i}",
+                1000 + i,
+                extra_json=extra,
+            )
+        )
+    links = [(i, 1 + i % 20) for i in range(1, n + 1)]
+    db = build_legacy_db(
+        root / "legacy" / "hikaze_mm.sqlite3",
+        tags=[LegacyTag(t, f"tag{t}") for t in range(1, 21)],
+        models=models,
+        links=links,
+        wal=True,
+    )
+    return db.path, images, files
+
+
+def bare_pillow_loop(files: list[Path]) -> tuple[float, float]:
+    """One core, no pipeline: open, upright, resize to each tier, WebP-encode.
+
+    Returns (wall seconds, CPU seconds)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    for path in files:
+        with Image.open(path) as raw:
+            raw.load()
+            img = ImageOps.exif_transpose(raw).convert("RGB")
+        for quality in QUALITIES:
+            tier = TIERS[quality]
+            w, h = img.size
+            if w * h > tier.max_pixels:
+                scale = (tier.max_pixels / (w * h)) ** 0.5
+                img = img.resize(
+                    (max(1, int(w * scale)), max(1, int(h * scale))),
+                    Image.Resampling.LANCZOS,
+                    reducing_gap=3.0,
+                )
+            out = io.BytesIO()
+            img.save(out, "WEBP", quality=tier.quality, method=4)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def run_import_child(legacy: Path, images: Path, data: Path, workers: int | None) -> dict:
+    """Run the import in a fresh process; return its timings and peak RSS figures."""
+    code = (
+        "import json, resource, sys, time\n"
+        "from hikaze_mm.config import Config\n"
+        "from hikaze_mm.services import Services\n"
+        "from hikaze_mm.migration.importer import import_legacy_data\n"
+        "legacy, images, data, workers = sys.argv[1:5]\n"
+        "svc = Services.open(Config.load(data_dir=data, env={}))\n"
+        "t = time.perf_counter()\n"
+        "r = import_legacy_data(legacy, images, db=svc.db, images=svc.images,\n"
+        "                       workers=int(workers) or None)\n"
+        "seconds = time.perf_counter() - t\n"
+        "svc.close()\n"
+        "me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,\n"
+        "                                            resource.RUSAGE_CHILDREN))\n"
+        "cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime\n"
+        "print(json.dumps({'seconds': seconds, 'report': r.to_dict(), 'cpu': cpu,\n"
+        "  'rss_self_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,\n"
+        "  'rss_worker_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(legacy), str(images), str(data), str(workers or 0)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"import failed:\n{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def measure(n: int, workers: int | None, tmp: Path, *, baseline: bool) -> None:
+    root = tmp / f"n{n}"
+    t = time.perf_counter()
+    legacy, images, files = build(root, n)
+    print(f"built legacy DB: {n} models, {len(files)} images in {time.perf_counter() - t:.1f}s")
+    result = run_import_child(legacy, images, root / "data", workers)
+    report, seconds = result["report"], result["seconds"]
+    encoded = report["images_encoded"]
+    assert encoded == len(files), report
+    print(f"import: {seconds:.2f}s  {n / seconds:.0f} models/s  {encoded / seconds:.1f} images/s")
+    print(
+        f"  active {report['active_models']}, pending {report['pending_models']}, "
+        f"links {report['links']}, image errors {report['image_errors']}"
+    )
+    print(f"  CPU time (importer + workers, worker start-up included): {result['cpu']:.2f}s")
+    print(
+        f"  peak RSS: importer {result['rss_self_kb'] / 1024:.0f} MiB, "
+        f"largest worker {result['rss_worker_kb'] / 1024:.0f} MiB"
+    )
+    if baseline:
+        bare, bare_cpu = bare_pillow_loop(files)
+        print(
+            f"bare one-core Pillow loop (same resizes + WebP): {bare:.2f}s  "
+            f"{len(files) / bare:.1f} images/s  (CPU {bare_cpu:.2f}s)"
+        )
+        print(
+            f"ratio: import is {bare / seconds:.2f}x the bare loop's speed "
+            f"({os.cpu_count()} cores; >1 means the pipeline beats one core)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="80 models: a smoke run")
+    parser.add_argument("--workers", type=int, default=None, help="default: one per core")
+    parser.add_argument(
+        "--memory-check", action="store_true", help="also import N/4 models, to compare peak RSS"
+    )
+    args = parser.parse_args()
+    n = 80 if args.quick else args.models
+    with tempfile.TemporaryDirectory(prefix="hikaze-bench-") as scratch:
+        tmp = Path(scratch)
+        if args.memory_check:
+            print(f"--- N/4 = {n // 4} models")
+            measure(n // 4, args.workers, tmp, baseline=False)
+            print(f"--- N = {n} models")
+        measure(n, args.workers, tmp, baseline=True)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"(bench process itself, building images: {rss:.0f} MiB peak)")
+
+
+if __name__ == "__main__":
+    main()
