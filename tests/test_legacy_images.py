@@ -215,3 +215,34 @@ def test_process_workers_exit_with_the_pool() -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_window_keeps_order_and_bounds_work_in_flight() -> None:
+    """However many models and images, at most ``limit`` results wait in memory."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hikaze_mm.migration.importer import WINDOW_MODELS, _ImageJob, _ModelWork, _Window
+
+    peak = 0
+    with ThreadPoolExecutor(4) as pool:
+
+        def submit(work: _ModelWork, job: _ImageJob):
+            nonlocal peak
+            future = pool.submit(lambda: (work.legacy_id, job.n))
+            peak = max(peak, window.in_flight + 1)
+            return future
+
+        window = _Window(submit, limit=3)
+        seen = []
+        for model_id in range(200):
+            jobs = [_ImageJob(f"r{n}", n, Path(f"{n}.png")) for n in range(model_id % 7)]
+            window.add(_ModelWork(model_id, f"/m/{model_id}", {}, None, 1, False, [], jobs))
+            while window.full() and window.models:
+                work = window.models.popleft()
+                seen += [outcome for _job, outcome in window.results(work)]
+            assert len(window.models) <= WINDOW_MODELS
+        while window.models:
+            work = window.models.popleft()
+            seen += [outcome for _job, outcome in window.results(work)]
+    assert peak <= 3 and window.in_flight == 0
+    assert seen == [(m, n) for m in range(200) for n in range(m % 7)]
