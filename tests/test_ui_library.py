@@ -338,7 +338,7 @@ def test_upload_delete_and_view_images(page, library: Library, live: LiveServer,
     # A click opens the high tier; Escape closes the viewer, not the panel.
     dialog.get_by_role("button", name="Open image 1 in full size").click()
     big = page.locator("dialog.lightbox img")
-    expect(big).to_have_attribute("src", re.compile(r"_0\.webp\?quality=high$"))
+    expect(big).to_have_attribute("src", re.compile(r"_0\.webp\?quality=high(&v=\d+)?$"))
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=big.element_handle())
     page.keyboard.press("Escape")
     expect(page.locator("dialog.lightbox")).to_be_hidden()

@@ -72,9 +72,20 @@ export const del = (path, params, opts = {}) => request("DELETE", path, { ...opt
 
 const SHA_RE = /^[0-9a-f]{64}$/;
 
+// Tiers are cached by the browser for days; when this page changes a model's images
+// (upload, delete), later URLs carry a new "v" so a reused seq is never shown stale.
+const imageVersions = new Map();
+
+/** Note that a model's images changed: its image URLs change from now on. */
+export function bumpImageVersion(sha256) {
+  imageVersions.set(sha256, (imageVersions.get(sha256) || 0) + 1);
+}
+
 /** URL of a model's image in a quality tier. `name` is "<hash>_<seq>.webp". */
 export function imageUrl(name, quality = "medium") {
-  return `api/images/${encodeURIComponent(name)}?quality=${quality}`;
+  const version = imageVersions.get(String(name).slice(0, 64));
+  const v = version ? `&v=${version}` : "";
+  return `api/images/${encodeURIComponent(name)}?quality=${quality}${v}`;
 }
 
 /** URL of a model's first image (seq 0). */

@@ -2,7 +2,7 @@
 // upload, delete), its metadata form (name, type, base, tags, description, prompts,
 // community links) saved with one PATCH, and copy buttons for the sha256 and AutoV2 hash.
 
-import { asList, del, get, imageUrl, patch, post, request, seqOf } from "../api.js";
+import { asList, bumpImageVersion, del, get, imageUrl, patch, post, request, seqOf } from "../api.js";
 import { copyText, h, replaceChildren } from "../dom.js";
 import { formatBytes, formatDate } from "../format.js";
 import { t } from "../i18n.js";
@@ -227,6 +227,7 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
   /** Re-read the image list and redraw the gallery (keeping a status message). */
   async function refreshImages(message = "") {
     if (!current) return;
+    bumpImageVersion(current.sha256);
     let names = [];
     try {
       names = asList(await post("images/get_sample_imgs", { hash: current.sha256 }), "images");

@@ -2,7 +2,7 @@
 // multi-select and Import; conflicts shown side by side (existing vs pending) with a
 // choice of override / merge / delete per item or for all.
 
-import { asList, get, imageUrl, pendingImageUrl, post } from "../api.js";
+import { asList, bumpImageVersion, get, imageUrl, pendingImageUrl, post } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatBytes, formatDate, formatNumber } from "../format.js";
 import { t } from "../i18n.js";
@@ -386,6 +386,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     if (button) button.disabled = true;
     try {
       const result = await post("migration/import_a_model", { id, conf_strategy: entry.choice });
+      if (result && result.sha256) bumpImageVersion(result.sha256); // override replaces seq 0
       conflicts.delete(id);
       toast(t("pending.resolved", { id, action: t(`pending.action.${result.action_taken}`, { _: result.action_taken }) }), "success");
       return true;
