@@ -9,6 +9,7 @@ import sqlite3
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -61,6 +62,14 @@ def hash_cache_rows(svc: Services) -> list[tuple]:
 def library_rows(svc: Services) -> list[tuple]:
     rows = svc.db.conn.execute("SELECT * FROM models ORDER BY sha256").fetchall()
     return [tuple(r) for r in rows]
+
+
+def wait_for_phase(svc: Services, phase: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (status := svc.scanner.status())["phase"] != phase:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.01)
+    return status
 
 
 def make_png(path: Path) -> Path:
@@ -660,12 +669,12 @@ def test_one_scan_at_a_time_and_live_status(services: Services, models_root: Pat
     try:
         status = services.scanner.start()
         assert status["running"] is True
-        assert services.scanner.wait(timeout=0.2) is False
         with pytest.raises(ConflictError):
             services.scanner.scan()
         with pytest.raises(ConflictError):
             services.scanner.start()
-        live = services.scanner.status()
+        live = wait_for_phase(services, "writing")
+        assert services.scanner.wait(timeout=0.1) is False
         assert live["running"] is True
         assert live["counts"]["files_seen"] == 1
     finally:

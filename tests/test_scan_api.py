@@ -37,6 +37,17 @@ async def wait_until_idle(client, timeout: float = 30.0) -> dict[str, Any]:
         await asyncio.sleep(0.02)
 
 
+async def wait_for_phase(client, phase: str, timeout: float = 30.0) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        status = await (await client.get("/api/scan/status")).json()
+        if status["phase"] == phase:
+            return status
+        assert loop.time() < deadline, status
+        await asyncio.sleep(0.01)
+
+
 async def test_status_before_any_scan(client) -> None:
     resp = await client.get("/api/scan/status")
     assert resp.status == 200
@@ -107,7 +118,7 @@ async def test_second_scan_while_one_runs_is_409(client, models_root: Path) -> N
         assert body["error"] == "Conflict"
         assert "already running" in body["detail"]
         # The event loop is free while the scan thread waits: the API answers.
-        live = await (await client.get("/api/scan/status")).json()
+        live = await wait_for_phase(client, "writing")
         assert live["running"] is True
         assert live["counts"]["files_seen"] == 1
         health = await client.get("/api/health")

@@ -11,21 +11,18 @@ through ``DatabaseManager`` inside those batch transactions.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from hikaze_mm.database import DatabaseManager
 
-
-@dataclass(frozen=True, slots=True)
-class CacheRow:
-    size: int
-    mtime_ns: int
-    inode: int
-    sha256: str
+# A hash-cache row as the scanner compares it: (path, size, mtime_ns, inode, sha256). The
+# plain tuple SQLite returns, because a rescan compares one per file in its hottest loop.
+CacheRow = tuple[str, int, int, int, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ModelLocation:
     sha256: str
     path: str
@@ -33,7 +30,7 @@ class ModelLocation:
     missing: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PendingLocation:
     id: int
     path: str
@@ -53,33 +50,59 @@ def path_prefix_bounds(folder: str) -> tuple[str, str]:
     return low, low[:-1] + chr(ord(sep) + 1)
 
 
-def load_hash_cache(db: DatabaseManager, folders: Iterable[str]) -> dict[str, CacheRow]:
-    """Cache rows for every path below ``folders``: one indexed range query per folder."""
-    rows: dict[str, CacheRow] = {}
-    for folder in folders:
-        low, high = path_prefix_bounds(folder)
-        cursor = db.conn.execute(
-            "SELECT path, size_bytes, mtime_ns, inode, sha256 FROM hash_cache "
-            "WHERE path >= ? AND path < ?",
-            (low, high),
+def _tuples(db: DatabaseManager, sql: str, args: Sequence[object] = ()) -> list[tuple]:
+    """All rows of a query as plain tuples (much cheaper than ``sqlite3.Row`` in bulk)."""
+    cursor = db.conn.cursor()
+    cursor.row_factory = None
+    return cursor.execute(sql, args).fetchall()
+
+
+def load_hash_cache(db: DatabaseManager, folders: Sequence[str]) -> dict[str, CacheRow]:
+    """Cache rows for every path below ``folders``, in one query.
+
+    The query reads the table straight through (``NOT INDEXED``) and filters on path
+    ranges: nearly every cached path lies below the roots, and walking the path index
+    instead would add a row lookup per entry (measured ~30% slower at 20,000 rows).
+    """
+    if not folders:
+        return {}
+    bounds = [path_prefix_bounds(folder) for folder in folders]
+    where = " OR ".join("(path >= ? AND path < ?)" for _ in bounds)
+    found = _tuples(
+        db,
+        f"SELECT path, size_bytes, mtime_ns, inode, sha256 FROM hash_cache NOT INDEXED "
+        f"WHERE {where}",
+        [value for pair in bounds for value in pair],
+    )
+    return dict(zip(map(itemgetter(0), found), found, strict=True))
+
+
+def load_model_paths(db: DatabaseManager, *, missing: bool) -> list[tuple[str, str]]:
+    """``(path, sha256)`` of every model flagged missing (or of every other model).
+
+    Two narrow columns from the covering listing index: the size and other details of a
+    model matter only once it has vanished (``load_model_sizes``).
+    """
+    return _tuples(db, "SELECT path, sha256 FROM models WHERE missing = ?", (int(missing),))
+
+
+def load_model_sizes(db: DatabaseManager, sha256s: Sequence[str]) -> dict[str, int | None]:
+    """``size_bytes`` of the given models, in batches of 500."""
+    sizes: dict[str, int | None] = {}
+    for start in range(0, len(sha256s), 500):
+        chunk = list(sha256s[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        found = _tuples(
+            db, f"SELECT sha256, size_bytes FROM models WHERE sha256 IN ({marks})", chunk
         )
-        for path, size, mtime_ns, inode, sha in cursor:
-            rows[path] = CacheRow(size, mtime_ns, inode, sha)
-    return rows
-
-
-def load_models(db: DatabaseManager) -> list[ModelLocation]:
-    """Where every model in the library is supposed to be (one query)."""
-    cursor = db.conn.execute("SELECT sha256, path, size_bytes, missing FROM models")
-    return [ModelLocation(sha, path, size, bool(missing)) for sha, path, size, missing in cursor]
+        sizes.update(found)
+    return sizes
 
 
 def load_pending(db: DatabaseManager) -> dict[str, PendingLocation]:
     """Every pending import by path (one query)."""
-    cursor = db.conn.execute("SELECT id, path, status, source FROM pending_import")
-    return {
-        path: PendingLocation(pid, path, status, source) for pid, path, status, source in cursor
-    }
+    found = _tuples(db, "SELECT id, path, status, source FROM pending_import")
+    return {path: PendingLocation(pid, path, status, source) for pid, path, status, source in found}
 
 
 def set_missing(db: DatabaseManager, sha256s: Sequence[str], missing: bool) -> int:

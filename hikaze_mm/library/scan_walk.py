@@ -41,7 +41,7 @@ MODEL_EXTENSIONS: tuple[str, ...] = (
 ROOT_LEVEL_TYPE = "other"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per file, and frozen init is 4x slower
 class SeenFile:
     """A model file as the walk found it (``path`` as reached from its root)."""
 

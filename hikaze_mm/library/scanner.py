@@ -47,9 +47,12 @@ from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, Validati
 from hikaze_mm.hashing import FileChangedError, HashCancelled, HashControl, HashService
 from hikaze_mm.images import ImageStore
 from hikaze_mm.library.scan_store import (
+    CacheRow,
     ModelLocation,
+    PendingLocation,
     load_hash_cache,
-    load_models,
+    load_model_paths,
+    load_model_sizes,
     load_pending,
     remove_stale_scan_pending,
     set_missing,
@@ -137,6 +140,40 @@ def _prefixes(folders: Iterable[str]) -> tuple[str, ...]:
 
 def _below(path: str, prefixes: tuple[str, ...]) -> bool:
     return bool(prefixes) and (path + os.sep).startswith(prefixes)
+
+
+@dataclass
+class _Snapshot:
+    """What the library knows, loaded in bulk (a few queries) at the start of a scan."""
+
+    cache: dict[str, CacheRow]  # hash-cache rows below the roots, by path
+    pending: dict[str, PendingLocation]  # pending imports by path
+    model_path: dict[str, str]  # sha256 -> path, every model
+    model_at: dict[str, str]  # path -> sha256 (a present model wins a path it shares)
+    missing: set[str]  # models flagged missing
+
+    @classmethod
+    def load(cls, db: DatabaseManager, root_paths: list[str]) -> _Snapshot:
+        cache = load_hash_cache(db, root_paths)
+        pending = load_pending(db)
+        lost = load_model_paths(db, missing=True)
+        kept = load_model_paths(db, missing=False)
+        model_at = dict(lost)
+        model_at.update(kept)
+        model_path = {sha: path for path, sha in lost}
+        model_path.update({sha: path for path, sha in kept})
+        return cls(cache, pending, model_path, model_at, {sha for _, sha in lost})
+
+
+@dataclass
+class _Plan:
+    """What a scan found, before anything is written."""
+
+    relinks: list[tuple[ModelLocation, SeenFile]] = field(default_factory=list)
+    new_files: list[SeenFile] = field(default_factory=list)
+    still_missing: list[ModelLocation] = field(default_factory=list)
+    restore: list[str] = field(default_factory=list)  # missing models found again in place
+    stale_pending: list[int] = field(default_factory=list)
 
 
 class _Run:
@@ -291,8 +328,9 @@ class Scanner:
         )
         with self._lock:
             self._thread = thread
+        status = self.status()  # as started: a small scan may be over before we return
         thread.start()
-        return self.status()
+        return status
 
     def _background(self, run: _Run) -> None:
         try:
@@ -352,118 +390,19 @@ class Scanner:
         run.notify(force=True)
 
     def _scan(self, run: _Run) -> ScanReport:
-        counts = run.counts
-        root_paths = [os.fspath(r.path) for r in run.roots]
-        root_prefixes = _prefixes(root_paths)
-
         self._set_phase(run, "loading")
-        cache = load_hash_cache(self.db, root_paths)
-        models = load_models(self.db)
-        pending = load_pending(self.db)
-        by_sha = {m.sha256: m for m in models}
-
-        # -- walk: every file once; the cache tells the unchanged ones.
-        self._set_phase(run, "walking")
-        walker = Walker(run.roots, cancelled=run.cancelled)
-        known: list[tuple[SeenFile, str]] = []
-        unresolved: list[SeenFile] = []
-        seen_pending: set[str] = set()
-        for f in walker.walk():
-            counts.files_seen += 1
-            path = f.path
-            if path in pending:
-                seen_pending.add(path)
-                counts.pending += 1
-                continue
-            row = cache.get(path)
-            if (
-                row is not None
-                and row.size == f.size
-                and row.mtime_ns == f.mtime_ns
-                and row.inode == f.inode
-            ):
-                known.append((f, row.sha256))
-            else:
-                unresolved.append(f)
-            if not counts.files_seen & 255:
-                run.notify()
-        run.check_cancelled()
-        counts.unchanged = len(known)
-        for problem in walker.problems:
-            run.problem(problem)
-        unknown_prefixes = _prefixes(walker.unreadable)
-
-        # -- settle: which models are where they should be.
-        present: set[str] = set()
-        for f, sha in known:
-            model = by_sha.get(sha)
-            if model is not None and model.path == f.path:
-                present.add(sha)
-        vanished: dict[str, ModelLocation] = {}
-        restore: list[str] = []
-        for model in models:
-            if model.sha256 in present:
-                if model.missing:
-                    restore.append(model.sha256)
-                continue
-            if _below(model.path, unknown_prefixes):
-                continue  # its folder could not be read: unknown, not missing
-            if not _below(model.path, root_prefixes) and os.path.isfile(model.path):
-                if model.missing:  # outside the scanned roots, and its file is there
-                    restore.append(model.sha256)
-                continue
-            vanished[model.sha256] = model
-
-        # -- hash only the files that may be a vanished model.
-        sizes = {m.size for m in vanished.values() if m.size}
-        candidates = [f for f in unresolved if f.size in sizes]
-        candidate_paths = {f.path for f in candidates}
-        hashed = self._hash_candidates(run, candidates)
-
-        # -- resolve: confirmations at the model's own path first, then relinks.
-        resolved = known + hashed
-        rest: list[tuple[SeenFile, str]] = []
-        for f, sha in resolved:
-            model = by_sha.get(sha)
-            if model is not None and model.path == f.path and sha in vanished:
-                del vanished[sha]  # touched in place, same content
-                if model.missing:
-                    restore.append(sha)
-            else:
-                rest.append((f, sha))
-        relinks: list[tuple[ModelLocation, SeenFile]] = []
-        claimed: set[str] = set()
-        new_files: list[SeenFile] = [f for f in unresolved if f.path not in candidate_paths]
-        for f, sha in rest:
-            model = by_sha.get(sha)
-            if model is None:
-                new_files.append(f)
-            elif model.path == f.path:
-                continue
-            elif sha in vanished and sha not in claimed:
-                claimed.add(sha)
-                relinks.append((model, f))
-            else:
-                counts.duplicates += 1
-        still_missing = [m for sha, m in vanished.items() if sha not in claimed]
-        counts.missing = len(still_missing)
-        stale = [
-            p.id
-            for path, p in pending.items()
-            if path not in seen_pending
-            and p.source == "scan"
-            and p.status in ("new", "error")
-            and _below(path, root_prefixes)
-            and not _below(path, unknown_prefixes)
-        ]
+        root_paths = [os.fspath(r.path) for r in run.roots]
+        snap = _Snapshot.load(self.db, root_paths)
+        plan = self._plan(run, snap, root_paths)
         run.check_cancelled()
 
         # -- probe the new files (header only) before any write transaction opens.
         self._set_phase(run, "probing")
-        new_rows = self._describe_new(run, new_files)
+        new_rows = self._describe_new(run, plan.new_files)
 
         # -- write, one transaction per batch.
         self._set_phase(run, "writing")
+        counts = run.counts
         report = ScanReport(
             counts=counts,
             started_at=run.started_at,
@@ -471,15 +410,19 @@ class Scanner:
             roots=[{"path": str(r.path), "type": r.type_key} for r in run.roots],
             immediate_hashing=run.immediate,
         )
-        self._write_relinks(run, relinks, report)
-        for batch in _chunks([m.sha256 for m in still_missing if not m.missing], self.batch_size):
+        self._write_relinks(run, plan.relinks, report)
+        newly_missing = [m.sha256 for m in plan.still_missing if not m.missing]
+        for batch in _chunks(newly_missing, self.batch_size):
             set_missing(self.db, batch, True)
-        for batch in _chunks(restore, self.batch_size):
+        for batch in _chunks(plan.restore, self.batch_size):
             set_missing(self.db, batch, False)
-        counts.restored += len(restore)
-        report.missing = [{"sha256": m.sha256, "path": m.path} for m in still_missing[:MAX_LISTED]]
+        counts.restored += len(plan.restore)
+        report.missing = [
+            {"sha256": m.sha256, "path": m.path} for m in plan.still_missing[:MAX_LISTED]
+        ]
         new_ids = self._write_pending(run, new_rows)
         report.new_pending_ids = [pid for pid, _ in new_ids[:MAX_LISTED]]
+        stale = plan.stale_pending
         if stale and self.images is not None:
             stale = [pid for pid in stale if not self.images.pending_images(pid)]
         counts.pending_removed = len(remove_stale_scan_pending(self.db, stale))
@@ -489,6 +432,111 @@ class Scanner:
         report.problems = [p.to_dict() for p in run.problems[:MAX_LISTED]]
         report.finished_at = _now_ms()
         return report
+
+    def _plan(self, run: _Run, snap: _Snapshot, root_paths: list[str]) -> _Plan:
+        """Walk, settle every model, hash the move candidates, and decide (no writes)."""
+        counts = run.counts
+        root_prefixes = _prefixes(root_paths)
+        pending, model_path, missing = snap.pending, snap.model_path, snap.missing
+
+        # -- walk every file once (one stat each); the cache tells the unchanged ones.
+        # This loop runs once per file of the library, so it keeps to local names and
+        # dict lookups. (Loading the snapshot in another thread during the walk was
+        # tried: the GIL hand-offs around each stat made the whole scan slower.)
+        self._set_phase(run, "walking")
+        cache, model_at = snap.cache, snap.model_at
+        walker = Walker(run.roots, cancelled=run.cancelled)
+        present: set[str] = set()  # models whose file is at their path, unchanged
+        known: list[tuple[SeenFile, str]] = []  # other files the cache knows
+        unresolved: list[SeenFile] = []  # files the cache does not know
+        seen_pending: set[str] = set()
+        seen = 0
+        for f in walker.walk():
+            seen += 1
+            path = f.path
+            if path in pending:
+                seen_pending.add(path)
+                continue
+            row = cache.get(path)
+            if row is not None and row[1] == f.size and row[2] == f.mtime_ns and row[3] == f.inode:
+                if model_at.get(path) == row[4]:
+                    present.add(row[4])
+                else:
+                    known.append((f, row[4]))
+            else:
+                unresolved.append(f)
+            if not seen & 1023:
+                counts.files_seen = seen
+                run.notify()
+        counts.files_seen = seen
+        counts.pending = len(seen_pending)
+        counts.unchanged = seen - len(seen_pending) - len(unresolved)
+        run.check_cancelled()
+        for problem in walker.problems:
+            run.problem(problem)
+        unknown_prefixes = _prefixes(walker.unreadable)
+
+        # -- settle: a model not present has vanished, unless its state is unknown.
+        plan = _Plan()
+        vanished_at: dict[str, str] = {}
+        for sha, path in model_path.items():
+            if sha in present:
+                if sha in missing:
+                    plan.restore.append(sha)
+            elif _below(path, unknown_prefixes):
+                continue  # its folder could not be read: unknown, not missing
+            elif not _below(path, root_prefixes) and os.path.isfile(path):
+                if sha in missing:  # outside the scanned roots, and its file is there
+                    plan.restore.append(sha)
+            else:
+                vanished_at[sha] = path
+        sizes = load_model_sizes(self.db, list(vanished_at))
+        vanished = {
+            sha: ModelLocation(sha, path, sizes.get(sha), sha in missing)
+            for sha, path in vanished_at.items()
+        }
+
+        # -- hash only the files that may be a vanished model.
+        vanished_sizes = {m.size for m in vanished.values() if m.size}
+        candidates = [f for f in unresolved if f.size in vanished_sizes]
+        candidate_paths = {f.path for f in candidates}
+        hashed = self._hash_candidates(run, candidates)
+
+        # -- resolve: confirmations at a model's own path first, then relinks.
+        rest: list[tuple[SeenFile, str]] = []
+        for f, sha in known + hashed:
+            model = vanished.get(sha)
+            if model is not None and model.path == f.path:
+                del vanished[sha]  # touched in place, same content
+                if model.missing:
+                    plan.restore.append(sha)
+            else:
+                rest.append((f, sha))
+        plan.new_files = [f for f in unresolved if f.path not in candidate_paths]
+        claimed: set[str] = set()
+        for f, sha in rest:
+            where = model_path.get(sha)
+            if where is None:
+                plan.new_files.append(f)
+            elif where == f.path:
+                continue
+            elif sha in vanished and sha not in claimed:
+                claimed.add(sha)
+                plan.relinks.append((vanished[sha], f))
+            else:
+                counts.duplicates += 1
+        plan.still_missing = [m for sha, m in vanished.items() if sha not in claimed]
+        counts.missing = len(plan.still_missing)
+        plan.stale_pending = [
+            p.id
+            for path, p in pending.items()
+            if path not in seen_pending
+            and p.source == "scan"
+            and p.status in ("new", "error")
+            and _below(path, root_prefixes)
+            and not _below(path, unknown_prefixes)
+        ]
+        return plan
 
     def _hash_candidates(self, run: _Run, candidates: list[SeenFile]) -> list[tuple[SeenFile, str]]:
         """Hash the candidates on the hashing pool; failures are reported, not raised."""
