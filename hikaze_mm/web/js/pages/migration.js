@@ -182,9 +182,9 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     }
     replaceChildren(
       stage2Fields,
+      fieldList([[t("migration.stage2.currentFile"), fileKnown ? h("code", { class: "path", "data-testid": "current-file", title: st.currentFile }, st.currentFile) : null]], "fields current-file"),
       fieldList(
         [
-          [t("migration.stage2.currentFile"), fileKnown ? h("code", { class: "path", "data-testid": "current-file" }, st.currentFile) : null],
           [t("migration.stage2.speed"), running ? formatSpeed(measured) : null],
           [t("migration.stage2.eta"), running && eta !== null ? formatDuration(eta) : null],
           [t("migration.stage2.promoted"), st.counts.promoted !== null ? formatNumber(st.counts.promoted) : null],
@@ -235,9 +235,9 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
   }
 
   function renderStage1Progress(s1) {
-    if (!s1) return;
-    const running = Boolean(s1.running);
-    stage1Progress.el.hidden = !running && !stage1Running;
+    // Live progress of a running import (this page's or another client's).
+    if (!s1 || !s1.running) return;
+    stage1Progress.el.hidden = false;
     const p = s1.progress || {};
     const total = num(p.total);
     const done = num(p.done) || 0;
@@ -335,6 +335,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
 
   // ------------------------------------------------------------- polling
   let stage2Unavailable = false;
+  let lastOutcome = null;
   let scanUnavailable = false;
   async function poll() {
     if (stopped) return;
@@ -363,6 +364,12 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
         scanButton.disabled = true;
         replaceChildren(scanFields, h("p", { class: "error-text", role: "alert" }, t("migration.unavailable", { error: describeError(scan.reason) })));
       }
+      // The header's counters follow what finished (a scan, promoted items).
+      const report = scan.status === "fulfilled" ? scan.value.last_report : null;
+      const stage2 = mig.status === "fulfilled" ? normalizeStage2(mig.value) : null;
+      const outcome = `${report ? report.finished_at : ""}|${stage2 ? `${stage2.status}:${stage2.processed}` : ""}`;
+      if (lastOutcome !== null && outcome !== lastOutcome) refreshCounts();
+      lastOutcome = outcome;
     }
     clearTimeout(timer);
     timer = setTimeout(poll, busy ? FAST_POLL_MS : SLOW_POLL_MS);

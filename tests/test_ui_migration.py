@@ -1,0 +1,182 @@
+"""End-to-end: the Migration and scan page in headless Chromium against a real server:
+Stage 2 with real sparse files (hundreds of MB, so progress is observable, with a pause
+and a resume), the Stage 1 form on a real legacy database, and a real directory scan."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser import (
+    Library,
+    LiveServer,
+    browser_fixture,  # noqa: F401  (pytest fixtures)
+    library_fixture,  # noqa: F401
+    live_fixture,  # noqa: F401
+    page_fixture,  # noqa: F401
+    requires_chromium,
+    screenshot,
+)
+from tests.helpers import make_sparse, write_model
+from tests.legacy_fixtures import build_sample_legacy
+
+pytestmark = [pytest.mark.browser, requires_chromium]
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+# Records every value the Stage 2 bar takes, as the page sets it.
+RECORD_PROGRESS = """
+() => {
+    const bar = document.getElementById("stage2-progress");
+    window.__progress = [Number(bar.getAttribute("aria-valuenow") || 0)];
+    new MutationObserver(() => {
+        window.__progress.push(Number(bar.getAttribute("aria-valuenow") || 0));
+    }).observe(bar, {attributes: true, attributeFilter: ["aria-valuenow"]});
+}
+"""
+
+FILE_SIZE = 384 * 1024 * 1024
+FILE_COUNT = 3
+
+
+def stage2_value(page) -> float:
+    return float(page.locator("#stage2-progress").get_attribute("aria-valuenow") or 0)
+
+
+def test_stage2_progress_pause_resume_to_100(page, library: Library, live: LiveServer) -> None:
+    folder = library.root / "big"
+    folder.mkdir()
+    for i in range(FILE_COUNT):
+        path = folder / f"big_{i}.safetensors"
+        make_sparse(path, FILE_SIZE, tail=f"model {i}".encode())
+        library.add_pending(f"big_{i}", path)
+
+    page.goto(f"{live.url}#/migration")
+    panel = page.locator(
+        "section.panel", has=page.get_by_role("heading", name=re.compile("Stage 2"))
+    )
+    expect(panel.locator(".badge")).to_have_text("idle")
+    expect(page.locator("#stage2-progress")).to_have_attribute("aria-valuenow", "0.0")
+    page.evaluate(RECORD_PROGRESS)
+
+    panel.get_by_role("button", name="Start").click()
+    # Pause as soon as the page sees it running: the worker stops within one chunk.
+    panel.get_by_role("button", name="Pause").click()
+    expect(panel.locator(".badge")).to_have_text("paused")
+    expect(panel.get_by_role("button", name="Resume")).to_be_enabled()
+    expect(panel.locator(".progress-text").first).to_contain_text(f"/ {FILE_COUNT} items")
+    expect(panel.locator(".progress-text").first).to_contain_text("1.1 GB")
+    paused_at = stage2_value(page)
+    assert paused_at < 100
+    screenshot(page, "migration")
+    page.wait_for_timeout(1200)  # several polls: a paused run does not move
+    assert stage2_value(page) == paused_at
+    assert library.db.count_pending() == FILE_COUNT - int(
+        library.services.migration.get_status()["stats"]["processed_items"]
+    )
+
+    panel.get_by_role("button", name="Resume").click()
+    expect(panel.locator(".badge")).to_have_text("running")
+    # While it runs: the current file, the speed and the time left are shown.
+    expect(panel.locator("[data-testid=current-file]")).to_contain_text("big_")
+    expect(panel.locator(".stage2-fields")).to_contain_text("/s")
+    expect(panel.locator(".badge")).to_have_text("completed", timeout=60_000)
+    expect(page.locator("#stage2-progress")).to_have_attribute("aria-valuenow", "100.0")
+    expect(panel.locator(".progress-text").first).to_contain_text(
+        f"100% · {FILE_COUNT} / {FILE_COUNT} items"
+    )
+    expect(panel.get_by_role("button", name="Start")).to_be_enabled()
+
+    values = page.evaluate("window.__progress")
+    assert values[-1] == 100
+    assert any(0 < v < 100 for v in values), values  # the bar moved through the run
+    assert values == sorted(values), values  # and never went back
+    assert library.db.count_pending() == 0
+    names = sorted(r[0] for r in library.db.conn.execute("SELECT name FROM models"))
+    assert names == [f"big_{i}" for i in range(FILE_COUNT)]
+
+
+def test_stage2_error_list(page, library: Library, live: LiveServer) -> None:
+    path = library.root / "ok.safetensors"
+    write_model(path, 4096)
+    library.add_pending("ok", path)
+    library.add_pending("gone", library.root / "gone.safetensors")
+
+    page.goto(f"{live.url}#/migration")
+    panel = page.locator(
+        "section.panel", has=page.get_by_role("heading", name=re.compile("Stage 2"))
+    )
+    panel.get_by_role("button", name="Start").click()
+    expect(panel.locator(".badge")).to_have_text("completed", timeout=30_000)
+    expect(panel.locator(".error-list h3")).to_have_text("Errors (1)")
+    expect(panel.locator(".error-list li")).to_contain_text("gone.safetensors")
+    expect(panel.locator(".error-list .reason")).to_contain_text("not found")
+
+
+def test_stage1_form_runs_the_import_and_shows_the_report(
+    page, library: Library, live: LiveServer
+) -> None:
+    sample = build_sample_legacy(library.root.parent / "legacy")
+    page.goto(f"{live.url}#/migration")
+    form = page.locator("form.stage1-form")
+
+    # A path that does not exist: the server's error is shown, nothing is imported.
+    page.console_log.allow_http_status(400)
+    form.get_by_label(re.compile("Legacy database")).fill(str(library.root / "nope.sqlite3"))
+    form.get_by_role("button", name="Run import").click()
+    expect(form.locator(".form-error")).to_contain_text("nope.sqlite3")
+    assert library.db.count_pending() == 0
+
+    form.get_by_label(re.compile("Legacy database")).fill(str(sample.db.path))
+    form.get_by_label(re.compile("Legacy images folder")).fill(str(sample.images_dir))
+    form.get_by_role("button", name="Run import").click()
+    report = page.locator("[data-testid=stage1-report]")
+    expect(report).to_be_visible(timeout=60_000)
+    expect(form.locator(".form-error")).to_be_empty()
+    for key, value in sample.expected.items():
+        expect(report.locator(f'tr[data-key="{key}"] td')).to_have_text(str(value))
+    expect(report.locator('tr[data-key="active_models"] th')).to_have_text("Active models")
+    # Per-item errors: kind, legacy id, path and reason.
+    image_errors = page.locator(".report .errors li").filter(
+        has=page.locator(".badge", has_text=re.compile("^image$"))
+    )
+    expect(image_errors).to_have_count(sample.expected["image_errors"])
+    expect(image_errors.filter(has_text="two_bad.png")).to_contain_text("#2")
+    screenshot(page, "migration-stage1", full_page=True)
+
+    # The pending models of Stage 1 wait in the review page.
+    page.get_by_role("link", name=re.compile("Pending review")).click()
+    expect(page.locator(".pending-table tbody tr")).to_have_count(sample.expected["pending_models"])
+
+
+def test_scan_button_shows_progress_and_result(page, library: Library, live: LiveServer) -> None:
+    for i in range(3):
+        write_model(library.root / "loras" / f"found_{i}.safetensors", 2048, seed=i)
+    write_model(library.root / "checkpoints" / "found_ckpt.safetensors", 4096)
+
+    page.goto(f"{live.url}#/migration")
+    panel = page.locator(
+        "section.panel", has=page.get_by_role("heading", name="Scan model folders")
+    )
+    page.evaluate(
+        """() => {
+            const bar = document.getElementById("scan-progress");
+            window.__scan = [];
+            new MutationObserver(() => window.__scan.push(bar.className + "|" +
+                (bar.getAttribute("aria-valuenow") || ""))).observe(
+                bar, {attributes: true, attributeFilter: ["aria-valuenow", "class"]});
+        }"""
+    )
+    panel.get_by_role("button", name="Scan now").click()
+    expect(panel.locator(".progress-text")).to_have_text("Done: 4 files seen", timeout=30_000)
+    expect(page.locator("#scan-progress")).to_have_attribute("aria-valuenow", "100.0")
+    expect(panel.locator('[data-testid="scan-New"]')).to_have_text("4")
+    expect(panel.get_by_role("button", name="Scan now")).to_be_enabled()
+    assert library.db.count_pending() == 4
+    expect(page.locator("#pending-count")).to_have_text("4", timeout=20_000)
+
+    # A second scan finds nothing new.
+    panel.get_by_role("button", name="Scan now").click()
+    expect(panel.locator('[data-testid="scan-New"]')).to_have_text("0", timeout=30_000)
+    assert library.db.count_pending() == 4
