@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from hikaze_mm.config import Config
 from hikaze_mm.server import create_app, mount
@@ -118,13 +118,23 @@ class LiveServer:
 
 
 # ---------------------------------------------------------------------- seeding
-def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (96, 128)) -> bytes:
+def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (240, 320)) -> bytes:
+    """A preview-like PNG: a vertical gradient of ``color`` with a lighter disc."""
+    width, height = size
+    light = Image.new("RGB", size, color)
+    dark = Image.new("RGB", size, tuple(c // 5 for c in color))
+    img = Image.composite(dark, light, Image.linear_gradient("L").resize(size))
+    glow = tuple(min(255, c + 70) for c in color)
+    r = min(width, height) // 4
+    ImageDraw.Draw(img).ellipse(
+        (width // 2 - r, height // 3 - r, width // 2 + r, height // 3 + r), fill=glow
+    )
     buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, "PNG")
+    img.save(buffer, "PNG")
     return buffer.getvalue()
 
 
-def write_png(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (96, 128)) -> Path:
+def write_png(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (240, 320)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png_bytes(color, size))
     return path

@@ -29,6 +29,7 @@ const details = createDetails({
   onSaved(model) {
     if (currentName === "library" && currentPage) {
       currentPage.updateModel(model);
+      if (model.tags) currentPage.refreshFacets(); // tag counts, new tags, types, bases
     }
   },
   onClosed(sha256) {

@@ -67,14 +67,14 @@ export function progressBar(label) {
   };
 }
 
-/** A key/value description list from [[label, value-or-node], ...]. */
+/** A key/value description list from [[label, value-or-node, rowClass?], ...]. */
 export function fieldList(rows, cls = "fields") {
   return h(
     "dl",
     { class: cls },
-    rows.map(([label, value]) => [
-      h("dt", {}, label),
-      h("dd", {}, value === null || value === undefined || value === "" ? "—" : value),
+    rows.map(([label, value, rowClass]) => [
+      h("dt", { class: rowClass }, label),
+      h("dd", { class: rowClass }, value === null || value === undefined || value === "" ? "—" : value),
     ]),
   );
 }

@@ -288,7 +288,23 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     }
   }
 
-  function side(kind, record, isPending) {
+  /** The compared fields of a record: [label key, display value, comparable value]. */
+  function compared(record) {
+    const tags = (record.tags || []).map((tag) => tag.name.toLowerCase()).sort();
+    const description = record.meta && record.meta.description ? String(record.meta.description) : null;
+    return [
+      ["details.name", record.name, record.name || ""],
+      ["details.type", record.type, record.type || ""],
+      ["details.base", record.base, record.base || ""],
+      ["details.path", record.path ? h("code", { class: "path" }, record.path) : null, record.path || ""],
+      ["details.size", formatBytes(record.size_bytes), String(record.size_bytes ?? "")],
+      ["details.created", formatDate(record.created_at), formatDate(record.created_at)],
+      ["details.description", description, description || ""],
+      ["details.tags", tags.length ? tagList(record.tags) : null, tags.join("\n")],
+    ];
+  }
+
+  function side(kind, record, other, isPending) {
     const images = isPending ? pendingImages(record) : asList(record.images ?? record.image_names, "images");
     const pid = isPending ? Number(record.id) : null;
     const imgs = images.slice(0, 6).map((name, i) =>
@@ -299,20 +315,13 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
         loading: "lazy",
       }),
     );
+    const theirs = compared(other);
     return h(
       "div",
       { class: ["conflict-side", `side-${kind}`] },
       h("h3", {}, t(`pending.${kind}`)),
-      fieldList([
-        [t("details.name"), record.name],
-        [t("details.type"), record.type],
-        [t("details.base"), record.base],
-        [t("details.path"), record.path ? h("code", { class: "path" }, record.path) : null],
-        [t("details.size"), formatBytes(record.size_bytes)],
-        [t("details.created"), formatDate(record.created_at)],
-        [t("details.description"), record.meta && record.meta.description ? String(record.meta.description) : null],
-        [t("details.tags"), (record.tags || []).length ? tagList(record.tags) : null],
-      ]),
+      // Fields that differ between the two records are highlighted.
+      fieldList(compared(record).map(([key, shown, value], i) => [t(key), shown, value !== theirs[i][2] ? "differs" : null])),
       h("div", { class: "conflict-images" }, imgs.length ? imgs : h("span", { class: "muted" }, t("details.noImages"))),
     );
   }
@@ -345,7 +354,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
         return h(
           "article",
           { class: "conflict", dataset: { conflict: String(id) }, "aria-label": t("pending.conflictFor", { name: entry.pending.name || entry.pending.path }) },
-          h("div", { class: "conflict-sides" }, side("existing", entry.existing, false), side("pending", entry.pending, true)),
+          h("div", { class: "conflict-sides" }, side("existing", entry.existing, entry.pending, false), side("pending", entry.pending, entry.existing, true)),
           h(
             "fieldset",
             { class: "choices" },
