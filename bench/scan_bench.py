@@ -127,11 +127,6 @@ def run_rescan(args: argparse.Namespace, workdir: Path) -> None:
     print(f"  target <= 2x: {verdict}" + (" (quick run)" if args.quick else ""))
 
 
-# ---------------------------------------------------------------------- rescan
-# The scanner's part goes here: ``@part("rescan") def run_rescan(args, workdir)``, declared
-# before the listing part so that ``--part all`` runs it first; its options go in main().
-
-
 # ---------------------------------------------------------------------- listing
 LISTING_TAG = "style"  # on about 8% of the models
 LISTING_QUERY = "anime"  # in about 1 name in 6
