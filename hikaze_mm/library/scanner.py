@@ -83,7 +83,13 @@ class ScanCancelled(Exception):
 class PromoterLike(Protocol):
     """What immediate hashing needs from Stage 2's promoter."""
 
-    def promote(self, pending_id: int, conf_strategy: str | None = None) -> dict[str, Any]: ...
+    def promote(
+        self,
+        pending_id: int,
+        conf_strategy: str | None = None,
+        *,
+        control: HashControl | None = None,
+    ) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -109,6 +115,13 @@ class ScanCounts:
 
 @dataclass
 class ScanReport:
+    """The result of one scan: counts, plus capped lists of what changed.
+
+    ``relinked`` holds ``{sha256, from, to, kind}`` (kind ``moved`` or ``renamed``);
+    ``missing`` the ``{sha256, path}`` of models whose file was not found; ``problems``
+    the ``{path, kind, detail}`` of everything that could not be read.
+    """
+
     counts: ScanCounts
     started_at: int
     finished_at: int
