@@ -109,7 +109,7 @@ def test_stage2_error_list(page, library: Library, live: LiveServer) -> None:
     )
     panel.get_by_role("button", name="Start").click()
     expect(panel.locator(".badge")).to_have_text("completed", timeout=30_000)
-    expect(panel.locator(".error-list h3")).to_have_text("Errors (1)")
+    expect(panel.locator(".error-list h3")).to_have_text("Pending items in error (1)")
     expect(panel.locator(".error-list li")).to_contain_text("gone.safetensors")
     expect(panel.locator(".error-list .reason")).to_contain_text("not found")
 

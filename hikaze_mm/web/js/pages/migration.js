@@ -189,10 +189,13 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
           [t("migration.stage2.eta"), running && eta !== null ? formatDuration(eta) : null],
           [t("migration.stage2.promoted"), st.counts.promoted !== null ? formatNumber(st.counts.promoted) : null],
           [t("migration.stage2.merged"), st.counts.merged !== null ? formatNumber(st.counts.merged) : null],
-          [t("migration.stage2.overridden"), st.counts.overridden ? formatNumber(st.counts.overridden) : null],
+
           [t("migration.stage2.conflicts"), st.counts.conflicts !== null ? formatNumber(st.counts.conflicts) : null],
           [t("migration.stage2.errors"), st.counts.errors !== null ? formatNumber(st.counts.errors) : null],
-        ],
+          // Override and delete happen only with those policies: shown when they did.
+          st.counts.overridden ? [t("migration.stage2.overridden"), formatNumber(st.counts.overridden)] : null,
+          st.counts.deleted ? [t("migration.stage2.deleted"), formatNumber(st.counts.deleted)] : null,
+        ].filter(Boolean),
         "fields fields-inline",
       ),
     );
