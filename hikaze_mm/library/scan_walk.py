@@ -96,10 +96,10 @@ class Walker:
 
     roots: Sequence[ModelRoot]
     cancelled: Callable[[], bool] = lambda: False
-    problems: list[WalkProblem] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
-    folders: int = 0
-    _visited: set[tuple[int, int]] = field(default_factory=set)
+    problems: list[WalkProblem] = field(default_factory=list, init=False)
+    unreadable: list[str] = field(default_factory=list, init=False)
+    folders: int = field(default=0, init=False)
+    _visited: set[tuple[int, int]] = field(default_factory=set, init=False)
 
     def _report(self, path: str, exc: OSError) -> None:
         self.problems.append(WalkProblem(path, _problem_kind(exc), exc.strerror or str(exc)))
