@@ -28,7 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-MAX_ERRORS = 5000
+MAX_ERRORS = 1000  # keeps the report (also polled in the status) small
 
 
 @dataclass
