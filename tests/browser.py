@@ -236,9 +236,12 @@ def browser_fixture() -> Iterator[Any]:
 
 
 @pytest.fixture(name="library")
-def library_fixture(tmp_path: Path) -> Library:
-    """A fresh, empty library; the test seeds it (the server closes its services)."""
-    return open_library(tmp_path)
+def library_fixture(tmp_path: Path, request: pytest.FixtureRequest) -> Library:
+    """A fresh, empty library; the test seeds it (the server closes its services).
+
+    Parametrize indirectly with a dict of Config overrides to change its settings.
+    """
+    return open_library(tmp_path, **getattr(request, "param", {}))
 
 
 @pytest.fixture(name="live")

@@ -29,6 +29,7 @@ const REPORT_COUNTS = [
   "model_errors",
   "meta_errors",
 ];
+const PAUSED_POLL_MS = 1500;
 const SLOW_POLL_MS = 4000;
 
 const num = (...values) => {
@@ -343,6 +344,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
   async function poll() {
     if (stopped) return;
     let busy = stage1Running;
+    let paused = false;
     if (!document.hidden) {
       const [mig, scan] = await Promise.allSettled([get("migration/status"), get("scan/status")]);
       if (stopped) return;
@@ -353,6 +355,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
         renderErrors(st);
         renderStage1Progress(st.stage1);
         busy = busy || st.status === "RUNNING" || Boolean(st.stage1 && st.stage1.running);
+        paused = st.status === "PAUSED";
       } else if (!stage2Unavailable) {
         stage2Unavailable = true;
         replaceChildren(stage2Fields, h("p", { class: "error-text", role: "alert" }, t("migration.unavailable", { error: describeError(mig.reason) })));
@@ -375,7 +378,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
       lastOutcome = outcome;
     }
     clearTimeout(timer);
-    timer = setTimeout(poll, busy ? FAST_POLL_MS : SLOW_POLL_MS);
+    timer = setTimeout(poll, busy ? FAST_POLL_MS : paused ? PAUSED_POLL_MS : SLOW_POLL_MS);
   }
 
   function pollSoon() {
@@ -387,7 +390,9 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
   async function control(action, button) {
     button.disabled = true;
     try {
-      await post(`migration/${action}`, {});
+      const status = await post(`migration/${action}`, {});
+      // The answer is the new status: show it at once (the next poll refines it).
+      if (status && status.status) renderStage2(normalizeStage2(status));
       toast(t(`migration.stage2.done.${action}`), "success");
     } catch (err) {
       toastError(err, t("migration.stage2.failed", { action: t(`migration.stage2.${action}`) }));
