@@ -363,5 +363,8 @@ def test_copy_hash_buttons(page, library: Library, live: LiveServer) -> None:
     expect(page.locator(".toast-success", has_text=f"Copied {sha}")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == sha
     dialog.get_by_role("button", name="Copy the AutoV2 hash").click()
-    expect(page.locator(".toast-success", has_text=f"Copied {sha[:10]}")).to_be_visible()
+    copied = page.locator(".toast-success .toast-text").filter(
+        has_text=re.compile(rf"^Copied {sha[:10]}$")
+    )
+    expect(copied).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == sha[:10]

@@ -78,7 +78,9 @@ async function refreshCounts() {
     const pending = stats.pending ?? stats.pending_count ?? stats.total_pending;
     const total = typeof models === "object" && models ? models.total : models;
     const pendingTotal = typeof pending === "object" && pending ? pending.total : pending;
-    statsLine.textContent = Number.isFinite(Number(total)) ? t("header.models", { n: formatNumber(total) }) : "";
+    statsLine.textContent = Number.isFinite(Number(total))
+      ? t("header.models", { n: formatNumber(total) })
+      : "";
     setPendingCount(pendingTotal);
   } catch {
     statsLine.textContent = "";

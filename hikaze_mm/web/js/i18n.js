@@ -168,7 +168,8 @@ const en = {
   "pending.noHashYet": "this item has no hash yet",
   "pending.loadConflictFailed": "Could not load the conflict",
   "pending.conflicts": "Conflicts ({n})",
-  "pending.conflictsIntro": "These models are already in the library (same SHA-256). Compare, then choose what to do.",
+  "pending.conflictsIntro":
+    "These models are already in the library (same SHA-256). Compare, then choose what to do.",
   "pending.conflictFor": "Conflict for {name}",
   "pending.existing": "In the library",
   "pending.pending": "Pending",
@@ -187,7 +188,8 @@ const en = {
 
   "migration.unavailable": "Not available: {error}",
   "migration.stage1.title": "Stage 1 · Import a legacy database",
-  "migration.stage1.intro": "Reads the previous Hikaze Model Manager's database (read-only) and its images folder once. Hashed models become active; the others wait in pending review.",
+  "migration.stage1.intro":
+    "Reads the previous Hikaze Model Manager's database (read-only) and its images folder once. Hashed models become active; the others wait in pending review.",
   "migration.stage1.dbPath": "Legacy database (hikaze_mm.sqlite3)",
   "migration.stage1.imagesDir": "Legacy images folder (optional)",
   "migration.stage1.dbRequired": "Enter the path of the legacy database.",
@@ -205,7 +207,8 @@ const en = {
   "migration.stage1.phase.models": "Models and images",
   "migration.stage1.phase.done": "Done",
   "migration.stage2.title": "Stage 2 · Hash and promote pending models",
-  "migration.stage2.intro": "Computes the SHA-256 of every pending model in the background and moves it into the library. It can be paused at any time and resumes where it stopped.",
+  "migration.stage2.intro":
+    "Computes the SHA-256 of every pending model in the background and moves it into the library. It can be paused at any time and resumes where it stopped.",
   "migration.stage2.start": "Start",
   "migration.stage2.pause": "Pause",
   "migration.stage2.resume": "Resume",
@@ -228,7 +231,8 @@ const en = {
   "migration.stage2.errors": "Errors",
   "migration.stage2.errorList": "Pending items in error ({n})",
   "migration.scan.title": "Scan model folders",
-  "migration.scan.intro": "Walks the model roots: new files become pending, moved or renamed files keep their data, vanished files are flagged missing.",
+  "migration.scan.intro":
+    "Walks the model roots: new files become pending, moved or renamed files keep their data, vanished files are flagged missing.",
   "migration.scan.run": "Scan now",
   "migration.scan.started": "Scan started",
   "migration.scan.failed": "Scan failed",
@@ -288,12 +292,15 @@ const table = MESSAGES[locale];
 export function t(key, params = {}) {
   let text = table[key] ?? en[key];
   if (text === undefined) return params._ !== undefined ? String(params._) : key;
-  return text.replace(/\{(\w+)\}/g, (whole, name) => (params[name] !== undefined ? String(params[name]) : whole));
+  return text.replace(/\{(\w+)\}/g, (whole, name) =>
+    params[name] !== undefined ? String(params[name]) : whole,
+  );
 }
 
 /** Translate static markup: elements with data-i18n (text) or data-i18n-aria-label. */
 export function applyTranslations(root) {
   document.documentElement.lang = locale;
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  for (const el of root.querySelectorAll("[data-i18n-aria-label]")) el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
+  for (const el of root.querySelectorAll("[data-i18n-aria-label]"))
+    el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
 }

@@ -32,9 +32,25 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
     autocomplete: "off",
     maxlength: "64",
   });
-  const listbox = h("ul", { class: "suggestions", role: "listbox", id: listId, "aria-label": t("tags.suggestions"), hidden: true });
-  const newName = h("input", { type: "text", class: "input", "aria-label": t("tags.newName"), maxlength: "64" });
-  const newColor = h("input", { type: "color", class: "input-color", "aria-label": t("tags.newColor"), value: PALETTE[0] });
+  const listbox = h("ul", {
+    class: "suggestions",
+    role: "listbox",
+    id: listId,
+    "aria-label": t("tags.suggestions"),
+    hidden: true,
+  });
+  const newName = h("input", {
+    type: "text",
+    class: "input",
+    "aria-label": t("tags.newName"),
+    maxlength: "64",
+  });
+  const newColor = h("input", {
+    type: "color",
+    class: "input-color",
+    "aria-label": t("tags.newColor"),
+    value: PALETTE[0],
+  });
   const newError = h("p", { class: "error-text", role: "alert" });
   const newRow = h(
     "div",
@@ -118,7 +134,10 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
     const taken = new Set(selected.map((s) => s.name.toLowerCase()));
     const matches = tags
       .filter((tag) => tag.name.toLowerCase().includes(lower) && !taken.has(tag.name.toLowerCase()))
-      .sort((a, b) => Number(!a.name.toLowerCase().startsWith(lower)) - Number(!b.name.toLowerCase().startsWith(lower)))
+      .sort(
+        (a, b) =>
+          Number(!a.name.toLowerCase().startsWith(lower)) - Number(!b.name.toLowerCase().startsWith(lower)),
+      )
       .slice(0, MAX_SUGGESTIONS);
     options = matches.map((tag) => ({ kind: "tag", tag }));
     const exact = tags.some((tag) => tag.name.toLowerCase() === lower);

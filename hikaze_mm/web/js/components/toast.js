@@ -14,7 +14,11 @@ export function toast(message, kind = "info", { timeout = 4000 } = {}) {
     "div",
     { class: ["toast", `toast-${kind}`], role: kind === "error" ? "alert" : "status" },
     h("span", { class: "toast-text" }, message),
-    h("button", { class: "btn-icon", type: "button", "aria-label": t("common.dismiss"), onclick: close }, "×"),
+    h(
+      "button",
+      { class: "btn-icon", type: "button", "aria-label": t("common.dismiss"), onclick: close },
+      "×",
+    ),
   );
   region().append(item);
   if (kind !== "error") setTimeout(close, timeout);

@@ -6,7 +6,12 @@ import { t } from "../i18n.js";
 /** A tag in its color. With onRemove, it gets a keyboard-reachable remove button. */
 export function tagChip(tag, { onRemove = null } = {}) {
   const color = safeColor(tag.color);
-  const chip = h("span", { class: "tag", style: { "--tag-color": color }, title: tag.name }, h("span", { class: "tag-dot", "aria-hidden": "true" }), h("span", { class: "tag-name" }, tag.name));
+  const chip = h(
+    "span",
+    { class: "tag", style: { "--tag-color": color }, title: tag.name },
+    h("span", { class: "tag-dot", "aria-hidden": "true" }),
+    h("span", { class: "tag-name" }, tag.name),
+  );
   if (onRemove) {
     chip.append(
       h(
@@ -26,7 +31,11 @@ export function tagChip(tag, { onRemove = null } = {}) {
 
 /** A row of tag chips. */
 export function tagList(tags, opts) {
-  return h("span", { class: "tag-list" }, (tags || []).map((tag) => tagChip(tag, opts)));
+  return h(
+    "span",
+    { class: "tag-list" },
+    (tags || []).map((tag) => tagChip(tag, opts)),
+  );
 }
 
 /** A colored badge for a pending status (new, hashing, error, conflict) or a model state. */
@@ -45,7 +54,13 @@ export function progressBar(label) {
   const text = h("span", { class: "progress-text" });
   const bar = h(
     "div",
-    { class: "progress", role: "progressbar", "aria-label": label, "aria-valuemin": "0", "aria-valuemax": "100" },
+    {
+      class: "progress",
+      role: "progressbar",
+      "aria-label": label,
+      "aria-valuemin": "0",
+      "aria-valuemax": "100",
+    },
     fill,
     text,
   );

@@ -57,7 +57,11 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     "div",
     { class: "discard-bar", role: "alertdialog", "aria-label": t("details.unsaved"), hidden: true },
     h("span", {}, t("details.unsaved")),
-    h("button", { type: "button", class: "btn btn-danger", onclick: () => close(true) }, t("details.discard")),
+    h(
+      "button",
+      { type: "button", class: "btn btn-danger", onclick: () => close(true) },
+      t("details.discard"),
+    ),
     h("button", { type: "button", class: "btn", onclick: () => hideDiscard() }, t("details.keepEditing")),
   );
 
@@ -105,11 +109,18 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
   });
 
   function openLightbox(name) {
-    const img = h("img", { src: imageUrl(name, "high"), alt: t("details.fullImage", { name: current ? current.name || "" : "" }) });
+    const img = h("img", {
+      src: imageUrl(name, "high"),
+      alt: t("details.fullImage", { name: current ? current.name || "" : "" }),
+    });
     replaceChildren(
       lightbox,
       img,
-      h("button", { type: "button", class: "btn lightbox-close", "aria-label": t("common.close"), autofocus: true }, "×"),
+      h(
+        "button",
+        { type: "button", class: "btn lightbox-close", "aria-label": t("common.close"), autofocus: true },
+        "×",
+      ),
     );
     lightbox.showModal();
   }
@@ -125,7 +136,11 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
             const seq = seqOf(name);
             const deleteButton = h(
               "button",
-              { type: "button", class: "btn btn-small btn-danger gallery-delete", "aria-label": t("details.deleteImage", { n: i + 1 }) },
+              {
+                type: "button",
+                class: "btn btn-small btn-danger gallery-delete",
+                "aria-label": t("details.deleteImage", { n: i + 1 }),
+              },
               t("common.delete"),
             );
             let armed = false;
@@ -160,7 +175,11 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
                   "aria-label": t("details.openImage", { n: i + 1 }),
                   onclick: () => openLightbox(name),
                 },
-                h("img", { src: imageUrl(name, "medium"), alt: t("details.imageAlt", { n: i + 1 }), loading: "lazy" }),
+                h("img", {
+                  src: imageUrl(name, "medium"),
+                  alt: t("details.imageAlt", { n: i + 1 }),
+                  loading: "lazy",
+                }),
               ),
               deleteButton,
             );
@@ -168,7 +187,14 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
         : h("p", { class: "muted" }, t("details.noImages")),
     );
 
-    const fileInput = h("input", { type: "file", accept: "image/*", multiple: true, class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
+    const fileInput = h("input", {
+      type: "file",
+      accept: "image/*",
+      multiple: true,
+      class: "visually-hidden",
+      tabindex: "-1",
+      "aria-hidden": "true",
+    });
     const status = h("p", { class: "muted upload-status", role: "status", "aria-live": "polite" });
     const drop = h(
       "div",
@@ -201,7 +227,14 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
       upload([...fileInput.files], status);
       fileInput.value = "";
     });
-    return h("section", { class: "details-gallery", "aria-label": t("details.images") }, grid, drop, fileInput, status);
+    return h(
+      "section",
+      { class: "details-gallery", "aria-label": t("details.images") },
+      grid,
+      drop,
+      fileInput,
+      status,
+    );
   }
 
   async function upload(files, status) {
@@ -269,9 +302,27 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     const meta = record.meta || {};
     const prompts = promptsOf(meta);
     fields = {
-      name: h("input", { type: "text", class: "input", value: record.name || "", maxlength: "255", required: true }),
-      type: h("input", { type: "text", class: "input", value: record.type || "", list: "details-types", maxlength: "64" }),
-      base: h("input", { type: "text", class: "input", value: record.base || "", list: "details-bases", maxlength: "64" }),
+      name: h("input", {
+        type: "text",
+        class: "input",
+        value: record.name || "",
+        maxlength: "255",
+        required: true,
+      }),
+      type: h("input", {
+        type: "text",
+        class: "input",
+        value: record.type || "",
+        list: "details-types",
+        maxlength: "64",
+      }),
+      base: h("input", {
+        type: "text",
+        class: "input",
+        value: record.base || "",
+        list: "details-bases",
+        maxlength: "64",
+      }),
       description: h("textarea", { class: "input", rows: "4" }),
       positive: h("textarea", { class: "input", rows: "3" }),
       negative: h("textarea", { class: "input", rows: "3" }),
@@ -304,11 +355,22 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
       labelled("details-positive", t("details.positive"), fields.positive),
       labelled("details-negative", t("details.negative"), fields.negative),
       labelled("details-links", t("details.links"), fields.links),
-      links.length ? h("ul", { class: "links", "aria-label": t("details.links") }, links.map((url) => h("li", {}, externalLink(url)))) : null,
+      links.length
+        ? h(
+            "ul",
+            { class: "links", "aria-label": t("details.links") },
+            links.map((url) => h("li", {}, externalLink(url))),
+          )
+        : null,
       typeList,
       baseList,
       errorBox,
-      h("div", { class: "form-actions" }, saveButton, h("button", { type: "button", class: "btn", onclick: () => close() }, t("common.close"))),
+      h(
+        "div",
+        { class: "form-actions" },
+        saveButton,
+        h("button", { type: "button", class: "btn", onclick: () => close() }, t("common.close")),
+      ),
     );
     formEl.addEventListener("input", () => {
       dirty = true;
@@ -347,10 +409,22 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     const [types, bases] = await Promise.allSettled([get("models/types"), get("models/bases")]);
     const values = (result, key) =>
       result.status === "fulfilled"
-        ? asList(result.value, key, "types", "bases").map((item) => (typeof item === "string" ? item : item[key] ?? item.name ?? item.value))
+        ? asList(result.value, key, "types", "bases").map((item) =>
+            typeof item === "string" ? item : (item[key] ?? item.name ?? item.value),
+          )
         : [];
-    replaceChildren(typeList, values(types, "type").filter(Boolean).map((v) => h("option", { value: v })));
-    replaceChildren(baseList, values(bases, "base").filter(Boolean).map((v) => h("option", { value: v })));
+    replaceChildren(
+      typeList,
+      values(types, "type")
+        .filter(Boolean)
+        .map((v) => h("option", { value: v })),
+    );
+    replaceChildren(
+      baseList,
+      values(bases, "base")
+        .filter(Boolean)
+        .map((v) => h("option", { value: v })),
+    );
   }
 
   /** The PATCH body: only what changed; null when the form is invalid. */
@@ -382,8 +456,14 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     if (links.join("\n") !== linksOf(meta).join("\n")) metaChanges.community_links = links;
     if (Object.keys(metaChanges).length) body.meta_json = metaChanges;
 
-    const before = (record.tags || []).map((tag) => tag.name.toLowerCase()).sort().join("\n");
-    const after = editor.value.map((tag) => tag.name.toLowerCase()).sort().join("\n");
+    const before = (record.tags || [])
+      .map((tag) => tag.name.toLowerCase())
+      .sort()
+      .join("\n");
+    const after = editor.value
+      .map((tag) => tag.name.toLowerCase())
+      .sort()
+      .join("\n");
     if (before !== after) body.tags = { set: editor.value.map((tag) => tag.name) };
     return body;
   }
@@ -397,9 +477,22 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
       fieldList([
         [
           t("details.sha256"),
-          h("span", { class: "hash-row" }, h("code", { class: "hash-full", "data-testid": "sha256" }, record.sha256), copyButton(t("details.copySha"), record.sha256)),
+          h(
+            "span",
+            { class: "hash-row" },
+            h("code", { class: "hash-full", "data-testid": "sha256" }, record.sha256),
+            copyButton(t("details.copySha"), record.sha256),
+          ),
         ],
-        [t("details.autov2"), h("span", { class: "hash-row" }, h("code", { "data-testid": "autov2" }, autov2), copyButton(t("details.copyAutov2"), autov2))],
+        [
+          t("details.autov2"),
+          h(
+            "span",
+            { class: "hash-row" },
+            h("code", { "data-testid": "autov2" }, autov2),
+            copyButton(t("details.copyAutov2"), autov2),
+          ),
+        ],
         [t("details.path"), h("code", { class: "path" }, record.path || "")],
         [t("details.size"), formatBytes(record.size_bytes)],
         [t("details.created"), formatDate(record.created_at)],
@@ -418,10 +511,19 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
         { class: "details-header" },
         title,
         record.missing ? statusBadge("missing") : null,
-        h("button", { type: "button", class: "btn-icon", "aria-label": t("common.close"), onclick: () => close() }, "×"),
+        h(
+          "button",
+          { type: "button", class: "btn-icon", "aria-label": t("common.close"), onclick: () => close() },
+          "×",
+        ),
       ),
       discardBar,
-      h("div", { class: "details-body" }, h("div", { class: "details-left" }, gallery(record), info(record)), form(record)),
+      h(
+        "div",
+        { class: "details-body" },
+        h("div", { class: "details-left" }, gallery(record), info(record)),
+        form(record),
+      ),
     );
   }
 
@@ -447,7 +549,16 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
             "header",
             { class: "details-header" },
             h("h2", { id: "details-title" }, t("details.loadFailed")),
-            h("button", { type: "button", class: "btn-icon", "aria-label": t("common.close"), onclick: () => close(true) }, "×"),
+            h(
+              "button",
+              {
+                type: "button",
+                class: "btn-icon",
+                "aria-label": t("common.close"),
+                onclick: () => close(true),
+              },
+              "×",
+            ),
           ),
           h("p", { class: "error-text", role: "alert" }, describeError(err)),
         );

@@ -82,9 +82,32 @@ export function mountLibrary(root, { openDetails }) {
   );
   const orderButton = h("button", { type: "button", class: "btn" });
   const nsfwToggle = h("input", { type: "checkbox", id: "nsfw-toggle", class: "switch" });
-  const missingToggle = h("input", { type: "checkbox", id: "missing-toggle", class: "switch", checked: state.includeMissing });
-  const gridButton = h("button", { type: "button", class: "btn btn-seg", "aria-label": t("library.gridView"), title: t("library.gridView") }, "▦");
-  const listButton = h("button", { type: "button", class: "btn btn-seg", "aria-label": t("library.listView"), title: t("library.listView") }, "☰");
+  const missingToggle = h("input", {
+    type: "checkbox",
+    id: "missing-toggle",
+    class: "switch",
+    checked: state.includeMissing,
+  });
+  const gridButton = h(
+    "button",
+    {
+      type: "button",
+      class: "btn btn-seg",
+      "aria-label": t("library.gridView"),
+      title: t("library.gridView"),
+    },
+    "▦",
+  );
+  const listButton = h(
+    "button",
+    {
+      type: "button",
+      class: "btn btn-seg",
+      "aria-label": t("library.listView"),
+      title: t("library.listView"),
+    },
+    "☰",
+  );
   const tagFilterInput = h("input", {
     type: "search",
     class: "input input-small",
@@ -112,8 +135,18 @@ export function mountLibrary(root, { openDetails }) {
         sortSelect,
         orderButton,
         h("label", { class: "toggle", for: "nsfw-toggle" }, nsfwToggle, h("span", {}, t("library.showNsfw"))),
-        h("label", { class: "toggle", for: "missing-toggle" }, missingToggle, h("span", {}, t("library.showMissing"))),
-        h("div", { class: "segmented", role: "group", "aria-label": t("library.viewMode") }, gridButton, listButton),
+        h(
+          "label",
+          { class: "toggle", for: "missing-toggle" },
+          missingToggle,
+          h("span", {}, t("library.showMissing")),
+        ),
+        h(
+          "div",
+          { class: "segmented", role: "group", "aria-label": t("library.viewMode") },
+          gridButton,
+          listButton,
+        ),
       ),
       h("div", { class: "tag-filter-bar" }, tagFilterInput, tagChips, tagMore),
       summary,
@@ -175,7 +208,9 @@ export function mountLibrary(root, { openDetails }) {
     replaceChildren(
       baseSelect,
       h("option", { value: "" }, t("library.allBases")),
-      bases.map((item) => h("option", { value: item.value, selected: item.value === state.base }, item.value)),
+      bases.map((item) =>
+        h("option", { value: item.value, selected: item.value === state.base }, item.value),
+      ),
     );
   }
 
@@ -218,7 +253,11 @@ export function mountLibrary(root, { openDetails }) {
             dataset: { tag: tag.name, state: st },
             onclick: () => cycleTag(tag.name),
           },
-          h("span", { class: "chip-mark", "aria-hidden": "true" }, st === "include" ? "+" : st === "exclude" ? "−" : ""),
+          h(
+            "span",
+            { class: "chip-mark", "aria-hidden": "true" },
+            st === "include" ? "+" : st === "exclude" ? "−" : "",
+          ),
           h("span", {}, tag.name),
           tag.model_count ? h("span", { class: "count" }, formatNumber(tag.model_count)) : null,
         );
@@ -280,7 +319,11 @@ export function mountLibrary(root, { openDetails }) {
           h("span", { class: "badge badge-type" }, model.type || "other"),
           model.base ? h("span", { class: "badge badge-base" }, model.base) : null,
           model.missing ? h("span", { class: "badge status-missing" }, t("status.missing")) : null,
-          h("code", { class: "hash", title: model.sha256 }, model.short_hash || String(model.sha256).slice(0, 10)),
+          h(
+            "code",
+            { class: "hash", title: model.sha256 },
+            model.short_hash || String(model.sha256).slice(0, 10),
+          ),
           h("span", { class: "size" }, formatBytes(model.size_bytes)),
         ),
         tagList(tags),
@@ -358,7 +401,12 @@ export function mountLibrary(root, { openDetails }) {
   }
 
   function reload() {
-    savePrefs({ sort: state.sort, order: state.order, view: state.view, includeMissing: state.includeMissing });
+    savePrefs({
+      sort: state.sort,
+      order: state.order,
+      view: state.view,
+      includeMissing: state.includeMissing,
+    });
     if (controller) controller.abort();
     list.generation += 1;
     list.items = [];
@@ -382,7 +430,11 @@ export function mountLibrary(root, { openDetails }) {
   scrollObserver.observe(sentinel);
 
   async function loadFacets() {
-    const [types, bases, tags] = await Promise.allSettled([get("models/types"), get("models/bases"), loadTags(true)]);
+    const [types, bases, tags] = await Promise.allSettled([
+      get("models/types"),
+      get("models/bases"),
+      loadTags(true),
+    ]);
     renderTypeTabs(types.status === "fulfilled" ? facetList(types.value, "type") : []);
     renderBases(bases.status === "fulfilled" ? facetList(bases.value, "base") : []);
     allTags = tags.status === "fulfilled" ? tags.value : [];

@@ -33,7 +33,8 @@ const PAUSED_POLL_MS = 1500;
 const SLOW_POLL_MS = 4000;
 
 const num = (...values) => {
-  for (const v of values) if (v !== null && v !== undefined && v !== "" && Number.isFinite(Number(v))) return Number(v);
+  for (const v of values)
+    if (v !== null && v !== undefined && v !== "" && Number.isFinite(Number(v))) return Number(v);
   return null;
 };
 
@@ -108,8 +109,21 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
   const meter = new SpeedMeter();
 
   // ------------------------------------------------------------- Stage 1
-  const dbPath = h("input", { type: "text", class: "input", id: "legacy-db", required: true, placeholder: "/path/to/hikaze_mm.sqlite3", autocomplete: "off" });
-  const imagesDir = h("input", { type: "text", class: "input", id: "legacy-images", placeholder: "/path/to/images", autocomplete: "off" });
+  const dbPath = h("input", {
+    type: "text",
+    class: "input",
+    id: "legacy-db",
+    required: true,
+    placeholder: "/path/to/hikaze_mm.sqlite3",
+    autocomplete: "off",
+  });
+  const imagesDir = h("input", {
+    type: "text",
+    class: "input",
+    id: "legacy-images",
+    placeholder: "/path/to/images",
+    autocomplete: "off",
+  });
   const runButton = h("button", { type: "submit", class: "btn btn-primary" }, t("migration.stage1.run"));
   const stage1Progress = progressBar(t("migration.stage1.progress"));
   stage1Progress.el.hidden = true;
@@ -119,7 +133,12 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     "form",
     { class: "stage1-form", novalidate: true },
     h("div", { class: "form-row" }, h("label", { for: "legacy-db" }, t("migration.stage1.dbPath")), dbPath),
-    h("div", { class: "form-row" }, h("label", { for: "legacy-images" }, t("migration.stage1.imagesDir")), imagesDir),
+    h(
+      "div",
+      { class: "form-row" },
+      h("label", { for: "legacy-images" }, t("migration.stage1.imagesDir")),
+      imagesDir,
+    ),
     h("div", { class: "form-actions" }, runButton),
     stage1Error,
   );
@@ -150,9 +169,40 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
       h(
         "div",
         { class: "panels" },
-        card(t("migration.stage2.title"), "stage2-title", h("p", { class: "muted" }, t("migration.stage2.intro")), h("div", { class: "toolbar" }, badge, h("span", { class: "spacer" }), startButton, pauseButton, resumeButton), itemsBar.el, fileBar.el, stage2Fields, errorList),
-        card(t("migration.scan.title"), "scan-title", h("p", { class: "muted" }, t("migration.scan.intro")), h("div", { class: "toolbar" }, scanButton), scanBar.el, scanFields),
-        card(t("migration.stage1.title"), "stage1-title", h("p", { class: "muted" }, t("migration.stage1.intro")), stage1Form, stage1Progress.el, report),
+        card(
+          t("migration.stage2.title"),
+          "stage2-title",
+          h("p", { class: "muted" }, t("migration.stage2.intro")),
+          h(
+            "div",
+            { class: "toolbar" },
+            badge,
+            h("span", { class: "spacer" }),
+            startButton,
+            pauseButton,
+            resumeButton,
+          ),
+          itemsBar.el,
+          fileBar.el,
+          stage2Fields,
+          errorList,
+        ),
+        card(
+          t("migration.scan.title"),
+          "scan-title",
+          h("p", { class: "muted" }, t("migration.scan.intro")),
+          h("div", { class: "toolbar" }, scanButton),
+          scanBar.el,
+          scanFields,
+        ),
+        card(
+          t("migration.stage1.title"),
+          "stage1-title",
+          h("p", { class: "muted" }, t("migration.stage1.intro")),
+          stage1Form,
+          stage1Progress.el,
+          report,
+        ),
       ),
     ),
   );
@@ -168,39 +218,80 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
 
     const measured = running ? meter.add(st.bytesRead) : null;
     if (!running) meter.reset();
-    const eta = measured && st.bytesTotal !== null && st.bytesDone !== null ? (st.bytesTotal - st.bytesDone) / measured : null;
+    const eta =
+      measured && st.bytesTotal !== null && st.bytesDone !== null
+        ? (st.bytesTotal - st.bytesDone) / measured
+        : null;
 
     const parts = [];
-    if (st.total !== null) parts.push(t("migration.stage2.items", { done: formatNumber(st.processed || 0), total: formatNumber(st.total) }));
-    if (st.bytesTotal) parts.push(t("migration.stage2.bytes", { done: formatBytes(st.bytesDone || 0), total: formatBytes(st.bytesTotal) }));
+    if (st.total !== null)
+      parts.push(
+        t("migration.stage2.items", { done: formatNumber(st.processed || 0), total: formatNumber(st.total) }),
+      );
+    if (st.bytesTotal)
+      parts.push(
+        t("migration.stage2.bytes", {
+          done: formatBytes(st.bytesDone || 0),
+          total: formatBytes(st.bytesTotal),
+        }),
+      );
     const percent = st.progress ?? (st.status === "COMPLETED" ? 100 : 0);
-    itemsBar.set(percent, `${percent.toFixed(percent >= 100 || percent === 0 ? 0 : 1)}%${parts.length ? ` · ${parts.join(" · ")}` : ""}`);
+    itemsBar.set(
+      percent,
+      `${percent.toFixed(percent >= 100 || percent === 0 ? 0 : 1)}%${parts.length ? ` · ${parts.join(" · ")}` : ""}`,
+    );
 
     const fileKnown = st.currentFile && (running || paused);
     fileBar.el.hidden = !fileKnown || !st.currentTotal;
     if (fileKnown && st.currentTotal) {
-      fileBar.set((100 * (st.currentDone || 0)) / st.currentTotal, `${formatBytes(st.currentDone || 0)} / ${formatBytes(st.currentTotal)}`);
+      fileBar.set(
+        (100 * (st.currentDone || 0)) / st.currentTotal,
+        `${formatBytes(st.currentDone || 0)} / ${formatBytes(st.currentTotal)}`,
+      );
     }
     replaceChildren(
       stage2Fields,
-      fieldList([[t("migration.stage2.currentFile"), fileKnown ? h("code", { class: "path", "data-testid": "current-file", title: st.currentFile }, st.currentFile) : null]], "fields current-file"),
+      fieldList(
+        [
+          [
+            t("migration.stage2.currentFile"),
+            fileKnown
+              ? h(
+                  "code",
+                  { class: "path", "data-testid": "current-file", title: st.currentFile },
+                  st.currentFile,
+                )
+              : null,
+          ],
+        ],
+        "fields current-file",
+      ),
       fieldList(
         [
           [t("migration.stage2.speed"), running ? formatSpeed(measured) : null],
           [t("migration.stage2.eta"), running && eta !== null ? formatDuration(eta) : null],
-          [t("migration.stage2.promoted"), st.counts.promoted !== null ? formatNumber(st.counts.promoted) : null],
+          [
+            t("migration.stage2.promoted"),
+            st.counts.promoted !== null ? formatNumber(st.counts.promoted) : null,
+          ],
           [t("migration.stage2.merged"), st.counts.merged !== null ? formatNumber(st.counts.merged) : null],
 
-          [t("migration.stage2.conflicts"), st.counts.conflicts !== null ? formatNumber(st.counts.conflicts) : null],
+          [
+            t("migration.stage2.conflicts"),
+            st.counts.conflicts !== null ? formatNumber(st.counts.conflicts) : null,
+          ],
           [t("migration.stage2.errors"), st.counts.errors !== null ? formatNumber(st.counts.errors) : null],
           // Override and delete happen only with those policies: shown when they did.
-          st.counts.overridden ? [t("migration.stage2.overridden"), formatNumber(st.counts.overridden)] : null,
+          st.counts.overridden
+            ? [t("migration.stage2.overridden"), formatNumber(st.counts.overridden)]
+            : null,
           st.counts.deleted ? [t("migration.stage2.deleted"), formatNumber(st.counts.deleted)] : null,
         ].filter(Boolean),
         "fields fields-inline",
       ),
     );
-    if (st.lastError && st.status === "ERROR") stage2Fields.append(h("p", { class: "error-text", role: "alert" }, st.lastError));
+    if (st.lastError && st.status === "ERROR")
+      stage2Fields.append(h("p", { class: "error-text", role: "alert" }, st.lastError));
   }
 
   let lastErrorKey = "";
@@ -230,7 +321,12 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
               "ul",
               { class: "errors" },
               errors.map((e) =>
-                h("li", {}, h("code", { class: "path" }, e.path || (e.id !== undefined ? `#${e.id}` : "")), h("span", { class: "reason" }, e.error || e.reason || e.detail || "")),
+                h(
+                  "li",
+                  {},
+                  h("code", { class: "path" }, e.path || (e.id !== undefined ? `#${e.id}` : "")),
+                  h("span", { class: "reason" }, e.error || e.reason || e.detail || ""),
+                ),
               ),
             ),
           ]
@@ -246,7 +342,10 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     const total = num(p.total);
     const done = num(p.done) || 0;
     const phase = p.phase ? t(`migration.stage1.phase.${p.phase}`, { _: p.phase }) : "";
-    stage1Progress.set(total ? (100 * done) / total : null, `${phase}${total ? ` ${formatNumber(done)} / ${formatNumber(total)}` : ""}`);
+    stage1Progress.set(
+      total ? (100 * done) / total : null,
+      `${phase}${total ? ` ${formatNumber(done)} / ${formatNumber(total)}` : ""}`,
+    );
   }
 
   function renderReport(data) {
@@ -264,8 +363,22 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
         h(
           "tbody",
           {},
-          counts.map((key) => h("tr", { dataset: { key } }, h("th", { scope: "row" }, t(`report.${key}`, { _: key.replace(/_/g, " ") })), h("td", {}, formatNumber(rep[key])))),
-          typeof rep.seconds === "number" ? h("tr", {}, h("th", { scope: "row" }, t("report.seconds")), h("td", {}, formatDuration(rep.seconds))) : null,
+          counts.map((key) =>
+            h(
+              "tr",
+              { dataset: { key } },
+              h("th", { scope: "row" }, t(`report.${key}`, { _: key.replace(/_/g, " ") })),
+              h("td", {}, formatNumber(rep[key])),
+            ),
+          ),
+          typeof rep.seconds === "number"
+            ? h(
+                "tr",
+                {},
+                h("th", { scope: "row" }, t("report.seconds")),
+                h("td", {}, formatDuration(rep.seconds)),
+              )
+            : null,
         ),
       ),
       warnings.map((w) => h("p", { class: "warning-text" }, String(w))),
@@ -275,16 +388,20 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
             h(
               "ul",
               { class: "errors" },
-              errors.slice(0, 500).map((e) =>
-                h(
-                  "li",
-                  {},
-                  e.kind ? h("span", { class: "badge" }, e.kind) : null,
-                  e.legacy_id !== undefined && e.legacy_id !== null ? h("span", { class: "badge" }, `#${e.legacy_id}`) : null,
-                  e.path ? h("code", { class: "path" }, e.path) : null,
-                  h("span", { class: "reason" }, e.reason || e.error || ""),
+              errors
+                .slice(0, 500)
+                .map((e) =>
+                  h(
+                    "li",
+                    {},
+                    e.kind ? h("span", { class: "badge" }, e.kind) : null,
+                    e.legacy_id !== undefined && e.legacy_id !== null
+                      ? h("span", { class: "badge" }, `#${e.legacy_id}`)
+                      : null,
+                    e.path ? h("code", { class: "path" }, e.path) : null,
+                    h("span", { class: "reason" }, e.reason || e.error || ""),
+                  ),
                 ),
-              ),
             ),
           ]
         : h("p", { class: "muted" }, t("migration.stage1.noErrors")),
@@ -300,15 +417,22 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     const counts = (scanRunning ? data.counts : report && report.counts) || data.counts || {};
     const phase = String(data.phase || (report ? "done" : "idle"));
     let percent = 0;
-    if (scanRunning) percent = null; // the number of files is not known before the walk ends
+    if (scanRunning)
+      percent = null; // the number of files is not known before the walk ends
     else if (report || phase === "done") percent = 100;
     const caption = scanRunning
-      ? t("migration.scan.running", { phase: t(`migration.scan.phase.${phase}`, { _: phase }), n: formatNumber(counts.files_seen || 0) })
+      ? t("migration.scan.running", {
+          phase: t(`migration.scan.phase.${phase}`, { _: phase }),
+          n: formatNumber(counts.files_seen || 0),
+        })
       : report
         ? t("migration.scan.finished", { n: formatNumber(counts.files_seen || 0) })
         : "";
     scanBar.set(percent, caption);
-    const moved = num(counts.moved) === null && num(counts.renamed) === null ? null : (num(counts.moved) || 0) + (num(counts.renamed) || 0);
+    const moved =
+      num(counts.moved) === null && num(counts.renamed) === null
+        ? null
+        : (num(counts.moved) || 0) + (num(counts.renamed) || 0);
     const rows = [
       [t("migration.scan.seen"), num(counts.files_seen)],
       [t("migration.scan.unchanged"), num(counts.unchanged)],
@@ -320,18 +444,37 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     ].filter(([, v]) => v !== null);
     replaceChildren(
       scanFields,
-      rows.length ? fieldList(rows.map(([k, v]) => [k, h("span", { "data-testid": `scan-${k}` }, formatNumber(v))]), "fields fields-inline") : null,
-      scanRunning && data.current ? h("p", { class: "muted small" }, h("code", { class: "path" }, data.current)) : null,
+      rows.length
+        ? fieldList(
+            rows.map(([k, v]) => [k, h("span", { "data-testid": `scan-${k}` }, formatNumber(v))]),
+            "fields fields-inline",
+          )
+        : null,
+      scanRunning && data.current
+        ? h("p", { class: "muted small" }, h("code", { class: "path" }, data.current))
+        : null,
       data.error ? h("p", { class: "error-text", role: "alert" }, data.error) : null,
     );
-    const problems = asList(scanRunning ? data.problems : (report && report.problems) || data.problems, "problems");
+    const problems = asList(
+      scanRunning ? data.problems : (report && report.problems) || data.problems,
+      "problems",
+    );
     if (problems.length) {
       scanFields.append(
         h("h3", {}, t("migration.scan.problems", { n: problems.length })),
         h(
           "ul",
           { class: "errors" },
-          problems.slice(0, 50).map((e) => h("li", {}, h("code", { class: "path" }, e.path || ""), h("span", { class: "reason" }, [e.kind, e.detail].filter(Boolean).join(": ")))),
+          problems
+            .slice(0, 50)
+            .map((e) =>
+              h(
+                "li",
+                {},
+                h("code", { class: "path" }, e.path || ""),
+                h("span", { class: "reason" }, [e.kind, e.detail].filter(Boolean).join(": ")),
+              ),
+            ),
         ),
       );
     }
@@ -358,7 +501,14 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
         paused = st.status === "PAUSED";
       } else if (!stage2Unavailable) {
         stage2Unavailable = true;
-        replaceChildren(stage2Fields, h("p", { class: "error-text", role: "alert" }, t("migration.unavailable", { error: describeError(mig.reason) })));
+        replaceChildren(
+          stage2Fields,
+          h(
+            "p",
+            { class: "error-text", role: "alert" },
+            t("migration.unavailable", { error: describeError(mig.reason) }),
+          ),
+        );
         for (const b of [startButton, pauseButton, resumeButton]) b.disabled = true;
       }
       if (scan.status === "fulfilled") {
@@ -368,7 +518,14 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
       } else if (!scanUnavailable) {
         scanUnavailable = true;
         scanButton.disabled = true;
-        replaceChildren(scanFields, h("p", { class: "error-text", role: "alert" }, t("migration.unavailable", { error: describeError(scan.reason) })));
+        replaceChildren(
+          scanFields,
+          h(
+            "p",
+            { class: "error-text", role: "alert" },
+            t("migration.unavailable", { error: describeError(scan.reason) }),
+          ),
+        );
       }
       // The header's counters follow what finished (a scan, promoted items).
       const report = scan.status === "fulfilled" ? scan.value.last_report : null;

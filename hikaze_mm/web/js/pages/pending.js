@@ -33,14 +33,25 @@ function hasPendingImage(item) {
 /** Normalize the batch answer of import_models into [{id, ok, result | error, conflict}]. */
 function batchResults(data, ids) {
   let results = asList(data, "results");
-  if (!results.length && data && typeof data === "object" && data.results && typeof data.results === "object") {
+  if (
+    !results.length &&
+    data &&
+    typeof data === "object" &&
+    data.results &&
+    typeof data.results === "object"
+  ) {
     results = Object.entries(data.results).map(([id, value]) => ({ id: Number(id), ...value }));
   }
   return results.map((result, i) => {
     const id = result.id ?? (result.pending && result.pending.id) ?? ids[i];
     const body = result.body && typeof result.body === "object" ? result.body : result;
-    const conflict = body.existing && body.pending ? { existing: body.existing, pending: body.pending } : null;
-    const failed = conflict || body.error || (result.status_code ?? result.http_status ?? 200) >= 400 || (result.status && result.status !== "success");
+    const conflict =
+      body.existing && body.pending ? { existing: body.existing, pending: body.pending } : null;
+    const failed =
+      conflict ||
+      body.error ||
+      (result.status_code ?? result.http_status ?? 200) >= 400 ||
+      (result.status && result.status !== "success");
     return { id: Number(id), ok: !failed, conflict, result: body, error: failed && !conflict ? body : null };
   });
 }
@@ -48,13 +59,19 @@ function batchResults(data, ids) {
 export function mountPending(root, { refreshCounts = () => {} } = {}) {
   const state = { status: "", offset: 0, total: 0, items: [], selected: new Set(), loading: false };
   const conflicts = new Map(); // pending id -> {existing, pending, choice}
+  let refreshTimer = null;
+  let stopped = false;
 
   const statusSelect = h(
     "select",
     { class: "input", "aria-label": t("pending.statusFilter") },
     STATUSES.map((s) => h("option", { value: s }, s ? t(`status.${s}`) : t("pending.allStatuses"))),
   );
-  const refreshButton = h("button", { type: "button", class: "btn", onclick: () => load() }, t("common.refresh"));
+  const refreshButton = h(
+    "button",
+    { type: "button", class: "btn", onclick: () => load() },
+    t("common.refresh"),
+  );
   const selectAll = h("input", { type: "checkbox", class: "checkbox", "aria-label": t("pending.selectAll") });
   const strategySelect = h(
     "select",
@@ -62,7 +79,11 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     h("option", { value: "" }, t("pending.strategy.ask")),
     STRATEGIES.map((s) => h("option", { value: s }, t(`pending.strategy.${s}`))),
   );
-  const importButton = h("button", { type: "button", class: "btn btn-primary", disabled: true }, t("pending.import"));
+  const importButton = h(
+    "button",
+    { type: "button", class: "btn btn-primary", disabled: true },
+    t("pending.import"),
+  );
   const summary = h("p", { class: "summary", role: "status", "aria-live": "polite" });
   const tbody = h("tbody");
   const table = h(
@@ -85,11 +106,19 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     ),
     tbody,
   );
-  const prevButton = h("button", { type: "button", class: "btn", onclick: () => page(-1) }, t("common.previous"));
+  const prevButton = h(
+    "button",
+    { type: "button", class: "btn", onclick: () => page(-1) },
+    t("common.previous"),
+  );
   const nextButton = h("button", { type: "button", class: "btn", onclick: () => page(1) }, t("common.next"));
   const pageInfo = h("span", { class: "muted" });
   const message = h("div", { class: "list-message" });
-  const conflictSection = h("section", { class: "conflicts", "aria-labelledby": "conflicts-title", hidden: true });
+  const conflictSection = h("section", {
+    class: "conflicts",
+    "aria-labelledby": "conflicts-title",
+    hidden: true,
+  });
 
   root.append(
     h(
@@ -128,7 +157,11 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
         renderSelection();
       },
     });
-    const name = item.name || String(item.path || "").split(/[\\/]/).pop();
+    const name =
+      item.name ||
+      String(item.path || "")
+        .split(/[\\/]/)
+        .pop();
     // The list does not name the images: the detail does, fetched once the row is visible.
     const thumb = lazyThumb(
       async () => {
@@ -141,13 +174,28 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     );
     const actions = [];
     if (item.status === "conflict") {
-      actions.push(h("button", { type: "button", class: "btn btn-small", onclick: () => openConflict(id) }, t("pending.resolve")));
+      actions.push(
+        h(
+          "button",
+          { type: "button", class: "btn btn-small", onclick: () => openConflict(id) },
+          t("pending.resolve"),
+        ),
+      );
     } else if (item.status !== "hashing") {
-      actions.push(h("button", { type: "button", class: "btn btn-small", onclick: () => importIds([id]) }, t("pending.importOne")));
+      actions.push(
+        h(
+          "button",
+          { type: "button", class: "btn btn-small", onclick: () => importIds([id]) },
+          t("pending.importOne"),
+        ),
+      );
     }
     return h(
       "tr",
-      { dataset: { id: String(id), status: item.status || "" }, class: state.selected.has(id) ? "selected" : "" },
+      {
+        dataset: { id: String(id), status: item.status || "" },
+        class: state.selected.has(id) ? "selected" : "",
+      },
       h("td", { class: "col-check" }, checkbox),
       h("td", {}, thumb),
       h(
@@ -155,7 +203,11 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
         { class: "col-model" },
         h("div", { class: "row-name" }, name),
         h("code", { class: "path", title: item.path }, item.path),
-        h("div", { class: "muted small" }, `#${id} · ${formatBytes(item.size_bytes)} · ${formatDate(item.created_at)}`),
+        h(
+          "div",
+          { class: "muted small" },
+          `#${id} · ${formatBytes(item.size_bytes)} · ${formatDate(item.created_at)}`,
+        ),
       ),
       h("td", {}, h("span", { class: "badge badge-type" }, item.type || "other")),
       h("td", {}, tagList(item.tags)),
@@ -177,14 +229,17 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     const checked = visible.filter((id) => state.selected.has(id)).length;
     selectAll.checked = visible.length > 0 && checked === visible.length;
     selectAll.indeterminate = checked > 0 && checked < visible.length;
-    for (const tr of tbody.querySelectorAll("tr")) tr.classList.toggle("selected", state.selected.has(Number(tr.dataset.id)));
+    for (const tr of tbody.querySelectorAll("tr"))
+      tr.classList.toggle("selected", state.selected.has(Number(tr.dataset.id)));
   }
 
   function render() {
     replaceChildren(tbody, state.items.map(row));
     summary.textContent = t("pending.count", { n: formatNumber(state.total) });
     const last = Math.min(state.offset + state.items.length, state.total);
-    pageInfo.textContent = state.total ? t("pending.range", { from: state.offset + 1, to: last, total: formatNumber(state.total) }) : "";
+    pageInfo.textContent = state.total
+      ? t("pending.range", { from: state.offset + 1, to: last, total: formatNumber(state.total) })
+      : "";
     prevButton.disabled = state.offset === 0;
     nextButton.disabled = state.offset + state.items.length >= state.total;
     if (!state.items.length) replaceChildren(message, h("p", { class: "muted empty" }, t("pending.empty")));
@@ -195,7 +250,11 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
   async function load() {
     state.loading = true;
     try {
-      const data = await get("migration/pending", { status: state.status, offset: state.offset, limit: PAGE_SIZE });
+      const data = await get("migration/pending", {
+        status: state.status,
+        offset: state.offset,
+        limit: PAGE_SIZE,
+      });
       state.items = asList(data, "items", "pending");
       state.total = Number(data && data.total) || state.items.length;
       if (!state.items.length && state.offset > 0 && state.total > 0) {
@@ -203,12 +262,20 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
         return load();
       }
       render();
+      // Items being hashed (by the worker or another client) change soon: look again.
+      clearTimeout(refreshTimer);
+      if (!stopped && state.items.some((item) => item.status === "hashing"))
+        refreshTimer = setTimeout(load, 2000);
     } catch (err) {
       state.items = [];
       replaceChildren(tbody);
       replaceChildren(
         message,
-        h("p", { class: "error-text", role: "alert" }, t("pending.loadFailed", { error: describeError(err) })),
+        h(
+          "p",
+          { class: "error-text", role: "alert" },
+          t("pending.loadFailed", { error: describeError(err) }),
+        ),
         h("button", { type: "button", class: "btn", onclick: () => load() }, t("common.retry")),
       );
     } finally {
@@ -321,8 +388,18 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
       { class: ["conflict-side", `side-${kind}`] },
       h("h3", {}, t(`pending.${kind}`)),
       // Fields that differ between the two records are highlighted.
-      fieldList(compared(record).map(([key, shown, value], i) => [t(key), shown, value !== theirs[i][2] ? "differs" : null])),
-      h("div", { class: "conflict-images" }, imgs.length ? imgs : h("span", { class: "muted" }, t("details.noImages"))),
+      fieldList(
+        compared(record).map(([key, shown, value], i) => [
+          t(key),
+          shown,
+          value !== theirs[i][2] ? "differs" : null,
+        ]),
+      ),
+      h(
+        "div",
+        { class: "conflict-images" },
+        imgs.length ? imgs : h("span", { class: "muted" }, t("details.noImages")),
+      ),
     );
   }
 
@@ -336,7 +413,11 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
       for (const entry of conflicts.values()) entry.choice = strategy;
       renderConflicts();
     };
-    const resolveButton = h("button", { type: "button", class: "btn btn-primary", onclick: () => resolveAll(resolveButton) }, t("pending.resolveAll", { n: conflicts.size }));
+    const resolveButton = h(
+      "button",
+      { type: "button", class: "btn btn-primary", onclick: () => resolveAll(resolveButton) },
+      t("pending.resolveAll", { n: conflicts.size }),
+    );
     replaceChildren(
       conflictSection,
       h("h2", { id: "conflicts-title" }, t("pending.conflicts", { n: conflicts.size })),
@@ -345,7 +426,13 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
         "div",
         { class: "toolbar", role: "group", "aria-label": t("pending.forAll") },
         h("span", {}, t("pending.forAll")),
-        STRATEGIES.map((s) => h("button", { type: "button", class: "btn", dataset: { all: s }, onclick: () => applyAll(s) }, t(`pending.strategy.${s}`))),
+        STRATEGIES.map((s) =>
+          h(
+            "button",
+            { type: "button", class: "btn", dataset: { all: s }, onclick: () => applyAll(s) },
+            t(`pending.strategy.${s}`),
+          ),
+        ),
         h("span", { class: "spacer" }),
         resolveButton,
       ),
@@ -353,8 +440,17 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
         const name = `choice-${id}`;
         return h(
           "article",
-          { class: "conflict", dataset: { conflict: String(id) }, "aria-label": t("pending.conflictFor", { name: entry.pending.name || entry.pending.path }) },
-          h("div", { class: "conflict-sides" }, side("existing", entry.existing, entry.pending, false), side("pending", entry.pending, entry.existing, true)),
+          {
+            class: "conflict",
+            dataset: { conflict: String(id) },
+            "aria-label": t("pending.conflictFor", { name: entry.pending.name || entry.pending.path }),
+          },
+          h(
+            "div",
+            { class: "conflict-sides" },
+            side("existing", entry.existing, entry.pending, false),
+            side("pending", entry.pending, entry.existing, true),
+          ),
           h(
             "fieldset",
             { class: "choices" },
@@ -376,8 +472,16 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
                 h("span", { class: "muted small" }, t(`pending.strategyHelp.${s}`)),
               ),
             ),
-            h("button", { type: "button", class: "btn", onclick: (event) => resolveOne(id, event.target) }, t("pending.apply")),
-            h("button", { type: "button", class: "btn btn-link", onclick: () => dismiss(id) }, t("pending.later")),
+            h(
+              "button",
+              { type: "button", class: "btn", onclick: (event) => resolveOne(id, event.target) },
+              t("pending.apply"),
+            ),
+            h(
+              "button",
+              { type: "button", class: "btn btn-link", onclick: () => dismiss(id) },
+              t("pending.later"),
+            ),
           ),
         );
       }),
@@ -397,7 +501,13 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
       const result = await post("migration/import_a_model", { id, conf_strategy: entry.choice });
       if (result && result.sha256) bumpImageVersion(result.sha256); // override replaces seq 0
       conflicts.delete(id);
-      toast(t("pending.resolved", { id, action: t(`pending.action.${result.action_taken}`, { _: result.action_taken }) }), "success");
+      toast(
+        t("pending.resolved", {
+          id,
+          action: t(`pending.action.${result.action_taken}`, { _: result.action_taken }),
+        }),
+        "success",
+      );
       return true;
     } catch (err) {
       if (button) button.disabled = false;
@@ -422,6 +532,9 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
 
   load();
   return {
-    unmount() {},
+    unmount() {
+      stopped = true;
+      clearTimeout(refreshTimer);
+    },
   };
 }
