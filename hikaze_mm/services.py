@@ -14,6 +14,7 @@ from hikaze_mm.hashing import HashService
 from hikaze_mm.images import ImageStore
 from hikaze_mm.library.scan_walk import roots_from_config
 from hikaze_mm.library.scanner import Scanner
+from hikaze_mm.library_lock import LibraryLock
 from hikaze_mm.migration.legacy_job import LegacyImportJob
 from hikaze_mm.migration.manager import MigrationManager
 from hikaze_mm.migration.promotion import Promoter
@@ -29,6 +30,7 @@ class Services:
     promoter: Promoter
     migration: MigrationManager
     scanner: Scanner
+    lock: LibraryLock
 
     @classmethod
     def open(cls, config: Config) -> Services:
@@ -42,10 +44,12 @@ class Services:
             max_pixels=config.max_image_pixels,
             max_bytes=config.max_image_bytes,
         )
-        images.cleanup_partial()
         legacy_import = LegacyImportJob(db, images)
         promoter = Promoter(db, images, hashes)
-        promoter.recover()  # converge promotions a killed process left half done
+        lock = LibraryLock(config.data_dir)
+        if lock.try_acquire():  # no other live process works on this library
+            images.cleanup_partial()
+            promoter.recover()  # converge promotions a killed process left half done
         migration = MigrationManager(
             db,
             promoter,
@@ -65,6 +69,7 @@ class Services:
             promoter=promoter,
             migration=migration,
             scanner=scanner,
+            lock=lock,
         )
 
     def close(self) -> None:
@@ -72,3 +77,4 @@ class Services:
         self.scanner.close()
         self.hashes.close()
         self.db.close()
+        self.lock.release()

@@ -266,7 +266,7 @@ class Promoter:
             if branch == "created":
                 # No model has this hash, so any tier of it on disk is an orphan.
                 self.images.delete_all(sha)
-            staged = [(src, self._claim_seq(sha)) for src in sources]
+            staged = [(src, self.images.claim_seq(sha)) for src in sources]
         journaled = bool(staged or sources)
         if journaled:
             self.journal.plan(pid, sha, [seq for _, seq in staged], sources)
@@ -298,10 +298,6 @@ class Promoter:
         if skipped:
             result["skipped_images"] = skipped
         return result
-
-    def _claim_seq(self, sha: str) -> int:
-        """A fresh seq for this model, claimed atomically by the image store."""
-        return self.images._claim(sha)
 
     def _write_images(
         self, sha: str, staged: list[tuple[Path, int]]

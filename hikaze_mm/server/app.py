@@ -36,8 +36,10 @@ def _build(services: Services, *, close_services: bool) -> web.Application:
         app.add_routes(module.routes)
 
     async def _resume_migration(_app: web.Application) -> None:
-        # A Stage 2 run that was RUNNING when the last process died continues.
-        await asyncio.to_thread(services.migration.recover)
+        # A Stage 2 run that was RUNNING when the last process died continues, unless
+        # another live process owns this library (and its run).
+        if services.lock.held:
+            await asyncio.to_thread(services.migration.recover)
 
     app.on_startup.append(_resume_migration)
     if close_services:
