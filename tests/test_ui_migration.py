@@ -183,3 +183,38 @@ def test_scan_button_shows_progress_and_result(page, library: Library, live: Liv
     panel.get_by_role("button", name="Scan now").click()
     expect(panel.locator('[data-testid="scan-New"]')).to_have_text("0", timeout=30_000)
     assert library.db.count_pending() == 4
+
+
+def test_full_flow_from_the_stage1_form(page, library: Library, live: LiveServer) -> None:
+    """Legacy DB -> pending -> active in one go: Stage 1, then Stage 2, from one form."""
+    sample = build_sample_legacy(library.root.parent / "legacy")
+    page.goto(f"{live.url}#/migration")
+    form = page.locator("form.stage1-form")
+    form.get_by_label(re.compile("Legacy database")).fill(str(sample.db.path))
+    form.get_by_label(re.compile("Legacy images folder")).fill(str(sample.images_dir))
+    form.get_by_label(re.compile("Then hash and promote")).check()
+    form.get_by_role("button", name="Run import").click()
+
+    stage2 = page.locator(
+        "section.panel", has=page.get_by_role("heading", name=re.compile("Stage 2"))
+    )
+    expect(stage2.locator(".badge")).to_have_text("completed", timeout=60_000)
+    report = page.locator("[data-testid=stage1-report]")
+    expect(report.locator('tr[data-key="active_models"] td')).to_have_text(
+        str(sample.expected["active_models"])
+    )
+    expect(report.locator('tr[data-key="pending_models"] td')).to_have_text(
+        str(sample.expected["pending_models"])
+    )
+    expect(form.locator(".form-error")).to_be_empty()
+    # Every pending model of the legacy DB has a file: all were promoted.
+    assert library.db.count_pending() == 0
+    total = sample.expected["active_models"] + sample.expected["pending_models"]
+    assert library.db.conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == total
+    page.get_by_role("link", name="Library").click()
+    expect(page.locator(".card")).to_have_count(total)
+
+    # Another visit shows the last report the server kept.
+    page.get_by_role("link", name="Migration & scan").click()
+    page.reload()
+    expect(page.locator("[data-testid=stage1-report]")).to_be_visible()

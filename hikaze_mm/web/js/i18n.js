@@ -194,6 +194,7 @@ const en = {
   "migration.stage1.imagesDir": "Legacy images folder (optional)",
   "migration.stage1.dbRequired": "Enter the path of the legacy database.",
   "migration.stage1.run": "Run import",
+  "migration.stage1.thenStage2": "Then hash and promote the pending models (Stage 2)",
   "migration.stage1.running": "Importing…",
   "migration.stage1.progress": "Legacy import progress",
   "migration.stage1.done": "Legacy import finished",

@@ -124,6 +124,8 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     placeholder: "/path/to/images",
     autocomplete: "off",
   });
+  // Checked: the whole flow in one call (Stage 1, then Stage 2 in the background).
+  const thenStage2 = h("input", { type: "checkbox", id: "legacy-then-stage2", class: "switch" });
   const runButton = h("button", { type: "submit", class: "btn btn-primary" }, t("migration.stage1.run"));
   const stage1Progress = progressBar(t("migration.stage1.progress"));
   stage1Progress.el.hidden = true;
@@ -138,6 +140,12 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
       { class: "form-row" },
       h("label", { for: "legacy-images" }, t("migration.stage1.imagesDir")),
       imagesDir,
+    ),
+    h(
+      "label",
+      { class: "toggle", for: "legacy-then-stage2" },
+      thenStage2,
+      h("span", {}, t("migration.stage1.thenStage2")),
     ),
     h("div", { class: "form-actions" }, runButton),
     stage1Error,
@@ -348,6 +356,33 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     );
   }
 
+  // The last Stage 1 report the server kept: shown on arrival, and when a full-flow run
+  // started here (Stage 1 then Stage 2 in the worker) has produced a new one.
+  let awaitingReport = false;
+  let shownReport = null;
+  let lastStage1Error = null;
+  let errorAtSubmit = null;
+  function showLastReport(s1) {
+    if (!s1) return;
+    lastStage1Error = s1.error || null;
+    if (s1.running || stage1Running) return;
+    if (awaitingReport && s1.error && s1.error !== errorAtSubmit) {
+      awaitingReport = false;
+      stage1Progress.el.hidden = true;
+      stage1Error.textContent = s1.error;
+      return;
+    }
+    const last = s1.last_report;
+    if (!last || typeof last !== "object") return;
+    const key = `${last.started_at}|${last.legacy_db_path}`;
+    if (key === shownReport) return;
+    renderReport(last);
+    if (awaitingReport) stage1Progress.set(100, t("migration.stage1.done"));
+    else stage1Progress.el.hidden = true;
+    shownReport = key;
+    awaitingReport = false;
+  }
+
   function renderReport(data) {
     const rep = data && data.report ? data.report : data;
     if (!rep || typeof rep !== "object") return;
@@ -497,6 +532,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
         renderStage2(st);
         renderErrors(st);
         renderStage1Progress(st.stage1);
+        showLastReport(st.stage1);
         busy = busy || st.status === "RUNNING" || Boolean(st.stage1 && st.stage1.running);
         paused = st.status === "PAUSED";
       } else if (!stage2Unavailable) {
@@ -581,20 +617,39 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
       dbPath.focus();
       return;
     }
+    const body = { legacy_db_path: legacyDb, legacy_images_dir: imagesDir.value.trim() || null };
+    report.replaceChildren();
+    if (thenStage2.checked) {
+      // The worker runs Stage 1 then Stage 2; the polls show both and then the report.
+      runButton.disabled = true;
+      try {
+        const status = await post("migration/start", body);
+        if (status && status.status) renderStage2(normalizeStage2(status));
+        awaitingReport = true;
+        errorAtSubmit = lastStage1Error;
+        stage1Progress.el.hidden = false;
+        stage1Progress.set(null, t("migration.stage1.running"));
+        toast(t("migration.stage2.done.start"), "success");
+      } catch (err) {
+        stage1Error.textContent = describeError(err);
+        toastError(err, t("migration.stage1.failed"));
+      } finally {
+        runButton.disabled = false;
+        pollSoon();
+      }
+      return;
+    }
     runButton.disabled = true;
     runButton.textContent = t("migration.stage1.running");
     stage1Running = true;
     stage1Progress.el.hidden = false;
     stage1Progress.set(null, t("migration.stage1.running"));
-    report.replaceChildren();
     pollSoon();
     try {
-      const result = await post("migration/migrate_legacy_db", {
-        legacy_db_path: legacyDb,
-        legacy_images_dir: imagesDir.value.trim() || null,
-      });
+      const result = await post("migration/migrate_legacy_db", body);
       stage1Progress.set(100, t("migration.stage1.done"));
       renderReport(result);
+      shownReport = `${result.started_at}|${result.legacy_db_path}`;
       toast(t("migration.stage1.done"), "success");
     } catch (err) {
       stage1Progress.el.hidden = true;
