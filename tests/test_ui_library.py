@@ -150,6 +150,10 @@ def test_browse_and_filter(page, library: Library, live: LiveServer) -> None:
     expect(page.locator(".cards")).to_have_class(re.compile(r"\bview-list\b"))
     expect(page.get_by_role("button", name="List view")).to_have_attribute("aria-pressed", "true")
     expect_count(page, 5)
+    # List rows use the low tier.
+    img = anime.locator(".thumb img")
+    expect(img).to_have_attribute("src", re.compile(r"_0\.webp\?quality=low$"))
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
     screenshot(page, "library-list")
 
 
