@@ -218,3 +218,42 @@ def test_full_flow_from_the_stage1_form(page, library: Library, live: LiveServer
     page.get_by_role("link", name="Migration & scan").click()
     page.reload()
     expect(page.locator("[data-testid=stage1-report]")).to_be_visible()
+
+
+def test_skip_policy_leaves_conflicts_for_review(page, library: Library, live: LiveServer) -> None:
+    sha = library.add_model("Existing", tags=("style",))
+    dup = library.root / "incoming" / "dup.safetensors"
+    dup.parent.mkdir(parents=True)
+    dup.write_bytes((library.root / "loras" / "Existing.safetensors").read_bytes())
+    pid = library.add_pending("Duplicate", dup)
+
+    page.goto(f"{live.url}#/migration")
+    stage2 = page.locator(
+        "section.panel", has=page.get_by_role("heading", name=re.compile("Stage 2"))
+    )
+    stage2.get_by_label("What to do when a pending model is already in the library").select_option(
+        "skip"
+    )
+    stage2.get_by_role("button", name="Start").click()
+    expect(stage2.locator(".badge")).to_have_text("completed", timeout=30_000)
+    expect(stage2.locator(".stage2-fields")).to_contain_text("Conflicts1")
+    assert library.db.get_pending(pid)["status"] == "conflict"
+
+    page.get_by_role("link", name=re.compile("Pending review")).click()
+    row = page.locator(f'tr[data-id="{pid}"]')
+    expect(row.locator(".badge.status-conflict")).to_have_text("conflict")
+    expect(row.locator(".reason")).to_contain_text(sha)
+
+
+def test_scan_with_immediate_hashing(page, library: Library, live: LiveServer) -> None:
+    write_model(library.root / "loras" / "quick.safetensors", 2048, seed=3)
+    page.goto(f"{live.url}#/migration")
+    panel = page.locator(
+        "section.panel", has=page.get_by_role("heading", name="Scan model folders")
+    )
+    panel.get_by_label("Hash new files now").check()
+    panel.get_by_role("button", name="Scan now").click()
+    expect(panel.locator(".progress-text")).to_have_text("Done: 1 files seen", timeout=30_000)
+    assert library.db.count_pending() == 0
+    page.get_by_role("link", name="Library").click()
+    expect(page.locator(".card .card-name")).to_have_text(["quick"])

@@ -211,6 +211,12 @@ const en = {
   "migration.stage2.intro":
     "Computes the SHA-256 of every pending model in the background and moves it into the library. It can be paused at any time and resumes where it stopped.",
   "migration.stage2.start": "Start",
+  "migration.stage2.policy": "On conflict:",
+  "migration.stage2.policyLabel": "What to do when a pending model is already in the library",
+  "migration.stage2.policy.merge": "Merge",
+  "migration.stage2.policy.skip": "Skip (review later)",
+  "migration.stage2.policy.override": "Override",
+  "migration.stage2.policy.delete": "Delete pending",
   "migration.stage2.pause": "Pause",
   "migration.stage2.resume": "Resume",
   "migration.stage2.done.start": "Stage 2 started",
@@ -235,6 +241,7 @@ const en = {
   "migration.scan.intro":
     "Walks the model roots: new files become pending, moved or renamed files keep their data, vanished files are flagged missing.",
   "migration.scan.run": "Scan now",
+  "migration.scan.immediate": "Hash new files now",
   "migration.scan.started": "Scan started",
   "migration.scan.failed": "Scan failed",
   "migration.scan.progress": "Scan progress",

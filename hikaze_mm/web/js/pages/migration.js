@@ -52,6 +52,7 @@ export function normalizeStage2(data) {
   return {
     status,
     phase: s.phase || null,
+    policy: s.policy || null,
     progress,
     total,
     processed,
@@ -153,6 +154,14 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
 
   // ------------------------------------------------------------- Stage 2
   const badge = h("span", { class: "status-slot" });
+  // What the worker does with a pending model whose content is already in the library.
+  const policySelect = h(
+    "select",
+    { class: "input", "aria-label": t("migration.stage2.policyLabel") },
+    ["merge", "skip", "override", "delete"].map((p) =>
+      h("option", { value: p }, t(`migration.stage2.policy.${p}`)),
+    ),
+  );
   const startButton = h("button", { type: "button", class: "btn btn-primary" }, t("migration.stage2.start"));
   const pauseButton = h("button", { type: "button", class: "btn" }, t("migration.stage2.pause"));
   const resumeButton = h("button", { type: "button", class: "btn" }, t("migration.stage2.resume"));
@@ -165,6 +174,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
 
   // ------------------------------------------------------------- Scan
   const scanButton = h("button", { type: "button", class: "btn btn-primary" }, t("migration.scan.run"));
+  const scanImmediate = h("input", { type: "checkbox", id: "scan-immediate", class: "switch" });
   const scanBar = progressBar(t("migration.scan.progress"));
   scanBar.el.id = "scan-progress";
   const scanFields = h("div", { class: "scan-fields" });
@@ -186,6 +196,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
             { class: "toolbar" },
             badge,
             h("span", { class: "spacer" }),
+            h("label", { class: "inline-label" }, t("migration.stage2.policy"), policySelect),
             startButton,
             pauseButton,
             resumeButton,
@@ -199,7 +210,17 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
           t("migration.scan.title"),
           "scan-title",
           h("p", { class: "muted" }, t("migration.scan.intro")),
-          h("div", { class: "toolbar" }, scanButton),
+          h(
+            "div",
+            { class: "toolbar" },
+            scanButton,
+            h(
+              "label",
+              { class: "toggle", for: "scan-immediate" },
+              scanImmediate,
+              h("span", {}, t("migration.scan.immediate")),
+            ),
+          ),
           scanBar.el,
           scanFields,
         ),
@@ -221,6 +242,8 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     const running = st.status === "RUNNING";
     const paused = st.status === "PAUSED";
     startButton.disabled = running || paused;
+    policySelect.disabled = running || paused;
+    if ((running || paused) && st.policy) policySelect.value = st.policy;
     pauseButton.disabled = !running;
     resumeButton.disabled = !paused;
 
@@ -583,7 +606,8 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
   async function control(action, button) {
     button.disabled = true;
     try {
-      const status = await post(`migration/${action}`, {});
+      const body = action === "start" ? { conflict_policy: policySelect.value } : {};
+      const status = await post(`migration/${action}`, body);
       // The answer is the new status: show it at once (the next poll refines it).
       if (status && status.status) renderStage2(normalizeStage2(status));
       toast(t(`migration.stage2.done.${action}`), "success");
@@ -600,7 +624,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
   scanButton.addEventListener("click", async () => {
     scanButton.disabled = true;
     try {
-      await post("scan", {});
+      await post("scan", { immediate_hashing: scanImmediate.checked });
       toast(t("migration.scan.started"), "success");
     } catch (err) {
       toastError(err, t("migration.scan.failed"));
