@@ -54,6 +54,7 @@ PENDING_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", 
 
 # Public names a client may ask for: "<hash>.webp" (seq 0) or "<hash>_<seq>.webp".
 PUBLIC_NAME_RE = re.compile(r"([0-9a-f]{64})(?:_(\d{1,6}))?\.webp")
+_PENDING_FILE_RE = re.compile(r"(\d+)_(\d+)(\.[a-z]+)")
 _TIER_FILE_RE = re.compile(r"([0-9a-f]{64})_(\d+)_(high|medium|low)\.webp")
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -247,6 +248,13 @@ class ImageStore:
             self._refresh_index()
             return {s: len(self._index.get(s, ())) for s in sha256s}
 
+    def cover_images(self, sha256s: Iterable[str]) -> dict[str, str | None]:
+        """Each model's first image name (lowest seq), or None; from the index, no disk reads."""
+        with self._lock:
+            self._refresh_index()
+            seqs = {s: self._index.get(s) for s in sha256s}
+        return {s: public_name(s, min(found)) if found else None for s, found in seqs.items()}
+
     def hashes_on_disk(self) -> set[str]:
         with self._lock:
             self._refresh_index()
@@ -373,6 +381,17 @@ class ImageStore:
                 if match and match.group(2) in PENDING_EXTENSIONS:
                     found.append((int(match.group(1)), Path(entry.path)))
         return [p for _, p in sorted(found)]
+
+    def pending_image_names(self, pending_ids: Iterable[int]) -> dict[int, list[str]]:
+        """The original image names of several pending models, in one folder listing."""
+        wanted = {int(i) for i in pending_ids}
+        found: dict[int, list[tuple[int, str]]] = {i: [] for i in wanted}
+        with os.scandir(self.pending_dir) as entries:
+            for entry in entries:
+                match = _PENDING_FILE_RE.fullmatch(entry.name)
+                if match and int(match.group(1)) in wanted and match.group(3) in PENDING_EXTENSIONS:
+                    found[int(match.group(1))].append((int(match.group(2)), entry.name))
+        return {i: [name for _, name in sorted(names)] for i, names in found.items()}
 
     def add_pending_image(
         self, pending_id: int, source: str | os.PathLike[str], n: int | None = None

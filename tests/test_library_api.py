@@ -86,11 +86,20 @@ async def test_list_items_have_every_field(client, library) -> None:
     }
     assert item["short_hash"] == shas["alpha"][:10]
     assert item["image_count"] == 2 and item["missing"] is False
+    assert item["cover_image"] == f"{shas['alpha']}_0.webp"
     assert [t["name"] for t in item["tags"]] == ["nsfw", "Style"]
     style = next(t for t in item["tags"] if t["name"] == "Style")
     assert style["color"] == "#ff0000" and isinstance(style["id"], int)
     assert item["path"].endswith("Alpha anime.safetensors")
     assert "meta" not in item and "meta_json" not in item
+    # With seq 0 deleted, the cover is the first image that is left.
+    resp = await client.delete(f"/api/images/{shas['alpha']}/0")
+    assert resp.status == 200
+    body = await get_json(client, "/api/models")
+    item = next(i for i in body["items"] if i["sha256"] == shas["alpha"])
+    assert item["cover_image"] == f"{shas['alpha']}_1.webp" and item["image_count"] == 1
+    bare = next(i for i in body["items"] if i["image_count"] == 0)
+    assert bare["cover_image"] is None
 
 
 async def test_filters(client, library) -> None:

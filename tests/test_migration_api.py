@@ -157,6 +157,12 @@ async def test_pending_listing_and_detail(client, models_root: Path) -> None:
     detail = await (await client.get(f"/api/migration/pending/{ids[0]}")).json()
     assert detail["tags"][0]["name"] == "t"
     assert detail["images"] == [f"{ids[0]}_0.png"]
+    # The listing names each item's images as the detail does (no request per row needed).
+    page = await (await client.get("/api/migration/pending")).json()
+    for item in page["items"]:
+        one = await (await client.get(f"/api/migration/pending/{item['id']}")).json()
+        assert item["images"] == one["images"]
+    assert page["items"][0]["images"] == [f"{ids[0]}_0.png"]
 
 
 async def test_migration_control_and_status(client, models_root: Path) -> None:

@@ -268,6 +268,7 @@ def list_models(db: DatabaseManager, images: ImageStore, query: ModelQuery) -> d
     shas = [row["sha256"] for row in rows]
     tags = db.tags_for_models(shas)
     counts = images.image_counts(shas)
+    covers = images.cover_images(shas)
     items = []
     for row in rows:
         sha = row["sha256"]
@@ -276,6 +277,7 @@ def list_models(db: DatabaseManager, images: ImageStore, query: ModelQuery) -> d
         item["missing"] = bool(row["missing"])
         item["tags"] = tags.get(sha, [])
         item["image_count"] = counts.get(sha, 0)
+        item["cover_image"] = covers.get(sha)
         items.append(item)
     return {"total": total, "offset": query.offset, "limit": query.limit, "items": items}
 

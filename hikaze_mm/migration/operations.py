@@ -23,6 +23,7 @@ from hikaze_mm.errors import (
     ValidationError,
 )
 from hikaze_mm.hashing import FileChangedError, HashResult
+from hikaze_mm.images import ImageStore
 from hikaze_mm.migration.promotion import (
     API_STRATEGIES,
     Promoter,
@@ -70,11 +71,15 @@ def promote_batch(
 
 
 def list_pending(
-    db: DatabaseManager, *, status: str | None, offset: int, limit: int
+    db: DatabaseManager, images: ImageStore, *, status: str | None, offset: int, limit: int
 ) -> dict[str, Any]:
+    """A page of pending models, each with the names of its original images."""
     if status is not None and status not in PENDING_STATUSES:
         raise ValidationError(f"status must be one of {', '.join(PENDING_STATUSES)}")
     items = db.get_pending_imports(status=status, offset=offset, limit=limit)
+    names = images.pending_image_names(item["id"] for item in items)
+    for item in items:
+        item["images"] = names[item["id"]]
     return {
         "items": items,
         "total": db.count_pending(status),

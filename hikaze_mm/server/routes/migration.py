@@ -103,8 +103,9 @@ async def pending_list(request: web.Request) -> web.Response:
     offset = int_param(request, "offset", 0)
     limit = int_param(request, "limit", 100, minimum=1, maximum=PAGE_LIMIT)
     wanted = request.query.get("status") or None
+    svc = services(request)
     page = await run_sync(
-        list_pending, services(request).db, status=wanted, offset=offset, limit=limit
+        list_pending, svc.db, svc.images, status=wanted, offset=offset, limit=limit
     )
     return json_response(page)
 

@@ -70,8 +70,6 @@ export const post = (path, json, opts = {}) => request("POST", path, { ...opts, 
 export const patch = (path, json, opts = {}) => request("PATCH", path, { ...opts, json });
 export const del = (path, params, opts = {}) => request("DELETE", path, { ...opts, params });
 
-const SHA_RE = /^[0-9a-f]{64}$/;
-
 // Tiers are cached by the browser for days; when this page changes a model's images
 // (upload, delete), later URLs carry a new "v" so a reused seq is never shown stale.
 const imageVersions = new Map();
@@ -86,11 +84,6 @@ export function imageUrl(name, quality = "medium") {
   const version = imageVersions.get(String(name).slice(0, 64));
   const v = version ? `&v=${version}` : "";
   return `api/images/${encodeURIComponent(name)}?quality=${quality}${v}`;
-}
-
-/** URL of a model's first image (seq 0). */
-export function firstImageUrl(sha256, quality = "low") {
-  return SHA_RE.test(sha256) ? imageUrl(`${sha256}_0.webp`, quality) : "";
 }
 
 /** URL of a pending model's n-th original image. */

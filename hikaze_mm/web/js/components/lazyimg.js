@@ -15,11 +15,10 @@ const observer = new IntersectionObserver(
   { rootMargin: "400px 0px" },
 );
 
-const sources = new WeakMap(); // frame -> {src, fallback}
+const sources = new WeakMap(); // frame -> src (a URL, or an async function returning one)
 
 async function load(frame) {
-  const { src, fallback } = sources.get(frame) || {};
-  let url = src;
+  let url = sources.get(frame);
   if (typeof url === "function") {
     try {
       url = await url();
@@ -33,25 +32,19 @@ async function load(frame) {
     frame.classList.add("loaded");
     frame.replaceChildren(img);
   });
-  img.addEventListener("error", async () => {
-    frame.classList.add("failed");
-    if (!fallback) return;
-    sources.set(frame, { src: fallback, fallback: null });
-    load(frame);
-  });
+  img.addEventListener("error", () => frame.classList.add("failed"));
   img.src = url;
 }
 
 /**
  * A thumbnail frame showing a placeholder letter until its image loads (when visible).
- * `src` is a URL, or an async function that finds one (or null: keep the placeholder);
- * `fallback` (async function) finds another URL when the first fails to load.
+ * `src` is a URL, or an async function that finds one (or null: keep the placeholder).
  */
-export function lazyThumb(src, name, { cls = "thumb", alt = "", fallback = null } = {}) {
+export function lazyThumb(src, name, { cls = "thumb", alt = "" } = {}) {
   const frame = h("div", { class: cls }, thumbPlaceholder(name));
   if (src) {
     frame.dataset.alt = alt;
-    sources.set(frame, { src, fallback });
+    sources.set(frame, src);
     observer.observe(frame);
   }
   return frame;

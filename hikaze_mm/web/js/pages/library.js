@@ -2,7 +2,7 @@
 // default), sort, grid/list view, and an infinitely scrolling list of model cards that
 // fetches pages with limit/offset and lazy-loads thumbnails.
 
-import { asList, firstImageUrl, get, imageUrl, post } from "../api.js";
+import { asList, get, imageUrl } from "../api.js";
 import { debounce, h, replaceChildren, safeColor } from "../dom.js";
 import { formatBytes, formatNumber } from "../format.js";
 import { t } from "../i18n.js";
@@ -283,7 +283,7 @@ export function mountLibrary(root, { openDetails }) {
   function card(model) {
     const tags = model.tags || [];
     const quality = state.view === "list" ? "low" : "medium";
-    const src = model.image_count ? firstImageUrl(model.sha256, quality) : "";
+    const src = model.cover_image ? imageUrl(model.cover_image, quality) : "";
     const name = model.name || model.path || model.sha256;
     const el = h(
       "article",
@@ -301,14 +301,7 @@ export function mountLibrary(root, { openDetails }) {
           }
         },
       },
-      lazyThumb(src, name, {
-        alt: t("library.previewOf", { name }),
-        // Seq 0 may have been deleted: ask which images exist and show the first.
-        fallback: async () => {
-          const names = asList(await post("images/get_sample_imgs", { hash: model.sha256 }), "images");
-          return names.length && names[0] !== `${model.sha256}_0.webp` ? imageUrl(names[0], quality) : null;
-        },
-      }),
+      lazyThumb(src, name, { alt: t("library.previewOf", { name }) }),
       h(
         "div",
         { class: "card-body" },

@@ -24,12 +24,6 @@ function pendingImages(item) {
   return asList(item && (item.images ?? item.image_names), "images");
 }
 
-function hasPendingImage(item) {
-  if (!item) return false;
-  if (Number(item.image_count) > 0) return true;
-  return pendingImages(item).length > 0;
-}
-
 /** Normalize the batch answer of import_models into [{id, ok, result | error, conflict}]. */
 function batchResults(data, ids) {
   let results = asList(data, "results");
@@ -162,11 +156,9 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
       String(item.path || "")
         .split(/[\\/]/)
         .pop();
-    // The list does not name the images: the detail does, fetched once the row is visible.
     const thumb = lazyThumb(
       async () => {
-        const detail = hasPendingImage(item) ? item : await get(`migration/pending/${id}`);
-        const names = pendingImages(detail);
+        const names = pendingImages(item);
         return names.length ? pendingImageUrl(id, pendingN(names[0], 0)) : null;
       },
       name,
