@@ -89,6 +89,19 @@ def normalize_tag_name(value: object) -> str:
     return name
 
 
+def _records(
+    rows: Sequence[sqlite3.Row], tags: dict[Any, list[dict[str, Any]]], key: str
+) -> list[dict[str, Any]]:
+    """Rows as dicts: ``meta_json`` parsed into ``meta``, and each row's ``tags``."""
+    records = []
+    for row in rows:
+        record = {k: row[k] for k in row.keys() if k != "meta_json"}
+        record["meta"] = parse_meta(row["meta_json"])
+        record["tags"] = tags.get(row[key], [])
+        records.append(record)
+    return records
+
+
 class SchemaTooNewError(RuntimeError):
     """The database was written by a newer release than this one."""
 
@@ -205,14 +218,9 @@ class DatabaseManager:
         return self._model_records([by_sha[s] for s in shas if s in by_sha])
 
     def _model_records(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
-        tags = self.tags_for_models([r["sha256"] for r in rows])
-        records = []
-        for row in rows:
-            record = {k: row[k] for k in row.keys() if k != "meta_json"}
-            record["meta"] = parse_meta(row["meta_json"])
-            record["missing"] = bool(row["missing"])
-            record["tags"] = tags.get(row["sha256"], [])
-            records.append(record)
+        records = _records(rows, self.tags_for_models([r["sha256"] for r in rows]), "sha256")
+        for record in records:
+            record["missing"] = bool(record["missing"])
         return records
 
     def tags_for_models(self, sha256s: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -534,13 +542,7 @@ class DatabaseManager:
 
     def _pending_records(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
         tags = self._tags_for("pending_model_tags", "model_id", [r["id"] for r in rows])
-        records = []
-        for row in rows:
-            record = {k: row[k] for k in row.keys() if k != "meta_json"}
-            record["meta"] = parse_meta(row["meta_json"])
-            record["tags"] = tags.get(row["id"], [])
-            records.append(record)
-        return records
+        return _records(rows, tags, "id")
 
     def update_pending(self, pending_id: int, **fields: Any) -> None:
         """Set status, error, sha256 or data columns of a pending row."""

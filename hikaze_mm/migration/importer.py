@@ -51,6 +51,7 @@ from hikaze_mm.migration.legacy_images import (
     image_refs,
     locate_image,
     make_encoder_pool,
+    regular_file_stat,
 )
 from hikaze_mm.migration.legacy_ledger import LegacyLedger
 from hikaze_mm.migration.legacy_reader import LegacyModel, LegacySnapshot, LegacyTag
@@ -544,12 +545,5 @@ class _Run:
 
 def _copy_pending(images: ImageStore, pending_id: int, path: Path, n: int) -> Path:
     """Thread job: validate a pending model's original and copy it as ``<id>_<n>.<ext>``."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise ImageError("file not found") from None
-    except OSError as exc:
-        raise ImageError(f"cannot read: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ImageError("not a regular file")
+    regular_file_stat(path)
     return images.add_pending_image(pending_id, path, n=n)

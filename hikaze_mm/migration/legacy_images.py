@@ -86,8 +86,8 @@ class EncodedImage:
     tiers: dict[str, bytes]
 
 
-def read_image_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes``, or ImageError with a reason."""
+def regular_file_stat(path: str | os.PathLike[str]) -> os.stat_result:
+    """The stat of a regular file, or ImageError saying why the path is not one."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -96,6 +96,12 @@ def read_image_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
         raise ImageError(f"cannot read: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
         raise ImageError("not a regular file")
+    return info
+
+
+def read_image_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``, or ImageError with a reason."""
+    info = regular_file_stat(path)
     if info.st_size == 0:
         raise ImageError("empty file")
     if info.st_size > max_bytes:
