@@ -255,11 +255,6 @@ class ImageStore:
             seqs = {s: self._index.get(s) for s in sha256s}
         return {s: public_name(s, min(found)) if found else None for s, found in seqs.items()}
 
-    def hashes_on_disk(self) -> set[str]:
-        with self._lock:
-            self._refresh_index()
-            return set(self._index)
-
     def get_next_sequence_index(self, sha256: str) -> int:
         """One past the highest seq in use (claims included). Not a reservation:
         ``add_image``/``write_tiers`` claim atomically."""
@@ -279,7 +274,14 @@ class ImageStore:
         return matches
 
     # ------------------------------------------------------------ writing
-    def _claim(self, sha: str) -> int:
+    def claim_seq(self, sha256: str) -> int:
+        """Reserve the next free seq by creating its empty ``high`` file (O_EXCL).
+
+        The caller fills it with ``write_tiers(sha, tiers, target_seq=seq)``, or releases it
+        with ``delete_image``; until then it is invisible to readers (an empty claim), and
+        ``cleanup_partial`` removes it if the process dies.
+        """
+        sha = normalize_sha256(sha256)
         seq = self.get_next_sequence_index(sha)
         while True:
             try:
@@ -290,15 +292,6 @@ class ImageStore:
             os.close(fd)
             return seq
 
-    def claim_seq(self, sha256: str) -> int:
-        """Reserve the next free seq by creating its empty ``high`` file (O_EXCL).
-
-        The caller fills it with ``write_tiers(sha, tiers, target_seq=seq)``, or releases it
-        with ``delete_image``; until then it is invisible to readers (an empty claim), and
-        ``cleanup_partial`` removes it if the process dies.
-        """
-        return self._claim(normalize_sha256(sha256))
-
     def write_tiers(
         self, sha256: str, tiers: dict[str, bytes], target_seq: int | None = None
     ) -> int:
@@ -306,7 +299,7 @@ class ImageStore:
         sha = normalize_sha256(sha256)
         if set(tiers) != set(QUALITIES):
             raise ValueError("tiers must hold high, medium and low")
-        seq = self._claim(sha) if target_seq is None else int(target_seq)
+        seq = self.claim_seq(sha) if target_seq is None else int(target_seq)
         if seq < 0:
             raise ValidationError("seq must be >= 0")
         for quality in ("low", "medium", "high"):
@@ -371,19 +364,8 @@ class ImageStore:
         return removed
 
     # ------------------------------------------------------------ pending originals
-    def pending_images(self, pending_id: int) -> list[Path]:
-        """A pending model's original images, ordered by their index n."""
-        pattern = re.compile(rf"{int(pending_id)}_(\d+)(\.[a-z]+)")
-        found: list[tuple[int, Path]] = []
-        with os.scandir(self.pending_dir) as entries:
-            for entry in entries:
-                match = pattern.fullmatch(entry.name)
-                if match and match.group(2) in PENDING_EXTENSIONS:
-                    found.append((int(match.group(1)), Path(entry.path)))
-        return [p for _, p in sorted(found)]
-
-    def pending_image_names(self, pending_ids: Iterable[int]) -> dict[int, list[str]]:
-        """The original image names of several pending models, in one folder listing."""
+    def _pending_files(self, pending_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
+        """``(n, file name)`` of each pending model's originals, sorted by n; one listing."""
         wanted = {int(i) for i in pending_ids}
         found: dict[int, list[tuple[int, str]]] = {i: [] for i in wanted}
         with os.scandir(self.pending_dir) as entries:
@@ -391,7 +373,19 @@ class ImageStore:
                 match = _PENDING_FILE_RE.fullmatch(entry.name)
                 if match and int(match.group(1)) in wanted and match.group(3) in PENDING_EXTENSIONS:
                     found[int(match.group(1))].append((int(match.group(2)), entry.name))
-        return {i: [name for _, name in sorted(names)] for i, names in found.items()}
+        return {i: sorted(files) for i, files in found.items()}
+
+    def pending_images(self, pending_id: int) -> list[Path]:
+        """A pending model's original images, ordered by their index n."""
+        return [
+            self.pending_dir / name for _, name in self._pending_files([pending_id])[pending_id]
+        ]
+
+    def pending_image_names(self, pending_ids: Iterable[int]) -> dict[int, list[str]]:
+        """The original image names of several pending models, in one folder listing."""
+        return {
+            i: [name for _, name in files] for i, files in self._pending_files(pending_ids).items()
+        }
 
     def add_pending_image(
         self, pending_id: int, source: str | os.PathLike[str], n: int | None = None
@@ -414,13 +408,12 @@ class ImageStore:
             if ext not in PENDING_EXTENSIONS:
                 raise ImageError(f"unsupported image format {fmt or ext!r}")
         with self._lock:
-            existing = self.pending_images(pending_id)
+            existing = self._pending_files([pending_id])[int(pending_id)]
             if n is None:
-                used = [int(p.name.split("_", 1)[1].split(".")[0]) for p in existing]
-                n = max(used) + 1 if used else 0
-            for path in existing:  # same n with another extension: replace it
-                if path.name.split(".")[0] == f"{int(pending_id)}_{n}":
-                    path.unlink()
+                n = existing[-1][0] + 1 if existing else 0
+            for used, name in existing:  # same n with another extension: replace it
+                if used == n:
+                    (self.pending_dir / name).unlink()
             final = self.pending_dir / f"{int(pending_id)}_{n}{ext}"
             tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
             shutil.copyfile(source, tmp)
