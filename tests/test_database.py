@@ -60,6 +60,12 @@ def test_schema_columns_indexes_and_pragmas(db: DatabaseManager) -> None:
     assert columns(db, "pending_model_tags") == ["model_id", "tag_id"]
     indexes = {r[1] for r in db.conn.execute("PRAGMA index_list(models)")}
     assert "idx_models_path" in indexes
+    # Links are found by tag (filters, tag deletes) through an index that starts with tag_id.
+    leading = {
+        db.conn.execute(f"PRAGMA index_info({r[1]})").fetchone()[2]
+        for r in db.conn.execute("PRAGMA index_list(model_tags)")
+    }
+    assert "tag_id" in leading
     fks = {(r[2], r[3], r[6]) for r in db.conn.execute("PRAGMA foreign_key_list(model_tags)")}
     assert ("models", "model_hash", "CASCADE") in fks
     assert ("tags", "tag_id", "CASCADE") in fks

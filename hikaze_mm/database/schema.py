@@ -125,15 +125,14 @@ CREATE TABLE IF NOT EXISTS legacy_import_images (
 );
 """
 
-# Placeholder: owned by Stage 2 (promotion, issue 4), which fills it in if it needs a change.
-REVISION_5 = ""
-
-# Issue 5 (library listing): covering indexes so a filtered page of 50,000 models never
+# Library listing (issue 5): covering indexes so a filtered page of 50,000 models never
 # reads the table rows (whose meta_json can span overflow pages). A required tag's models
-# come from (tag_id, model_hash); each is checked in idx_models_listing, which holds every
-# column a listing filters on or returns. The scanner (issue 5) may append its own here.
-REVISION_6 = """
+# come from (tag_id, model_hash), which also serves every lookup by tag, so the plain
+# tag_id index of revision 1 goes; each model is checked in idx_models_listing, which holds
+# every column a listing filters on or returns.
+REVISION_5 = """
 CREATE INDEX IF NOT EXISTS idx_model_tags_tag_model ON model_tags(tag_id, model_hash);
+DROP INDEX IF EXISTS idx_model_tags_tag;
 CREATE INDEX IF NOT EXISTS idx_models_listing ON models(
     sha256, missing, type, base, name, path, size_bytes, created_at, last_used_at
 );
@@ -145,7 +144,6 @@ REVISIONS: tuple[str, ...] = (
     REVISION_3,
     REVISION_4,
     REVISION_5,
-    REVISION_6,
 )
 LATEST_REVISION = len(REVISIONS)
 
