@@ -75,7 +75,7 @@ class Config:
         except (OSError, RuntimeError):
             return None
         for root in self.model_roots:
-            if real == root.path or real.is_relative_to(root.path):
+            if real.is_relative_to(root.path):
                 return root
         return None
 
