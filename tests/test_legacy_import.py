@@ -28,9 +28,9 @@ SHA_A = "a" * 64
 SHA_B = "B" * 64  # upper case in legacy: stored lower case
 
 
-def run_import(services: Services, db_path: Path, images_dir: Path | None, **kw: Any):
+def run_import(services: Services, db_path: Path, images_dir: Path | None, workers: int = 1):
     return import_legacy_data(
-        db_path, images_dir, db=services.db, images=services.images, workers=kw.pop("workers", 1)
+        db_path, images_dir, db=services.db, images=services.images, workers=workers
     )
 
 

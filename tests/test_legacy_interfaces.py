@@ -89,7 +89,7 @@ async def test_api_422_for_a_file_that_is_not_a_legacy_db(client, tmp_path: Path
         resp = await client.post(URL, json={"legacy_db_path": str(path)})
         assert resp.status == 422
         data = await resp.json()
-        assert data["error"] == "Not a legacy database" and str(tmp_path) not in data["error"]
+        assert data["error"] == "Not a legacy database" and str(tmp_path) not in data["detail"]
     resp = await client.post(URL, data=b"{bad", headers={"Content-Type": "application/json"})
     assert resp.status == 400
     assert dump_v3(svc.db) == before
@@ -163,14 +163,18 @@ def test_last_report_survives_a_restart(config, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------- CLI
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
+def cli_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIKAZE_")}
     env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "hikaze_mm", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=cli_env(),
         timeout=120,
         cwd=str(REPO),
     )
@@ -208,8 +212,6 @@ def test_cli_progress_bar_on_a_terminal(tmp_path: Path) -> None:
 
     sample = build_sample_legacy(tmp_path / "src")
     leader, follower = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HIKAZE_")}
-    env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run(
         [
             sys.executable,
@@ -224,7 +226,7 @@ def test_cli_progress_bar_on_a_terminal(tmp_path: Path) -> None:
         ],
         stdout=subprocess.PIPE,
         stderr=follower,
-        env=env,
+        env=cli_env(),
         timeout=120,
         cwd=str(REPO),
     )

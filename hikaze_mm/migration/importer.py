@@ -36,11 +36,18 @@ import stat
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager, normalize_color, normalize_tag_name, now_ms
+from hikaze_mm.database import (
+    DatabaseManager,
+    normalize_color,
+    normalize_sha256,
+    normalize_tag_name,
+    now_ms,
+)
 from hikaze_mm.errors import HikazeError, ValidationError
 from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.meta import merge_meta_json, strip_image_keys
@@ -67,7 +74,6 @@ MODEL_BATCH = 64  # models per DB transaction
 WINDOW_MODELS = 64  # models read ahead of the one being finished
 IMAGES_PER_WORKER = 3  # images in flight per worker process
 
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _SHORT_COLOR = re.compile(r"#([0-9a-fA-F])([0-9a-fA-F])([0-9a-fA-F])")
 
 
@@ -119,8 +125,9 @@ def _check_images_dir(value: str | Path | None) -> Path | None:
 
 def legacy_sha(value: object) -> str | None:
     """The lowercase hash of a legacy ``hash_hex``, or None when the model was not hashed."""
-    if isinstance(value, str) and _HEX64.fullmatch(value.strip()):
-        return value.strip().lower()
+    if isinstance(value, str):
+        with suppress(ValidationError):
+            return normalize_sha256(value.strip())
     return None
 
 
@@ -385,7 +392,7 @@ class _Run:
         if not isinstance(path, str) or not path.strip():
             self.report.add_error("model", row.id, None, "the legacy row has no path")
             return None
-        if self.ledger.imported_paths([path]):
+        if self.ledger.is_imported(path):
             self.report.already_imported += 1
             return None
         extra, extra_problem = legacy_json(row.extra_json, "extra_json")
@@ -511,14 +518,12 @@ class _Run:
     def _apply(self, work: _ModelWork) -> None:
         data = {"path": work.path, **work.data}
         if work.sha is not None:
-            existed = (
-                self.db.conn.execute(
-                    "SELECT 1 FROM models WHERE sha256 = ?", (work.sha,)
-                ).fetchone()
-                is not None
+            _record, action = self.db.upsert_model(
+                {"sha256": work.sha, **data}, work.tag_ids, on_conflict="merge"
             )
+            existed = action == "merged"
+            # Asked before record_model: did an EARLIER legacy row create this model?
             from_legacy = existed and self.ledger.sha_imported(work.sha)
-            self.db.upsert_model({"sha256": work.sha, **data}, work.tag_ids, on_conflict="merge")
             self.ledger.record_model(work.path, work.legacy_id, sha256=work.sha, pending_id=None)
             self.ledger.mark_done(work.sha, work.source_shas)
             if from_legacy:

@@ -30,6 +30,10 @@ from hikaze_mm.migration.legacy_workers import ProcessWorkers
 
 # Keys read in this order; ``images`` (a list) is the one the legacy app wrote.
 _IMAGE_KEY_ORDER = ("images", "image", "preview", "previews", "preview_image")
+_IMAGE_KEYS = (
+    *(k for k in _IMAGE_KEY_ORDER if k in IMAGE_PATH_KEYS),
+    *sorted(IMAGE_PATH_KEYS - set(_IMAGE_KEY_ORDER)),
+)
 _URL_KEYS = ("url", "path", "src", "file", "name")
 
 
@@ -39,13 +43,11 @@ def image_refs(*metas: Any) -> list[str]:
     An entry may be a string or an object with a ``url`` (or ``path``, ``src``...) string;
     anything else is returned as its ``repr`` so the importer can report it.
     """
-    keys = [k for k in _IMAGE_KEY_ORDER if k in IMAGE_PATH_KEYS]
-    keys += sorted(IMAGE_PATH_KEYS - set(keys))
     refs: list[str] = []
     for meta in metas:
         if not isinstance(meta, dict):
             continue
-        for key in keys:
+        for key in _IMAGE_KEYS:
             value = meta.get(key)
             items: Iterable[Any] = value if isinstance(value, list) else [value]
             for item in items:
@@ -100,11 +102,10 @@ def regular_file_stat(path: str | os.PathLike[str]) -> os.stat_result:
 
 
 def read_image_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes``, or ImageError with a reason."""
+    """The bytes of a regular file (at most ``max_bytes`` + 1 of them, so ``encode_tiers``
+    still rejects a file that grew), or ImageError with a reason."""
     info = regular_file_stat(path)
-    if info.st_size == 0:
-        raise ImageError("empty file")
-    if info.st_size > max_bytes:
+    if info.st_size > max_bytes:  # said here with the file's real size
         raise ImageError(f"file is {info.st_size} bytes, over the {max_bytes} byte limit")
     try:
         with open(path, "rb") as f:
@@ -116,8 +117,6 @@ def read_image_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
 def encode_legacy_image(path: str, max_pixels: int, max_bytes: int) -> EncodedImage:
     """Worker job: hash and encode one legacy image; ImageError if it is unusable."""
     data = read_image_file(path, max_bytes)
-    if len(data) > max_bytes:
-        raise ImageError(f"file is over the {max_bytes} byte limit")
     tiers = encode_tiers(data, max_pixels=max_pixels, max_bytes=max_bytes)
     return EncodedImage(hashlib.sha256(data).hexdigest(), tiers)
 

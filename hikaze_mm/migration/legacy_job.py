@@ -20,7 +20,7 @@ from typing import Any
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.errors import ConflictError, HikazeError
 from hikaze_mm.images import ImageStore
-from hikaze_mm.migration.importer import STATE_KEY, ProgressFn
+from hikaze_mm.migration.importer import STATE_KEY, ProgressFn, import_legacy_data
 
 try:
     import fcntl
@@ -97,8 +97,6 @@ class LegacyImportJob:
         whatever ``import_legacy_data`` raises for bad input. ``progress`` is called as
         well as the status this object keeps.
         """
-        from hikaze_mm.migration.importer import import_legacy_data
-
         with self._lock:
             if self._running:
                 raise ConflictError("a legacy import is already running")

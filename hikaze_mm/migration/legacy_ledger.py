@@ -28,18 +28,12 @@ class LegacyLedger:
         self.db = db
 
     # ------------------------------------------------------------------ models
-    def imported_paths(self, paths: Iterable[str]) -> set[str]:
-        """Which of ``paths`` an earlier run imported (one query per 500)."""
-        wanted = list(paths)
-        found: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.conn.execute(
-                f"SELECT path FROM legacy_import_models WHERE path IN ({marks})", chunk
-            )
-            found.update(r[0] for r in rows)
-        return found
+    def is_imported(self, path: str) -> bool:
+        """Whether an earlier run imported the legacy model at ``path``."""
+        row = self.db.conn.execute(
+            "SELECT 1 FROM legacy_import_models WHERE path = ?", (path,)
+        ).fetchone()
+        return row is not None
 
     def sha_imported(self, sha256: str) -> bool:
         row = self.db.conn.execute(

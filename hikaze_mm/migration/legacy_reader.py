@@ -110,10 +110,10 @@ class LegacySnapshot:
         self.conn = conn
 
     @classmethod
-    def open(cls, path: str | Path, *, temp_dir: str | Path | None = None) -> LegacySnapshot:
+    def open(cls, path: str | Path) -> LegacySnapshot:
         source = Path(path).expanduser()
         _check_source(source)
-        folder = Path(tempfile.mkdtemp(prefix="hikaze-legacy-", dir=temp_dir))
+        folder = Path(tempfile.mkdtemp(prefix="hikaze-legacy-"))
         try:
             copy = folder / "legacy.sqlite3"
             try:
@@ -203,9 +203,6 @@ class LegacySnapshot:
 
     def count_models(self) -> int:
         return self._scalar("SELECT COUNT(*) FROM models")
-
-    def count_links(self) -> int:
-        return self._scalar("SELECT COUNT(*) FROM model_tags")
 
     def count_orphan_links(self) -> int:
         """Links to a model id or tag id that does not exist (foreign keys were often off)."""
