@@ -148,9 +148,6 @@ class ProbeResult:
         """The library type this kind suggests (``loras``, ``checkpoints``...), or None."""
         return KIND_TYPES.get(self.kind) if self.kind else None
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {"base": self.base, "kind": self.kind}
-
 
 UNKNOWN = ProbeResult()
 
@@ -298,18 +295,14 @@ def _kind_from_keys(lowered: list[str], metadata: Mapping[str, str]) -> str | No
 def _base_from_keys(
     keys: list[str], lowered: list[str], tensors: Mapping[str, Any], kind: str | None
 ) -> str | None:
-    joined_checks = (
-        # Flux: ``double_blocks``/``single_blocks`` (BFL and kohya naming) or diffusers'
-        # ``single_transformer_blocks``.
-        (("double_blocks", "single_blocks", "single_transformer_blocks"), FLUX1),
-        # SD3/SD3.5 MMDiT: ``joint_blocks`` (SAI and kohya naming).
-        (("joint_blocks",), SD3),
-    )
-    for markers, base in joined_checks:
-        if any(m in k for k in lowered for m in markers):
-            if base == SD3:
-                return _sd3_variant(lowered)
-            return base
+    # Flux: ``double_blocks``/``single_blocks`` (BFL and kohya naming) or diffusers'
+    # ``single_transformer_blocks``.
+    flux_markers = ("double_blocks", "single_blocks", "single_transformer_blocks")
+    if any(m in k for k in lowered for m in flux_markers):
+        return FLUX1
+    # SD3/SD3.5 MMDiT: ``joint_blocks`` (SAI and kohya naming).
+    if any("joint_blocks" in k for k in lowered):
+        return _sd3_variant(lowered)
     if any("context_embedder" in k for k in lowered) and any(
         "transformer_blocks" in k and "add_k_proj" in k for k in lowered
     ):

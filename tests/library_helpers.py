@@ -46,6 +46,14 @@ def seed_model(svc: Services, label: str, tags: tuple[str, ...] = (), **fields: 
     return sha
 
 
+async def assert_error(resp, status: int) -> dict:
+    """The API's error body: status ``status``, ``{"error", "detail"}`` with a detail."""
+    body = await resp.json()
+    assert resp.status == status, body
+    assert set(body) == {"error", "detail"} and body["detail"]
+    return body
+
+
 def png_bytes(
     size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 10, 10)
 ) -> bytes:

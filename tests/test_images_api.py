@@ -14,14 +14,14 @@ from PIL import Image
 from hikaze_mm.config import Config
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
-from tests.library_helpers import jpeg_bytes, png_bytes, seed_model, services_of, sha_for
-
-
-async def error(resp, status: int) -> dict:
-    body = await resp.json()
-    assert resp.status == status, body
-    assert set(body) == {"error", "detail"} and body["detail"]
-    return body
+from tests.library_helpers import (
+    assert_error,
+    jpeg_bytes,
+    png_bytes,
+    seed_model,
+    services_of,
+    sha_for,
+)
 
 
 def decode(data: bytes) -> Image.Image:
@@ -131,38 +131,40 @@ async def test_bad_names_are_rejected(client, model, path: str) -> None:
 
 
 async def test_absent_images_are_404(client, model) -> None:
-    await error(await client.get(f"/api/images/{model}_0.webp"), 404)
-    await error(await client.get(f"/api/images/{sha_for('other')}.webp?quality=low"), 404)
+    await assert_error(await client.get(f"/api/images/{model}_0.webp"), 404)
+    await assert_error(await client.get(f"/api/images/{sha_for('other')}.webp?quality=low"), 404)
     await upload(client, model, png_bytes())
-    await error(await client.get(f"/api/images/{model}_1.webp"), 404)
+    await assert_error(await client.get(f"/api/images/{model}_1.webp"), 404)
     # a claimed seq whose file is still being written (empty) is not served
     svc = services_of(client)
     svc.images.tier_path(model, 5, "high").write_bytes(b"")
-    await error(await client.get(f"/api/images/{model}_5.webp"), 404)
+    await assert_error(await client.get(f"/api/images/{model}_5.webp"), 404)
 
 
 async def test_sample_imgs_bad_input(client, model) -> None:
     resp = await client.post("/api/images/get_sample_imgs", json={"hash": sha_for("nobody")})
     assert resp.status == 200 and await resp.json() == []
     for payload in ({}, {"hash": "abc"}, {"hash": 5}, {"hash": None}, {"hash": model, "x": 1}):
-        await error(await client.post("/api/images/get_sample_imgs", json=payload), 400)
+        await assert_error(await client.post("/api/images/get_sample_imgs", json=payload), 400)
     for raw in (b"{", b"[]", b""):
         resp = await client.post(
             "/api/images/get_sample_imgs", data=raw, headers={"Content-Type": "application/json"}
         )
-        await error(resp, 400)
+        await assert_error(resp, 400)
 
 
 async def test_upload_rejections_change_nothing(client, model) -> None:
     svc = services_of(client)
-    await error(await client.post(f"/api/images/{sha_for('no model')}", data=png_bytes()), 404)
-    await error(await client.post("/api/images/not-a-hash", data=png_bytes()), 400)
-    await error(await client.post(f"/api/images/{model}", data=b"not an image at all"), 400)
-    await error(await client.post(f"/api/images/{model}", data=b""), 400)
-    await error(await client.post(f"/api/images/{model}", data=png_bytes()[:60]), 400)
+    await assert_error(
+        await client.post(f"/api/images/{sha_for('no model')}", data=png_bytes()), 404
+    )
+    await assert_error(await client.post("/api/images/not-a-hash", data=png_bytes()), 400)
+    await assert_error(await client.post(f"/api/images/{model}", data=b"not an image at all"), 400)
+    await assert_error(await client.post(f"/api/images/{model}", data=b""), 400)
+    await assert_error(await client.post(f"/api/images/{model}", data=png_bytes()[:60]), 400)
     form = aiohttp.FormData()
     form.add_field("other", "text only")
-    await error(await client.post(f"/api/images/{model}", data=form), 400)
+    await assert_error(await client.post(f"/api/images/{model}", data=form), 400)
     resp = await client.post(
         f"/api/images/{model}",
         data=b"--xx\r\ngarbage",
@@ -172,7 +174,7 @@ async def test_upload_rejections_change_nothing(client, model) -> None:
     resp = await client.post(
         f"/api/images/{model}", data=png_bytes(), headers={"Origin": "http://evil.example"}
     )
-    await error(resp, 403)
+    await assert_error(resp, 403)
     assert svc.images.image_names(model) == []
     assert not [p for p in svc.images.images_dir.iterdir() if p.is_file()]
 
@@ -193,18 +195,18 @@ async def test_upload_over_the_limit_is_413(small_client) -> None:
     noisy.save(out, "PNG")
     big = out.getvalue()
     assert len(big) > 20_000
-    await error(await client.post(f"/api/images/{sha}", data=big), 413)
+    await assert_error(await client.post(f"/api/images/{sha}", data=big), 413)
 
     async def chunked():  # no Content-Length: the cap holds while streaming
         for start in range(0, len(big), 4096):
             yield big[start : start + 4096]
 
-    await error(await client.post(f"/api/images/{sha}", data=chunked()), 413)
+    await assert_error(await client.post(f"/api/images/{sha}", data=chunked()), 413)
     form = aiohttp.FormData()
     form.add_field("image", big, filename="big.png", content_type="image/png")
-    await error(await client.post(f"/api/images/{sha}", data=form), 413)
+    await assert_error(await client.post(f"/api/images/{sha}", data=form), 413)
     huge = b"\0" * (5 * 1024 * 1024)
-    await error(await client.post(f"/api/images/{sha}", data=huge), 413)
+    await assert_error(await client.post(f"/api/images/{sha}", data=huge), 413)
     assert services_of(client).images.image_names(sha) == []
     await upload(client, sha, png_bytes((32, 32)))
 
@@ -234,15 +236,15 @@ async def test_delete_image(client, model) -> None:
     assert resp.status == 200 and (await resp.json())["deleted"] is True
     names = await (await client.post("/api/images/get_sample_imgs", json={"hash": model})).json()
     assert names == [f"{model}_0.webp", f"{model}_2.webp"]
-    await error(await client.get(f"/api/images/{model}_1.webp?quality=low"), 404)
-    await error(await client.delete(f"/api/images/{model}/1"), 404)
+    await assert_error(await client.get(f"/api/images/{model}_1.webp?quality=low"), 404)
+    await assert_error(await client.delete(f"/api/images/{model}/1"), 404)
     for bad in ("x", "-1", "1.0", "1234567", "%2e%2e"):
         resp = await client.delete(f"/api/images/{model}/{bad}")
         assert resp.status in (400, 404) and "error" in await resp.json()
-    await error(await client.delete(f"/api/images/{model}/x"), 400)
-    await error(await client.delete("/api/images/abc/0"), 400)
+    await assert_error(await client.delete(f"/api/images/{model}/x"), 400)
+    await assert_error(await client.delete("/api/images/abc/0"), 400)
     resp = await client.delete(f"/api/images/{model}/0", headers={"Origin": "http://evil.example"})
-    await error(resp, 403)
+    await assert_error(resp, 403)
     assert (await (await client.get(f"/api/images/{model}_0.webp")).read())[:4] == b"RIFF"
 
 
@@ -264,12 +266,12 @@ async def test_pending_original_images(client, tmp_path: Path) -> None:
     resp = await client.get(f"/api/images/pending/{pid}?n=1")
     assert resp.status == 200 and resp.content_type == "image/jpeg"
     assert await resp.read() == jpg.read_bytes()
-    await error(await client.get(f"/api/images/pending/{pid}?n=2"), 404)
-    await error(await client.get("/api/images/pending/999"), 404)
-    await error(await client.get(f"/api/images/pending/{pid}?n=-1"), 400)
-    await error(await client.get(f"/api/images/pending/{pid}?n=x"), 400)
+    await assert_error(await client.get(f"/api/images/pending/{pid}?n=2"), 404)
+    await assert_error(await client.get("/api/images/pending/999"), 404)
+    await assert_error(await client.get(f"/api/images/pending/{pid}?n=-1"), 400)
+    await assert_error(await client.get(f"/api/images/pending/{pid}?n=x"), 400)
     for bad in ("abc", "1.png", "-3", "*"):
-        await error(await client.get(f"/api/images/pending/{bad}"), 400)
+        await assert_error(await client.get(f"/api/images/pending/{bad}"), 400)
     resp = await client.get("/api/images/pending/..%2F..%2Fhikaze_mm.db")
     assert resp.status in (400, 404) and resp.content_type == "application/json"
 
@@ -278,6 +280,6 @@ async def test_deleting_model_removes_its_images(client, model) -> None:
     await upload(client, model, png_bytes())
     resp = await client.delete(f"/api/models/{model}")
     assert resp.status == 200
-    await error(await client.get(f"/api/images/{model}_0.webp"), 404)
+    await assert_error(await client.get(f"/api/images/{model}_0.webp"), 404)
     names = await (await client.post("/api/images/get_sample_imgs", json={"hash": model})).json()
     assert names == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hikaze_mm.library.queries import ModelQuery, list_models
-from tests.library_helpers import png_bytes, seed_model, services_of, sha_for
+from tests.library_helpers import assert_error, png_bytes, seed_model, services_of, sha_for
 
 BAD_HASHES = ("xyz", "a" * 63, "a" * 65, "g" * 64, "..%2F..%2Fetc", "*")
 
@@ -18,13 +18,6 @@ async def get_json(client, url: str, status: int = 200):
     resp = await client.get(url)
     body = await resp.json()
     assert resp.status == status, (url, body)
-    return body
-
-
-async def assert_error(resp, status: int) -> dict:
-    body = await resp.json()
-    assert resp.status == status, body
-    assert set(body) == {"error", "detail"} and body["detail"]
     return body
 
 
@@ -235,7 +228,8 @@ async def test_listing_has_no_n_plus_one(services) -> None:
     """A page costs the same number of SQL statements whatever its length."""
     for i in range(40):
         seed_model(services, f"m{i:02d}", ("a", f"t{i % 5}"))
-        services.images.add_image(sha_for(f"m{i:02d}"), png_bytes((8, 8))) if i < 3 else None
+        if i < 3:
+            services.images.add_image(sha_for(f"m{i:02d}"), png_bytes((8, 8)))
     statements: list[str] = []
     services.db.conn.set_trace_callback(statements.append)
     try:

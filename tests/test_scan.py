@@ -468,6 +468,19 @@ def test_broken_symlinks_are_reported_not_fatal(services: Services, models_root:
     assert report["counts"]["errors"] == 2
 
 
+def test_a_stale_scan_row_with_images_is_kept(
+    services: Services, models_root: Path, tmp_path: Path
+) -> None:
+    src = models_root / "loras" / "pictured.safetensors"
+    write_model(src, 64)
+    scan(services)
+    pid = pending_by_path(services)[str(src)]["id"]
+    services.images.add_pending_image(pid, make_png(tmp_path / "p.png"))
+    src.unlink()
+    assert scan(services)["counts"]["pending_removed"] == 0
+    assert services.db.get_pending(pid) is not None
+
+
 def test_files_vanishing_mid_scan(lib) -> None:
     svc, root, _shas = lib
     # A moved model (a candidate that must be hashed) and a brand-new file both vanish

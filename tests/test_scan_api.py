@@ -15,13 +15,9 @@ import pytest
 
 from hikaze_mm.config import Config
 from hikaze_mm.server import create_app
-from hikaze_mm.server.app import SERVICES_KEY
 from hikaze_mm.services import Services
 from tests.helpers import same_origin_headers, write_model
-
-
-def services_of(client) -> Services:
-    return client.server.app[SERVICES_KEY]
+from tests.library_helpers import services_of
 
 
 async def wait_until_idle(client, timeout: float = 30.0) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.library_helpers import seed_model, services_of
+from tests.library_helpers import assert_error, seed_model, services_of
 
 
 async def create(client, name, color=None, status=201) -> dict:
@@ -12,13 +12,6 @@ async def create(client, name, color=None, status=201) -> dict:
     resp = await client.post("/api/tags", json=payload)
     body = await resp.json()
     assert resp.status == status, body
-    return body
-
-
-async def error(resp, status: int) -> dict:
-    body = await resp.json()
-    assert resp.status == status, body
-    assert set(body) == {"error", "detail"} and body["detail"]
     return body
 
 
@@ -44,7 +37,7 @@ async def test_create_list_with_usage_counts(client) -> None:
 async def test_duplicate_names_in_any_case(client) -> None:
     await create(client, "Style")
     for name in ("style", "STYLE", "  style  ", "Style"):
-        await error(await client.post("/api/tags", json={"name": name}), 409)
+        await assert_error(await client.post("/api/tags", json={"name": name}), 409)
     tags = await (await client.get("/api/tags")).json()
     assert [t["name"] for t in tags] == ["Style"]
 
@@ -71,7 +64,7 @@ async def test_duplicate_names_in_any_case(client) -> None:
     ],
 )
 async def test_create_rejects_bad_input(client, payload) -> None:
-    await error(await client.post("/api/tags", json=payload), 400)
+    await assert_error(await client.post("/api/tags", json=payload), 400)
     assert await (await client.get("/api/tags")).json() == []
 
 
@@ -80,7 +73,7 @@ async def test_create_bad_json(client) -> None:
         resp = await client.post(
             "/api/tags", data=raw, headers={"Content-Type": "application/json"}
         )
-        await error(resp, 400)
+        await assert_error(resp, 400)
 
 
 async def test_patch_rename_recolor(client) -> None:
@@ -95,17 +88,17 @@ async def test_patch_rename_recolor(client) -> None:
     assert resp.status == 200 and (await resp.json())["name"] == "NEW NAME"
     resp = await client.patch(url, json={"color": None})
     assert resp.status == 200 and (await resp.json())["color"] is None
-    await error(await client.patch(url, json={"name": "other"}), 409)
+    await assert_error(await client.patch(url, json={"name": "other"}), 409)
     for bad in ({}, {"name": ""}, {"name": None}, {"color": "blue"}, {"nam": "x"}):
-        await error(await client.patch(url, json=bad), 400)
+        await assert_error(await client.patch(url, json=bad), 400)
     current = {t["id"]: t for t in await (await client.get("/api/tags")).json()}
     assert current[tag["id"]]["name"] == "NEW NAME" and current[tag["id"]]["color"] is None
     assert current[other["id"]]["name"] == "Other"
-    await error(await client.patch("/api/tags/999999", json={"name": "x"}), 404)
+    await assert_error(await client.patch("/api/tags/999999", json={"name": "x"}), 404)
     for bad_id in ("abc", "-1", "1.5", "1e3", "0x1", "%20"):
-        await error(await client.patch(f"/api/tags/{bad_id}", json={"name": "x"}), 400)
+        await assert_error(await client.patch(f"/api/tags/{bad_id}", json={"name": "x"}), 400)
     # a dot segment is resolved before routing: it reaches no tag route at all
-    await error(await client.patch("/api/tags/%2e%2e", json={"name": "x"}), 404)
+    await assert_error(await client.patch("/api/tags/%2e%2e", json={"name": "x"}), 404)
 
 
 async def test_delete_detaches_from_models(client) -> None:
@@ -115,7 +108,7 @@ async def test_delete_detaches_from_models(client) -> None:
     resp = await client.delete(f"/api/tags/{gone['id']}")
     assert resp.status == 200 and (await resp.json())["deleted"] is True
     assert [t["name"] for t in svc.db.get_model(sha)["tags"]] == ["kept"]
-    await error(await client.delete(f"/api/tags/{gone['id']}"), 404)
-    await error(await client.delete("/api/tags/notanid"), 400)
+    await assert_error(await client.delete(f"/api/tags/{gone['id']}"), 404)
+    await assert_error(await client.delete("/api/tags/notanid"), 400)
     resp = await client.delete(f"/api/tags/{gone['id']}", headers={"Origin": "http://evil.example"})
-    await error(resp, 403)
+    await assert_error(resp, 403)

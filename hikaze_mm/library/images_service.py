@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.database import DatabaseManager, normalize_sha256
-from hikaze_mm.errors import NotFoundError, ValidationError
+from hikaze_mm.errors import NotFoundError
 from hikaze_mm.images import ImageStore, check_quality, parse_public_name, public_name
 from hikaze_mm.params import parse_index
 
@@ -83,9 +83,7 @@ def read_tier(
 
 def sample_image_names(images: ImageStore, sha256: Any) -> list[str]:
     """``["<hash>_0.webp", ...]`` for the images on disk (an unknown hash has none)."""
-    if not isinstance(sha256, str):
-        raise ValidationError("hash must be a string of 64 hex characters")
-    return images.image_names(normalize_sha256(sha256))
+    return images.image_names(sha256)
 
 
 def require_model(db: DatabaseManager, sha256: str) -> str:
@@ -98,8 +96,12 @@ def require_model(db: DatabaseManager, sha256: str) -> str:
 def upload_image(
     db: DatabaseManager, images: ImageStore, sha256: str, data: bytes
 ) -> dict[str, Any]:
-    """Validate and encode an image into the three tiers at the model's next seq."""
-    sha = require_model(db, sha256)
+    """Validate and encode an image into the three tiers at the model's next seq.
+
+    The caller checks the model first (``require_model``, before reading the upload);
+    it is checked again after encoding, in case it was deleted meanwhile.
+    """
+    sha = normalize_sha256(sha256)
     seq = images.add_image(sha, data)
     if db.get_model(sha) is None:  # the model was deleted while we encoded
         images.delete_image(sha, seq)

@@ -27,6 +27,7 @@ from typing import Any
 
 from hikaze_mm.config import Config
 from hikaze_mm.database import DatabaseManager, normalize_sha256, normalize_tag_name, now_ms
+from hikaze_mm.database.manager import TagRef
 from hikaze_mm.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from hikaze_mm.hashing import short_hash
 from hikaze_mm.images import ImageStore
@@ -38,8 +39,6 @@ TAG_OPS = ("add", "remove", "set")
 MAX_TAGS_PER_PATCH = 500
 
 TYPE_RE = re.compile(r"[a-z0-9][a-z0-9_\-]*")
-
-TagRef = int | str
 
 
 def model_detail(db: DatabaseManager, images: ImageStore, sha256: str) -> dict[str, Any]:

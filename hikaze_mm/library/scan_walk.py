@@ -64,6 +64,10 @@ class WalkProblem:
     kind: str
     detail: str
 
+    @classmethod
+    def from_error(cls, path: str, exc: OSError) -> WalkProblem:
+        return cls(path, _problem_kind(exc), exc.strerror or str(exc))
+
     @property
     def is_error(self) -> bool:
         return self.kind != "loop"
@@ -102,7 +106,7 @@ class Walker:
     _visited: set[tuple[int, int]] = field(default_factory=set, init=False)
 
     def _report(self, path: str, exc: OSError) -> None:
-        self.problems.append(WalkProblem(path, _problem_kind(exc), exc.strerror or str(exc)))
+        self.problems.append(WalkProblem.from_error(path, exc))
 
     def walk(self) -> Iterator[SeenFile]:
         for root in self.roots:

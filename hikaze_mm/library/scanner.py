@@ -42,7 +42,7 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from hikaze_mm.config import ModelRoot
-from hikaze_mm.database import DatabaseManager
+from hikaze_mm.database import DatabaseManager, now_ms
 from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, ValidationError
 from hikaze_mm.hashing import FileChangedError, HashCancelled, HashControl, HashService
 from hikaze_mm.images import ImageStore
@@ -138,10 +138,6 @@ class ScanReport:
         return data
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -206,7 +202,7 @@ class _Run:
         self.counts = ScanCounts()
         self.phase = "starting"
         self.current: str | None = None
-        self.started_at = _now_ms()
+        self.started_at = now_ms()
         self.finished_at: int | None = None
         self.problems: list[WalkProblem] = []
         self.error: str | None = None
@@ -225,6 +221,9 @@ class _Run:
         if problem.is_error:
             self.counts.errors += 1
 
+    def root_dicts(self) -> list[dict[str, str | None]]:
+        return [{"path": str(r.path), "type": r.type_key} for r in self.roots]
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "phase": self.phase,
@@ -232,7 +231,7 @@ class _Run:
             "finished_at": self.finished_at,
             "immediate_hashing": self.immediate,
             "conflict_strategy": self.strategy,
-            "roots": [{"path": str(r.path), "type": r.type_key} for r in self.roots],
+            "roots": self.root_dicts(),
             "counts": asdict(self.counts),
             "current": self.current,
             "problems": [p.to_dict() for p in self.problems[:STATUS_PROBLEMS]],
@@ -385,7 +384,7 @@ class Scanner:
             raise
         finally:
             with self._lock:
-                run.finished_at = _now_ms()
+                run.finished_at = now_ms()
                 if report is not None:
                     run.phase = "done"
                 else:
@@ -420,7 +419,7 @@ class Scanner:
             counts=counts,
             started_at=run.started_at,
             finished_at=run.started_at,
-            roots=[{"path": str(r.path), "type": r.type_key} for r in run.roots],
+            roots=run.root_dicts(),
             immediate_hashing=run.immediate,
         )
         self._write_relinks(run, plan.relinks, report)
@@ -437,13 +436,14 @@ class Scanner:
         report.new_pending_ids = [pid for pid, _ in new_ids[:MAX_LISTED]]
         stale = plan.stale_pending
         if stale and self.images is not None:
-            stale = [pid for pid in stale if not self.images.pending_images(pid)]
+            with_images = self.images.pending_image_names(stale)
+            stale = [pid for pid in stale if not with_images[pid]]
         counts.pending_removed = len(remove_stale_scan_pending(self.db, stale))
 
         if run.immediate:
             self._promote(run, new_ids)
         report.problems = [p.to_dict() for p in run.problems[:MAX_LISTED]]
-        report.finished_at = _now_ms()
+        report.finished_at = now_ms()
         return report
 
     def _plan(self, run: _Run, snap: _Snapshot, root_paths: list[str]) -> _Plan:
@@ -573,10 +573,7 @@ class Scanner:
                     run.problem(WalkProblem(f.path, "vanished", str(exc)))
                     continue
                 except OSError as exc:
-                    kind = "permission" if isinstance(exc, PermissionError) else "vanished"
-                    if not isinstance(exc, (PermissionError, FileNotFoundError)):
-                        kind = "error"
-                    run.problem(WalkProblem(f.path, kind, exc.strerror or str(exc)))
+                    run.problem(WalkProblem.from_error(f.path, exc))
                     continue
                 run.counts.hashed += 1
                 run.current = f.path

@@ -1,8 +1,8 @@
 """Tag CRUD from request bodies, on top of DatabaseManager's tag methods.
 
 Names are trimmed (inner runs of spaces collapsed) and unique regardless of case; colors
-are ``#RRGGBB`` or null. DatabaseManager enforces both; this module only checks the body's
-shape (known fields, right types) so a bad request is a 400 that changes nothing.
+are ``#RRGGBB`` or null. DatabaseManager enforces both (a 400 before it writes anything);
+this module only checks the body's shape: known fields, and a name that is a string.
 """
 
 from __future__ import annotations
@@ -16,14 +16,9 @@ from hikaze_mm.library.validation import check_keys
 TAG_FIELDS = ("name", "color")
 
 
-def _color(body: dict[str, Any]) -> str | None:
-    color = body.get("color")
-    if color is not None and not isinstance(color, str):
-        raise ValidationError("color must be a string #RRGGBB or null")
-    return color
-
-
 def _name(body: dict[str, Any]) -> str:
+    """The name as given (DatabaseManager trims and checks it); None is not a name here,
+    whereas ``update_tag(name=None)`` would mean "leave the name"."""
     name = body.get("name")
     if not isinstance(name, str):
         raise ValidationError("name must be a string")
@@ -39,7 +34,7 @@ def create_tag(db: DatabaseManager, body: dict[str, Any]) -> dict[str, Any]:
     check_keys(body, TAG_FIELDS, "tag")
     if "name" not in body:
         raise ValidationError("name is required")
-    tag = db.create_tag(_name(body), _color(body))
+    tag = db.create_tag(_name(body), body.get("color"))
     return {**tag, "model_count": 0, "pending_count": 0}
 
 
@@ -49,7 +44,7 @@ def update_tag(db: DatabaseManager, tag_id: int, body: dict[str, Any]) -> dict[s
     if "name" in body:
         kwargs["name"] = _name(body)
     if "color" in body:
-        kwargs["color"] = _color(body)
+        kwargs["color"] = body["color"]
     return db.update_tag(tag_id, **kwargs)
 
 
