@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from hikaze_mm.migration.promotion import (
     PromotionConflict,
 )
 from hikaze_mm.services import Services
-from tests.promotion_helpers import add_pending, library_snapshot, tier_bytes
+from tests.promotion_helpers import add_pending, library_snapshot, make_png, tier_bytes
 
 
 def test_no_conflict_creates_model_with_tags_and_images(
@@ -268,3 +270,38 @@ def test_cancel_leaves_row_untouched(services: Services, models_root: Path, conf
         services.promoter.promote(pid, control=control, progress=progress)
     assert services.db.get_pending(pid)["status"] == "new"
     assert not services.promoter.locks.ids.is_locked(pid)
+
+
+def test_retry_converges_a_leftover_journal_entry(services: Services, models_root: Path) -> None:
+    pid, sha = add_pending(services, models_root, "j.safetensors", 100, images=((1, 2, 3),))
+    # What a failed attempt of this process left: tiers staged for a hash, not committed.
+    orphan_sha = "ab" * 32
+    staged = services.images.add_image(orphan_sha, make_png(models_root.parent / "o.png"))
+    services.promoter.journal.plan(pid, orphan_sha, [staged], services.images.pending_images(pid))
+    assert services.promoter.promote(pid)["action_taken"] == "created"
+    assert services.images.list_seqs(orphan_sha) == []  # rolled back
+    assert services.images.list_seqs(sha) == [0]  # the pending image was kept for the retry
+    assert services.db.get_state(JOURNAL_KEY) == {"entries": {}}
+
+
+def test_journal_entry_of_another_process(services: Services, models_root: Path) -> None:
+    pid, _ = add_pending(services, models_root, "k.safetensors", 100, images=((4, 5, 6),))
+    source = services.images.pending_images(pid)[0]
+
+    def entry_of(owner_pid: int) -> dict:
+        entry = {"phase": "committed", "sha256": "cd" * 32, "staged": [], "moves": []}
+        entry |= {"sources": [str(source)], "owner": {"pid": owner_pid, "token": "other"}}
+        return {"entries": {str(pid): entry}}
+
+    services.db.set_state(JOURNAL_KEY, entry_of(os.getppid()))  # a live process
+    with pytest.raises(LockedError):
+        services.promoter.promote(pid)
+    assert services.promoter.recover() == 0
+    assert source.exists() and services.db.get_pending(pid)["status"] == "new"
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    services.db.set_state(JOURNAL_KEY, entry_of(dead.pid))
+    assert services.promoter.recover() == 1  # rolled forward: its originals are removed
+    assert not source.exists()
+    assert services.db.get_state(JOURNAL_KEY) == {"entries": {}}

@@ -14,10 +14,11 @@ touches files leaves a small entry in the ``migration_state`` table (key
 3. ``finish``: after the commit, the renames are done, the originals removed, and the
    entry dropped.
 
-Recovery (``recover_entry``) rolls a ``planned`` entry back (its staged tiers are deleted:
-they were never committed, so they are orphans) and rolls a ``committed`` entry forward
-(renames and removals are idempotent). It runs when the same pending id is promoted again
-and for every entry of a dead process when the library is opened.
+``converge`` rolls a ``planned`` entry back (its staged tiers are deleted: they were never
+committed, so they are orphans) and rolls a ``committed`` entry forward (renames and
+removals are idempotent). It runs when a promotion fails, when the same pending id is
+promoted again (``recover_entry``) and for every entry of a dead process when the library
+is opened (``recover_dead``).
 
 An entry is owned by the process that wrote it (pid and a random token, so a restarted
 process that got the same pid is not taken for the dead one). Entries of a process that
@@ -132,8 +133,8 @@ class PromotionJournal:
                 os.unlink(source)
         self._put(pending_id, None)
 
-    def rollback(self, pending_id: int) -> None:
-        """Undo a planned entry: its staged tiers were never committed."""
+    def converge(self, pending_id: int) -> None:
+        """Finish a committed entry; undo a planned one (its staged tiers were never committed)."""
         entry = self.get(pending_id)
         if entry is None:
             return
@@ -158,36 +159,28 @@ class PromotionJournal:
         pid = int((entry.get("owner") or {}).get("pid") or 0)
         return pid != os.getpid() and pid_alive(pid)
 
-    def recover_entry(self, pending_id: int) -> str | None:
-        """Finish or undo the entry of ``pending_id`` left by an earlier attempt.
+    def recover_entry(self, pending_id: int) -> None:
+        """Converge the entry of ``pending_id`` left by an earlier attempt, if any.
 
         The caller holds the id's lock, so an entry of this process is a leftover of a
         failed attempt. Raises LockedError when another live process owns the entry.
-        Returns "finished", "rolled back" or None (no entry).
         """
         entry = self.get(pending_id)
         if entry is None:
-            return None
+            return
         if self._owned_by_live_other(entry):
             pid = (entry.get("owner") or {}).get("pid")
             raise LockedError(f"pending model {pending_id} is being promoted by process {pid}")
-        if entry.get("phase") == "committed":
-            self.finish(pending_id)
-            return "finished"
-        self.rollback(pending_id)
-        return "rolled back"
+        self.converge(pending_id)
 
     def recover_dead(self, skip: set[int] | None = None) -> int:
-        """Recover every entry whose process is gone (run when a library is opened)."""
+        """Converge every entry whose process is gone (run when a library is opened)."""
         done = 0
         for pending_id, entry in self.entries().items():
             if skip and pending_id in skip:
                 continue
             if self._is_ours(entry) or self._owned_by_live_other(entry):
                 continue
-            if entry.get("phase") == "committed":
-                self.finish(pending_id)
-            else:
-                self.rollback(pending_id)
+            self.converge(pending_id)
             done += 1
         return done

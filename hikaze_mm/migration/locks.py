@@ -82,10 +82,6 @@ class KeyedLocks:
                 else:
                     self._locks[key] = (current, users - 1)
 
-    def __len__(self) -> int:
-        with self._mutex:
-            return len(self._locks)
-
 
 class PromotionLocks:
     """The two lock tables the promoter and the worker share (one per process)."""

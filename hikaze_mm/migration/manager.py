@@ -25,7 +25,7 @@ from hikaze_mm.database import DatabaseManager, now_ms
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 from hikaze_mm.hashing import HashControl
 from hikaze_mm.migration.legacy_job import LegacyImportJob
-from hikaze_mm.migration.promotion import WORKER_POLICIES, Promoter
+from hikaze_mm.migration.promotion import WORKER_POLICIES, Promoter, check_strategy
 from hikaze_mm.migration.state import MigrationState, StateTracker
 from hikaze_mm.migration.worker import MigrationWorker
 
@@ -47,7 +47,7 @@ class MigrationManager:
         self.promoter = promoter
         self.legacy_import = legacy_import
         self.workers = workers
-        self.default_policy = _check_policy(policy)
+        self.default_policy = check_strategy(policy, name="conflict_policy") or "merge"
         self.tracker = StateTracker(db, save_interval=save_interval)
         self._lock = threading.Lock()
         self._worker: MigrationWorker | None = None
@@ -81,9 +81,9 @@ class MigrationManager:
         *,
         policy: str | None = None,
     ) -> dict[str, Any]:
-        chosen = _check_policy(policy) if policy is not None else self.default_policy
-        legacy_db = _existing_file(legacy_db_path, "legacy_db_path")
-        legacy_images = _existing_dir(legacy_images_dir, "legacy_images_dir")
+        chosen = check_strategy(policy, name="conflict_policy") or self.default_policy
+        legacy_db = _existing_path(legacy_db_path, "legacy_db_path", folder=False)
+        legacy_images = _existing_path(legacy_images_dir, "legacy_images_dir", folder=True)
         if legacy_images and not legacy_db:
             raise ValidationError("legacy_images_dir needs legacy_db_path")
         with self._lock:
@@ -192,29 +192,13 @@ def status_dict(state: MigrationState, *, active: bool) -> dict[str, Any]:
     }
 
 
-def _check_policy(policy: object) -> str:
-    if not isinstance(policy, str) or policy not in WORKER_POLICIES:
-        raise ValidationError(f"conflict policy must be one of {', '.join(WORKER_POLICIES)}")
-    return policy
-
-
-def _existing_file(value: str | Path | None, name: str) -> str | None:
+def _existing_path(value: str | Path | None, name: str, *, folder: bool) -> str | None:
+    """The resolved path of an existing file (or folder), None when not given."""
     if value is None or value == "":
         return None
     if not isinstance(value, (str, Path)):
         raise ValidationError(f"{name} must be a path")
     path = Path(value).expanduser()
-    if not path.is_file():
-        raise NotFoundError(f"{name}: no such file: {path}")
-    return str(path.resolve())
-
-
-def _existing_dir(value: str | Path | None, name: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, (str, Path)):
-        raise ValidationError(f"{name} must be a path")
-    path = Path(value).expanduser()
-    if not path.is_dir():
-        raise NotFoundError(f"{name}: no such folder: {path}")
+    if not (path.is_dir() if folder else path.is_file()):
+        raise NotFoundError(f"{name}: no such {'folder' if folder else 'file'}: {path}")
     return str(path.resolve())

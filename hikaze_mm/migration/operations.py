@@ -97,8 +97,11 @@ def resolve_hash_path(config: Config, db: DatabaseManager, raw: object) -> Path:
     path = Path(raw)
     if not path.is_absolute():
         raise ValidationError("path must be absolute")
-    known = db.get_model_by_path(raw) or db.get_pending_by_path(raw)
-    if config.root_for(path) is None and known is None:
+    if (
+        config.root_for(path) is None
+        and db.get_model_by_path(raw) is None
+        and db.get_pending_by_path(raw) is None
+    ):
         raise ForbiddenError("path is outside the model roots and unknown to the library")
     if not path.exists():
         raise NotFoundError(f"no such file: {raw}")
@@ -116,14 +119,12 @@ def pending_id_for(db: DatabaseManager, path: Path) -> int | None:
     return None
 
 
-def hash_failure(path: Path, exc: Exception) -> HikazeError:
+def hash_failure(path: Path, exc: OSError | FileChangedError) -> HikazeError:
     if isinstance(exc, FileNotFoundError):
         return NotFoundError(f"no such file: {path}")
     if isinstance(exc, FileChangedError):
         return UnprocessableError(f"{exc}; try again")
-    if isinstance(exc, OSError):
-        return UnprocessableError(f"cannot read {path}: {exc.strerror or exc}")
-    raise exc
+    return UnprocessableError(f"cannot read {path}: {exc.strerror or exc}")
 
 
 def hash_answer(result: HashResult) -> dict[str, Any]:

@@ -39,7 +39,6 @@ from hikaze_mm.database import DatabaseManager
 from hikaze_mm.errors import ConflictError, NotFoundError, UnprocessableError, ValidationError
 from hikaze_mm.hashing import (
     FileChangedError,
-    HashCancelled,
     HashControl,
     HashService,
     ProgressCallback,
@@ -69,8 +68,7 @@ class PromotionConflict(ConflictError):
         name = existing.get("name") or existing.get("path")
         super().__init__(
             f"pending model {pending.get('id')} has the same content as the model "
-            f"{existing['sha256']} ({name})",
-            error="Conflict",
+            f"{existing['sha256']} ({name})"
         )
         self.existing = existing
         self.pending = pending
@@ -78,7 +76,7 @@ class PromotionConflict(ConflictError):
     def body(self) -> dict[str, Any]:
         """The 409 body: both full records, so a UI can show them side by side."""
         return {
-            "error": "Conflict",
+            "error": self.error,
             "detail": self.detail,
             "existing": self.existing,
             "pending": self.pending,
@@ -97,13 +95,15 @@ class _ModelChanged(Exception):
     """Another writer inserted or removed the model between the decision and the commit."""
 
 
-def check_strategy(strategy: object, allowed: tuple[str, ...] = WORKER_POLICIES) -> str | None:
+def check_strategy(
+    strategy: object, allowed: tuple[str, ...] = WORKER_POLICIES, *, name: str = "conf_strategy"
+) -> str | None:
     """``strategy`` if it is None or one of ``allowed``; any other value is a 400."""
     if strategy is None:
         return None
     if not isinstance(strategy, str) or strategy not in allowed:
         raise ValidationError(
-            f"conf_strategy must be null or one of {', '.join(allowed)}, not {strategy!r}"
+            f"{name} must be null or one of {', '.join(allowed)}, not {strategy!r}"
         )
     return strategy
 
@@ -139,13 +139,6 @@ class Promoter:
         if record is None:
             raise NotFoundError(f"no pending model {pending_id}")
         record["images"] = [p.name for p in self.images.pending_images(pending_id)]
-        return record
-
-    def model_view(self, sha256: str) -> dict[str, Any]:
-        record = self.db.get_model(sha256)
-        if record is None:
-            raise NotFoundError(f"no model {sha256}")
-        record["images"] = self.images.image_names(sha256)
         return record
 
     # ------------------------------------------------------------ promotion
@@ -192,9 +185,6 @@ class Promoter:
         self.db.update_pending(pid, status="hashing")
         try:
             result = self.hashes.hash_file(path, control=control, progress=progress)
-        except HashCancelled:
-            self.db.update_pending(pid, status=_resting_status(pending))
-            raise
         except FileNotFoundError:
             self._record_error(pending, f"file not found: {path}", on_outcome)
             raise PendingFileMissing(
@@ -207,7 +197,7 @@ class Promoter:
             reason = f"cannot read {path}: {exc.strerror or exc}"
             self._record_error(pending, reason, on_outcome)
             raise PendingFileError(f"pending model {pid}: {reason}") from None
-        except BaseException:
+        except BaseException:  # HashCancelled, KeyboardInterrupt...: no outcome
             self.db.update_pending(pid, status=_resting_status(pending))
             raise
         return result.sha256, result.stat.size
@@ -285,7 +275,7 @@ class Promoter:
                     on_outcome(action, {"id": pid, "path": pending["path"], "sha256": sha})
         except BaseException:
             if journaled:
-                self.journal.rollback(pid)
+                self.journal.converge(pid)
             raise
         if journaled:
             self.journal.finish(pid)
@@ -340,14 +330,10 @@ class Promoter:
         tags = [tag["id"] for tag in pending.get("tags", [])]
         if branch == "created":
             data["name"] = data["name"] or Path(pending["path"]).stem
-            self.db.upsert_model(data, tags)
-        elif branch == "override":
-            self.db.upsert_model(data, tags, on_conflict="update")
-        else:  # merge
-            self.db.upsert_model(data, tags, on_conflict="merge")
-            if existing is not None and existing.get("missing"):
-                # The existing path points at a file that is gone: treat it as empty.
-                self.db.update_model(sha, path=pending["path"], missing=False)
+        self.db.upsert_model(data, tags, on_conflict="merge" if branch == "merge" else "update")
+        if branch == "merge" and existing is not None and existing.get("missing"):
+            # The existing path points at a file that is gone: treat it as empty.
+            self.db.update_model(sha, path=pending["path"], missing=False)
 
 
 def _resting_status(pending: dict[str, Any]) -> str:

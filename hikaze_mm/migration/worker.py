@@ -144,10 +144,8 @@ class MigrationWorker(threading.Thread):
             )
         except (PromotionConflict, PendingFileMissing, PendingFileError):
             pass  # recorded (row marked, counted) by the promoter through on_outcome
-        except LockedError:
-            tracker.item_dropped(item.id, uncount=True)  # the API is promoting it
-        except NotFoundError:
-            tracker.item_dropped(item.id, uncount=True)  # promoted or removed meanwhile
+        except (LockedError, NotFoundError):  # the API is promoting it, or it is gone
+            tracker.item_dropped(item.id, uncount=True)
         except HashCancelled:
             tracker.item_dropped(item.id, uncount=False)
             raise

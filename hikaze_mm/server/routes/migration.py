@@ -20,6 +20,7 @@ from hikaze_mm.migration.operations import (
     resolve_hash_path,
 )
 from hikaze_mm.migration.promotion import API_STRATEGIES, PromotionConflict, check_strategy
+from hikaze_mm.params import parse_index
 from hikaze_mm.server.http import int_param, json_response, read_json, run_sync, services
 
 routes = web.RouteTableDef()
@@ -112,10 +113,8 @@ async def pending_list(request: web.Request) -> web.Response:
 
 @routes.get("/api/migration/pending/{pending_id}")
 async def pending_detail(request: web.Request) -> web.Response:
-    raw = request.match_info["pending_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ValidationError(f"not a pending id: {raw!r}")
-    return json_response(await run_sync(services(request).promoter.pending_view, int(raw)))
+    pending_id = parse_index(request.match_info["pending_id"], "pending id")
+    return json_response(await run_sync(services(request).promoter.pending_view, pending_id))
 
 
 @routes.post("/api/models/sha256")
