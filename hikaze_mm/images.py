@@ -256,11 +256,9 @@ class ImageStore:
         return {s: public_name(s, min(found)) if found else None for s, found in seqs.items()}
 
     def get_next_sequence_index(self, sha256: str) -> int:
-        """One past the highest seq in use (claims included). Not a reservation:
-        ``add_image``/``write_tiers`` claim atomically."""
-        sha = normalize_sha256(sha256)
-        used = [int(m.group(2)) for m in self._tier_files(sha)]
-        return max(used) + 1 if used else 0
+        """One past the highest seq of the model's images. Not a reservation:
+        ``claim_seq`` (used by ``add_image``/``write_tiers``) claims atomically."""
+        return max(self.list_seqs(sha256), default=-1) + 1
 
     def _tier_files(self, sha: str) -> list[re.Match[str]]:
         prefix = f"{sha}_"
@@ -282,7 +280,12 @@ class ImageStore:
         ``cleanup_partial`` removes it if the process dies.
         """
         sha = normalize_sha256(sha256)
-        seq = self.get_next_sequence_index(sha)
+        # Start after the seqs this process knows of, without listing the folder (that
+        # would make every claim cost O(images) and an import quadratic). The index may be
+        # stale or not loaded yet: O_EXCL skips every seq that exists, so it is only a hint.
+        with self._lock:
+            known = self._index.get(sha)
+        seq = max(known) + 1 if known else 0
         while True:
             try:
                 fd = os.open(self.tier_path(sha, seq, "high"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -310,6 +313,8 @@ class ImageStore:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
+        with self._lock:
+            self._index.setdefault(sha, set()).add(seq)
         return seq
 
     def add_image(
@@ -407,17 +412,25 @@ class ImageStore:
             ext = Path(source).suffix.lower()
             if ext not in PENDING_EXTENSIONS:
                 raise ImageError(f"unsupported image format {fmt or ext!r}")
+        if n is not None:  # the caller chose n: no listing, no lock
+            return self._copy_pending(int(pending_id), int(n), source, ext)
         with self._lock:
             existing = self._pending_files([pending_id])[int(pending_id)]
-            if n is None:
-                n = existing[-1][0] + 1 if existing else 0
-            for used, name in existing:  # same n with another extension: replace it
-                if used == n:
-                    (self.pending_dir / name).unlink()
-            final = self.pending_dir / f"{int(pending_id)}_{n}{ext}"
-            tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, final)
+            n = existing[-1][0] + 1 if existing else 0
+            return self._copy_pending(int(pending_id), n, source, ext)
+
+    def _copy_pending(
+        self, pending_id: int, n: int, source: str | os.PathLike[str], ext: str
+    ) -> Path:
+        """Copy ``source`` to ``<id>_<n><ext>`` atomically, replacing ``<id>_<n>`` of any type."""
+        final = self.pending_dir / f"{pending_id}_{n}{ext}"
+        for other in PENDING_EXTENSIONS:
+            if other != ext:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.pending_dir / f"{pending_id}_{n}{other}")
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, final)
         return final
 
     def remove_pending_images(self, pending_id: int) -> int:
