@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class HikazeError(Exception):
     """Base class. ``detail`` is safe to show to a user."""
@@ -14,6 +16,10 @@ class HikazeError(Exception):
         self.detail = detail
         if error is not None:
             self.error = error
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the error response; subclasses may add fields."""
+        return {"error": self.error, "detail": self.detail}
 
 
 class ValidationError(HikazeError, ValueError):

@@ -27,7 +27,6 @@ from hikaze_mm.images import ImageStore
 from hikaze_mm.migration.promotion import (
     API_STRATEGIES,
     Promoter,
-    PromotionConflict,
     check_pending_id,
     check_strategy,
 )
@@ -55,18 +54,8 @@ def promote_batch(
     for pending_id in ids:
         try:
             results.append(promoter.promote(pending_id, strategy))
-        except PromotionConflict as exc:
-            results.append({"id": pending_id, "status": "error", "code": 409, **exc.body()})
-        except HikazeError as exc:
-            results.append(
-                {
-                    "id": pending_id,
-                    "status": "error",
-                    "code": exc.status,
-                    "error": exc.error,
-                    "detail": exc.detail,
-                }
-            )
+        except HikazeError as exc:  # a conflict's body carries both records
+            results.append({"id": pending_id, "status": "error", "code": exc.status, **exc.body()})
     return results
 
 

@@ -75,12 +75,7 @@ class PromotionConflict(ConflictError):
 
     def body(self) -> dict[str, Any]:
         """The 409 body: both full records, so a UI can show them side by side."""
-        return {
-            "error": self.error,
-            "detail": self.detail,
-            "existing": self.existing,
-            "pending": self.pending,
-        }
+        return {**super().body(), "existing": self.existing, "pending": self.pending}
 
 
 class PendingFileMissing(NotFoundError):

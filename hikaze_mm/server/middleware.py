@@ -26,7 +26,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except HikazeError as exc:
-        return error_body(exc.status, exc.error, exc.detail)
+        return web.json_response(exc.body(), status=exc.status)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

@@ -19,15 +19,11 @@ from hikaze_mm.migration.operations import (
     promote_batch,
     resolve_hash_path,
 )
-from hikaze_mm.migration.promotion import API_STRATEGIES, PromotionConflict, check_strategy
+from hikaze_mm.migration.promotion import API_STRATEGIES, check_strategy
 from hikaze_mm.params import parse_index
 from hikaze_mm.server.http import int_param, json_response, read_json, run_sync, services
 
 routes = web.RouteTableDef()
-
-
-def conflict_response(exc: PromotionConflict) -> web.Response:
-    return json_response(exc.body(), status=409)
 
 
 async def optional_json(request: web.Request) -> dict[str, Any]:
@@ -43,11 +39,7 @@ async def import_a_model(request: web.Request) -> web.Response:
     if "id" not in body:
         raise ValidationError("id is required")
     strategy = check_strategy(body.get("conf_strategy"), API_STRATEGIES)
-    promoter = services(request).promoter
-    try:
-        result = await run_sync(promoter.promote, body["id"], strategy)
-    except PromotionConflict as exc:
-        return conflict_response(exc)
+    result = await run_sync(services(request).promoter.promote, body["id"], strategy)
     return json_response(result)
 
 
@@ -128,10 +120,7 @@ async def model_sha256(request: web.Request) -> web.Response:
     if mode == "pending":
         pending_id = await run_sync(pending_id_for, svc.db, path)
         if pending_id is not None:
-            try:
-                result = await run_sync(svc.promoter.promote, pending_id, None)
-            except PromotionConflict as exc:
-                return conflict_response(exc)
+            result = await run_sync(svc.promoter.promote, pending_id, None)
             return json_response({"sha256": result["sha256"], "promoted": result})
     try:
         result = await svc.hashes.hash_file_async(path)
