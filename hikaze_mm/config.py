@@ -15,6 +15,8 @@ from hikaze_mm.model_types import canonical_type
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8789
 DB_FILE_NAME = "hikaze_mm.db"
+# What the background worker does when a pending model's content is already in the library.
+WORKER_POLICIES = ("merge", "skip", "override", "delete")
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,8 @@ class Config:
     hash_chunk_bytes: int = 4 * 1024 * 1024
     # Threads that hash files in parallel (hashlib releases the GIL).
     hash_workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
-    # What the background worker does when a pending model's hash is already in the library:
-    # "merge" (fill gaps in the existing model) or "skip" (leave it pending, marked conflict).
+    # One of WORKER_POLICIES: "merge" (fill gaps in the existing model), "skip" (leave it
+    # pending, marked conflict), "override" or "delete".
     worker_conflict_policy: str = "merge"
 
     @property
@@ -109,8 +111,9 @@ class Config:
         if not 0 <= port_value <= 65535:
             raise ValueError(f"port out of range: {port_value}")
         policy = overrides.get("worker_conflict_policy", "merge")
-        if policy not in ("merge", "skip"):
-            raise ValueError(f"worker conflict policy must be 'merge' or 'skip', not {policy!r}")
+        if policy not in WORKER_POLICIES:
+            choices = ", ".join(WORKER_POLICIES)
+            raise ValueError(f"worker conflict policy must be one of {choices}, not {policy!r}")
         return cls(
             data_dir=data,
             db_path=db_file,

@@ -211,6 +211,7 @@ def test_pending_imports(db: DatabaseManager) -> None:
     db.update_pending(42, status="error", error="missing file")
     assert db.get_pending_imports(status="error")[0]["error"] == "missing file"
     assert db.count_pending() == 1
+    assert db.pending_counts() == {"new": 0, "hashing": 0, "error": 1, "conflict": 0}
     with pytest.raises(ValidationError):
         db.update_pending(42, status="weird")
     assert db.remove_pending_import(42) is True

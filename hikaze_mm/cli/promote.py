@@ -18,9 +18,8 @@ from typing import Any
 from hikaze_mm.cli.common import CliError, add_config_options, config_from_args
 from hikaze_mm.cli.progress import ByteProgress
 from hikaze_mm.database import SchemaTooNewError
-from hikaze_mm.database.schema import PENDING_STATUSES
 from hikaze_mm.errors import HikazeError
-from hikaze_mm.migration.promotion import API_STRATEGIES, WORKER_POLICIES, PromotionConflict
+from hikaze_mm.migration.promotion import WORKER_POLICIES, PromotionConflict
 from hikaze_mm.services import Services
 
 
@@ -35,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("ids", nargs="*", type=int, default=[], metavar="ID", help="pending ids")
     p.add_argument(
         "--strategy",
-        choices=sorted(set(API_STRATEGIES) | set(WORKER_POLICIES)),
+        choices=WORKER_POLICIES,  # the API strategies plus "skip"
         help="on a conflict: override, merge or delete (with --all also skip; "
         "default for --all: the configured worker policy, merge)",
     )
@@ -146,7 +145,7 @@ def run_status(args: argparse.Namespace) -> int:
     services = _open(args)
     try:
         status = services.migration.get_status()
-        status["pending"] = {s: services.db.count_pending(s) for s in PENDING_STATUSES}
+        status["pending"] = services.db.pending_counts()
     finally:
         services.close()
     if args.json:

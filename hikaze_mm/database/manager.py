@@ -540,6 +540,13 @@ class DatabaseManager:
             ).fetchone()[0]
         )
 
+    def pending_counts(self) -> dict[str, int]:
+        """The number of pending models in each status (every status, zeros included)."""
+        counts = dict.fromkeys(PENDING_STATUSES, 0)
+        rows = self.conn.execute("SELECT status, COUNT(*) FROM pending_import GROUP BY status")
+        counts.update({status: int(n) for status, n in rows})
+        return counts
+
     def _pending_records(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
         tags = self._tags_for("pending_model_tags", "model_id", [r["id"] for r in rows])
         return _records(rows, tags, "id")

@@ -315,10 +315,7 @@ def library_stats(db: DatabaseManager, images: ImageStore) -> dict[str, Any]:
     ).fetchone()
     shas = [r[0] for r in conn.execute("SELECT sha256 FROM models")]
     counts = images.image_counts(shas)
-    pending = {
-        r["status"]: int(r["n"])
-        for r in conn.execute("SELECT status, COUNT(*) AS n FROM pending_import GROUP BY status")
-    }
+    pending = {status: n for status, n in db.pending_counts().items() if n}
     tags = conn.execute(
         "SELECT COUNT(*) AS tags, (SELECT COUNT(*) FROM model_tags) AS links FROM tags"
     ).fetchone()

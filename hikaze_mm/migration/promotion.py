@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hikaze_mm.config import WORKER_POLICIES
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.errors import ConflictError, NotFoundError, UnprocessableError, ValidationError
 from hikaze_mm.hashing import (
@@ -52,8 +53,6 @@ log = logging.getLogger("hikaze_mm.promotion")
 
 # Strategies a client may send; None means "tell me about a conflict".
 API_STRATEGIES = ("override", "merge", "delete")
-# What the background worker may do on a conflict.
-WORKER_POLICIES = ("merge", "skip", "override", "delete")
 ACTIONS = {"override": "overridden", "merge": "merged", "delete": "deleted"}
 
 # Called inside the DB transaction that records an outcome ("created", "overridden",

@@ -6,7 +6,6 @@ from typing import Any
 
 from aiohttp import web
 
-from hikaze_mm.database.schema import PENDING_STATUSES
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.hashing import FileChangedError
 from hikaze_mm.migration.operations import (
@@ -84,7 +83,7 @@ async def status(request: web.Request) -> web.Response:
 
     def read() -> dict[str, Any]:
         result = svc.migration.get_status()
-        result["pending"] = {s: svc.db.count_pending(s) for s in PENDING_STATUSES}
+        result["pending"] = svc.db.pending_counts()
         result["legacy_import"] = svc.legacy_import.status()
         return result
 
