@@ -1,11 +1,8 @@
 """Helpers for the end-to-end UI tests: a real server in a thread, headless Chromium, seeding.
 
-Test modules import the fixtures they need::
-
-    from tests.browser import browser_fixture, library_fixture, live_fixture, page_fixture
-
-(the fixtures are named ``browser``, ``library``, ``live`` and ``page``; importing them
-under their function names keeps linters from seeing the test arguments as redefinitions)
+tests/conftest.py registers this module as a plugin, so its fixtures ``browser``,
+``library``, ``live`` and ``page`` are there for every test module; the test modules
+import only its helpers (``Library``, ``requires_chromium``, ``screenshot``...).
 
 ``browser`` is one headless Debian Chromium per test module (driven by Playwright's sync
 API); ``live`` is a real aiohttp server on 127.0.0.1 serving a fresh library (real

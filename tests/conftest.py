@@ -12,6 +12,9 @@ from hikaze_mm.config import Config
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 
+# The browser tests' fixtures (browser, library, live, page); Playwright loads lazily.
+pytest_plugins = ["tests.browser"]
+
 # No test may read or write a user's real data dir through the environment.
 for _var in ("HIKAZE_DATA_DIR", "HIKAZE_DB_PATH", "HIKAZE_MODEL_ROOTS"):
     os.environ.pop(_var, None)

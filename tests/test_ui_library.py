@@ -13,10 +13,6 @@ from hikaze_mm.database import now_ms
 from tests.browser import (
     Library,
     LiveServer,
-    browser_fixture,  # noqa: F401  (pytest fixtures)
-    library_fixture,  # noqa: F401
-    live_fixture,  # noqa: F401
-    page_fixture,  # noqa: F401
     png_bytes,
     requires_chromium,
     screenshot,
@@ -372,3 +368,4 @@ def test_copy_hash_buttons(page, library: Library, live: LiveServer) -> None:
     )
     expect(copied).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == sha[:10]
+

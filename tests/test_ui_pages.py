@@ -10,10 +10,6 @@ import pytest
 from tests.browser import (
     Library,
     LiveServer,
-    browser_fixture,  # noqa: F401  (pytest fixtures)
-    library_fixture,  # noqa: F401
-    live_fixture,  # noqa: F401
-    page_fixture,  # noqa: F401
     requires_chromium,
 )
 from tests.helpers import write_model
