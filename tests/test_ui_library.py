@@ -369,3 +369,27 @@ def test_copy_hash_buttons(page, library: Library, live: LiveServer) -> None:
     expect(copied).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == sha[:10]
 
+
+def test_card_cover_follows_the_gallery(page, library: Library, live: LiveServer, tmp_path: Path):
+    """The card's thumbnail is the model's first image: one uploaded in the details panel
+    shows at once, and when seq 0 is deleted the next image takes its place."""
+    models = seed(library)
+    sha = models["Flux Dev"]  # no image yet
+    page.goto(f"{live.url}#/library/{sha}")
+    dialog = page.locator("dialog.details")
+    expect(dialog.locator(".gallery-item img")).to_have_count(0)
+    for i, color in enumerate(((47, 129, 247), (63, 185, 80))):
+        picked = write_png(tmp_path / f"picked{i}.png", color)
+        dialog.locator("input[type=file]").set_input_files(str(picked))
+        expect(dialog.locator(".gallery-item img")).to_have_count(i + 1)
+    thumb = page.locator(f'.card[data-sha256="{sha}"] .thumb img')
+    expect(thumb).to_have_attribute("src", re.compile(rf"{sha}_0\.webp\?quality=medium"))
+
+    delete = dialog.get_by_role("button", name="Delete image 1")
+    delete.click()
+    delete.click()
+    expect(dialog.locator(".gallery-item img")).to_have_count(1)
+    assert library.services.images.list_seqs(sha) == [1]
+    expect(thumb).to_have_attribute("src", re.compile(rf"{sha}_1\.webp\?quality=medium"))
+    loaded = "img => img.complete && img.naturalWidth > 0"
+    page.wait_for_function(loaded, arg=thumb.element_handle())

@@ -273,7 +273,8 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     const fresh = gallery(current);
     fresh.querySelector(".upload-status").textContent = message;
     if (old) old.replaceWith(fresh);
-    onSaved({ sha256: current.sha256, image_count: names.length });
+    // The library's card shows the first image: it may be new, or gone.
+    onSaved({ sha256: current.sha256, image_count: names.length, cover_image: names[0] ?? null });
   }
 
   // ------------------------------------------------------------- form
