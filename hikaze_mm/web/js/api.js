@@ -97,11 +97,9 @@ export function seqOf(name) {
   return m ? Number(m[1] || 0) : null;
 }
 
-/** Turn list answers that may be a bare array or {items|tags|types|bases: [...]} into arrays. */
-export function asList(data, ...keys) {
-  if (Array.isArray(data)) return data;
-  if (data && typeof data === "object") {
-    for (const key of [...keys, "items"]) if (Array.isArray(data[key])) return data[key];
-  }
-  return [];
+/** A facet of the library for filters: "type" or "base" -> [{value, count}] from
+ * models/types or models/bases, most common first (a base not detected is left out). */
+export async function getFacet(key) {
+  const rows = await get(`models/${key}s`);
+  return rows.filter((row) => row[key]).map((row) => ({ value: row[key], count: row.count }));
 }

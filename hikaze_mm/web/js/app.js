@@ -74,30 +74,18 @@ function route() {
 async function refreshCounts() {
   try {
     const stats = await get("stats");
-    const models = stats.models ?? stats.total_models ?? stats.model_count;
-    const pending = stats.pending ?? stats.pending_count ?? stats.total_pending;
-    const total = typeof models === "object" && models ? models.total : models;
-    const pendingTotal = typeof pending === "object" && pending ? pending.total : pending;
-    statsLine.textContent = Number.isFinite(Number(total))
-      ? t("header.models", { n: formatNumber(total) })
-      : "";
-    setPendingCount(pendingTotal);
+    statsLine.textContent = t("header.models", { n: formatNumber(stats.models) });
+    setPendingCount(stats.pending);
   } catch {
     statsLine.textContent = "";
-    try {
-      const data = await get("migration/pending", { limit: 1 });
-      setPendingCount(data && data.total);
-    } catch {
-      setPendingCount(null);
-    }
+    setPendingCount(0);
   }
 }
 
 function setPendingCount(n) {
-  const value = Number(n);
-  pendingCount.hidden = !Number.isFinite(value) || n === null || n === undefined || value <= 0;
-  pendingCount.textContent = Number.isFinite(value) ? formatNumber(value) : "";
-  pendingCount.setAttribute("aria-label", t("header.pendingCount", { n: value || 0 }));
+  pendingCount.hidden = n <= 0;
+  pendingCount.textContent = formatNumber(n);
+  pendingCount.setAttribute("aria-label", t("header.pendingCount", { n }));
 }
 
 applyTranslations(document);

@@ -53,15 +53,6 @@ export function safeColor(color, fallback = "#6e7681") {
   return typeof color === "string" && HEX_COLOR.test(color) ? color : fallback;
 }
 
-/** Black or white text, whichever reads better on the given background. */
-export function contrastText(hex) {
-  const c = safeColor(hex);
-  const r = parseInt(c.slice(1, 3), 16);
-  const g = parseInt(c.slice(3, 5), 16);
-  const b = parseInt(c.slice(5, 7), 16);
-  return (r * 299 + g * 587 + b * 114) / 1000 > 150 ? "#0f1115" : "#ffffff";
-}
-
 /** Copy text to the clipboard; falls back to a hidden textarea outside secure contexts. */
 export async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) {

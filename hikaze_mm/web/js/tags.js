@@ -1,13 +1,13 @@
 // The tag vocabulary, cached for filters and the tag editor's autocomplete.
 
-import { asList, get, post } from "./api.js";
+import { get, post } from "./api.js";
 
 let cache = null;
 
 /** All tags ({id, name, color, model_count, ...}), fetched once unless `force`. */
 export async function loadTags(force = false) {
   if (!cache || force) {
-    cache = get("tags").then((data) => asList(data, "tags"));
+    cache = get("tags");
     cache.catch(() => {
       cache = null;
     });
@@ -20,7 +20,7 @@ export async function createTag(name, color) {
   try {
     const tag = await post("tags", { name, color });
     cache = null;
-    return tag && tag.tag ? tag.tag : tag;
+    return tag;
   } catch (err) {
     if (err.status === 409) {
       const tags = await loadTags(true);

@@ -15,31 +15,20 @@ const observer = new IntersectionObserver(
   { rootMargin: "400px 0px" },
 );
 
-const sources = new WeakMap(); // frame -> src (a URL, or an async function returning one)
+const sources = new WeakMap(); // frame -> image URL
 
-async function load(frame) {
-  let url = sources.get(frame);
-  if (typeof url === "function") {
-    try {
-      url = await url();
-    } catch {
-      url = null;
-    }
-  }
-  if (!url) return;
+function load(frame) {
   const img = h("img", { alt: frame.dataset.alt || "", decoding: "async", draggable: "false" });
   img.addEventListener("load", () => {
     frame.classList.add("loaded");
     frame.replaceChildren(img);
   });
   img.addEventListener("error", () => frame.classList.add("failed"));
-  img.src = url;
+  img.src = sources.get(frame);
 }
 
-/**
- * A thumbnail frame showing a placeholder letter until its image loads (when visible).
- * `src` is a URL, or an async function that finds one (or null: keep the placeholder).
- */
+/** A thumbnail frame showing a placeholder letter until its image `src` (a URL, or "":
+ * none) loads, once the frame comes near the viewport. */
 export function lazyThumb(src, name, { cls = "thumb", alt = "" } = {}) {
   const frame = h("div", { class: cls }, thumbPlaceholder(name));
   if (src) {

@@ -241,10 +241,6 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
     get value() {
       return [...selected];
     },
-    set value(tags) {
-      selected = [...tags];
-      renderChips();
-    },
     /** True while a popup of the editor is open (Escape closes it, not the dialog). */
     get busy() {
       return !listbox.hidden || !newRow.hidden;

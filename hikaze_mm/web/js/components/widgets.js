@@ -94,6 +94,14 @@ export function fieldList(rows, cls = "fields") {
   );
 }
 
+/** A list that failed to load: the message as an alert, and a Retry button. */
+export function loadFailed(message, retry) {
+  return [
+    h("p", { class: "error-text", role: "alert" }, message),
+    h("button", { type: "button", class: "btn", onclick: () => retry() }, t("common.retry")),
+  ];
+}
+
 /** Placeholder shown instead of a thumbnail: the first letter of the name. */
 export function thumbPlaceholder(name) {
   const letter = (String(name || "?").trim()[0] || "?").toUpperCase();

@@ -2,7 +2,7 @@
 // upload, delete), its metadata form (name, type, base, tags, description, prompts,
 // community links) saved with one PATCH, and copy buttons for the sha256 and AutoV2 hash.
 
-import { asList, bumpImageVersion, del, get, imageUrl, patch, post, request, seqOf } from "../api.js";
+import { bumpImageVersion, del, get, getFacet, imageUrl, patch, post, request, seqOf } from "../api.js";
 import { copyText, h, replaceChildren } from "../dom.js";
 import { formatBytes, formatDate } from "../format.js";
 import { t } from "../i18n.js";
@@ -15,7 +15,7 @@ const SHA_RE = /^[0-9a-f]{64}$/;
 const URL_RE = /^https?:\/\/\S+$/i;
 
 /** meta.community_links may be a list of strings/objects or one string: -> list of URLs. */
-export function linksOf(meta) {
+function linksOf(meta) {
   const raw = meta && meta.community_links;
   if (!raw) return [];
   const items = Array.isArray(raw) ? raw : String(raw).split(/[\s,]+/);
@@ -23,11 +23,6 @@ export function linksOf(meta) {
     .map((item) => (item && typeof item === "object" ? item.url || item.href || "" : String(item || "")))
     .map((s) => s.trim())
     .filter(Boolean);
-}
-
-/** The image names of a record, whatever key the API uses. */
-export function imagesOf(record) {
-  return asList(record && (record.images ?? record.image_names ?? record.image_files), "images");
 }
 
 function promptsOf(meta) {
@@ -127,7 +122,7 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
 
   // ------------------------------------------------------------- gallery
   function gallery(record) {
-    const names = imagesOf(record);
+    const names = record.images;
     const grid = h(
       "div",
       { class: "gallery", role: "list", "aria-label": t("details.images") },
@@ -261,9 +256,9 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
   async function refreshImages(message = "") {
     if (!current) return;
     bumpImageVersion(current.sha256);
-    let names = [];
+    let names;
     try {
-      names = asList(await post("images/get_sample_imgs", { hash: current.sha256 }), "images");
+      names = await post("images/get_sample_imgs", { hash: current.sha256 });
     } catch (err) {
       toastError(err);
       return;
@@ -388,12 +383,12 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
       saveButton.disabled = true;
       saveButton.textContent = t("common.saving");
       try {
+        // The answer is the updated full record, as GET models/<sha> gives it.
         const saved = await patch(`models/${record.sha256}`, body);
         dirty = false;
         invalidateTags();
         toast(t("details.saved"), "success");
-        const fresh = await get(`models/${record.sha256}`).catch(() => saved);
-        render(fresh && fresh.sha256 ? fresh : { ...record, ...saved });
+        render(saved);
         onSaved(current);
       } catch (err) {
         errorBox.textContent = describeError(err);
@@ -407,25 +402,14 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
   }
 
   async function fillDatalists(typeList, baseList) {
-    const [types, bases] = await Promise.allSettled([get("models/types"), get("models/bases")]);
-    const values = (result, key) =>
-      result.status === "fulfilled"
-        ? asList(result.value, key, "types", "bases").map((item) =>
-            typeof item === "string" ? item : (item[key] ?? item.name ?? item.value),
-          )
-        : [];
-    replaceChildren(
-      typeList,
-      values(types, "type")
-        .filter(Boolean)
-        .map((v) => h("option", { value: v })),
-    );
-    replaceChildren(
-      baseList,
-      values(bases, "base")
-        .filter(Boolean)
-        .map((v) => h("option", { value: v })),
-    );
+    const [types, bases] = await Promise.allSettled([getFacet("type"), getFacet("base")]);
+    for (const [list, result] of [
+      [typeList, types],
+      [baseList, bases],
+    ]) {
+      const values = result.status === "fulfilled" ? result.value : [];
+      replaceChildren(list, values.map((item) => h("option", { value: item.value })));
+    }
   }
 
   /** The PATCH body: only what changed; null when the form is invalid. */
@@ -471,7 +455,7 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
 
   // ------------------------------------------------------------- info
   function info(record) {
-    const autov2 = record.short_hash || String(record.sha256).slice(0, 10);
+    const autov2 = record.short_hash;
     return h(
       "section",
       { class: "details-info", "aria-label": t("details.info") },

@@ -2,14 +2,14 @@
 // default), sort, grid/list view, and an infinitely scrolling list of model cards that
 // fetches pages with limit/offset and lazy-loads thumbnails.
 
-import { asList, get, imageUrl } from "../api.js";
+import { get, getFacet, imageUrl } from "../api.js";
 import { debounce, h, replaceChildren, safeColor } from "../dom.js";
 import { formatBytes, formatNumber } from "../format.js";
 import { t } from "../i18n.js";
 import { loadTags } from "../tags.js";
 import { lazyThumb } from "../components/lazyimg.js";
 import { describeError } from "../components/toast.js";
-import { tagList } from "../components/widgets.js";
+import { loadFailed, tagList } from "../components/widgets.js";
 
 const PAGE_SIZE = 100;
 const NSFW = "nsfw";
@@ -31,20 +31,6 @@ function savePrefs(prefs) {
   } catch {
     // Private mode: preferences are simply not remembered.
   }
-}
-
-/** Normalize a types/bases answer into [{value, count}]. */
-function facetList(data, key) {
-  return asList(data, key, "types", "bases")
-    .map((item) => {
-      if (typeof item === "string") return { value: item, count: null };
-      if (item && typeof item === "object") {
-        const value = item[key] ?? item.name ?? item.value ?? item.type ?? item.base;
-        return { value, count: item.count ?? item.model_count ?? null };
-      }
-      return null;
-    })
-    .filter((item) => item && item.value);
 }
 
 export function mountLibrary(root, { openDetails }) {
@@ -315,7 +301,7 @@ export function mountLibrary(root, { openDetails }) {
           h(
             "code",
             { class: "hash", title: model.sha256 },
-            model.short_hash || String(model.sha256).slice(0, 10),
+            model.short_hash,
           ),
           h("span", { class: "size" }, formatBytes(model.size_bytes)),
         ),
@@ -331,11 +317,7 @@ export function mountLibrary(root, { openDetails }) {
 
   function renderMessage() {
     if (list.error) {
-      replaceChildren(
-        message,
-        h("p", { class: "error-text", role: "alert" }, t("library.loadFailed", { error: list.error })),
-        h("button", { type: "button", class: "btn", onclick: () => reload() }, t("common.retry")),
-      );
+      replaceChildren(message, loadFailed(t("library.loadFailed", { error: list.error }), reload));
     } else if (list.loading) {
       replaceChildren(message, h("p", { class: "muted" }, t("common.loading")));
     } else if (!list.items.length) {
@@ -373,8 +355,8 @@ export function mountLibrary(root, { openDetails }) {
     try {
       const data = await get("models", queryParams(list.items.length), { signal: controller.signal });
       if (generation !== list.generation) return;
-      const items = asList(data, "items");
-      list.total = Number(data && data.total) || 0;
+      const items = data.items;
+      list.total = data.total;
       list.items.push(...items);
       grid.append(...items.map(card));
       list.done = items.length < PAGE_SIZE || list.items.length >= list.total;
@@ -424,12 +406,12 @@ export function mountLibrary(root, { openDetails }) {
 
   async function loadFacets() {
     const [types, bases, tags] = await Promise.allSettled([
-      get("models/types"),
-      get("models/bases"),
+      getFacet("type"),
+      getFacet("base"),
       loadTags(true),
     ]);
-    renderTypeTabs(types.status === "fulfilled" ? facetList(types.value, "type") : []);
-    renderBases(bases.status === "fulfilled" ? facetList(bases.value, "base") : []);
+    renderTypeTabs(types.status === "fulfilled" ? types.value : []);
+    renderBases(bases.status === "fulfilled" ? bases.value : []);
     allTags = tags.status === "fulfilled" ? tags.value : [];
     renderTagChips();
   }
@@ -511,15 +493,7 @@ export function mountLibrary(root, { openDetails }) {
       const old = grid.querySelector(`[data-sha256="${CSS.escape(model.sha256)}"]`);
       if (old) old.replaceWith(card(merged));
     },
-    removeModel(sha256) {
-      list.items = list.items.filter((item) => item.sha256 !== sha256);
-      const old = grid.querySelector(`[data-sha256="${CSS.escape(sha256)}"]`);
-      if (old) old.remove();
-      list.total = Math.max(0, list.total - 1);
-      renderSummary();
-    },
     refreshFacets: loadFacets,
-    reload,
     focusCard(sha256) {
       const el = grid.querySelector(`[data-sha256="${CSS.escape(sha256)}"]`);
       if (el) el.focus();

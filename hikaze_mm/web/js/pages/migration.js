@@ -2,7 +2,7 @@
 // hashing with start / pause / resume, a live progress bar with items, bytes, current
 // file, speed and ETA, and the error list), and the directory scan with live progress.
 
-import { asList, get, post } from "../api.js";
+import { get, post } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatBytes, formatDuration, formatNumber, formatSpeed } from "../format.js";
 import { t } from "../i18n.js";
@@ -39,7 +39,7 @@ const num = (...values) => {
 };
 
 /** Stage 2 status as the page needs it, from GET migration/status. */
-export function normalizeStage2(data) {
+function normalizeStage2(data) {
   const s = data || {};
   const stats = s.stats || {};
   const current = s.current_item || {};
@@ -62,7 +62,6 @@ export function normalizeStage2(data) {
     currentFile: s.current_file || current.path || null,
     currentDone: num(current.bytes_done),
     currentTotal: num(current.bytes_total),
-    inFlight: asList(s.current_items).length,
     counts: {
       promoted: num(stats.promoted),
       merged: num(stats.merged),
@@ -97,6 +96,9 @@ class SpeedMeter {
     this.samples = [];
   }
 }
+
+/** What tells one Stage 1 report from another. */
+const reportKey = (report) => `${report.started_at}|${report.legacy_db_path}`;
 
 function card(title, id, ...children) {
   return h("section", { class: "panel", "aria-labelledby": id }, h("h2", { id }, title), ...children);
@@ -335,7 +337,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     if (st.pendingErrors > 0) {
       try {
         const data = await get("migration/pending", { status: "error", limit: 50 });
-        errors = asList(data, "items", "pending");
+        errors = data.items;
       } catch {
         errors = [];
       }
@@ -397,7 +399,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     }
     const last = s1.last_report;
     if (!last || typeof last !== "object") return;
-    const key = `${last.started_at}|${last.legacy_db_path}`;
+    const key = reportKey(last);
     if (key === shownReport) return;
     renderReport(last);
     if (awaitingReport) stage1Progress.set(100, t("migration.stage1.done"));
@@ -406,12 +408,9 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     awaitingReport = false;
   }
 
-  function renderReport(data) {
-    const rep = data && data.report ? data.report : data;
-    if (!rep || typeof rep !== "object") return;
+  function renderReport(rep) {
     const counts = REPORT_COUNTS.filter((key) => typeof rep[key] === "number");
-    const errors = asList(rep.errors, "errors");
-    const warnings = asList(rep.warnings, "warnings");
+    const { errors, warnings } = rep;
     replaceChildren(
       report,
       h("h3", {}, t("migration.stage1.report")),
@@ -513,10 +512,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
         : null,
       data.error ? h("p", { class: "error-text", role: "alert" }, data.error) : null,
     );
-    const problems = asList(
-      scanRunning ? data.problems : (report && report.problems) || data.problems,
-      "problems",
-    );
+    const problems = !scanRunning && report ? report.problems : data.problems;
     if (problems.length) {
       scanFields.append(
         h("h3", {}, t("migration.scan.problems", { n: problems.length })),
@@ -549,9 +545,9 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
     if (!document.hidden) {
       const [mig, scan] = await Promise.allSettled([get("migration/status"), get("scan/status")]);
       if (stopped) return;
-      if (mig.status === "fulfilled") {
+      const st = mig.status === "fulfilled" ? normalizeStage2(mig.value) : null;
+      if (st) {
         stage2Unavailable = false;
-        const st = normalizeStage2(mig.value);
         renderStage2(st);
         renderErrors(st);
         renderStage1Progress(st.stage1);
@@ -588,8 +584,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
       }
       // The header's counters follow what finished (a scan, promoted items).
       const report = scan.status === "fulfilled" ? scan.value.last_report : null;
-      const stage2 = mig.status === "fulfilled" ? normalizeStage2(mig.value) : null;
-      const outcome = `${report ? report.finished_at : ""}|${stage2 ? `${stage2.status}:${stage2.processed}` : ""}`;
+      const outcome = `${report ? report.finished_at : ""}|${st ? `${st.status}:${st.processed}` : ""}`;
       if (lastOutcome !== null && outcome !== lastOutcome) refreshCounts();
       lastOutcome = outcome;
     }
@@ -673,7 +668,7 @@ export function mountMigration(root, { refreshCounts = () => {} } = {}) {
       const result = await post("migration/migrate_legacy_db", body);
       stage1Progress.set(100, t("migration.stage1.done"));
       renderReport(result);
-      shownReport = `${result.started_at}|${result.legacy_db_path}`;
+      shownReport = reportKey(result);
       toast(t("migration.stage1.done"), "success");
     } catch (err) {
       stage1Progress.el.hidden = true;

@@ -2,56 +2,25 @@
 // multi-select and Import; conflicts shown side by side (existing vs pending) with a
 // choice of override / merge / delete per item or for all.
 
-import { asList, bumpImageVersion, get, imageUrl, pendingImageUrl, post } from "../api.js";
+import { bumpImageVersion, get, imageUrl, pendingImageUrl, post } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatBytes, formatDate, formatNumber } from "../format.js";
 import { t } from "../i18n.js";
 import { lazyThumb } from "../components/lazyimg.js";
 import { describeError, toast, toastError } from "../components/toast.js";
-import { fieldList, statusBadge, tagList } from "../components/widgets.js";
+import { fieldList, loadFailed, statusBadge, tagList } from "../components/widgets.js";
 
 const PAGE_SIZE = 50;
 const STATUSES = ["", "new", "hashing", "error", "conflict"];
 const STRATEGIES = ["override", "merge", "delete"];
 
-/** The n of a pending image file name "<id>_<n>.<ext>" (its index otherwise). */
-function pendingN(name, index) {
-  const m = /^\d+_(\d+)\.[a-z]+$/i.exec(String(name || ""));
-  return m ? Number(m[1]) : index;
-}
-
-function pendingImages(item) {
-  return asList(item && (item.images ?? item.image_names), "images");
-}
-
-/** Normalize the batch answer of import_models into [{id, ok, result | error, conflict}]. */
-function batchResults(data, ids) {
-  let results = asList(data, "results");
-  if (
-    !results.length &&
-    data &&
-    typeof data === "object" &&
-    data.results &&
-    typeof data.results === "object"
-  ) {
-    results = Object.entries(data.results).map(([id, value]) => ({ id: Number(id), ...value }));
-  }
-  return results.map((result, i) => {
-    const id = result.id ?? (result.pending && result.pending.id) ?? ids[i];
-    const body = result.body && typeof result.body === "object" ? result.body : result;
-    const conflict =
-      body.existing && body.pending ? { existing: body.existing, pending: body.pending } : null;
-    const failed =
-      conflict ||
-      body.error ||
-      (result.status_code ?? result.http_status ?? 200) >= 400 ||
-      (result.status && result.status !== "success");
-    return { id: Number(id), ok: !failed, conflict, result: body, error: failed && !conflict ? body : null };
-  });
+/** The n of a pending image file name "<id>_<n>.<ext>". */
+function pendingN(name) {
+  return Number(/^\d+_(\d+)\./.exec(name)[1]);
 }
 
 export function mountPending(root, { refreshCounts = () => {} } = {}) {
-  const state = { status: "", offset: 0, total: 0, items: [], selected: new Set(), loading: false };
+  const state = { status: "", offset: 0, total: 0, items: [], selected: new Set() };
   const conflicts = new Map(); // pending id -> {existing, pending, choice}
   let refreshTimer = null;
   let stopped = false;
@@ -156,14 +125,11 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
       String(item.path || "")
         .split(/[\\/]/)
         .pop();
-    const thumb = lazyThumb(
-      async () => {
-        const names = pendingImages(item);
-        return names.length ? pendingImageUrl(id, pendingN(names[0], 0)) : null;
-      },
-      name,
-      { cls: "thumb thumb-small", alt: t("pending.imageOf", { name }) },
-    );
+    const cover = item.images[0];
+    const thumb = lazyThumb(cover ? pendingImageUrl(id, pendingN(cover)) : "", name, {
+      cls: "thumb thumb-small",
+      alt: t("pending.imageOf", { name }),
+    });
     const actions = [];
     if (item.status === "conflict") {
       actions.push(
@@ -240,15 +206,14 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
   }
 
   async function load() {
-    state.loading = true;
     try {
       const data = await get("migration/pending", {
         status: state.status,
         offset: state.offset,
         limit: PAGE_SIZE,
       });
-      state.items = asList(data, "items", "pending");
-      state.total = Number(data && data.total) || state.items.length;
+      state.items = data.items;
+      state.total = data.total;
       if (!state.items.length && state.offset > 0 && state.total > 0) {
         state.offset = Math.max(0, state.offset - PAGE_SIZE);
         return load();
@@ -261,17 +226,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     } catch (err) {
       state.items = [];
       replaceChildren(tbody);
-      replaceChildren(
-        message,
-        h(
-          "p",
-          { class: "error-text", role: "alert" },
-          t("pending.loadFailed", { error: describeError(err) }),
-        ),
-        h("button", { type: "button", class: "btn", onclick: () => load() }, t("common.retry")),
-      );
-    } finally {
-      state.loading = false;
+      replaceChildren(message, loadFailed(t("pending.loadFailed", { error: describeError(err) }), load));
     }
     return undefined;
   }
@@ -289,8 +244,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     importButton.textContent = t("pending.importing", { n: ids.length });
     let results;
     try {
-      const data = await post("migration/import_models", { ids, conf_strategy: strategy });
-      results = batchResults(data, ids);
+      results = (await post("migration/import_models", { ids, conf_strategy: strategy })).results;
     } catch (err) {
       toastError(err, t("pending.importFailed"));
       renderSelection();
@@ -298,15 +252,16 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     }
     let imported = 0;
     const failures = [];
+    // Each result is a success, a conflict (with both records) or another error.
     for (const result of results) {
-      if (result.ok) {
+      if (result.status === "success") {
         imported += 1;
         state.selected.delete(result.id);
-      } else if (result.conflict) {
-        conflicts.set(result.id, { ...result.conflict, choice: "merge" });
+      } else if (result.existing && result.pending) {
+        conflicts.set(result.id, { existing: result.existing, pending: result.pending, choice: "merge" });
         state.selected.delete(result.id);
       } else {
-        failures.push(`#${result.id}: ${describeError(result.error || {})}`);
+        failures.push(`#${result.id}: ${describeError(result)}`);
       }
     }
     if (imported) toast(t("pending.imported", { n: imported }), "success");
@@ -364,12 +319,10 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
   }
 
   function side(kind, record, other, isPending) {
-    const images = isPending ? pendingImages(record) : asList(record.images ?? record.image_names, "images");
-    const pid = isPending ? Number(record.id) : null;
-    const imgs = images.slice(0, 6).map((name, i) =>
+    const imgs = record.images.slice(0, 6).map((name, i) =>
       h("img", {
         class: "conflict-img",
-        src: isPending ? pendingImageUrl(pid, pendingN(name, i)) : imageUrl(name, "low"),
+        src: isPending ? pendingImageUrl(record.id, pendingN(name)) : imageUrl(name, "low"),
         alt: t("pending.imageN", { kind: t(`pending.${kind}`), n: i + 1 }),
         loading: "lazy",
       }),
