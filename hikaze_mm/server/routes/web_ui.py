@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hikaze_mm.errors import NotFoundError
+from hikaze_mm.server.http import run_sync
 
 routes = web.RouteTableDef()
 
@@ -64,15 +65,20 @@ async def index(request: web.Request) -> web.StreamResponse:
     return _no_cache(response)
 
 
+def _ui_file(name: str) -> Path:
+    """The file ``name`` inside WEB_DIR (blocking: it resolves links and stats the file)."""
+    path = (WEB_DIR / name).resolve()
+    if not path.is_relative_to(WEB_DIR) or not path.is_file():
+        raise NotFoundError(f"no UI file {name!r}")
+    return path
+
+
 @routes.get("/static/{name:.+}")
 async def static_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     match = _STATIC_RE.fullmatch(name)
     if not match or ".." in name:
         raise NotFoundError(f"no UI file {name!r}")
-    path = (WEB_DIR / name).resolve()
-    if not path.is_relative_to(WEB_DIR) or not path.is_file():
-        raise NotFoundError(f"no UI file {name!r}")
-    response = web.FileResponse(path)
+    response = web.FileResponse(await run_sync(_ui_file, name))
     response.headers["Content-Type"] = _CONTENT_TYPES[match.group(1)]
     return _no_cache(response)
