@@ -42,3 +42,18 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "missing.bin" in proc.stdout and "Traceback" not in proc.stderr
     proc = run_cli("bogus")
     assert proc.returncode == 2
+
+
+def test_a_library_from_a_newer_release_is_one_line_for_every_command(tmp_path: Path) -> None:
+    import sqlite3
+
+    data = tmp_path / "newer"
+    data.mkdir()
+    with sqlite3.connect(data / "hikaze_mm.db") as conn:
+        conn.execute("PRAGMA user_version = 999")
+    legacy = tmp_path / "legacy.sqlite3"
+    legacy.write_bytes(b"")
+    for args in (["status"], ["list"], ["hash", str(legacy)], ["migrate-legacy", str(legacy)]):
+        proc = run_cli(*args, "--data-dir", str(data))
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "cannot open the library" in proc.stderr and "Traceback" not in proc.stderr

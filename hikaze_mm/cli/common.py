@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from hikaze_mm.config import Config
+from hikaze_mm.database import SchemaTooNewError
+from hikaze_mm.errors import HikazeError
+from hikaze_mm.services import Services
 
 
 class CliError(Exception):
@@ -41,6 +46,27 @@ def config_from_args(args: argparse.Namespace, **extra: object) -> Config:
         )
     except ValueError as exc:
         raise CliError(f"bad configuration: {exc}") from exc
+
+
+def open_library(config: Config) -> Services:
+    """Open the library's services, or a one-line CliError if it cannot be opened."""
+    try:
+        return Services.open(config)
+    except (OSError, SchemaTooNewError) as exc:
+        raise CliError(f"cannot open the library: {exc}") from None
+
+
+@contextmanager
+def open_services(config: Config, *, error_code: int = 2) -> Iterator[Services]:
+    """The services for one command: a service error becomes a one-line CliError (exit
+    ``error_code``), and the services close however the command ends."""
+    services = open_library(config)
+    try:
+        yield services
+    except HikazeError as exc:
+        raise CliError(exc.detail, code=error_code) from None
+    finally:
+        services.close()
 
 
 def stderr_is_tty() -> bool:

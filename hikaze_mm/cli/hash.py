@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from hikaze_mm.cli.common import add_config_options, config_from_args
+from hikaze_mm.cli.common import add_config_options, config_from_args, open_services
 from hikaze_mm.cli.progress import ByteProgress
 from hikaze_mm.hashing import FileChangedError
-from hikaze_mm.services import Services
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,9 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    services = Services.open(config_from_args(args))
     status = 0
-    try:
+    with open_services(config_from_args(args)) as services:
         for name in args.files:
             try:
                 with ByteProgress(name) as bar:
@@ -44,6 +42,4 @@ def run(args: argparse.Namespace) -> int:
                 )
             else:
                 print(f"{result.sha256}  {result.short_hash}  {result.path}")
-    finally:
-        services.close()
     return status

@@ -7,9 +7,8 @@ import json
 import sys
 from typing import Any
 
-from hikaze_mm.cli.common import CliError, add_config_options, config_from_args
+from hikaze_mm.cli.common import CliError, add_config_options, config_from_args, open_services
 from hikaze_mm.cli.progress import Progress
-from hikaze_mm.errors import HikazeError
 from hikaze_mm.library.queries import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -61,18 +60,12 @@ def run_scan(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if not config.model_roots:
         raise CliError("no model roots configured: use --models-root DIR or $HIKAZE_MODEL_ROOTS")
-    services = Services.open(config)
-    try:
-        with Progress("scan") as bar:
-            report = services.scanner.scan(
-                immediate_hashing=args.immediate,
-                conflict_strategy=args.strategy,
-                on_progress=lambda status: _show_progress(bar, status),
-            )
-    except HikazeError as exc:
-        raise CliError(exc.detail) from None
-    finally:
-        services.close()
+    with open_services(config) as services, Progress("scan") as bar:
+        report = services.scanner.scan(
+            immediate_hashing=args.immediate,
+            conflict_strategy=args.strategy,
+            on_progress=lambda status: _show_progress(bar, status),
+        )
     data = report.to_dict()
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
@@ -177,13 +170,8 @@ def _list_pages(services: Services, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    services = Services.open(config_from_args(args))
-    try:
+    with open_services(config_from_args(args)) as services:
         result = _list_pages(services, args)
-    except HikazeError as exc:
-        raise CliError(exc.detail) from None
-    finally:
-        services.close()
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0

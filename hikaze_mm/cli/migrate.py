@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from hikaze_mm.cli.common import CliError, add_config_options, config_from_args
+from hikaze_mm.cli.common import add_config_options, config_from_args, open_services
 from hikaze_mm.cli.progress import Progress
-from hikaze_mm.errors import HikazeError
 from hikaze_mm.migration.legacy_report import summarize
-from hikaze_mm.services import Services
 
 PHASE_LABELS = {
     "reading": "reading legacy DB",
@@ -34,20 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    services = Services.open(config_from_args(args))
-    try:
-        with Progress(PHASE_LABELS["reading"]) as bar:
+    services_cm = open_services(config_from_args(args), error_code=1)
+    with services_cm as services, Progress(PHASE_LABELS["reading"]) as bar:
 
-            def on_progress(phase: str, done: int, total: int) -> None:
-                bar.update(done, total, label=PHASE_LABELS.get(phase, phase))
+        def on_progress(phase: str, done: int, total: int) -> None:
+            bar.update(done, total, label=PHASE_LABELS.get(phase, phase))
 
-            report = services.legacy_import.run_blocking(
-                args.legacy_db, args.images, progress=on_progress
-            )
-    except HikazeError as exc:
-        raise CliError(exc.detail, code=1) from None
-    finally:
-        services.close()
+        report = services.legacy_import.run_blocking(
+            args.legacy_db, args.images, progress=on_progress
+        )
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:

@@ -15,9 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.cli.common import CliError, add_config_options, config_from_args
+from hikaze_mm.cli.common import CliError, add_config_options, config_from_args, open_services
 from hikaze_mm.cli.progress import ByteProgress
-from hikaze_mm.database import SchemaTooNewError
 from hikaze_mm.errors import HikazeError
 from hikaze_mm.migration.promotion import WORKER_POLICIES, PromotionConflict
 from hikaze_mm.services import Services
@@ -47,25 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=run_status)
 
 
-def _open(args: argparse.Namespace) -> Services:
-    try:
-        return Services.open(config_from_args(args))
-    except (OSError, SchemaTooNewError) as exc:
-        raise CliError(f"cannot open the library: {exc}") from exc
-
-
 def run_promote(args: argparse.Namespace) -> int:
     if args.all == bool(args.ids):
         raise CliError("give either --all or pending IDs")
     if not args.all and args.strategy == "skip":
         raise CliError("--strategy skip is for --all; without a strategy a conflict is skipped")
-    services = _open(args)
-    try:
+    with open_services(config_from_args(args)) as services:
         if args.all:
             return _promote_all(services, args)
         return _promote_ids(services, args)
-    finally:
-        services.close()
 
 
 def _promote_ids(services: Services, args: argparse.Namespace) -> int:
@@ -112,8 +101,6 @@ def _promote_all(services: Services, args: argparse.Namespace) -> int:
         mgr.shutdown()
         print("stopped; run `hikaze-mm promote --all` again to resume")
         return 130
-    except HikazeError as exc:
-        raise CliError(exc.detail) from exc
     status = mgr.get_status()
     if args.json:
         print(json.dumps(status))
@@ -142,12 +129,9 @@ def _summary(status: dict[str, Any]) -> str:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    services = _open(args)
-    try:
+    with open_services(config_from_args(args)) as services:
         status = services.migration.get_status()
         status["pending"] = services.db.pending_counts()
-    finally:
-        services.close()
     if args.json:
         print(json.dumps(status))
         return 0

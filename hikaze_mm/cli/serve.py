@@ -7,11 +7,9 @@ import logging
 
 from aiohttp import web
 
-from hikaze_mm.cli.common import CliError, add_config_options, config_from_args
-from hikaze_mm.database import SchemaTooNewError
+from hikaze_mm.cli.common import add_config_options, config_from_args, open_library
 from hikaze_mm.server import create_app
 from hikaze_mm.server.middleware import _is_loopback_name
-from hikaze_mm.services import Services
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,10 +25,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not _is_loopback_name(config.host):
         logging.warning("binding %s: other machines can reach this server", config.host)
-    try:
-        services = Services.open(config)
-    except (OSError, SchemaTooNewError) as exc:
-        raise CliError(f"cannot open the library: {exc}") from exc
+    services = open_library(config)
     print(f"Hikaze Model Manager: data in {config.data_dir}")
     print(f"Serving on http://{config.host}:{config.port}/  (Ctrl+C to stop)", flush=True)
     web.run_app(create_app(services), host=config.host, port=config.port, print=None)
