@@ -14,10 +14,10 @@ from hikaze_mm.hashing import HashService
 from hikaze_mm.images import ImageStore
 from hikaze_mm.library.scan_walk import roots_from_config
 from hikaze_mm.library.scanner import Scanner
-from hikaze_mm.library_lock import LibraryLock
 from hikaze_mm.migration.legacy_job import LegacyImportJob
 from hikaze_mm.migration.manager import MigrationManager
 from hikaze_mm.migration.promotion import Promoter
+from hikaze_mm.process_lock import ProcessLock
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Services:
     promoter: Promoter
     migration: MigrationManager
     scanner: Scanner
-    lock: LibraryLock
+    lock: ProcessLock
 
     @classmethod
     def open(cls, config: Config) -> Services:
@@ -46,7 +46,7 @@ class Services:
         )
         legacy_import = LegacyImportJob(db, images)
         promoter = Promoter(db, images, hashes)
-        lock = LibraryLock(config.data_dir)
+        lock = ProcessLock(config.data_dir / "hikaze_mm.lock")
         if lock.try_acquire():  # no other live process works on this library
             images.cleanup_partial()
             promoter.recover()  # converge promotions a killed process left half done

@@ -9,7 +9,6 @@ dir) an advisory lock file beside the library does, where the OS offers ``fcntl`
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 import time
@@ -21,11 +20,7 @@ from hikaze_mm.database import DatabaseManager
 from hikaze_mm.errors import ConflictError, HikazeError
 from hikaze_mm.images import ImageStore
 from hikaze_mm.migration.importer import STATE_KEY, ProgressFn, import_legacy_data
-
-try:
-    import fcntl
-except ImportError:  # Windows: the in-process guard is all there is
-    fcntl = None  # type: ignore[assignment]
+from hikaze_mm.process_lock import ProcessLock
 
 
 class LegacyImportJob:
@@ -65,24 +60,13 @@ class LegacyImportJob:
     @contextlib.contextmanager
     def _process_lock(self) -> Iterator[None]:
         """Hold ``<library>.legacy-import.lock`` exclusively, or raise ConflictError."""
-        if fcntl is None:
-            yield
-            return
-        path = Path(f"{self.db.path}.legacy-import.lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = ProcessLock(Path(f"{self.db.path}.legacy-import.lock"))
+        if not lock.try_acquire():
+            raise ConflictError("a legacy import is already running in another process")
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ConflictError(
-                    "a legacy import is already running in another process"
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            yield
         finally:
-            os.close(fd)
+            lock.release()
 
     def run_blocking(
         self,

@@ -1,9 +1,11 @@
-"""An advisory lock on a data dir, held by the process that owns crash recovery.
+"""An advisory lock file that at most one live process holds (``flock``).
 
-Startup recovery (removing half-written images, converging half-done promotions) must
-only run in a process that no other live process is writing alongside. The first process
-to open a library takes this lock and keeps it until it closes; a second process (say,
-``hikaze-mm status`` while the server runs) finds it taken and skips recovery.
+Two uses: the process that owns a library's crash recovery holds ``<data>/hikaze_mm.lock``
+(removing half-written images and converging half-done promotions must not run beside
+another live process's writes: a second process, say ``hikaze-mm status`` while the server
+runs, finds it taken and skips recovery); and a Stage 1 import holds its own lock for as
+long as it runs, so two processes never import at once. The kernel drops a lock when its
+process dies, so a crash never leaves one behind.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ except ImportError:  # Windows: no advisory locks; every process recovers
     fcntl = None  # type: ignore[assignment]
 
 
-class LibraryLock:
-    def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / "hikaze_mm.lock"
+class ProcessLock:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
