@@ -4,7 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without HIKAZE_* settings (no test reaches a user's library)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HIKAZE_")}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    *args: str, env_extra: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
+    """Run ``python -m hikaze_mm ARGS`` as a real subprocess and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "hikaze_mm", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(env_extra),
+        timeout=timeout,
+        cwd=str(REPO),
+    )
 
 
 def write_model(path: Path, content: bytes | int, *, seed: int = 0) -> str:

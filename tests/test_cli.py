@@ -3,25 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.helpers import write_model
-
-
-def run_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HIKAZE_")}
-    env.update(env_extra or {})
-    return subprocess.run(
-        [sys.executable, "-m", "hikaze_mm", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+from tests.helpers import run_cli, write_model
 
 
 def test_hash_command_and_env_data_dir(tmp_path: Path) -> None:

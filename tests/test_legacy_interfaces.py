@@ -15,10 +15,10 @@ import pytest
 from hikaze_mm.errors import ConflictError
 from hikaze_mm.server.app import SERVICES_KEY
 from hikaze_mm.services import Services
+from tests.helpers import REPO, cli_env, run_cli
 from tests.legacy_fixtures import build_sample_legacy
 from tests.test_legacy_import import dump_v3
 
-REPO = Path(__file__).resolve().parents[1]
 URL = "/api/migration/migrate_legacy_db"
 
 
@@ -163,34 +163,17 @@ def test_last_report_survives_a_restart(config, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------- CLI
 
 
-def cli_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HIKAZE_")}
-    env["PYTHONPATH"] = str(REPO)
-    return env
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hikaze_mm", *args],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-        cwd=str(REPO),
-    )
-
-
 def test_cli_json_report_and_rerun(tmp_path: Path) -> None:
     sample = build_sample_legacy(tmp_path / "src", wal=True)
     data = tmp_path / "data"
     args = ["migrate-legacy", str(sample.db.path), "--images", str(sample.images_dir)]
-    proc = cli(*args, "--data-dir", str(data), "--json")
+    proc = run_cli(*args, "--data-dir", str(data), "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     for key, value in sample.expected.items():
         assert report[key] == value, key
     assert proc.stderr == ""  # no progress bar when stderr is not a terminal
-    proc = cli(*args, "--data-dir", str(data))
+    proc = run_cli(*args, "--data-dir", str(data))
     assert proc.returncode == 0, proc.stderr
     assert "already imported: 6" in proc.stdout and "Imported" in proc.stdout
 
@@ -200,7 +183,7 @@ def test_cli_fatal_errors_are_one_line(tmp_path: Path, target: str) -> None:
     path = tmp_path / "legacy.sqlite3"
     if target == "text":
         path.write_text("not sqlite")
-    proc = cli("migrate-legacy", str(path), "--data-dir", str(tmp_path / "data"))
+    proc = run_cli("migrate-legacy", str(path), "--data-dir", str(tmp_path / "data"))
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hikaze-mm: error:")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from hikaze_mm.config import Config
 from hikaze_mm.services import Services
+from tests.helpers import run_cli
 from tests.library_helpers import seed_model
-from tests.test_cli import run_cli
 
 
 def build_library(config: Config, extra: int = 0) -> dict[str, str]:

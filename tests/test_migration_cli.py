@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,22 +15,8 @@ from hikaze_mm.config import Config
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.migration.state import STATE_KEY
 from hikaze_mm.services import Services
-from tests.helpers import make_sparse
+from tests.helpers import cli_env, make_sparse, run_cli
 from tests.promotion_helpers import add_pending, library_snapshot, make_png
-
-
-def cli_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("HIKAZE_")}
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hikaze_mm", *args],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=180,
-    )
 
 
 def open_library(data: Path, root: Path) -> Services:

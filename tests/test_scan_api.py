@@ -6,8 +6,6 @@ import asyncio
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import pytest
 from hikaze_mm.config import Config
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
-from tests.helpers import same_origin_headers, write_model
+from tests.helpers import run_cli, same_origin_headers, write_model
 from tests.library_helpers import services_of
 
 
@@ -191,17 +189,6 @@ async def test_no_roots_is_a_400(aiohttp_client, data_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------------- CLI
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("HIKAZE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "hikaze_mm", *args],
-        capture_output=True,
-        text=True,
-        env={**clean, **(env or {})},
-        timeout=120,
-    )
-
-
 def test_cli_scan_summary_json_and_relinks(data_dir: Path, models_root: Path) -> None:
     a = models_root / "loras" / "a.safetensors"
     sha = write_model(a, 100, seed=1)
@@ -233,7 +220,7 @@ def test_cli_scan_summary_json_and_relinks(data_dir: Path, models_root: Path) ->
     # Roots from the environment, and the plain summary naming the relink.
     a.parent.joinpath("a-new.safetensors").rename(models_root / "vae" / "a.safetensors")
     third = run_cli(
-        "scan", "--data-dir", str(data_dir), env={"HIKAZE_MODEL_ROOTS": str(models_root)}
+        "scan", "--data-dir", str(data_dir), env_extra={"HIKAZE_MODEL_ROOTS": str(models_root)}
     )
     assert third.returncode == 0, third.stderr
     assert f"moved    {sha[:10]}" in third.stdout
