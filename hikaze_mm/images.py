@@ -333,6 +333,20 @@ class ImageStore:
         """
         return self.add_image(sha256, source, target_seq)
 
+    def move_image(self, sha256: str, src_seq: int, dst_seq: int) -> None:
+        """Rename an image's tiers from one seq onto another, replacing what was there.
+
+        ``low`` and ``medium`` go first and ``high`` last, so the image at ``dst_seq`` is
+        replaced as a whole; a tier already moved is skipped, so a retry after a crash
+        completes the move.
+        """
+        sha = normalize_sha256(sha256)
+        for quality in ("low", "medium", "high"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(
+                    self.tier_path(sha, src_seq, quality), self.tier_path(sha, dst_seq, quality)
+                )
+
     def delete_image(self, sha256: str, seq: int) -> bool:
         sha = normalize_sha256(sha256)
         removed = False

@@ -180,3 +180,14 @@ def test_public_names() -> None:
     ):
         with pytest.raises(ValidationError):
             parse_public_name(bad)
+
+
+def test_move_image_replaces_the_target_and_a_retry_is_harmless(store: ImageStore) -> None:
+    store.add_image(SHA, png_bytes(color=(255, 0, 0)))
+    store.add_image(SHA, png_bytes(color=(0, 0, 255)))
+    store.move_image(SHA, 1, 0)
+    assert store.list_seqs(SHA) == [0]
+    pixel = decode(store.tier_path(SHA, 0, "low").read_bytes()).convert("RGB").getpixel((5, 5))
+    assert pixel[2] > 200 and pixel[0] < 50  # the blue image now stands at seq 0
+    store.move_image(SHA, 1, 0)  # a retry after the move finds nothing left to do
+    assert store.list_seqs(SHA) == [0]

@@ -35,7 +35,7 @@ from typing import Any
 
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.errors import LockedError
-from hikaze_mm.images import QUALITIES, ImageStore
+from hikaze_mm.images import ImageStore
 
 JOURNAL_KEY = "promotion_journal"
 PROCESS_TOKEN = uuid.uuid4().hex
@@ -124,10 +124,7 @@ class PromotionJournal:
             return
         sha = entry["sha256"]
         for src_seq, dst_seq in entry.get("moves", []):
-            for quality in QUALITIES[::-1]:  # low, medium, high: "high" makes it visible
-                src = self.images.tier_path(sha, src_seq, quality)
-                if src.exists():
-                    os.replace(src, self.images.tier_path(sha, dst_seq, quality))
+            self.images.move_image(sha, src_seq, dst_seq)
         for source in entry.get("sources", []):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(source)
