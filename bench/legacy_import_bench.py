@@ -122,7 +122,7 @@ def run_import_child(legacy: Path, images: Path, data: Path, workers: int | None
         "import json, resource, sys, time\n"
         "from hikaze_mm.config import Config\n"
         "from hikaze_mm.services import Services\n"
-        "from hikaze_mm.migration.importer import import_legacy_data\n"
+        "from hikaze_mm.legacy.importer import import_legacy_data\n"
         "legacy, images, data, workers = sys.argv[1:5]\n"
         "svc = Services.open(Config.load(data_dir=data, env={}))\n"
         "t = time.perf_counter()\n"

@@ -12,11 +12,11 @@ from hikaze_mm.config import Config
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.hashing import HashService
 from hikaze_mm.images import ImageStore
+from hikaze_mm.legacy.job import LegacyImportJob
 from hikaze_mm.library.scan_walk import roots_from_config
 from hikaze_mm.library.scanner import Scanner
-from hikaze_mm.migration.legacy_job import LegacyImportJob
-from hikaze_mm.migration.manager import MigrationManager
-from hikaze_mm.migration.promotion import Promoter
+from hikaze_mm.pending.manager import MigrationManager
+from hikaze_mm.pending.promotion import Promoter
 from hikaze_mm.process_lock import ProcessLock
 
 
@@ -53,7 +53,7 @@ class Services:
         migration = MigrationManager(
             db,
             promoter,
-            legacy_import,
+            legacy_import.run_blocking,
             workers=config.hash_workers,
             policy=config.worker_conflict_policy,
         )

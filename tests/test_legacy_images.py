@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hikaze_mm.migration.importer import import_legacy_data
-from hikaze_mm.migration.legacy_images import image_refs, media_file_name
-from hikaze_mm.migration.legacy_workers import ProcessWorkers
+from hikaze_mm.legacy.images import image_refs, media_file_name
+from hikaze_mm.legacy.importer import import_legacy_data
+from hikaze_mm.legacy.workers import ProcessWorkers
 from hikaze_mm.services import Services
 from tests.legacy_fixtures import (
     BAD_IMAGE_KINDS,
@@ -221,7 +221,7 @@ def test_window_keeps_order_and_bounds_work_in_flight() -> None:
     """However many models and images, at most ``limit`` results wait in memory."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from hikaze_mm.migration.importer import WINDOW_MODELS, _ImageJob, _ModelWork, _Window
+    from hikaze_mm.legacy.importer import WINDOW_MODELS, _ImageJob, _ModelWork, _Window
 
     peak = 0
     with ThreadPoolExecutor(4) as pool:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.images import TIERS
-from hikaze_mm.migration.importer import import_legacy_data
+from hikaze_mm.legacy.importer import import_legacy_data
 from hikaze_mm.services import Services
 from tests.legacy_fixtures import (
     LegacyModel,

@@ -21,8 +21,8 @@ import pytest
 from hikaze_mm.config import Config
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.errors import UnprocessableError, ValidationError
-from hikaze_mm.migration.importer import import_legacy_data
-from hikaze_mm.migration.legacy_reader import LegacyDatabaseError
+from hikaze_mm.legacy.importer import import_legacy_data
+from hikaze_mm.legacy.reader import LegacyDatabaseError
 from hikaze_mm.services import Services
 from tests.legacy_fixtures import (
     LEGACY_SCHEMA,
@@ -139,7 +139,7 @@ RUN_IMPORT = textwrap.dedent(
     import json, os, signal, sys
     from hikaze_mm.config import Config
     from hikaze_mm.services import Services
-    from hikaze_mm.migration.importer import import_legacy_data
+    from hikaze_mm.legacy.importer import import_legacy_data
 
     data_dir, legacy_db, images_dir, kill_at, probe = sys.argv[1:6]
     kill_at = int(kill_at)

@@ -13,7 +13,7 @@ from typing import Any
 
 from hikaze_mm.config import Config
 from hikaze_mm.database import DatabaseManager
-from hikaze_mm.migration.state import STATE_KEY
+from hikaze_mm.pending.state import STATE_KEY
 from hikaze_mm.services import Services
 from tests.helpers import cli_env, make_sparse, run_cli
 from tests.promotion_helpers import add_pending, library_snapshot, make_png

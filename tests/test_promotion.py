@@ -12,8 +12,8 @@ import pytest
 
 from hikaze_mm.errors import LockedError, NotFoundError, ValidationError
 from hikaze_mm.hashing import HashCancelled, HashControl
-from hikaze_mm.migration.journal import JOURNAL_KEY
-from hikaze_mm.migration.promotion import (
+from hikaze_mm.pending.journal import JOURNAL_KEY
+from hikaze_mm.pending.promotion import (
     PendingFileError,
     PendingFileMissing,
     PromotionConflict,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from hikaze_mm.config import Config
-from hikaze_mm.migration.journal import JOURNAL_KEY, PromotionJournal
+from hikaze_mm.pending.journal import JOURNAL_KEY, PromotionJournal
 from hikaze_mm.services import Services
 from tests.promotion_helpers import add_pending, library_snapshot
 

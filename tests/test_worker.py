@@ -10,7 +10,7 @@ import pytest
 
 from hikaze_mm.config import Config
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
-from hikaze_mm.migration.state import STATE_KEY
+from hikaze_mm.pending.state import STATE_KEY
 from hikaze_mm.services import Services
 from tests.helpers import make_sparse
 from tests.promotion_helpers import add_pending

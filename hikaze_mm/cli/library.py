@@ -16,8 +16,8 @@ from hikaze_mm.library.queries import (
     ModelQuery,
     list_models,
 )
-from hikaze_mm.migration.promotion import API_STRATEGIES
 from hikaze_mm.model_types import canonical_type
+from hikaze_mm.pending.promotion import API_STRATEGIES
 from hikaze_mm.services import Services
 
 # How many moved/missing models and problems the scan summary lists (the counts are total).

@@ -7,7 +7,7 @@ import json
 
 from hikaze_mm.cli.common import add_config_options, config_from_args, open_services
 from hikaze_mm.cli.progress import Progress
-from hikaze_mm.migration.legacy_report import summarize
+from hikaze_mm.legacy.report import summarize
 
 PHASE_LABELS = {
     "reading": "reading legacy DB",

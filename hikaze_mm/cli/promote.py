@@ -18,7 +18,7 @@ from typing import Any
 from hikaze_mm.cli.common import CliError, add_config_options, config_from_args, open_services
 from hikaze_mm.cli.progress import ByteProgress
 from hikaze_mm.errors import HikazeError
-from hikaze_mm.migration.promotion import WORKER_POLICIES, PromotionConflict
+from hikaze_mm.pending.promotion import WORKER_POLICIES, PromotionConflict
 from hikaze_mm.services import Services
 
 

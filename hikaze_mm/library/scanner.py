@@ -58,7 +58,7 @@ from hikaze_mm.library.scan_store import (
     set_missing,
 )
 from hikaze_mm.library.scan_walk import ROOT_LEVEL_TYPE, SeenFile, Walker, WalkProblem
-from hikaze_mm.migration.promotion import (
+from hikaze_mm.pending.promotion import (
     API_STRATEGIES,
     PendingFileError,
     PendingFileMissing,

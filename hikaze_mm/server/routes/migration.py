@@ -8,7 +8,8 @@ from aiohttp import web
 
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.hashing import FileChangedError
-from hikaze_mm.migration.operations import (
+from hikaze_mm.params import parse_index
+from hikaze_mm.pending.operations import (
     PAGE_LIMIT,
     check_ids,
     hash_answer,
@@ -18,8 +19,7 @@ from hikaze_mm.migration.operations import (
     promote_batch,
     resolve_hash_path,
 )
-from hikaze_mm.migration.promotion import API_STRATEGIES, check_strategy
-from hikaze_mm.params import parse_index
+from hikaze_mm.pending.promotion import API_STRATEGIES, check_strategy
 from hikaze_mm.server.http import int_param, json_response, read_json, run_sync, services
 
 routes = web.RouteTableDef()

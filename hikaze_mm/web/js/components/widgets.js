@@ -1,4 +1,4 @@
-// Small reusable pieces: tag chips, status badges, progress bars, thumbnails.
+// Small reusable pieces: tag chips, status badges, progress bars, panels, thumbnails.
 
 import { h, safeColor } from "../dom.js";
 import { t } from "../i18n.js";
@@ -92,6 +92,11 @@ export function fieldList(rows, cls = "fields") {
       h("dd", { class: rowClass }, value === null || value === undefined || value === "" ? "—" : value),
     ]),
   );
+}
+
+/** A titled panel (section) whose heading labels it. */
+export function panel(title, id, ...children) {
+  return h("section", { class: "panel", "aria-labelledby": id }, h("h2", { id }, title), ...children);
 }
 
 /** A list that failed to load: the message as an alert, and a Retry button. */

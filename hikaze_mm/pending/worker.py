@@ -18,21 +18,24 @@ import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hikaze_mm.database import DatabaseManager, now_ms
 from hikaze_mm.errors import LockedError, NotFoundError
 from hikaze_mm.hashing import HashCancelled, HashControl
-from hikaze_mm.migration.legacy_job import LegacyImportJob
-from hikaze_mm.migration.promotion import (
+from hikaze_mm.pending.promotion import (
     PendingFileError,
     PendingFileMissing,
     Promoter,
     PromotionConflict,
 )
-from hikaze_mm.migration.state import StateTracker
+from hikaze_mm.pending.state import StateTracker
 
 log = logging.getLogger("hikaze_mm.worker")
+
+# Stage 1 as the worker runs it first when asked: (legacy_db_path, legacy_images_dir).
+LegacyImport = Callable[[str, "str | None"], object]
 
 TODO_STATUSES = ("new", "hashing")
 
@@ -50,7 +53,7 @@ class MigrationWorker(threading.Thread):
         *,
         db: DatabaseManager,
         promoter: Promoter,
-        legacy_import: LegacyImportJob,
+        legacy_import: LegacyImport | None,
         tracker: StateTracker,
         control: HashControl,
         workers: int,
@@ -71,8 +74,8 @@ class MigrationWorker(threading.Thread):
         try:
             state = self.tracker.snapshot()
             if state.phase == "legacy_import":
-                assert state.legacy_db_path is not None
-                self.legacy_import.run_blocking(state.legacy_db_path, state.legacy_images_dir)
+                assert state.legacy_db_path is not None and self.legacy_import is not None
+                self.legacy_import(state.legacy_db_path, state.legacy_images_dir)
                 self.tracker.update(phase="promotion")
             self._promote_all()
             if self.control.cancelled:

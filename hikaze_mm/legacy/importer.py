@@ -50,8 +50,7 @@ from hikaze_mm.database import (
 )
 from hikaze_mm.errors import HikazeError, ValidationError
 from hikaze_mm.images import ImageError, ImageStore
-from hikaze_mm.meta import merge_meta_json, strip_image_keys
-from hikaze_mm.migration.legacy_images import (
+from hikaze_mm.legacy.images import (
     EncodedImage,
     default_workers,
     encode_legacy_image,
@@ -60,9 +59,10 @@ from hikaze_mm.migration.legacy_images import (
     make_encoder_pool,
     regular_file_stat,
 )
-from hikaze_mm.migration.legacy_ledger import LegacyLedger
-from hikaze_mm.migration.legacy_reader import LegacyModel, LegacySnapshot, LegacyTag
-from hikaze_mm.migration.legacy_report import ImportReport
+from hikaze_mm.legacy.ledger import LegacyLedger
+from hikaze_mm.legacy.reader import LegacyModel, LegacySnapshot, LegacyTag
+from hikaze_mm.legacy.report import ImportReport
+from hikaze_mm.meta import merge_meta_json, strip_image_keys
 from hikaze_mm.model_types import canonical_type
 
 __all__ = ["ImportReport", "ProgressFn", "import_legacy_data"]

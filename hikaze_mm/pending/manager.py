@@ -4,8 +4,9 @@ The HTTP API, the CLI and the server's startup hook all go through it. It owns a
 one ``MigrationWorker`` thread and the ``StateTracker`` whose state lives in the DB:
 
 * ``start_full_migration(legacy_db_path=None, legacy_images_dir=None)``: a new run. With
-  a legacy DB, Stage 1 runs first (through ``LegacyImportJob``), then Stage 2; without
-  one, every pending item not processed yet is queued.
+  a legacy DB, Stage 1 runs first (the ``legacy_import`` callable that ``Services``
+  passes in: this package never imports the legacy one), then Stage 2; without one,
+  every pending item not processed yet is queued.
 * ``pause_processing()``: hashing stops within one chunk, mid-file.
 * ``resume_processing()``: in this process, the paused files continue from their byte
   offset; after a restart (state RUNNING, PAUSED or ERROR with no worker here) the run
@@ -24,10 +25,9 @@ from typing import Any
 from hikaze_mm.database import DatabaseManager, now_ms
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 from hikaze_mm.hashing import HashControl
-from hikaze_mm.migration.legacy_job import LegacyImportJob
-from hikaze_mm.migration.promotion import WORKER_POLICIES, Promoter, check_strategy
-from hikaze_mm.migration.state import MigrationState, StateTracker
-from hikaze_mm.migration.worker import MigrationWorker
+from hikaze_mm.pending.promotion import WORKER_POLICIES, Promoter, check_strategy
+from hikaze_mm.pending.state import MigrationState, StateTracker
+from hikaze_mm.pending.worker import LegacyImport, MigrationWorker
 
 RESUMABLE = ("RUNNING", "PAUSED", "ERROR")
 
@@ -37,7 +37,7 @@ class MigrationManager:
         self,
         db: DatabaseManager,
         promoter: Promoter,
-        legacy_import: LegacyImportJob,
+        legacy_import: LegacyImport | None = None,
         *,
         workers: int = 2,
         policy: str = "merge",
@@ -86,6 +86,8 @@ class MigrationManager:
         legacy_images = _existing_path(legacy_images_dir, "legacy_images_dir", folder=True)
         if legacy_images and not legacy_db:
             raise ValidationError("legacy_images_dir needs legacy_db_path")
+        if legacy_db and self.legacy_import is None:
+            raise ValidationError("this library cannot import a legacy database")
         with self._lock:
             if self.active:
                 raise ConflictError("a migration is already running; pause or resume it")

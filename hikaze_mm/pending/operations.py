@@ -24,7 +24,7 @@ from hikaze_mm.errors import (
 )
 from hikaze_mm.hashing import FileChangedError, HashResult
 from hikaze_mm.images import ImageStore
-from hikaze_mm.migration.promotion import (
+from hikaze_mm.pending.promotion import (
     API_STRATEGIES,
     Promoter,
     check_pending_id,

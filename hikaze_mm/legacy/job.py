@@ -19,7 +19,7 @@ from typing import Any
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.errors import ConflictError, HikazeError
 from hikaze_mm.images import ImageStore
-from hikaze_mm.migration.importer import STATE_KEY, ProgressFn, import_legacy_data
+from hikaze_mm.legacy.importer import STATE_KEY, ProgressFn, import_legacy_data
 from hikaze_mm.process_lock import ProcessLock
 
 

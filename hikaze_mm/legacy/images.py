@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from hikaze_mm.images import ImageError, encode_tiers
+from hikaze_mm.legacy.workers import ProcessWorkers
 from hikaze_mm.meta import IMAGE_PATH_KEYS
-from hikaze_mm.migration.legacy_workers import ProcessWorkers
 
 # Keys read in this order; ``images`` (a list) is the one the legacy app wrote.
 _IMAGE_KEY_ORDER = ("images", "image", "preview", "previews", "preview_image")

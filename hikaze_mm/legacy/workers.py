@@ -4,7 +4,7 @@ Why not ``ProcessPoolExecutor``: with ``fork`` it forks a threaded server (locks
 other threads are inherited), and with ``spawn``/``forkserver`` every worker re-runs the
 parent's main script as ``__mp_main__``, which inside ComfyUI means importing its whole
 stack (torch...) once per worker, and fails outright when the parent runs from stdin.
-Here each worker is a fresh ``python -m hikaze_mm.migration.legacy_workers`` that imports
+Here each worker is a fresh ``python -m hikaze_mm.legacy.workers`` that imports
 only what its jobs need; jobs and results travel pickled over its stdin/stdout.
 
 ``ProcessWorkers(n)`` is a ``concurrent.futures.Executor``: ``submit(fn, *args)`` with a
@@ -79,7 +79,7 @@ class ProcessWorkers(Executor):
             p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH", "")) if p
         )
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hikaze_mm.migration.legacy_workers"],
+            [sys.executable, "-m", "hikaze_mm.legacy.workers"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,

@@ -46,8 +46,8 @@ from hikaze_mm.hashing import (
 )
 from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.meta import strip_image_keys
-from hikaze_mm.migration.journal import PromotionJournal
-from hikaze_mm.migration.locks import PromotionLocks
+from hikaze_mm.pending.journal import PromotionJournal
+from hikaze_mm.pending.locks import PromotionLocks
 
 log = logging.getLogger("hikaze_mm.promotion")
 
