@@ -96,7 +96,7 @@ def ours_run(
     services = Services.open(config)
     try:
         for path in paths:
-            pid = services.db.add_pending_import({"path": str(path), "name": path.stem})
+            pid = services.db.pending.add({"path": str(path), "name": path.stem})
             if images is not None:
                 services.images.add_pending_image(pid, images, 0)
         start = time.perf_counter()
@@ -108,7 +108,7 @@ def ours_run(
             raise SystemExit(f"the run did not promote every file: {status}")
         digests = {}
         for path in paths:
-            model = services.db.get_model_by_path(str(path))
+            model = services.db.models.get_by_path(str(path))
             assert model is not None
             digests[str(path)] = model["sha256"]
     finally:

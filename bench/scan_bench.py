@@ -35,7 +35,7 @@ import aiohttp
 from aiohttp import web
 
 from hikaze_mm.config import Config
-from hikaze_mm.library.queries import ModelQuery, fetch_page
+from hikaze_mm.database import ModelQuery
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 
@@ -210,11 +210,11 @@ def build_listing_library(services: Services, count: int, seed: int = 5) -> None
 
 
 def time_raw_sql(services: Services, query: ModelQuery, runs: int) -> list[float]:
-    """The listing's own SQL (``queries.fetch_page``), without HTTP, JSON or item assembly."""
+    """The listing's own SQL (``db.listing.page``), without HTTP, JSON or item assembly."""
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
-        fetch_page(services.db, query)
+        services.db.listing.page(query)
         samples.append(time.perf_counter() - start)
     return samples
 

@@ -16,7 +16,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8789
 DB_FILE_NAME = "hikaze_mm.db"
 # What the background worker does when a pending model's content is already in the library.
-WORKER_POLICIES = ("merge", "skip", "override", "delete")
+WORKER_STRATEGIES = ("merge", "skip", "override", "delete")
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,9 @@ class Config:
     hash_chunk_bytes: int = 4 * 1024 * 1024
     # Threads that hash files in parallel (hashlib releases the GIL).
     hash_workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
-    # One of WORKER_POLICIES: "merge" (fill gaps in the existing model), "skip" (leave it
+    # One of WORKER_STRATEGIES: "merge" (fill gaps in the existing model), "skip" (leave it
     # pending, marked conflict), "override" or "delete".
-    worker_conflict_policy: str = "merge"
+    worker_conf_strategy: str = "merge"
 
     @property
     def images_dir(self) -> Path:
@@ -110,10 +110,12 @@ class Config:
         port_value = port if port is not None else int(env.get("HIKAZE_PORT", DEFAULT_PORT))
         if not 0 <= port_value <= 65535:
             raise ValueError(f"port out of range: {port_value}")
-        policy = overrides.get("worker_conflict_policy", "merge")
-        if policy not in WORKER_POLICIES:
-            choices = ", ".join(WORKER_POLICIES)
-            raise ValueError(f"worker conflict policy must be one of {choices}, not {policy!r}")
+        conf_strategy = overrides.get("worker_conf_strategy", "merge")
+        if conf_strategy not in WORKER_STRATEGIES:
+            choices = ", ".join(WORKER_STRATEGIES)
+            raise ValueError(
+                f"worker conflict policy must be one of {choices}, not {conf_strategy!r}"
+            )
         return cls(
             data_dir=data,
             db_path=db_file,

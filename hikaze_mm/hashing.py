@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import threading
@@ -187,7 +186,7 @@ class HashService:
             return None
         key = str(Path(path).absolute())
         stat = FileStat.of(os.stat(key))
-        sha = self.db.cached_hash(key, stat.size, stat.mtime_ns, stat.inode)
+        sha = self.db.hash_cache.lookup(key, stat.size, stat.mtime_ns, stat.inode)
         return HashResult(key, sha, stat, cached=True, bytes_read=0) if sha else None
 
     def hash_file(
@@ -221,23 +220,8 @@ class HashService:
         stat = job.start_stat
         assert stat is not None
         if self.db is not None:
-            self.db.store_hash(key, stat.size, stat.mtime_ns, stat.inode, sha)
+            self.db.hash_cache.store(key, stat.size, stat.mtime_ns, stat.inode, sha)
         return HashResult(key, sha, stat, cached=False, bytes_read=job.bytes_read)
-
-    async def hash_file_async(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        control: HashControl | None = None,
-        progress: ProgressCallback | None = None,
-        use_cache: bool = True,
-    ) -> HashResult:
-        """``hash_file`` in the service's thread pool; the event loop is never blocked."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool,
-            lambda: self.hash_file(path, control=control, progress=progress, use_cache=use_cache),
-        )
 
     def submit(self, fn: Callable[..., object], *args: object):
         """Run ``fn`` on the hashing pool (for callers that hash several files at once)."""

@@ -1,7 +1,7 @@
 """The set of services one running manager uses, built from a Config.
 
-The CLI and the HTTP server both open one ``Services`` and pass it (or its parts) on;
-tests open their own against a temporary data dir. Nothing here is global.
+The CLI and the HTTP server both open one ``Services`` and call its parts; tests open
+their own against a temporary data dir. Nothing here is global.
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ from hikaze_mm.database import DatabaseManager
 from hikaze_mm.hashing import HashService
 from hikaze_mm.images import ImageStore
 from hikaze_mm.legacy.job import LegacyImportJob
+from hikaze_mm.library.images_service import ImagesService
+from hikaze_mm.library.models_service import ModelsService
 from hikaze_mm.library.scan_walk import roots_from_config
 from hikaze_mm.library.scanner import Scanner
+from hikaze_mm.library.tags_service import TagsService
 from hikaze_mm.pending.manager import MigrationManager
+from hikaze_mm.pending.operations import PendingService
 from hikaze_mm.pending.promotion import Promoter
 from hikaze_mm.process_lock import ProcessLock
 
@@ -26,6 +30,10 @@ class Services:
     db: DatabaseManager
     hashes: HashService
     images: ImageStore
+    models: ModelsService
+    tags: TagsService
+    model_images: ImagesService
+    pending: PendingService
     legacy_import: LegacyImportJob
     promoter: Promoter
     migration: MigrationManager
@@ -55,7 +63,7 @@ class Services:
             promoter,
             legacy_import.run_blocking,
             workers=config.hash_workers,
-            policy=config.worker_conflict_policy,
+            conf_strategy=config.worker_conf_strategy,
         )
         scanner = Scanner(
             db, hashes, roots=lambda: roots_from_config(config), images=images, promoter=promoter
@@ -65,6 +73,10 @@ class Services:
             db=db,
             hashes=hashes,
             images=images,
+            models=ModelsService(db, images, config),
+            tags=TagsService(db),
+            model_images=ImagesService(db, images),
+            pending=PendingService(db, images, hashes, promoter, config),
             legacy_import=legacy_import,
             promoter=promoter,
             migration=migration,

@@ -164,7 +164,7 @@ class Library:
     ) -> str:
         path = self.root / type_ / f"{name}.safetensors"
         sha = write_model(path, size, seed=len(self.models))
-        self.db.add_model(
+        self.db.models.upsert(
             {
                 "sha256": sha,
                 "path": str(path),
@@ -175,12 +175,12 @@ class Library:
                 "meta": meta or {},
             },
             tags,
-        )
+        )[0]
         if image is not None:
             self.services.images.add_image(sha, png_bytes(image))
         if missing:
             path.unlink()
-            self.db.update_model(sha, missing=True)
+            self.db.models.update(sha, missing=True)
         self.models[name] = sha
         return sha
 
@@ -194,7 +194,7 @@ class Library:
         image: tuple[int, int, int] | None = None,
         meta: dict[str, Any] | None = None,
     ) -> int:
-        pid = self.db.add_pending_import(
+        pid = self.db.pending.add(
             {
                 "path": str(path),
                 "name": name,

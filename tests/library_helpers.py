@@ -40,9 +40,9 @@ def seed_model(svc: Services, label: str, tags: tuple[str, ...] = (), **fields: 
     data.update(fields)
     if meta is not None:
         data["meta"] = meta
-    svc.db.add_model(data, tags=tags)
+    svc.db.models.upsert(data, tags=tags)[0]
     if missing:
-        svc.db.update_model(sha, missing=True)
+        svc.db.models.update(sha, missing=True)
     return sha
 
 

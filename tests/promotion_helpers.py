@@ -32,7 +32,7 @@ def add_pending(
     path = root / "checkpoints" / name
     sha = write_model(path, content, seed=seed)
     record = {"path": str(path), "name": Path(name).stem, "type": "checkpoints", **data}
-    pending_id = services.db.add_pending_import(record, tags)
+    pending_id = services.db.pending.add(record, tags)
     for n, color in enumerate(images):
         png = make_png(root.parent / "src_images" / f"{name}_{n}.png", color)
         services.images.add_pending_image(pending_id, png, n)
@@ -48,14 +48,13 @@ def library_snapshot(services: Services) -> dict[str, Any]:
     db = services.db
     models = []
     for row in db.conn.execute("SELECT sha256 FROM models ORDER BY sha256"):
-        model = db.get_model(row[0])
+        model = db.models.get(row[0])
         assert model is not None
         model["tags"] = sorted(t["name"] for t in model["tags"])
         model["images"] = services.images.image_names(model["sha256"])
         models.append(model)
     pending = [
-        {k: p[k] for k in ("id", "path", "status", "error", "sha256")}
-        for p in db.get_pending_imports()
+        {k: p[k] for k in ("id", "path", "status", "error", "sha256")} for p in db.pending.list()
     ]
     tier_files = sorted(p.name for p in services.images.images_dir.glob("*.webp"))
     pending_files = sorted(p.name for p in services.images.pending_dir.iterdir())

@@ -78,7 +78,7 @@ def test_schema_columns_indexes_and_pragmas(db: DatabaseManager) -> None:
 
 
 def test_model_crud_and_tags(db: DatabaseManager) -> None:
-    rec = db.add_model(
+    rec = db.models.upsert(
         {
             "sha256": SHA_B,
             "path": "/m/x.safetensors",
@@ -88,31 +88,31 @@ def test_model_crud_and_tags(db: DatabaseManager) -> None:
             "meta": {"description": "d"},
         },
         tags=["style", "Style"],
-    )
+    )[0]
     assert rec["sha256"] == "b" * 64
     assert rec["type"] == "loras"
     assert rec["meta"] == {"description": "d"}
     assert [t["name"] for t in rec["tags"]] == ["style"]
-    assert db.get_model("B" * 64)["name"] == "X"
-    assert db.get_model_by_path("/m/x.safetensors")["sha256"] == "b" * 64
-    assert db.get_model_by_path("/nowhere") is None
-    assert db.untag_model(SHA_B, "STYLE") is True
-    assert db.get_model(SHA_B)["tags"] == []
-    assert db.delete_model(SHA_B) is True
-    assert db.get_model(SHA_B) is None
-    assert db.delete_model(SHA_B) is False
+    assert db.models.get("B" * 64)["name"] == "X"
+    assert db.models.get_by_path("/m/x.safetensors")["sha256"] == "b" * 64
+    assert db.models.get_by_path("/nowhere") is None
+    assert db.models.remove_tags(SHA_B, ["STYLE"]) == 1
+    assert db.models.get(SHA_B)["tags"] == []
+    assert db.models.delete(SHA_B) is True
+    assert db.models.get(SHA_B) is None
+    assert db.models.delete(SHA_B) is False
 
 
 @pytest.mark.parametrize("bad", ["", "abc", "g" * 64, "a" * 63, "a" * 65, None, 12])
 def test_invalid_sha_is_a_value_error(db: DatabaseManager, bad: object) -> None:
     with pytest.raises(ValueError, match="SHA-256"):
-        db.add_model({"sha256": bad, "path": "/p"})
+        db.models.upsert({"sha256": bad, "path": "/p"})[0]
     with pytest.raises(ValueError):
-        db.get_model(bad)  # type: ignore[arg-type]
+        db.models.get(bad)  # type: ignore[arg-type]
 
 
 def test_collision_updates_or_merges_never_fails(db: DatabaseManager) -> None:
-    db.add_model(
+    db.models.upsert(
         {
             "sha256": SHA_A,
             "path": "/a",
@@ -121,8 +121,8 @@ def test_collision_updates_or_merges_never_fails(db: DatabaseManager) -> None:
             "meta": {"keep": 1, "list": [1, 2], "desc": ""},
         },
         tags=["one"],
-    )
-    rec, action = db.upsert_model(
+    )[0]
+    rec, action = db.models.upsert(
         {"sha256": SHA_A, "path": "/b", "name": "second", "meta": {"list": [2, 3], "new": True}},
         tags=["two"],
     )
@@ -130,7 +130,7 @@ def test_collision_updates_or_merges_never_fails(db: DatabaseManager) -> None:
     assert (rec["path"], rec["name"]) == ("/b", "second")
     assert rec["meta"] == {"keep": 1, "list": [2, 3, 1], "new": True, "desc": ""}
     assert {t["name"] for t in rec["tags"]} == {"one", "two"}
-    rec, action = db.upsert_model(
+    rec, action = db.models.upsert(
         {
             "sha256": SHA_A,
             "path": "/c",
@@ -147,85 +147,85 @@ def test_collision_updates_or_merges_never_fails(db: DatabaseManager) -> None:
 
 
 def test_failed_call_changes_nothing(db: DatabaseManager) -> None:
-    db.add_model({"sha256": SHA_A, "path": "/a"})
+    db.models.upsert({"sha256": SHA_A, "path": "/a"})[0]
     # The tag id does not exist: the model's insert and its first tag must roll back too.
     with pytest.raises(NotFoundError):
-        db.upsert_model({"sha256": "c" * 64, "path": "/c"}, tags=["fresh", 999])
-    assert db.get_model("c" * 64) is None
-    assert db.get_tag("fresh") is None
+        db.models.upsert({"sha256": "c" * 64, "path": "/c"}, tags=["fresh", 999])
+    assert db.models.get("c" * 64) is None
+    assert db.tags.get("fresh") is None
     with pytest.raises(ValidationError):
-        db.upsert_model({"sha256": SHA_A, "path": "/a2", "size_bytes": "big"})
-    assert db.get_model(SHA_A)["path"] == "/a"
+        db.models.upsert({"sha256": SHA_A, "path": "/a2", "size_bytes": "big"})
+    assert db.models.get(SHA_A)["path"] == "/a"
 
 
 def test_nested_transaction_rolls_back_inner_only(db: DatabaseManager) -> None:
     with db.transaction():
-        db.add_tag("outer")
+        db.tags.ensure("outer")
         with pytest.raises(RuntimeError), db.transaction():
-            db.add_tag("inner")
+            db.tags.ensure("inner")
             raise RuntimeError("boom")
-    assert db.get_tag("outer") is not None
-    assert db.get_tag("inner") is None
+    assert db.tags.get("outer") is not None
+    assert db.tags.get("inner") is None
 
 
 def test_tags_unique_ignoring_case_and_color_rules(db: DatabaseManager) -> None:
-    tag = db.create_tag("  Anime  ", "#AABBCC")
+    tag = db.tags.create("  Anime  ", "#AABBCC")
     assert tag["name"] == "Anime" and tag["color"] == "#aabbcc"
     with pytest.raises(ConflictError):
-        db.create_tag("anime")
-    assert db.add_tag("ANIME")["id"] == tag["id"]
+        db.tags.create("anime")
+    assert db.tags.ensure("ANIME")["id"] == tag["id"]
     with pytest.raises(ValidationError):
-        db.create_tag("x", "red")
+        db.tags.create("x", "red")
     with pytest.raises(ValidationError):
-        db.create_tag("   ")
-    other = db.create_tag("other")
+        db.tags.create("   ")
+    other = db.tags.create("other")
     with pytest.raises(ConflictError):
-        db.update_tag(other["id"], name="anime")
-    assert db.update_tag(other["id"], color="#000000")["color"] == "#000000"
+        db.tags.update(other["id"], name="anime")
+    assert db.tags.update(other["id"], color="#000000")["color"] == "#000000"
 
 
 def test_deleting_a_tag_or_model_cascades(db: DatabaseManager) -> None:
-    db.add_model({"sha256": SHA_A, "path": "/a"}, tags=["t"])
-    pid = db.add_pending_import({"path": "/p", "name": "p"}, tags=["t"])
-    tag = db.get_tag("t")
-    assert [t["model_count"] for t in db.list_tags()] == [1]
-    db.delete_tag(tag["id"])
-    assert db.get_model(SHA_A)["tags"] == []
-    assert db.get_pending(pid)["tags"] == []
-    db.tag_model(SHA_A, "u")
-    db.delete_model(SHA_A)
+    db.models.upsert({"sha256": SHA_A, "path": "/a"}, tags=["t"])[0]
+    pid = db.pending.add({"path": "/p", "name": "p"}, tags=["t"])
+    tag = db.tags.get("t")
+    assert [t["model_count"] for t in db.tags.list()] == [1]
+    db.tags.delete(tag["id"])
+    assert db.models.get(SHA_A)["tags"] == []
+    assert db.pending.get(pid)["tags"] == []
+    db.models.add_tags(SHA_A, ["u"])
+    db.models.delete(SHA_A)
     assert db.conn.execute("SELECT COUNT(*) FROM model_tags").fetchone()[0] == 0
 
 
 def test_pending_imports(db: DatabaseManager) -> None:
-    pid = db.add_pending_import(
+    pid = db.pending.add(
         {"id": 42, "path": "/m/p.ckpt", "name": "p", "type": "checkpoint", "meta": {"a": 1}},
         tags=["x"],
     )
     assert pid == 42
-    rec = db.get_pending(42)
+    rec = db.pending.get(42)
     assert rec["type"] == "checkpoints" and rec["status"] == "new" and rec["meta"] == {"a": 1}
     assert [t["name"] for t in rec["tags"]] == ["x"]
     with pytest.raises(ConflictError):
-        db.add_pending_import({"path": "/m/p.ckpt"})
-    db.update_pending(42, status="error", error="missing file")
-    assert db.get_pending_imports(status="error")[0]["error"] == "missing file"
-    assert db.count_pending() == 1
-    assert db.pending_counts() == {"new": 0, "hashing": 0, "error": 1, "conflict": 0}
+        db.pending.add({"path": "/m/p.ckpt"})
+    db.pending.update(42, status="error", error="missing file")
+    assert db.pending.list(status="error")[0]["error"] == "missing file"
+    assert db.pending.count() == 1
+    assert db.pending.counts() == {"new": 0, "hashing": 0, "error": 1, "conflict": 0}
     with pytest.raises(ValidationError):
-        db.update_pending(42, status="weird")
-    assert db.remove_pending_import(42) is True
-    assert db.get_pending(42) is None
+        db.pending.update(42, status="weird")
+    assert db.pending.remove(42) is True
+    assert db.pending.get(42) is None
     assert db.conn.execute("SELECT COUNT(*) FROM pending_model_tags").fetchone()[0] == 0
 
 
 def test_state_and_hash_cache(db: DatabaseManager) -> None:
-    assert db.get_state("stage2") is None
-    db.set_state("stage2", {"status": "RUNNING", "processed": 3})
-    assert db.get_state("stage2") == {"status": "RUNNING", "processed": 3}
-    db.store_hash("/f", 10, 123, 7, SHA_B)
-    assert db.cached_hash("/f", 10, 123, 7) == "b" * 64
-    assert db.cached_hash("/f", 10, 124, 7) is None
+    assert db.state.get("stage2") is None
+    db.state.set("stage2", {"status": "RUNNING", "processed": 3})
+    assert db.state.get("stage2") == {"status": "RUNNING", "processed": 3}
+    db.hash_cache.store("/f", 10, 123, 7, SHA_B)
+    assert db.hash_cache.lookup("/f", 10, 123, 7) == "b" * 64
+    assert db.hash_cache.lookup("/f", 10, 124, 7) is None
 
 
 def test_upgrade_from_older_revision_keeps_data(tmp_path: Path) -> None:
@@ -240,10 +240,10 @@ def test_upgrade_from_older_revision_keeps_data(tmp_path: Path) -> None:
 
     db = DatabaseManager(path)
     assert db.init_db() == LATEST_REVISION
-    rec = db.get_model(SHA_A)
+    rec = db.models.get(SHA_A)
     assert rec["name"] == "Old" and rec["missing"] is False
     assert [t["name"] for t in rec["tags"]] == ["kept"]
-    assert db.add_pending_import({"path": "/new"}) > 0
+    assert db.pending.add({"path": "/new"}) > 0
     db.close()
 
 
@@ -264,7 +264,7 @@ def test_many_threads_write_at_once(db: DatabaseManager) -> None:
         try:
             for i in range(25):
                 sha = f"{n:02x}{i:062x}"
-                db.add_model({"sha256": sha, "path": f"/t/{n}/{i}"}, tags=[f"t{i % 3}"])
+                db.models.upsert({"sha256": sha, "path": f"/t/{n}/{i}"}, tags=[f"t{i % 3}"])[0]
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

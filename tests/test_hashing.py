@@ -169,13 +169,6 @@ def test_change_while_paused_is_detected(tmp_path: Path) -> None:
         job.run(control)
 
 
-async def test_async_hash_runs_off_loop(service: HashService, tmp_path: Path) -> None:
-    path = tmp_path / "a.bin"
-    expected = write_model(path, 8 * CHUNK)
-    result = await service.hash_file_async(path)
-    assert result.sha256 == expected
-
-
 def test_missing_file_raises_oserror(service: HashService, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         service.hash_file(tmp_path / "nope.bin")

@@ -250,7 +250,7 @@ async def test_delete_image(client, model) -> None:
 
 async def test_pending_original_images(client, tmp_path: Path) -> None:
     svc = services_of(client)
-    pid = svc.db.add_pending_import({"path": str(tmp_path / "p.safetensors")})
+    pid = svc.db.pending.add({"path": str(tmp_path / "p.safetensors")})
     png = tmp_path / "a.png"
     png.write_bytes(png_bytes())
     jpg = tmp_path / "b.jpeg"

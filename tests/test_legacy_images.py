@@ -125,7 +125,7 @@ def test_bad_kinds_are_reported_and_never_written(imported, kind: str) -> None:
     assert not list(services.config.images_dir.glob(f"{sha_for(kind)}_*"))
     assert services.images.pending_images(100 + IMAGE_KINDS.index(kind)) == []
     # The model itself is imported all the same.
-    assert services.db.get_model(sha_for(kind)) is not None
+    assert services.db.models.get(sha_for(kind)) is not None
 
 
 # ------------------------------------------------------------------------- references

@@ -85,12 +85,12 @@ def test_sample_import_rows_tags_meta_and_images(services: Services, tmp_path: P
     db = services.db
     sha1, sha2 = sample.shas[1], sample.shas[2]
     # Tags keep id, name, color, created_at.
-    tags = {t["id"]: t for t in db.list_tags()}
+    tags = {t["id"]: t for t in db.tags.list()}
     assert tags[1]["name"] == "checkpoint" and tags[1]["color"] == "#ff0000"
     assert tags[3]["name"] == "favourite" and tags[3]["created_at"] == 1_600_000_000_000
     assert tags[3]["color"] is None
     # Duplicates (ids 1 and 3: same file, hash in two cases) are one model, tags unioned.
-    one = db.get_model(sha1)
+    one = db.models.get(sha1)
     assert one is not None
     assert one["path"].endswith("one.safetensors") and one["name"] == "one"
     assert one["type"] == "checkpoints" and one["size_bytes"] == 4096
@@ -100,7 +100,7 @@ def test_sample_import_rows_tags_meta_and_images(services: Services, tmp_path: P
         "description": "first",
         "prompts": {"positive": "a cat", "negative": "blur"},
     }
-    two = db.get_model(sha2)
+    two = db.models.get(sha2)
     assert two is not None and two["type"] == "loras"
     assert two["meta"] == {
         "community_links": ["https://example.org/two"],
@@ -110,7 +110,7 @@ def test_sample_import_rows_tags_meta_and_images(services: Services, tmp_path: P
     assert [t["name"] for t in two["tags"]] == ["lora"]
     assert db.conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == 2
     # Unhashed (and not-64-hex) rows are pending under their legacy id, with their tags.
-    pending = {p["id"]: p for p in db.get_pending_imports()}
+    pending = {p["id"]: p for p in db.pending.list()}
     assert sorted(pending) == [4, 5, 6]
     assert pending[4]["meta"] == {"description": "pending one"}
     assert pending[4]["type"] == "loras" and pending[4]["source"] == "legacy"
@@ -154,14 +154,14 @@ def test_promoted_or_deleted_models_are_not_resurrected(services: Services, tmp_
     """What Stage 2 promoted (or the user deleted) stays gone when Stage 1 runs again."""
     sample = build_sample_legacy(tmp_path / "src")
     run_import(services, sample.db.path, sample.images_dir)
-    services.db.remove_pending_import(4)
+    services.db.pending.remove(4)
     services.images.remove_pending_images(4)
-    services.db.delete_model(sample.shas[2])
+    services.db.models.delete(sample.shas[2])
     services.images.delete_all(sample.shas[2])
     report = run_import(services, sample.db.path, sample.images_dir).to_dict()
     assert report["already_imported"] == 6
-    assert services.db.get_pending(4) is None and services.images.pending_images(4) == []
-    assert services.db.get_model(sample.shas[2]) is None
+    assert services.db.pending.get(4) is None and services.images.pending_images(4) == []
+    assert services.db.models.get(sample.shas[2]) is None
     assert services.images.list_seqs(sample.shas[2]) == []
 
 
@@ -190,13 +190,13 @@ def test_legacy_file_is_never_written(services: Services, tmp_path: Path) -> Non
 
 def test_existing_v3_data_is_kept_and_reused(services: Services, tmp_path: Path) -> None:
     db = services.db
-    mine = db.create_tag("mine", "#123456")  # takes id 1
-    existing_lora = db.create_tag("LoRA")  # id 2: legacy "lora" maps here (any case)
+    mine = db.tags.create("mine", "#123456")  # takes id 1
+    existing_lora = db.tags.create("LoRA")  # id 2: legacy "lora" maps here (any case)
     img = make_image(tmp_path / "own.png", "rgb_png", (50, 50))
-    db.add_model(
+    db.models.upsert(
         {"sha256": SHA_A, "path": "/v3/a.safetensors", "name": "v3 name", "type": "loras"},
         tags=[mine["id"]],
-    )
+    )[0]
     services.images.add_image(SHA_A, img)
     own_seq0 = services.images.tier_path(SHA_A, 0, "high").read_bytes()
     make_image(tmp_path / "imgs" / "a.png", "rgb_jpeg", (40, 40))
@@ -219,11 +219,11 @@ def test_existing_v3_data_is_kept_and_reused(services: Services, tmp_path: Path)
     report = run_import(services, legacy.path, tmp_path / "imgs").to_dict()
     assert report["tags_created"] == 1 and report["tags_reused"] == 1
     assert report["active_models"] == 1 and report["merged_into_existing"] == 1
-    tags = {t["name"]: t for t in db.list_tags()}
+    tags = {t["name"]: t for t in db.tags.list()}
     assert tags["mine"]["id"] == 1 and tags["mine"]["color"] == "#123456"  # not renumbered
     assert tags["LoRA"]["id"] == existing_lora["id"]
     assert tags["checkpoint"]["id"] not in (1, 2) and tags["checkpoint"]["color"] == "#ff0000"
-    model = db.get_model(SHA_A)
+    model = db.models.get(SHA_A)
     assert model is not None
     assert model["name"] == "v3 name" and model["path"] == "/v3/a.safetensors"  # kept
     assert model["size_bytes"] == 99  # an empty column is filled
@@ -236,10 +236,8 @@ def test_existing_v3_data_is_kept_and_reused(services: Services, tmp_path: Path)
 
 def test_pending_id_taken_or_path_already_pending(services: Services, tmp_path: Path) -> None:
     db = services.db
-    db.add_pending_import({"id": 4, "path": "/scan/other.safetensors", "source": "scan"})
-    db.add_pending_import(
-        {"path": "/old/five.pt", "source": "scan", "meta": {"note": "scan"}}, tags=["x"]
-    )
+    db.pending.add({"id": 4, "path": "/scan/other.safetensors", "source": "scan"})
+    db.pending.add({"path": "/old/five.pt", "source": "scan", "meta": {"note": "scan"}}, tags=["x"])
     make_image(tmp_path / "imgs" / "four.png", "rgb_png")
     legacy = build_legacy_db(
         tmp_path / "legacy.sqlite3",
@@ -252,15 +250,15 @@ def test_pending_id_taken_or_path_already_pending(services: Services, tmp_path: 
     )
     report = run_import(services, legacy.path, tmp_path / "imgs").to_dict()
     assert report["pending_models"] == 2 and report["images_copied"] == 1
-    assert db.get_pending(4)["path"] == "/scan/other.safetensors"  # untouched
-    four = db.get_pending_by_path("/old/four.pt")
+    assert db.pending.get(4)["path"] == "/scan/other.safetensors"  # untouched
+    four = db.pending.get_by_path("/old/four.pt")
     assert four is not None and four["id"] > 5
     assert [p.name for p in services.images.pending_images(four["id"])] == [f"{four['id']}_0.png"]
     assert services.images.pending_images(4) == []
-    five = db.get_pending_by_path("/old/five.pt")
+    five = db.pending.get_by_path("/old/five.pt")
     assert five["meta"] == {"note": "scan", "description": "d"}
     assert {t["name"] for t in five["tags"]} == {"x", "emb"}
-    assert db.count_pending() == 3
+    assert db.pending.count() == 3
 
 
 # ------------------------------------------------------------------------- metadata
@@ -309,7 +307,7 @@ def test_meta_from_extra_and_meta_json(
     )
     report = run_import(services, legacy.path, None).to_dict()
     assert report["meta_errors"] == problems
-    assert services.db.get_model(SHA_A)["meta"] == expected
+    assert services.db.models.get(SHA_A)["meta"] == expected
 
 
 def test_images_named_in_meta_json_and_every_key_are_imported(
@@ -380,7 +378,7 @@ def test_types_names_and_odd_values(services: Services, tmp_path: Path) -> None:
         links=[(1, 1), (1, 2), (1, 3)],
     )
     report = run_import(services, legacy.path, None).to_dict()
-    got = {m: services.db.get_model(m) for m in shas}
+    got = {m: services.db.models.get(m) for m in shas}
     assert [got[s]["type"] for s in shas] == [
         "checkpoints",
         "loras",

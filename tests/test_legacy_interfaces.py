@@ -138,7 +138,7 @@ def test_job_refuses_a_second_process(services: Services, tmp_path: Path) -> Non
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process holds it (flock is per open file)
         with pytest.raises(ConflictError):
             services.legacy_import.run_blocking(sample.db.path, sample.images_dir)
-        assert services.db.count_pending() == 0
+        assert services.db.pending.count() == 0
     finally:
         os.close(lock)
     report = services.legacy_import.run_blocking(sample.db.path, sample.images_dir)

@@ -20,9 +20,9 @@ import pytest
 
 from hikaze_mm.config import Config
 from hikaze_mm.database import DatabaseManager
+from hikaze_mm.database.legacy_v2 import LegacyDatabaseError
 from hikaze_mm.errors import UnprocessableError, ValidationError
 from hikaze_mm.legacy.importer import import_legacy_data
-from hikaze_mm.legacy.reader import LegacyDatabaseError
 from hikaze_mm.services import Services
 from tests.legacy_fixtures import (
     LEGACY_SCHEMA,
@@ -39,8 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def seed_v3(services: Services, tmp_path: Path) -> None:
-    tag = services.db.create_tag("mine")
-    services.db.add_model({"sha256": "e" * 64, "path": "/v3/e.st"}, tags=[tag["id"]])
+    tag = services.db.tags.create("mine")
+    services.db.models.upsert({"sha256": "e" * 64, "path": "/v3/e.st"}, tags=[tag["id"]])[0]
     services.images.add_image("e" * 64, make_image(tmp_path / "seed.png", "rgb_png"))
 
 

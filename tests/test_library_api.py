@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hikaze_mm.library.queries import ModelQuery, list_models
+from hikaze_mm.database import ModelQuery
 from tests.library_helpers import assert_error, png_bytes, seed_model, services_of, sha_for
 
 BAD_HASHES = ("xyz", "a" * 63, "a" * 65, "g" * 64, "..%2F..%2Fetc", "*")
@@ -25,7 +25,7 @@ async def get_json(client, url: str, status: int = 200):
 async def library(client):
     """Six models with tags, bases, sizes and dates; one missing; one with two images."""
     svc = services_of(client)
-    svc.db.create_tag("Style", "#ff0000")
+    svc.db.tags.create("Style", "#ff0000")
     shas = {
         "alpha": seed_model(
             svc, "Alpha anime", ("Style", "nsfw"), base="SDXL", size_bytes=500, created_at=5
@@ -236,7 +236,7 @@ async def test_listing_has_no_n_plus_one(services) -> None:
         counts = []
         for limit in (2, 40):
             statements.clear()
-            page = list_models(services.db, services.images, ModelQuery(limit=limit, tags=("a",)))
+            page = services.models.list(ModelQuery(limit=limit, tags=("a",)))
             assert len(page["items"]) == limit and page["total"] == 40
             assert all(item["tags"] for item in page["items"])
             counts.append(len(statements))
@@ -247,7 +247,7 @@ async def test_listing_has_no_n_plus_one(services) -> None:
 
 async def test_detail(client, library) -> None:
     svc, shas = library
-    svc.db.update_model(shas["beta"], meta={"trigger": "b3ta", "notes": {"a": 1}})
+    svc.db.models.update(shas["beta"], meta={"trigger": "b3ta", "notes": {"a": 1}})
     body = await get_json(client, f"/api/models/{shas['beta']}")
     assert body["meta"] == {"trigger": "b3ta", "notes": {"a": 1}}
     assert body["images"] == [] and body["image_count"] == 0
@@ -266,7 +266,7 @@ async def test_detail(client, library) -> None:
 async def test_patch_fields_meta_and_tags(client, library) -> None:
     svc, shas = library
     sha = shas["beta"]
-    svc.db.update_model(sha, meta={"keep": 1, "nested": {"a": 1, "b": 2}, "drop": True})
+    svc.db.models.update(sha, meta={"keep": 1, "nested": {"a": 1, "b": 2}, "drop": True})
     resp = await client.patch(
         f"/api/models/{sha}",
         json={
@@ -362,7 +362,7 @@ async def test_patch_atomic_across_tag_creation(client, library) -> None:
     await assert_error(resp, 400)
     detail = await get_json(client, f"/api/models/{sha}")
     assert detail["name"] == "delta" and detail["meta"] == {} and detail["tags"] == []
-    assert svc.db.get_tag("brand-new") is None
+    assert svc.db.tags.get("brand-new") is None
 
 
 async def test_patch_bad_requests(client, library) -> None:
@@ -380,7 +380,7 @@ async def test_patch_bad_requests(client, library) -> None:
 async def test_delete_keeps_file_by_default(client, library, models_root: Path) -> None:
     svc, shas = library
     sha = shas["alpha"]
-    model_file = Path(svc.db.get_model(sha)["path"])
+    model_file = Path(svc.db.models.get(sha)["path"])
     model_file.parent.mkdir(parents=True, exist_ok=True)
     model_file.write_bytes(b"weights")
     resp = await client.delete(f"/api/models/{sha}")
@@ -388,8 +388,8 @@ async def test_delete_keeps_file_by_default(client, library, models_root: Path) 
     assert resp.status == 200, body
     assert body == {"sha256": sha, "deleted": True, "file_deleted": False, "images_removed": 2}
     assert model_file.exists()
-    assert svc.db.get_model(sha) is None and svc.images.image_names(sha) == []
-    assert svc.db.get_tag("nsfw") is not None  # tags themselves stay
+    assert svc.db.models.get(sha) is None and svc.images.image_names(sha) == []
+    assert svc.db.tags.get("nsfw") is not None  # tags themselves stay
     await assert_error(await client.get(f"/api/models/{sha}"), 404)
     await assert_error(await client.delete(f"/api/models/{sha}"), 404)
     await assert_error(await client.delete("/api/models/..%2F..%2Fx"), 400)
@@ -397,10 +397,10 @@ async def test_delete_keeps_file_by_default(client, library, models_root: Path) 
 
 async def test_delete_file_only_under_a_root(client, library, tmp_path: Path) -> None:
     svc, shas = library
-    inside = Path(svc.db.get_model(shas["beta"])["path"])
+    inside = Path(svc.db.models.get(shas["beta"])["path"])
     inside.parent.mkdir(parents=True, exist_ok=True)
     inside.write_bytes(b"w")
-    svc.db.store_hash(str(inside), 1, 1, 1, shas["beta"])
+    svc.db.hash_cache.store(str(inside), 1, 1, 1, shas["beta"])
     outside = tmp_path / "elsewhere" / "x.safetensors"
     outside.parent.mkdir()
     outside.write_bytes(b"keep me")
@@ -414,13 +414,13 @@ async def test_delete_file_only_under_a_root(client, library, tmp_path: Path) ->
     resp = await client.delete(f"/api/models/{link_sha}?delete_file=true")
     await assert_error(resp, 403)
     assert outside.read_bytes() == b"keep me" and link.is_symlink()
-    assert svc.db.get_model(out_sha) is not None and svc.db.get_model(link_sha) is not None
+    assert svc.db.models.get(out_sha) is not None and svc.db.models.get(link_sha) is not None
     await assert_error(await client.delete(f"/api/models/{out_sha}?delete_file=perhaps"), 400)
     resp = await client.delete(f"/api/models/{shas['beta']}?delete_file=true")
     body = await resp.json()
     assert resp.status == 200 and body["file_deleted"] is True
-    assert not inside.exists() and svc.db.get_model(shas["beta"]) is None
-    assert svc.db.cached_hash(str(inside), 1, 1, 1) is None
+    assert not inside.exists() and svc.db.models.get(shas["beta"]) is None
+    assert svc.db.hash_cache.lookup(str(inside), 1, 1, 1) is None
     # a model whose file is already gone is still deleted
     resp = await client.delete(f"/api/models/{shas['gone']}?delete_file=true")
     body = await resp.json()
@@ -441,7 +441,7 @@ async def test_types_bases_and_stats(client, library) -> None:
         None: 1,
     }
     await assert_error(await client.get("/api/models/types?include_missing=x"), 400)
-    svc.db.add_pending_import({"path": "/tmp/p.safetensors", "type": "loras"})
+    svc.db.pending.add({"path": "/tmp/p.safetensors", "type": "loras"})
     stats = await get_json(client, "/api/stats")
     assert stats["models"] == 6 and stats["missing"] == 1
     assert stats["total_size_bytes"] == 500 + 300 + 900 + 300 + 100

@@ -50,7 +50,7 @@ async def test_conflict_body_then_each_strategy(client, models_root: Path) -> No
         assert body["pending"]["id"] == pid and body["pending"]["sha256"] == sha
         assert [t["name"] for t in body["pending"]["tags"]] == [f"t{n}"]
         assert body["pending"]["images"] == []
-        assert services.db.get_pending(pid)["status"] == "new"  # nothing changed
+        assert services.db.pending.get(pid)["status"] == "new"  # nothing changed
 
         resp = await client.post(
             "/api/migration/import_a_model", json={"id": pid, "conf_strategy": strategy}
@@ -62,7 +62,7 @@ async def test_conflict_body_then_each_strategy(client, models_root: Path) -> No
             "sha256": sha,
             "action_taken": action,
         }
-    model = services.db.get_model(sha)
+    model = services.db.models.get(sha)
     # override (dup0) set base B0 and the path; merge kept both; delete changed nothing.
     assert model["base"] == "B0" and model["path"].endswith("dup0.safetensors")
     assert sorted(t["name"] for t in model["tags"]) == ["t0", "t1", "x"]
@@ -81,7 +81,7 @@ async def test_bad_requests(client, models_root: Path) -> None:
         resp = await client.post("/api/migration/import_a_model", json=body)
         assert resp.status == 400, body
         assert set(await resp.json()) == {"error", "detail"}
-    assert svc(client).db.get_pending(pid)["status"] == "new"
+    assert svc(client).db.pending.get(pid)["status"] == "new"
     for body in ({"ids": []}, {"ids": "1"}, {"ids": [1, "x"]}, {"ids": [1], "conf_strategy": "x"}):
         resp = await client.post("/api/migration/import_models", json=body)
         assert resp.status == 400, body
@@ -107,7 +107,7 @@ async def test_two_concurrent_requests_for_one_id(client, models_root: Path) -> 
     path = models_root / "checkpoints" / "big.safetensors"
     path.parent.mkdir(parents=True)
     make_sparse(path, 300 * 1024 * 1024)
-    pid = services.db.add_pending_import({"path": str(path), "name": "big"})
+    pid = services.db.pending.add({"path": str(path), "name": "big"})
     first = asyncio.ensure_future(client.post("/api/migration/import_a_model", json={"id": pid}))
     deadline = time.monotonic() + 20
     while not services.promoter.locks.ids.is_locked(pid):
@@ -146,7 +146,7 @@ async def test_pending_listing_and_detail(client, models_root: Path) -> None:
         for n in range(5)
     ]
     services.images.add_pending_image(ids[0], make_png(models_root.parent / "extra.png"), 0)
-    services.db.update_pending(ids[1], status="error", error="boom")
+    services.db.pending.update(ids[1], status="error", error="boom")
     resp = await client.get("/api/migration/pending?offset=1&limit=2")
     page = await resp.json()
     assert page["total"] == 5 and page["offset"] == 1 and page["limit"] == 2
@@ -197,7 +197,7 @@ async def test_pause_and_resume_over_http(client, models_root: Path) -> None:
     path.parent.mkdir(parents=True)
     size = 400 * 1024 * 1024
     make_sparse(path, size)
-    services.db.add_pending_import({"path": str(path), "name": "big"})
+    services.db.pending.add({"path": str(path), "name": "big"})
     await client.post("/api/migration/start")
     deadline = time.monotonic() + 20
     while not (services.migration.get_status()["current_item"] or {}).get("bytes_done"):
@@ -242,7 +242,7 @@ async def test_sha256_endpoint(client, models_root: Path, tmp_path: Path) -> Non
     )
     assert resp.status == 403
     # A file outside the roots that the library knows is accepted.
-    services.db.add_pending_import({"path": str(outside), "name": "secret"})
+    services.db.pending.add({"path": str(outside), "name": "secret"})
     resp = await client.post("/api/models/sha256", json={"path": str(outside)})
     assert resp.status == 200 and (await resp.json())["sha256"] == sha256_of(outside)
 
@@ -268,14 +268,14 @@ async def test_sha256_endpoint_promotes_pending(client, models_root: Path) -> No
     resp = await client.post(
         "/api/models/sha256", json={"path": str(path), "pending_status": "ignore"}
     )
-    assert (await resp.json())["sha256"] == sha and services.db.get_pending(pid) is not None
+    assert (await resp.json())["sha256"] == sha and services.db.pending.get(pid) is not None
     resp = await client.post(
         "/api/models/sha256", json={"path": str(path), "pending_status": "pending"}
     )
     assert resp.status == 200
     body = await resp.json()
     assert body["sha256"] == sha and body["promoted"]["action_taken"] == "created"
-    assert services.db.get_pending(pid) is None and services.db.get_model(sha) is not None
+    assert services.db.pending.get(pid) is None and services.db.models.get(sha) is not None
     resp = await client.post(
         "/api/models/sha256",
         json={
@@ -319,7 +319,7 @@ async def test_server_start_resumes_an_interrupted_run(aiohttp_client, config, m
     services = Services.open(config)
     pid, sha = add_pending(services, models_root, "later.safetensors", 5000)
     # What a process killed mid-run leaves behind: the persisted state says RUNNING.
-    services.migration.tracker.begin_run(policy="merge", legacy_db=None, legacy_images=None)
+    services.migration.tracker.begin_run(conf_strategy="merge", legacy_db=None, legacy_images=None)
     services.close()
 
     client = await aiohttp_client(create_app(Services.open(config)))
@@ -327,5 +327,5 @@ async def test_server_start_resumes_an_interrupted_run(aiohttp_client, config, m
     while (await (await client.get("/api/migration/status")).json())["status"] != "COMPLETED":
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
-    assert svc(client).db.get_pending(pid) is None
-    assert svc(client).db.get_model(sha) is not None
+    assert svc(client).db.pending.get(pid) is None
+    assert svc(client).db.models.get(sha) is not None

@@ -62,7 +62,7 @@ def _populate(data: Path, root: Path, count: int, size: int) -> None:
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 make_sparse(path, size, tail=f"model {n}".encode())
-            pid = services.db.add_pending_import(
+            pid = services.db.pending.add(
                 {"id": n + 1, "path": str(path), "name": path.stem, "created_at": 1000 + n},
                 tags=(f"tag{n % 3}",),
             )
@@ -112,18 +112,18 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(tmp_path: Path) -
     try:
         deadline = time.monotonic() + 60
         while True:
-            state = db.get_state(STATE_KEY) or {}
+            state = db.state.get(STATE_KEY) or {}
             if state.get("processed_items", 0) >= 2:
                 break
             assert child.poll() is None and time.monotonic() < deadline
             time.sleep(0.002)
         child.send_signal(signal.SIGKILL)
         child.wait(30)
-        state = db.get_state(STATE_KEY)
+        state = db.state.get(STATE_KEY)
         done = state["processed_items"]
         assert state["status"] == "RUNNING"
         assert 2 <= done < count, "the run finished before it could be killed"
-        assert db.count_pending() == count - done  # counters match the library exactly
+        assert db.pending.count() == count - done  # counters match the library exactly
     finally:
         db.close()
 

@@ -38,16 +38,16 @@ async def test_legacy_db_to_pending_to_active(client, tmp_path: Path) -> None:
     stats = status["stats"]
     assert stats["total_items"] == stats["processed_items"] == len(sample.pending_ids)
     assert stats["promoted"] == len(sample.pending_ids) and stats["errors"] == 0
-    assert services.db.count_pending() == 0
+    assert services.db.pending.count() == 0
     for legacy_id in sample.active_ids:
-        assert services.db.get_model(sample.shas[legacy_id]) is not None
+        assert services.db.models.get(sample.shas[legacy_id]) is not None
     four = sample.models_dir / "loras" / "four.safetensors"
-    model = services.db.get_model(sha256_of(four))
+    model = services.db.models.get(sha256_of(four))
     assert model is not None and model["path"] == str(four) and model["name"] == "four"
     assert model["type"] == "loras"
     assert [t["name"] for t in model["tags"]] == ["lora"]
     assert model["meta"].get("description") == "pending one"
     assert services.images.list_seqs(model["sha256"]) == [0]  # its legacy image, promoted
     for name in (("embeddings", "five.pt"), ("vae", "six.pt")):
-        assert services.db.get_model(sha256_of(sample.models_dir.joinpath(*name))) is not None
+        assert services.db.models.get(sha256_of(sample.models_dir.joinpath(*name))) is not None
     assert list(services.images.pending_dir.iterdir()) == []

@@ -38,7 +38,7 @@ def test_no_conflict_creates_model_with_tags_and_images(
     )
     result = services.promoter.promote(pid)
     assert result == {"status": "success", "id": pid, "sha256": sha, "action_taken": "created"}
-    model = services.db.get_model(sha)
+    model = services.db.models.get(sha)
     assert model is not None
     assert model["path"] == str(models_root / "checkpoints" / "a.safetensors")
     assert (model["name"], model["type"], model["base"]) == ("a", "checkpoints", "SDXL")
@@ -46,9 +46,9 @@ def test_no_conflict_creates_model_with_tags_and_images(
     assert model["meta"] == {"trigger": ["x"]}  # image path keys are dropped
     assert sorted(t["name"] for t in model["tags"]) == ["anime", "style"]
     assert services.images.list_seqs(sha) == [0, 1]
-    assert services.db.get_pending(pid) is None
+    assert services.db.pending.get(pid) is None
     assert services.images.pending_images(pid) == []
-    assert services.db.get_state(JOURNAL_KEY) == {"entries": {}}
+    assert services.db.state.get(JOURNAL_KEY) == {"entries": {}}
 
 
 def test_conflict_without_strategy_changes_nothing(services: Services, models_root: Path) -> None:
@@ -85,7 +85,7 @@ def _existing_and_pending(services: Services, root: Path):
         meta={"a": 1, "list": [1, 2], "nested": {"x": "keep"}},
     )
     services.promoter.promote(first)
-    services.db.update_model(sha, base=None)
+    services.db.models.update(sha, base=None)
     second, _ = add_pending(
         services,
         root,
@@ -105,7 +105,7 @@ def test_override(services: Services, models_root: Path) -> None:
     old_seq0 = tier_bytes(services, sha, 0)
     result = services.promoter.promote(pid, "override")
     assert result["action_taken"] == "overridden" and result["sha256"] == sha
-    model = services.db.get_model(sha)
+    model = services.db.models.get(sha)
     assert model is not None
     assert model["path"].endswith("new.safetensors") and model["name"] == "new"
     assert model["base"] == "SD15"
@@ -115,7 +115,7 @@ def test_override(services: Services, models_root: Path) -> None:
     assert services.images.list_seqs(sha) == [0, 1]
     assert tier_bytes(services, sha, 1) == old_seq1
     assert tier_bytes(services, sha, 0) != old_seq0
-    assert services.db.get_pending(pid) is None
+    assert services.db.pending.get(pid) is None
     assert services.images.pending_images(pid) == []
 
 
@@ -124,7 +124,7 @@ def test_merge(services: Services, models_root: Path) -> None:
     before = {seq: tier_bytes(services, sha, seq) for seq in (0, 1)}
     result = services.promoter.promote(pid, "merge")
     assert result["action_taken"] == "merged"
-    model = services.db.get_model(sha)
+    model = services.db.models.get(sha)
     assert model is not None
     assert model["path"].endswith("old.safetensors") and model["name"] == "old"
     assert model["base"] == "SD15"  # was empty: filled
@@ -132,34 +132,34 @@ def test_merge(services: Services, models_root: Path) -> None:
     assert sorted(t["name"] for t in model["tags"]) == ["new", "old"]
     assert services.images.list_seqs(sha) == [0, 1, 2]  # the pending image is a NEW seq
     assert {seq: tier_bytes(services, sha, seq) for seq in (0, 1)} == before
-    assert services.db.get_pending(pid) is None
+    assert services.db.pending.get(pid) is None
 
 
 def test_merge_replaces_a_missing_path(services: Services, models_root: Path) -> None:
     sha, pid = _existing_and_pending(services, models_root)
-    services.db.update_model(sha, missing=True)
+    services.db.models.update(sha, missing=True)
     services.promoter.promote(pid, "merge")
-    model = services.db.get_model(sha)
+    model = services.db.models.get(sha)
     assert model is not None and model["path"].endswith("new.safetensors")
     assert model["missing"] is False
 
 
 def test_delete(services: Services, models_root: Path) -> None:
     sha, pid = _existing_and_pending(services, models_root)
-    model_before = services.db.get_model(sha)
+    model_before = services.db.models.get(sha)
     tiers_before = sorted(p.name for p in services.images.images_dir.glob("*.webp"))
     result = services.promoter.promote(pid, "delete")
     assert result == {"status": "success", "id": pid, "sha256": sha, "action_taken": "deleted"}
-    assert services.db.get_model(sha) == model_before
+    assert services.db.models.get(sha) == model_before
     assert sorted(p.name for p in services.images.images_dir.glob("*.webp")) == tiers_before
-    assert services.db.get_pending(pid) is None
+    assert services.db.pending.get(pid) is None
     assert services.images.pending_images(pid) == []
 
 
 def test_strategy_applies_only_on_conflict(services: Services, models_root: Path) -> None:
     pid, sha = add_pending(services, models_root, "solo.safetensors", 100)
     assert services.promoter.promote(pid, "delete")["action_taken"] == "created"
-    assert services.db.get_model(sha) is not None
+    assert services.db.models.get(sha) is not None
 
 
 def test_unknown_strategy_is_rejected(services: Services, models_root: Path) -> None:
@@ -167,7 +167,7 @@ def test_unknown_strategy_is_rejected(services: Services, models_root: Path) -> 
     for bad in ("overwrite", "", 1, "OVERRIDE"):
         with pytest.raises(ValidationError):
             services.promoter.promote(pid, bad)  # type: ignore[arg-type]
-    assert services.db.get_pending(pid)["status"] == "new"
+    assert services.db.pending.get(pid)["status"] == "new"
 
 
 def test_unknown_id(services: Services) -> None:
@@ -179,7 +179,7 @@ def test_skip_policy_marks_conflict(services: Services, models_root: Path) -> No
     sha, pid = _existing_and_pending(services, models_root)
     with pytest.raises(PromotionConflict):
         services.promoter.promote(pid, "skip")
-    row = services.db.get_pending(pid)
+    row = services.db.pending.get(pid)
     assert row["status"] == "conflict" and row["sha256"] == sha and sha in row["error"]
 
 
@@ -188,7 +188,7 @@ def test_missing_file_marks_error_and_keeps_row(services: Services, models_root:
     os.unlink(models_root / "checkpoints" / "gone.safetensors")
     with pytest.raises(PendingFileMissing):
         services.promoter.promote(pid)
-    row = services.db.get_pending(pid)
+    row = services.db.pending.get(pid)
     assert row["status"] == "error" and "not found" in row["error"]
     assert len(services.images.pending_images(pid)) == 1
 
@@ -197,10 +197,10 @@ def test_unreadable_file_marks_error(services: Services, models_root: Path) -> N
     # A directory where the file should be cannot be read, even by root.
     path = models_root / "checkpoints" / "dir.safetensors"
     path.mkdir(parents=True)
-    pid = services.db.add_pending_import({"path": str(path), "name": "dir"})
+    pid = services.db.pending.add({"path": str(path), "name": "dir"})
     with pytest.raises(PendingFileError):
         services.promoter.promote(pid)
-    row = services.db.get_pending(pid)
+    row = services.db.pending.get(pid)
     assert row["status"] == "error" and "cannot read" in row["error"]
 
 
@@ -215,7 +215,7 @@ def test_file_changing_during_hashing(services: Services, models_root: Path, con
 
     with pytest.raises(PendingFileError):
         services.promoter.promote(pid, progress=progress)
-    row = services.db.get_pending(pid)
+    row = services.db.pending.get(pid)
     assert row["status"] == "error" and "changed" in row["error"]
     # Once the file is stable again, a retry succeeds.
     assert services.promoter.promote(pid)["action_taken"] == "created"
@@ -268,7 +268,7 @@ def test_cancel_leaves_row_untouched(services: Services, models_root: Path, conf
 
     with pytest.raises(HashCancelled):
         services.promoter.promote(pid, control=control, progress=progress)
-    assert services.db.get_pending(pid)["status"] == "new"
+    assert services.db.pending.get(pid)["status"] == "new"
     assert not services.promoter.locks.ids.is_locked(pid)
 
 
@@ -281,7 +281,7 @@ def test_retry_converges_a_leftover_journal_entry(services: Services, models_roo
     assert services.promoter.promote(pid)["action_taken"] == "created"
     assert services.images.list_seqs(orphan_sha) == []  # rolled back
     assert services.images.list_seqs(sha) == [0]  # the pending image was kept for the retry
-    assert services.db.get_state(JOURNAL_KEY) == {"entries": {}}
+    assert services.db.state.get(JOURNAL_KEY) == {"entries": {}}
 
 
 def test_journal_entry_of_another_process(services: Services, models_root: Path) -> None:
@@ -293,15 +293,15 @@ def test_journal_entry_of_another_process(services: Services, models_root: Path)
         entry |= {"sources": [str(source)], "owner": {"pid": owner_pid, "token": "other"}}
         return {"entries": {str(pid): entry}}
 
-    services.db.set_state(JOURNAL_KEY, entry_of(os.getppid()))  # a live process
+    services.db.state.set(JOURNAL_KEY, entry_of(os.getppid()))  # a live process
     with pytest.raises(LockedError):
         services.promoter.promote(pid)
     assert services.promoter.recover() == 0
-    assert source.exists() and services.db.get_pending(pid)["status"] == "new"
+    assert source.exists() and services.db.pending.get(pid)["status"] == "new"
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    services.db.set_state(JOURNAL_KEY, entry_of(dead.pid))
+    services.db.state.set(JOURNAL_KEY, entry_of(dead.pid))
     assert services.promoter.recover() == 1  # rolled forward: its originals are removed
     assert not source.exists()
-    assert services.db.get_state(JOURNAL_KEY) == {"entries": {}}
+    assert services.db.state.get(JOURNAL_KEY) == {"entries": {}}

@@ -73,7 +73,7 @@ def _snapshot(services: Services) -> dict[str, Any]:
 
 def _child(tmp: str, target: str, strategy: str | None, point: str) -> None:
     _, services = _open(Path(tmp))
-    pid = services.db.get_pending_by_path(str(Path(tmp) / "models/checkpoints" / target))["id"]
+    pid = services.db.pending.get_by_path(str(Path(tmp) / "models/checkpoints" / target))["id"]
 
     def die(*_args: object) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -117,8 +117,8 @@ def test_kill_during_promotion_converges(
 
     _, services = _open(tmp_path / "crash")  # reopening recovers the dead child's journal
     try:
-        assert services.db.get_state(JOURNAL_KEY) == {"entries": {}}
-        pending = services.db.get_pending_by_path(
+        assert services.db.state.get(JOURNAL_KEY) == {"entries": {}}
+        pending = services.db.pending.get_by_path(
             str(tmp_path / "crash" / "models/checkpoints" / target)
         )
         if point == "in_transaction":

@@ -37,18 +37,18 @@ def scan(svc: Services, **kwargs: Any) -> dict[str, Any]:
 def promote_all(svc: Services) -> dict[str, str]:
     """Promote every pending model; returns path -> sha256."""
     result = {}
-    for pending in svc.db.get_pending_imports():
+    for pending in svc.db.pending.list():
         outcome = svc.promoter.promote(pending["id"])
         result[pending["path"]] = outcome["sha256"]
     return result
 
 
 def pending_by_path(svc: Services) -> dict[str, dict[str, Any]]:
-    return {p["path"]: p for p in svc.db.get_pending_imports()}
+    return {p["path"]: p for p in svc.db.pending.list()}
 
 
 def model(svc: Services, sha: str) -> dict[str, Any]:
-    record = svc.db.get_model(sha)
+    record = svc.db.models.get(sha)
     assert record is not None
     return record
 
@@ -137,7 +137,7 @@ def test_first_scan_queues_new_files_with_name_type_size_and_base(
     again = scan(services)
     assert again["counts"]["new"] == 0
     assert again["counts"]["pending"] == 5
-    assert services.db.count_pending() == 5
+    assert services.db.pending.count() == 5
 
 
 def test_typed_roots_give_every_file_their_type(services: Services, tmp_path: Path) -> None:
@@ -148,7 +148,7 @@ def test_typed_roots_give_every_file_their_type(services: Services, tmp_path: Pa
     report = scan(services, roots=[ModelRoot(loras, "loras")])
     assert report["counts"]["new"] == 2
     assert report["roots"] == [{"path": str(loras), "type": "loras"}]
-    assert {p["type"] for p in services.db.get_pending_imports()} == {"loras"}
+    assert {p["type"] for p in services.db.pending.list()} == {"loras"}
 
 
 def test_batches_cover_every_file(services: Services, models_root: Path) -> None:
@@ -159,7 +159,7 @@ def test_batches_cover_every_file(services: Services, models_root: Path) -> None
     )
     report = scanner.scan().to_dict()
     assert report["counts"]["new"] == 23
-    assert services.db.count_pending() == 23
+    assert services.db.pending.count() == 23
 
 
 # ---------------------------------------------------------------------- incremental
@@ -219,8 +219,8 @@ def test_changed_content_at_a_model_path(lib) -> None:
 
 # ---------------------------------------------------------------------- moves
 def _decorate(svc: Services, sha: str, tmp: Path) -> None:
-    svc.db.tag_model(sha, "favourite")
-    svc.db.update_model(sha, meta={"notes": "keep me"}, name="Custom name")
+    svc.db.models.add_tags(sha, ["favourite"])
+    svc.db.models.update(sha, meta={"notes": "keep me"}, name="Custom name")
     svc.images.add_image(sha, make_png(tmp / "img.png"))
 
 
@@ -247,7 +247,7 @@ def test_rename_keeps_tags_meta_and_images(lib, tmp_path: Path) -> None:
     assert record["meta"] == {"notes": "keep me"}
     assert [t["name"] for t in record["tags"]] == ["favourite"]
     assert svc.images.image_names(sha) == [f"{sha}_0.webp"]
-    assert svc.db.count_pending() == 0
+    assert svc.db.pending.count() == 0
     assert scan(svc)["counts"]["hashed"] == 0  # and the new path is cached
 
 
@@ -279,7 +279,7 @@ def test_cross_root_move_by_copy_and_delete(
         sha = write_model(src, 4096, seed=7)
         scan(svc)
         promote_all(svc)
-        svc.db.tag_model(sha, "keep")
+        svc.db.models.add_tags(sha, ["keep"])
         # Another file system in real life: a copy (new inode, new mtime), then a delete.
         dst = other_root / "x.safetensors"
         shutil.copyfile(src, dst)
@@ -355,7 +355,7 @@ def test_missing_is_flagged_never_deleted_and_comes_back(lib, tmp_path: Path) ->
     assert svc.images.image_names(sha) == [f"{sha}_0.webp"]
     # Still missing on the next scan, not flagged twice, not deleted.
     assert scan(svc)["counts"]["missing"] == 1
-    assert svc.db.get_model(sha) is not None
+    assert svc.db.models.get(sha) is not None
 
     # It reappears anywhere under a root: relinked and no longer missing.
     back = root / "checkpoints" / "found-again.safetensors"
@@ -388,8 +388,10 @@ def test_models_outside_the_roots(lib, tmp_path: Path) -> None:
     outside = tmp_path / "legacy-place" / "old.safetensors"
     sha_there = write_model(outside, 50, seed=5)
     sha_gone = "ab" * 32
-    svc.db.add_model({"sha256": sha_there, "path": str(outside), "size_bytes": 50})
-    svc.db.add_model({"sha256": sha_gone, "path": str(tmp_path / "nowhere.pt"), "size_bytes": 9})
+    svc.db.models.upsert({"sha256": sha_there, "path": str(outside), "size_bytes": 50})[0]
+    svc.db.models.upsert(
+        {"sha256": sha_gone, "path": str(tmp_path / "nowhere.pt"), "size_bytes": 9}
+    )[0]
     report = scan(svc)
     assert report["counts"]["missing"] == 1
     assert model(svc, sha_there)["missing"] is False
@@ -411,7 +413,7 @@ def test_legacy_pending_rows_are_left_alone_and_scan_rows_follow_their_file(
     services: Services, models_root: Path
 ) -> None:
     legacy_path = models_root / "loras" / "legacy.safetensors"
-    services.db.add_pending_import({"path": str(legacy_path), "name": "legacy"})
+    services.db.pending.add({"path": str(legacy_path), "name": "legacy"})
     src = models_root / "loras" / "fresh.safetensors"
     write_model(src, 64)
     scan(services)
@@ -478,7 +480,7 @@ def test_a_stale_scan_row_with_images_is_kept(
     services.images.add_pending_image(pid, make_png(tmp_path / "p.png"))
     src.unlink()
     assert scan(services)["counts"]["pending_removed"] == 0
-    assert services.db.get_pending(pid) is not None
+    assert services.db.pending.get(pid) is not None
 
 
 def test_files_vanishing_mid_scan(lib) -> None:
@@ -507,7 +509,7 @@ def test_files_vanishing_mid_scan(lib) -> None:
     # The new file was queued as it was seen; the next scan drops the stale row.
     assert report["counts"]["new"] == 1
     assert scan(svc)["counts"]["pending_removed"] == 1
-    assert svc.db.count_pending() == 0
+    assert svc.db.pending.count() == 0
 
 
 def test_files_vanishing_during_the_walk(services: Services, models_root: Path) -> None:
@@ -536,7 +538,7 @@ def test_files_vanishing_during_the_walk(services: Services, models_root: Path) 
         assert report["counts"]["files_seen"] <= len(paths)
     final = scan(services)
     assert final["counts"]["errors"] == 0
-    assert services.db.count_pending() == len(paths)
+    assert services.db.pending.count() == len(paths)
 
 
 @pytest.fixture
@@ -658,14 +660,14 @@ def test_immediate_hashing_promotes_new_files(lib) -> None:
 
     dup2 = root / "loras" / "dup-again.safetensors"
     shutil.copyfile(root / "loras" / "a.safetensors", dup2)
-    report = scan(svc, immediate_hashing=True, conflict_strategy="delete")
+    report = scan(svc, immediate_hashing=True, conf_strategy="delete")
     assert report["counts"]["promoted"] == 1
     assert set(pending_by_path(svc)) == {str(dup)}
 
 
 def test_bad_options_and_missing_roots(services: Services, data_dir: Path) -> None:
     with pytest.raises(ValidationError):
-        services.scanner.scan(immediate_hashing=True, conflict_strategy="override-all")
+        services.scanner.scan(immediate_hashing=True, conf_strategy="override-all")
     bare = Services.open(Config.load(data_dir=data_dir, env={}))
     try:
         with pytest.raises(ValidationError, match="no model roots"):

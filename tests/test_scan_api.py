@@ -72,7 +72,7 @@ async def test_scan_runs_in_the_background_and_reports(client, models_root: Path
     )
     assert status["last_report"]["counts"] == counts
     assert len(status["last_report"]["new_pending_ids"]) == 2
-    assert services_of(client).db.count_pending() == 2
+    assert services_of(client).db.pending.count() == 2
 
 
 async def test_moves_and_missing_show_in_status(client, models_root: Path, tmp_path) -> None:
@@ -83,7 +83,7 @@ async def test_moves_and_missing_show_in_status(client, models_root: Path, tmp_p
     sha_b = write_model(b, 200, seed=2)
     await client.post("/api/scan", headers=same_origin_headers(client))
     await wait_until_idle(client)
-    for pending in svc.db.get_pending_imports():
+    for pending in svc.db.pending.list():
         svc.promoter.promote(pending["id"])
     a.rename(models_root / "checkpoints-a.safetensors")
     b.rename(tmp_path / "away.safetensors")
@@ -138,7 +138,7 @@ async def test_immediate_hashing_over_http(client, models_root: Path) -> None:
     status = await wait_until_idle(client)
     assert status["immediate_hashing"] is True
     assert status["counts"]["promoted"] == 1
-    assert services_of(client).db.get_model(sha) is not None
+    assert services_of(client).db.models.get(sha) is not None
 
 
 @pytest.mark.parametrize(
@@ -167,7 +167,7 @@ async def test_bad_scan_requests_change_nothing(
     assert set(error) == {"error", "detail"}
     idle = await (await client.get("/api/scan/status")).json()
     assert idle["phase"] == "idle"
-    assert services_of(client).db.count_pending() == 0
+    assert services_of(client).db.pending.count() == 0
 
 
 async def test_cross_origin_and_wrong_method(client) -> None:
@@ -204,7 +204,7 @@ def test_cli_scan_summary_json_and_relinks(data_dir: Path, models_root: Path) ->
     config = Config.load(data_dir=data_dir, model_roots=[str(models_root)], env={})
     svc = Services.open(config)
     try:
-        for pending in svc.db.get_pending_imports():
+        for pending in svc.db.pending.list():
             svc.promoter.promote(pending["id"])
     finally:
         svc.close()
@@ -235,7 +235,7 @@ def test_cli_scan_immediate(data_dir: Path, models_root: Path) -> None:
     assert "promoted 1" in done.stdout
     svc = Services.open(Config.load(data_dir=data_dir, env={}))
     try:
-        assert svc.db.get_model(sha) is not None
+        assert svc.db.models.get(sha) is not None
     finally:
         svc.close()
 

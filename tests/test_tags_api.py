@@ -25,8 +25,8 @@ async def test_create_list_with_usage_counts(client) -> None:
     svc = services_of(client)
     seed_model(svc, "one", ("anime style",))
     seed_model(svc, "two", ("Anime Style", "plain"))
-    pid = svc.db.add_pending_import({"path": "/tmp/pending.safetensors"})
-    svc.db.tag_pending(pid, "plain")
+    pid = svc.db.pending.add({"path": "/tmp/pending.safetensors"})
+    svc.db.pending.add_tags(pid, ["plain"])
     tags = await (await client.get("/api/tags")).json()
     by_name = {t["name"]: t for t in tags}
     assert list(by_name) == ["Anime Style", "plain"]
@@ -104,10 +104,10 @@ async def test_patch_rename_recolor(client) -> None:
 async def test_delete_detaches_from_models(client) -> None:
     svc = services_of(client)
     sha = seed_model(svc, "m", ("gone", "kept"))
-    gone = svc.db.get_tag("gone")
+    gone = svc.db.tags.get("gone")
     resp = await client.delete(f"/api/tags/{gone['id']}")
     assert resp.status == 200 and (await resp.json())["deleted"] is True
-    assert [t["name"] for t in svc.db.get_model(sha)["tags"]] == ["kept"]
+    assert [t["name"] for t in svc.db.models.get(sha)["tags"]] == ["kept"]
     await assert_error(await client.delete(f"/api/tags/{gone['id']}"), 404)
     await assert_error(await client.delete("/api/tags/notanid"), 400)
     resp = await client.delete(f"/api/tags/{gone['id']}", headers={"Origin": "http://evil.example"})

@@ -26,11 +26,11 @@ expect = pytest.importorskip("playwright.sync_api").expect
 
 def seed(lib: Library) -> dict[str, str]:
     db = lib.db
-    db.add_tag("style", "#2f81f7")
-    db.add_tag("anime", "#db61a2")
-    db.add_tag("realistic", "#3fb950")
-    db.add_tag("nsfw", "#f85149")
-    db.add_tag("detail", "#d29922")
+    db.tags.ensure("style", "#2f81f7")
+    db.tags.ensure("anime", "#db61a2")
+    db.tags.ensure("realistic", "#3fb950")
+    db.tags.ensure("nsfw", "#f85149")
+    db.tags.ensure("detail", "#d29922")
     lib.add_model(
         "Anime Style",
         base="SDXL",
@@ -246,7 +246,7 @@ def test_edit_and_save_survives_a_reload(page, library: Library, live: LiveServe
     # The card in the library shows the new name at once.
     expect(page.locator(f'.card[data-sha256="{sha}"] .card-name')).to_have_text("Anime Style v2")
 
-    record = library.db.get_model(sha)
+    record = library.db.models.get(sha)
     assert record["name"] == "Anime Style v2"
     assert record["meta"]["description"] == "Bold lines and flat colors"
     assert record["meta"]["prompts"] == {"positive": "masterpiece, anime", "negative": "lowres"}
@@ -255,7 +255,7 @@ def test_edit_and_save_survives_a_reload(page, library: Library, live: LiveServe
         "https://example.org/x",
     ]
     assert sorted(t["name"] for t in record["tags"]) == ["brand-new", "realistic", "style"]
-    assert library.db.get_tag("brand-new")["color"] == "#ff8800"
+    assert library.db.tags.get("brand-new")["color"] == "#ff8800"
 
     page.reload()
     dialog = page.locator("dialog.details")
@@ -284,7 +284,7 @@ def test_save_errors_are_shown(page, library: Library, live: LiveServer) -> None
     dialog.get_by_role("button", name="Save").click()
     expect(dialog.locator(".form-error")).to_contain_text("type must be a folder key")
     expect(page.locator(".toast-error")).to_contain_text("Save failed")
-    record = library.db.get_model(sha)
+    record = library.db.models.get(sha)
     assert record["type"] == "checkpoints" and "description" not in record["meta"]
     # Closing with unsaved changes asks first.
     page.keyboard.press("Escape")

@@ -20,7 +20,7 @@ expect = pytest.importorskip("playwright.sync_api").expect
 
 
 def seed(lib: Library) -> str:
-    lib.db.add_tag("style", "#2f81f7")
+    lib.db.tags.ensure("style", "#2f81f7")
     sha = lib.add_model("Prefixed LoRA", tags=("style",), image=(163, 113, 247))
     lib.add_model("Plain Checkpoint", type_="checkpoints", base="SD1.5")
     path = lib.root / "incoming" / "waiting.safetensors"
@@ -49,7 +49,7 @@ def test_every_page_without_errors(page, library: Library, live: LiveServer) -> 
     dialog.get_by_label("Description").fill("saved through the prefix")
     dialog.get_by_role("button", name="Save").click()
     expect(page.locator(".toast-success", has_text="Saved")).to_be_visible()
-    assert library.db.get_model(sha)["meta"]["description"] == "saved through the prefix"
+    assert library.db.models.get(sha)["meta"]["description"] == "saved through the prefix"
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 

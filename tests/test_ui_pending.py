@@ -24,7 +24,7 @@ expect = pytest.importorskip("playwright.sync_api").expect
 
 def copy_of(lib: Library, name: str, dest: str) -> Path:
     """A new file under the models root with the same content as the model ``name``."""
-    src = Path(lib.db.get_model(lib.models[name])["path"])
+    src = Path(lib.db.models.get(lib.models[name])["path"])
     target = lib.root / "incoming" / dest
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, target)
@@ -42,13 +42,13 @@ def row(page, lib: Library, name: str):
 
 
 def test_list_then_import_selected(page, library: Library, live: LiveServer) -> None:
-    library.db.add_tag("anime", "#db61a2")
+    library.db.tags.ensure("anime", "#db61a2")
     library.add_pending(
         "fresh_a", new_file(library, "fresh_a.safetensors", 1), tags=("anime",), image=(63, 185, 80)
     )
     library.add_pending("fresh_b", new_file(library, "fresh_b.safetensors", 2))
     broken = library.add_pending("broken", library.root / "incoming" / "gone.safetensors")
-    library.db.update_pending(broken, status="error", error="file not found: gone.safetensors")
+    library.db.pending.update(broken, status="error", error="file not found: gone.safetensors")
 
     page.goto(f"{live.url}#/pending")
     expect(page.locator(".pending-table tbody tr")).to_have_count(3)
@@ -85,10 +85,12 @@ def test_list_then_import_selected(page, library: Library, live: LiveServer) -> 
     expect(page.locator(".pending-table tbody tr")).to_have_count(1)
     expect(page.locator("#pending-count")).to_have_text("1")
 
-    assert library.db.count_pending() == 1
-    names = {m["name"] for m in library.db.get_models(_all_shas(library))}
+    assert library.db.pending.count() == 1
+    names = {m["name"] for m in [library.db.models.get(s) for s in _all_shas(library)]}
     assert names == {"fresh_a", "fresh_b"}
-    fresh_a = next(m for m in library.db.get_models(_all_shas(library)) if m["name"] == "fresh_a")
+    fresh_a = next(
+        m for m in [library.db.models.get(s) for s in _all_shas(library)] if m["name"] == "fresh_a"
+    )
     assert [t["name"] for t in fresh_a["tags"]] == ["anime"]
     assert library.services.images.list_seqs(fresh_a["sha256"]) == [0]
 
@@ -102,7 +104,7 @@ def _all_shas(lib: Library) -> list[str]:
 
 
 def test_conflict_resolved_by_merge(page, library: Library, live: LiveServer) -> None:
-    library.db.add_tag("style", "#2f81f7")
+    library.db.tags.ensure("style", "#2f81f7")
     sha = library.add_model("Base LoRA", base=None, tags=("style",), image=(248, 81, 73))
     pid = library.add_pending(
         "dup",
@@ -111,7 +113,7 @@ def test_conflict_resolved_by_merge(page, library: Library, live: LiveServer) ->
         image=(47, 129, 247),
         meta={"description": "from pending", "prompts": {"positive": "1girl"}},
     )
-    library.db.update_pending(pid, base="SDXL")
+    library.db.pending.update(pid, base="SDXL")
 
     page.goto(f"{live.url}#/pending")
     page.get_by_label("Select dup").check()
@@ -134,7 +136,7 @@ def test_conflict_resolved_by_merge(page, library: Library, live: LiveServer) ->
             "img => img.complete && img.naturalWidth > 0", arg=img.element_handle()
         )
     # Nothing changed yet: the pending row is still there.
-    assert library.db.get_pending(pid) is not None
+    assert library.db.pending.get(pid) is not None
     screenshot(page, "pending-conflict", full_page=True)
 
     conflict.get_by_label(re.compile("^Merge")).check()
@@ -145,8 +147,8 @@ def test_conflict_resolved_by_merge(page, library: Library, live: LiveServer) ->
     expect(page.locator(".conflicts")).to_be_hidden()
     expect(page.locator(".pending-table tbody tr")).to_have_count(0)
 
-    model = library.db.get_model(sha)
-    assert library.db.get_pending(pid) is None
+    model = library.db.models.get(sha)
+    assert library.db.pending.get(pid) is None
     assert model["name"] == "Base LoRA"  # existing values win
     assert model["base"] == "SDXL"  # an empty column is filled
     assert model["meta"]["description"] == "from pending"
@@ -170,9 +172,9 @@ def test_conflicts_for_all(page, library: Library, live: LiveServer) -> None:
     page.get_by_role("button", name="Resolve all (2)").click()
     expect(page.locator(".conflicts")).to_be_hidden()
     expect(page.locator(".pending-table tbody tr")).to_have_count(0)
-    assert library.db.count_pending() == 0
+    assert library.db.pending.count() == 0
     for sha in (first, second):
-        assert [t["name"] for t in library.db.get_model(sha)["tags"]] == ["style"]
+        assert [t["name"] for t in library.db.models.get(sha)["tags"]] == ["style"]
 
 
 def test_conflict_found_by_the_worker_is_resolved_by_override(
@@ -182,7 +184,7 @@ def test_conflict_found_by_the_worker_is_resolved_by_override(
     sha = library.add_model("Kept", tags=("style",))
     pending_path = copy_of(library, "Kept", "moved.safetensors")
     pid = library.add_pending("Renamed", pending_path, tags=("new-tag",))
-    library.db.update_pending(pid, status="conflict", sha256=sha, error=f"same content as {sha}")
+    library.db.pending.update(pid, status="conflict", sha256=sha, error=f"same content as {sha}")
 
     page.goto(f"{live.url}#/pending")
     the_row = page.locator(f'tr[data-id="{pid}"]')
@@ -195,7 +197,7 @@ def test_conflict_found_by_the_worker_is_resolved_by_override(
     conflict.get_by_label(re.compile("^Override")).check()
     conflict.get_by_role("button", name="Apply").click()
     expect(page.locator(".toast-success", has_text="existing model overridden")).to_be_visible()
-    model = library.db.get_model(sha)
+    model = library.db.models.get(sha)
     assert model["name"] == "Renamed" and model["path"] == str(pending_path)
     assert sorted(t["name"] for t in model["tags"]) == ["new-tag", "style"]
-    assert library.db.get_pending(pid) is None
+    assert library.db.pending.get(pid) is None

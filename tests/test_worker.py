@@ -30,7 +30,7 @@ def add_sparse_pending(services: Services, root: Path, name: str, size: int, tai
     path = root / "checkpoints" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     make_sparse(path, size, tail=tail)
-    return services.db.add_pending_import({"path": str(path), "name": name})
+    return services.db.pending.add({"path": str(path), "name": name})
 
 
 def test_full_run_counts_every_outcome(services: Services, models_root: Path) -> None:
@@ -51,22 +51,22 @@ def test_full_run_counts_every_outcome(services: Services, models_root: Path) ->
     assert (stats["promoted"], stats["merged"], stats["errors"], stats["conflicts"]) == (3, 1, 1, 0)
     assert status["current_items"] == [] and status["current_file"] is None
     # The default policy "merge" filled the twin's empty base from the second item.
-    assert services.db.get_model(sha_twin)["base"] == "SDXL"
+    assert services.db.models.get(sha_twin)["base"] == "SDXL"
     for pid in (a, b, twin, twin2):
-        assert services.db.get_pending(pid) is None
-    assert services.db.get_pending(gone)["status"] == "error"
+        assert services.db.pending.get(pid) is None
+    assert services.db.pending.get(gone)["status"] == "error"
     # The state lives in the DB.
-    assert services.db.get_state(STATE_KEY)["status"] == "COMPLETED"
+    assert services.db.state.get(STATE_KEY)["status"] == "COMPLETED"
 
 
 def test_skip_policy_leaves_conflicts_pending(services: Services, models_root: Path) -> None:
     add_pending(services, models_root, "x1.safetensors", b"dup")
     _, sha = add_pending(services, models_root, "x2.safetensors", b"dup")
-    services.migration.start_full_migration(policy="skip")
+    services.migration.start_full_migration(conf_strategy="skip")
     assert services.migration.wait(30)
     stats = services.migration.get_status()["stats"]
     assert stats["promoted"] + stats["conflicts"] == 2 and stats["conflicts"] == 1
-    rows = services.db.get_pending_imports(status="conflict")
+    rows = services.db.pending.list(status="conflict")
     assert len(rows) == 1 and rows[0]["sha256"] == sha
 
 
@@ -79,7 +79,7 @@ def test_pause_mid_file_and_resume_from_same_offset(
     mgr.start_full_migration()
     wait_for(lambda: (mgr.get_status()["current_item"] or {}).get("bytes_done", 0) > 0)
     mgr.pause_processing()
-    assert services.db.get_state(STATE_KEY)["status"] == "PAUSED"
+    assert services.db.state.get(STATE_KEY)["status"] == "PAUSED"
     time.sleep(0.1)  # let the hashing thread reach its chunk boundary
     paused_at = mgr.get_status()["current_item"]["bytes_done"]
     assert 0 < paused_at < size  # it stopped mid-file, without finishing the file
@@ -92,7 +92,7 @@ def test_pause_mid_file_and_resume_from_same_offset(
     assert status["status"] == "COMPLETED" and status["stats"]["promoted"] == 1
     # Every byte was read once: the resumed job went on from its offset.
     assert status["stats"]["bytes_read"] == size
-    assert services.db.get_pending(pid) is None
+    assert services.db.pending.get(pid) is None
 
 
 def test_restart_resumes_and_redoes_nothing(config: Config, models_root: Path) -> None:
@@ -105,12 +105,12 @@ def test_restart_resumes_and_redoes_nothing(config: Config, models_root: Path) -
     mgr.start_full_migration()
     wait_for(lambda: mgr.get_status()["stats"]["processed_items"] >= 2, interval=0.001)
     services.close()  # stops the worker mid-run; the state stays RUNNING
-    persisted = services.db.get_state(STATE_KEY)
+    persisted = services.db.state.get(STATE_KEY)
     assert persisted["status"] == "RUNNING"
     done_before = persisted["processed_items"]
     assert done_before >= 2
     # Outcomes are counted in the transaction that records them: the counter is exact.
-    remaining = [i for i in ids if services.db.get_pending(i) is not None]
+    remaining = [i for i in ids if services.db.pending.get(i) is not None]
     assert len(remaining) == 6 - done_before
 
     again = Services.open(config)
@@ -124,7 +124,7 @@ def test_restart_resumes_and_redoes_nothing(config: Config, models_root: Path) -
         assert status["status"] == "COMPLETED"
         assert status["stats"]["processed_items"] == status["stats"]["total_items"] == 6
         assert status["stats"]["promoted"] == 6  # a redone item would count as merged
-        assert again.db.count_pending() == 0
+        assert again.db.pending.count() == 0
     finally:
         again.close()
 
@@ -137,8 +137,8 @@ def test_worker_skips_an_id_the_api_is_promoting(services: Services, models_root
         assert services.migration.wait(30)
     status = services.migration.get_status()
     assert status["stats"]["total_items"] == status["stats"]["processed_items"] == 1
-    assert services.db.get_pending(held)["status"] == "new"
-    assert services.db.get_pending(free) is None
+    assert services.db.pending.get(held)["status"] == "new"
+    assert services.db.pending.get(free) is None
 
 
 def test_control_errors(services: Services, tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_control_errors(services: Services, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
         mgr.start_full_migration(tmp_path / "no.db")
     with pytest.raises(ValidationError):
-        mgr.start_full_migration(policy="overwrite")
+        mgr.start_full_migration(conf_strategy="overwrite")
     assert mgr.get_status()["status"] == "IDLE"
     mgr.start_full_migration()
     assert mgr.wait(10)
@@ -163,9 +163,9 @@ def test_recover_resets_rows_a_dead_process_left_hashing(
     stale, _ = add_pending(services, models_root, "stale.safetensors", 100)
     busy, _ = add_pending(services, models_root, "busy.safetensors", 100)
     for pid in (stale, busy):
-        services.db.update_pending(pid, status="hashing")
+        services.db.pending.update(pid, status="hashing")
     with services.promoter.locks.ids.hold(busy):  # promoted in this process right now
         status = services.migration.recover()
     assert status["status"] == "IDLE" and not services.migration.active
-    assert services.db.get_pending(stale)["status"] == "new"
-    assert services.db.get_pending(busy)["status"] == "hashing"
+    assert services.db.pending.get(stale)["status"] == "new"
+    assert services.db.pending.get(busy)["status"] == "hashing"

@@ -9,13 +9,8 @@ from typing import Any
 
 from hikaze_mm.cli.common import CliError, add_config_options, config_from_args, open_services
 from hikaze_mm.cli.progress import Progress
-from hikaze_mm.library.queries import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    SORT_COLUMNS,
-    ModelQuery,
-    list_models,
-)
+from hikaze_mm.database import ModelQuery
+from hikaze_mm.database.listing import DEFAULT_LIMIT, MAX_LIMIT, SORT_COLUMNS
 from hikaze_mm.model_types import canonical_type
 from hikaze_mm.pending.promotion import API_STRATEGIES
 from hikaze_mm.services import Services
@@ -47,6 +42,7 @@ def _register_scan(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--strategy",
+        dest="conf_strategy",
         choices=API_STRATEGIES,
         default=None,
         help="with --immediate: what to do when a new file's content is already a model "
@@ -63,7 +59,7 @@ def run_scan(args: argparse.Namespace) -> int:
     with open_services(config) as services, Progress("scan") as bar:
         report = services.scanner.scan(
             immediate_hashing=args.immediate,
-            conflict_strategy=args.strategy,
+            conf_strategy=args.conf_strategy,
             on_progress=lambda status: _show_progress(bar, status),
         )
     data = report.to_dict()
@@ -160,7 +156,7 @@ def _list_pages(services: Services, args: argparse.Namespace) -> dict[str, Any]:
             limit=want,
             include_missing=args.include_missing,
         )
-        page = list_models(services.db, services.images, query)
+        page = services.models.list(query)
         total = page["total"]
         items += page["items"]
         offset += len(page["items"])

@@ -18,7 +18,7 @@ from typing import Any
 from hikaze_mm.cli.common import CliError, add_config_options, config_from_args, open_services
 from hikaze_mm.cli.progress import ByteProgress
 from hikaze_mm.errors import HikazeError
-from hikaze_mm.pending.promotion import WORKER_POLICIES, PromotionConflict
+from hikaze_mm.pending.promotion import WORKER_STRATEGIES, PromotionConflict
 from hikaze_mm.services import Services
 
 
@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("ids", nargs="*", type=int, default=[], metavar="ID", help="pending ids")
     p.add_argument(
         "--strategy",
-        choices=WORKER_POLICIES,  # the API strategies plus "skip"
+        dest="conf_strategy",
+        choices=WORKER_STRATEGIES,  # the API strategies plus "skip"
         help="on a conflict: override, merge or delete (with --all also skip; "
         "default for --all: the configured worker policy, merge)",
     )
@@ -49,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_promote(args: argparse.Namespace) -> int:
     if args.all == bool(args.ids):
         raise CliError("give either --all or pending IDs")
-    if not args.all and args.strategy == "skip":
+    if not args.all and args.conf_strategy == "skip":
         raise CliError("--strategy skip is for --all; without a strategy a conflict is skipped")
     with open_services(config_from_args(args)) as services:
         if args.all:
@@ -60,11 +61,13 @@ def run_promote(args: argparse.Namespace) -> int:
 def _promote_ids(services: Services, args: argparse.Namespace) -> int:
     failures = 0
     for pending_id in args.ids:
-        row = services.db.get_pending(pending_id)
+        row = services.db.pending.get(pending_id)
         label = Path(row["path"]).name if row else str(pending_id)
         try:
             with ByteProgress(label) as bar:
-                result = services.promoter.promote(pending_id, args.strategy, progress=bar.update)
+                result = services.promoter.promote(
+                    pending_id, args.conf_strategy, progress=bar.update
+                )
         except PromotionConflict as exc:
             failures += 1
             _report(args, {"id": pending_id, "status": "conflict", "detail": exc.detail})
@@ -89,10 +92,10 @@ def _report(args: argparse.Namespace, result: dict[str, Any]) -> None:
 def _promote_all(services: Services, args: argparse.Namespace) -> int:
     mgr = services.migration
     try:
-        if mgr.get_status()["status"] in ("RUNNING", "PAUSED") and args.strategy is None:
+        if mgr.get_status()["status"] in ("RUNNING", "PAUSED") and args.conf_strategy is None:
             mgr.resume_processing()  # an interrupted run continues with its counters
         else:
-            mgr.start_full_migration(policy=args.strategy)
+            mgr.start_full_migration(conf_strategy=args.conf_strategy)
         with ByteProgress("promoting") as bar:
             while not mgr.wait(0.2):
                 _draw(bar, mgr.get_status())
@@ -131,7 +134,7 @@ def _summary(status: dict[str, Any]) -> str:
 def run_status(args: argparse.Namespace) -> int:
     with open_services(config_from_args(args)) as services:
         status = services.migration.get_status()
-        status["pending"] = services.db.pending_counts()
+        status["pending"] = services.db.pending.counts()
     if args.json:
         print(json.dumps(status))
         return 0

@@ -1,17 +1,27 @@
-from hikaze_mm.database.manager import (
-    DatabaseManager,
-    SchemaTooNewError,
+"""All SQL of the project: the library's stores, its schema, and the legacy v2 reader.
+
+``DatabaseManager`` opens a library and hands out its stores; ``interfaces`` documents
+each store's contract, which a second backend would implement.
+"""
+
+from hikaze_mm.database.listing import ModelQuery
+from hikaze_mm.database.manager import DatabaseManager, SchemaTooNewError
+from hikaze_mm.database.schema import LATEST_REVISION, PENDING_STATUSES
+from hikaze_mm.database.values import (
+    TagRef,
     normalize_color,
     normalize_sha256,
     normalize_tag_name,
     now_ms,
 )
-from hikaze_mm.database.schema import LATEST_REVISION
 
 __all__ = [
     "LATEST_REVISION",
+    "PENDING_STATUSES",
     "DatabaseManager",
+    "ModelQuery",
     "SchemaTooNewError",
+    "TagRef",
     "normalize_color",
     "normalize_sha256",
     "normalize_tag_name",

@@ -3,9 +3,15 @@
 ``PRAGMA user_version`` records the last revision applied. A new database runs every
 revision in order, and an existing one runs only those it lacks, each in one transaction,
 so an upgrade never loses data. Append new revisions; never edit a released one.
+
+Every revision is plain SQL in one style: statements end with ``;``, and
+``split_statements`` cuts them where SQLite itself says a statement is complete, so a
+trigger body or a string literal holding ``;`` stays whole.
 """
 
 from __future__ import annotations
+
+import sqlite3
 
 REVISION_1 = """
 CREATE TABLE models (
@@ -92,7 +98,7 @@ CREATE INDEX idx_hash_cache_sha ON hash_cache(sha256);
 CREATE INDEX idx_hash_cache_size ON hash_cache(size_bytes);
 """
 
-# Stage 1 (legacy import, issue 3): the ledger of what the one-time import has done, so a
+# Stage 1 (the legacy import): the ledger of what the one-time import has done, so a
 # second run (or a run after a crash) neither duplicates nor resurrects anything.
 # * legacy_import_models: each legacy model (by its path, unique in v2) and what it became.
 #   A path recorded here is never imported again, even after Stage 2 promoted or the user
@@ -102,21 +108,21 @@ CREATE INDEX idx_hash_cache_size ON hash_cache(size_bytes);
 #   for a model. ``done`` = 0 is a reservation made before the tier files are written; the
 #   commit of the model sets it to 1. A re-run after a crash reuses the reserved seq.
 REVISION_4 = """
-CREATE TABLE IF NOT EXISTS legacy_import_models (
+CREATE TABLE legacy_import_models (
     path        TEXT PRIMARY KEY,
     legacy_id   INTEGER NOT NULL,
     sha256      TEXT,
     pending_id  INTEGER,
     imported_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS idx_legacy_import_models_sha ON legacy_import_models(sha256);
+CREATE INDEX idx_legacy_import_models_sha ON legacy_import_models(sha256);
 
-CREATE TABLE IF NOT EXISTS legacy_import_tags (
+CREATE TABLE legacy_import_tags (
     name   TEXT PRIMARY KEY COLLATE NOCASE,
     tag_id INTEGER NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS legacy_import_images (
+CREATE TABLE legacy_import_images (
     sha256     TEXT NOT NULL,
     source_sha TEXT NOT NULL,
     seq        INTEGER NOT NULL,
@@ -125,15 +131,15 @@ CREATE TABLE IF NOT EXISTS legacy_import_images (
 );
 """
 
-# Library listing (issue 5): covering indexes so a filtered page of 50,000 models never
+# The library listing: covering indexes so a filtered page of 50,000 models never
 # reads the table rows (whose meta_json can span overflow pages). A required tag's models
 # come from (tag_id, model_hash), which also serves every lookup by tag, so the plain
 # tag_id index of revision 1 goes; each model is checked in idx_models_listing, which holds
 # every column a listing filters on or returns.
 REVISION_5 = """
-CREATE INDEX IF NOT EXISTS idx_model_tags_tag_model ON model_tags(tag_id, model_hash);
-DROP INDEX IF EXISTS idx_model_tags_tag;
-CREATE INDEX IF NOT EXISTS idx_models_listing ON models(
+CREATE INDEX idx_model_tags_tag_model ON model_tags(tag_id, model_hash);
+DROP INDEX idx_model_tags_tag;
+CREATE INDEX idx_models_listing ON models(
     sha256, missing, type, base, name, path, size_bytes, created_at, last_used_at
 );
 """
@@ -148,3 +154,17 @@ REVISIONS: tuple[str, ...] = (
 LATEST_REVISION = len(REVISIONS)
 
 PENDING_STATUSES = ("new", "hashing", "error", "conflict")
+
+
+def split_statements(script: str) -> list[str]:
+    """The complete statements of ``script``, in order (``sqlite3.complete_statement``)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"incomplete SQL statement in a schema revision: {current.strip()!r}")
+    return statements

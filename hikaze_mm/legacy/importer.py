@@ -20,7 +20,7 @@ How it goes:
    ``<data>/images/pending/<id>_<n>.<ext>`` (n = its position in the legacy list). Bad
    images are reported and skipped.
 4. Models are committed in batches. Image files are written BEFORE the commit of their
-   model, their seqs reserved in the ledger first (see ``legacy_ledger``), so a kill at
+   model, their seqs reserved in the ledger first (see ``database.legacy_ledger``), so a kill at
    any point leaves v3 consistent and a new run finishes the job without duplicates. A
    model recorded in the ledger is skipped by later runs (``already_imported``).
 
@@ -48,6 +48,7 @@ from hikaze_mm.database import (
     normalize_tag_name,
     now_ms,
 )
+from hikaze_mm.database.legacy_v2 import LegacyModel, LegacySnapshot, LegacyTag
 from hikaze_mm.errors import HikazeError, ValidationError
 from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.legacy.images import (
@@ -59,8 +60,6 @@ from hikaze_mm.legacy.images import (
     make_encoder_pool,
     regular_file_stat,
 )
-from hikaze_mm.legacy.ledger import LegacyLedger
-from hikaze_mm.legacy.reader import LegacyModel, LegacySnapshot, LegacyTag
 from hikaze_mm.legacy.report import ImportReport
 from hikaze_mm.meta import merge_meta_json, strip_image_keys
 from hikaze_mm.model_types import canonical_type
@@ -99,9 +98,9 @@ def import_legacy_data(
     with LegacySnapshot.open(legacy_db_path) as legacy:
         report = ImportReport(str(legacy_db_path), str(images_dir) if images_dir else None)
         run = _Run(legacy, images_dir, db, images, report, notify, workers or default_workers())
-        run.execute()
+        run.run_all()
     report.finish()
-    db.set_state(STATE_KEY, report.to_dict())
+    db.state.set(STATE_KEY, report.to_dict())
     return report
 
 
@@ -277,7 +276,7 @@ class _Run:
         self.report = report
         self.notify = notify
         self.workers = max(1, workers)
-        self.ledger = LegacyLedger(db)
+        self.ledger = db.legacy_ledger
         self.tag_map: dict[int, int | None] = {}
         self._encoder: Executor | None = None
         self._copier: ThreadPoolExecutor | None = None
@@ -286,7 +285,7 @@ class _Run:
         self._placed: set[tuple[str, str]] = set()  # images written in the open batch
 
     # ------------------------------------------------------------------ phases
-    def execute(self) -> None:
+    def run_all(self) -> None:
         total = self.legacy.count_models()
         self.report.dangling_links = self.legacy.count_orphan_links()
         self._import_tags()
@@ -320,11 +319,11 @@ class _Run:
         recorded = self.ledger.tag_for(name)
         if recorded is not None:
             # Imported by an earlier run; if the user deleted it since, leave it deleted.
-            if self.db.get_tag(recorded) is None:
+            if self.db.tags.get(recorded) is None:
                 return None
             self.report.tags += 1
             return recorded
-        existing = self.db.get_tag(name)
+        existing = self.db.tags.get(name)
         if existing is not None:
             tag_id = int(existing["id"])
             self.report.tags_reused += 1
@@ -339,21 +338,11 @@ class _Run:
                     None,
                     f"tag {name!r}: color {tag.color!r} is not #RRGGBB; dropped",
                 )
-            tag_id = self._insert_tag(tag.id, name, color, _int_or_none(tag.created_at))
+            tag_id = self.db.tags.insert(name, color, _int_or_none(tag.created_at), id=tag.id)
             self.report.tags_created += 1
         self.ledger.record_tag(name, tag_id)
         self.report.tags += 1
         return tag_id
-
-    def _insert_tag(self, legacy_id: int, name: str, color: str | None, created: int | None) -> int:
-        """Insert a tag under its legacy id when v3 has no tag with that id, else a new id."""
-        with self.db.transaction() as conn:
-            free = conn.execute("SELECT 1 FROM tags WHERE id = ?", (legacy_id,)).fetchone() is None
-            cur = conn.execute(
-                "INSERT INTO tags (id, name, color, created_at) VALUES (?, ?, ?, ?)",
-                (legacy_id if free else None, name, color, created),
-            )
-            return int(cur.lastrowid)  # type: ignore[arg-type]
 
     def _import_models(self, total: int) -> None:
         window = _Window(self._submit, self.workers * IMAGES_PER_WORKER)
@@ -433,14 +422,13 @@ class _Run:
     def _pending_target(self, legacy_id: int, path: str) -> tuple[int, bool]:
         """The pending id for a legacy model: a pending row with its path, its legacy id, or
         (when another row holds that id) a spare id above every legacy and pending id."""
-        existing = self.db.get_pending_by_path(path)
+        existing = self.db.pending.get_by_path(path)
         if existing is not None:
             return int(existing["id"]), True
-        if self.db.get_pending(legacy_id) is None:
+        if self.db.pending.get(legacy_id) is None:
             return legacy_id, False
         if self._spare_pending_id is None:
-            row = self.db.conn.execute("SELECT MAX(id) FROM pending_import").fetchone()
-            self._spare_pending_id = max(int(row[0] or 0), self.legacy.max_model_id()) + 1
+            self._spare_pending_id = self.db.pending.next_free_id(self.legacy.max_model_id() + 1)
         spare = self._spare_pending_id
         self._spare_pending_id += 1
         return spare, False
@@ -518,7 +506,7 @@ class _Run:
     def _apply(self, work: _ModelWork) -> None:
         data = {"path": work.path, **work.data}
         if work.sha is not None:
-            _record, action = self.db.upsert_model(
+            _record, action = self.db.models.upsert(
                 {"sha256": work.sha, **data}, work.tag_ids, on_conflict="merge"
             )
             existed = action == "merged"
@@ -534,13 +522,12 @@ class _Run:
         else:
             assert work.pending_id is not None
             if work.merge_pending:
-                existing = self.db.get_pending(work.pending_id)
+                existing = self.db.pending.get(work.pending_id)
                 meta = merge_meta_json(existing["meta"] if existing else {}, work.data["meta"])
-                self.db.update_pending(work.pending_id, meta=meta)
-                for tag_id in work.tag_ids:
-                    self.db.tag_pending(work.pending_id, tag_id)
+                self.db.pending.update(work.pending_id, meta=meta)
+                self.db.pending.add_tags(work.pending_id, work.tag_ids)
             else:
-                self.db.add_pending_import(
+                self.db.pending.add(
                     {"id": work.pending_id, "source": "legacy", **data}, work.tag_ids
                 )
             self.ledger.record_model(work.path, work.legacy_id, pending_id=work.pending_id)

@@ -34,7 +34,7 @@ class LegacyImportJob:
         self._error: str | None = None
         # The last report survives restarts (kept in migration_state by the importer).
         try:
-            self._last_report: dict[str, Any] | None = db.get_state(STATE_KEY)
+            self._last_report: dict[str, Any] | None = db.state.get(STATE_KEY)
         except sqlite3.Error:
             self._last_report = None
 

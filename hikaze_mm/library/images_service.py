@@ -1,4 +1,4 @@
-"""The image API's blocking work: serve tiers, upload, delete, pending originals.
+"""``ImagesService``: the image API's blocking work: tiers, uploads, deletion, originals.
 
 Naming and sequence numbers stay in ``hikaze_mm.images.ImageStore``; this module only
 maps validated public names onto it and adds HTTP-facing details: ETags (from size and
@@ -72,63 +72,59 @@ def _read(path: Path, content_type: str, if_none_match: str | None) -> ImageFile
         raise NotFoundError(f"no image {path.name}") from None
 
 
-def read_tier(
-    images: ImageStore, filename: str, quality: str, if_none_match: str | None = None
-) -> ImageFile:
-    """``<hash>[_<seq>].webp`` at one quality; NotFoundError when absent."""
-    sha, seq = parse_public_name(filename)
-    path = images.tier_path(sha, seq, check_quality(quality))
-    return _read(path, "image/webp", if_none_match)
-
-
-def sample_image_names(images: ImageStore, sha256: Any) -> list[str]:
-    """``["<hash>_0.webp", ...]`` for the images on disk (an unknown hash has none)."""
-    return images.image_names(sha256)
-
-
-def require_model(db: DatabaseManager, sha256: str) -> str:
-    sha = normalize_sha256(sha256)
-    if db.get_model(sha) is None:
-        raise NotFoundError(f"no model {sha}")
-    return sha
-
-
-def upload_image(
-    db: DatabaseManager, images: ImageStore, sha256: str, data: bytes
-) -> dict[str, Any]:
-    """Validate and encode an image into the three tiers at the model's next seq.
-
-    The caller checks the model first (``require_model``, before reading the upload);
-    it is checked again after encoding, in case it was deleted meanwhile.
-    """
-    sha = normalize_sha256(sha256)
-    seq = images.add_image(sha, data)
-    if db.get_model(sha) is None:  # the model was deleted while we encoded
-        images.delete_image(sha, seq)
-        raise NotFoundError(f"no model {sha}")
-    return {"sha256": sha, "seq": seq, "name": public_name(sha, seq)}
-
-
 def parse_seq(raw: str) -> int:
     return parse_index(raw, "seq", max_digits=6)
 
 
-def delete_image(images: ImageStore, sha256: str, seq: int) -> dict[str, Any]:
-    sha = normalize_sha256(sha256)
-    if not images.delete_image(sha, seq):
-        raise NotFoundError(f"no image {public_name(sha, seq)}")
-    return {"sha256": sha, "seq": seq, "deleted": True}
+class ImagesService:
+    """Model images as the API serves them: tiers, uploads, deletion, pending originals."""
 
+    def __init__(self, db: DatabaseManager, images: ImageStore) -> None:
+        self.db = db
+        self.images = images
 
-def read_pending_image(
-    images: ImageStore, pending_id: int, n: int, if_none_match: str | None = None
-) -> ImageFile:
-    """A pending model's original image number ``n`` with its own content type."""
-    prefix = f"{int(pending_id)}_{int(n)}."
-    for path in images.pending_images(pending_id):
-        if path.name.startswith(prefix):
-            content_type = PENDING_CONTENT_TYPES.get(path.suffix.lower())
-            if content_type is None:
-                break
-            return _read(path, content_type, if_none_match)
-    raise NotFoundError(f"pending import {pending_id} has no image {n}")
+    def read_tier(self, filename: str, quality: str, if_none_match: str | None = None) -> ImageFile:
+        """``<hash>[_<seq>].webp`` at one quality; NotFoundError when absent."""
+        sha, seq = parse_public_name(filename)
+        path = self.images.tier_path(sha, seq, check_quality(quality))
+        return _read(path, "image/webp", if_none_match)
+
+    def sample_names(self, sha256: Any) -> list[str]:
+        """``["<hash>_0.webp", ...]`` for the images on disk (an unknown hash has none)."""
+        return self.images.image_names(sha256)
+
+    def require_model(self, sha256: str) -> str:
+        sha = normalize_sha256(sha256)
+        if not self.db.models.exists(sha):
+            raise NotFoundError(f"no model {sha}")
+        return sha
+
+    def upload(self, sha256: str, data: bytes) -> dict[str, Any]:
+        """Validate and encode an image into the three tiers at the model's next seq.
+
+        The caller checks the model first (``require_model``, before reading the upload);
+        it is checked again after encoding, in case it was deleted meanwhile.
+        """
+        sha = normalize_sha256(sha256)
+        seq = self.images.add_image(sha, data)
+        if not self.db.models.exists(sha):  # the model was deleted while we encoded
+            self.images.delete_image(sha, seq)
+            raise NotFoundError(f"no model {sha}")
+        return {"sha256": sha, "seq": seq, "name": public_name(sha, seq)}
+
+    def delete(self, sha256: str, seq: int) -> dict[str, Any]:
+        sha = normalize_sha256(sha256)
+        if not self.images.delete_image(sha, seq):
+            raise NotFoundError(f"no image {public_name(sha, seq)}")
+        return {"sha256": sha, "seq": seq, "deleted": True}
+
+    def read_pending(self, pending_id: int, n: int, if_none_match: str | None = None) -> ImageFile:
+        """A pending model's original image number ``n`` with its own content type."""
+        prefix = f"{int(pending_id)}_{int(n)}."
+        for path in self.images.pending_images(pending_id):
+            if path.name.startswith(prefix):
+                content_type = PENDING_CONTENT_TYPES.get(path.suffix.lower())
+                if content_type is None:
+                    break
+                return _read(path, content_type, if_none_match)
+        raise NotFoundError(f"pending import {pending_id} has no image {n}")

@@ -1,7 +1,7 @@
-"""Reading and editing one model: detail, patch, delete, "used" stamp.
+"""``ModelsService``: the library's models, listed, read, edited and deleted.
 
-Every function is blocking (SQLite, files): the HTTP layer runs it with ``run_sync``.
-A patch is validated completely before anything is written, then applied inside one
+Every method blocks (SQLite, files): the HTTP layer runs it with ``run_sync``. A patch is
+validated completely before anything is written, then applied inside one
 ``DatabaseManager.transaction()``, so a rejected patch changes nothing.
 
 Patch body (every field optional, at least one required)::
@@ -26,8 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.config import Config
-from hikaze_mm.database import DatabaseManager, normalize_sha256, normalize_tag_name, now_ms
-from hikaze_mm.database.manager import TagRef
+from hikaze_mm.database import (
+    DatabaseManager,
+    ModelQuery,
+    TagRef,
+    normalize_sha256,
+    normalize_tag_name,
+    now_ms,
+)
 from hikaze_mm.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from hikaze_mm.hashing import short_hash
 from hikaze_mm.images import ImageStore
@@ -39,18 +45,6 @@ TAG_OPS = ("add", "remove", "set")
 MAX_TAGS_PER_PATCH = 500
 
 TYPE_RE = re.compile(r"[a-z0-9][a-z0-9_\-]*")
-
-
-def model_detail(db: DatabaseManager, images: ImageStore, sha256: str) -> dict[str, Any]:
-    """The full record: columns, meta, tags, and the names of its images on disk."""
-    record = db.get_model(sha256)
-    if record is None:
-        raise NotFoundError(f"no model {normalize_sha256(sha256)}")
-    names = images.image_names(record["sha256"])
-    record["short_hash"] = short_hash(record["sha256"])
-    record["images"] = names
-    record["image_count"] = len(names)
-    return record
 
 
 # ---------------------------------------------------------------- patch
@@ -139,63 +133,140 @@ def parse_patch(body: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-def _existing_tag_id(db: DatabaseManager, ref: TagRef) -> int | None:
-    tag = db.get_tag(ref)
-    return int(tag["id"]) if tag else None
+class ModelsService:
+    """The library's models as clients see them: listing, facets, detail, edits, deletion."""
 
+    def __init__(self, db: DatabaseManager, images: ImageStore, config: Config) -> None:
+        self.db = db
+        self.images = images
+        self.config = config
 
-def _apply_tags(db: DatabaseManager, sha: str, ops: dict[str, list[TagRef]]) -> None:
-    """Apply tag operations; runs inside the caller's transaction."""
+    # ------------------------------------------------------------ reading
+    def list(self, query: ModelQuery) -> dict[str, Any]:
+        """``{total, offset, limit, items}`` for one page of the library.
 
-    def wanted_id(ref: TagRef) -> int:
-        if isinstance(ref, str):
-            return int(db.add_tag(ref)["id"])
-        tag_id = _existing_tag_id(db, ref)
-        if tag_id is None:
-            raise ValidationError(f"no tag with id {ref}")
-        return tag_id
+        A fixed number of queries whatever the page's length: the page, its tags (one
+        batch query), and image counts and covers from the image store's index.
+        """
+        total, rows = self.db.listing.page(query)
+        shas = [row["sha256"] for row in rows]
+        tags = self.db.tags.for_models(shas)
+        counts = self.images.image_counts(shas)
+        covers = self.images.cover_images(shas)
+        for item in rows:
+            sha = item["sha256"]
+            item["short_hash"] = short_hash(sha)
+            item["missing"] = bool(item["missing"])
+            item["tags"] = tags.get(sha, [])
+            item["image_count"] = counts.get(sha, 0)
+            item["cover_image"] = covers.get(sha)
+        return {"total": total, "offset": query.offset, "limit": query.limit, "items": rows}
 
-    if "set" in ops:
-        wanted = {wanted_id(ref) for ref in ops["set"]}
-        current = {int(t["id"]) for t in db.tags_for_models([sha]).get(sha, [])}
-        for tag_id in current - wanted:
-            db.untag_model(sha, tag_id)
-        for tag_id in sorted(wanted - current):
-            db.tag_model(sha, tag_id)
-        return
-    for ref in ops.get("add", []):
-        db.tag_model(sha, wanted_id(ref))
-    for ref in ops.get("remove", []):
-        tag_id = _existing_tag_id(db, ref)
-        if tag_id is not None:  # removing a tag the model (or the library) lacks: no-op
-            db.untag_model(sha, tag_id)
+    def type_counts(self, *, include_missing: bool = False) -> list[dict[str, Any]]:
+        return self.db.listing.type_counts(include_missing=include_missing)
 
+    def base_counts(self, *, include_missing: bool = False) -> list[dict[str, Any]]:
+        return self.db.listing.base_counts(include_missing=include_missing)
 
-def patch_model(
-    db: DatabaseManager, images: ImageStore, sha256: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    """Apply a validated patch atomically; return the updated full record."""
-    sha = normalize_sha256(sha256)
-    patch = parse_patch(body)
-    with db.transaction():
-        record = db.get_model(sha)
+    def stats(self) -> dict[str, Any]:
+        """Totals for a dashboard: models, sizes, types, tags, pending imports, images."""
+        totals = self.db.listing.totals()
+        counts = self.images.image_counts(self.db.listing.all_sha256s())
+        pending = {status: n for status, n in self.db.pending.counts().items() if n}
+        tags = self.db.tags.count()
+        return {
+            "models": totals["models"],
+            "missing": totals["missing"],
+            "total_size_bytes": totals["size"],
+            "used": totals["used"],
+            "types": {t["type"]: t["count"] for t in self.type_counts()},
+            "bases": {b["base"] or "unknown": b["count"] for b in self.base_counts()},
+            "tags": tags["tags"],
+            "tag_links": tags["links"],
+            "images": sum(counts.values()),
+            "models_with_images": sum(1 for n in counts.values() if n),
+            "pending": sum(pending.values()),
+            "pending_by_status": pending,
+        }
+
+    def detail(self, sha256: str) -> dict[str, Any]:
+        """The full record: columns, meta, tags, and the names of its images on disk."""
+        record = self.db.models.get(sha256)
+        if record is None:
+            raise NotFoundError(f"no model {normalize_sha256(sha256)}")
+        names = self.images.image_names(record["sha256"])
+        record["short_hash"] = short_hash(record["sha256"])
+        record["images"] = names
+        record["image_count"] = len(names)
+        return record
+
+    # ------------------------------------------------------------ writing
+    def patch(self, sha256: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Apply a validated patch atomically; return the updated full record."""
+        sha = normalize_sha256(sha256)
+        patch = parse_patch(body)
+        with self.db.transaction():
+            record = self.db.models.get(sha)
+            if record is None:
+                raise NotFoundError(f"no model {sha}")
+            columns = {k: patch[k] for k in ("name", "type", "base") if k in patch}
+            if "meta" in patch:
+                mode, meta = patch["meta"]
+                columns["meta"] = meta if mode == "replace" else merge_patch(record["meta"], meta)
+            if columns:
+                self.db.models.update(sha, **columns)
+            if "tags" in patch:
+                self._apply_tags(sha, patch["tags"], record["tags"])
+        return self.detail(sha)
+
+    def _apply_tags(
+        self, sha: str, ops: dict[str, list[TagRef]], current: list[dict[str, Any]]
+    ) -> None:
+        """Apply tag operations (inside the caller's transaction): names are created when
+        new, ids must exist, and removing a tag the model lacks is a no-op."""
+        models, tags = self.db.models, self.db.tags
+        try:
+            wanted = tags.resolve(ops.get("set", ops.get("add", [])), create=True)
+        except NotFoundError as exc:
+            raise ValidationError(exc.detail) from None
+        if "set" in ops:
+            have = {int(t["id"]) for t in current}
+            models.remove_tags(sha, sorted(have - set(wanted)))
+        models.add_tags(sha, wanted)
+        models.remove_tags(sha, ops.get("remove", []))
+
+    def mark_used(self, sha256: str) -> dict[str, Any]:
+        record = self.db.models.update(sha256, last_used_at=now_ms())
+        return {"sha256": record["sha256"], "last_used_at": record["last_used_at"]}
+
+    def delete(self, sha256: str, *, delete_file: bool = False) -> dict[str, Any]:
+        """Remove a model's record, tags links and images; its file only with ``delete_file``.
+
+        The file goes first (only if it lies under a configured model root), then the
+        record, then the images: a crash in between leaves a state that the same request,
+        retried, finishes (an absent file is not an error).
+        """
+        sha = normalize_sha256(sha256)
+        record = self.db.models.get(sha)
         if record is None:
             raise NotFoundError(f"no model {sha}")
-        columns = {k: patch[k] for k in ("name", "type", "base") if k in patch}
-        if "meta" in patch:
-            mode, meta = patch["meta"]
-            columns["meta"] = meta if mode == "replace" else merge_patch(record["meta"], meta)
-        if columns:
-            db.update_model(sha, **columns)
-        if "tags" in patch:
-            _apply_tags(db, sha, patch["tags"])
-    return model_detail(db, images, sha)
-
-
-# ---------------------------------------------------------------- used, delete
-def mark_used(db: DatabaseManager, sha256: str) -> dict[str, Any]:
-    record = db.update_model(sha256, last_used_at=now_ms())
-    return {"sha256": record["sha256"], "last_used_at": record["last_used_at"]}
+        file_deleted = False
+        if delete_file:
+            path = Path(record["path"])
+            if not _under_root(self.config, path):
+                raise ForbiddenError(
+                    f"{path} is not under a configured model root; not deleting it"
+                )
+            file_deleted = _delete_file(path)
+            self.db.hash_cache.forget(str(path))
+        self.db.models.delete(sha)
+        removed = self.images.delete_all(sha)
+        return {
+            "sha256": sha,
+            "deleted": True,
+            "file_deleted": file_deleted,
+            "images_removed": removed,
+        }
 
 
 def _under_root(config: Config, path: Path) -> bool:
@@ -206,41 +277,16 @@ def _under_root(config: Config, path: Path) -> bool:
     return any(lexical == r.path or lexical.is_relative_to(r.path) for r in config.model_roots)
 
 
-def delete_model(
-    db: DatabaseManager,
-    images: ImageStore,
-    config: Config,
-    sha256: str,
-    *,
-    delete_file: bool = False,
-) -> dict[str, Any]:
-    """Remove a model's record, tags links and images; its file only with ``delete_file``.
-
-    The file goes first (only if it lies under a configured model root), then the record,
-    then the images: a crash in between leaves a state that the same request, retried,
-    finishes (an absent file is not an error).
-    """
-    sha = normalize_sha256(sha256)
-    record = db.get_model(sha)
-    if record is None:
-        raise NotFoundError(f"no model {sha}")
-    file_deleted = False
-    if delete_file:
-        path = Path(record["path"])
-        if not _under_root(config, path):
-            raise ForbiddenError(f"{path} is not under a configured model root; not deleting it")
-        try:
-            if path.is_dir() and not path.is_symlink():
-                raise ConflictError(f"{path} is a directory; not deleting it")
-            path.unlink()
-            file_deleted = True
-        except FileNotFoundError:
-            pass
-        except PermissionError as exc:
-            raise ForbiddenError(f"cannot delete {path}: {exc.strerror}") from None
-        except OSError as exc:
-            raise ConflictError(f"cannot delete {path}: {exc.strerror or exc}") from None
-        db.forget_hash(str(path))
-    db.delete_model(sha)
-    removed = images.delete_all(sha)
-    return {"sha256": sha, "deleted": True, "file_deleted": file_deleted, "images_removed": removed}
+def _delete_file(path: Path) -> bool:
+    """Delete a model file; False when it is gone already. Errors as 403 or 409."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            raise ConflictError(f"{path} is a directory; not deleting it")
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+    except PermissionError as exc:
+        raise ForbiddenError(f"cannot delete {path}: {exc.strerror}") from None
+    except OSError as exc:
+        raise ConflictError(f"cannot delete {path}: {exc.strerror or exc}") from None

@@ -3,7 +3,8 @@
 One scan, in order:
 
 1. **Load** what the library knows, in bulk: the hash cache below each root (one range
-   query per root), every model's path and size, every pending path (``scan_store``).
+   query per root), every model's path and size, every pending path (the stores' bulk
+   loads).
 2. **Walk** the roots (``scan_walk``): one ``stat`` per model file. A file whose
    (size, mtime_ns, inode) matches its hash-cache row is known by its hash without being
    read; a file already pending is left to Stage 2.
@@ -39,29 +40,21 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError, Future, as_completed
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from hikaze_mm.config import ModelRoot
 from hikaze_mm.database import DatabaseManager, now_ms
+from hikaze_mm.database.hash_cache import CacheRow
+from hikaze_mm.database.pending import PendingLocation
 from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, ValidationError
 from hikaze_mm.hashing import FileChangedError, HashCancelled, HashControl, HashService
 from hikaze_mm.images import ImageStore
-from hikaze_mm.library.scan_store import (
-    CacheRow,
-    ModelLocation,
-    PendingLocation,
-    load_hash_cache,
-    load_model_paths,
-    load_model_sizes,
-    load_pending,
-    remove_stale_scan_pending,
-    set_missing,
-)
 from hikaze_mm.library.scan_walk import ROOT_LEVEL_TYPE, SeenFile, Walker, WalkProblem
 from hikaze_mm.pending.promotion import (
     API_STRATEGIES,
     PendingFileError,
     PendingFileMissing,
+    Promoter,
     check_strategy,
 )
 from hikaze_mm.probe import ProbeResult, probe_file
@@ -78,18 +71,6 @@ T = TypeVar("T")
 
 class ScanCancelled(Exception):
     """The scan was stopped (service shutdown); batches already written stay written."""
-
-
-class PromoterLike(Protocol):
-    """What immediate hashing needs from Stage 2's promoter."""
-
-    def promote(
-        self,
-        pending_id: int,
-        conf_strategy: str | None = None,
-        *,
-        control: HashControl | None = None,
-    ) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -151,6 +132,16 @@ def _below(path: str, prefixes: tuple[str, ...]) -> bool:
     return bool(prefixes) and (path + os.sep).startswith(prefixes)
 
 
+@dataclass(slots=True)
+class ModelLocation:
+    """A model that may have vanished: where it was, its size, whether flagged missing."""
+
+    sha256: str
+    path: str
+    size: int | None
+    missing: bool
+
+
 @dataclass
 class _Snapshot:
     """What the library knows, loaded in bulk (a few queries) at the start of a scan."""
@@ -163,10 +154,10 @@ class _Snapshot:
 
     @classmethod
     def load(cls, db: DatabaseManager, root_paths: list[str]) -> _Snapshot:
-        cache = load_hash_cache(db, root_paths)
-        pending = load_pending(db)
-        lost = load_model_paths(db, missing=True)
-        kept = load_model_paths(db, missing=False)
+        cache = db.hash_cache.below(root_paths)
+        pending = db.pending.locations()
+        lost = db.models.paths(missing=True)
+        kept = db.models.paths(missing=False)
         model_at = dict(lost)
         model_at.update(kept)
         model_path = {sha: path for path, sha in lost}
@@ -192,12 +183,12 @@ class _Run:
         self,
         roots: Sequence[ModelRoot],
         immediate: bool,
-        strategy: str | None,
+        conf_strategy: str | None,
         on_progress: Callable[[dict[str, Any]], None] | None,
     ) -> None:
         self.roots = list(roots)
         self.immediate = immediate
-        self.strategy = strategy
+        self.conf_strategy = conf_strategy
         self.on_progress = on_progress
         self.counts = ScanCounts()
         self.phase = "starting"
@@ -230,7 +221,7 @@ class _Run:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "immediate_hashing": self.immediate,
-            "conflict_strategy": self.strategy,
+            "conflict_strategy": self.conf_strategy,
             "roots": self.root_dicts(),
             "counts": asdict(self.counts),
             "current": self.current,
@@ -257,7 +248,7 @@ class Scanner:
         *,
         roots: Callable[[], Sequence[ModelRoot]],
         images: ImageStore | None = None,
-        promoter: PromoterLike | None = None,
+        promoter: Promoter | None = None,
         batch_size: int = BATCH_SIZE,
     ) -> None:
         """``roots`` supplies the roots of each scan (the config's, or ComfyUI's)."""
@@ -291,10 +282,10 @@ class Scanner:
         self,
         roots: Sequence[ModelRoot] | None,
         immediate_hashing: bool,
-        conflict_strategy: str | None,
+        conf_strategy: str | None,
         on_progress: Callable[[dict[str, Any]], None] | None,
     ) -> _Run:
-        strategy = check_strategy(conflict_strategy, API_STRATEGIES)
+        conf_strategy = check_strategy(conf_strategy, API_STRATEGIES)
         chosen = list(self.roots() if roots is None else roots)
         if not chosen:
             raise ValidationError(
@@ -308,7 +299,7 @@ class Scanner:
             if self._running:
                 raise ConflictError("a scan is already running")
             self._running = True
-            self._run = _Run(chosen, immediate_hashing, strategy, on_progress)
+            self._run = _Run(chosen, immediate_hashing, conf_strategy, on_progress)
             return self._run
 
     def scan(
@@ -316,14 +307,14 @@ class Scanner:
         *,
         roots: Sequence[ModelRoot] | None = None,
         immediate_hashing: bool = False,
-        conflict_strategy: str | None = None,
+        conf_strategy: str | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> ScanReport:
         """Scan in this thread and return the report; ConflictError if a scan is running.
 
         ``on_progress`` receives status snapshots (throttled, and at every phase change).
         """
-        run = self._begin(roots, immediate_hashing, conflict_strategy, on_progress)
+        run = self._begin(roots, immediate_hashing, conf_strategy, on_progress)
         return self._execute(run)
 
     def start(
@@ -331,10 +322,10 @@ class Scanner:
         *,
         roots: Sequence[ModelRoot] | None = None,
         immediate_hashing: bool = False,
-        conflict_strategy: str | None = None,
+        conf_strategy: str | None = None,
     ) -> dict[str, Any]:
         """Start a scan in a background thread; returns the status. ConflictError if busy."""
-        run = self._begin(roots, immediate_hashing, conflict_strategy, None)
+        run = self._begin(roots, immediate_hashing, conf_strategy, None)
         thread = threading.Thread(
             target=self._background, args=(run,), name="hikaze-scan", daemon=True
         )
@@ -425,9 +416,9 @@ class Scanner:
         self._write_relinks(run, plan.relinks, report)
         newly_missing = [m.sha256 for m in plan.still_missing if not m.missing]
         for batch in _chunks(newly_missing, self.batch_size):
-            set_missing(self.db, batch, True)
+            self.db.models.set_missing(batch, True)
         for batch in _chunks(plan.restore, self.batch_size):
-            set_missing(self.db, batch, False)
+            self.db.models.set_missing(batch, False)
         counts.restored += len(plan.restore)
         report.missing = [
             {"sha256": m.sha256, "path": m.path} for m in plan.still_missing[:MAX_LISTED]
@@ -438,7 +429,7 @@ class Scanner:
         if stale and self.images is not None:
             with_images = self.images.pending_image_names(stale)
             stale = [pid for pid in stale if not with_images[pid]]
-        counts.pending_removed = len(remove_stale_scan_pending(self.db, stale))
+        counts.pending_removed = len(self.db.pending.remove_stale_scan_rows(stale))
 
         if run.immediate:
             self._promote(run, new_ids)
@@ -503,7 +494,7 @@ class Scanner:
                     plan.restore.append(sha)
             else:
                 vanished_at[sha] = path
-        sizes = load_model_sizes(self.db, list(vanished_at))
+        sizes = self.db.models.sizes(list(vanished_at))
         vanished = {
             sha: ModelLocation(sha, path, sizes.get(sha), sha in missing)
             for sha, path in vanished_at.items()
@@ -617,9 +608,7 @@ class Scanner:
         for batch in _chunks(relinks, self.batch_size):
             with self.db.transaction():
                 for model, f in batch:
-                    try:
-                        self.db.update_model(model.sha256, path=f.path, missing=False)
-                    except NotFoundError:
+                    if not self.db.models.relink(model.sha256, f.path):
                         continue  # deleted while we scanned
                     same_folder = os.path.dirname(model.path) == os.path.dirname(f.path)
                     kind = "renamed" if same_folder else "moved"
@@ -648,7 +637,7 @@ class Scanner:
             with self.db.transaction():
                 for row in batch:
                     try:
-                        ids.append((self.db.add_pending_import(row), row["path"]))
+                        ids.append((self.db.pending.add(row), row["path"]))
                     except ConflictError:
                         run.counts.pending += 1  # queued by someone else meanwhile
                         continue
@@ -665,7 +654,7 @@ class Scanner:
             with self._lock:
                 run.current = str(pid)
             try:
-                self.promoter.promote(pid, run.strategy, control=run.control)
+                self.promoter.promote(pid, run.conf_strategy, control=run.control)
             except HashCancelled as exc:
                 raise ScanCancelled("scan cancelled while promoting") from exc
             except ConflictError:

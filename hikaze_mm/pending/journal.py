@@ -72,12 +72,12 @@ class PromotionJournal:
 
     # ------------------------------------------------------------ storage
     def _entries(self) -> dict[str, dict[str, Any]]:
-        state = self.db.get_state(JOURNAL_KEY) or {}
+        state = self.db.state.get(JOURNAL_KEY) or {}
         entries = state.get("entries")
         return dict(entries) if isinstance(entries, dict) else {}
 
     def _write(self, entries: dict[str, dict[str, Any]]) -> None:
-        self.db.set_state(JOURNAL_KEY, {"entries": entries})
+        self.db.state.set(JOURNAL_KEY, {"entries": entries})
 
     def entries(self) -> dict[int, dict[str, Any]]:
         return {int(k): v for k, v in self._entries().items()}

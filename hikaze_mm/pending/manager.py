@@ -25,7 +25,7 @@ from typing import Any
 from hikaze_mm.database import DatabaseManager, now_ms
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 from hikaze_mm.hashing import HashControl
-from hikaze_mm.pending.promotion import WORKER_POLICIES, Promoter, check_strategy
+from hikaze_mm.pending.promotion import WORKER_STRATEGIES, Promoter, check_strategy
 from hikaze_mm.pending.state import MigrationState, StateTracker
 from hikaze_mm.pending.worker import LegacyImport, MigrationWorker
 
@@ -40,14 +40,16 @@ class MigrationManager:
         legacy_import: LegacyImport | None = None,
         *,
         workers: int = 2,
-        policy: str = "merge",
+        conf_strategy: str = "merge",
         save_interval: float = 1.0,
     ) -> None:
         self.db = db
         self.promoter = promoter
         self.legacy_import = legacy_import
         self.workers = workers
-        self.default_policy = check_strategy(policy, name="conflict_policy") or "merge"
+        self.default_conf_strategy = (
+            check_strategy(conf_strategy, name="conflict_policy") or "merge"
+        )
         self.tracker = StateTracker(db, save_interval=save_interval)
         self._lock = threading.Lock()
         self._worker: MigrationWorker | None = None
@@ -79,9 +81,9 @@ class MigrationManager:
         legacy_db_path: str | Path | None = None,
         legacy_images_dir: str | Path | None = None,
         *,
-        policy: str | None = None,
+        conf_strategy: str | None = None,
     ) -> dict[str, Any]:
-        chosen = check_strategy(policy, name="conflict_policy") or self.default_policy
+        chosen = check_strategy(conf_strategy, name="conflict_policy") or self.default_conf_strategy
         legacy_db = _existing_path(legacy_db_path, "legacy_db_path", folder=False)
         legacy_images = _existing_path(legacy_images_dir, "legacy_images_dir", folder=True)
         if legacy_images and not legacy_db:
@@ -91,7 +93,9 @@ class MigrationManager:
         with self._lock:
             if self.active:
                 raise ConflictError("a migration is already running; pause or resume it")
-            self.tracker.begin_run(policy=chosen, legacy_db=legacy_db, legacy_images=legacy_images)
+            self.tracker.begin_run(
+                conf_strategy=chosen, legacy_db=legacy_db, legacy_images=legacy_images
+            )
             self._start_worker(chosen)
         return self.get_status()
 
@@ -119,7 +123,9 @@ class MigrationManager:
                     self.tracker.update(status="RUNNING")
             elif state.status in RESUMABLE:
                 self.tracker.update(status="RUNNING", error=None)
-                self._start_worker(state.policy if state.policy in WORKER_POLICIES else None)
+                self._start_worker(
+                    state.conf_strategy if state.conf_strategy in WORKER_STRATEGIES else None
+                )
             else:
                 raise ConflictError(
                     f"no migration to resume (status {state.status}); start one instead"
@@ -132,11 +138,7 @@ class MigrationManager:
         Rows left ``hashing`` by a dead promotion go back to ``new`` (ids promoted in this
         process right now are kept), and a run that was RUNNING resumes.
         """
-        busy = self.promoter.locks.ids.held()
-        for row in self.db.get_pending_imports(status="hashing"):
-            if row["id"] not in busy:
-                with contextlib.suppress(NotFoundError):
-                    self.db.update_pending(row["id"], status="new")
+        self.db.pending.reset_status("hashing", "new", keep=self.promoter.locks.ids.held())
         if auto_resume and not self.active and self.tracker.snapshot().status == "RUNNING":
             with contextlib.suppress(ConflictError):  # another caller resumed it first
                 self.resume_processing()
@@ -151,7 +153,7 @@ class MigrationManager:
         control.cancel()
         worker.join(timeout)
 
-    def _start_worker(self, policy: str | None) -> None:
+    def _start_worker(self, conf_strategy: str | None) -> None:
         self._control = HashControl()
         self._worker = MigrationWorker(
             db=self.db,
@@ -160,7 +162,7 @@ class MigrationManager:
             tracker=self.tracker,
             control=self._control,
             workers=self.workers,
-            policy=policy or self.default_policy,
+            conf_strategy=conf_strategy or self.default_conf_strategy,
         )
         self._worker.start()
 
@@ -184,7 +186,7 @@ def status_dict(state: MigrationState, *, active: bool) -> dict[str, Any]:
             "done_bytes": state.done_bytes + in_flight,
             "bytes_read": state.bytes_read,
         },
-        "policy": state.policy,
+        "policy": state.conf_strategy,
         "started_at": state.started_at,
         "updated_at": state.updated_at,
         "finished_at": state.finished_at,

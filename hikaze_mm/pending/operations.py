@@ -1,10 +1,9 @@
-"""Stage 2 operations behind the HTTP API and the CLI (blocking: run them off the loop).
+"""``PendingService``: the pending models as the API and the CLI see them.
 
-* ``promote_batch``: several pending ids, one result per id (a failure never stops the
-  batch).
-* ``list_pending``: a page of pending models with status and error.
-* ``resolve_hash_path``: for ``POST /api/models/sha256``, which hashes only files under
-  a configured model root or already known to the library.
+Listing, detail, promotion of one or many, and hashing a model file on request
+(``POST /api/models/sha256``, which hashes only files under a configured model root or
+already known to the library, and with ``pending`` promotes the file's pending model).
+Every method blocks (SQLite, files): handlers run them with ``run_sync``.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.config import Config
-from hikaze_mm.database import DatabaseManager
-from hikaze_mm.database.schema import PENDING_STATUSES
+from hikaze_mm.database import PENDING_STATUSES, DatabaseManager
 from hikaze_mm.errors import (
     ForbiddenError,
     HikazeError,
@@ -22,18 +20,14 @@ from hikaze_mm.errors import (
     UnprocessableError,
     ValidationError,
 )
-from hikaze_mm.hashing import FileChangedError, HashResult
+from hikaze_mm.hashing import FileChangedError, HashService
 from hikaze_mm.images import ImageStore
-from hikaze_mm.pending.promotion import (
-    API_STRATEGIES,
-    Promoter,
-    check_pending_id,
-    check_strategy,
-)
+from hikaze_mm.pending.promotion import API_STRATEGIES, Promoter, check_pending_id, check_strategy
 
 MAX_BATCH = 1000
 MAX_PATH_CHARS = 4096
 PAGE_LIMIT = 500
+HASH_MODES = ("pending", "ignore")
 
 
 def check_ids(value: object) -> list[int]:
@@ -45,81 +39,114 @@ def check_ids(value: object) -> list[int]:
     return list(dict.fromkeys(check_pending_id(v) for v in value))
 
 
-def promote_batch(
-    promoter: Promoter, ids: list[int], conf_strategy: str | None
-) -> list[dict[str, Any]]:
-    """Promote each id in turn; each result is a success or ``{"status": "error", ...}``."""
-    strategy = check_strategy(conf_strategy, API_STRATEGIES)
-    results: list[dict[str, Any]] = []
-    for pending_id in ids:
+class PendingService:
+    def __init__(
+        self,
+        db: DatabaseManager,
+        images: ImageStore,
+        hashes: HashService,
+        promoter: Promoter,
+        config: Config,
+    ) -> None:
+        self.db = db
+        self.images = images
+        self.hashes = hashes
+        self.promoter = promoter
+        self.config = config
+
+    def list(self, *, status: str | None, offset: int, limit: int) -> dict[str, Any]:
+        """A page of pending models, each with the names of its original images."""
+        if status is not None and status not in PENDING_STATUSES:
+            raise ValidationError(f"status must be one of {', '.join(PENDING_STATUSES)}")
+        items = self.db.pending.list(status=status, offset=offset, limit=limit)
+        names = self.images.pending_image_names(item["id"] for item in items)
+        for item in items:
+            item["images"] = names[item["id"]]
+        return {
+            "items": items,
+            "total": self.db.pending.count(status),
+            "offset": offset,
+            "limit": limit,
+        }
+
+    def detail(self, pending_id: int) -> dict[str, Any]:
+        return self.promoter.pending_view(pending_id)
+
+    def promote(self, pending_id: object, conf_strategy: object) -> dict[str, Any]:
+        """Promote one pending model; a conflict without a conf_strategy is a 409."""
+        conf_strategy = check_strategy(conf_strategy, API_STRATEGIES)
+        return self.promoter.promote(pending_id, conf_strategy)  # type: ignore[arg-type]
+
+    def promote_many(self, ids: object, conf_strategy: object) -> dict[str, Any]:
+        """Promote each id in turn; a failure never stops the batch.
+
+        ``{results, succeeded, failed}``; each result is a success or
+        ``{"id", "status": "error", "code", "error", "detail", ...}``.
+        """
+        checked = check_ids(ids)
+        conf_strategy = check_strategy(conf_strategy, API_STRATEGIES)
+        results: list[dict[str, Any]] = []
+        for pending_id in checked:
+            try:
+                results.append(self.promoter.promote(pending_id, conf_strategy))
+            except HikazeError as exc:  # a conflict's body carries both records
+                results.append(
+                    {"id": pending_id, "status": "error", "code": exc.status, **exc.body()}
+                )
+        succeeded = sum(1 for r in results if r["status"] == "success")
+        return {"results": results, "succeeded": succeeded, "failed": len(checked) - succeeded}
+
+    def hash_model_file(self, raw_path: object, mode: object = "ignore") -> dict[str, Any]:
+        """Hash a model file (cached). With ``mode="pending"``, a file that is a pending
+        model is promoted instead: ``{"sha256", "promoted": <result>}``."""
+        if mode not in HASH_MODES:
+            raise ValidationError('pending_status must be "pending" or "ignore"')
+        path = self._hashable_path(raw_path)
+        if mode == "pending":
+            pending_id = self._pending_id_for(path)
+            if pending_id is not None:
+                result = self.promoter.promote(pending_id, None)
+                return {"sha256": result["sha256"], "promoted": result}
         try:
-            results.append(promoter.promote(pending_id, strategy))
-        except HikazeError as exc:  # a conflict's body carries both records
-            results.append({"id": pending_id, "status": "error", "code": exc.status, **exc.body()})
-    return results
+            result = self.hashes.hash_file(path)
+        except FileNotFoundError:
+            raise NotFoundError(f"no such file: {path}") from None
+        except FileChangedError as exc:
+            raise UnprocessableError(f"{exc}; try again") from None
+        except OSError as exc:
+            raise UnprocessableError(f"cannot read {path}: {exc.strerror or exc}") from None
+        return {
+            "sha256": result.sha256,
+            "autov2": result.short_hash,
+            "cached": result.cached,
+            "path": result.path,
+        }
 
+    def _hashable_path(self, raw: object) -> Path:
+        """The file a client may hash: under a model root or known to the DB, else 403."""
+        if not isinstance(raw, str) or not raw.strip():
+            raise ValidationError("path must be a non-empty string")
+        if len(raw) > MAX_PATH_CHARS or "\x00" in raw:
+            raise ValidationError("path is not a valid file path")
+        path = Path(raw)
+        if not path.is_absolute():
+            raise ValidationError("path must be absolute")
+        if (
+            self.config.root_for(path) is None
+            and self.db.models.get_by_path(raw) is None
+            and self.db.pending.get_by_path(raw) is None
+        ):
+            raise ForbiddenError("path is outside the model roots and unknown to the library")
+        if not path.exists():
+            raise NotFoundError(f"no such file: {raw}")
+        if not path.is_file():
+            raise ValidationError(f"not a file: {raw}")
+        return path
 
-def list_pending(
-    db: DatabaseManager, images: ImageStore, *, status: str | None, offset: int, limit: int
-) -> dict[str, Any]:
-    """A page of pending models, each with the names of its original images."""
-    if status is not None and status not in PENDING_STATUSES:
-        raise ValidationError(f"status must be one of {', '.join(PENDING_STATUSES)}")
-    items = db.get_pending_imports(status=status, offset=offset, limit=limit)
-    names = images.pending_image_names(item["id"] for item in items)
-    for item in items:
-        item["images"] = names[item["id"]]
-    return {
-        "items": items,
-        "total": db.count_pending(status),
-        "offset": offset,
-        "limit": limit,
-    }
-
-
-def resolve_hash_path(config: Config, db: DatabaseManager, raw: object) -> Path:
-    """The file a client may hash: under a model root or known to the DB, else 403."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise ValidationError("path must be a non-empty string")
-    if len(raw) > MAX_PATH_CHARS or "\x00" in raw:
-        raise ValidationError("path is not a valid file path")
-    path = Path(raw)
-    if not path.is_absolute():
-        raise ValidationError("path must be absolute")
-    if (
-        config.root_for(path) is None
-        and db.get_model_by_path(raw) is None
-        and db.get_pending_by_path(raw) is None
-    ):
-        raise ForbiddenError("path is outside the model roots and unknown to the library")
-    if not path.exists():
-        raise NotFoundError(f"no such file: {raw}")
-    if not path.is_file():
-        raise ValidationError(f"not a file: {raw}")
-    return path
-
-
-def pending_id_for(db: DatabaseManager, path: Path) -> int | None:
-    """The pending model whose file is ``path`` (as stored, or with symlinks resolved)."""
-    for candidate in dict.fromkeys((str(path), str(path.resolve()))):
-        row = db.get_pending_by_path(candidate)
-        if row is not None:
-            return int(row["id"])
-    return None
-
-
-def hash_failure(path: Path, exc: OSError | FileChangedError) -> HikazeError:
-    if isinstance(exc, FileNotFoundError):
-        return NotFoundError(f"no such file: {path}")
-    if isinstance(exc, FileChangedError):
-        return UnprocessableError(f"{exc}; try again")
-    return UnprocessableError(f"cannot read {path}: {exc.strerror or exc}")
-
-
-def hash_answer(result: HashResult) -> dict[str, Any]:
-    return {
-        "sha256": result.sha256,
-        "autov2": result.short_hash,
-        "cached": result.cached,
-        "path": result.path,
-    }
+    def _pending_id_for(self, path: Path) -> int | None:
+        """The pending model whose file is ``path`` (as stored, or with symlinks resolved)."""
+        for candidate in dict.fromkeys((str(path), str(path.resolve()))):
+            row = self.db.pending.get_by_path(candidate)
+            if row is not None:
+                return int(row["id"])
+        return None

@@ -1,6 +1,6 @@
 """Promotion of one pending model into the active library (Stage 2).
 
-``Promoter.promote(id, strategy)`` is shared by the HTTP API, the background worker, the
+``Promoter.promote(id, conf_strategy)`` is shared by the HTTP API, the background worker, the
 CLI and the directory scanner:
 
 1. Lock the pending id (a second caller gets 423 at once) and load the row. A missing or
@@ -11,7 +11,7 @@ CLI and the directory scanner:
 
    * no model with this hash: insert it (name, type, base, size, created_at, meta), move
      the tags, promote the pending images to seqs 0, 1, ..., delete the pending row;
-   * a model exists and the strategy is None: nothing changes; ``PromotionConflict``
+   * a model exists and the conf_strategy is None: nothing changes; ``PromotionConflict``
      (409) carries both full records;
    * ``override``: every non-null pending column replaces the existing one (path
      included), meta merged with the pending values winning, tags unioned; the first
@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.config import WORKER_POLICIES
+from hikaze_mm.config import WORKER_STRATEGIES
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.errors import ConflictError, NotFoundError, UnprocessableError, ValidationError
 from hikaze_mm.hashing import (
@@ -61,7 +61,7 @@ OutcomeHook = Callable[[str, dict[str, Any]], None]
 
 
 class PromotionConflict(ConflictError):
-    """The pending model's content is already in the library and no strategy was given."""
+    """The pending model's content is already in the library and no conf_strategy was given."""
 
     def __init__(self, existing: dict[str, Any], pending: dict[str, Any]) -> None:
         name = existing.get("name") or existing.get("path")
@@ -90,16 +90,19 @@ class _ModelChanged(Exception):
 
 
 def check_strategy(
-    strategy: object, allowed: tuple[str, ...] = WORKER_POLICIES, *, name: str = "conf_strategy"
+    conf_strategy: object,
+    allowed: tuple[str, ...] = WORKER_STRATEGIES,
+    *,
+    name: str = "conf_strategy",
 ) -> str | None:
-    """``strategy`` if it is None or one of ``allowed``; any other value is a 400."""
-    if strategy is None:
+    """``conf_strategy`` if it is None or one of ``allowed``; any other value is a 400."""
+    if conf_strategy is None:
         return None
-    if not isinstance(strategy, str) or strategy not in allowed:
+    if not isinstance(conf_strategy, str) or conf_strategy not in allowed:
         raise ValidationError(
-            f"{name} must be null or one of {', '.join(allowed)}, not {strategy!r}"
+            f"{name} must be null or one of {', '.join(allowed)}, not {conf_strategy!r}"
         )
-    return strategy
+    return conf_strategy
 
 
 def check_pending_id(value: object) -> int:
@@ -129,7 +132,7 @@ class Promoter:
     # ------------------------------------------------------------ records for clients
     def pending_view(self, pending_id: int) -> dict[str, Any]:
         """A pending model with its tags and the names of its pending images."""
-        record = self.db.get_pending(pending_id)
+        record = self.db.pending.get(pending_id)
         if record is None:
             raise NotFoundError(f"no pending model {pending_id}")
         record["images"] = [p.name for p in self.images.pending_images(pending_id)]
@@ -152,18 +155,18 @@ class Promoter:
         (404), PendingFileError (422), ValidationError (400), or HashCancelled when
         ``control`` is cancelled (the row is left as it was).
         """
-        strategy = check_strategy(conf_strategy)
+        conf_strategy = check_strategy(conf_strategy)
         pid = check_pending_id(pending_id)
         with self.locks.ids.hold(pid):
             self.journal.recover_entry(pid)
-            pending = self.db.get_pending(pid)
+            pending = self.db.pending.get(pid)
             if pending is None:
                 raise NotFoundError(f"no pending model {pid}")
             sha, size = self._hash(pending, control, progress, on_outcome)
             with self.locks.hashes.hold(sha):
                 for _attempt in range(5):
                     try:
-                        return self._apply(pending, sha, size, strategy, on_outcome)
+                        return self._apply(pending, sha, size, conf_strategy, on_outcome)
                     except _ModelChanged:
                         continue
                 raise ConflictError(f"the model {sha} keeps changing; try again")
@@ -176,7 +179,7 @@ class Promoter:
         on_outcome: OutcomeHook | None,
     ) -> tuple[str, int]:
         pid, path = pending["id"], pending["path"]
-        self.db.update_pending(pid, status="hashing")
+        self.db.pending.update(pid, status="hashing")
         try:
             result = self.hashes.hash_file(path, control=control, progress=progress)
         except FileNotFoundError:
@@ -192,7 +195,7 @@ class Promoter:
             self._record_error(pending, reason, on_outcome)
             raise PendingFileError(f"pending model {pid}: {reason}") from None
         except BaseException:  # HashCancelled, KeyboardInterrupt...: no outcome
-            self.db.update_pending(pid, status=_resting_status(pending))
+            self.db.pending.update(pid, status=_resting_status(pending))
             raise
         return result.sha256, result.stat.size
 
@@ -200,7 +203,7 @@ class Promoter:
         self, pending: dict[str, Any], reason: str, on_outcome: OutcomeHook | None
     ) -> None:
         with self.db.transaction():
-            self.db.update_pending(pending["id"], status="error", error=reason)
+            self.db.pending.update(pending["id"], status="error", error=reason)
             if on_outcome is not None:
                 on_outcome("error", {"id": pending["id"], "path": pending["path"], "error": reason})
 
@@ -209,18 +212,18 @@ class Promoter:
         pending: dict[str, Any],
         sha: str,
         existing: dict[str, Any],
-        strategy: str | None,
+        conf_strategy: str | None,
         on_outcome: OutcomeHook | None,
     ) -> PromotionConflict:
         pid = pending["id"]
-        if strategy == "skip":
+        if conf_strategy == "skip":
             reason = f"same content as the model {sha} ({existing['path']})"
             with self.db.transaction():
-                self.db.update_pending(pid, status="conflict", sha256=sha, error=reason)
+                self.db.pending.update(pid, status="conflict", sha256=sha, error=reason)
                 if on_outcome is not None:
                     on_outcome("conflict", {"id": pid, "path": pending["path"], "sha256": sha})
         else:  # nothing changes: put the row back as it was
-            self.db.update_pending(pid, status=_resting_status(pending))
+            self.db.pending.update(pid, status=_resting_status(pending))
         view = self.pending_view(pid)
         view["sha256"] = sha
         existing = dict(existing)
@@ -232,17 +235,17 @@ class Promoter:
         pending: dict[str, Any],
         sha: str,
         size: int,
-        strategy: str | None,
+        conf_strategy: str | None,
         on_outcome: OutcomeHook | None,
     ) -> dict[str, Any]:
         pid = pending["id"]
-        existing = self.db.get_model(sha)
+        existing = self.db.models.get(sha)
         if existing is None:
             branch = "created"
-        elif strategy is None or strategy == "skip":
-            raise self._conflict(pending, sha, existing, strategy, on_outcome)
+        elif conf_strategy is None or conf_strategy == "skip":
+            raise self._conflict(pending, sha, existing, conf_strategy, on_outcome)
         else:
-            branch = strategy
+            branch = conf_strategy
 
         sources = self.images.pending_images(pid)
         staged: list[tuple[Path, int]] = []
@@ -258,10 +261,10 @@ class Promoter:
             written, skipped = self._write_images(sha, staged)
             moves = [(written[0], 0)] if branch == "override" and written else []
             with self.db.transaction():
-                if (self.db.get_model(sha) is None) != (branch == "created"):
+                if (self.db.models.get(sha) is None) != (branch == "created"):
                     raise _ModelChanged
                 self._record(pending, sha, size, branch, existing)
-                self.db.remove_pending_import(pid)
+                self.db.pending.remove(pid)
                 if journaled:
                     self.journal.mark_committed(pid, moves)
                 action = ACTIONS.get(branch, branch)
@@ -324,10 +327,10 @@ class Promoter:
         tags = [tag["id"] for tag in pending.get("tags", [])]
         if branch == "created":
             data["name"] = data["name"] or Path(pending["path"]).stem
-        self.db.upsert_model(data, tags, on_conflict="merge" if branch == "merge" else "update")
+        self.db.models.upsert(data, tags, on_conflict="merge" if branch == "merge" else "update")
         if branch == "merge" and existing is not None and existing.get("missing"):
             # The existing path points at a file that is gone: treat it as empty.
-            self.db.update_model(sha, path=pending["path"], missing=False)
+            self.db.models.update(sha, path=pending["path"], missing=False)
 
 
 def _resting_status(pending: dict[str, Any]) -> str:

@@ -38,7 +38,7 @@ class MigrationState:
     status: str = "IDLE"
     # "legacy_import" (Stage 1 runs first) or "promotion" (Stage 2); None when idle.
     phase: str | None = None
-    policy: str = "merge"
+    conf_strategy: str = "merge"
     legacy_db_path: str | None = None
     legacy_images_dir: str | None = None
     total_items: int = 0
@@ -62,6 +62,8 @@ class MigrationState:
         state = cls()
         if not data:
             return state
+        if "policy" in data:  # the field's name before it was conf_strategy
+            data = {"conf_strategy": data["policy"], **data}
         for key, value in data.items():
             if hasattr(state, key):
                 setattr(state, key, value)
@@ -92,7 +94,7 @@ class StateTracker:
         self.save_interval = save_interval
         self._lock = threading.Lock()
         self._last_save = 0.0
-        self.state = MigrationState.from_dict(db.get_state(STATE_KEY))
+        self.state = MigrationState.from_dict(db.state.get(STATE_KEY))
 
     # ------------------------------------------------------------ reading
     def snapshot(self) -> MigrationState:
@@ -101,7 +103,7 @@ class StateTracker:
 
     def reload(self) -> None:
         """Read the state another process may have written."""
-        data = self.db.get_state(STATE_KEY)
+        data = self.db.state.get(STATE_KEY)
         with self._lock:
             self.state = MigrationState.from_dict(data)
 
@@ -115,7 +117,7 @@ class StateTracker:
                 self.state.updated_at = now_ms()
                 data = self.state.to_dict()
                 self._last_save = time.monotonic()
-            self.db.set_state(STATE_KEY, data)
+            self.db.state.set(STATE_KEY, data)
 
     def update(self, **fields: Any) -> None:
         def mutate(state: MigrationState) -> None:
@@ -124,12 +126,14 @@ class StateTracker:
 
         self.change(mutate)
 
-    def begin_run(self, *, policy: str, legacy_db: str | None, legacy_images: str | None) -> None:
+    def begin_run(
+        self, *, conf_strategy: str, legacy_db: str | None, legacy_images: str | None
+    ) -> None:
         def mutate(state: MigrationState) -> None:
             fresh = MigrationState(
                 status="RUNNING",
                 phase="legacy_import" if legacy_db else "promotion",
-                policy=policy,
+                conf_strategy=conf_strategy,
                 legacy_db_path=legacy_db,
                 legacy_images_dir=legacy_images,
                 started_at=now_ms(),

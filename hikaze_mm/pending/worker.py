@@ -57,7 +57,7 @@ class MigrationWorker(threading.Thread):
         tracker: StateTracker,
         control: HashControl,
         workers: int,
-        policy: str,
+        conf_strategy: str,
     ) -> None:
         super().__init__(name="hikaze-migration", daemon=True)
         self.db = db
@@ -66,7 +66,7 @@ class MigrationWorker(threading.Thread):
         self.tracker = tracker
         self.control = control
         self.workers = max(1, workers)
-        self.policy = policy
+        self.conf_strategy = conf_strategy
         self._attempted: set[int] = set()
 
     # ------------------------------------------------------------ the run
@@ -104,18 +104,15 @@ class MigrationWorker(threading.Thread):
     def _todo(self) -> list[WorkItem]:
         """Pending items this run has not tried yet, oldest id first."""
         busy = self.promoter.locks.ids.held()
-        rows = [
-            row for status in TODO_STATUSES for row in self.db.get_pending_imports(status=status)
-        ]
         items = []
-        for row in sorted(rows, key=lambda r: r["id"]):
-            if row["id"] in self._attempted or row["id"] in busy:
+        for pid, path, size_bytes in self.db.pending.ids(TODO_STATUSES):
+            if pid in self._attempted or pid in busy:
                 continue
             try:
-                size = os.stat(row["path"]).st_size
+                size = os.stat(path).st_size
             except OSError:
-                size = int(row.get("size_bytes") or 0)
-            items.append(WorkItem(row["id"], row["path"], size))
+                size = int(size_bytes or 0)
+            items.append(WorkItem(pid, path, size))
         return items
 
     def _drain(self, queue: deque[WorkItem]) -> None:
@@ -140,7 +137,7 @@ class MigrationWorker(threading.Thread):
         try:
             self.promoter.promote(
                 item.id,
-                self.policy,
+                self.conf_strategy,
                 control=self.control,
                 progress=lambda done, total: tracker.item_progress(item.id, done, total),
                 on_outcome=tracker.on_outcome,
@@ -159,7 +156,7 @@ class MigrationWorker(threading.Thread):
     def _record_failure(self, item: WorkItem, reason: str) -> None:
         try:
             with self.db.transaction():
-                self.db.update_pending(item.id, status="error", error=reason)
+                self.db.pending.update(item.id, status="error", error=reason)
                 self.tracker.on_outcome("error", {"id": item.id, "path": item.path})
         except NotFoundError:
             self.tracker.item_dropped(item.id, uncount=True)

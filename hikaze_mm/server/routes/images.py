@@ -11,8 +11,7 @@ from __future__ import annotations
 from aiohttp import BodyPartReader, web
 
 from hikaze_mm.errors import TooLargeError, ValidationError
-from hikaze_mm.library import images_service
-from hikaze_mm.library.images_service import ImageFile
+from hikaze_mm.library.images_service import ImageFile, parse_seq
 from hikaze_mm.params import parse_index
 from hikaze_mm.server.http import int_param, json_response, read_json, run_sync, services
 
@@ -80,8 +79,8 @@ async def get_sample_imgs(request: web.Request) -> web.Response:
     unknown = set(body) - {"hash"}
     if unknown or "hash" not in body:
         raise ValidationError('body must be {"hash": "<sha256>"}')
-    images = services(request).images
-    return json_response(await run_sync(images_service.sample_image_names, images, body["hash"]))
+    gallery = services(request).model_images
+    return json_response(await run_sync(gallery.sample_names, body["hash"]))
 
 
 @routes.get("/api/images/pending/{pending_id}")
@@ -90,8 +89,7 @@ async def get_pending_image(request: web.Request) -> web.Response:
     pending_id = parse_index(request.match_info["pending_id"], "pending id")
     n = int_param(request, "n", 0, maximum=999_999)
     found = await run_sync(
-        images_service.read_pending_image,
-        services(request).images,
+        services(request).model_images.read_pending,
         pending_id,
         n,
         request.headers.get("If-None-Match"),
@@ -104,8 +102,7 @@ async def get_image(request: web.Request) -> web.Response:
     """``<hash>_<seq>.webp`` (or ``<hash>.webp``: seq 0) at ``?quality=high|medium|low``."""
     quality = request.query.get("quality") or "high"
     found = await run_sync(
-        images_service.read_tier,
-        services(request).images,
+        services(request).model_images.read_tier,
         request.match_info["filename"],
         quality,
         request.headers.get("If-None-Match"),
@@ -117,16 +114,14 @@ async def get_image(request: web.Request) -> web.Response:
 async def upload_image(request: web.Request) -> web.Response:
     """Add an image (multipart or raw body) as the model's next seq; 201 with its name."""
     svc = services(request)
-    sha = await run_sync(images_service.require_model, svc.db, request.match_info["sha256"])
+    sha = await run_sync(svc.model_images.require_model, request.match_info["sha256"])
     data = await read_upload(request, svc.config.max_image_bytes)
-    result = await run_sync(images_service.upload_image, svc.db, svc.images, sha, data)
+    result = await run_sync(svc.model_images.upload, sha, data)
     return json_response(result, status=201)
 
 
 @routes.delete("/api/images/{sha256}/{seq}")
 async def delete_image(request: web.Request) -> web.Response:
-    seq = images_service.parse_seq(request.match_info["seq"])
-    images = services(request).images
-    return json_response(
-        await run_sync(images_service.delete_image, images, request.match_info["sha256"], seq)
-    )
+    seq = parse_seq(request.match_info["seq"])
+    gallery = services(request).model_images
+    return json_response(await run_sync(gallery.delete, request.match_info["sha256"], seq))

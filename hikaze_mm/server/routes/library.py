@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hikaze_mm.library import models_service, queries, tags_service
+from hikaze_mm.library.queries import query_from_params
 from hikaze_mm.params import parse_index
 from hikaze_mm.server.http import bool_param, json_response, read_json, run_sync, services
 
@@ -22,79 +22,67 @@ routes = web.RouteTableDef()
 async def list_models(request: web.Request) -> web.Response:
     """Query: type, base, tags=a,b, exclude_tags, q, sort, order, offset, limit, include_missing."""
     multi = {key: request.query.getall(key, []) for key in ("tags", "exclude_tags")}
-    query = queries.ModelQuery.from_params(request.query, multi)
-    svc = services(request)
-    return json_response(await run_sync(queries.list_models, svc.db, svc.images, query))
+    query = query_from_params(request.query, multi)
+    return json_response(await run_sync(services(request).models.list, query))
 
 
 @routes.get("/api/models/types")
 async def model_types(request: web.Request) -> web.Response:
     include_missing = bool_param(request, "include_missing")
-    db = services(request).db
-    return json_response(await run_sync(queries.type_counts, db, include_missing=include_missing))
+    models = services(request).models
+    return json_response(await run_sync(models.type_counts, include_missing=include_missing))
 
 
 @routes.get("/api/models/bases")
 async def model_bases(request: web.Request) -> web.Response:
     include_missing = bool_param(request, "include_missing")
-    db = services(request).db
-    return json_response(await run_sync(queries.base_counts, db, include_missing=include_missing))
+    models = services(request).models
+    return json_response(await run_sync(models.base_counts, include_missing=include_missing))
 
 
 @routes.get("/api/models/{sha256}")
 async def get_model(request: web.Request) -> web.Response:
-    svc = services(request)
     sha = request.match_info["sha256"]
-    return json_response(await run_sync(models_service.model_detail, svc.db, svc.images, sha))
+    return json_response(await run_sync(services(request).models.detail, sha))
 
 
 @routes.patch("/api/models/{sha256}")
 async def patch_model(request: web.Request) -> web.Response:
-    svc = services(request)
     sha = request.match_info["sha256"]
     body = await read_json(request)
-    return json_response(await run_sync(models_service.patch_model, svc.db, svc.images, sha, body))
+    return json_response(await run_sync(services(request).models.patch, sha, body))
 
 
 @routes.delete("/api/models/{sha256}")
 async def delete_model(request: web.Request) -> web.Response:
     """Removes the record and its images; ``?delete_file=true`` also deletes the file."""
-    svc = services(request)
     sha = request.match_info["sha256"]
     delete_file = bool_param(request, "delete_file")
-    result = await run_sync(
-        models_service.delete_model,
-        svc.db,
-        svc.images,
-        svc.config,
-        sha,
-        delete_file=delete_file,
-    )
-    return json_response(result)
+    models = services(request).models
+    return json_response(await run_sync(models.delete, sha, delete_file=delete_file))
 
 
 @routes.post("/api/models/{sha256}/used")
 async def mark_used(request: web.Request) -> web.Response:
-    db = services(request).db
-    return json_response(await run_sync(models_service.mark_used, db, request.match_info["sha256"]))
+    models = services(request).models
+    return json_response(await run_sync(models.mark_used, request.match_info["sha256"]))
 
 
 @routes.get("/api/stats")
 async def stats(request: web.Request) -> web.Response:
-    svc = services(request)
-    return json_response(await run_sync(queries.library_stats, svc.db, svc.images))
+    return json_response(await run_sync(services(request).models.stats))
 
 
 # ---------------------------------------------------------------- tags
 @routes.get("/api/tags")
 async def list_tags(request: web.Request) -> web.Response:
-    return json_response(await run_sync(tags_service.list_tags, services(request).db))
+    return json_response(await run_sync(services(request).tags.list))
 
 
 @routes.post("/api/tags")
 async def create_tag(request: web.Request) -> web.Response:
     body = await read_json(request)
-    tag = await run_sync(tags_service.create_tag, services(request).db, body)
+    tag = await run_sync(services(request).tags.create, body)
     return json_response(tag, status=201)
 
 
@@ -102,12 +90,10 @@ async def create_tag(request: web.Request) -> web.Response:
 async def update_tag(request: web.Request) -> web.Response:
     tag_id = parse_index(request.match_info["tag_id"], "tag id")
     body = await read_json(request)
-    return json_response(
-        await run_sync(tags_service.update_tag, services(request).db, tag_id, body)
-    )
+    return json_response(await run_sync(services(request).tags.update, tag_id, body))
 
 
 @routes.delete("/api/tags/{tag_id}")
 async def delete_tag(request: web.Request) -> web.Response:
     tag_id = parse_index(request.match_info["tag_id"], "tag id")
-    return json_response(await run_sync(tags_service.delete_tag, services(request).db, tag_id))
+    return json_response(await run_sync(services(request).tags.delete, tag_id))

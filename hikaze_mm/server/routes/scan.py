@@ -27,7 +27,7 @@ def parse_scan_options(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(immediate, bool):
         raise ValidationError("immediate_hashing must be true or false")
     # The strategy's value is checked by the scanner against the promotion strategies.
-    return {"immediate_hashing": immediate, "conflict_strategy": body.get("conflict_strategy")}
+    return {"immediate_hashing": immediate, "conf_strategy": body.get("conflict_strategy")}
 
 
 @routes.post("/api/scan")

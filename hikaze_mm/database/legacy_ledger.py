@@ -1,4 +1,4 @@
-"""The Stage 1 ledger: what the legacy import has already done (schema revision 4).
+"""LegacyLedgerStore: what the Stage 1 legacy import has already done (schema revision 4).
 
 Three small tables in the v3 library make the import idempotent and crash-safe:
 
@@ -11,19 +11,20 @@ Three small tables in the v3 library make the import idempotent and crash-safe:
   its file), the seq it occupies. It is written as a reservation (``done`` = 0) before the
   tier files, and marked done by the model's commit; a run after a crash finds the
   reservation and rewrites the same seq instead of taking a new one (no ``_1`` twins).
-
-The SQL lives here rather than in DatabaseManager because only Stage 1 uses these
-tables; every call goes through the manager's connection and transactions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from hikaze_mm.database import DatabaseManager, now_ms
+from hikaze_mm.database.values import now_ms
+
+if TYPE_CHECKING:
+    from hikaze_mm.database.manager import DatabaseManager
 
 
-class LegacyLedger:
+class LegacyLedgerStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db
 

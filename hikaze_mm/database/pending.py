@@ -1,0 +1,203 @@
+"""PendingStore: the ``pending_import`` table, models whose hash is not known yet."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hikaze_mm.database.schema import PENDING_STATUSES
+from hikaze_mm.database.tags import PENDING_LINKS
+from hikaze_mm.database.values import TagRef, normalize_sha256, now_ms, records
+from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
+from hikaze_mm.meta import dump_meta
+from hikaze_mm.model_types import canonical_type
+
+if TYPE_CHECKING:
+    from hikaze_mm.database.manager import DatabaseManager
+
+PENDING_DATA_COLUMNS = ("path", "name", "type", "base", "size_bytes", "created_at")
+
+
+@dataclass(slots=True)
+class PendingLocation:
+    """A pending model as a scan compares it."""
+
+    id: int
+    path: str
+    status: str
+    source: str
+
+
+class PendingStore:
+    def __init__(self, db: DatabaseManager) -> None:
+        self.db = db
+
+    def add(self, data: dict[str, Any], tags: Iterable[TagRef] = ()) -> int:
+        """Queue a model whose hash is not known yet; returns its id.
+
+        ``data`` may carry ``id`` (Stage 1 keeps the legacy id). A path or id already
+        pending is a ConflictError.
+        """
+        values: dict[str, Any] = {k: data[k] for k in PENDING_DATA_COLUMNS if k in data}
+        if not values.get("path"):
+            raise ValidationError("a pending import needs a path")
+        values["path"] = str(values["path"])
+        values["type"] = canonical_type(values.get("type"))
+        values.setdefault("created_at", now_ms())
+        if data.get("id") is not None:
+            values["id"] = int(data["id"])
+        values["source"] = data.get("source", "legacy")
+        values["status"] = data.get("status", "new")
+        if values["status"] not in PENDING_STATUSES:
+            raise ValidationError(f"unknown pending status {values['status']!r}")
+        values["meta_json"] = dump_meta(data.get("meta") or {})
+        values["updated_at"] = now_ms()
+        with self.db.transaction() as conn:
+            try:
+                cur = conn.execute(
+                    f"INSERT INTO pending_import ({', '.join(values)}) "
+                    f"VALUES ({', '.join('?' * len(values))})",
+                    list(values.values()),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"already pending: {values['path']} ({exc})") from exc
+            pending_id = int(cur.lastrowid)  # type: ignore[arg-type]
+            self.add_tags(pending_id, tags)
+        return pending_id
+
+    def add_tags(self, pending_id: int, tags: Iterable[TagRef]) -> None:
+        """Attach tags (ids, or names created when new) to a pending model."""
+        with self.db.transaction():
+            self.db.tags.link(PENDING_LINKS, pending_id, self.db.tags.resolve(tags, create=True))
+
+    # ----------------------------------------------------------------- reading
+    def get(self, pending_id: int) -> dict[str, Any] | None:
+        row = self.db.conn.execute(
+            "SELECT * FROM pending_import WHERE id = ?", (pending_id,)
+        ).fetchone()
+        return self._records([row])[0] if row else None
+
+    def get_by_path(self, path: str | Path) -> dict[str, Any] | None:
+        row = self.db.conn.execute(
+            "SELECT * FROM pending_import WHERE path = ?", (str(path),)
+        ).fetchone()
+        return self._records([row])[0] if row else None
+
+    def list(
+        self, *, status: str | None = None, offset: int = 0, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM pending_import"
+        args: list[Any] = []
+        if status is not None:
+            sql += " WHERE status = ?"
+            args.append(status)
+        sql += " ORDER BY id LIMIT ? OFFSET ?"
+        args += [-1 if limit is None else limit, offset]
+        return self._records(self.db.conn.execute(sql, args).fetchall())
+
+    def _records(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
+        return records(rows, self.db.tags.of(PENDING_LINKS, [r["id"] for r in rows]), "id")
+
+    def count(self, status: str | None = None) -> int:
+        if status is None:
+            return int(self.db.conn.execute("SELECT COUNT(*) FROM pending_import").fetchone()[0])
+        return int(
+            self.db.conn.execute(
+                "SELECT COUNT(*) FROM pending_import WHERE status = ?", (status,)
+            ).fetchone()[0]
+        )
+
+    def counts(self) -> dict[str, int]:
+        """The number of pending models in each status (every status, zeros included)."""
+        counts = dict.fromkeys(PENDING_STATUSES, 0)
+        rows = self.db.tuples("SELECT status, COUNT(*) FROM pending_import GROUP BY status")
+        counts.update({status: int(n) for status, n in rows})
+        return counts
+
+    def ids(self, statuses: Sequence[str]) -> list[tuple[int, str, int | None]]:
+        """``(id, path, size_bytes)`` of the rows in these statuses, by id (the worker's todo)."""
+        marks = ",".join("?" * len(statuses))
+        return self.db.tuples(
+            f"SELECT id, path, size_bytes FROM pending_import WHERE status IN ({marks}) "
+            "ORDER BY id",
+            list(statuses),
+        )
+
+    def locations(self) -> dict[str, PendingLocation]:
+        """Every pending model by path (one query, for a scan)."""
+        rows = self.db.tuples("SELECT id, path, status, source FROM pending_import")
+        return {
+            path: PendingLocation(pid, path, status, source) for pid, path, status, source in rows
+        }
+
+    def next_free_id(self, at_least: int) -> int:
+        """An id above every pending id and at least ``at_least``."""
+        row = self.db.conn.execute("SELECT MAX(id) FROM pending_import").fetchone()
+        return max(int(row[0] or 0) + 1, at_least)
+
+    # ----------------------------------------------------------------- writing
+    def update(self, pending_id: int, **fields: Any) -> None:
+        """Set status, error, sha256, ``meta`` or data columns of a pending row."""
+        allowed = {*PENDING_DATA_COLUMNS, "sha256", "status", "error"}
+        unknown = set(fields) - allowed - {"meta"}
+        if unknown:
+            raise ValidationError(f"unknown pending fields: {sorted(unknown)}")
+        changes = {k: v for k, v in fields.items() if k in allowed}
+        if "status" in changes and changes["status"] not in PENDING_STATUSES:
+            raise ValidationError(f"unknown pending status {changes['status']!r}")
+        if changes.get("sha256") is not None:
+            changes["sha256"] = normalize_sha256(changes["sha256"])
+        if "meta" in fields:
+            changes["meta_json"] = dump_meta(fields["meta"])
+        changes["updated_at"] = now_ms()
+        assignments = ", ".join(f"{k} = ?" for k in changes)
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                f"UPDATE pending_import SET {assignments} WHERE id = ?",
+                [*changes.values(), pending_id],
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no pending import {pending_id}")
+
+    def reset_status(self, old: str, new: str, *, keep: Iterable[int] = ()) -> int:
+        """Move every row in status ``old`` to ``new``, except the ids in ``keep``."""
+        kept = list(keep)
+        marks = ",".join("?" * len(kept))
+        skip = f" AND id NOT IN ({marks})" if kept else ""
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                f"UPDATE pending_import SET status = ?, updated_at = ? WHERE status = ?{skip}",
+                [new, now_ms(), old, *kept],
+            )
+            return cur.rowcount
+
+    def remove(self, pending_id: int) -> bool:
+        with self.db.transaction() as conn:
+            cur = conn.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
+            return cur.rowcount > 0
+
+    def remove_stale_scan_rows(self, pending_ids: Sequence[int]) -> list[int]:
+        """Delete pending rows a scan created whose files are gone; returns the ids removed.
+
+        Only rows from a scan (``source = 'scan'``), waiting or failed (``new``/``error``,
+        never one being hashed right now), and carrying no tags are removed: such a row
+        holds nothing but what the scan read from the file, so nothing a user entered is
+        lost.
+        """
+        removed: list[int] = []
+        if not pending_ids:
+            return removed
+        with self.db.transaction() as conn:
+            for pid in pending_ids:
+                cur = conn.execute(
+                    "DELETE FROM pending_import WHERE id = ? AND source = 'scan' "
+                    "AND status IN ('new', 'error') "
+                    "AND NOT EXISTS (SELECT 1 FROM pending_model_tags WHERE model_id = ?)",
+                    (pid, pid),
+                )
+                if cur.rowcount:
+                    removed.append(pid)
+        return removed

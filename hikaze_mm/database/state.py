@@ -1,0 +1,32 @@
+"""StateStore: small JSON documents by key (``migration_state``): run states, journals."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from hikaze_mm.database.values import now_ms
+from hikaze_mm.meta import parse_meta
+
+if TYPE_CHECKING:
+    from hikaze_mm.database.manager import DatabaseManager
+
+
+class StateStore:
+    def __init__(self, db: DatabaseManager) -> None:
+        self.db = db
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        row = self.db.conn.execute(
+            "SELECT value_json FROM migration_state WHERE key = ?", (key,)
+        ).fetchone()
+        return parse_meta(row[0]) if row else None
+
+    def set(self, key: str, value: dict[str, Any]) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO migration_state (key, value_json, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value_json = excluded.value_json, "
+                "updated_at = excluded.updated_at",
+                (key, json.dumps(value, sort_keys=True), now_ms()),
+            )

@@ -1,0 +1,64 @@
+"""Value checks and conversions shared by every store (no SQL here)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from hikaze_mm.errors import ValidationError
+from hikaze_mm.meta import parse_meta
+
+_SHA_RE = re.compile(r"[0-9a-fA-F]{64}")
+_COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
+
+TagRef = int | str
+"""A tag named by its id or by its name (any case)."""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def normalize_sha256(value: object) -> str:
+    """Return the lowercase hash, or raise ValidationError for anything not 64 hex characters."""
+    if not isinstance(value, str) or not _SHA_RE.fullmatch(value):
+        raise ValidationError(f"not a SHA-256 (64 hex characters): {value!r}")
+    return value.lower()
+
+
+def normalize_color(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _COLOR_RE.fullmatch(value.strip()):
+        raise ValidationError(f"color must be #RRGGBB, not {value!r}")
+    return value.strip().lower()
+
+
+def normalize_tag_name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("a tag name must be a non-empty string")
+    name = " ".join(value.split())
+    if len(name) > 100:
+        raise ValidationError("a tag name is at most 100 characters")
+    return name
+
+
+def records(
+    rows: Sequence[sqlite3.Row], tags: dict[Any, list[dict[str, Any]]], key: str
+) -> list[dict[str, Any]]:
+    """Rows as dicts: ``meta_json`` parsed into ``meta``, and each row's ``tags``."""
+    result = []
+    for row in rows:
+        record = {k: row[k] for k in row.keys() if k != "meta_json"}
+        record["meta"] = parse_meta(row["meta_json"])
+        record["tags"] = tags.get(row[key], [])
+        result.append(record)
+    return result
+
+
+def chunks(items: Sequence[Any], size: int = 500) -> list[list[Any]]:
+    """``items`` in lists of at most ``size`` (SQLite caps the bound parameters)."""
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]

@@ -1,0 +1,104 @@
+"""The layering rules, checked on the source: SQL only in ``database/``, the legacy import
+only reached from the top, no upward imports, and a README that names every route and
+every CLI command."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from hikaze_mm.cli import build_parser
+from hikaze_mm.server.app import ROUTE_MODULES
+
+PACKAGE = Path(__file__).resolve().parents[1] / "hikaze_mm"
+README = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+
+# Lower layers never import higher ones (a layer may import itself and anything lower).
+LAYERS = [
+    {"config", "errors", "params", "meta", "model_types", "process_lock"},
+    {"database"},
+    {"hashing", "images", "probe", "jobs"},
+    {"library", "pending"},
+    {"legacy"},
+    {"services"},
+    {"server", "cli"},
+]
+
+
+def _sources() -> list[tuple[str, Path]]:
+    return [(p.relative_to(PACKAGE).as_posix(), p) for p in sorted(PACKAGE.rglob("*.py"))]
+
+
+def _imports(path: Path) -> set[str]:
+    """The ``hikaze_mm`` top-level modules this file imports (``database``, ``pending``...)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "hikaze_mm" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def _layer(top: str) -> int:
+    for n, members in enumerate(LAYERS):
+        if top in members:
+            return n
+    raise AssertionError(f"hikaze_mm.{top} has no layer in this test; add it")
+
+
+def test_sql_runs_only_in_the_database_package() -> None:
+    offenders = [
+        f"{name}:{n}"
+        for name, path in _sources()
+        if not name.startswith("database/")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\.execute(many|script)?\(", line)
+    ]
+    assert offenders == []
+
+
+def test_the_legacy_import_is_reached_only_from_the_top() -> None:
+    importers = sorted(
+        name
+        for name, path in _sources()
+        if "legacy" in _imports(path) and not name.startswith("legacy/")
+    )
+    allowed = ("cli/", "server/", "services.py")
+    assert importers and all(name.startswith(allowed) for name in importers), importers
+
+
+@pytest.mark.parametrize("name,path", _sources(), ids=[n for n, _ in _sources()])
+def test_no_module_imports_a_higher_layer(name: str, path: Path) -> None:
+    own = name.split("/")[0].removesuffix(".py")
+    if own in ("__init__", "__main__", "web"):
+        return
+    higher = {top for top in _imports(path) if _layer(top) > _layer(own)}
+    assert higher == set()
+
+
+def test_the_readme_names_every_route() -> None:
+    """Each ``/api`` route's path, any text standing for its ``{parameters}``."""
+    missing = []
+    for module in ROUTE_MODULES:
+        for route in module.routes:
+            parts = re.split(r"\{[^}]+\}", route.path)
+            pattern = r"[^\s`|]+".join(re.escape(part) for part in parts) + r"(?![\w/])"
+            if route.path.startswith("/api/") and not re.search(pattern, README):
+                missing.append(f"{route.method} {route.path}")
+    assert missing == []
+
+
+def test_the_readme_names_every_cli_command() -> None:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    missing = [c for c in commands.choices if f"hikaze-mm {c}" not in README]
+    assert missing == []
