@@ -255,11 +255,6 @@ class ImageStore:
             seqs = {s: self._index.get(s) for s in sha256s}
         return {s: public_name(s, min(found)) if found else None for s, found in seqs.items()}
 
-    def get_next_sequence_index(self, sha256: str) -> int:
-        """One past the highest seq of the model's images. Not a reservation:
-        ``claim_seq`` (used by ``add_image``/``write_tiers``) claims atomically."""
-        return max(self.list_seqs(sha256), default=-1) + 1
-
     def _tier_files(self, sha: str) -> list[re.Match[str]]:
         prefix = f"{sha}_"
         matches = []
@@ -446,10 +441,3 @@ class ImageStore:
         shutil.copyfile(source, tmp)
         os.replace(tmp, final)
         return final
-
-    def remove_pending_images(self, pending_id: int) -> int:
-        paths = self.pending_images(pending_id)
-        for path in paths:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        return len(paths)

@@ -140,10 +140,6 @@ class ProbeResult:
     kind: str | None = None
 
     @property
-    def is_lora(self) -> bool:
-        return self.kind == LORA
-
-    @property
     def suggested_type(self) -> str | None:
         """The library type this kind suggests (``loras``, ``checkpoints``...), or None."""
         return KIND_TYPES.get(self.kind) if self.kind else None

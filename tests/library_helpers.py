@@ -8,7 +8,7 @@ from typing import Any
 
 from PIL import Image
 
-from hikaze_mm.server.app import SERVICES_KEY
+from hikaze_mm.server.http import SERVICES_KEY
 from hikaze_mm.services import Services
 
 

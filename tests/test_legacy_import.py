@@ -155,7 +155,8 @@ def test_promoted_or_deleted_models_are_not_resurrected(services: Services, tmp_
     sample = build_sample_legacy(tmp_path / "src")
     run_import(services, sample.db.path, sample.images_dir)
     services.db.pending.remove(4)
-    services.images.remove_pending_images(4)
+    for path in services.images.pending_images(4):
+        path.unlink()
     services.db.models.delete(sample.shas[2])
     services.images.delete_all(sample.shas[2])
     report = run_import(services, sample.db.path, sample.images_dir).to_dict()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hikaze_mm.errors import ConflictError
-from hikaze_mm.server.app import SERVICES_KEY
+from hikaze_mm.server.http import SERVICES_KEY
 from hikaze_mm.services import Services
 from tests.helpers import REPO, cli_env, run_cli
 from tests.legacy_fixtures import build_sample_legacy
@@ -25,12 +25,29 @@ URL = "/api/migration/migrate_legacy_db"
 # ------------------------------------------------------------------------- HTTP
 
 
+async def import_over_http(client, body: dict) -> dict:
+    """POST the import (202 with the status URL), then poll that URL until the import
+    ends; returns its report."""
+    resp = await client.post(URL, json=body)
+    assert resp.status == 202, await resp.text()
+    started = await resp.json()
+    assert started["status"] == "started"
+    assert started["status_url"] == "/api/migration/status" == resp.headers["Location"]
+    assert started["legacy_import"]["started_at"] is not None
+    for _ in range(600):
+        status = (await (await client.get(started["status_url"])).json())["legacy_import"]
+        if not status["running"]:
+            break
+        await asyncio.sleep(0.05)
+    assert status["running"] is False and status["error"] is None
+    assert status["finished_at"] >= started["legacy_import"]["started_at"]
+    return status["last_report"]
+
+
 async def test_api_imports_and_reports(client, tmp_path: Path) -> None:
     sample = build_sample_legacy(tmp_path / "src", wal=True)
     body = {"legacy_db_path": str(sample.db.path), "legacy_images_dir": str(sample.images_dir)}
-    resp = await client.post(URL, json=body)
-    assert resp.status == 200, await resp.text()
-    report = await resp.json()
+    report = await import_over_http(client, body)
     for key, value in sample.expected.items():
         assert report[key] == value, key
     assert {"legacy_id", "path", "reason"} <= set(report["errors"][0])
@@ -38,20 +55,18 @@ async def test_api_imports_and_reports(client, tmp_path: Path) -> None:
     assert resp.status == 200
     status = (await resp.json())["legacy_import"]
     assert status["running"] is False and status["last_report"]["active_models"] == 2
-    again = await (await client.post(URL, json=body)).json()
+    again = await import_over_http(client, body)
     assert again["already_imported"] == 6 and again["active_models"] == 0
 
 
 async def test_api_without_images_folder(client, tmp_path: Path) -> None:
     sample = build_sample_legacy(tmp_path / "src")
-    resp = await client.post(URL, json={"legacy_db_path": str(sample.db.path)})
-    assert resp.status == 200
-    report = await resp.json()
+    report = await import_over_http(client, {"legacy_db_path": str(sample.db.path)})
     assert report["images_encoded"] == 0 and report["warnings"]
-    resp = await client.post(
-        URL, json={"legacy_db_path": str(sample.db.path), "legacy_images_dir": None}
+    await import_over_http(
+        client, {"legacy_db_path": str(sample.db.path), "legacy_images_dir": None}
     )
-    assert resp.status == 200
+
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from hikaze_mm.server.app import SERVICES_KEY
+from hikaze_mm.server.http import SERVICES_KEY
 from hikaze_mm.services import Services
 from tests.helpers import make_sparse, sha256_of
 from tests.promotion_helpers import add_pending, make_png
@@ -110,7 +110,7 @@ async def test_two_concurrent_requests_for_one_id(client, models_root: Path) -> 
     pid = services.db.pending.add({"path": str(path), "name": "big"})
     first = asyncio.ensure_future(client.post("/api/migration/import_a_model", json={"id": pid}))
     deadline = time.monotonic() + 20
-    while not services.promoter.locks.ids.is_locked(pid):
+    while pid not in services.promoter.locks.ids.held():
         assert time.monotonic() < deadline
         await asyncio.sleep(0.002)
     second = await client.post("/api/migration/import_a_model", json={"id": pid})

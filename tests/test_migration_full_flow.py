@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from hikaze_mm.server.app import SERVICES_KEY
+from hikaze_mm.server.http import SERVICES_KEY
 from hikaze_mm.services import Services
 from tests.helpers import sha256_of
 from tests.legacy_fixtures import build_sample_legacy

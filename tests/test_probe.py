@@ -220,7 +220,7 @@ def test_loras_from_keys_and_shapes(
 ) -> None:
     result = probe_file(write_safetensors(tmp_path / "l.safetensors", shapes))
     assert result == ProbeResult(expected_base, "lora")
-    assert result.is_lora
+    assert result.kind == "lora"
     assert result.suggested_type == "loras"
 
 

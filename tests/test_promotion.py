@@ -248,7 +248,7 @@ def test_second_caller_for_same_id_is_locked(services: Services, models_root: Pa
     thread.start()
     try:
         for _ in range(200):
-            if services.promoter.locks.ids.is_locked(pid):
+            if pid in services.promoter.locks.ids.held():
                 break
             threading.Event().wait(0.01)
         with pytest.raises(LockedError):
@@ -269,7 +269,7 @@ def test_cancel_leaves_row_untouched(services: Services, models_root: Path, conf
     with pytest.raises(HashCancelled):
         services.promoter.promote(pid, control=control, progress=progress)
     assert services.db.pending.get(pid)["status"] == "new"
-    assert not services.promoter.locks.ids.is_locked(pid)
+    assert pid not in services.promoter.locks.ids.held()
 
 
 def test_retry_converges_a_leftover_journal_entry(services: Services, models_root: Path) -> None:

@@ -1,10 +1,16 @@
 """End-to-end: the Migration and scan page in headless Chromium against a real server:
 Stage 2 with real sparse files (hundreds of MB, so progress is observable, with a pause
-and a resume), the Stage 1 form on a real legacy database, and a real directory scan."""
+and a resume), the Stage 1 form on a real legacy database (the import runs in the
+background: 202, then the page's polls show its progress and its report or error), and a
+real directory scan."""
 
 from __future__ import annotations
 
+import errno
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -71,7 +77,7 @@ def test_stage2_progress_pause_resume_to_100(page, library: Library, live: LiveS
     screenshot(page, "migration")
     page.wait_for_timeout(2000)  # polls later: a paused run has not moved
     assert stage2_value(page) == paused_at
-    assert library.db.count_pending() == FILE_COUNT - int(
+    assert library.db.pending.count() == FILE_COUNT - int(
         library.services.migration.get_status()["stats"]["processed_items"]
     )
 
@@ -91,7 +97,7 @@ def test_stage2_progress_pause_resume_to_100(page, library: Library, live: LiveS
     assert values[-1] == 100
     assert any(0 < v < 100 for v in values), values  # the bar moved through the run
     assert values == sorted(values), values  # and never went back
-    assert library.db.count_pending() == 0
+    assert library.db.pending.count() == 0
     names = sorted(r[0] for r in library.db.conn.execute("SELECT name FROM models"))
     assert names == [f"big_{i}" for i in range(FILE_COUNT)]
 
@@ -125,7 +131,7 @@ def test_stage1_form_runs_the_import_and_shows_the_report(
     form.get_by_label(re.compile("Legacy database")).fill(str(library.root / "nope.sqlite3"))
     form.get_by_role("button", name="Run import").click()
     expect(form.locator(".form-error")).to_contain_text("nope.sqlite3")
-    assert library.db.count_pending() == 0
+    assert library.db.pending.count() == 0
 
     form.get_by_label(re.compile("Legacy database")).fill(str(sample.db.path))
     form.get_by_label(re.compile("Legacy images folder")).fill(str(sample.images_dir))
@@ -147,6 +153,98 @@ def test_stage1_form_runs_the_import_and_shows_the_report(
     # The pending models of Stage 1 wait in the review page.
     page.get_by_role("link", name=re.compile("Pending review")).click()
     expect(page.locator(".pending-table tbody tr")).to_have_count(sample.expected["pending_models"])
+
+
+@contextmanager
+def held_import(library: Library, *, fail: bool = False) -> Iterator[threading.Event]:
+    """Hold a Stage 1 import at its first image write until the yielded event is set (the
+    import is then in its "models" phase); with ``fail``, that write then fails as a full
+    disk would, which fails the whole import."""
+    images = library.services.images
+    write_tiers = images.write_tiers
+    release = threading.Event()
+
+    def held(*args, **kwargs):
+        release.wait(60)
+        if fail:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_tiers(*args, **kwargs)
+
+    images.write_tiers = held
+    try:
+        yield release
+    finally:
+        release.set()
+        images.write_tiers = write_tiers
+
+
+def run_import_from_the_form(page, live: LiveServer, sample) -> list[int]:
+    """Fill the Stage 1 form and submit it; returns the statuses its POST answers."""
+    answers: list[int] = []
+
+    def on_response(response) -> None:
+        if response.url.endswith("api/migration/migrate_legacy_db"):
+            answers.append(response.status)
+
+    page.on("response", on_response)
+    page.goto(f"{live.url}#/migration")
+    form = page.locator("form.stage1-form")
+    form.get_by_label(re.compile("Legacy database")).fill(str(sample.db.path))
+    form.get_by_label(re.compile("Legacy images folder")).fill(str(sample.images_dir))
+    form.get_by_role("button", name="Run import").click()
+    return answers
+
+
+def test_stage1_import_shows_progress_then_the_report(
+    page, library: Library, live: LiveServer
+) -> None:
+    sample = build_sample_legacy(library.root.parent / "legacy")
+    form = page.locator("form.stage1-form")
+    bar = page.locator("#stage1-progress")
+    report = page.locator("[data-testid=stage1-report]")
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "api/migration/status" in r.url else None)
+    with held_import(library) as release:
+        answers = run_import_from_the_form(page, live, sample)
+        # Answered at once: the import runs on, and the polls show where it is.
+        expect(bar).to_contain_text(re.compile(r"^Models and images \d+ / \d+$"))
+        expect(bar).to_have_attribute("aria-valuenow", re.compile(r"^\d+\.\d$"))
+        assert float(bar.get_attribute("aria-valuenow")) < 100
+        assert answers == [202]
+        expect(form.get_by_role("button", name="Importing…")).to_be_disabled()
+        expect(report).to_have_count(0)
+        polls_while_running = len(polls)
+        page.wait_for_timeout(1200)  # polled fast while it runs
+        assert len(polls) >= polls_while_running + 2
+        release.set()
+        expect(report).to_be_visible(timeout=60_000)
+    expect(bar).to_have_text("Legacy import finished")
+    expect(bar).to_have_attribute("aria-valuenow", "100.0")
+    expect(page.locator(".toast-success", has_text="Legacy import finished")).to_be_visible()
+    expect(form.get_by_role("button", name="Run import")).to_be_enabled()
+    expect(form.locator(".form-error")).to_be_empty()
+    for key, value in sample.expected.items():
+        expect(report.locator(f'tr[data-key="{key}"] td')).to_have_text(str(value))
+    # The pending models of Stage 1 are counted in the header.
+    expect(page.locator("#pending-count")).to_have_text(str(sample.expected["pending_models"]))
+
+
+def test_stage1_import_that_fails_after_it_started(
+    page, library: Library, live: LiveServer
+) -> None:
+    sample = build_sample_legacy(library.root.parent / "legacy")
+    form = page.locator("form.stage1-form")
+    bar = page.locator("#stage1-progress")
+    with held_import(library, fail=True) as release:
+        answers = run_import_from_the_form(page, live, sample)
+        expect(bar).to_contain_text("Models and images")
+        assert answers == [202]
+        release.set()
+        expect(form.locator(".form-error")).to_contain_text("No space left on device")
+    expect(bar).to_be_hidden()
+    expect(page.locator("[data-testid=stage1-report]")).to_have_count(0)
+    expect(page.locator(".toast-error")).to_contain_text("Legacy import failed")
+    expect(form.get_by_role("button", name="Run import")).to_be_enabled()
 
 
 def test_scan_button_shows_progress_and_result(page, library: Library, live: LiveServer) -> None:
@@ -172,13 +270,13 @@ def test_scan_button_shows_progress_and_result(page, library: Library, live: Liv
     expect(page.locator("#scan-progress")).to_have_attribute("aria-valuenow", "100.0")
     expect(panel.locator('[data-testid="scan-New"]')).to_have_text("4")
     expect(panel.get_by_role("button", name="Scan now")).to_be_enabled()
-    assert library.db.count_pending() == 4
+    assert library.db.pending.count() == 4
     expect(page.locator("#pending-count")).to_have_text("4", timeout=20_000)
 
     # A second scan finds nothing new.
     panel.get_by_role("button", name="Scan now").click()
     expect(panel.locator('[data-testid="scan-New"]')).to_have_text("0", timeout=30_000)
-    assert library.db.count_pending() == 4
+    assert library.db.pending.count() == 4
 
 
 def test_full_flow_from_the_stage1_form(page, library: Library, live: LiveServer) -> None:
@@ -195,6 +293,9 @@ def test_full_flow_from_the_stage1_form(page, library: Library, live: LiveServer
         "section.panel", has=page.get_by_role("heading", name=re.compile("Stage 2"))
     )
     expect(stage2.locator(".badge")).to_have_text("completed", timeout=60_000)
+    # Stage 1 ran in the worker: the same progress bar and report as the import alone.
+    expect(page.locator("#stage1-progress")).to_have_text("Legacy import finished")
+    expect(page.locator("#stage1-progress")).to_have_attribute("aria-valuenow", "100.0")
     report = page.locator("[data-testid=stage1-report]")
     expect(report.locator('tr[data-key="active_models"] td')).to_have_text(
         str(sample.expected["active_models"])
@@ -204,7 +305,7 @@ def test_full_flow_from_the_stage1_form(page, library: Library, live: LiveServer
     )
     expect(form.locator(".form-error")).to_be_empty()
     # Every pending model of the legacy DB has a file: all were promoted.
-    assert library.db.count_pending() == 0
+    assert library.db.pending.count() == 0
     total = sample.expected["active_models"] + sample.expected["pending_models"]
     assert library.db.conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == total
     page.get_by_role("link", name="Library").click()
@@ -233,7 +334,7 @@ def test_skip_policy_leaves_conflicts_for_review(page, library: Library, live: L
     stage2.get_by_role("button", name="Start").click()
     expect(stage2.locator(".badge")).to_have_text("completed", timeout=30_000)
     expect(stage2.locator(".stage2-fields")).to_contain_text("Conflicts1")
-    assert library.db.get_pending(pid)["status"] == "conflict"
+    assert library.db.pending.get(pid)["status"] == "conflict"
 
     page.get_by_role("link", name=re.compile("Pending review")).click()
     row = page.locator(f'tr[data-id="{pid}"]')
@@ -250,6 +351,6 @@ def test_scan_with_immediate_hashing(page, library: Library, live: LiveServer) -
     panel.get_by_label("Hash new files now").check()
     panel.get_by_role("button", name="Scan now").click()
     expect(panel.locator(".progress-text")).to_have_text("Done: 1 files seen", timeout=30_000)
-    assert library.db.count_pending() == 0
+    assert library.db.pending.count() == 0
     page.get_by_role("link", name="Library").click()
     expect(page.locator(".card .card-name")).to_have_text(["quick"])

@@ -31,6 +31,10 @@ def test_web_folder_has_the_ui() -> None:
         "pages/details.js",
         "pages/pending.js",
         "pages/migration.js",
+        "pages/migration/stage1.js",
+        "pages/migration/stage2.js",
+        "pages/migration/scan.js",
+        "pages/migration/report.js",
     ):
         assert expected in names
 
@@ -109,6 +113,37 @@ def test_every_module_import_resolves() -> None:
         for target in _imports(path.read_text()):
             assert target.startswith("./") or target.startswith("../"), (path, target)
             assert (path.parent / target).resolve().is_file(), f"{path.name} imports {target}"
+
+
+def test_every_module_is_used() -> None:
+    """Every module is reached from app.js through imports (no file left over)."""
+    reached: set[Path] = set()
+    todo = [JS_DIR / "app.js"]
+    while todo:
+        path = todo.pop().resolve()
+        if path not in reached:
+            reached.add(path)
+            todo += [path.parent / target for target in _imports(path.read_text())]
+    assert {p.resolve() for p in JS_FILES} - reached == set()
+
+
+def test_every_export_is_used() -> None:
+    """No dead code: an exported name is imported by another module, or used in its own."""
+    imported: set[tuple[Path, str]] = set()
+    for path in JS_FILES:
+        for names, target in re.findall(
+            r'^\s*import\s*\{([^}]*)\}\s*from\s+"([^"]+)";', path.read_text(), flags=re.M
+        ):
+            module = (path.parent / target).resolve()
+            imported |= {(module, name.split(" as ")[0].strip()) for name in names.split(",")}
+    for path in JS_FILES:
+        source = path.read_text()
+        exports = re.findall(
+            r"^export\s+(?:async\s+)?(?:function\*?|class|const|let)\s+(\w+)", source, flags=re.M
+        )
+        for name in exports:
+            uses = len(re.findall(rf"\b{name}\b", source))
+            assert (path.resolve(), name) in imported or uses > 1, f"{path.name}: {name} is unused"
 
 
 def _messages() -> set[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -68,6 +67,3 @@ def open_services(config: Config, *, error_code: int = 2) -> Iterator[Services]:
     finally:
         services.close()
 
-
-def stderr_is_tty() -> bool:
-    return sys.stderr.isatty()

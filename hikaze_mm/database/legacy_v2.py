@@ -101,7 +101,7 @@ class LegacySnapshot:
     """A private, checked copy of a legacy database, read through one connection.
 
     Use as a context manager (``with LegacySnapshot.open(path) as legacy``); the copy is
-    deleted on exit. The connection belongs to the thread that opened it.
+    deleted on exit. One thread at a time may read it.
     """
 
     def __init__(self, source: Path, folder: Path, conn: sqlite3.Connection) -> None:
@@ -124,7 +124,9 @@ class LegacySnapshot:
                         shutil.copyfile(journal, Path(f"{copy}{suffix}"))
             except OSError as exc:
                 raise ValidationError(f"cannot read {source}: {exc.strerror or exc}") from None
-            conn = sqlite3.connect(copy, isolation_level=None)
+            # Opened in one thread (a request's, for its 400/422) and read in another (the
+            # import's); never by two at once.
+            conn = sqlite3.connect(copy, isolation_level=None, check_same_thread=False)
             snapshot = cls(source, folder, conn)
             try:
                 snapshot._check()

@@ -64,7 +64,7 @@ from hikaze_mm.legacy.report import ImportReport
 from hikaze_mm.meta import merge_meta_json, strip_image_keys
 from hikaze_mm.model_types import canonical_type
 
-__all__ = ["ImportReport", "ProgressFn", "import_legacy_data"]
+__all__ = ["ImportReport", "ProgressFn", "import_legacy_data", "import_snapshot"]
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -92,19 +92,35 @@ def import_legacy_data(
     per core; 1 encodes in one thread). Raises ValidationError (400) for a missing path and
     LegacyDatabaseError (422) for a file that is not a usable v2 DB; nothing changes then.
     """
-    images_dir = _check_images_dir(legacy_images_dir)
-    notify = progress or (lambda phase, done, total: None)
-    notify("reading", 0, 0)
+    images_dir = check_images_dir(legacy_images_dir)
+    if progress is not None:
+        progress("reading", 0, 0)
     with LegacySnapshot.open(legacy_db_path) as legacy:
-        report = ImportReport(str(legacy_db_path), str(images_dir) if images_dir else None)
-        run = _Run(legacy, images_dir, db, images, report, notify, workers or default_workers())
-        run.run_all()
+        return import_snapshot(
+            legacy, images_dir, db=db, images=images, progress=progress, workers=workers
+        )
+
+
+def import_snapshot(
+    legacy: LegacySnapshot,
+    images_dir: Path | None,
+    *,
+    db: DatabaseManager,
+    images: ImageStore,
+    progress: ProgressFn | None = None,
+    workers: int | None = None,
+) -> ImportReport:
+    """``import_legacy_data`` for a snapshot already opened and checked (the caller closes it)."""
+    notify = progress or (lambda phase, done, total: None)
+    report = ImportReport(str(legacy.source), str(images_dir) if images_dir else None)
+    run = _Run(legacy, images_dir, db, images, report, notify, workers or default_workers())
+    run.run_all()
     report.finish()
     db.state.set(STATE_KEY, report.to_dict())
     return report
 
 
-def _check_images_dir(value: str | Path | None) -> Path | None:
+def check_images_dir(value: str | Path | None) -> Path | None:
     if value is None or value == "":
         return None
     path = Path(value).expanduser()

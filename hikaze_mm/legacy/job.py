@@ -1,9 +1,10 @@
 """One Stage 1 import at a time, with progress another thread can read.
 
-The HTTP route, the CLI and ``MigrationManager.start_full_migration`` all run Stage 1
-through this object, so two imports never overlap and ``status()`` always tells. Within a
-process a flag guards it; across processes (the CLI while a server runs on the same data
-dir) an advisory lock file beside the library does, where the OS offers ``fcntl``.
+The HTTP route (``start``: checks the input, then imports in the background), the CLI and
+Stage 2's full migration (``run_blocking``) all go through this object, so two imports
+never overlap and ``status()`` always tells. Within a process a ``BackgroundJob`` guards
+it; across processes (the CLI while a server runs on the same data dir) an advisory lock
+file beside the library does, where the OS offers ``fcntl``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.database import DatabaseManager
-from hikaze_mm.errors import ConflictError, HikazeError
+from hikaze_mm.database.legacy_v2 import LegacySnapshot
+from hikaze_mm.errors import ConflictError
 from hikaze_mm.images import ImageStore
-from hikaze_mm.legacy.importer import STATE_KEY, ProgressFn, import_legacy_data
+from hikaze_mm.jobs import BackgroundJob, JobRun
+from hikaze_mm.legacy.importer import STATE_KEY, ProgressFn, check_images_dir, import_snapshot
 from hikaze_mm.process_lock import ProcessLock
 
 
@@ -28,10 +31,9 @@ class LegacyImportJob:
         self.db = db
         self.images = images
         self.workers = workers
+        self._job = BackgroundJob("legacy import", db)
         self._lock = threading.Lock()
-        self._running = False
         self._progress: dict[str, Any] = {}
-        self._error: str | None = None
         # The last report survives restarts (kept in migration_state by the importer).
         try:
             self._last_report: dict[str, Any] | None = db.state.get(STATE_KEY)
@@ -39,13 +41,17 @@ class LegacyImportJob:
             self._last_report = None
 
     def status(self) -> dict[str, Any]:
-        """``{running, progress: {phase, done, total, updated_at}, last_report, error}``."""
+        """``{running, progress: {phase, done, total, updated_at}, last_report, error,
+        started_at, finished_at}``; ``last_report`` is the last import that finished."""
+        job = self._job.status()
         with self._lock:
             return {
-                "running": self._running,
+                "running": job["running"],
                 "progress": dict(self._progress),
                 "last_report": self._last_report,
-                "error": self._error,
+                "error": job["error"],
+                "started_at": job["started_at"],
+                "finished_at": job["finished_at"],
             }
 
     def _on_progress(self, phase: str, done: int, total: int) -> None:
@@ -68,6 +74,70 @@ class LegacyImportJob:
         finally:
             lock.release()
 
+    def _open(
+        self, legacy_db_path: str | Path, legacy_images_dir: str | Path | None
+    ) -> tuple[contextlib.ExitStack, LegacySnapshot, Path | None]:
+        """Check the input and take the process lock: ``(held, snapshot, images dir)``.
+
+        ``held`` releases the lock and deletes the snapshot when closed. Raises 400, 422
+        or 409 (another process imports) and then holds nothing.
+        """
+        with self._lock:
+            self._progress = {"phase": "starting", "done": 0, "total": 0}
+        held = contextlib.ExitStack()
+        try:
+            images_dir = check_images_dir(legacy_images_dir)
+            held.enter_context(self._process_lock())
+            self._on_progress("reading", 0, 0)
+            snapshot = held.enter_context(LegacySnapshot.open(legacy_db_path))
+        except BaseException:
+            held.close()
+            raise
+        return held, snapshot, images_dir
+
+    def _importer(
+        self,
+        held: contextlib.ExitStack,
+        snapshot: LegacySnapshot,
+        images_dir: Path | None,
+        progress: ProgressFn | None,
+    ):
+        def on_progress(phase: str, done: int, total: int) -> None:
+            self._on_progress(phase, done, total)
+            if progress is not None:
+                progress(phase, done, total)
+
+        def target(_run: JobRun) -> dict[str, Any]:
+            with held:
+                report = import_snapshot(
+                    snapshot,
+                    images_dir,
+                    db=self.db,
+                    images=self.images,
+                    progress=on_progress,
+                    workers=self.workers,
+                )
+            result = report.to_dict()
+            with self._lock:
+                self._last_report = result
+            return result
+
+        return target
+
+    def start(
+        self, legacy_db_path: str | Path, legacy_images_dir: str | Path | None = None
+    ) -> dict[str, Any]:
+        """Check the input here (400, 422; 409 while an import runs), then import in the
+        background; returns the status. Progress and the report: ``status()``."""
+        run = self._job.begin()
+        try:
+            held, snapshot, images_dir = self._open(legacy_db_path, legacy_images_dir)
+        except BaseException as exc:
+            self._job.abandon(run, exc)
+            raise
+        self._job.start(self._importer(held, snapshot, images_dir, None), run)
+        return self.status()
+
     def run_blocking(
         self,
         legacy_db_path: str | Path,
@@ -78,39 +148,16 @@ class LegacyImportJob:
         """Run Stage 1 in this thread and return the report as a dict.
 
         Raises ConflictError if an import is running (here or in another process), and
-        whatever ``import_legacy_data`` raises for bad input. ``progress`` is called as
-        well as the status this object keeps.
+        whatever the importer raises for bad input. ``progress`` is called as well as
+        the status this object keeps.
         """
-        with self._lock:
-            if self._running:
-                raise ConflictError("a legacy import is already running")
-            self._running = True
-            self._progress = {"phase": "starting", "done": 0, "total": 0}
-            self._error = None
 
-        def on_progress(phase: str, done: int, total: int) -> None:
-            self._on_progress(phase, done, total)
-            if progress is not None:
-                progress(phase, done, total)
+        def target(job_run: JobRun) -> dict[str, Any]:
+            held, snapshot, images_dir = self._open(legacy_db_path, legacy_images_dir)
+            return self._importer(held, snapshot, images_dir, progress)(job_run)
 
-        try:
-            with self._process_lock():
-                report = import_legacy_data(
-                    legacy_db_path,
-                    legacy_images_dir,
-                    db=self.db,
-                    images=self.images,
-                    progress=on_progress,
-                    workers=self.workers,
-                )
-            result = report.to_dict()
-            with self._lock:
-                self._last_report = result
-            return result
-        except BaseException as exc:
-            with self._lock:
-                self._error = exc.detail if isinstance(exc, HikazeError) else str(exc)
-            raise
-        finally:
-            with self._lock:
-                self._running = False
+        return self._job.run(target)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a background import; True when none is running."""
+        return self._job.wait(timeout)

@@ -49,6 +49,7 @@ from hikaze_mm.database.pending import PendingLocation
 from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, ValidationError
 from hikaze_mm.hashing import FileChangedError, HashCancelled, HashControl, HashService
 from hikaze_mm.images import ImageStore
+from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun
 from hikaze_mm.library.scan_walk import ROOT_LEVEL_TYPE, SeenFile, Walker, WalkProblem
 from hikaze_mm.pending.promotion import (
     API_STRATEGIES,
@@ -69,7 +70,7 @@ STATUS_PROBLEMS = 50
 T = TypeVar("T")
 
 
-class ScanCancelled(Exception):
+class ScanCancelled(JobCancelled):
     """The scan was stopped (service shutdown); batches already written stay written."""
 
 
@@ -185,6 +186,7 @@ class _Run:
         immediate: bool,
         conf_strategy: str | None,
         on_progress: Callable[[dict[str, Any]], None] | None,
+        control: HashControl,
     ) -> None:
         self.roots = list(roots)
         self.immediate = immediate
@@ -197,7 +199,7 @@ class _Run:
         self.finished_at: int | None = None
         self.problems: list[WalkProblem] = []
         self.error: str | None = None
-        self.control = HashControl()
+        self.control = control
         self._last_notify = 0.0
 
     def cancelled(self) -> bool:
@@ -239,7 +241,7 @@ class _Run:
 
 
 class Scanner:
-    """Scans model roots into the library; one scan at a time, in any thread."""
+    """Scans model roots into the library; one scan at a time (a ``BackgroundJob``)."""
 
     def __init__(
         self,
@@ -258,19 +260,18 @@ class Scanner:
         self.images = images
         self.promoter = promoter
         self.batch_size = batch_size
-        self._lock = threading.Lock()
+        self._job = BackgroundJob("scan", db)
+        self._lock = threading.Lock()  # guards the live _Run's phase and current file
         self._run: _Run | None = None
-        self._running = False
         self._last_report: dict[str, Any] | None = None
-        self._thread: threading.Thread | None = None
-        self._closed = False
 
     # ------------------------------------------------------------------ control
     def status(self) -> dict[str, Any]:
         """Live progress of the running scan, or the result of the last one."""
+        running = self._job.running
         with self._lock:
             run = self._run
-            data: dict[str, Any] = {"running": self._running}
+            data: dict[str, Any] = {"running": running}
             if run is None:
                 data.update(phase="idle", counts=asdict(ScanCounts()), problems=[], error=None)
             else:
@@ -284,7 +285,7 @@ class Scanner:
         immediate_hashing: bool,
         conf_strategy: str | None,
         on_progress: Callable[[dict[str, Any]], None] | None,
-    ) -> _Run:
+    ) -> tuple[JobRun, _Run]:
         conf_strategy = check_strategy(conf_strategy, API_STRATEGIES)
         chosen = list(self.roots() if roots is None else roots)
         if not chosen:
@@ -293,14 +294,11 @@ class Scanner:
             )
         if immediate_hashing and self.promoter is None:
             raise ValidationError("immediate hashing needs the promotion service")
+        job_run = self._job.begin()
+        run = _Run(chosen, immediate_hashing, conf_strategy, on_progress, job_run.control)
         with self._lock:
-            if self._closed:
-                raise ConflictError("the scanner is shut down")
-            if self._running:
-                raise ConflictError("a scan is already running")
-            self._running = True
-            self._run = _Run(chosen, immediate_hashing, conf_strategy, on_progress)
-            return self._run
+            self._run = run
+        return job_run, run
 
     def scan(
         self,
@@ -314,8 +312,8 @@ class Scanner:
 
         ``on_progress`` receives status snapshots (throttled, and at every phase change).
         """
-        run = self._begin(roots, immediate_hashing, conf_strategy, on_progress)
-        return self._execute(run)
+        job_run, run = self._begin(roots, immediate_hashing, conf_strategy, on_progress)
+        return self._job.run(claimed=job_run, target=lambda _: self._execute(run))
 
     def start(
         self,
@@ -325,41 +323,18 @@ class Scanner:
         conf_strategy: str | None = None,
     ) -> dict[str, Any]:
         """Start a scan in a background thread; returns the status. ConflictError if busy."""
-        run = self._begin(roots, immediate_hashing, conf_strategy, None)
-        thread = threading.Thread(
-            target=self._background, args=(run,), name="hikaze-scan", daemon=True
-        )
-        with self._lock:
-            self._thread = thread
+        job_run, run = self._begin(roots, immediate_hashing, conf_strategy, None)
         status = self.status()  # as started: a small scan may be over before we return
-        thread.start()
+        self._job.start(lambda _: self._execute(run), job_run)
         return status
-
-    def _background(self, run: _Run) -> None:
-        try:
-            self._execute(run)
-        except ScanCancelled:
-            pass
-        except Exception:
-            log.exception("scan failed")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a background scan; True when none is running."""
-        with self._lock:
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        with self._lock:
-            return not self._running
+        return self._job.wait(timeout)
 
     def close(self) -> None:
         """Stop a running scan (at the next folder or hash chunk) and wait for it."""
-        with self._lock:
-            self._closed = True
-            run = self._run if self._running else None
-        if run is not None:
-            run.control.cancel()
-        self.wait()
+        self._job.close()
 
     # ------------------------------------------------------------------ the scan
     def _execute(self, run: _Run) -> ScanReport:
@@ -378,12 +353,10 @@ class Scanner:
                 run.finished_at = now_ms()
                 if report is not None:
                     run.phase = "done"
+                    self._last_report = report.to_dict()
                 else:
                     run.phase = "cancelled" if run.error == "cancelled" else "failed"
                 run.current = None
-                if report is not None:
-                    self._last_report = report.to_dict()
-                self._running = False
             run.notify(force=True)
 
     def _set_phase(self, run: _Run, phase: str) -> None:

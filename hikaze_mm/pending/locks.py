@@ -37,10 +37,6 @@ class IdLocks:
         with self._mutex:
             self._held.discard(key)
 
-    def is_locked(self, key: int) -> bool:
-        with self._mutex:
-            return key in self._held
-
     def held(self) -> set[int]:
         with self._mutex:
             return set(self._held)

@@ -25,6 +25,7 @@ from typing import Any
 from hikaze_mm.database import DatabaseManager, now_ms
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 from hikaze_mm.hashing import HashControl
+from hikaze_mm.jobs import BackgroundJob
 from hikaze_mm.pending.promotion import WORKER_STRATEGIES, Promoter, check_strategy
 from hikaze_mm.pending.state import MigrationState, StateTracker
 from hikaze_mm.pending.worker import LegacyImport, MigrationWorker
@@ -52,14 +53,13 @@ class MigrationManager:
         )
         self.tracker = StateTracker(db, save_interval=save_interval)
         self._lock = threading.Lock()
-        self._worker: MigrationWorker | None = None
-        self._control = HashControl()
+        self._job = BackgroundJob("migration", db)
 
     # ------------------------------------------------------------ queries
     @property
     def active(self) -> bool:
         """Whether this process runs a worker now (running or paused)."""
-        return self._worker is not None and self._worker.is_alive()
+        return self._job.running
 
     def get_status(self) -> dict[str, Any]:
         if not self.active:
@@ -69,11 +69,7 @@ class MigrationManager:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the worker ends; False if it still runs after ``timeout`` seconds."""
-        worker = self._worker
-        if worker is None:
-            return True
-        worker.join(timeout)
-        return not worker.is_alive()
+        return self._job.wait(timeout)
 
     # ------------------------------------------------------------ control
     def start_full_migration(
@@ -103,7 +99,7 @@ class MigrationManager:
         with self._lock:
             status = self.tracker.snapshot().status
             if self.active:
-                self._control.pause()
+                self._control().pause()
                 if status == "RUNNING":
                     self.tracker.update(status="PAUSED")
             elif status == "RUNNING":  # interrupted run: keep it paused until resumed
@@ -118,7 +114,7 @@ class MigrationManager:
                 self.tracker.reload()
             state = self.tracker.snapshot()
             if self.active:
-                self._control.resume()
+                self._control().resume()
                 if state.status == "PAUSED":
                     self.tracker.update(status="RUNNING")
             elif state.status in RESUMABLE:
@@ -146,25 +142,23 @@ class MigrationManager:
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop the worker (within a chunk); the persisted state stays resumable."""
-        with self._lock:
-            worker, control = self._worker, self._control
-        if worker is None:
-            return
-        control.cancel()
-        worker.join(timeout)
+        self._job.close(timeout)
+
+    def _control(self) -> HashControl:
+        run = self._job.current
+        assert run is not None
+        return run.control
 
     def _start_worker(self, conf_strategy: str | None) -> None:
-        self._control = HashControl()
-        self._worker = MigrationWorker(
+        worker = MigrationWorker(
             db=self.db,
             promoter=self.promoter,
             legacy_import=self.legacy_import,
             tracker=self.tracker,
-            control=self._control,
             workers=self.workers,
             conf_strategy=conf_strategy or self.default_conf_strategy,
         )
-        self._worker.start()
+        self._job.start(lambda run: worker.run(run.control))
 
 
 def status_dict(state: MigrationState, *, active: bool) -> dict[str, Any]:

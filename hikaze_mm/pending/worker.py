@@ -1,4 +1,4 @@
-"""MigrationWorker: the background thread that runs Stage 1 (if asked) and then Stage 2.
+"""MigrationWorker: runs Stage 1 (if asked) and then Stage 2, in the manager's job thread.
 
 Stage 2 works in passes. A pass takes every pending item still to do (status ``new``, or
 ``hashing`` when a killed run left it mid-file), skips the ids this run already tried and
@@ -47,7 +47,7 @@ class WorkItem:
     size: int
 
 
-class MigrationWorker(threading.Thread):
+class MigrationWorker:
     def __init__(
         self,
         *,
@@ -55,22 +55,22 @@ class MigrationWorker(threading.Thread):
         promoter: Promoter,
         legacy_import: LegacyImport | None,
         tracker: StateTracker,
-        control: HashControl,
         workers: int,
         conf_strategy: str,
     ) -> None:
-        super().__init__(name="hikaze-migration", daemon=True)
         self.db = db
         self.promoter = promoter
         self.legacy_import = legacy_import
         self.tracker = tracker
-        self.control = control
+        self.control = HashControl()
         self.workers = max(1, workers)
         self.conf_strategy = conf_strategy
         self._attempted: set[int] = set()
 
     # ------------------------------------------------------------ the run
-    def run(self) -> None:
+    def run(self, control: HashControl) -> None:
+        """The whole run, in the calling thread (the manager's job); never raises."""
+        self.control = control
         try:
             state = self.tracker.snapshot()
             if state.phase == "legacy_import":
@@ -116,19 +116,22 @@ class MigrationWorker(threading.Thread):
         return items
 
     def _drain(self, queue: deque[WorkItem]) -> None:
-        while True:
-            self.control.wait_until_running()
-            if self.control.cancelled:
-                return
-            try:
-                item = queue.popleft()  # deque.popleft is atomic
-            except IndexError:
-                return
-            self._attempted.add(item.id)
-            try:
-                self._one(item)
-            except HashCancelled:
-                return
+        try:
+            while True:
+                self.control.wait_until_running()
+                if self.control.cancelled:
+                    return
+                try:
+                    item = queue.popleft()  # deque.popleft is atomic
+                except IndexError:
+                    return
+                self._attempted.add(item.id)
+                try:
+                    self._one(item)
+                except HashCancelled:
+                    return
+        finally:
+            self.db.release_thread()  # each pass starts new threads
 
     # ------------------------------------------------------------ one item
     def _one(self, item: WorkItem) -> None:

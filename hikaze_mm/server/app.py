@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from hikaze_mm.server.http import SERVICES_KEY
 from hikaze_mm.server.middleware import json_errors, make_host_guard, same_origin
 from hikaze_mm.server.routes import (
     health,
@@ -17,8 +18,6 @@ from hikaze_mm.server.routes import (
     web_ui,
 )
 from hikaze_mm.services import Services
-
-SERVICES_KEY = web.AppKey("hikaze_services", Services)
 
 # web_ui last: it owns the catch-all static routes of the UI.
 ROUTE_MODULES = (health, legacy_import, migration, library, images, scan, web_ui)

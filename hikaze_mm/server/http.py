@@ -11,13 +11,14 @@ from aiohttp import web
 
 from hikaze_mm.errors import TooLargeError, ValidationError
 from hikaze_mm.params import parse_bool, parse_int
+from hikaze_mm.services import Services
 
 T = TypeVar("T")
 
+SERVICES_KEY = web.AppKey("hikaze_services", Services)
 
-def services(request: web.Request):
-    from hikaze_mm.server.app import SERVICES_KEY
 
+def services(request: web.Request) -> Services:
     return request.config_dict[SERVICES_KEY]
 
 

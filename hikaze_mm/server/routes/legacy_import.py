@@ -1,10 +1,11 @@
-"""Stage 1 API: ``POST /api/migration/migrate_legacy_db`` runs the one-time legacy import.
+"""Stage 1 API: ``POST /api/migration/migrate_legacy_db`` starts the one-time legacy import.
 
-Body ``{"legacy_db_path": str, "legacy_images_dir": str | null}``. Answers 200 with the
-report, 400 for a missing or invalid field or a path that does not exist, 422 for a file
-that is not a legacy v2 database, 409 while an import is running (progress meanwhile in
-``GET /api/migration/status``). The import runs in a worker thread, its image encoding in
-worker processes, so the event loop stays free.
+Body ``{"legacy_db_path": str, "legacy_images_dir": str | null}``. The input is checked
+first: 400 for a missing or invalid field or a path that does not exist, 422 for a file
+that is not a legacy v2 database, 409 while an import is running. Then the import runs in
+the background and the answer is 202 ``{status, status_url, legacy_import}``; its progress,
+report or error are polled from ``GET /api/migration/status`` (``legacy_import``), like a
+scan's and Stage 2's. The image encoding runs in worker processes; the loop stays free.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ async def migrate_legacy_db(request: web.Request) -> web.Response:
     body = await read_json(request)
     db_path = _path_field(body, "legacy_db_path", required=True)
     images_dir = _path_field(body, "legacy_images_dir", required=False)
-    job = services(request).legacy_import
-    report = await run_sync(job.run_blocking, db_path, images_dir)
-    return json_response(report)
+    status = await run_sync(services(request).legacy_import.start, db_path, images_dir)
+    status_url = request.path.rsplit("/", 1)[0] + "/status"
+    response = json_response(
+        {"status": "started", "status_url": status_url, "legacy_import": status}, status=202
+    )
+    response.headers["Location"] = status_url
+    return response
