@@ -68,7 +68,6 @@ async def test_api_without_images_folder(client, tmp_path: Path) -> None:
     )
 
 
-
 @pytest.mark.parametrize(
     "body, words",
     [

@@ -66,4 +66,3 @@ def open_services(config: Config, *, error_code: int = 2) -> Iterator[Services]:
         raise CliError(exc.detail, code=error_code) from None
     finally:
         services.close()
-
