@@ -1,6 +1,6 @@
 """Scanning the model roots: new files queued, moves and renames relinked, losses flagged.
 
-One scan, in order:
+One scan, in order (steps 1-5 are ``scan_plan``'s, which decide and write nothing):
 
 1. **Load** what the library knows, in bulk: the hash cache below each root (one range
    query per root), every model's path and size, every pending path (the stores' bulk
@@ -44,12 +44,19 @@ from typing import Any, TypeVar
 
 from hikaze_mm.config import ModelRoot
 from hikaze_mm.database import DatabaseManager, now_ms
-from hikaze_mm.database.hash_cache import CacheRow
-from hikaze_mm.database.pending import PendingLocation
 from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, ValidationError
 from hikaze_mm.hashing import FileChangedError, HashCancelled, HashControl, HashService
 from hikaze_mm.images import ImageStore
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun
+from hikaze_mm.library.scan_plan import (
+    ModelLocation,
+    Plan,
+    Snapshot,
+    move_candidates,
+    resolve,
+    settle,
+    walk,
+)
 from hikaze_mm.library.scan_walk import ROOT_LEVEL_TYPE, SeenFile, Walker, WalkProblem
 from hikaze_mm.pending.promotion import (
     API_STRATEGIES,
@@ -123,58 +130,6 @@ class ScanReport:
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _prefixes(folders: Iterable[str]) -> tuple[str, ...]:
-    return tuple(f.rstrip(os.sep) + os.sep for f in folders)
-
-
-def _below(path: str, prefixes: tuple[str, ...]) -> bool:
-    return bool(prefixes) and (path + os.sep).startswith(prefixes)
-
-
-@dataclass(slots=True)
-class ModelLocation:
-    """A model that may have vanished: where it was, its size, whether flagged missing."""
-
-    sha256: str
-    path: str
-    size: int | None
-    missing: bool
-
-
-@dataclass
-class _Snapshot:
-    """What the library knows, loaded in bulk (a few queries) at the start of a scan."""
-
-    cache: dict[str, CacheRow]  # hash-cache rows below the roots, by path
-    pending: dict[str, PendingLocation]  # pending imports by path
-    model_path: dict[str, str]  # sha256 -> path, every model
-    model_at: dict[str, str]  # path -> sha256 (a present model wins a path it shares)
-    missing: set[str]  # models flagged missing
-
-    @classmethod
-    def load(cls, db: DatabaseManager, root_paths: list[str]) -> _Snapshot:
-        cache = db.hash_cache.below(root_paths)
-        pending = db.pending.locations()
-        lost = db.models.paths(missing=True)
-        kept = db.models.paths(missing=False)
-        model_at = dict(lost)
-        model_at.update(kept)
-        model_path = {sha: path for path, sha in lost}
-        model_path.update({sha: path for path, sha in kept})
-        return cls(cache, pending, model_path, model_at, {sha for _, sha in lost})
-
-
-@dataclass
-class _Plan:
-    """What a scan found, before anything is written."""
-
-    relinks: list[tuple[ModelLocation, SeenFile]] = field(default_factory=list)
-    new_files: list[SeenFile] = field(default_factory=list)
-    still_missing: list[ModelLocation] = field(default_factory=list)
-    restore: list[str] = field(default_factory=list)  # missing models found again in place
-    stale_pending: list[int] = field(default_factory=list)
 
 
 class _Run:
@@ -367,9 +322,8 @@ class Scanner:
 
     def _scan(self, run: _Run) -> ScanReport:
         self._set_phase(run, "loading")
-        root_paths = [os.fspath(r.path) for r in run.roots]
-        snap = _Snapshot.load(self.db, root_paths)
-        plan = self._plan(run, snap, root_paths)
+        snap = Snapshot.load(self.db, [os.fspath(r.path) for r in run.roots])
+        plan = self._plan(run, snap)
         run.check_cancelled()
 
         # -- probe the new files (header only) before any write transaction opens.
@@ -410,109 +364,28 @@ class Scanner:
         report.finished_at = now_ms()
         return report
 
-    def _plan(self, run: _Run, snap: _Snapshot, root_paths: list[str]) -> _Plan:
+    def _plan(self, run: _Run, snap: Snapshot) -> Plan:
         """Walk, settle every model, hash the move candidates, and decide (no writes)."""
         counts = run.counts
-        root_prefixes = _prefixes(root_paths)
-        pending, model_path, missing = snap.pending, snap.model_path, snap.missing
-
-        # -- walk every file once (one stat each); the cache tells the unchanged ones.
-        # This loop runs once per file of the library, so it keeps to local names and
-        # dict lookups. (Loading the snapshot in another thread during the walk was
-        # tried: the GIL hand-offs around each stat made the whole scan slower.)
         self._set_phase(run, "walking")
-        cache, model_at = snap.cache, snap.model_at
-        walker = Walker(run.roots, cancelled=run.cancelled)
-        present: set[str] = set()  # models whose file is at their path, unchanged
-        known: list[tuple[SeenFile, str]] = []  # other files the cache knows
-        unresolved: list[SeenFile] = []  # files the cache does not know
-        seen_pending: set[str] = set()
-        seen = 0
-        for f in walker.walk():
-            seen += 1
-            path = f.path
-            if path in pending:
-                seen_pending.add(path)
-                continue
-            row = cache.get(path)
-            if row is not None and row[1] == f.size and row[2] == f.mtime_ns and row[3] == f.inode:
-                if model_at.get(path) == row[4]:
-                    present.add(row[4])
-                else:
-                    known.append((f, row[4]))
-            else:
-                unresolved.append(f)
-            if not seen & 1023:
-                counts.files_seen = seen
-                run.notify()
-        counts.files_seen = seen
-        counts.pending = len(seen_pending)
-        counts.unchanged = seen - len(seen_pending) - len(unresolved)
+
+        def on_count(seen: int) -> None:
+            counts.files_seen = seen
+            run.notify()
+
+        walked = walk(snap, Walker(run.roots, cancelled=run.cancelled), on_count)
+        counts.files_seen = walked.seen
+        counts.pending = len(walked.seen_pending)
+        counts.unchanged = walked.seen - len(walked.seen_pending) - len(walked.unresolved)
         run.check_cancelled()
-        for problem in walker.problems:
+        for problem in walked.problems:
             run.problem(problem)
-        unknown_prefixes = _prefixes(walker.unreadable)
-
-        # -- settle: a model not present has vanished, unless its state is unknown.
-        plan = _Plan()
-        vanished_at: dict[str, str] = {}
-        for sha, path in model_path.items():
-            if sha in present:
-                if sha in missing:
-                    plan.restore.append(sha)
-            elif _below(path, unknown_prefixes):
-                continue  # its folder could not be read: unknown, not missing
-            elif not _below(path, root_prefixes) and os.path.isfile(path):
-                if sha in missing:  # outside the scanned roots, and its file is there
-                    plan.restore.append(sha)
-            else:
-                vanished_at[sha] = path
-        sizes = self.db.models.sizes(list(vanished_at))
-        vanished = {
-            sha: ModelLocation(sha, path, sizes.get(sha), sha in missing)
-            for sha, path in vanished_at.items()
-        }
-
-        # -- hash only the files that may be a vanished model.
-        vanished_sizes = {m.size for m in vanished.values() if m.size}
-        candidates = [f for f in unresolved if f.size in vanished_sizes]
-        candidate_paths = {f.path for f in candidates}
+        settled = settle(snap, walked, self.db.models.sizes)
+        candidates = move_candidates(walked, settled)
         hashed = self._hash_candidates(run, candidates)
-
-        # -- resolve: confirmations at a model's own path first, then relinks.
-        rest: list[tuple[SeenFile, str]] = []
-        for f, sha in known + hashed:
-            model = vanished.get(sha)
-            if model is not None and model.path == f.path:
-                del vanished[sha]  # touched in place, same content
-                if model.missing:
-                    plan.restore.append(sha)
-            else:
-                rest.append((f, sha))
-        plan.new_files = [f for f in unresolved if f.path not in candidate_paths]
-        claimed: set[str] = set()
-        for f, sha in rest:
-            where = model_path.get(sha)
-            if where is None:
-                plan.new_files.append(f)
-            elif where == f.path:
-                continue
-            elif sha in vanished and sha not in claimed:
-                claimed.add(sha)
-                plan.relinks.append((vanished[sha], f))
-            else:
-                counts.duplicates += 1
-        plan.still_missing = [m for sha, m in vanished.items() if sha not in claimed]
+        plan = resolve(snap, walked, settled, candidates, hashed)
+        counts.duplicates += plan.duplicates
         counts.missing = len(plan.still_missing)
-        plan.stale_pending = [
-            p.id
-            for path, p in pending.items()
-            if path not in seen_pending
-            and p.source == "scan"
-            and p.status in ("new", "error")
-            and _below(path, root_prefixes)
-            and not _below(path, unknown_prefixes)
-        ]
         return plan
 
     def _hash_candidates(self, run: _Run, candidates: list[SeenFile]) -> list[tuple[SeenFile, str]]:
