@@ -102,3 +102,24 @@ def test_the_readme_names_every_cli_command() -> None:
     commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     missing = [c for c in commands.choices if f"hikaze-mm {c}" not in README]
     assert missing == []
+
+
+def test_the_readme_layout_table_is_true() -> None:
+    """Every path the table names exists, and every module or package of the project
+    (and every module a package row lists in backticks) is there."""
+    rows = re.findall(r"^\| `(hikaze_mm/[^`]*)` \| (.*) \|$", README, re.MULTILINE)
+    named = {path.rstrip("/") for path, _ in rows}
+    assert named
+    for path, text in rows:
+        target = PACKAGE.parent / path
+        assert target.exists(), path
+        if target.is_dir() and path.rstrip("/") != "hikaze_mm/web":
+            for module in re.findall(r"`(\w+)`", text):
+                if module.islower() and "_" not in module[:1]:
+                    assert (target / f"{module}.py").exists(), f"{path}{module}"
+    entries = {
+        f"hikaze_mm/{p.name.removesuffix('.py') if p.is_file() else p.name}"
+        for p in PACKAGE.iterdir()
+        if p.name not in ("__init__.py", "__main__.py", "__pycache__")
+    }
+    assert entries <= {n.removesuffix(".py") for n in named}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
-from hikaze_mm.database import LATEST_REVISION, DatabaseManager, SchemaTooNewError
+from hikaze_mm.database import LATEST_REVISION, DatabaseManager, SchemaTooNewError, interfaces
+from hikaze_mm.database.schema import split_statements
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 
 SHA_A = "a" * 64
@@ -245,6 +247,72 @@ def test_upgrade_from_older_revision_keeps_data(tmp_path: Path) -> None:
     assert [t["name"] for t in rec["tags"]] == ["kept"]
     assert db.pending.add({"path": "/new"}) > 0
     db.close()
+    # The library as it was before the upgrade, copied whole by the backup API first.
+    with sqlite3.connect(tmp_path / "old.db.bak-r1") as backup:
+        assert backup.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert backup.execute("SELECT name FROM models").fetchall() == [("Old",)]
+        assert backup.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_new_or_current_library_is_not_backed_up(tmp_path: Path) -> None:
+    for _ in range(2):  # created, then opened at the latest revision
+        db = DatabaseManager(tmp_path / "new.db")
+        db.init_db()
+        db.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if ".bak" in p.name) == []
+
+
+def test_revision_scripts_split_where_sqlite_says_a_statement_ends() -> None:
+    script = """
+    CREATE TABLE t (a TEXT DEFAULT 'x;y');
+    CREATE TRIGGER t_ai AFTER INSERT ON t BEGIN
+        UPDATE t SET a = a || ';' WHERE rowid = new.rowid;
+        SELECT 1;
+    END;
+    INSERT INTO t (a) VALUES ('semi;colon');
+    """
+    statements = split_statements(script)
+    assert len(statements) == 3
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+    with sqlite3.connect(":memory:") as conn:
+        for statement in statements:
+            conn.execute(statement)
+        assert conn.execute("SELECT a FROM t").fetchone()[0] == "semi;colon;"
+    with pytest.raises(ValueError, match="incomplete"):
+        split_statements("CREATE TABLE u (a TEXT)")
+
+
+@pytest.mark.parametrize(
+    "store, contract",
+    [
+        ("models", interfaces.ModelStoreContract),
+        ("tags", interfaces.TagStoreContract),
+        ("pending", interfaces.PendingStoreContract),
+        ("hash_cache", interfaces.HashCacheStoreContract),
+        ("state", interfaces.StateStoreContract),
+        ("legacy_ledger", interfaces.LegacyLedgerStoreContract),
+        ("listing", interfaces.ListingStoreContract),
+        (None, interfaces.LibraryContract),
+    ],
+)
+def test_the_sqlite_stores_implement_the_contract(
+    db: DatabaseManager, store: str | None, contract: type
+) -> None:
+    """Every method of the contract exists with the same parameters (names, kinds)."""
+    impl = db if store is None else getattr(db, store)
+    assert isinstance(impl, contract)
+    methods = [
+        name
+        for name, value in vars(contract).items()
+        if callable(value) and not name.startswith("_")
+    ]
+    assert methods
+    for name in methods:
+        wanted = inspect.signature(getattr(contract, name)).parameters
+        given = inspect.signature(getattr(type(impl), name)).parameters
+        assert [(p.name, p.kind) for p in given.values()] == [
+            (p.name, p.kind) for p in wanted.values()
+        ], name
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
