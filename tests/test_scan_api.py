@@ -245,7 +245,7 @@ def test_cli_scan_reports_problems_without_failing(data_dir: Path, models_root: 
     os.symlink(models_root / "nowhere.pt", models_root / "loras" / "dead.pt")
     done = run_cli("scan", "--data-dir", str(data_dir), "--models-root", str(models_root))
     assert done.returncode == 0
-    assert "1 problems" in done.stdout
+    assert "1 problem\n" in done.stdout
     assert f"problem  broken_symlink: {models_root / 'loras' / 'dead.pt'}" in done.stderr
 
 

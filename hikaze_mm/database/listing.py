@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from hikaze_mm.database.tags import nocase
 from hikaze_mm.errors import ValidationError
+from hikaze_mm.params import check_text
 
 if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
@@ -83,6 +84,11 @@ class ModelQuery:
             raise ValidationError(f"offset must be >= 0 and limit between 0 and {MAX_LIMIT}")
         if self.q is not None and len(self.q) > MAX_QUERY_CHARS:
             raise ValidationError(f"q is at most {MAX_QUERY_CHARS} characters")
+        for name in ("type", "base", "q"):
+            if getattr(self, name) is not None:
+                check_text(getattr(self, name), name)
+        for tag in (*self.tags, *self.exclude_tags):
+            check_text(tag, "a tag")
 
     @property
     def direction(self) -> str:

@@ -19,7 +19,6 @@ matches an existing tag) or by id (which must exist).
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 from pathlib import Path
@@ -39,6 +38,7 @@ from hikaze_mm.hashing import short_hash
 from hikaze_mm.images import ImageStore
 from hikaze_mm.library.validation import check_keys, text_field
 from hikaze_mm.model_types import canonical_type
+from hikaze_mm.params import check_int, parse_json
 
 PATCH_FIELDS = ("name", "type", "base", "meta_json", "meta_mode", "tags")
 TAG_OPS = ("add", "remove", "set")
@@ -63,10 +63,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def _meta_value(value: Any) -> dict[str, Any]:
     if isinstance(value, str):  # a client may send the column's JSON text as is
-        try:
-            value = json.loads(value) if value.strip() else {}
-        except ValueError as exc:
-            raise ValidationError(f"meta_json is not valid JSON: {exc}") from None
+        value = parse_json(value, "meta_json") if value.strip() else {}
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -83,7 +80,11 @@ def _tag_refs(value: Any, op: str) -> list[TagRef]:
     for item in value:
         if isinstance(item, bool) or not isinstance(item, (int, str)):
             raise ValidationError(f"tags.{op} items must be tag names or ids, not {item!r}")
-        refs.append(normalize_tag_name(item) if isinstance(item, str) else item)
+        refs.append(
+            normalize_tag_name(item)
+            if isinstance(item, str)
+            else check_int(item, f"a tag id in tags.{op}")
+        )
     return refs
 
 

@@ -18,6 +18,7 @@ one ``MigrationWorker`` thread and the ``StateTracker`` whose state lives in the
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from hikaze_mm.database import DatabaseManager, now_ms
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 from hikaze_mm.hashing import HashControl
 from hikaze_mm.jobs import BackgroundJob
+from hikaze_mm.params import parse_path
 from hikaze_mm.pending.promotion import WORKER_STRATEGIES, Promoter, check_strategy
 from hikaze_mm.pending.state import MigrationState, StateTracker
 from hikaze_mm.pending.worker import LegacyImport, MigrationWorker
@@ -194,9 +196,11 @@ def _existing_path(value: str | Path | None, name: str, *, folder: bool) -> str 
     """The resolved path of an existing file (or folder), None when not given."""
     if value is None or value == "":
         return None
-    if not isinstance(value, (str, Path)):
-        raise ValidationError(f"{name} must be a path")
-    path = Path(value).expanduser()
-    if not (path.is_dir() if folder else path.is_file()):
+    path = parse_path(os.fspath(value) if isinstance(value, Path) else value, name)
+    try:
+        found = path.is_dir() if folder else path.is_file()
+    except OSError as exc:
+        raise ValidationError(f"{name}: {exc.strerror or exc}") from None
+    if not found:
         raise NotFoundError(f"{name}: no such {'folder' if folder else 'file'}: {path}")
     return str(path.resolve())

@@ -8,6 +8,7 @@ Every method blocks (SQLite, files): handlers run them with ``run_sync``.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,10 @@ from hikaze_mm.errors import (
 )
 from hikaze_mm.hashing import FileChangedError, HashService
 from hikaze_mm.images import ImageStore
+from hikaze_mm.params import parse_path
 from hikaze_mm.pending.promotion import API_STRATEGIES, Promoter, check_pending_id, check_strategy
 
 MAX_BATCH = 1000
-MAX_PATH_CHARS = 4096
 PAGE_LIMIT = 500
 HASH_MODES = ("pending", "ignore")
 
@@ -124,23 +125,24 @@ class PendingService:
 
     def _hashable_path(self, raw: object) -> Path:
         """The file a client may hash: under a model root or known to the DB, else 403."""
-        if not isinstance(raw, str) or not raw.strip():
-            raise ValidationError("path must be a non-empty string")
-        if len(raw) > MAX_PATH_CHARS or "\x00" in raw:
-            raise ValidationError("path is not a valid file path")
-        path = Path(raw)
+        path = parse_path(raw, "path")
         if not path.is_absolute():
             raise ValidationError("path must be absolute")
+        text = str(path)
         if (
             self.config.root_for(path) is None
-            and self.db.models.get_by_path(raw) is None
-            and self.db.pending.get_by_path(raw) is None
+            and self.db.models.get_by_path(text) is None
+            and self.db.pending.get_by_path(text) is None
         ):
             raise ForbiddenError("path is outside the model roots and unknown to the library")
-        if not path.exists():
-            raise NotFoundError(f"no such file: {raw}")
-        if not path.is_file():
-            raise ValidationError(f"not a file: {raw}")
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise NotFoundError(f"no such file: {text}") from None
+        except OSError as exc:
+            raise ValidationError(f"cannot use {text}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise ValidationError(f"not a file: {text}")
         return path
 
     def _pending_id_for(self, path: Path) -> int | None:

@@ -46,6 +46,7 @@ from hikaze_mm.hashing import (
 )
 from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.meta import strip_image_keys
+from hikaze_mm.params import check_int
 from hikaze_mm.pending.journal import PromotionJournal
 from hikaze_mm.pending.locks import PromotionLocks
 
@@ -106,9 +107,7 @@ def check_strategy(
 
 
 def check_pending_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"a pending id is a non-negative integer, not {value!r}")
-    return value
+    return check_int(value, "a pending id")
 
 
 class Promoter:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from hikaze_mm.errors import TooLargeError, ValidationError
-from hikaze_mm.params import parse_bool, parse_int
+from hikaze_mm.params import MAX_INT, parse_bool, parse_int, parse_json
 from hikaze_mm.services import Services
 
 T = TypeVar("T")
@@ -27,31 +30,41 @@ async def run_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-async def read_json(request: web.Request, *, limit: int | None = None) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400/413 ApiError."""
-    svc = services(request)
-    cap = limit or svc.config.max_request_bytes
+@asynccontextmanager
+async def reading_body() -> AsyncIterator[None]:
+    """Turn aiohttp's errors for a body it cannot decode (a ``Content-Encoding`` that does
+    not match the bytes, a malformed multipart or chunked body) into a 400."""
+    try:
+        yield
+    except (RequestPayloadError, HttpProcessingError) as exc:
+        reason = " ".join(str(exc).split("message:", 1)[-1].split()) or type(exc).__name__
+        raise ValidationError(f"the request body cannot be read: {reason}") from None
+
+
+async def read_body(request: web.Request, cap: int) -> bytes:
+    """The whole body, or a 413 past ``cap`` bytes (400 if it cannot be decoded)."""
     if request.content_length is not None and request.content_length > cap:
         raise TooLargeError(f"request body over {cap} bytes")
     chunks = bytearray()  # read(n) returns what is buffered, so loop to the end or the cap
-    while chunk := await request.content.read(cap + 1 - len(chunks)):
-        chunks += chunk
-        if len(chunks) > cap:
-            raise TooLargeError(f"request body over {cap} bytes")
-    body = bytes(chunks)
-    if not body.strip():
-        raise ValidationError("request body must be a JSON object", error="Bad JSON")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"invalid JSON: {exc}", error="Bad JSON") from exc
+    async with reading_body():
+        while chunk := await request.content.read(cap + 1 - len(chunks)):
+            chunks += chunk
+            if len(chunks) > cap:
+                raise TooLargeError(f"request body over {cap} bytes")
+    return bytes(chunks)
+
+
+async def read_json(request: web.Request, *, limit: int | None = None) -> dict[str, Any]:
+    """The request body as a JSON object (limits: ``params.parse_json``), or a 400/413."""
+    body = await read_body(request, limit or services(request).config.max_request_bytes)
+    data = parse_json(body) if body.strip() else None
     if not isinstance(data, dict):
         raise ValidationError("request body must be a JSON object", error="Bad JSON")
     return data
 
 
 def int_param(
-    request: web.Request, name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+    request: web.Request, name: str, default: int, *, minimum: int = 0, maximum: int = MAX_INT
 ) -> int:
     return parse_int(request.query.get(name), name, default, minimum=minimum, maximum=maximum)
 

@@ -48,8 +48,13 @@ def _is_loopback_name(host: str) -> bool:
         return False
 
 
-def _hostname(host_header: str) -> str:
-    return urlsplit(f"//{host_header}").hostname or ""
+def _split(url: str) -> tuple[str, str] | None:
+    """``(netloc, hostname)`` of a URL, or None when it cannot be parsed (``http://[``)."""
+    try:
+        parts = urlsplit(url)
+        return parts.netloc, parts.hostname or ""
+    except ValueError:
+        return None
 
 
 def make_host_guard(bind_host: str) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -58,8 +63,12 @@ def make_host_guard(bind_host: str) -> Callable[..., Awaitable[web.StreamRespons
 
     @web.middleware
     async def host_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if guard and not _is_loopback_name(_hostname(request.host)):
-            return error_body(403, "Forbidden", f"host {request.host!r} is not served here")
+        if guard:
+            parts = _split(f"//{request.host}")
+            if parts is None:
+                return error_body(400, "Bad request", f"malformed Host header {request.host!r}")
+            if not _is_loopback_name(parts[1]):
+                return error_body(403, "Forbidden", f"host {request.host!r} is not served here")
         return await handler(request)
 
     return host_guard
@@ -71,8 +80,8 @@ async def same_origin(request: web.Request, handler: Handler) -> web.StreamRespo
     if request.method in UNSAFE_METHODS:
         origin = request.headers.get("Origin")
         if origin is not None:
-            parts = urlsplit(origin)
-            if origin == "null" or parts.netloc.lower() != request.host.lower():
+            parts = _split(origin)
+            if origin == "null" or parts is None or parts[0].lower() != request.host.lower():
                 return error_body(403, "Forbidden", f"cross-origin request from {origin!r}")
         elif request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
             return error_body(403, "Forbidden", "cross-site request")

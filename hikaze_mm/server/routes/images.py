@@ -13,7 +13,15 @@ from aiohttp import BodyPartReader, web
 from hikaze_mm.errors import TooLargeError, ValidationError
 from hikaze_mm.library.images_service import ImageFile, parse_seq
 from hikaze_mm.params import parse_index
-from hikaze_mm.server.http import int_param, json_response, read_json, run_sync, services
+from hikaze_mm.server.http import (
+    int_param,
+    json_response,
+    read_body,
+    read_json,
+    reading_body,
+    run_sync,
+    services,
+)
 
 routes = web.RouteTableDef()
 
@@ -38,19 +46,14 @@ def _file_response(found: ImageFile, cache_control: str) -> web.Response:
     return web.Response(body=found.data, content_type=found.content_type, headers=headers)
 
 
-async def _read_capped(part: BodyPartReader | web.Request, cap: int) -> bytes:
-    """Read a whole body or multipart part, failing with 413 past ``cap`` bytes."""
+async def _read_part(part: BodyPartReader, cap: int) -> bytes:
+    """Read a whole multipart part, failing with 413 past ``cap`` bytes."""
     data = bytearray()
-    while True:
-        if isinstance(part, BodyPartReader):
-            chunk = await part.read_chunk(256 * 1024)
-        else:
-            chunk = await part.content.readany()
-        if not chunk:
-            return bytes(data)
+    while chunk := await part.read_chunk(256 * 1024):
         data += chunk
         if len(data) > cap:
             raise TooLargeError(f"image over the {cap} byte limit")
+    return bytes(data)
 
 
 async def read_upload(request: web.Request, cap: int) -> bytes:
@@ -59,14 +62,15 @@ async def read_upload(request: web.Request, cap: int) -> bytes:
     if request.content_length is not None and request.content_length > cap + MULTIPART_OVERHEAD:
         raise TooLargeError(f"image over the {cap} byte limit")
     if not request.content_type.startswith("multipart/"):
-        return await _read_capped(request, cap)
+        return await read_body(request, cap)
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if isinstance(part, BodyPartReader) and (
-                part.name in UPLOAD_FIELDS or part.filename is not None
-            ):
-                return await _read_capped(part, cap)
+        async with reading_body():
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if isinstance(part, BodyPartReader) and (
+                    part.name in UPLOAD_FIELDS or part.filename is not None
+                ):
+                    return await _read_part(part, cap)
     except (ValueError, AssertionError) as exc:  # aiohttp's errors for a malformed body
         raise ValidationError(f"malformed multipart body: {exc}") from None
     raise ValidationError("the multipart body has no 'image' or 'file' part")

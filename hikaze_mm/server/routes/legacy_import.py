@@ -13,11 +13,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from hikaze_mm.errors import ValidationError
+from hikaze_mm.params import parse_path
 from hikaze_mm.server.http import json_response, read_json, run_sync, services
 
 routes = web.RouteTableDef()
 
-MAX_PATH_CHARS = 4096
 
 
 def _path_field(body: dict, name: str, *, required: bool) -> str | None:
@@ -26,11 +26,7 @@ def _path_field(body: dict, name: str, *, required: bool) -> str | None:
         if required:
             raise ValidationError(f"{name} is required")
         return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{name} must be a non-empty string")
-    if len(value) > MAX_PATH_CHARS or "\x00" in value:
-        raise ValidationError(f"{name} is not a valid path")
-    return value
+    return str(parse_path(value, name))
 
 
 @routes.post("/api/migration/migrate_legacy_db")

@@ -67,10 +67,13 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 def _ui_file(name: str) -> Path:
     """The file ``name`` inside WEB_DIR (blocking: it resolves links and stats the file)."""
-    path = (WEB_DIR / name).resolve()
-    if not path.is_relative_to(WEB_DIR) or not path.is_file():
-        raise NotFoundError(f"no UI file {name!r}")
-    return path
+    try:
+        path = (WEB_DIR / name).resolve()
+        if path.is_relative_to(WEB_DIR) and path.is_file():
+            return path
+    except OSError:  # a name too long for the file system, say
+        pass
+    raise NotFoundError(f"no UI file {name!r:.120}")
 
 
 @routes.get("/static/{name:.+}")
