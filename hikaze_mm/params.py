@@ -69,8 +69,7 @@ def parse_index(raw: str, name: str, *, max_digits: int = 18) -> int:
     """
     if not raw.isascii() or not raw.isdigit() or len(raw) > max_digits:
         raise ValidationError(
-            f"{name} must be a non-negative integer of at most {max_digits} digits, "
-            f"not {raw!r:.40}"
+            f"{name} must be a non-negative integer of at most {max_digits} digits, not {raw!r:.40}"
         )
     return int(raw)
 
