@@ -24,6 +24,7 @@ the WAL loses them).
 Images::
 
     make_image(folder / "a.png", "rgba")       # -> Path; kinds in IMAGE_KINDS
+    upload_name(7, 1_700_000_000_000, "my pic.png")  # "model_7_1700000000000_my_pic.png"
     GOOD_IMAGE_KINDS / BAD_IMAGE_KINDS          # which kinds an importer must accept/reject
 
 ``exif_rotated`` is stored 60x30 with EXIF Orientation 6, so upright it is 30x60 with its
@@ -39,6 +40,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import re
 import shutil
 import sqlite3
 import struct
@@ -328,6 +331,13 @@ def make_image(path: str | Path, kind: str = "rgb_png", size: tuple[int, int] = 
 def media_url(file_name: str) -> str:
     """How the legacy app referenced an image in extra_json["images"]."""
     return f"/media/{file_name}"
+
+
+def upload_name(legacy_id: int, ms: int, original: str) -> str:
+    """The file name the legacy app gave an image uploaded for a model at time ``ms``:
+    ``model_<legacy id>_<ms>_<original base name, [^A-Za-z0-9._-] replaced by _>``."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(original))
+    return f"model_{legacy_id}_{ms}_{safe}"
 
 
 # ---------------------------------------------------------------------------- a sample

@@ -8,6 +8,12 @@ plain file name (never a path: no traversal out of the images folder), and
 once, hashes the original (so the importer recognizes an image it has already imported)
 and encodes the three WebP tiers with ``hikaze_mm.images.encode_tiers``.
 
+The legacy app named every upload ``model_<legacy id>_<ms>_<safe name>`` and legacy ids
+were never reused, so a file's name proves which row owns it. ``list_legacy_images``
+reads the folder once per import (one ``os.scandir`` pass) into a ``LegacyImagesListing``:
+the uploads of each legacy id (for rows whose ``extra_json`` was lost, see the importer)
+and the set of files no row has claimed yet (reported as ``images_unreferenced``).
+
 Processes beat threads here: Pillow's decoders hold the GIL, so on two cores a thread
 pool reaches about 1.3x one core, worker processes about 2x (measured on 1024x1024 PNGs).
 """
@@ -16,10 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -80,6 +87,64 @@ def media_file_name(ref: str) -> str:
 def locate_image(images_dir: Path, ref: str) -> Path:
     """The file a reference names inside ``images_dir`` (it may not exist)."""
     return images_dir / media_file_name(ref)
+
+
+# How the legacy app named an upload: model_<legacy id>_<ms>_<original name, made safe>.
+UPLOAD_NAME = re.compile(r"model_(\d+)_(\d+)_(.*)", re.DOTALL)
+
+
+@dataclass
+class LegacyImagesListing:
+    """The legacy images folder, read once: uploads by owner, and files not yet claimed.
+
+    Names in ``unclaimed`` are ``os.path.normcase``d (a reference matches its file however
+    the file system folds case). Hidden files (``.DS_Store``...) and anything that is not
+    a regular file are left out.
+    """
+
+    uploads: dict[int, list[tuple[int, str]]] = field(default_factory=dict)  # id -> (ms, name)
+    unclaimed: set[str] = field(default_factory=set)
+    error: str | None = None  # why the folder could not be listed
+
+    def claim(self, file_name: str) -> None:
+        """A row references this file (by its metadata): it is not unreferenced."""
+        self.unclaimed.discard(os.path.normcase(file_name))
+
+    def take_uploads(self, legacy_id: int) -> list[str]:
+        """The files the legacy app uploaded for ``legacy_id``, newest first (by the ``<ms>``
+        in their names; ties by name), marked claimed. Each id's are handed out once."""
+        found = self.uploads.pop(legacy_id, [])
+        found.sort(key=lambda item: (-item[0], item[1]))
+        for _ms, name in found:
+            self.claim(name)
+        return [name for _ms, name in found]
+
+
+def list_legacy_images(folder: Path) -> LegacyImagesListing:
+    """Read ``folder`` in one ``os.scandir`` pass (never per row); see ``LegacyImagesListing``.
+
+    A folder that cannot be listed gives an empty listing with ``error`` set.
+    """
+    listing = LegacyImagesListing()
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                try:
+                    if not entry.is_file():
+                        continue
+                except OSError:
+                    continue
+                listing.unclaimed.add(os.path.normcase(name))
+                upload = UPLOAD_NAME.fullmatch(name)
+                if upload:
+                    owner, ms = int(upload.group(1)), int(upload.group(2))
+                    listing.uploads.setdefault(owner, []).append((ms, name))
+    except OSError as exc:
+        return LegacyImagesListing(error=f"cannot list {folder}: {exc.strerror or exc}")
+    return listing
 
 
 @dataclass(frozen=True)

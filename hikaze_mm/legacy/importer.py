@@ -19,10 +19,23 @@ How it goes:
    a bounded number in flight), for a pending model validated and copied to
    ``<data>/images/pending/<id>_<n>.<ext>`` (n = its position in the legacy list). Bad
    images are reported and skipped.
+   **Lost image lists.** A row whose ``extra_json`` is not a JSON object (NULL, empty,
+   invalid JSON, or JSON of another type: ``null``, a list, a string, a number) has lost
+   its ``images`` list. The legacy app named every upload ``model_<legacy id>_<ms>_<name>``
+   and never reused an id, so such a row also gets the files named for its id, newest
+   first (by ``<ms>``), after any its ``meta_json`` names (``images_recovered_by_name``).
+   A row whose ``extra_json`` IS an object (even ``{}``) gets only what it lists: the legacy
+   app never deleted a replaced upload, so its other ``model_<id>_`` files are the images
+   the user replaced. The folder is listed once per import (``list_legacy_images``); files
+   no row claims either way are counted as ``images_unreferenced`` and not imported.
 4. Models are committed in batches. Image files are written BEFORE the commit of their
    model, their seqs reserved in the ledger first (see ``database.legacy_ledger``), so a kill at
    any point leaves v3 consistent and a new run finishes the job without duplicates. A
    model recorded in the ledger is skipped by later runs (``already_imported``).
+
+The private copy of the legacy DB lives beside the library (``snapshot_root``) and is
+deleted when the run ends; one a killed run left is deleted by the next run (and when the
+library is opened): see ``database.legacy_v2``.
 
 The report is returned, and also kept in ``migration_state`` under ``legacy_import``.
 """
@@ -30,6 +43,7 @@ The report is returned, and also kept in ``migration_state`` under ``legacy_impo
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import stat
@@ -48,16 +62,19 @@ from hikaze_mm.database import (
     normalize_tag_name,
     now_ms,
 )
-from hikaze_mm.database.legacy_v2 import LegacyModel, LegacySnapshot, LegacyTag
+from hikaze_mm.database.legacy_v2 import LegacyModel, LegacySnapshot, LegacyTag, snapshot_root
 from hikaze_mm.errors import HikazeError, ValidationError
 from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.legacy.images import (
     EncodedImage,
+    LegacyImagesListing,
     default_workers,
     encode_legacy_image,
     image_refs,
+    list_legacy_images,
     locate_image,
     make_encoder_pool,
+    media_file_name,
     regular_file_stat,
 )
 from hikaze_mm.legacy.report import ImportReport
@@ -95,7 +112,7 @@ def import_legacy_data(
     images_dir = check_images_dir(legacy_images_dir)
     if progress is not None:
         progress("reading", 0, 0)
-    with LegacySnapshot.open(legacy_db_path) as legacy:
+    with LegacySnapshot.open(legacy_db_path, root=snapshot_root(db.path)) as legacy:
         return import_snapshot(
             legacy, images_dir, db=db, images=images, progress=progress, workers=workers
         )
@@ -152,25 +169,33 @@ def legacy_json(value: object, column: str) -> tuple[dict[str, Any], str | None]
     Nothing is lost: invalid JSON, or JSON that is not an object, is kept whole under
     ``legacy_<column>`` and the problem says so.
     """
+    meta, problem, _is_object = parse_legacy_json(value, column)
+    return meta, problem
+
+
+def parse_legacy_json(value: object, column: str) -> tuple[dict[str, Any], str | None, bool]:
+    """``legacy_json`` plus whether the column held a JSON object (even ``{}``); False for
+    NULL, empty text, invalid JSON and JSON of another type (``null`` included)."""
     key = f"legacy_{column}"
     if value is None:
-        return {}, None
+        return {}, None, False
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
-        return {key: value}, f"{column} is not JSON text; kept as meta.{key}"
+        return {key: value}, f"{column} is not JSON text; kept as meta.{key}", False
     if not value.strip():
-        return {}, None
+        return {}, None, False
     try:
         parsed = json.loads(value)
     except (ValueError, RecursionError):
-        return {key: value}, f"{column} is not valid JSON; kept as text in meta.{key}"
+        return {key: value}, f"{column} is not valid JSON; kept as text in meta.{key}", False
     if isinstance(parsed, dict):
-        return parsed, None
+        return parsed, None, True
     if parsed is None:
-        return {}, None
+        return {}, None, False
     kind = type(parsed).__name__
-    return {key: parsed}, f"{column} is a JSON {kind}, not an object; kept in meta.{key}"
+    problem = f"{column} is a JSON {kind}, not an object; kept in meta.{key}"
+    return {key: parsed}, problem, False
 
 
 def _name_from_path(path: str) -> str:
@@ -202,6 +227,7 @@ class _ImageJob:
     ref: str
     n: int
     path: Path
+    recovered: bool = False  # found by its file name (the row's image list was lost)
     future: Future[Any] | None = None
     retried: bool = False
 
@@ -299,11 +325,19 @@ class _Run:
         self._spare_pending_id: int | None = None
         self._refs_without_folder = 0
         self._placed: set[tuple[str, str]] = set()  # images written in the open batch
+        self.listing: LegacyImagesListing | None = None  # the images folder, read once
 
     # ------------------------------------------------------------------ phases
     def run_all(self) -> None:
         total = self.legacy.count_models()
         self.report.dangling_links = self.legacy.count_orphan_links()
+        if self.images_dir is not None:
+            self.listing = list_legacy_images(self.images_dir)
+            if self.listing.error:
+                self.report.warnings.append(
+                    f"{self.listing.error}: no image was recovered by file name, and "
+                    "unreferenced files were not counted"
+                )
         self._import_tags()
         try:
             self._import_models(total)
@@ -311,6 +345,8 @@ class _Run:
             for pool in (self._encoder, self._copier):
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
+        if self.listing is not None:
+            self.report.images_unreferenced = len(self.listing.unclaimed)
         if self._refs_without_folder:
             self.report.warnings.append(
                 f"no legacy images folder was given: {self._refs_without_folder} image "
@@ -393,6 +429,12 @@ class _Run:
     # ------------------------------------------------------------------ one model
     def _prepare(self, row: LegacyModel) -> _ModelWork | None:
         """Decide what a legacy row becomes; None if it is skipped (already imported, bad)."""
+        extra, extra_problem, extra_is_object = parse_legacy_json(row.extra_json, "extra_json")
+        old_meta, meta_problem = legacy_json(row.meta_json, "meta_json")
+        refs = image_refs(extra, old_meta)
+        # Every row claims its files (even one skipped below), so none is miscounted as
+        # unreferenced; a row whose image list was lost also claims its uploads by name.
+        uploads = self._claim_images(row.id, refs, by_name=not extra_is_object)
         path = row.path
         if not isinstance(path, str) or not path.strip():
             self.report.add_error("model", row.id, None, "the legacy row has no path")
@@ -400,8 +442,6 @@ class _Run:
         if self.ledger.is_imported(path):
             self.report.already_imported += 1
             return None
-        extra, extra_problem = legacy_json(row.extra_json, "extra_json")
-        old_meta, meta_problem = legacy_json(row.meta_json, "meta_json")
         for problem in (extra_problem, meta_problem):
             if problem:
                 self.report.add_error("meta", row.id, path, problem)
@@ -423,17 +463,36 @@ class _Run:
             elif mapped not in tag_ids:
                 tag_ids.append(mapped)
         jobs: list[_ImageJob] = []
-        for n, ref in enumerate(image_refs(extra, old_meta)):
+        named: set[str] = set()
+        for n, ref in enumerate(refs):
             if self.images_dir is None:
                 self._refs_without_folder += 1
                 continue
             try:
-                jobs.append(_ImageJob(ref, n, locate_image(self.images_dir, ref)))
+                located = locate_image(self.images_dir, ref)
             except ValueError as exc:
                 self.report.add_error("image", row.id, None, str(exc))
+                continue
+            jobs.append(_ImageJob(ref, n, located))
+            named.add(os.path.normcase(located.name))
+        if self.images_dir is not None:
+            for k, name in enumerate(uploads):  # newest first, after the ones named above
+                if os.path.normcase(name) not in named:
+                    job = _ImageJob(name, len(refs) + k, self.images_dir / name, recovered=True)
+                    jobs.append(job)
         sha = legacy_sha(row.hash_hex)
         pending_id, merge_pending = (None, False) if sha else self._pending_target(row.id, path)
         return _ModelWork(row.id, path, data, sha, pending_id, merge_pending, tag_ids, jobs)
+
+    def _claim_images(self, legacy_id: int, refs: list[str], *, by_name: bool) -> list[str]:
+        """Mark the files ``refs`` name as claimed; with ``by_name``, also take (and return,
+        newest first) the uploads the legacy app named for ``legacy_id``."""
+        if self.listing is None:
+            return []
+        for ref in refs:
+            with suppress(ValueError):
+                self.listing.claim(media_file_name(ref))
+        return self.listing.take_uploads(legacy_id) if by_name else []
 
     def _pending_target(self, legacy_id: int, path: str) -> tuple[int, bool]:
         """The pending id for a legacy model: a pending row with its path, its legacy id, or
@@ -468,11 +527,13 @@ class _Run:
                 self.report.add_error("image", work.legacy_id, str(job.path), outcome.detail)
             elif work.sha is None:
                 self.report.images_copied += 1
-            else:
-                self._place(work, outcome)
+                self.report.images_recovered_by_name += int(job.recovered)
+            elif self._place(work, outcome):
+                self.report.images_recovered_by_name += int(job.recovered)
 
-    def _place(self, work: _ModelWork, encoded: EncodedImage) -> None:
-        """Write one encoded image at a seq reserved in the ledger (reused after a crash)."""
+    def _place(self, work: _ModelWork, encoded: EncodedImage) -> bool:
+        """Write one encoded image at a seq reserved in the ledger (reused after a crash);
+        False when it was skipped (already placed for this model)."""
         sha = work.sha
         assert sha is not None
         key = (sha, encoded.source_sha)
@@ -481,7 +542,7 @@ class _Run:
         reserved = self.ledger.reservation(sha, encoded.source_sha)
         if key in self._placed or (reserved is not None and reserved[1]):
             self.report.images_skipped += 1  # the same original again, or imported before
-            return
+            return False
         if reserved is not None:
             seq = reserved[0]
             try:
@@ -493,7 +554,7 @@ class _Run:
                     self.images.write_tiers(sha, encoded.tiers, target_seq=seq)
                 self._placed.add(key)
                 self.report.images_encoded += 1
-                return
+                return True
             # Another image took that seq meanwhile: reserve a new one below.
         seq = self.images.claim_seq(sha)
         try:
@@ -504,6 +565,7 @@ class _Run:
         self.images.write_tiers(sha, encoded.tiers, target_seq=seq)
         self._placed.add(key)
         self.report.images_encoded += 1
+        return True
 
     # ------------------------------------------------------------------ commit
     def _commit(self, batch: list[_ModelWork]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.database import DatabaseManager
-from hikaze_mm.database.legacy_v2 import LegacySnapshot
+from hikaze_mm.database.legacy_v2 import LegacySnapshot, snapshot_root
 from hikaze_mm.errors import ConflictError
 from hikaze_mm.images import ImageStore
 from hikaze_mm.jobs import BackgroundJob, JobRun
@@ -89,7 +89,8 @@ class LegacyImportJob:
             images_dir = check_images_dir(legacy_images_dir)
             held.enter_context(self._process_lock())
             self._on_progress("reading", 0, 0)
-            snapshot = held.enter_context(LegacySnapshot.open(legacy_db_path))
+            root = snapshot_root(self.db.path)
+            snapshot = held.enter_context(LegacySnapshot.open(legacy_db_path, root=root))
         except BaseException:
             held.close()
             raise

@@ -14,6 +14,11 @@ Counts (all for THIS run; a second run over the same legacy DB reports its model
   not exist in the legacy DB (or a tag that could not be imported), skipped.
 * ``images_encoded`` (WebP tiers for active models), ``images_copied`` (originals kept for
   pending models), ``images_skipped`` (already imported for that model), ``image_errors``.
+* ``images_recovered_by_name``: of the images encoded or copied, those found by their file
+  name (``model_<legacy id>_...``) for a row whose ``extra_json`` was not a JSON object.
+* ``images_unreferenced``: files in the legacy images folder that no legacy row claims
+  (by an image key of its metadata, or by that name rule); counted, never imported. It
+  describes the folder, so a second run reports it again.
 * ``model_errors``: legacy models that could not be imported at all; ``meta_errors``:
   metadata that was not a JSON object (kept as text, so nothing is lost).
 
@@ -49,6 +54,8 @@ class ImportReport:
     images_copied: int = 0
     images_skipped: int = 0
     image_errors: int = 0
+    images_recovered_by_name: int = 0
+    images_unreferenced: int = 0
     model_errors: int = 0
     meta_errors: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -91,6 +98,12 @@ def summarize(report: dict[str, Any], *, max_errors: int = 20) -> str:
         f"  images: {r['images_encoded']} encoded, {r['images_copied']} copied, "
         f"{r['images_skipped']} already there, {r['image_errors']} errors",
     ]
+    recovered, unreferenced = r.get("images_recovered_by_name"), r.get("images_unreferenced")
+    if recovered or unreferenced:  # absent from reports stored by earlier releases
+        lines.append(
+            f"  legacy images: {recovered or 0} recovered by file name, "
+            f"{unreferenced or 0} unreferenced (not imported)"
+        )
     if r["model_errors"] or r["meta_errors"]:
         lines.append(
             f"  model errors: {r['model_errors']}, metadata kept as text: {r['meta_errors']}"
