@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hikaze_mm.model_types import canonical_type
+from hikaze_mm.process_lock import LOCK_FILE_NAME
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8789
 DB_FILE_NAME = "hikaze_mm.db"
+MAX_PORT = 65535
 # What the background worker does when a pending model's content is already in the library.
 WORKER_STRATEGIES = ("merge", "skip", "override", "delete")
 
@@ -33,12 +35,20 @@ class ModelRoot:
 
     @classmethod
     def parse(cls, spec: str) -> ModelRoot:
+        """``DIR`` or ``TYPE=DIR``; ValueError for an empty spec, ``TYPE=`` or ``=DIR``.
+
+        A ``=`` after a path separator is part of a folder name (``./a=b`` is a folder).
+        """
         spec = spec.strip()
         if not spec:
             raise ValueError("empty model root")
         key, sep, rest = spec.partition("=")
-        if sep and key and os.sep not in key and "/" not in key and rest:
-            return cls(Path(rest).expanduser().resolve(), canonical_type(key))
+        if sep and os.sep not in key and "/" not in key:
+            if not key.strip():
+                raise ValueError(f"model root {spec!r} has no type before '=' (use TYPE=DIR)")
+            if not rest.strip():
+                raise ValueError(f"model root {spec!r} has no folder after '=' (use TYPE=DIR)")
+            return cls(Path(rest.strip()).expanduser().resolve(), canonical_type(key.strip()))
         return cls(Path(spec).expanduser().resolve(), None)
 
 
@@ -70,6 +80,11 @@ class Config:
     def pending_images_dir(self) -> Path:
         return self.images_dir / "pending"
 
+    @property
+    def lock_path(self) -> Path:
+        """The lock file of the one process that writes this library."""
+        return self.data_dir / LOCK_FILE_NAME
+
     def root_for(self, path: str | os.PathLike[str]) -> ModelRoot | None:
         """The model root that holds ``path`` (symlinks resolved), or None."""
         try:
@@ -95,21 +110,34 @@ class Config:
         host: str | None = None,
         port: int | None = None,
         env: Mapping[str, str] | None = None,
+        address_from_env: bool = True,
         **overrides: object,
     ) -> Config:
-        """Build a config from arguments, then ``env`` (default ``os.environ``), then defaults."""
+        """Build a config from arguments, then ``env`` (default ``os.environ``), then defaults.
+
+        ValueError names the setting at fault. ``address_from_env=False`` leaves
+        ``HIKAZE_HOST`` and ``HIKAZE_PORT`` unread (for callers that do not serve).
+        """
         env = os.environ if env is None else env
         data = Path(data_dir or env.get("HIKAZE_DATA_DIR") or "./data").expanduser().resolve()
         db = db_path or env.get("HIKAZE_DB_PATH")
         db_file = Path(db).expanduser().resolve() if db else data / DB_FILE_NAME
         if model_roots:
-            root_specs = list(model_roots)
+            root_specs, source = list(model_roots), "--models-root"
         else:
-            root_specs = [s for s in env.get("HIKAZE_MODEL_ROOTS", "").split(os.pathsep) if s]
-        roots = tuple(dict.fromkeys(ModelRoot.parse(s) for s in root_specs))
-        port_value = port if port is not None else int(env.get("HIKAZE_PORT", DEFAULT_PORT))
-        if not 0 <= port_value <= 65535:
-            raise ValueError(f"port out of range: {port_value}")
+            raw = env.get("HIKAZE_MODEL_ROOTS", "")
+            root_specs, source = [s for s in raw.split(os.pathsep) if s], "HIKAZE_MODEL_ROOTS"
+        try:
+            roots = tuple(dict.fromkeys(ModelRoot.parse(s) for s in root_specs))
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+        if port is not None:
+            port_value = _check_port(port, "port")
+        elif address_from_env and env.get("HIKAZE_PORT"):
+            port_value = _parse_port(env["HIKAZE_PORT"], "HIKAZE_PORT")
+        else:
+            port_value = DEFAULT_PORT
+        env_host = env.get("HIKAZE_HOST") if address_from_env else None
         conf_strategy = overrides.get("worker_conf_strategy", "merge")
         if conf_strategy not in WORKER_STRATEGIES:
             choices = ", ".join(WORKER_STRATEGIES)
@@ -120,7 +148,20 @@ class Config:
             data_dir=data,
             db_path=db_file,
             model_roots=roots,
-            host=host or env.get("HIKAZE_HOST") or DEFAULT_HOST,
+            host=host or env_host or DEFAULT_HOST,
             port=port_value,
             **overrides,  # type: ignore[arg-type]
         )
+
+
+def _check_port(value: int, name: str) -> int:
+    if not 0 <= value <= MAX_PORT:
+        raise ValueError(f"{name} must be between 0 and {MAX_PORT}, not {value}")
+    return value
+
+
+def _parse_port(raw: str, name: str) -> int:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{name} must be an integer between 0 and {MAX_PORT}, not {raw!r}")
+    return _check_port(int(text), name)

@@ -10,12 +10,16 @@
   (path, size, mtime_ns, inode): an unchanged file is never read twice.
 * A file whose stat changes while it is hashed is reported with ``FileChangedError`` and
   its digest is thrown away.
+* Only regular files are hashed: a FIFO, a device, a socket or a folder is refused with
+  ``NotARegularFileError`` (an OSError) without a byte read, so no caller can hang on one.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat as stat_module
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +49,48 @@ class HashPaused(Exception):
 
 class FileChangedError(Exception):
     """The file changed while it was hashed; the digest was thrown away."""
+
+
+class NotARegularFileError(OSError):
+    """Only regular files are hashed; ``strerror`` says what the path is instead."""
+
+    def __init__(self, path: str, mode: int) -> None:
+        super().__init__(errno.EINVAL, f"not a regular file ({_file_kind(mode)})", path)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat_module.S_ISDIR, "a folder"),
+        (stat_module.S_ISFIFO, "a FIFO"),
+        (stat_module.S_ISCHR, "a character device"),
+        (stat_module.S_ISBLK, "a block device"),
+        (stat_module.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a file")
+
+
+def open_regular(path: str) -> int:
+    """A read-only descriptor of the regular file ``path``; NotARegularFileError otherwise.
+
+    The path is checked before it is opened (opening some devices has effects), and the
+    descriptor after (the path may have been replaced in between); it is opened with
+    O_NONBLOCK, so a FIFO with no writer cannot block the open.
+    """
+    mode = os.stat(path).st_mode
+    if not stat_module.S_ISREG(mode):
+        raise NotARegularFileError(path, mode)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat_module.S_ISREG(mode):
+            raise NotARegularFileError(path, mode)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 @dataclass(frozen=True)
@@ -119,11 +165,12 @@ class HashJob:
     ) -> str:
         """Hash from the current offset to the end; return the hex digest.
 
-        Raises HashPaused (state kept), HashCancelled, FileChangedError or OSError.
+        Raises HashPaused (state kept), HashCancelled, FileChangedError or OSError
+        (NotARegularFileError for anything but a regular file).
         """
         buf = bytearray(self.chunk_size)
         view = memoryview(buf)
-        with open(self.path, "rb", buffering=0) as f:
+        with open(open_regular(self.path), "rb", buffering=0) as f:
             stat = FileStat.of(os.fstat(f.fileno()))
             if self._start_stat is None:
                 self._start_stat = stat

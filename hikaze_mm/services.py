@@ -2,14 +2,37 @@
 
 The CLI and the HTTP server both open one ``Services`` and call its parts; tests open
 their own against a temporary data dir. Nothing here is global.
+
+``Services.open(config, access=...)`` opens a library in one of three ways:
+
+* ``"shared"`` (the default; ComfyUI's mount, tests): creates what is missing, and
+  recovers what a killed process left half done unless another live process holds the
+  library's lock. It never refuses.
+* ``"write"``: as the one process that writes the library. It refuses, having created
+  nothing, when another process holds the library (LibraryBusyError, naming it), when
+  the folder cannot be written (LibraryReadOnlyError), when ``create`` is False and there
+  is no library (NoLibraryError), and when the database's folder is missing (only the data
+  folder itself is created) or the file is not a library (LibraryOpenError).
+* ``"read"``: reads an existing library without creating, upgrading, recovering or
+  locking anything (SQLite ``mode=ro``); it works beside the writer and in a read-only
+  folder.
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from dataclasses import dataclass
 
 from hikaze_mm.config import Config
-from hikaze_mm.database import DatabaseManager
+from hikaze_mm.database import LATEST_REVISION, DatabaseManager, SchemaTooNewError
+from hikaze_mm.database.manager import SchemaNotReadableError
+from hikaze_mm.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    UnprocessableError,
+)
 from hikaze_mm.hashing import HashService
 from hikaze_mm.images import ImageStore
 from hikaze_mm.legacy.job import LegacyImportJob
@@ -21,7 +44,137 @@ from hikaze_mm.library.tags_service import TagsService
 from hikaze_mm.pending.manager import MigrationManager
 from hikaze_mm.pending.operations import PendingService
 from hikaze_mm.pending.promotion import Promoter
-from hikaze_mm.process_lock import ProcessLock
+from hikaze_mm.process_lock import LockOwner, ProcessLock
+
+ACCESS_MODES = ("shared", "write", "read")
+
+
+class NoLibraryError(NotFoundError):
+    error = "No library"
+
+
+class LibraryOpenError(UnprocessableError):
+    """The library's files are not what they should be (a folder, not a database...)."""
+
+    error = "Cannot open the library"
+
+
+class LibraryReadOnlyError(ForbiddenError):
+    error = "Read-only library"
+
+
+class LibraryBusyError(ConflictError):
+    """Another live process writes the library; ``owner`` says who, when it said so."""
+
+    error = "Library in use"
+
+    def __init__(self, detail: str, owner: LockOwner | None) -> None:
+        super().__init__(detail)
+        self.owner = owner
+
+
+def _writable(path: os.PathLike[str]) -> bool:
+    return os.access(path, os.W_OK)
+
+
+def _check_files(config: Config) -> None:
+    """The data folder is a folder and the database path is not one."""
+    if config.data_dir.exists() and not config.data_dir.is_dir():
+        raise LibraryOpenError(f"the data folder {config.data_dir} is a file")
+    if config.db_path.is_dir():
+        raise LibraryOpenError(f"{config.db_path} is a folder, not a library database")
+
+
+def _no_library(config: Config) -> NoLibraryError:
+    return NoLibraryError(
+        f"no library in {config.data_dir} ({config.db_path} does not exist); "
+        "hikaze-mm scan, serve or migrate-legacy creates one"
+    )
+
+
+def _not_a_library(config: Config, exc: Exception) -> LibraryOpenError:
+    if isinstance(exc, (SchemaTooNewError, SchemaNotReadableError)):
+        return LibraryOpenError(f"cannot open the library: {exc}")
+    if isinstance(exc, sqlite3.OperationalError):
+        return LibraryOpenError(f"cannot open the library: cannot read {config.db_path}: {exc}")
+    return LibraryOpenError(
+        f"cannot open the library: {config.db_path} is not a library database ({exc})"
+    )
+
+
+def _read_only_database(config: Config) -> DatabaseManager:
+    _check_files(config)
+    if not config.db_path.is_file():
+        raise _no_library(config)
+    db = DatabaseManager(config.db_path, read_only=True)
+    try:
+        db.check_readable()
+    except (sqlite3.DatabaseError, SchemaTooNewError, SchemaNotReadableError) as exc:
+        db.close()
+        raise _not_a_library(config, exc) from None
+    if not config.pending_images_dir.is_dir():
+        db.close()
+        raise LibraryOpenError(
+            f"cannot open the library: {config.pending_images_dir} is missing "
+            "(a command that writes, such as scan or serve, creates it)"
+        )
+    return db
+
+
+def _probe(config: Config) -> None:
+    """An existing database file that this release cannot write fails here, read-only,
+    before anything is created."""
+    db = DatabaseManager(config.db_path, read_only=True)
+    try:
+        if db.schema_version() > LATEST_REVISION:
+            db.check_readable()  # raises SchemaTooNewError with its message
+    except (sqlite3.DatabaseError, SchemaTooNewError) as exc:
+        raise _not_a_library(config, exc) from None
+    finally:
+        db.close()
+
+
+def _writer_lock(config: Config, *, create: bool, command: str | None) -> ProcessLock:
+    """Check the library's folders and take its lock, creating at most the data folder."""
+    _check_files(config)
+    data, db_path = config.data_dir, config.db_path
+    if db_path.exists():
+        _probe(config)
+    elif not create:
+        raise _no_library(config)
+    elif db_path.parent != data and not db_path.parent.is_dir():
+        raise LibraryOpenError(
+            f"the database's folder {db_path.parent} does not exist (create it first)"
+        )
+    if not data.is_dir():
+        try:
+            data.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LibraryOpenError(
+                f"cannot create the data folder {data}: {exc.strerror or exc}"
+            ) from None
+    folders = [data] if db_path.parent == data else [data, db_path.parent]
+    readonly = [p for p in (*folders, db_path) if p.exists() and not _writable(p)]
+    if readonly:
+        raise LibraryReadOnlyError(
+            f"the library in {data} is read-only (cannot write {readonly[0]}); "
+            "status and list still work"
+        )
+    lock = ProcessLock(config.lock_path)
+    try:
+        acquired = lock.try_acquire()
+    except OSError as exc:
+        raise LibraryReadOnlyError(
+            f"the library in {data} is read-only (cannot write {config.lock_path}: "
+            f"{exc.strerror or exc}); status and list still work"
+        ) from None
+    if not acquired:
+        owner = lock.owner()
+        who = owner.describe() if owner else "another process"
+        raise LibraryBusyError(f"the library in {data} is in use by {who}", owner)
+    if command:
+        lock.set_info(command=command)
+    return lock
 
 
 @dataclass
@@ -41,10 +194,53 @@ class Services:
     lock: ProcessLock
 
     @classmethod
-    def open(cls, config: Config) -> Services:
-        config.ensure_dirs()
+    def open(
+        cls,
+        config: Config,
+        *,
+        access: str = "shared",
+        create: bool = True,
+        command: str | None = None,
+    ) -> Services:
+        """The services of the library ``config`` names, opened as ``access`` says (see the
+        module's docstring). ``create`` (write access) may make a new library; ``command``
+        (write access) is what the lock file says this process runs."""
+        if access not in ACCESS_MODES:
+            raise ValueError(f"access must be one of {', '.join(ACCESS_MODES)}")
+        if access == "read":
+            db = _read_only_database(config)
+            try:
+                return cls._assemble(config, db, ProcessLock(config.lock_path), recover=False)
+            except BaseException:
+                db.close()
+                raise
+        if access == "write":
+            lock = _writer_lock(config, create=create, command=command)
+        else:
+            config.ensure_dirs()
+            lock = ProcessLock(config.lock_path)
         db = DatabaseManager(config.db_path)
-        db.init_db()
+        try:
+            if access == "write":
+                try:
+                    config.ensure_dirs()
+                    db.init_db()
+                except (sqlite3.DatabaseError, SchemaTooNewError) as exc:
+                    raise _not_a_library(config, exc) from None
+            else:
+                db.init_db()
+            if access == "shared":
+                lock.try_acquire()  # held: no other live process works on this library
+            return cls._assemble(config, db, lock, recover=lock.held)
+        except BaseException:
+            db.close()
+            lock.release()
+            raise
+
+    @classmethod
+    def _assemble(
+        cls, config: Config, db: DatabaseManager, lock: ProcessLock, *, recover: bool
+    ) -> Services:
         hashes = HashService(db, chunk_size=config.hash_chunk_bytes, workers=config.hash_workers)
         images = ImageStore(
             config.images_dir,
@@ -54,8 +250,7 @@ class Services:
         )
         legacy_import = LegacyImportJob(db, images)
         promoter = Promoter(db, images, hashes)
-        lock = ProcessLock(config.data_dir / "hikaze_mm.lock")
-        if lock.try_acquire():  # no other live process works on this library
+        if recover:  # this process alone works on the library
             images.cleanup_partial()
             promoter.recover()  # converge promotions a killed process left half done
         migration = MigrationManager(

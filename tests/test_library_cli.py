@@ -54,7 +54,7 @@ def test_list_filters_json_and_text(config: Config) -> None:
     lines = proc.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith(shas["a"][:10])
     assert "Anime LoRA" in lines[0] and "[nsfw, style]" in lines[0]
-    assert "1 of 1 models" in proc.stderr
+    assert "1 of 1 model\n" in proc.stderr
 
 
 def test_list_pages_through_everything(config: Config) -> None:

@@ -1,68 +1,121 @@
-"""Options shared by every subcommand, and turning them into a Config."""
+"""What every subcommand shares: the error type, the argument parser, option helpers.
+
+This module is imported to build the parser (``hikaze-mm --help``), so it imports nothing
+heavy: the library, aiohttp, Pillow and asyncio are imported by the commands that run
+(``hikaze_mm.cli.context`` opens libraries).
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
+import json
+import sys
 
-from hikaze_mm.config import Config
-from hikaze_mm.database import SchemaTooNewError
-from hikaze_mm.errors import HikazeError
-from hikaze_mm.services import Services
+# The CLI's copies of a few library constants, so that building the parser needs no
+# library import; tests/test_cli_parser.py checks that they match the originals.
+MAX_SQLITE_INT = 2**63 - 1  # hikaze_mm.params.MAX_INT
+MAX_PORT = 65535  # hikaze_mm.config.MAX_PORT
+API_STRATEGIES = ("override", "merge", "delete")  # hikaze_mm.pending.promotion
+WORKER_STRATEGIES = ("merge", "skip", "override", "delete")  # hikaze_mm.config
+SORT_COLUMNS = ("name", "created_at", "last_used_at", "size_bytes")  # database.listing
+DEFAULT_LIMIT = 100  # hikaze_mm.database.listing.DEFAULT_LIMIT
+
+USAGE = 2  # exit status of a usage error (bad arguments or configuration)
+FAILURE = 1  # exit status of a command that could not do its work
 
 
 class CliError(Exception):
-    """A user mistake or fatal condition: printed as one line, exit status ``code``."""
+    """A user mistake or a failure: printed as one line (or one JSON object with
+    ``--json``), exit status ``code`` (2 for usage errors, 1 for failures)."""
 
-    def __init__(self, message: str, code: int = 2) -> None:
+    def __init__(self, message: str, code: int = USAGE, error: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.error = error or ("Usage error" if code == USAGE else "Failed")
+
+    @property
+    def detail(self) -> str:
+        return str(self)
+
+
+def report_error(exc: CliError, *, as_json: bool) -> None:
+    """``hikaze-mm: error: ...`` on stderr, or ``{"error", "detail"}`` on stdout."""
+    if as_json:
+        print(json.dumps({"error": exc.error, "detail": exc.detail}, ensure_ascii=False))
+    else:
+        detail = " ".join(exc.detail.split())  # one line, whatever the message held
+        print(f"hikaze-mm: error: {detail}", file=sys.stderr)
+
+
+def note(message: str) -> None:
+    """A remark that is no error (on stderr, so --json output stays clean)."""
+    print(f"hikaze-mm: {message}", file=sys.stderr, flush=True)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error raises CliError (one line, exit 2) instead of printing
+    the usage and exiting; the subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CliError(f"{message} (see {self.prog} --help)", USAGE)
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 file``, ``2 files``; ``many`` for irregular plurals."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def bounded_int(name: str, minimum: int = 0, maximum: int = MAX_SQLITE_INT):
+    """An argparse ``type``: a plain integer in [minimum, maximum] (SQLite's range by
+    default), else a usage error that says so (argparse prefixes the argument's name)."""
+
+    def parse(text: str) -> int:
+        digits = text.strip()
+        body = digits[1:] if digits[:1] in "+-" else digits
+        if not (body.isascii() and body.isdigit()):
+            raise argparse.ArgumentTypeError(f"must be an integer, not {text!r:.40}")
+        value = int(digits)
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer from {minimum} to {maximum}, not {text:.40}"
+            )
+        return value
+
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir``, ``--db-path`` and ``--models-root``: on the main parser (before the
+    command) and on each command's (after it). Unset options stay out of the namespace,
+    so a command's parser never hides a value given before the command."""
     group = parser.add_argument_group("data and models")
-    group.add_argument("--data-dir", help="data folder (default ./data, or $HIKAZE_DATA_DIR)")
-    group.add_argument("--db-path", help="library database (default <data>/hikaze_mm.db)")
+    group.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="data folder (default ./data, or $HIKAZE_DATA_DIR)",
+    )
+    group.add_argument(
+        "--db-path",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="library database (default <data>/hikaze_mm.db, or $HIKAZE_DB_PATH); "
+        "its folder must exist",
+    )
     group.add_argument(
         "--models-root",
         action="append",
         metavar="DIR",
+        default=argparse.SUPPRESS,
         help="a model root; repeat for several (or $HIKAZE_MODEL_ROOTS). "
         "TYPE=DIR gives every file below DIR that type",
     )
 
 
-def config_from_args(args: argparse.Namespace, **extra: object) -> Config:
-    try:
-        return Config.load(
-            data_dir=getattr(args, "data_dir", None),
-            db_path=getattr(args, "db_path", None),
-            model_roots=getattr(args, "models_root", None),
-            host=getattr(args, "host", None),
-            port=getattr(args, "port", None),
-            **extra,
-        )
-    except ValueError as exc:
-        raise CliError(f"bad configuration: {exc}") from exc
-
-
-def open_library(config: Config) -> Services:
-    """Open the library's services, or a one-line CliError if it cannot be opened."""
-    try:
-        return Services.open(config)
-    except (OSError, SchemaTooNewError) as exc:
-        raise CliError(f"cannot open the library: {exc}") from None
-
-
-@contextmanager
-def open_services(config: Config, *, error_code: int = 2) -> Iterator[Services]:
-    """The services for one command: a service error becomes a one-line CliError (exit
-    ``error_code``), and the services close however the command ends."""
-    services = open_library(config)
-    try:
-        yield services
-    except HikazeError as exc:
-        raise CliError(exc.detail, code=error_code) from None
-    finally:
-        services.close()
+def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help=f"print {what} as JSON on stdout (errors too, as {{error, detail}})",
+    )

@@ -1,4 +1,4 @@
-"""Library commands: ``hikaze-mm scan`` (and ``list``)."""
+"""Library commands: ``hikaze-mm scan`` and ``hikaze-mm list``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ import json
 import sys
 from typing import Any
 
-from hikaze_mm.cli.common import CliError, add_config_options, config_from_args, open_services
+from hikaze_mm.cli.common import (
+    API_STRATEGIES,
+    DEFAULT_LIMIT,
+    FAILURE,
+    SORT_COLUMNS,
+    CliError,
+    add_config_options,
+    add_json_option,
+    bounded_int,
+    note,
+    plural,
+)
 from hikaze_mm.cli.progress import Progress
-from hikaze_mm.database import ModelQuery
-from hikaze_mm.database.listing import DEFAULT_LIMIT, MAX_LIMIT, SORT_COLUMNS
-from hikaze_mm.model_types import canonical_type
-from hikaze_mm.pending.promotion import API_STRATEGIES
-from hikaze_mm.services import Services
 
 # How many moved/missing models and problems the scan summary lists (the counts are total).
 SCAN_LIST_LIMIT = 20
@@ -32,7 +38,9 @@ def _register_scan(sub: argparse._SubParsersAction) -> None:
         help="scan the model roots: queue new files, relink moved ones, flag missing ones",
         description="Walk the model roots. Files the hash cache knows are not read; new files "
         "are queued for hashing (Stage 2); a moved or renamed model keeps its tags, meta and "
-        "images; a model whose file is gone is flagged missing, never deleted.",
+        "images; a model whose file is gone is flagged missing, never deleted. Creates the "
+        "library if there is none. While a server holds the library, the scan runs there, "
+        "over the server's model roots.",
     )
     add_config_options(p)
     p.add_argument(
@@ -48,26 +56,73 @@ def _register_scan(sub: argparse._SubParsersAction) -> None:
         help="with --immediate: what to do when a new file's content is already a model "
         "(default: leave it pending for review)",
     )
-    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    add_json_option(p, "the full report")
     p.set_defaults(func=run_scan)
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    if args.conf_strategy and not args.immediate:
+        raise CliError("--strategy applies to --immediate only (give both, or neither)")
+    from hikaze_mm.cli import context
+
+    config = context.config_from_args(args)
+    owner = context.holder(config)
+    if owner is not None and owner.address:
+        code = _scan_remote(owner, args)
+        if code is not None:
+            return code
     if not config.model_roots:
         raise CliError("no model roots configured: use --models-root DIR or $HIKAZE_MODEL_ROOTS")
-    with open_services(config) as services, Progress("scan") as bar:
+    for root in config.model_roots:
+        if not root.path.exists():
+            raise CliError(f"model root does not exist: {root.path}", FAILURE)
+        if not root.path.is_dir():
+            raise CliError(f"model root is not a folder: {root.path}", FAILURE)
+    services = context.open_writer(config, "scan", create=True, task="scan")
+    with context.using(services), Progress("scan") as bar:
         report = services.scanner.scan(
             immediate_hashing=args.immediate,
             conf_strategy=args.conf_strategy,
             on_progress=lambda status: _show_progress(bar, status),
         )
-    data = report.to_dict()
+    _print_report(report.to_dict(), args)
+    return 0
+
+
+def _scan_remote(owner: Any, args: argparse.Namespace) -> int | None:
+    """Run the scan in the server that holds the library; None if it does not answer."""
+    from hikaze_mm.cli.remote import Remote, Unreachable
+
+    remote = Remote(owner)
+    body = {"immediate_hashing": args.immediate, "conflict_strategy": args.conf_strategy}
+    try:
+        started = remote.post("/api/scan", body)
+    except Unreachable:
+        return None
+    note(f"the library is served by {owner.describe()}: scanning there, over its model roots")
+    mine = started.get("started_at")
+    try:
+        with Progress("scan") as bar:
+            status = remote.follow(
+                "/api/scan/status",
+                done=lambda s: not s["running"],
+                on_status=lambda s: s["running"] and _show_progress(bar, s),
+            )
+    except KeyboardInterrupt:
+        note("stopped following; the scan goes on in the server")
+        return 130
+    report = status.get("last_report")
+    if status.get("started_at") != mine or not report or report.get("started_at") != mine:
+        raise CliError(f"the scan failed in the server: {status.get('error')}", FAILURE)
+    _print_report(report, args)
+    return 0
+
+
+def _print_report(data: dict[str, Any], args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         _print_summary(data)
-    return 0
 
 
 def _show_progress(bar: Progress, status: dict[str, Any]) -> None:
@@ -83,10 +138,11 @@ def _show_progress(bar: Progress, status: dict[str, Any]) -> None:
 def _print_summary(data: dict[str, Any]) -> None:
     c = data["counts"]
     print(
-        f"scanned {c['files_seen']} files in {data['duration_ms'] / 1000:.1f}s: "
+        f"scanned {plural(c['files_seen'], 'file')} in {data['duration_ms'] / 1000:.1f}s: "
         f"{c['unchanged']} known, {c['new']} new, {c['moved']} moved, {c['renamed']} renamed, "
-        f"{c['missing']} missing, {c['restored']} restored, {c['duplicates']} duplicates, "
-        f"{c['pending']} already pending, {c['errors']} problems"
+        f"{c['missing']} missing, {c['restored']} restored, "
+        f"{plural(c['duplicates'], 'duplicate')}, {c['pending']} already pending, "
+        f"{plural(c['errors'], 'problem')}"
     )
     if data["immediate_hashing"]:
         print(f"promoted {c['promoted']}, left pending as conflicts {c['conflicts']}")
@@ -100,7 +156,7 @@ def _print_summary(data: dict[str, Any]) -> None:
             f"problem  {problem['kind']}: {problem['path']}: {problem['detail']}", file=sys.stderr
         )
     if c["errors"] > len(shown):
-        print(f"... and {c['errors'] - len(shown)} more problems", file=sys.stderr)
+        print(f"... and {plural(c['errors'] - len(shown), 'more problem')}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------- list
@@ -109,7 +165,8 @@ def _register_list(sub: argparse._SubParsersAction) -> None:
         "list",
         help="list the library's models (the same query as GET /api/models)",
         description="List models, filtered and sorted like the web UI. Missing models (file "
-        "gone) are left out unless --include-missing is given.",
+        "gone) are left out unless --include-missing is given. Reads the library only: it "
+        "works beside a running server and in a read-only folder.",
     )
     add_config_options(p)
     p.add_argument("--type", help="only this type (a folder key: loras, checkpoints, ...)")
@@ -121,24 +178,33 @@ def _register_list(sub: argparse._SubParsersAction) -> None:
         "--exclude-tag", action="append", default=[], metavar="TAG", help="leave out this tag"
     )
     p.add_argument("-q", "--query", help="text in the name or path")
-    p.add_argument("--sort", choices=tuple(SORT_COLUMNS), default="name")
-    p.add_argument("--order", choices=("asc", "desc"), default=None)
+    p.add_argument("--sort", choices=SORT_COLUMNS, default="name", help="sort key (default: name)")
+    p.add_argument(
+        "--order",
+        choices=("asc", "desc"),
+        default=None,
+        help="sort order (default: A-Z for names, newest or largest first otherwise)",
+    )
     p.add_argument(
         "--limit",
-        type=int,
+        type=bounded_int("--limit"),
         default=DEFAULT_LIMIT,
         help=f"at most this many models (default {DEFAULT_LIMIT}; 0: all)",
     )
-    p.add_argument("--offset", type=int, default=0, help="skip this many models first")
+    p.add_argument(
+        "--offset", type=bounded_int("--offset"), default=0, help="skip this many models first"
+    )
     p.add_argument("--include-missing", action="store_true", help="also list missing models")
-    p.add_argument("--json", action="store_true", help="print {total, items} as JSON")
+    add_json_option(p, "{total, offset, items}")
     p.set_defaults(func=run_list)
 
 
-def _list_pages(services: Services, args: argparse.Namespace) -> dict[str, Any]:
+def _list_pages(services: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Fetch the requested window in pages of at most MAX_LIMIT models."""
-    if args.limit < 0 or args.offset < 0:
-        raise CliError("--limit and --offset must be >= 0")
+    from hikaze_mm.database import ModelQuery
+    from hikaze_mm.database.listing import MAX_LIMIT
+    from hikaze_mm.model_types import canonical_type
+
     items: list[dict[str, Any]] = []
     total = 0
     offset = args.offset
@@ -166,7 +232,10 @@ def _list_pages(services: Services, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    with open_services(config_from_args(args)) as services:
+    from hikaze_mm.cli import context
+
+    config = context.config_from_args(args)
+    with context.using(context.open_reader(config)) as services:
         result = _list_pages(services, args)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
@@ -179,5 +248,5 @@ def run_list(args: argparse.Namespace) -> int:
             f"{item['name'] or '-'}{f'  [{tags}]' if tags else ''}{flags}"
         )
     shown = len(result["items"])
-    print(f"{shown} of {result['total']} models", file=sys.stderr)
+    print(f"{shown} of {plural(result['total'], 'model')}", file=sys.stderr)
     return 0

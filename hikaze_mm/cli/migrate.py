@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from hikaze_mm.cli.common import add_config_options, config_from_args, open_services
+from hikaze_mm.cli.common import FAILURE, CliError, add_config_options, add_json_option
 from hikaze_mm.cli.progress import Progress
-from hikaze_mm.legacy.report import summarize
 
 PHASE_LABELS = {
     "reading": "reading legacy DB",
@@ -22,18 +21,42 @@ def register(sub: argparse._SubParsersAction) -> None:
         "migrate-legacy",
         help="import a legacy (v2) database and its images folder (read-only, once)",
         description="Import the models, tags and preview images of a Hikaze Model Manager v2 "
-        "database. The legacy files are only read. Running it again imports nothing twice.",
+        "database. The legacy files are only read, and checked before anything is created. "
+        "Running it again imports nothing twice. Refused while another process holds the "
+        "library (a server imports through its Migration page).",
     )
     p.add_argument("legacy_db", metavar="LEGACY_DB", help="the legacy hikaze_mm.sqlite3 file")
     p.add_argument("--images", metavar="DIR", help="the legacy images folder (/media/ files)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json_option(p, "the report")
     add_config_options(p)
     p.set_defaults(func=run)
 
 
+def _check_input(args: argparse.Namespace) -> None:
+    """The legacy database and images folder, checked the way the import checks them,
+    before the library is opened (a bad input creates nothing)."""
+    import tempfile
+
+    from hikaze_mm.database.legacy_v2 import LegacySnapshot
+    from hikaze_mm.errors import HikazeError
+    from hikaze_mm.legacy.importer import check_images_dir
+
+    try:
+        check_images_dir(args.images)
+        with tempfile.TemporaryDirectory(prefix="hikaze-check-") as scratch:
+            LegacySnapshot.open(args.legacy_db, root=scratch).close()
+    except HikazeError as exc:
+        raise CliError(exc.detail, FAILURE, exc.error) from None
+
+
 def run(args: argparse.Namespace) -> int:
-    services_cm = open_services(config_from_args(args), error_code=1)
-    with services_cm as services, Progress(PHASE_LABELS["reading"]) as bar:
+    from hikaze_mm.cli import context
+    from hikaze_mm.legacy.report import summarize
+
+    config = context.config_from_args(args)
+    _check_input(args)
+    services = context.open_writer(config, "migrate-legacy", create=True, task="import")
+    with context.using(services), Progress(PHASE_LABELS["reading"]) as bar:
 
         def on_progress(phase: str, done: int, total: int) -> None:
             bar.update(done, total, label=PHASE_LABELS.get(phase, phase))

@@ -1,11 +1,13 @@
 """``hikaze-mm promote`` and ``hikaze-mm status``: Stage 2 from the command line.
 
 * ``promote --all``: run the background worker in the foreground (resuming a run that
-  was interrupted), with a bytes/s and ETA bar; Ctrl+C stops it resumably.
+  was interrupted), with a bytes/s and ETA bar; Ctrl+C stops it resumably. While a server
+  holds the library, the run is started (or resumed) in the server and followed here.
 * ``promote ID...``: promote those pending models one by one; ``--strategy`` decides what
   happens when the content is already in the library (without it, a conflict is
-  reported and the item stays pending).
-* ``status``: the migration state and the pending counts.
+  reported and the item stays pending). Refused while another process holds the library.
+* ``status``: the migration state and the pending counts (asked of the server that holds
+  the library, if one does; otherwise read from the library, read-only).
 """
 
 from __future__ import annotations
@@ -15,22 +17,38 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.cli.common import CliError, add_config_options, config_from_args, open_services
+from hikaze_mm.cli.common import (
+    WORKER_STRATEGIES,
+    CliError,
+    add_config_options,
+    add_json_option,
+    bounded_int,
+    note,
+    plural,
+)
 from hikaze_mm.cli.progress import ByteProgress
-from hikaze_mm.errors import HikazeError
-from hikaze_mm.pending.promotion import WORKER_STRATEGIES, PromotionConflict
-from hikaze_mm.services import Services
+
+MIGRATION_STATUS = "/api/migration/status"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "promote",
         help="hash pending models and move them into the library",
-        description="Hash pending models and promote them into the active library.",
+        description="Hash pending models and promote them into the active library. While a "
+        "server holds the library, --all runs there and is followed here; promoting IDs is "
+        "refused (use the server's Pending review page).",
     )
     add_config_options(p)
     p.add_argument("--all", action="store_true", help="every pending model not done yet")
-    p.add_argument("ids", nargs="*", type=int, default=[], metavar="ID", help="pending ids")
+    p.add_argument(
+        "ids",
+        nargs="*",
+        type=bounded_int("a pending ID"),
+        default=[],
+        metavar="ID",
+        help="pending ids (see GET /api/migration/pending)",
+    )
     p.add_argument(
         "--strategy",
         dest="conf_strategy",
@@ -38,12 +56,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="on a conflict: override, merge or delete (with --all also skip; "
         "default for --all: the configured worker policy, merge)",
     )
-    p.add_argument("--json", action="store_true", help="print results as JSON lines")
+    add_json_option(p, "results (JSON lines for IDs, the final state for --all)")
     p.set_defaults(func=run_promote)
 
-    s = sub.add_parser("status", help="show the migration state and pending counts")
+    s = sub.add_parser(
+        "status",
+        help="show the migration state and pending counts",
+        description="Show the Stage 2 state, its progress and the pending counts, and which "
+        "process holds the library. Reads only: works beside a server and in a read-only "
+        "folder.",
+    )
     add_config_options(s)
-    s.add_argument("--json", action="store_true", help="print the state as JSON")
+    add_json_option(s, "the state")
     s.set_defaults(func=run_status)
 
 
@@ -52,13 +76,26 @@ def run_promote(args: argparse.Namespace) -> int:
         raise CliError("give either --all or pending IDs")
     if not args.all and args.conf_strategy == "skip":
         raise CliError("--strategy skip is for --all; without a strategy a conflict is skipped")
-    with open_services(config_from_args(args)) as services:
+    from hikaze_mm.cli import context
+
+    config = context.config_from_args(args)
+    if args.all:
+        owner = context.holder(config)
+        if owner is not None and owner.address:
+            code = _promote_all_remote(owner, args)
+            if code is not None:
+                return code
+    services = context.open_writer(config, "promote", create=False, task="promote")
+    with context.using(services):
         if args.all:
             return _promote_all(services, args)
         return _promote_ids(services, args)
 
 
-def _promote_ids(services: Services, args: argparse.Namespace) -> int:
+def _promote_ids(services: Any, args: argparse.Namespace) -> int:
+    from hikaze_mm.errors import HikazeError
+    from hikaze_mm.pending.promotion import PromotionConflict
+
     failures = 0
     for pending_id in args.ids:
         row = services.db.pending.get(pending_id)
@@ -89,7 +126,7 @@ def _report(args: argparse.Namespace, result: dict[str, Any]) -> None:
         print(f"{result['id']}: {result['status']}: {result['detail']}")
 
 
-def _promote_all(services: Services, args: argparse.Namespace) -> int:
+def _promote_all(services: Any, args: argparse.Namespace) -> int:
     mgr = services.migration
     try:
         if mgr.get_status()["status"] in ("RUNNING", "PAUSED") and args.conf_strategy is None:
@@ -104,7 +141,40 @@ def _promote_all(services: Services, args: argparse.Namespace) -> int:
         mgr.shutdown()
         print("stopped; run `hikaze-mm promote --all` again to resume")
         return 130
-    status = mgr.get_status()
+    return _finish(mgr.get_status(), args)
+
+
+def _promote_all_remote(owner: Any, args: argparse.Namespace) -> int | None:
+    """Start or resume Stage 2 in the server that holds the library and follow it there;
+    None if that server does not answer."""
+    from hikaze_mm.cli.remote import Remote, Unreachable
+
+    remote = Remote(owner)
+    try:
+        status = remote.get(MIGRATION_STATUS)
+    except Unreachable:
+        return None
+    note(f"the library is served by {owner.describe()}: promoting there")
+    if status["active"]:
+        if status["status"] == "PAUSED":
+            remote.post("/api/migration/resume")
+    elif status["status"] in ("RUNNING", "PAUSED") and args.conf_strategy is None:
+        remote.post("/api/migration/resume")
+    else:
+        body = {"conflict_policy": args.conf_strategy} if args.conf_strategy else {}
+        remote.post("/api/migration/start", body)
+    try:
+        with ByteProgress("promoting") as bar:
+            status = remote.follow(
+                MIGRATION_STATUS, done=lambda s: not s["active"], on_status=lambda s: _draw(bar, s)
+            )
+    except KeyboardInterrupt:
+        note("stopped following; the server goes on promoting (pause it in its web UI)")
+        return 130
+    return _finish(status, args)
+
+
+def _finish(status: dict[str, Any], args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status))
     else:
@@ -121,7 +191,7 @@ def _draw(bar: ByteProgress, status: dict[str, Any]) -> None:
 def _summary(status: dict[str, Any]) -> str:
     s = status["stats"]
     line = (
-        f"{status['status']}: {s['processed_items']}/{s['total_items']} items "
+        f"{status['status']}: {s['processed_items']}/{plural(s['total_items'], 'item')} "
         f"({status['progress']:.1f}%), promoted {s['promoted']}, merged {s['merged']}, "
         f"overridden {s['overridden']}, deleted {s['deleted']}, conflicts {s['conflicts']}, "
         f"errors {s['errors']}"
@@ -132,9 +202,25 @@ def _summary(status: dict[str, Any]) -> str:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    with open_services(config_from_args(args)) as services:
-        status = services.migration.get_status()
-        status["pending"] = services.db.pending.counts()
+    from hikaze_mm.cli import context
+
+    config = context.config_from_args(args)
+    owner = context.holder(config)
+    status = None
+    if owner is not None and owner.address:
+        from hikaze_mm.cli.remote import Remote, Unreachable
+
+        try:
+            status = Remote(owner).get(MIGRATION_STATUS)
+        except Unreachable:
+            status = None
+    if status is None:
+        with context.using(context.open_reader(config)) as services:
+            status = services.migration.get_status()
+            status["pending"] = services.db.pending.counts()
+    status["holder"] = (
+        {"pid": owner.pid, "command": owner.command, "address": owner.address} if owner else None
+    )
     if args.json:
         print(json.dumps(status))
         return 0
@@ -144,4 +230,6 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"current: {item['path']} ({item['bytes_done']}/{item['bytes_total']} bytes)")
     pending = ", ".join(f"{k} {v}" for k, v in status["pending"].items())
     print(f"pending: {pending}")
+    if owner is not None:
+        print(f"held by: {owner.describe()}")
     return 0

@@ -10,10 +10,15 @@ server's executor threads and the background workers can use one manager at once
 thread that ends its work calls ``release_thread()``; background jobs do it for their
 threads. ``transaction()`` nests with savepoints, so a service can compose several store
 calls into one atomic change.
+
+``DatabaseManager(path, read_only=True)`` opens the file with SQLite's ``mode=ro``: it
+never creates, upgrades, recovers or writes anything (for ``hikaze-mm status`` and
+``list`` beside the process that writes, or in a folder this process cannot write).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -35,10 +40,19 @@ class SchemaTooNewError(RuntimeError):
     """The database was written by a newer release than this one."""
 
 
+class SchemaNotReadableError(RuntimeError):
+    """A read-only open found a database this release cannot read as it is: not a library
+    (no schema), or one at an older revision (only a write open upgrades it)."""
+
+
 class DatabaseManager:
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 15_000) -> None:
+    def __init__(
+        self, path: str | Path, *, busy_timeout_ms: int = 15_000, read_only: bool = False
+    ) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
+        self.read_only = read_only
+        self._immutable = False  # read-only, in a folder nobody here can write (see below)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -52,18 +66,52 @@ class DatabaseManager:
 
     # ----------------------------------------------------------------- connections
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path,
-            timeout=self.busy_timeout_ms / 1000,
-            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
-            check_same_thread=False,  # used by one thread; closed by close() from any
-        )
+        if self.read_only:
+            conn = self._connect_read_only()
+        else:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout_ms / 1000,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # used by one thread; closed by close() from any
+            )
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         with self._all_lock:
             self._all.append(conn)
+        return conn
+
+    def _open_uri(self, *, immutable: bool) -> sqlite3.Connection:
+        uri = self.path.absolute().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+        return sqlite3.connect(
+            uri,
+            uri=True,
+            timeout=self.busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A ``mode=ro`` connection (a missing file is an error, never created).
+
+        A WAL database can be read so only where its ``-shm`` file exists or can be made.
+        In a folder this process cannot write, with no ``-wal`` file (the last writer
+        closed cleanly, so the main file holds everything), it is opened ``immutable``.
+        """
+        conn = self._open_uri(immutable=self._immutable)
+        if not self._immutable:
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                conn.close()
+                folder = self.path.absolute().parent
+                if os.access(folder, os.W_OK) or Path(f"{self.path}-wal").exists():
+                    raise
+                self._immutable = True
+                conn = self._open_uri(immutable=True)
+        conn.execute("PRAGMA query_only = ON")
         return conn
 
     @property
@@ -169,3 +217,24 @@ class DatabaseManager:
 
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def check_readable(self) -> int:
+        """For a read-only manager: the revision, if this release reads the file as it is.
+
+        Raises SchemaTooNewError, SchemaNotReadableError, or sqlite3.DatabaseError (not a
+        database, or unreadable).
+        """
+        current = self.schema_version()
+        if current > LATEST_REVISION:
+            raise SchemaTooNewError(
+                f"{self.path} has schema revision {current}; this release knows up to "
+                f"{LATEST_REVISION}. Upgrade Hikaze Model Manager."
+            )
+        if current == 0:
+            raise SchemaNotReadableError(f"{self.path} is not a Hikaze library (no schema)")
+        if current < LATEST_REVISION:
+            raise SchemaNotReadableError(
+                f"{self.path} has schema revision {current} and this release reads "
+                f"{LATEST_REVISION}; a command that writes (scan, serve) upgrades it"
+            )
+        return current
