@@ -212,6 +212,17 @@ class HashJob:
         return self._start_stat
 
 
+def _with_hook(
+    progress: ProgressCallback | None, hook: Callable[[str, int], None], path: str
+) -> ProgressCallback:
+    def both(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done, total)
+        hook(path, done)
+
+    return both
+
+
 class HashService:
     """Hashes files in a thread pool, with the cache in the library database."""
 
@@ -225,6 +236,9 @@ class HashService:
         self.db = db
         self.chunk_size = chunk_size
         self.workers = workers or max(1, os.cpu_count() or 1)
+        # Called as (path, bytes done) after every chunk read, in the hashing thread: a
+        # point where a test (or a tool) can act at a known chunk, e.g. pause a run.
+        self.on_chunk: Callable[[str, int], None] | None = None
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="hikaze-hash")
 
     def lookup_cache(self, path: str | os.PathLike[str]) -> HashResult | None:
@@ -254,6 +268,8 @@ class HashService:
             hit = self.lookup_cache(key)
             if hit is not None:
                 return hit
+        if self.on_chunk is not None:
+            progress = _with_hook(progress, self.on_chunk, key)
         job = HashJob(key, self.chunk_size)
         if on_job is not None:
             on_job(job)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from hikaze_mm.config import Config
 from hikaze_mm.database import LATEST_REVISION, DatabaseManager, SchemaTooNewError
+from hikaze_mm.database.legacy_v2 import remove_stale_snapshots, snapshot_root
 from hikaze_mm.database.manager import SchemaNotReadableError
 from hikaze_mm.errors import (
     ConflictError,
@@ -252,6 +253,7 @@ class Services:
         promoter = Promoter(db, images, hashes)
         if recover:  # this process alone works on the library
             images.cleanup_partial()
+            remove_stale_snapshots(snapshot_root(db.path))  # copies a killed import left
             promoter.recover()  # converge promotions a killed process left half done
         migration = MigrationManager(
             db,

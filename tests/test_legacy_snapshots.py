@@ -83,6 +83,12 @@ def test_a_killed_runs_copy_is_removed_by_the_cleanup(tmp_path: Path) -> None:
     assert remove_stale_snapshots(root) == 0  # nothing left; no root is fine
 
 
+def test_the_next_start_of_the_library_removes_the_stale_copy(tmp_path: Path) -> None:
+    _legacy, _images, data = killed_import(tmp_path)
+    Services.open(Config.load(data_dir=data, env={})).close()
+    assert not snapshot_root(data / "hikaze_mm.db").exists()
+
+
 def test_the_next_import_removes_the_stale_copy_and_its_own(tmp_path: Path) -> None:
     legacy, images, data = killed_import(tmp_path)
     services = Services.open(Config.load(data_dir=data, env={}))

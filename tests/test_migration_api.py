@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -191,30 +192,44 @@ async def test_migration_control_and_status(client, models_root: Path) -> None:
     assert resp.status == 400
 
 
+def hold_at_chunk(services, chunk: int) -> tuple[threading.Event, threading.Event]:
+    """Hold the hashing thread right after ``chunk`` chunks of the first file, until
+    released: ``(reached, release)``. The test acts while the hash is mid-file."""
+    reached, release = threading.Event(), threading.Event()
+    at = chunk * services.hashes.chunk_size
+
+    def hook(_path: str, done: int) -> None:
+        if done == at and not reached.is_set():
+            reached.set()
+            release.wait(30)
+
+    services.hashes.on_chunk = hook
+    return reached, release
+
+
 async def test_pause_and_resume_over_http(client, models_root: Path) -> None:
     services = svc(client)
+    chunk = services.hashes.chunk_size
     path = models_root / "checkpoints" / "big.safetensors"
     path.parent.mkdir(parents=True)
-    size = 400 * 1024 * 1024
+    size = 16 * chunk
     make_sparse(path, size)
     services.db.pending.add({"path": str(path), "name": "big"})
+    reached, release = hold_at_chunk(services, 4)
     await client.post("/api/migration/start")
-    deadline = time.monotonic() + 20
-    while not (services.migration.get_status()["current_item"] or {}).get("bytes_done"):
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.002)
+    assert await asyncio.to_thread(reached.wait, 30)
     resp = await client.post("/api/migration/pause")
     assert (await resp.json())["status"] == "PAUSED"
-    await asyncio.sleep(0.2)
+    release.set()  # the thread reads on only if it missed the pause: it must not
     status = await (await client.get("/api/migration/status")).json()
     assert status["status"] == "PAUSED" and status["current_file"] == str(path)
-    held = status["current_item"]["bytes_done"]
-    assert 0 < held < size and 0 < status["progress"] < 100
+    assert status["current_item"]["bytes_done"] == 4 * chunk
+    assert 0 < status["progress"] < 100
     resp = await client.post("/api/migration/resume")
     assert (await resp.json())["status"] in ("RUNNING", "COMPLETED")
-    while (await (await client.get("/api/migration/status")).json())["status"] != "COMPLETED":
-        assert time.monotonic() < deadline + 30
-        await asyncio.sleep(0.02)
+    assert await asyncio.to_thread(services.migration.wait, 60)
+    status = await (await client.get("/api/migration/status")).json()
+    assert status["status"] == "COMPLETED"
     assert services.migration.get_status()["stats"]["bytes_read"] == size
 
 
@@ -288,29 +303,22 @@ async def test_sha256_endpoint_promotes_pending(client, models_root: Path) -> No
     assert body["existing"]["sha256"] == sha and body["pending"]["id"] == twin
 
 
-async def test_event_loop_stays_responsive_during_a_large_hash(client, models_root: Path) -> None:
+async def test_the_loop_answers_while_a_large_file_is_hashed(client, models_root: Path) -> None:
+    """The hash runs off the event loop: with the hashing thread held mid-file, another
+    request is answered. (The loop's lag is measured by bench/promotion_bench.py.)"""
+    services = svc(client)
     path = models_root / "checkpoints" / "huge.safetensors"
     path.parent.mkdir(parents=True)
-    make_sparse(path, 600 * 1024 * 1024)
-    loop = asyncio.get_running_loop()
-    worst = 0.0
-    stop = False
-
-    async def ticker() -> None:
-        nonlocal worst
-        while not stop:
-            before = loop.time()
-            await asyncio.sleep(0.005)
-            worst = max(worst, loop.time() - before - 0.005)
-
-    tick = asyncio.ensure_future(ticker())
-    await asyncio.sleep(0.05)
-    resp = await client.post("/api/models/sha256", json={"path": str(path)})
-    stop = True
-    await tick
+    make_sparse(path, 8 * services.hashes.chunk_size)
+    reached, release = hold_at_chunk(services, 2)
+    hashing = asyncio.ensure_future(client.post("/api/models/sha256", json={"path": str(path)}))
+    assert await asyncio.to_thread(reached.wait, 30)
+    resp = await client.get("/api/health")
+    assert resp.status == 200 and not hashing.done()
+    release.set()
+    resp = await hashing
     assert resp.status == 200
     assert (await resp.json())["sha256"] == sha256_of(path)
-    assert worst < 0.100, f"event loop lagged {worst * 1000:.0f} ms"
 
 
 async def test_server_start_resumes_an_interrupted_run(aiohttp_client, config, models_root) -> None:

@@ -46,7 +46,7 @@ def stage2_value(page) -> float:
     return float(page.locator("#stage2-progress").get_attribute("aria-valuenow") or 0)
 
 
-# One hashing thread: 1.1 GB take long enough to pause mid-run even on a fast machine.
+# One hashing thread, held at a known chunk while the page pauses the run.
 @pytest.mark.parametrize("library", [{"hash_workers": 1}], indirect=True)
 def test_stage2_progress_pause_resume_to_100(page, library: Library, live: LiveServer) -> None:
     folder = library.root / "big"
@@ -64,16 +64,31 @@ def test_stage2_progress_pause_resume_to_100(page, library: Library, live: LiveS
     expect(page.locator("#stage2-progress")).to_have_attribute("aria-valuenow", "0.0")
     page.evaluate(RECORD_PROGRESS)
 
+    # The hashing thread waits after its second chunk until the page has paused the run,
+    # so the pause lands mid-file whatever the machine's speed.
+    reached, release = threading.Event(), threading.Event()
+    hashes = library.services.hashes
+    at = 2 * hashes.chunk_size
+
+    def hold(_path: str, done: int) -> None:
+        if done == at and not reached.is_set():
+            reached.set()
+            release.wait(60)
+
+    hashes.on_chunk = hold
     panel.get_by_role("button", name="Start").click()
-    # Pause as soon as the page sees it running: the worker stops within one chunk.
+    assert reached.wait(60)
     panel.get_by_role("button", name="Pause").click()
     expect(panel.locator(".badge")).to_have_text("paused")
+    release.set()  # the thread sees the pause before its next chunk: it stops here
     expect(panel.get_by_role("button", name="Resume")).to_be_enabled()
     expect(panel.locator(".progress-text").first).to_contain_text(f"/ {FILE_COUNT} items")
     expect(panel.locator(".progress-text").first).to_contain_text("1.1 GB")
-    page.wait_for_timeout(800)  # the hashing thread stops within one chunk
+    status = library.services.migration.get_status()
+    assert status["status"] == "PAUSED" and status["current_item"]["bytes_done"] == at
+    page.wait_for_timeout(600)  # a poll after the thread stopped
     paused_at = stage2_value(page)
-    assert paused_at < 100
+    assert 0 < paused_at < 100
     screenshot(page, "migration")
     page.wait_for_timeout(2000)  # polls later: a paused run has not moved
     assert stage2_value(page) == paused_at

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -70,22 +71,37 @@ def test_skip_policy_leaves_conflicts_pending(services: Services, models_root: P
     assert len(rows) == 1 and rows[0]["sha256"] == sha
 
 
+def pause_at_chunk(services: Services, chunk: int) -> threading.Event:
+    """Pause the migration from the hashing thread right after it has read ``chunk``
+    chunks of the first file: a known point, whatever the machine's speed."""
+    paused = threading.Event()
+    at = chunk * services.hashes.chunk_size
+
+    def hook(_path: str, done: int) -> None:
+        if done == at and not paused.is_set():
+            services.migration.pause_processing()
+            paused.set()
+
+    services.hashes.on_chunk = hook
+    return paused
+
+
 def test_pause_mid_file_and_resume_from_same_offset(
     services: Services, models_root: Path, config: Config
 ) -> None:
-    size = 400 * 1024 * 1024
+    chunk = services.hashes.chunk_size
+    size = 16 * chunk
     pid = add_sparse_pending(services, models_root, "big.safetensors", size, b"big")
     mgr = services.migration
+    paused = pause_at_chunk(services, 4)
     mgr.start_full_migration()
-    wait_for(lambda: (mgr.get_status()["current_item"] or {}).get("bytes_done", 0) > 0)
-    mgr.pause_processing()
+    assert paused.wait(30)
     assert services.db.state.get(STATE_KEY)["status"] == "PAUSED"
-    time.sleep(0.1)  # let the hashing thread reach its chunk boundary
-    paused_at = mgr.get_status()["current_item"]["bytes_done"]
-    assert 0 < paused_at < size  # it stopped mid-file, without finishing the file
-    time.sleep(0.3)
-    assert mgr.get_status()["current_item"]["bytes_done"] == paused_at
-    assert mgr.get_status()["status"] == "PAUSED"
+    status = mgr.get_status()
+    # It stopped exactly after chunk 4, mid-file: the pause is seen before the next read.
+    assert status["status"] == "PAUSED"
+    assert status["current_item"]["bytes_done"] == 4 * chunk
+    assert status["stats"]["bytes_read"] == 4 * chunk
     mgr.resume_processing()
     assert mgr.wait(60)
     status = mgr.get_status()
