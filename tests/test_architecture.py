@@ -24,7 +24,7 @@ LAYERS = [
     {"library", "pending"},
     {"legacy"},
     {"services"},
-    {"server", "cli"},
+    {"server", "cli", "comfy"},
 ]
 
 

@@ -54,6 +54,8 @@ class ModelStoreContract(Protocol):
         returns the record and ``created``, ``updated`` or ``merged``."""
 
     def update(self, sha256: str, **fields: Any) -> Record: ...
+    def mark_used(self, sha256: str) -> Record:
+        """``last_used_at`` now, ``use_count`` + 1."""
     def relink(self, sha256: str, path: str) -> bool:
         """New path, ``missing`` cleared; False if the model is gone."""
 

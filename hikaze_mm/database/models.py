@@ -168,6 +168,20 @@ class ModelStore:
             raise NotFoundError(f"no model {sha}")
         return record
 
+    def mark_used(self, sha256: str) -> dict[str, Any]:
+        """Stamp ``last_used_at`` and count one more use; the record after."""
+        sha = normalize_sha256(sha256)
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE models SET last_used_at = ?, use_count = use_count + 1 WHERE sha256 = ?",
+                (now_ms(), sha),
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no model {sha}")
+            record = self.get(sha)
+        assert record is not None
+        return record
+
     def relink(self, sha256: str, path: str) -> bool:
         """Point a model at a new file (and clear ``missing``); False if it is gone. One UPDATE."""
         with self.db.transaction():

@@ -144,12 +144,18 @@ CREATE INDEX idx_models_listing ON models(
 );
 """
 
+# Use tracking: ComfyUI's loader nodes count each load (and stamp last_used_at).
+REVISION_6 = """
+ALTER TABLE models ADD COLUMN use_count INTEGER NOT NULL DEFAULT 0;
+"""
+
 REVISIONS: tuple[str, ...] = (
     REVISION_1,
     REVISION_2,
     REVISION_3,
     REVISION_4,
     REVISION_5,
+    REVISION_6,
 )
 LATEST_REVISION = len(REVISIONS)
 

@@ -31,7 +31,6 @@ from hikaze_mm.database import (
     TagRef,
     normalize_sha256,
     normalize_tag_name,
-    now_ms,
 )
 from hikaze_mm.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from hikaze_mm.hashing import short_hash
@@ -236,9 +235,22 @@ class ModelsService:
         models.add_tags(sha, wanted)
         models.remove_tags(sha, ops.get("remove", []))
 
+    def trigger_words(self, sha256: str) -> list[str]:
+        """The model's trigger words (``meta.trigger_words``, strings only); [] if none."""
+        record = self.db.models.get(sha256)
+        words = (record or {}).get("meta", {}).get("trigger_words")
+        if isinstance(words, str):
+            words = [words]
+        return [w.strip() for w in words or [] if isinstance(w, str) and w.strip()]
+
     def mark_used(self, sha256: str) -> dict[str, Any]:
-        record = self.db.models.update(sha256, last_used_at=now_ms())
-        return {"sha256": record["sha256"], "last_used_at": record["last_used_at"]}
+        """A load of the model: ``last_used_at`` now and one more ``use_count``."""
+        record = self.db.models.mark_used(sha256)
+        return {
+            "sha256": record["sha256"],
+            "last_used_at": record["last_used_at"],
+            "use_count": record["use_count"],
+        }
 
     def delete(self, sha256: str, *, delete_file: bool = False) -> dict[str, Any]:
         """Remove a model's record, tags links and images; its file only with ``delete_file``.

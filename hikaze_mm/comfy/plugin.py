@@ -1,0 +1,210 @@
+"""Hikaze Model Manager inside ComfyUI: the library on ComfyUI's own server, under /hikaze/.
+
+``setup(server, folder_paths, args)`` runs while ComfyUI imports its custom nodes (the
+repository's root ``__init__.py`` calls it), because ComfyUI freezes its router when it
+starts: a sub-app added later answers 404, and one added from ``on_startup`` breaks the
+prefix. It
+
+* builds the configuration from ComfyUI's: the data folder ``<user dir>/hikaze`` (or
+  ``$HIKAZE_DATA_DIR``), every model folder ComfyUI knows (``folder_names_and_paths``,
+  which includes ``extra_model_paths.yaml``) as a root typed by its key, plus
+  ``$HIKAZE_MODEL_ROOTS``; the address ComfyUI listens on, so our host guard accepts what
+  ComfyUI serves;
+* opens the library and mounts the API and UI at ``/hikaze``; binds the nodes to it;
+* once ComfyUI has started, runs the first scan in the background, hashing and promoting
+  new files unless ``HIKAZE_AUTO_HASH=0``, with progress on ComfyUI's websocket
+  (``hikaze.scan``); start-up never waits for it;
+* closes the library when the process exits (ComfyUI runs no aiohttp cleanup).
+
+A library that cannot open (a corrupt database, a folder that cannot be written, a schema
+from a newer release, a missing dependency) never stops ComfyUI: our routes answer 503 with
+the reason, the nodes fail with it, and the log says it once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from hikaze_mm.comfy.nodes import CONTEXT
+from hikaze_mm.config import Config, ModelRoot
+from hikaze_mm.library.resolver import ModelResolver
+from hikaze_mm.model_types import canonical_type
+from hikaze_mm.params import TRUE_WORDS
+
+log = logging.getLogger("hikaze_mm.comfy")
+
+PREFIX = "/hikaze"
+# ComfyUI folder keys that hold no models.
+NOT_MODELS = frozenset({"custom_nodes", "configs"})
+EVENT_SCAN = "hikaze.scan"
+
+
+# ---------------------------------------------------------------- configuration
+def roots_from_comfy(
+    folders: Mapping[str, Any], extra: Iterable[ModelRoot] = ()
+) -> tuple[ModelRoot, ...]:
+    """Model roots from ComfyUI's ``folder_names_and_paths`` (key -> (paths, extensions)).
+
+    Each existing folder becomes a root typed by its key. A folder two keys share
+    (``unet`` and ``diffusion_models``, ``clip`` and ``text_encoders``) is scanned once,
+    under the key named like the folder when there is one, else the first key. ``extra``
+    roots follow, unless ComfyUI's list has their folder already.
+    """
+    chosen: dict[Path, str] = {}
+    for key, entry in folders.items():
+        if key in NOT_MODELS:
+            continue
+        paths = entry[0] if isinstance(entry, (tuple, list)) and entry else []
+        for raw in paths:
+            folder = Path(raw).expanduser().resolve()
+            if not folder.is_dir():
+                continue
+            if folder not in chosen or folder.name == key:
+                chosen[folder] = key
+    roots = [ModelRoot(path, canonical_type(key)) for path, key in chosen.items()]
+    roots += [r for r in extra if r.path not in chosen]
+    return tuple(dict.fromkeys(roots))
+
+
+def listen_host(listen: str | None) -> str:
+    """The host our guard compares with: the first non-loopback address ComfyUI listens on
+    (then any Host it serves is accepted, as ComfyUI accepts it), else its loopback one."""
+    from hikaze_mm.server.middleware import is_loopback_name
+
+    addresses = [a.strip() for a in (listen or "127.0.0.1").split(",") if a.strip()]
+    for address in addresses:
+        if not is_loopback_name(address):
+            return address
+    return addresses[0] if addresses else "127.0.0.1"
+
+
+def comfy_config(
+    folders: Mapping[str, Any],
+    user_dir: str,
+    listen: str | None,
+    port: int,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    env = os.environ if env is None else env
+    data_dir = env.get("HIKAZE_DATA_DIR") or str(Path(user_dir) / "hikaze")
+    extra = [ModelRoot.parse(s) for s in env.get("HIKAZE_MODEL_ROOTS", "").split(os.pathsep) if s]
+    return Config.load(
+        data_dir=data_dir,
+        host=listen_host(listen),
+        port=port,
+        model_roots=[],
+        env={k: v for k, v in env.items() if k != "HIKAZE_MODEL_ROOTS"},
+    ).with_roots(roots_from_comfy(folders, extra))
+
+
+def auto_hash(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the start-up scan hashes and promotes new files (``HIKAZE_AUTO_HASH``)."""
+    value = (os.environ if env is None else env).get("HIKAZE_AUTO_HASH", "1")
+    return value.strip().lower() in TRUE_WORDS
+
+
+def name_lookup(folder_paths: Any) -> Callable[[str, str], str | None]:
+    """A node's model name in ComfyUI's folder for its type: as given (``sub/x.safetensors``),
+    else the file whose name without extension is the name."""
+
+    def find(folder: str, name: str) -> str | None:
+        path = folder_paths.get_full_path(folder, name)
+        if path:
+            return path
+        for candidate in folder_paths.get_filename_list(folder):
+            if Path(candidate).stem == name or Path(candidate).name == name:
+                return folder_paths.get_full_path(folder, candidate)
+        return None
+
+    return find
+
+
+# ---------------------------------------------------------------- a broken library
+def broken_app(reason: str) -> web.Application:
+    """Every route answers 503 with the reason (ComfyUI itself keeps working)."""
+
+    async def unavailable(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {"error": "Hikaze Model Manager unavailable", "detail": reason}, status=503
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", unavailable)
+    return app
+
+
+def describe(exc: BaseException) -> str:
+    detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+    if isinstance(exc, ImportError):
+        return f"a dependency is missing ({detail}); run pip install -r requirements.txt"
+    return f"the library cannot open: {detail}"
+
+
+# ---------------------------------------------------------------- setup
+def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | None = None):
+    """Open the library and mount it on ComfyUI's app; never raises."""
+    try:
+        config = comfy_config(
+            folder_paths.folder_names_and_paths,
+            folder_paths.get_user_directory(),
+            getattr(args, "listen", None),
+            int(getattr(args, "port", 8188)),
+            env,
+        )
+        services = _open(config)
+    except Exception as exc:
+        mount_broken(server, describe(exc))
+        return None
+    from hikaze_mm.server.app import mount
+
+    CONTEXT.resolver = ModelResolver(
+        services.db, services.hashes, lambda: services.config.model_roots, name_lookup(folder_paths)
+    )
+    CONTEXT.mark_used = services.models.mark_used
+    CONTEXT.trigger_words = services.models.trigger_words
+    CONTEXT.broken = None
+    sub = mount(server.app, PREFIX, services)
+    hashing = auto_hash(env)
+
+    async def first_scan(_app: web.Application) -> None:
+        def notify(status: dict[str, Any]) -> None:
+            server.send_sync(EVENT_SCAN, status)
+
+        try:
+            services.scanner.start(immediate_hashing=hashing, on_progress=notify)
+        except Exception as exc:  # a scan started by a client already, or no roots
+            log.info("hikaze: no start-up scan: %s", getattr(exc, "detail", exc))
+
+    sub.on_startup.append(first_scan)
+    atexit.register(services.close)
+    log.info(
+        "Hikaze Model Manager: %s, %d model folders, at %s/",
+        config.db_path,
+        len(config.model_roots),
+        PREFIX,
+    )
+    return services
+
+
+def _open(config: Config):
+    from hikaze_mm.services import Services
+
+    return Services.open(config)
+
+
+def mount_broken(server: Any, reason: str) -> None:
+    CONTEXT.resolver = None
+    CONTEXT.broken = reason
+    log.error("Hikaze Model Manager is unavailable: %s", reason)
+    server.app.add_subapp(PREFIX, broken_app(reason))
+
+
+def unique(values: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(values))
