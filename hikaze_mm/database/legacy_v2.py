@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hikaze_mm.errors import UnprocessableError, ValidationError
+from hikaze_mm.params import parse_path
 
 try:
     import fcntl
@@ -265,7 +266,7 @@ class LegacySnapshot:
         """Check ``path`` and copy it into a new folder under ``root`` (``snapshot_root`` of
         the library), after deleting the stale folders a killed process left there.
         ``root`` is created as needed and removed when ``close`` leaves it empty."""
-        source = Path(path).expanduser()
+        source = parse_path(os.fspath(path), "legacy database path")
         _check_source(source)
         root = Path(root)
         remove_stale_snapshots(root)

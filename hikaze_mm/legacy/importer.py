@@ -80,6 +80,7 @@ from hikaze_mm.legacy.images import (
 from hikaze_mm.legacy.report import ImportReport
 from hikaze_mm.meta import merge_meta_json, strip_image_keys
 from hikaze_mm.model_types import canonical_type
+from hikaze_mm.params import parse_path
 
 __all__ = ["ImportReport", "ProgressFn", "import_legacy_data", "import_snapshot"]
 
@@ -140,7 +141,7 @@ def import_snapshot(
 def check_images_dir(value: str | Path | None) -> Path | None:
     if value is None or value == "":
         return None
-    path = Path(value).expanduser()
+    path = parse_path(os.fspath(value), "legacy images folder")
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:

@@ -96,7 +96,8 @@ def summarize(report: dict[str, Any], *, max_errors: int = 20) -> str:
         f"  already imported: {r['already_imported']}",
         f"  links: {r['links']} (dangling skipped: {r['dangling_links']})",
         f"  images: {r['images_encoded']} encoded, {r['images_copied']} copied, "
-        f"{r['images_skipped']} already there, {r['image_errors']} errors",
+        f"{r['images_skipped']} already there, {r['image_errors']} "
+        + ("error" if r["image_errors"] == 1 else "errors"),
     ]
     recovered, unreferenced = r.get("images_recovered_by_name"), r.get("images_unreferenced")
     if recovered or unreferenced:  # absent from reports stored by earlier releases
