@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from hikaze_mm.cli import context
-    from hikaze_mm.server.middleware import _is_loopback_name
+    from hikaze_mm.server.middleware import is_loopback_name
 
     config = context.config_from_args(args, serving=True)
     owner = context.holder(config)
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             sock.close()
         raise
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if not _is_loopback_name(config.host):
+    if not is_loopback_name(config.host):
         logging.warning("binding %s: other machines can reach this server", config.host)
     asyncio.run(_serve(services, sockets))
     return 0

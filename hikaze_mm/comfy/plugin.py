@@ -24,9 +24,10 @@ the reason, the nodes fail with it, and the log says it once.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +96,13 @@ def comfy_config(
     env = os.environ if env is None else env
     data_dir = env.get("HIKAZE_DATA_DIR") or str(Path(user_dir) / "hikaze")
     extra = [ModelRoot.parse(s) for s in env.get("HIKAZE_MODEL_ROOTS", "").split(os.pathsep) if s]
-    return Config.load(
+    config = Config.load(
         data_dir=data_dir,
         host=listen_host(listen),
         port=port,
-        model_roots=[],
         env={k: v for k, v in env.items() if k != "HIKAZE_MODEL_ROOTS"},
-    ).with_roots(roots_from_comfy(folders, extra))
+    )
+    return dataclasses.replace(config, model_roots=roots_from_comfy(folders, extra))
 
 
 def auto_hash(env: Mapping[str, str] | None = None) -> bool:
@@ -170,7 +171,7 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
     CONTEXT.mark_used = services.models.mark_used
     CONTEXT.trigger_words = services.models.trigger_words
     CONTEXT.broken = None
-    sub = mount(server.app, PREFIX, services)
+    mount(server.app, PREFIX, services)
     hashing = auto_hash(env)
 
     async def first_scan(_app: web.Application) -> None:
@@ -182,7 +183,7 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
         except Exception as exc:  # a scan started by a client already, or no roots
             log.info("hikaze: no start-up scan: %s", getattr(exc, "detail", exc))
 
-    sub.on_startup.append(first_scan)
+    server.app.on_startup.append(first_scan)  # ComfyUI's app: its start-up, not ours
     atexit.register(services.close)
     log.info(
         "Hikaze Model Manager: %s, %d model folders, at %s/",
@@ -204,7 +205,3 @@ def mount_broken(server: Any, reason: str) -> None:
     CONTEXT.broken = reason
     log.error("Hikaze Model Manager is unavailable: %s", reason)
     server.app.add_subapp(PREFIX, broken_app(reason))
-
-
-def unique(values: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(values))

@@ -276,9 +276,12 @@ class Scanner:
         roots: Sequence[ModelRoot] | None = None,
         immediate_hashing: bool = False,
         conf_strategy: str | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """Start a scan in a background thread; returns the status. ConflictError if busy."""
-        job_run, run = self._begin(roots, immediate_hashing, conf_strategy, None)
+        """Start a scan in a background thread; returns the status. ConflictError if busy.
+
+        ``on_progress`` receives status snapshots from the scan's thread (throttled)."""
+        job_run, run = self._begin(roots, immediate_hashing, conf_strategy, on_progress)
         status = self.status()  # as started: a small scan may be over before we return
         self._job.start(lambda _: self._execute(run), job_run)
         return status

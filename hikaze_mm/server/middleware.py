@@ -39,7 +39,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_body(500, "Internal error", "the server failed; see its log")
 
 
-def _is_loopback_name(host: str) -> bool:
+def is_loopback_name(host: str) -> bool:
     if host in ("localhost", "localhost.") or host.endswith(".localhost"):
         return True
     try:
@@ -59,7 +59,7 @@ def _split(url: str) -> tuple[str, str] | None:
 
 def make_host_guard(bind_host: str) -> Callable[..., Awaitable[web.StreamResponse]]:
     """When bound to loopback, accept only loopback Host headers (stops DNS rebinding)."""
-    guard = _is_loopback_name(bind_host)
+    guard = is_loopback_name(bind_host)
 
     @web.middleware
     async def host_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -67,7 +67,7 @@ def make_host_guard(bind_host: str) -> Callable[..., Awaitable[web.StreamRespons
             parts = _split(f"//{request.host}")
             if parts is None:
                 return error_body(400, "Bad request", f"malformed Host header {request.host!r}")
-            if not _is_loopback_name(parts[1]):
+            if not is_loopback_name(parts[1]):
                 return error_body(403, "Forbidden", f"host {request.host!r} is not served here")
         return await handler(request)
 
