@@ -181,12 +181,14 @@ def main() -> int:
     (root / "loras").mkdir(parents=True)
     port = free_port()
     env = {**os.environ, "HIKAZE_DATA_DIR": str(work / "data"), "HIKAZE_MODEL_ROOTS": str(root)}
+    log_path = work / "server.log"  # a file: an unread pipe would fill and stall the server
+    log_file = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
     server = subprocess.Popen(
         [sys.executable, "-m", "hikaze_mm", "serve", "--port", str(port)],
         env=env,
         cwd=Path(__file__).resolve().parents[1],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log_file,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -196,8 +198,8 @@ def main() -> int:
                     break
             except OSError:
                 if server.poll() is not None:
-                    stderr = server.stderr.read().decode() if server.stderr else ""
-                    raise SystemExit(f"the server exited: {stderr}") from None
+                    log = log_path.read_text(errors="replace")
+                    raise SystemExit(f"the server exited: {log[-2000:]}") from None
                 time.sleep(0.1)
         result = asyncio.run(run_load(base, root, minutes, args.clients, server.pid))
     finally:
@@ -206,6 +208,7 @@ def main() -> int:
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+        log_file.close()
         shutil.rmtree(work, ignore_errors=True)
     load, start, end = result["load"], result["start"], result["end"]
     print(

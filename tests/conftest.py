@@ -13,7 +13,7 @@ from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 
 # The browser tests' fixtures (browser, library, live, page); Playwright loads lazily.
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.comfyui_harness"]
 
 # No test may read or write a user's real data dir through the environment.
 for _var in ("HIKAZE_DATA_DIR", "HIKAZE_DB_PATH", "HIKAZE_MODEL_ROOTS"):

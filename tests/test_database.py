@@ -254,6 +254,19 @@ def test_upgrade_from_older_revision_keeps_data(tmp_path: Path) -> None:
         assert backup.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+def test_close_folds_the_wal_back_into_the_database(tmp_path: Path) -> None:
+    db = DatabaseManager(tmp_path / "wal.db")
+    db.init_db()
+    for n in range(50):
+        db.pending.add({"path": f"/p/{n}"})
+    assert (tmp_path / "wal.db-wal").stat().st_size > 0
+    db.close()
+    wal = tmp_path / "wal.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    with sqlite3.connect(f"file:{tmp_path / 'wal.db'}?mode=ro&immutable=1", uri=True) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM pending_import").fetchone()[0] == 50
+
+
 def test_a_new_or_current_library_is_not_backed_up(tmp_path: Path) -> None:
     for _ in range(2):  # created, then opened at the latest revision
         db = DatabaseManager(tmp_path / "new.db")

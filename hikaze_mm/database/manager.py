@@ -168,8 +168,12 @@ class DatabaseManager:
         return cursor.execute(sql, args).fetchall()
 
     def close(self) -> None:
+        """Close every connection; a writer first folds the WAL back into the database."""
         with self._all_lock:
             conns, self._all = self._all, []
+        if conns and not self.read_only:
+            with suppress(sqlite3.Error):  # busy: another process keeps the WAL going
+                conns[0].execute("PRAGMA wal_checkpoint(TRUNCATE)")
         for conn in conns:
             with suppress(sqlite3.Error):
                 conn.close()
