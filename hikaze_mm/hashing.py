@@ -282,7 +282,7 @@ class HashService:
                 control.wait_until_running()
         stat = job.start_stat
         assert stat is not None
-        if self.db is not None:
+        if self.db is not None and not self.db.read_only:  # a reader only reads the cache
             self.db.hash_cache.store(key, stat.size, stat.mtime_ns, stat.inode, sha)
         return HashResult(key, sha, stat, cached=False, bytes_read=job.bytes_read)
 

@@ -160,17 +160,17 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
             env,
         )
         services = _open(config)
+    except LibraryInUse as busy:
+        _bind(busy.reader, folder_paths, writes=False)
+        mount_broken(server, busy.reason, nodes_work=True)
+        atexit.register(busy.reader.close)
+        return None
     except Exception as exc:
         mount_broken(server, describe(exc))
         return None
     from hikaze_mm.server.app import mount
 
-    CONTEXT.resolver = ModelResolver(
-        services.db, services.hashes, lambda: services.config.model_roots, name_lookup(folder_paths)
-    )
-    CONTEXT.mark_used = services.models.mark_used
-    CONTEXT.trigger_words = services.models.trigger_words
-    CONTEXT.broken = None
+    _bind(services, folder_paths, writes=True)
     mount(server.app, PREFIX, services)
     hashing = auto_hash(env)
 
@@ -194,14 +194,48 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
     return services
 
 
+class LibraryInUse(Exception):
+    """Another process writes the library: ComfyUI gets it read-only, for its nodes."""
+
+    def __init__(self, reason: str, reader: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.reader = reader
+
+
 def _open(config: Config):
-    from hikaze_mm.services import Services
+    """The library as its one writer; when another process holds it, read-only."""
+    from hikaze_mm.services import LibraryBusyError, Services
 
-    return Services.open(config)
+    try:
+        return Services.open(config, access="write", command="comfyui")
+    except LibraryBusyError as exc:
+        reader = Services.open(config, access="read")
+        raise LibraryInUse(
+            f"{exc.detail}; ComfyUI's nodes use the library read-only meanwhile", reader
+        ) from None
 
 
-def mount_broken(server: Any, reason: str) -> None:
-    CONTEXT.resolver = None
-    CONTEXT.broken = reason
+def _bind(services: Any, folder_paths: Any, *, writes: bool) -> None:
+    """Give the nodes the library: resolution, trigger words and (when this process
+    writes the library) use tracking and relinks."""
+    CONTEXT.resolver = ModelResolver(
+        services.db,
+        services.hashes,
+        lambda: services.config.model_roots,
+        name_lookup(folder_paths),
+        relink=writes,
+    )
+    CONTEXT.mark_used = services.models.mark_used if writes else None
+    CONTEXT.trigger_words = services.models.trigger_words
+    CONTEXT.broken = None
+
+
+def mount_broken(server: Any, reason: str, *, nodes_work: bool = False) -> None:
+    """Our routes answer 503 with the reason; the nodes fail with it unless they still
+    work (read-only beside another writer). Said once in ComfyUI's log."""
+    if not nodes_work:
+        CONTEXT.resolver = None
+        CONTEXT.broken = reason
     log.error("Hikaze Model Manager is unavailable: %s", reason)
     server.app.add_subapp(PREFIX, broken_app(reason))

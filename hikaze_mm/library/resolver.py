@@ -63,11 +63,16 @@ class ModelResolver:
         hashes: HashService,
         roots: Callable[[], Sequence[ModelRoot]],
         find_by_name: NameLookup,
+        *,
+        relink: bool = True,
     ) -> None:
+        """``relink=False`` (a library another process writes): a moved model is found,
+        but its new path is not recorded."""
         self.db = db
         self.hashes = hashes
         self.roots = roots
         self.find_by_name = find_by_name
+        self.may_relink = relink
 
     def check(self, ref: Reference, folder: str) -> None:
         """Queue-time validation: the model can be resolved, judged without reading files."""
@@ -136,6 +141,8 @@ class ModelResolver:
                     continue
             except (OSError, FileChangedError):
                 continue
+            if not self.may_relink:
+                return path
             if self.db.models.relink(sha256, path):
                 log.info("hikaze: relinked %s to %s", sha256[:10], path)
                 return path
