@@ -51,20 +51,6 @@ class LockOwner:
         return f"{who} (pid {self.pid}{where})"
 
 
-def _alive(pid: int) -> bool:
-    if os.name != "posix":  # os.kill would end the process there; trust the line
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def _parse(data: bytes) -> LockOwner | None:
     try:
         info = json.loads(data.decode("utf-8"))
@@ -142,7 +128,7 @@ class ProcessLock:
         except OSError:
             return None
         owner = _parse(data)
-        if owner is None or not _alive(owner.pid):
+        if owner is None or not pid_alive(owner.pid):
             return None
         return owner
 
@@ -153,3 +139,27 @@ class ProcessLock:
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
             self._info = {}
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (never sends it a signal on Windows)."""
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # pragma: no cover - exercised on Windows only
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        alive = bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259
+        kernel32.CloseHandle(handle)
+        return alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

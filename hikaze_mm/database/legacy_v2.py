@@ -39,6 +39,7 @@ from pathlib import Path
 
 from hikaze_mm.errors import UnprocessableError, ValidationError
 from hikaze_mm.params import parse_path
+from hikaze_mm.process_lock import pid_alive
 
 try:
     import fcntl
@@ -128,40 +129,16 @@ def snapshot_root(db_path: str | Path) -> Path:
     return Path(f"{db_path}{SNAPSHOT_ROOT_SUFFIX}")
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (never sends it a signal on Windows)."""
-    if pid <= 0:
-        return False
-    if os.name == "nt":  # pragma: no cover - exercised on Windows only
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        code = ctypes.c_ulong()
-        alive = bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259
-        kernel32.CloseHandle(handle)
-        return alive
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _owner_alive(folder: Path, pid: int) -> bool:
     """Whether the process that made a snapshot folder still has it open (see module doc)."""
     if pid == os.getpid():
         return folder.name in _OPEN_FOLDERS  # caller holds _OPEN_LOCK
     if fcntl is None:
-        return _pid_alive(pid)
+        return pid_alive(pid)
     try:
         fd = os.open(folder / _OWNER_LOCK, os.O_RDONLY)
     except FileNotFoundError:
-        return _pid_alive(pid)  # its owner is making it (or died before locking it)
+        return pid_alive(pid)  # its owner is making it (or died before locking it)
     except OSError:
         return True  # cannot tell: keep it
     try:

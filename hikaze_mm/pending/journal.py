@@ -36,33 +36,10 @@ from typing import Any
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.errors import LockedError
 from hikaze_mm.images import ImageStore
+from hikaze_mm.process_lock import pid_alive
 
 JOURNAL_KEY = "promotion_journal"
 PROCESS_TOKEN = uuid.uuid4().hex
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (never sends it a signal on Windows)."""
-    if pid <= 0:
-        return False
-    if os.name == "nt":  # pragma: no cover - exercised on Windows only
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        code = ctypes.c_ulong()
-        alive = bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259
-        kernel32.CloseHandle(handle)
-        return alive
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class PromotionJournal:
