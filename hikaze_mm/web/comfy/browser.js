@@ -1,0 +1,343 @@
+// The library as a list: search, type, base and tag filters, compact cards with lazy
+// thumbnails, and pages fetched with limit/offset as the list scrolls (or with "Load more").
+// Used by the sidebar tab (cards with actions, draggable) and by the picker (cards are
+// buttons that choose). No side effects at import: it only exports createBrowser.
+
+import { getFacet, getJson, imageUrl } from "./api.js";
+import { breakable, debounce, formatBytes, h, replaceChildren, safeColor, thumb } from "./dom.js";
+
+const PAGE_SIZE = 40;
+const CARD_TAGS = 3;
+
+const TYPE_LABELS = {
+  checkpoints: "Checkpoint",
+  loras: "LoRA",
+  vae: "VAE",
+  diffusion_models: "Diffusion model",
+  unet: "UNet",
+  embeddings: "Embedding",
+  controlnet: "ControlNet",
+  upscale_models: "Upscaler",
+  clip: "CLIP",
+  text_encoders: "Text encoder",
+  clip_vision: "CLIP vision",
+};
+
+export function typeLabel(type) {
+  return TYPE_LABELS[type] || String(type || "");
+}
+
+let browserCount = 0;
+
+/**
+ * A model browser. Options:
+ * - variant: "sidebar" (cards with `actions(item)`, draggable with `onDragStart`) or
+ *   "picker" (each card is a button calling `onPick(item)`);
+ * - types: the library types it may show (null: all; one type: no type filter shown);
+ * - type: the type shown first.
+ * Returns {el, load(), reload(), focus()}; `load` fetches the first page once, `reload`
+ * fetches filters and models again (after a scan).
+ */
+export function createBrowser({
+  variant = "sidebar",
+  types = null,
+  type = "",
+  actions = null,
+  onPick = null,
+  onDragStart = null,
+} = {}) {
+  browserCount += 1;
+  const uid = `hkz-browser-${browserCount}`;
+  const state = { q: "", type: type || "", base: "", tag: "" };
+  const list = { items: 0, total: 0, loading: false, done: false, generation: 0, controller: null };
+  let loaded = false;
+
+  // ---------------------------------------------------------------- controls
+  const search = h("input", {
+    type: "search",
+    id: `${uid}-q`,
+    class: "hkz-input hkz-search",
+    placeholder: "Search name or path…",
+    autocomplete: "off",
+    spellcheck: "false",
+  });
+  const typeSelect = h("select", { id: `${uid}-type`, class: "hkz-input" });
+  const baseSelect = h("select", { id: `${uid}-base`, class: "hkz-input" });
+  const tagSelect = h("select", { id: `${uid}-tag`, class: "hkz-input" });
+  const summary = h("p", { class: "hkz-summary", role: "status", "aria-live": "polite" });
+  const cards = h("ul", { class: "hkz-cards", "aria-label": "Models" });
+  const more = h("button", { type: "button", class: "hkz-btn hkz-more", hidden: true }, "Load more");
+  const sentinel = h("div", { class: "hkz-sentinel", "aria-hidden": "true" });
+
+  const field = (label, control, hidden = false) =>
+    h(
+      "div",
+      { class: "hkz-field", hidden },
+      h("label", { class: "hkz-label", for: control.id }, label),
+      control,
+    );
+  const typeFixed = Array.isArray(types) && types.length === 1;
+  const el = h(
+    "div",
+    { class: ["hkz-browser", `hkz-browser-${variant}`] },
+    h(
+      "div",
+      { class: "hkz-filters", role: "search", "aria-label": "Filter models" },
+      h("label", { class: "hkz-visually-hidden", for: search.id }, "Search models"),
+      search,
+      h(
+        "div",
+        { class: "hkz-filter-row" },
+        field("Type", typeSelect, typeFixed),
+        field("Base", baseSelect),
+        field("Tag", tagSelect),
+      ),
+    ),
+    summary,
+    cards,
+    more,
+    sentinel,
+  );
+
+  // ---------------------------------------------------------------- filters
+  function fillSelect(select, allLabel, options, current) {
+    const values = new Set(options.map((o) => o.value));
+    replaceChildren(
+      select,
+      h("option", { value: "" }, allLabel),
+      options.map((o) =>
+        h("option", { value: o.value, selected: o.value === current }, `${o.label} (${o.count})`),
+      ),
+    );
+    if (current && !values.has(current)) {
+      // Keep a filter the facets no longer list (no model of it right now).
+      select.append(h("option", { value: current, selected: true }, current));
+    }
+    select.value = current;
+  }
+
+  async function loadFacets() {
+    const [typeRows, baseRows, tagRows] = await Promise.all([
+      getFacet("types").catch(() => []),
+      getFacet("bases").catch(() => []),
+      getJson("tags").catch(() => []),
+    ]);
+    const allowed = Array.isArray(types) && types.length ? types : null;
+    const counts = new Map(typeRows.map((row) => [row.value, row.count]));
+    if (allowed) {
+      // A picker shows its node's types only, and opens on the first that has models.
+      if (!allowed.includes(state.type)) state.type = allowed.find((t) => counts.get(t)) || allowed[0];
+      replaceChildren(
+        typeSelect,
+        allowed.map((t) =>
+          h("option", { value: t, selected: t === state.type }, `${typeLabel(t)} (${counts.get(t) || 0})`),
+        ),
+      );
+      typeSelect.value = state.type;
+    } else {
+      const options = typeRows.map((row) => ({
+        value: row.value,
+        label: typeLabel(row.value),
+        count: row.count,
+      }));
+      fillSelect(typeSelect, "All types", options, state.type);
+    }
+    fillSelect(
+      baseSelect,
+      "All bases",
+      baseRows.map((row) => ({ value: row.value, label: row.value, count: row.count })),
+      state.base,
+    );
+    const tags = (tagRows || [])
+      .filter((tag) => tag.model_count > 0)
+      .sort((a, b) => b.model_count - a.model_count || a.name.localeCompare(b.name));
+    fillSelect(
+      tagSelect,
+      "Any tag",
+      tags.map((tag) => ({ value: tag.name, label: tag.name, count: tag.model_count })),
+      state.tag,
+    );
+  }
+
+  // ---------------------------------------------------------------- models
+  function params(offset) {
+    return {
+      type: state.type,
+      base: state.base,
+      tags: state.tag,
+      q: state.q,
+      sort: "name",
+      limit: PAGE_SIZE,
+      offset,
+    };
+  }
+
+  async function fetchPage(reset) {
+    if (!reset && (list.loading || list.done)) return;
+    if (reset) {
+      list.generation += 1;
+      if (list.controller) list.controller.abort();
+      list.items = 0;
+      list.total = 0;
+      list.done = false;
+      cards.replaceChildren();
+    }
+    const generation = list.generation;
+    const controller = new AbortController();
+    list.controller = controller;
+    list.loading = true;
+    el.setAttribute("aria-busy", "true");
+    if (reset) summary.textContent = "Loading models…";
+    try {
+      const page = await getJson("models", params(list.items), { signal: controller.signal });
+      if (generation !== list.generation) return;
+      const items = page.items || [];
+      list.total = page.total || 0;
+      list.items += items.length;
+      list.done = items.length === 0 || list.items >= list.total;
+      cards.append(...items.map(card));
+      showSummary();
+    } catch (err) {
+      if (err && err.name === "AbortError") return;
+      if (generation !== list.generation) return;
+      list.done = true;
+      replaceChildren(
+        summary,
+        h("span", { class: "hkz-error" }, `Could not load the library: ${err.detail || err.message}`),
+        " ",
+        h(
+          "button",
+          { type: "button", class: "hkz-btn hkz-btn-link", onclick: () => fetchPage(true) },
+          "Retry",
+        ),
+      );
+    } finally {
+      if (generation === list.generation) {
+        list.loading = false;
+        list.controller = null;
+        el.removeAttribute("aria-busy");
+        more.hidden = list.done;
+      }
+    }
+    // A first page shorter than the panel: the sentinel is visible, fetch on.
+    if (generation === list.generation && !list.done && isVisible(sentinel)) fetchPage(false);
+  }
+
+  function showSummary() {
+    if (!list.total) {
+      summary.textContent = state.q || state.base || state.tag ? "No model matches." : "No models here yet.";
+    } else if (list.done) {
+      summary.textContent = list.total === 1 ? "1 model" : `${list.total} models`;
+    } else {
+      summary.textContent = `${list.items} of ${list.total} models`;
+    }
+  }
+
+  function isVisible(node) {
+    if (!node.isConnected) return false;
+    const rect = node.getBoundingClientRect();
+    return rect.width + rect.height > 0 && rect.top < window.innerHeight + 200;
+  }
+
+  // ---------------------------------------------------------------- a card
+  function card(item) {
+    const cover = item.cover_image ? imageUrl(item.cover_image, "low") : "";
+    const meta = [typeLabel(item.type), item.base, formatBytes(item.size_bytes)].filter(Boolean).join(" · ");
+    const tags = (item.tags || [])
+      .slice(0, CARD_TAGS)
+      .map((tag) =>
+        h(
+          "span",
+          { class: "hkz-tag", style: { "--hkz-tag": safeColor(tag.color) }, title: tag.name },
+          tag.name,
+        ),
+      );
+    const body = h(
+      "span",
+      { class: "hkz-card-body" },
+      h("span", { class: "hkz-card-name", title: item.path || item.name }, breakable(item.name)),
+      h("span", { class: "hkz-card-meta" }, meta),
+      tags.length ? h("span", { class: "hkz-card-tags" }, tags) : null,
+    );
+    const frame = thumb(cover, item.name);
+    if (variant === "picker") {
+      return h(
+        "li",
+        { class: "hkz-card-item", dataset: { sha256: item.sha256 } },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "hkz-card hkz-card-pick",
+            title: item.path || item.name,
+            onclick: () => onPick && onPick(item),
+          },
+          frame,
+          body,
+        ),
+      );
+    }
+    if (actions) body.append(h("span", { class: "hkz-card-actions" }, actions(item)));
+    const li = h(
+      "li",
+      { class: "hkz-card-item", dataset: { sha256: item.sha256 } },
+      h("div", { class: "hkz-card", draggable: onDragStart ? "true" : null }, frame, body),
+    );
+    if (onDragStart) li.firstChild.addEventListener("dragstart", (event) => onDragStart(event, item));
+    return li;
+  }
+
+  // ---------------------------------------------------------------- events
+  const refetch = () => fetchPage(true);
+  search.addEventListener(
+    "input",
+    debounce(() => {
+      state.q = search.value.trim();
+      refetch();
+    }, 250),
+  );
+  search.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      state.q = search.value.trim();
+      refetch();
+    }
+  });
+  typeSelect.addEventListener("change", () => {
+    state.type = typeSelect.value;
+    refetch();
+  });
+  baseSelect.addEventListener("change", () => {
+    state.base = baseSelect.value;
+    refetch();
+  });
+  tagSelect.addEventListener("change", () => {
+    state.tag = tagSelect.value;
+    refetch();
+  });
+  more.addEventListener("click", () => fetchPage(false));
+  const observer = new IntersectionObserver(
+    (entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) fetchPage(false);
+    },
+    { rootMargin: "300px 0px" },
+  );
+  observer.observe(sentinel);
+
+  return {
+    el,
+    /** The first load (filters and first page), once. */
+    load() {
+      if (loaded) return;
+      loaded = true;
+      loadFacets().finally(refetch);
+    },
+    /** Filters and models again (the library changed). */
+    reload() {
+      if (!loaded) return;
+      loadFacets().finally(refetch);
+    },
+    focus() {
+      search.focus();
+    },
+  };
+}

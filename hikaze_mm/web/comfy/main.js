@@ -1,0 +1,89 @@
+// Hikaze Model Manager inside ComfyUI: the entry point (the only module here with side
+// effects; ComfyUI imports every .js file of this folder, the others only export).
+//
+// - a "Models" sidebar tab (search, filters, thumbnails, send to workflow, drag to canvas);
+// - on the Hikaze loader nodes, a view of the chosen model(s) and the picker;
+// - toasts for the library scans reported on the websocket (`hikaze.scan`).
+
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+import { forgetModels } from "./api.js";
+import { refreshAllNodes, refreshNode, setupNode } from "./nodes.js";
+import { NODE_SPECS } from "./payload.js";
+import { createScanToasts } from "./scan-toasts.js";
+import { createSidebar } from "./sidebar.js";
+import { installDrop } from "./workflow.js";
+
+const EXTENSION = "hikaze.ModelManager";
+const SIDEBAR_ID = "hikaze-models";
+const STYLE_ID = "hikaze-mm-style";
+
+function injectStyles() {
+  if (document.getElementById(STYLE_ID)) return;
+  const link = document.createElement("link");
+  link.id = STYLE_ID;
+  link.rel = "stylesheet";
+  link.href = new URL("./hikaze.css", import.meta.url).href;
+  document.head.append(link);
+}
+
+function allGraphs() {
+  const root = app.graph;
+  if (!root) return [];
+  const subgraphs =
+    root.subgraphs && typeof root.subgraphs.values === "function" ? [...root.subgraphs.values()] : [];
+  return [root, ...subgraphs];
+}
+
+const sidebar = createSidebar();
+const onScan = createScanToasts({
+  onEnd() {
+    forgetModels();
+    sidebar.refresh();
+    for (const graph of allGraphs()) refreshAllNodes(graph);
+  },
+});
+
+// Registered at import, before the websocket can deliver a scan event of the start-up scan.
+api.addEventListener("hikaze.scan", (event) => onScan(event.detail));
+
+function registerSidebar() {
+  const manager = app.extensionManager;
+  const tab = {
+    id: SIDEBAR_ID,
+    icon: "pi pi-images",
+    title: "Models",
+    tooltip: "Hikaze model library",
+    type: "custom",
+    render: (el) => sidebar.render(el),
+  };
+  if (manager && manager.sidebarTab && typeof manager.sidebarTab.registerSidebarTab === "function") {
+    manager.sidebarTab.registerSidebarTab(tab);
+  } else if (manager && typeof manager.registerSidebarTab === "function") {
+    manager.registerSidebarTab(tab);
+  }
+}
+
+app.registerExtension({
+  name: EXTENSION,
+  setup() {
+    injectStyles();
+    registerSidebar();
+    installDrop();
+  },
+  beforeRegisterNodeDef(nodeType, nodeData) {
+    if (!NODE_SPECS[nodeData.name]) return;
+    const created = nodeType.prototype.onNodeCreated;
+    nodeType.prototype.onNodeCreated = function (...args) {
+      const result = created ? created.apply(this, args) : undefined;
+      setupNode(this);
+      return result;
+    };
+    const configure = nodeType.prototype.onConfigure;
+    nodeType.prototype.onConfigure = function (...args) {
+      const result = configure ? configure.apply(this, args) : undefined;
+      refreshNode(this);
+      return result;
+    };
+  },
+});
