@@ -9,11 +9,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hikaze_mm.model_types import canonical_type
 from hikaze_mm.process_lock import LOCK_FILE_NAME
 
 DEFAULT_HOST = "127.0.0.1"
+DEFAULT_RESCAN_INTERVAL = 300.0
+WATCH_MODES = ("on", "off", "poll")
 DEFAULT_PORT = 8789
 DB_FILE_NAME = "hikaze_mm.db"
 MAX_PORT = 65535
@@ -52,6 +55,64 @@ class ModelRoot:
         return cls(Path(spec).expanduser().resolve(), None)
 
 
+DEFAULT_CIVITAI_URL = "https://civitai.com"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class CivitaiSettings:
+    """Lookups of models on Civitai by hash (``HIKAZE_CIVITAI_*``).
+
+    ``auto`` governs only the automatic lookup of newly added models (off by default: a
+    lookup sends the model's hash to a third party); an explicit request always runs.
+    Images whose ``nsfwLevel`` is above ``max_nsfw`` (Civitai's levels: 1 PG, 2 PG-13,
+    4 R, 8 X, 16 XXX) are not downloaded. The rest are limits a good client keeps.
+    """
+
+    url: str = DEFAULT_CIVITAI_URL
+    token: str | None = field(default=None, repr=False)
+    auto: bool = False
+    max_nsfw: int = 2
+    requests_per_second: float = 2.0
+    connect_timeout: float = 10.0
+    timeout: float = 30.0  # a whole request, body included
+    tries: int = 4  # per lookup, on 429 and 5xx answers
+    backoff_seconds: float = 1.0  # the first wait after a 5xx (doubling each try)
+    max_retry_after: float = 60.0  # the longest Retry-After honoured as given
+    not_found_days: float = 7.0  # an unknown hash is not asked again for this long
+    max_images: int = 4
+    max_image_bytes: int = 16 * 1024 * 1024
+    max_response_bytes: int = 8 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CivitaiSettings:
+        """``HIKAZE_CIVITAI_URL``, ``_TOKEN``, ``_AUTO`` and ``_MAX_NSFW``; ValueError names
+        the variable at fault."""
+        url = env.get("HIKAZE_CIVITAI_URL", "").strip() or DEFAULT_CIVITAI_URL
+        try:
+            parts = urlsplit(url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            valid = False
+        if not valid or parts.query or parts.fragment:
+            raise ValueError(f"HIKAZE_CIVITAI_URL must be an http(s) address, not {url!r}")
+        auto = env.get("HIKAZE_CIVITAI_AUTO", "").strip().lower()
+        if auto not in _TRUE + _FALSE:
+            raise ValueError(f"HIKAZE_CIVITAI_AUTO must be 1 or 0, not {auto!r}")
+        raw_nsfw = env.get("HIKAZE_CIVITAI_MAX_NSFW", "").strip() or "2"
+        if not (raw_nsfw.isascii() and raw_nsfw.isdigit()) or not 1 <= int(raw_nsfw) <= 32:
+            raise ValueError(
+                f"HIKAZE_CIVITAI_MAX_NSFW must be a level from 1 to 32, not {raw_nsfw!r}"
+            )
+        return cls(
+            url=url.rstrip("/"),
+            token=env.get("HIKAZE_CIVITAI_TOKEN", "").strip() or None,
+            auto=auto in _TRUE,
+            max_nsfw=int(raw_nsfw),
+        )
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
@@ -71,6 +132,12 @@ class Config:
     # One of WORKER_STRATEGIES: "merge" (fill gaps in the existing model), "skip" (leave it
     # pending, marked conflict), "override" or "delete".
     worker_conf_strategy: str = "merge"
+    # Following the model roots between scans (library/watcher.py): "on" (file-system
+    # events; roots that cannot be watched are polled), "poll" (every root polled) or "off";
+    # and the seconds between two rescans of a polled root.
+    watch: str = "on"
+    rescan_interval: float = DEFAULT_RESCAN_INTERVAL
+    civitai: CivitaiSettings = field(default_factory=CivitaiSettings)
 
     @property
     def images_dir(self) -> Path:
@@ -116,7 +183,9 @@ class Config:
         """Build a config from arguments, then ``env`` (default ``os.environ``), then defaults.
 
         ValueError names the setting at fault. ``address_from_env=False`` leaves
-        ``HIKAZE_HOST`` and ``HIKAZE_PORT`` unread (for callers that do not serve).
+        ``HIKAZE_HOST``, ``HIKAZE_PORT``, ``HIKAZE_WATCH`` and ``HIKAZE_RESCAN_INTERVAL``
+        unread (for callers that do not serve).
+        ``civitai`` (a CivitaiSettings) replaces the ``HIKAZE_CIVITAI_*`` settings.
         """
         env = os.environ if env is None else env
         data = Path(data_dir or env.get("HIKAZE_DATA_DIR") or "./data").expanduser().resolve()
@@ -144,14 +213,54 @@ class Config:
             raise ValueError(
                 f"worker conflict policy must be one of {choices}, not {conf_strategy!r}"
             )
+        civitai = overrides.pop("civitai", None) or CivitaiSettings.from_env(env)
+        # Settings of a serving process, unread (like the address) by commands that do not.
+        server_env = env if address_from_env else {}
+        watch = overrides.pop("watch", None)
+        watch = _watch_mode(server_env.get("HIKAZE_WATCH", "on")) if watch is None else watch
+        if watch not in WATCH_MODES:
+            raise ValueError(f"watch must be one of {', '.join(WATCH_MODES)}, not {watch!r}")
+        interval = overrides.pop("rescan_interval", None)
+        if interval is None:
+            raw = server_env.get("HIKAZE_RESCAN_INTERVAL", "").strip()
+            interval = _interval(raw, "HIKAZE_RESCAN_INTERVAL") if raw else None
+        interval = DEFAULT_RESCAN_INTERVAL if interval is None else float(interval)  # type: ignore[arg-type]
+        if not interval > 0:
+            raise ValueError(
+                f"the rescan interval must be a positive number of seconds, not {interval}"
+            )
+        overrides.update(watch=watch, rescan_interval=interval)
         return cls(
             data_dir=data,
             db_path=db_file,
             model_roots=roots,
             host=host or env_host or DEFAULT_HOST,
             port=port_value,
+            civitai=civitai,  # type: ignore[arg-type]
             **overrides,  # type: ignore[arg-type]
         )
+
+
+def _watch_mode(raw: str) -> str:
+    """``HIKAZE_WATCH``: 1/on/true (watch), 0/off/false (no), or poll."""
+    value = raw.strip().lower()
+    if value in ("", "1", "on", "true", "yes"):
+        return "on"
+    if value in ("0", "off", "false", "no"):
+        return "off"
+    if value == "poll":
+        return "poll"
+    raise ValueError(f"HIKAZE_WATCH must be 1, 0 or poll, not {raw!r}")
+
+
+def _interval(raw: str, name: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds, not {raw!r}")
+    return value
 
 
 def _check_port(value: int, name: str) -> int:

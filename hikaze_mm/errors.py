@@ -55,3 +55,11 @@ class UnprocessableError(HikazeError):
 class TooLargeError(HikazeError):
     status = 413
     error = "Payload too large"
+
+
+class UpstreamError(HikazeError):
+    """A third party we asked on the client's behalf (Civitai) failed: not the client's
+    mistake, so a 5xx (502 Bad Gateway)."""
+
+    status = 502
+    error = "Upstream failure"

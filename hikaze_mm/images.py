@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from hikaze_mm.database import normalize_sha256
 from hikaze_mm.errors import ValidationError
@@ -48,6 +48,11 @@ TIERS: dict[str, Tier] = {
     "medium": Tier(400_000, 72),
     "low": Tier(65_536, 60),
 }
+# The WebP encoder's effort, 0 (fastest) to 6; Pillow's default is 4. Method 2 is the last one
+# before libwebp's rate-distortion optimisation: on 1024x1024 previews it encodes the three
+# tiers 2.6x faster than 4 (30 ms against 78 ms) for files 3-5 % larger and 0.2-0.5 dB
+# lower PSNR at the same quality; 3 costs as much as 4, and 0-1 make files 10-25 % larger.
+WEBP_METHOD = 2
 DEFAULT_MAX_PIXELS = 64_000_000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 PENDING_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -70,6 +75,22 @@ def _open_checked(
     source: bytes | str | os.PathLike[str], max_pixels: int, max_bytes: int
 ) -> Image.Image:
     """Open and fully decode an image, or raise ImageError with a reason."""
+    return _decode(source, max_pixels, max_bytes)[0]
+
+
+def _decode(
+    source: bytes | str | os.PathLike[str],
+    max_pixels: int,
+    max_bytes: int,
+    *,
+    draft_pixels: int | None = None,
+) -> tuple[Image.Image, tuple[int, int]]:
+    """``_open_checked``, and the image's full size.
+
+    With ``draft_pixels``, a JPEG at least twice as wide and high as it needs to be to fill
+    that many pixels is decoded by libjpeg at 1/2, 1/4 or 1/8 of its size, never smaller
+    than that (``_fit_size`` of its full size): 2.5-3x cheaper than a full decode and resize.
+    """
     if isinstance(source, bytes):
         size = len(source)
         stream: io.BytesIO | str = io.BytesIO(source)
@@ -94,6 +115,11 @@ def _open_checked(
                 raise ImageError(
                     f"{width}x{height} is over {max_pixels} pixels (decompression bomb)"
                 )
+            if draft_pixels is not None and img.format == "JPEG":
+                # Uniform scaling: an EXIF rotation afterwards does not change what is needed.
+                fit_w, fit_h = _fit_size(width, height, draft_pixels)
+                if fit_w * 2 <= width and fit_h * 2 <= height:
+                    img.draft(img.mode, (fit_w, fit_h))
             img.load()
     except ImageError:
         raise
@@ -103,13 +129,23 @@ def _open_checked(
         raise ImageError("image too large (decompression bomb)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"corrupt or truncated image: {exc}") from None
-    return img
+    return img, (width, height)
+
+
+def _orientation(img: Image.Image) -> int:
+    try:  # a broken EXIF block must not lose the image
+        value = img.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception:
+        return 1
+    return value if value in (1, 2, 3, 4, 5, 6, 7, 8) else 1
 
 
 def _normalized(img: Image.Image) -> Image.Image:
-    """Upright, 8-bit RGB or RGBA, with no metadata carried along."""
-    with contextlib.suppress(Exception):  # a broken EXIF block must not lose the image
-        img = ImageOps.exif_transpose(img)
+    """Upright, 8-bit RGB or RGBA. It may be ``img`` itself, not a copy (so the caller
+    keeps ``img`` open while it uses the result); metadata is dropped by the encoder."""
+    if _orientation(img) != 1:
+        with contextlib.suppress(Exception):  # a broken EXIF block must not lose the image
+            img = ImageOps.exif_transpose(img)
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16/32-bit greyscale: scale to 8 bits rather than clip.
@@ -128,12 +164,17 @@ def _normalized(img: Image.Image) -> Image.Image:
     return img
 
 
-def _fit(img: Image.Image, max_pixels: int) -> Image.Image:
-    width, height = img.size
+def _fit_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    """The size of a tier of at most ``max_pixels``, same aspect, never upscaled."""
     if width * height <= max_pixels:
-        return img
+        return width, height
     scale = (max_pixels / (width * height)) ** 0.5
-    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+def _fit(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    if img.size == size:
+        return img
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
@@ -143,17 +184,35 @@ def encode_tiers(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> dict[str, bytes]:
-    """Validate an image and encode its three WebP tiers; raise ImageError if unusable."""
-    with _open_checked(source, max_pixels, max_bytes) as raw:
-        img = _normalized(raw)
-    tiers: dict[str, bytes] = {}
-    current = img
-    for quality in QUALITIES:  # largest first, each tier resized from the one before
-        tier = TIERS[quality]
-        current = _fit(current, tier.max_pixels)
-        out = io.BytesIO()
-        current.save(out, "WEBP", quality=tier.quality, method=4, exif=b"", icc_profile=None)
-        tiers[quality] = out.getvalue()
+    """Validate an image and encode its three WebP tiers; raise ImageError if unusable.
+
+    One decode (a draft one for a JPEG much larger than ``high``) and no copies; each tier
+    is resized (Lanczos) from the one before, and encoded with ``WEBP_METHOD``.
+    """
+    first = TIERS[QUALITIES[0]].max_pixels
+    raw, (width, height) = _decode(source, max_pixels, max_bytes, draft_pixels=first)
+    with raw:  # closing it frees its pixels, which ``current`` may share
+        decoded = raw.size
+        current = _normalized(raw)
+        if current.size != decoded:  # turned a quarter by its EXIF orientation
+            width, height = height, width
+        tiers: dict[str, bytes] = {}
+        for quality in QUALITIES:  # largest first, each tier resized from the one before
+            tier = TIERS[quality]
+            # The first tier's size comes from the full size, so a draft decode cannot
+            # change it; the others from the tier before, as always.
+            width, height = _fit_size(width, height, tier.max_pixels)
+            current = _fit(current, (width, height))
+            out = io.BytesIO()
+            current.save(
+                out,
+                "WEBP",
+                quality=tier.quality,
+                method=WEBP_METHOD,
+                exif=b"",
+                icc_profile=None,
+            )
+            tiers[quality] = out.getvalue()
     return tiers
 
 

@@ -16,10 +16,18 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
 # Keys that held image paths in the legacy metadata; images live in the image store instead.
 IMAGE_PATH_KEYS = frozenset({"image", "images", "preview", "previews", "preview_image"})
+
+# ``meta.sources[field]`` says who filled a field: a user's edit, a sidecar file or Civitai.
+# Sidecars and Civitai only fill empty fields and never one a user edited.
+SOURCE_USER = "user"
+MAX_TRIGGER_WORDS = 100
+MAX_TRIGGER_WORD_CHARS = 200
+MAX_PREFERRED_WEIGHT = 10.0
 
 
 def is_empty(value: Any) -> bool:
@@ -65,3 +73,34 @@ def dump_meta(meta: dict[str, Any] | None) -> str | None:
 def strip_image_keys(meta: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``meta`` without the top-level keys that held image paths."""
     return {k: v for k, v in meta.items() if k not in IMAGE_PATH_KEYS}
+
+
+def trigger_words_of(value: Any) -> list[str]:
+    """Stored ``meta.trigger_words`` as a clean list: strings trimmed, empties and
+    duplicates dropped (order kept); a lone string is one word; anything else is []."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    words = (w.strip() for w in value if isinstance(w, str))
+    return list(dict.fromkeys(w for w in words if w))
+
+
+def preferred_weight_of(value: Any) -> float | int | None:
+    """Stored ``meta.preferred_weight`` if it is a finite number in range, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not math.isfinite(value) or abs(value) > MAX_PREFERRED_WEIGHT:
+        return None
+    return value
+
+
+def sources_of(meta: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``meta.sources`` (who filled each field), {} when absent or malformed."""
+    sources = meta.get("sources")
+    return dict(sources) if isinstance(sources, dict) else {}
+
+
+def fillable(meta: dict[str, Any], field: str) -> bool:
+    """Whether a sidecar or Civitai may fill ``meta[field]``: empty, and not a user's."""
+    return is_empty(meta.get(field)) and sources_of(meta).get(field) != SOURCE_USER

@@ -37,11 +37,14 @@ from hikaze_mm.errors import (
 from hikaze_mm.hashing import HashService
 from hikaze_mm.images import ImageStore
 from hikaze_mm.legacy.job import LegacyImportJob
+from hikaze_mm.library.civitai import CivitaiService
 from hikaze_mm.library.images_service import ImagesService
 from hikaze_mm.library.models_service import ModelsService
 from hikaze_mm.library.scan_walk import roots_from_config
 from hikaze_mm.library.scanner import Scanner
+from hikaze_mm.library.search_index import SearchIndexer
 from hikaze_mm.library.tags_service import TagsService
+from hikaze_mm.library.watcher import LibraryWatcher
 from hikaze_mm.pending.manager import MigrationManager
 from hikaze_mm.pending.operations import PendingService
 from hikaze_mm.pending.promotion import Promoter
@@ -192,6 +195,9 @@ class Services:
     promoter: Promoter
     migration: MigrationManager
     scanner: Scanner
+    search_index: SearchIndexer
+    watcher: LibraryWatcher
+    civitai: CivitaiService
     lock: ProcessLock
 
     @classmethod
@@ -265,12 +271,15 @@ class Services:
         scanner = Scanner(
             db, hashes, roots=lambda: roots_from_config(config), images=images, promoter=promoter
         )
+        search_index = SearchIndexer(db)
+        search_index.start()  # an upgraded library's text index, built in the background
+        models = ModelsService(db, images, config)
         return cls(
             config=config,
             db=db,
             hashes=hashes,
             images=images,
-            models=ModelsService(db, images, config),
+            models=models,
             tags=TagsService(db),
             model_images=ImagesService(db, images),
             pending=PendingService(db, images, hashes, promoter, config),
@@ -278,12 +287,30 @@ class Services:
             promoter=promoter,
             migration=migration,
             scanner=scanner,
+            search_index=search_index,
+            watcher=LibraryWatcher(
+                scanner,
+                lambda: roots_from_config(config),
+                mode=config.watch,
+                interval=config.rescan_interval,
+            ),
+            civitai=CivitaiService(db, images, models, config.civitai),
             lock=lock,
         )
 
+    def start_watching(
+        self, *, immediate_hashing: bool = False, conf_strategy: str | None = None
+    ) -> None:
+        """Follow the model roots from now on, as ``config.watch`` says (a serving process:
+        ``serve``, or ComfyUI); ``immediate_hashing`` promotes the new files it finds."""
+        self.watcher.start(immediate_hashing=immediate_hashing, conf_strategy=conf_strategy)
+
     def close(self) -> None:
+        self.watcher.close()
+        self.search_index.close()
         self.migration.shutdown()
         self.scanner.close()
+        self.civitai.close()
         self.hashes.close()
         self.db.close()
         self.lock.release()

@@ -16,7 +16,16 @@ from hikaze_mm.services import Services
 pytest_plugins = ["tests.browser", "tests.comfyui_harness"]
 
 # No test may read or write a user's real data dir through the environment.
-for _var in ("HIKAZE_DATA_DIR", "HIKAZE_DB_PATH", "HIKAZE_MODEL_ROOTS"):
+# Nor reach Civitai: tests that look models up point HIKAZE_CIVITAI_URL at their own server.
+for _var in (
+    "HIKAZE_DATA_DIR",
+    "HIKAZE_DB_PATH",
+    "HIKAZE_MODEL_ROOTS",
+    "HIKAZE_CIVITAI_URL",
+    "HIKAZE_CIVITAI_TOKEN",
+    "HIKAZE_CIVITAI_AUTO",
+    "HIKAZE_CIVITAI_MAX_NSFW",
+):
     os.environ.pop(_var, None)
 
 
@@ -34,7 +43,9 @@ def models_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def config(data_dir: Path, models_root: Path) -> Config:
-    return Config.load(data_dir=data_dir, model_roots=[str(models_root)], env={})
+    # A closed port on this machine: a Civitai lookup no test arranged fails here, at once.
+    env = {"HIKAZE_CIVITAI_URL": "http://127.0.0.1:9"}
+    return Config.load(data_dir=data_dir, model_roots=[str(models_root)], env=env)
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from hikaze_mm import __version__
+from hikaze_mm.cli import civitai, library, migrate, promote, serve
 from hikaze_mm.cli import hash as hash_cmd
-from hikaze_mm.cli import library, migrate, promote, serve
 from hikaze_mm.cli.common import (
     FAILURE,
     USAGE,
@@ -25,7 +25,7 @@ from hikaze_mm.cli.common import (
     report_error,
 )
 
-COMMANDS = (serve, migrate, promote, library, hash_cmd)
+COMMANDS = (serve, migrate, promote, library, hash_cmd, civitai)
 
 
 def build_parser() -> argparse.ArgumentParser:

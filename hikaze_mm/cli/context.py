@@ -36,6 +36,8 @@ def config_from_args(args: argparse.Namespace, *, serving: bool = False) -> Conf
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             address_from_env=serving,
+            watch="off" if getattr(args, "no_watch", False) else None,
+            rescan_interval=getattr(args, "rescan_interval", None),
         )
     except ValueError as exc:
         raise CliError(f"bad configuration: {exc}", USAGE) from None

@@ -231,6 +231,14 @@ def _list_pages(services: Any, args: argparse.Namespace) -> dict[str, Any]:
             return {"total": total, "offset": args.offset, "items": items}
 
 
+def _words(words: list[str], shown: int = 3) -> str:
+    """Trigger words, compactly: ``  <a, b, c +2>``."""
+    if not words:
+        return ""
+    more = f" +{len(words) - shown}" if len(words) > shown else ""
+    return f"  <{', '.join(words[:shown])}{more}>"
+
+
 def run_list(args: argparse.Namespace) -> int:
     from hikaze_mm.cli import context
 
@@ -245,7 +253,8 @@ def run_list(args: argparse.Namespace) -> int:
         flags = "  (missing)" if item["missing"] else ""
         print(
             f"{item['short_hash']}  {item['type'] or '-':12} {item['base'] or '-':12} "
-            f"{item['name'] or '-'}{f'  [{tags}]' if tags else ''}{flags}"
+            f"{item['name'] or '-'}{f'  [{tags}]' if tags else ''}"
+            f"{_words(item.get('trigger_words', []))}{flags}"
         )
     shown = len(result["items"])
     print(f"{shown} of {plural(result['total'], 'model')}", file=sys.stderr)

@@ -37,7 +37,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=bounded_int("--port", 0, MAX_PORT),
         help="port (default 8789, or $HIKAZE_PORT; 0: any free port)",
     )
+    p.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="do not follow the model roots between scans (or $HIKAZE_WATCH=0; "
+        "$HIKAZE_WATCH=poll rescans them on a clock instead of watching)",
+    )
+    p.add_argument(
+        "--rescan-interval",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="seconds between rescans of a root that cannot be watched, such as a network "
+        "share (default 300, or $HIKAZE_RESCAN_INTERVAL)",
+    )
     p.set_defaults(func=run)
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse ``type``: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r:.40}")
+    return value
 
 
 def _bind(host: str, port: int) -> list:
@@ -124,6 +148,7 @@ async def _serve(services, sockets: list) -> None:
         port = sockets[0].getsockname()[1]
         address = format_address(config.host, port)
         services.lock.set_info(address=address)
+        services.start_watching()  # new, moved and deleted files reach the library alone
         print(f"Hikaze Model Manager: data in {config.data_dir}")
         print(f"Serving on http://{address}/  (Ctrl+C to stop)", flush=True)
         stop = asyncio.Event()

@@ -182,6 +182,10 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
             services.scanner.start(immediate_hashing=hashing, on_progress=notify)
         except Exception as exc:  # a scan started by a client already, or no roots
             log.info("hikaze: no start-up scan: %s", getattr(exc, "detail", exc))
+        try:  # then follow the folders (HIKAZE_WATCH=0: off, =poll: on a clock)
+            services.start_watching(immediate_hashing=hashing)
+        except Exception as exc:  # never stops ComfyUI
+            log.warning("hikaze: cannot watch the model folders: %s", exc)
 
     server.app.on_startup.append(first_scan)  # ComfyUI's app: its start-up, not ours
     atexit.register(services.close)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
-from hikaze_mm.database.values import normalize_sha256, now_ms
+from hikaze_mm.database.values import chunks, normalize_sha256, now_ms
 
 if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
@@ -15,6 +15,22 @@ if TYPE_CHECKING:
 # A row as a scan compares it: (path, size, mtime_ns, inode, sha256). The plain tuple
 # SQLite returns, because a rescan compares one per file in its hottest loop.
 CacheRow = tuple[str, int, int, int, str]
+
+
+def file_key(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    """One file version as text: ``size:mtime_ns:inode:path`` (``model_file_keys``' unit).
+
+    The stat part holds no ``:`` of its own, so the text decodes one way; no path holds
+    a NUL, which separates keys.
+    """
+    return f"{size}:{mtime_ns}:{inode}:{path}"
+
+
+def _ranges(column: str, folders: Sequence[str]) -> tuple[str, list[str]]:
+    """``(column >= ? AND column < ?) OR ...``: the paths below ``folders``."""
+    bounds = [path_prefix_bounds(folder) for folder in folders]
+    where = " OR ".join(f"({column} >= ? AND {column} < ?)" for _ in bounds)
+    return where, [value for pair in bounds for value in pair]
 
 
 def path_prefix_bounds(folder: str) -> tuple[str, str]:
@@ -66,11 +82,52 @@ class HashCacheStore:
         """
         if not folders:
             return {}
-        bounds = [path_prefix_bounds(folder) for folder in folders]
-        where = " OR ".join("(path >= ? AND path < ?)" for _ in bounds)
+        where, args = _ranges("path", folders)
         found = self.db.tuples(
             f"SELECT path, size_bytes, mtime_ns, inode, sha256 FROM hash_cache NOT INDEXED "
             f"WHERE {where}",
-            [value for pair in bounds for value in pair],
+            args,
         )
         return dict(zip(map(itemgetter(0), found), found, strict=True))
+
+    def rows(self, paths: Sequence[str]) -> dict[str, CacheRow]:
+        """The rows of these paths (those cached), by path; one query per 500."""
+        found: dict[str, CacheRow] = {}
+        for chunk in chunks(paths):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.tuples(
+                f"SELECT path, size_bytes, mtime_ns, inode, sha256 FROM hash_cache "
+                f"WHERE path IN ({marks})",
+                chunk,
+            ):
+                found[row[0]] = row
+        return found
+
+    def model_file_keys(self, folders: Sequence[str]) -> tuple[set[str], int, int]:
+        """``(keys, expected, outside)`` for a rescan's quick check of the files below
+        ``folders``.
+
+        ``keys``: the ``file_key`` of every cached file there that is its model's file (a
+        model not flagged missing has that path and that hash). ``expected``: how many
+        models not flagged missing have a path there. A walk that finds ``expected`` of
+        these keys has found every such model unchanged, without loading a row per file.
+        ``outside``: how many models have a path elsewhere.
+
+        One statement, so SQLite builds the text without the GIL (a scan runs it in a
+        thread while it walks); Python only splits it.
+        """
+        if not folders:
+            return set(), 0, 0
+        where_h, args_h = _ranges("h.path", folders)
+        where_m, args_m = _ranges("path", folders)
+        text, expected, outside = self.db.tuples(
+            "SELECT (SELECT group_concat(h.size_bytes || ':' || h.mtime_ns || ':' || h.inode "
+            "|| ':' || h.path, char(0)) FROM hash_cache h NOT INDEXED "
+            "JOIN models m INDEXED BY idx_models_path "
+            "ON m.path = h.path AND m.sha256 = h.sha256 AND m.missing = 0 "
+            f"WHERE {where_h}), "
+            f"(SELECT COUNT(*) FROM models WHERE missing = 0 AND ({where_m})), "
+            f"(SELECT COUNT(*) FROM models) - (SELECT COUNT(*) FROM models WHERE {where_m})",
+            [*args_h, *args_m, *args_m],
+        )[0]
+        return (set(text.split("\0")) if text else set()), int(expected), int(outside)

@@ -46,7 +46,26 @@ class ModelStoreContract(Protocol):
     def paths(self, *, missing: bool) -> list[tuple[str, str]]:
         """``(path, sha256)`` of every model flagged missing (or of every other)."""
 
+    def outside(self, folders: Sequence[str]) -> list[tuple[str, str, bool]]:
+        """``(path, sha256, missing)`` of every model whose path is not below ``folders``."""
+
+    def locate(
+        self, *, sha256s: Sequence[str] = (), paths: Sequence[str] = ()
+    ) -> list[tuple[str, str, bool]]:
+        """``(path, sha256, missing)`` of the models with one of these hashes or paths."""
+
+    def with_sizes(self, sizes: Sequence[int]) -> list[tuple[str, str, bool]]:
+        """``(path, sha256, missing)`` of the models of these sizes."""
+
     def sizes(self, sha256s: Sequence[str]) -> dict[str, int | None]: ...
+    def meta_values(self, sha256s: Sequence[str], key: str) -> dict[str, Any]:
+        """``meta[key]`` (a key or a dotted path) of those models that have it, in one
+        batch (a listing page's trigger words)."""
+
+    def without_meta(self, key: str, *, unless_after: str | None = None, now: int = 0) -> list[str]:
+        """Every model whose ``meta[key]`` is absent or null, except, with ``unless_after``
+        (a meta key holding a time in ms), those whose time is after ``now``."""
+
     def upsert(
         self, data: Record, tags: Iterable[TagRef] = (), *, on_conflict: str = "update"
     ) -> tuple[Record, str]:
@@ -56,6 +75,7 @@ class ModelStoreContract(Protocol):
     def update(self, sha256: str, **fields: Any) -> Record: ...
     def mark_used(self, sha256: str) -> Record:
         """``last_used_at`` now, ``use_count`` + 1."""
+
     def relink(self, sha256: str, path: str) -> bool:
         """New path, ``missing`` cleared; False if the model is gone."""
 
@@ -119,6 +139,10 @@ class HashCacheStoreContract(Protocol):
     def store(self, path: str, size: int, mtime_ns: int, inode: int, sha256: str) -> None: ...
     def forget(self, path: str) -> None: ...
     def below(self, folders: Sequence[str]) -> dict[str, CacheRow]: ...
+    def rows(self, paths: Sequence[str]) -> dict[str, CacheRow]: ...
+    def model_file_keys(self, folders: Sequence[str]) -> tuple[set[str], int, int]:
+        """The ``file_key`` of each cached file below ``folders`` that is its (present)
+        model's file, how many present models lie below ``folders``, how many elsewhere."""
 
 
 @runtime_checkable
@@ -154,6 +178,14 @@ class ListingStoreContract(Protocol):
     def base_counts(self, *, include_missing: bool = False) -> list[Record]: ...
     def totals(self) -> dict[str, int]: ...
     def all_sha256s(self) -> list[str]: ...
+    def search_ready(self) -> bool:
+        """Whether the text index covers every model (else ``q`` falls back to a scan)."""
+
+    def build_search_index(self, limit: int = 2000) -> bool:
+        """Index the next ``limit`` models lacking a document; True once all have one."""
+
+    def rebuild_search_index(self) -> None:
+        """Drop every document and mark the index unready (then build it again)."""
 
 
 @runtime_checkable

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hikaze_mm.database.hash_cache import path_prefix_bounds
 from hikaze_mm.database.tags import MODEL_LINKS
 from hikaze_mm.database.values import TagRef, chunks, normalize_sha256, now_ms, records
 from hikaze_mm.errors import NotFoundError, ValidationError
@@ -18,6 +21,17 @@ if TYPE_CHECKING:
 
 # Columns a caller may set on a model besides its sha256.
 MODEL_DATA_COLUMNS = ("path", "name", "type", "base", "size_bytes", "created_at", "last_used_at")
+# A key of the meta object, or a dotted path of keys (``civitai_not_found.until``).
+_META_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+# ``meta_json`` that is not valid JSON reads as no meta (json_extract would fail the query).
+_META = "(CASE WHEN json_valid(meta_json) THEN meta_json END)"
+
+
+def meta_path(key: str) -> str:
+    """The JSON path of a meta key (``a.b`` -> ``$.a.b``); ValueError for anything else."""
+    if not isinstance(key, str) or not _META_KEY_RE.fullmatch(key):
+        raise ValueError(f"not a meta key: {key!r}")
+    return "$." + key
 
 
 def model_values(data: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +83,50 @@ class ModelStore:
 
         Two narrow columns from the covering listing index, for a scan's bulk load.
         """
-        return self.db.tuples("SELECT path, sha256 FROM models WHERE missing = ?", (int(missing),))
+        if missing:  # the partial index holds exactly these (and is small)
+            return self.db.tuples(
+                "SELECT path, sha256 FROM models INDEXED BY idx_models_missing WHERE missing != 0"
+            )
+        return self.db.tuples("SELECT path, sha256 FROM models WHERE missing = 0")
+
+    def outside(self, folders: Sequence[str]) -> list[tuple[str, str, bool]]:
+        """``(path, sha256, missing)`` of every model whose path is not below ``folders``
+        (a full scan checks those files one by one; usually there are few)."""
+        bounds = [path_prefix_bounds(folder) for folder in folders]
+        where = " AND ".join("NOT (path >= ? AND path < ?)" for _ in bounds) or "1"
+        rows = self.db.tuples(
+            f"SELECT path, sha256, missing FROM models INDEXED BY idx_models_path WHERE {where}",
+            [value for pair in bounds for value in pair],
+        )
+        return [(path, sha, bool(missing)) for path, sha, missing in rows]
+
+    def locate(
+        self, *, sha256s: Sequence[str] = (), paths: Sequence[str] = ()
+    ) -> list[tuple[str, str, bool]]:
+        """``(path, sha256, missing)`` of the models with one of these hashes or paths."""
+        found: dict[str, tuple[str, str, bool]] = {}
+        for column, values in (("sha256", sha256s), ("path", paths)):
+            for chunk in chunks(list(dict.fromkeys(values))):
+                marks = ",".join("?" * len(chunk))
+                for path, sha, missing in self.db.tuples(
+                    f"SELECT path, sha256, missing FROM models WHERE {column} IN ({marks})", chunk
+                ):
+                    found[sha] = (path, sha, bool(missing))
+        return list(found.values())
+
+    def with_sizes(self, sizes: Sequence[int]) -> list[tuple[str, str, bool]]:
+        """``(path, sha256, missing)`` of the models of these sizes (``idx_models_size``)."""
+        found: list[tuple[str, str, bool]] = []
+        for chunk in chunks(list(dict.fromkeys(sizes))):
+            marks = ",".join("?" * len(chunk))
+            found += [
+                (path, sha, bool(missing))
+                for path, sha, missing in self.db.tuples(
+                    f"SELECT path, sha256, missing FROM models WHERE size_bytes IN ({marks})",
+                    chunk,
+                )
+            ]
+        return found
 
     def sizes(self, sha256s: Sequence[str]) -> dict[str, int | None]:
         """``size_bytes`` of the given models, one query per 500."""
@@ -82,6 +139,39 @@ class ModelStore:
                 )
             )
         return sizes
+
+    def meta_values(self, sha256s: Sequence[str], key: str) -> dict[str, Any]:
+        """``meta[key]`` of the given models (``key`` may be a dotted path), one query per
+        500; models without it (or without meta) are left out. JSON values come back as
+        Python values (lists and objects parsed)."""
+        path = meta_path(key)
+        values: dict[str, Any] = {}
+        for chunk in chunks(sha256s):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.tuples(
+                f"SELECT sha256, json_type({_META}, ?), json_extract({_META}, ?) FROM models "
+                f"WHERE sha256 IN ({marks}) AND json_type({_META}, ?) IS NOT NULL",
+                [path, path, *chunk, path],
+            )
+            for sha, kind, value in rows:
+                if kind in ("array", "object"):
+                    value = json.loads(value)
+                elif kind in ("true", "false"):
+                    value = kind == "true"
+                values[sha] = value
+        return values
+
+    def without_meta(self, key: str, *, unless_after: str | None = None, now: int = 0) -> list[str]:
+        """sha256 of every model whose ``meta[key]`` is absent or null, in sha256 order;
+        with ``unless_after`` (a meta key holding a time in ms), not those whose time is
+        still after ``now`` (e.g. a lookup remembered as failed until then)."""
+        path = meta_path(key)
+        sql = f"SELECT sha256 FROM models WHERE json_extract({_META}, ?) IS NULL"
+        args: list[Any] = [path]
+        if unless_after is not None:
+            sql += f" AND COALESCE(json_extract({_META}, ?) > ?, 0) = 0"
+            args += [meta_path(unless_after), now]
+        return [row[0] for row in self.db.tuples(sql + " ORDER BY sha256", args)]
 
     # ----------------------------------------------------------------- writing
     def upsert(

@@ -149,6 +149,90 @@ REVISION_6 = """
 ALTER TABLE models ADD COLUMN use_count INTEGER NOT NULL DEFAULT 0;
 """
 
+# Search and a live library (issue 13).
+# * model_search: a trigram full-text index (FTS5) of each model's name, path, tag names
+#   and trigger words (``meta.trigger_words``, a string or a list of strings), so ``q``
+#   finds any substring through the index instead of scanning every row. Its rowid is the
+#   model's rowid; the triggers below keep it in step with models, model_tags and tag
+#   renames (a tag deleted cascades to model_tags, whose triggers fire too). Tag names and
+#   trigger words are joined with a newline; the tags start and end with one too, so a
+#   tag is found whole as a line (a required tag narrows a text search in the index).
+#   A library upgraded to this revision gets the table empty and the ``search_index``
+#   state ``{"ready": false}``: a background job fills it after the library opens, and
+#   searches use the LIKE scan until it is ready.
+# * idx_models_path grows to (path, sha256, missing), so a scan checks that a cached file
+#   is its model's file inside the index, and idx_models_missing (partial: only models
+#   flagged missing) lists those models and makes the count of present models two cheap
+#   counts.
+REVISION_7 = """
+CREATE VIRTUAL TABLE model_search USING fts5(
+    sha256 UNINDEXED, name, path, tags, words, tokenize = 'trigram'
+);
+CREATE TRIGGER model_search_insert AFTER INSERT ON models BEGIN
+    INSERT INTO model_search (rowid, sha256, name, path, tags, words) VALUES (
+        new.rowid, new.sha256, new.name, new.path,
+        (SELECT char(10) || group_concat(t.name, char(10)) || char(10) FROM model_tags mt
+            JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = new.sha256),
+        CASE WHEN json_valid(new.meta_json) THEN
+            (SELECT group_concat(j.value, char(10))
+                FROM json_each(new.meta_json, '$.trigger_words') j WHERE j.type = 'text')
+        END
+    );
+END;
+CREATE TRIGGER model_search_update AFTER UPDATE OF sha256, name, path, meta_json ON models
+BEGIN
+    DELETE FROM model_search WHERE rowid = old.rowid;
+    INSERT INTO model_search (rowid, sha256, name, path, tags, words) VALUES (
+        new.rowid, new.sha256, new.name, new.path,
+        (SELECT char(10) || group_concat(t.name, char(10)) || char(10) FROM model_tags mt
+            JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = new.sha256),
+        CASE WHEN json_valid(new.meta_json) THEN
+            (SELECT group_concat(j.value, char(10))
+                FROM json_each(new.meta_json, '$.trigger_words') j WHERE j.type = 'text')
+        END
+    );
+END;
+CREATE TRIGGER model_search_delete AFTER DELETE ON models BEGIN
+    DELETE FROM model_search WHERE rowid = old.rowid;
+END;
+CREATE TRIGGER model_search_tag_link AFTER INSERT ON model_tags BEGIN
+    UPDATE model_search SET tags = (
+        SELECT char(10) || group_concat(t.name, char(10)) || char(10) FROM model_tags mt
+            JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = new.model_hash
+    ) WHERE rowid = (SELECT rowid FROM models WHERE sha256 = new.model_hash);
+END;
+CREATE TRIGGER model_search_tag_unlink AFTER DELETE ON model_tags BEGIN
+    UPDATE model_search SET tags = (
+        SELECT char(10) || group_concat(t.name, char(10)) || char(10) FROM model_tags mt
+            JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = old.model_hash
+    ) WHERE rowid = (SELECT rowid FROM models WHERE sha256 = old.model_hash);
+END;
+CREATE TRIGGER model_search_tag_relink AFTER UPDATE ON model_tags BEGIN
+    UPDATE model_search SET tags = (
+        SELECT char(10) || group_concat(t.name, char(10)) || char(10) FROM model_tags mt
+            JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = model_search.sha256
+    ) WHERE rowid IN (SELECT rowid FROM models WHERE sha256 IN (old.model_hash, new.model_hash));
+END;
+CREATE TRIGGER model_search_tag_rename AFTER UPDATE OF name ON tags BEGIN
+    UPDATE model_search SET tags = (
+        SELECT char(10) || group_concat(t.name, char(10)) || char(10) FROM model_tags mt
+            JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = model_search.sha256
+    ) WHERE rowid IN (
+        SELECT m.rowid FROM model_tags mt JOIN models m ON m.sha256 = mt.model_hash
+        WHERE mt.tag_id = new.id
+    );
+END;
+INSERT INTO migration_state (key, value_json, updated_at) VALUES (
+    'search_index',
+    CASE WHEN EXISTS (SELECT 1 FROM models) THEN '{"ready": false}' ELSE '{"ready": true}' END,
+    0
+) ON CONFLICT(key) DO NOTHING;
+
+DROP INDEX idx_models_path;
+CREATE INDEX idx_models_path ON models(path, sha256, missing);
+CREATE INDEX idx_models_missing ON models(path, sha256) WHERE missing != 0;
+"""
+
 REVISIONS: tuple[str, ...] = (
     REVISION_1,
     REVISION_2,
@@ -156,6 +240,7 @@ REVISIONS: tuple[str, ...] = (
     REVISION_4,
     REVISION_5,
     REVISION_6,
+    REVISION_7,
 )
 LATEST_REVISION = len(REVISIONS)
 

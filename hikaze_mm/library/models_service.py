@@ -7,8 +7,17 @@ validated completely before anything is written, then applied inside one
 Patch body (every field optional, at least one required)::
 
     {"name": "My LoRA", "type": "loras", "base": "SDXL" | null,
+     "trigger_words": ["word", ...] | null, "preferred_weight": 0.8 | null,
      "meta_json": {...}, "meta_mode": "merge" | "replace",
      "tags": {"add": ["style", 3], "remove": ["nsfw"]} | {"set": ["style"]}}
+
+``trigger_words`` (``meta.trigger_words``) is at most 100 strings of at most 200
+characters, trimmed, empties and duplicates dropped (order kept); ``preferred_weight``
+(``meta.preferred_weight``) a number from -10 to 10; null clears either. A user's edit of
+``base``, ``trigger_words``, ``preferred_weight`` or ``description`` (also through
+``meta_json``) is recorded in ``meta.sources`` as ``"user"``: sidecars and Civitai, which
+fill only empty fields, never fill one a user edited (a merge patch of
+``{"sources": {"base": null}}`` gives such a field back to them).
 
 ``meta_mode`` "merge" (the default) applies ``meta_json`` as a JSON merge patch
 (RFC 7386): keys are set recursively and a null value removes its key. "replace" stores
@@ -19,6 +28,7 @@ matches an existing tag) or by id (which must exist).
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 from pathlib import Path
@@ -36,10 +46,30 @@ from hikaze_mm.errors import ConflictError, ForbiddenError, NotFoundError, Valid
 from hikaze_mm.hashing import short_hash
 from hikaze_mm.images import ImageStore
 from hikaze_mm.library.validation import check_keys, text_field
+from hikaze_mm.meta import (
+    MAX_PREFERRED_WEIGHT,
+    MAX_TRIGGER_WORD_CHARS,
+    MAX_TRIGGER_WORDS,
+    SOURCE_USER,
+    preferred_weight_of,
+    sources_of,
+    trigger_words_of,
+)
 from hikaze_mm.model_types import canonical_type
 from hikaze_mm.params import check_int, parse_json
 
-PATCH_FIELDS = ("name", "type", "base", "meta_json", "meta_mode", "tags")
+PATCH_FIELDS = (
+    "name",
+    "type",
+    "base",
+    "trigger_words",
+    "preferred_weight",
+    "meta_json",
+    "meta_mode",
+    "tags",
+)
+# Fields whose user edits ``meta.sources`` records (``base`` is a column, the rest meta).
+USER_FIELDS = ("base", "trigger_words", "preferred_weight", "description")
 TAG_OPS = ("add", "remove", "set")
 MAX_TAGS_PER_PATCH = 500
 
@@ -106,8 +136,47 @@ def _parse_tags(value: Any) -> dict[str, list[TagRef]]:
     return ops
 
 
+def parse_trigger_words(value: Any) -> list[str]:
+    """A client's trigger words: a list of at most MAX_TRIGGER_WORDS strings of at most
+    MAX_TRIGGER_WORD_CHARS characters each (after trimming); empties and duplicates are
+    dropped, order kept. Null is the empty list."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationError("trigger_words must be a list of strings")
+    if len(value) > MAX_TRIGGER_WORDS:
+        raise ValidationError(f"trigger_words holds at most {MAX_TRIGGER_WORDS} words")
+    words: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ValidationError(f"trigger_words items must be strings, not {item!r:.40}")
+        word = item.strip()
+        if len(word) > MAX_TRIGGER_WORD_CHARS:
+            raise ValidationError(
+                f"a trigger word is at most {MAX_TRIGGER_WORD_CHARS} characters: {word!r:.40}"
+            )
+        if any(ord(c) < 32 for c in word):
+            raise ValidationError("trigger words must not contain control characters")
+        words.append(word)
+    return trigger_words_of(words)
+
+
+def parse_preferred_weight(value: Any) -> float | int | None:
+    """A number from -10 to 10, or None (clear)."""
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or abs(value) > MAX_PREFERRED_WEIGHT:
+        raise ValidationError(
+            f"preferred_weight must be a number from -{MAX_PREFERRED_WEIGHT:g} to "
+            f"{MAX_PREFERRED_WEIGHT:g}, or null, not {value!r:.40}"
+        )
+    return value
+
+
 def parse_patch(body: dict[str, Any]) -> dict[str, Any]:
-    """Validate a patch body into ``{column changes..., "meta": (mode, dict), "tags": ops}``."""
+    """Validate a patch body into ``{column changes..., "meta": (mode, dict), "tags": ops,
+    "fields": {trigger_words, preferred_weight}}``."""
     check_keys(body, PATCH_FIELDS, "model")
     patch: dict[str, Any] = {}
     if "name" in body:
@@ -128,9 +197,44 @@ def parse_patch(body: dict[str, Any]) -> dict[str, Any]:
         if mode not in ("merge", "replace"):
             raise ValidationError(f"meta_mode must be merge or replace, not {mode!r}")
         patch["meta"] = (mode, _meta_value(body["meta_json"]))
+    fields: dict[str, Any] = {}
+    if "trigger_words" in body:
+        fields["trigger_words"] = parse_trigger_words(body["trigger_words"])
+    if "preferred_weight" in body:
+        fields["preferred_weight"] = parse_preferred_weight(body["preferred_weight"])
+    twice = sorted(set(fields) & set(patch.get("meta", (None, {}))[1]))
+    if twice:
+        raise ValidationError(f"give {', '.join(twice)} once: as a field or in meta_json")
+    if fields:
+        patch["fields"] = fields
     if "tags" in body:
         patch["tags"] = _parse_tags(body["tags"])
     return patch
+
+
+def apply_patch_meta(meta: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """The model's new meta after ``patch`` (from ``parse_patch``), user edits recorded in
+    ``meta.sources``. ``meta`` is not modified."""
+    edited: list[str] = []
+    if "meta" in patch:
+        mode, given = patch["meta"]
+        meta = copy.deepcopy(given) if mode == "replace" else merge_patch(meta, given)
+        edited += [f for f in USER_FIELDS if f in given]
+    else:
+        meta = copy.deepcopy(meta)
+    for key, value in patch.get("fields", {}).items():
+        if value is None or value == []:
+            meta.pop(key, None)
+        else:
+            meta[key] = value
+        edited.append(key)
+    if "base" in patch:
+        edited.append("base")
+    if edited:
+        sources = sources_of(meta)
+        sources.update(dict.fromkeys(edited, SOURCE_USER))
+        meta["sources"] = sources
+    return meta
 
 
 class ModelsService:
@@ -145,12 +249,14 @@ class ModelsService:
     def list(self, query: ModelQuery) -> dict[str, Any]:
         """``{total, offset, limit, items}`` for one page of the library.
 
-        A fixed number of queries whatever the page's length: the page, its tags (one
-        batch query), and image counts and covers from the image store's index.
+        A fixed number of queries whatever the page's length: the page, its tags and its
+        trigger words (one batch query each), and image counts and covers from the image
+        store's index.
         """
         total, rows = self.db.listing.page(query)
         shas = [row["sha256"] for row in rows]
         tags = self.db.tags.for_models(shas)
+        words = self.db.models.meta_values(shas, "trigger_words") if shas else {}
         counts = self.images.image_counts(shas)
         covers = self.images.cover_images(shas)
         for item in rows:
@@ -158,6 +264,7 @@ class ModelsService:
             item["short_hash"] = short_hash(sha)
             item["missing"] = bool(item["missing"])
             item["tags"] = tags.get(sha, [])
+            item["trigger_words"] = trigger_words_of(words.get(sha))
             item["image_count"] = counts.get(sha, 0)
             item["cover_image"] = covers.get(sha)
         return {"total": total, "offset": query.offset, "limit": query.limit, "items": rows}
@@ -190,12 +297,15 @@ class ModelsService:
         }
 
     def detail(self, sha256: str) -> dict[str, Any]:
-        """The full record: columns, meta, tags, and the names of its images on disk."""
+        """The full record: columns, meta, tags, the names of its images on disk, and
+        ``trigger_words`` and ``preferred_weight`` (from meta; [] and null when unset)."""
         record = self.db.models.get(sha256)
         if record is None:
             raise NotFoundError(f"no model {normalize_sha256(sha256)}")
         names = self.images.image_names(record["sha256"])
         record["short_hash"] = short_hash(record["sha256"])
+        record["trigger_words"] = trigger_words_of(record["meta"].get("trigger_words"))
+        record["preferred_weight"] = preferred_weight_of(record["meta"].get("preferred_weight"))
         record["images"] = names
         record["image_count"] = len(names)
         return record
@@ -210,9 +320,8 @@ class ModelsService:
             if record is None:
                 raise NotFoundError(f"no model {sha}")
             columns = {k: patch[k] for k in ("name", "type", "base") if k in patch}
-            if "meta" in patch:
-                mode, meta = patch["meta"]
-                columns["meta"] = meta if mode == "replace" else merge_patch(record["meta"], meta)
+            if {"meta", "fields", "base"} & set(patch):
+                columns["meta"] = apply_patch_meta(record["meta"], patch)
             if columns:
                 self.db.models.update(sha, **columns)
             if "tags" in patch:
@@ -237,11 +346,8 @@ class ModelsService:
 
     def trigger_words(self, sha256: str) -> list[str]:
         """The model's trigger words (``meta.trigger_words``, strings only); [] if none."""
-        record = self.db.models.get(sha256)
-        words = (record or {}).get("meta", {}).get("trigger_words")
-        if isinstance(words, str):
-            words = [words]
-        return [w.strip() for w in words or [] if isinstance(w, str) and w.strip()]
+        words = self.db.models.meta_values([normalize_sha256(sha256)], "trigger_words")
+        return trigger_words_of(next(iter(words.values()), None))
 
     def mark_used(self, sha256: str) -> dict[str, Any]:
         """A load of the model: ``last_used_at`` now and one more ``use_count``."""

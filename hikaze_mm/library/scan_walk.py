@@ -8,7 +8,9 @@ configured roots today and ComfyUI's ``folder_paths`` later feed the same walk.
   keyed on its ``(st_dev, st_ino)``, which stops symlink loops and aliases (a link to a
   folder walked elsewhere, roots that overlap).
 * Per file: ``os.scandir`` gives the name and whether it is a folder (no syscall for a
-  plain entry); a name with a model extension costs one ``stat`` (following links).
+  plain entry); a name with a model extension costs one ``stat`` (following links),
+  relative to its open folder where the platform allows (``fstatat``). The walk hands
+  out a folder at a time (its files' names and stats), not an object per file.
 * A folder that cannot be listed (permission denied, vanished, I/O error), a broken
   symlink or a file that vanishes between listing and ``stat`` becomes a ``WalkProblem``
   and the walk goes on. Folders that could not be listed are remembered in
@@ -91,99 +93,174 @@ def _problem_kind(exc: OSError) -> str:
     return "error"
 
 
+# os.scandir(fd) stats each entry relative to its folder (fstatat): the kernel resolves one
+# name instead of the whole path.
+_SCANDIR_FD = os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
+# One folder as the walk found it: its path with a trailing separator, the type of its
+# files, and each model file's name and stat.
+Folder = tuple[str, str, list[tuple[str, os.stat_result]]]
+
+
 @dataclass
 class Walker:
-    """One walk over some roots. Iterate ``walk()``; read ``problems`` and ``unreadable``.
+    """One walk over some roots. Iterate ``folders()`` (or ``walk()``, a file at a time);
+    read ``problems`` and ``unreadable``.
 
+    ``scope``: walk only these folders (each with everything below it) instead of the
+    whole roots; each must lie below a root, which gives its files their type. A scope
+    folder that does not exist is no problem (its files are gone), unless its root is
+    unreachable too (then it is unreadable: nothing below it is known).
     ``cancelled`` is polled once per folder; when it returns True the walk stops early.
     """
 
     roots: Sequence[ModelRoot]
     cancelled: Callable[[], bool] = lambda: False
+    scope: Sequence[str] | None = None
     problems: list[WalkProblem] = field(default_factory=list, init=False)
     unreadable: list[str] = field(default_factory=list, init=False)
-    folders: int = field(default=0, init=False)
+    folders_walked: int = field(default=0, init=False)
     _visited: set[tuple[int, int]] = field(default_factory=set, init=False)
 
     def _report(self, path: str, exc: OSError) -> None:
         self.problems.append(WalkProblem.from_error(path, exc))
 
     def walk(self) -> Iterator[SeenFile]:
-        for root in self.roots:
-            yield from self._walk_root(os.fspath(root.path), root.type_key)
+        """Every model file, one at a time (the scanner takes ``folders()``)."""
+        for prefix, folder_type, files in self.folders():
+            for name, st in files:
+                yield SeenFile(prefix + name, st.st_size, st.st_mtime_ns, st.st_ino, folder_type)
 
-    def _walk_root(self, root_path: str, type_key: str | None) -> Iterator[SeenFile]:
+    def folders(self) -> Iterator[Folder]:
+        """Each folder that holds model files (or not), once."""
+        if self.scope is None:
+            for root in self.roots:
+                yield from self._walk_root(os.fspath(root.path), root.type_key)
+            return
+        for folder in self.scope:
+            start = self._scope_start(folder)
+            if start is not None:
+                yield from self._walk_from(*start)
+
+    def _scope_start(self, folder: str) -> tuple[str, str, bool] | None:
+        """(folder, type of its files, whether its subfolders name types) for a scope
+        folder, from the root that holds it; None when none does or it cannot be walked."""
+        folder = folder.rstrip(os.sep) or os.sep
+        for root in self.roots:
+            root_path = os.fspath(root.path)
+            if folder != root_path and not folder.startswith(root_path.rstrip(os.sep) + os.sep):
+                continue
+            if not self._enter(folder, scoped_root=root_path):
+                return None
+            if root.type_key is not None:
+                return folder, root.type_key, False
+            if folder == root_path:
+                return folder, ROOT_LEVEL_TYPE, True
+            first = folder[len(root_path.rstrip(os.sep)) + 1 :].split(os.sep, 1)[0]
+            return folder, canonical_type(first), False
+        self.problems.append(WalkProblem(folder, "error", "not below a model root"))
+        return None
+
+    def _enter(self, folder: str, *, scoped_root: str | None = None) -> bool:
+        """Stat a starting folder; False (reported) when it cannot be walked."""
         try:
-            st = os.stat(root_path)
+            st = os.stat(folder)
         except OSError as exc:
-            self._report(root_path, exc)
-            self.unreadable.append(root_path)
-            return
+            if scoped_root is not None and isinstance(exc, FileNotFoundError):
+                if not os.path.isdir(scoped_root):  # the root is gone: unknown, not deleted
+                    self._report(scoped_root, exc)
+                    self.unreadable.append(scoped_root)
+                return False  # a folder deleted since the event: its files are gone
+            self._report(folder, exc)
+            self.unreadable.append(folder)
+            return False
         if not stat.S_ISDIR(st.st_mode):
-            self.problems.append(WalkProblem(root_path, "error", "model root is not a folder"))
-            self.unreadable.append(root_path)
-            return
+            if scoped_root is not None:
+                return False  # a folder replaced by a file: nothing of ours below it
+            self.problems.append(WalkProblem(folder, "error", "model root is not a folder"))
+            self.unreadable.append(folder)
+            return False
         key = (st.st_dev, st.st_ino)
         if key in self._visited:
-            self.problems.append(WalkProblem(root_path, "loop", "root already walked"))
-            return
+            if scoped_root is None:
+                self.problems.append(WalkProblem(folder, "loop", "root already walked"))
+            return False
         self._visited.add(key)
+        return True
+
+    def _walk_root(self, root_path: str, type_key: str | None) -> Iterator[Folder]:
+        if self._enter(root_path):
+            yield from self._walk_from(root_path, type_key or ROOT_LEVEL_TYPE, type_key is None)
+
+    def _walk_from(self, start: str, start_type: str, typed_children: bool) -> Iterator[Folder]:
         extensions = MODEL_EXTENSIONS
         visited = self._visited
+        sep = os.sep
         # (folder, type of files in it, whether its subfolders name types)
-        stack: list[tuple[str, str, bool]] = [
-            (root_path, type_key or ROOT_LEVEL_TYPE, type_key is None)
-        ]
+        stack: list[tuple[str, str, bool]] = [(start, start_type, typed_children)]
         while stack:
             if self.cancelled():
                 return
             folder, folder_type, typed_children = stack.pop()
+            prefix = folder if folder.endswith(sep) else folder + sep
+            files: list[tuple[str, os.stat_result]] = []
+            subfolders: list[tuple[str, str, bool]] = []
+            fd = -1
             try:
-                with os.scandir(folder) as it:
+                if _SCANDIR_FD:
+                    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+                    listing = os.scandir(fd)
+                else:
+                    listing = os.scandir(folder)
+                with listing as it:
                     entries = list(it)
+                self.folders_walked += 1
+                for entry in entries:
+                    name = entry.name
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    if is_dir:
+                        try:
+                            dst = entry.stat()
+                        except OSError as exc:
+                            self._report(prefix + name, exc)
+                            self.unreadable.append(prefix + name)
+                            continue
+                        key = (dst.st_dev, dst.st_ino)
+                        if key in visited:
+                            self.problems.append(
+                                WalkProblem(
+                                    prefix + name, "loop", "folder already walked (symlink)"
+                                )
+                            )
+                            continue
+                        visited.add(key)
+                        child_type = canonical_type(name) if typed_children else folder_type
+                        subfolders.append((prefix + name, child_type, False))
+                        continue
+                    if not name.lower().endswith(extensions):
+                        continue
+                    try:
+                        st = entry.stat()
+                    except OSError as exc:
+                        if isinstance(exc, FileNotFoundError) and entry.is_symlink():
+                            self.problems.append(
+                                WalkProblem(prefix + name, "broken_symlink", "link target missing")
+                            )
+                        else:
+                            self._report(prefix + name, exc)
+                        continue
+                    if stat.S_ISREG(st.st_mode):
+                        files.append((name, st))
             except OSError as exc:
                 self._report(folder, exc)
                 if not isinstance(exc, FileNotFoundError):  # gone means its files are gone
                     self.unreadable.append(folder)
                 continue
-            self.folders += 1
-            subfolders: list[tuple[str, str, bool]] = []
-            for entry in entries:
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:
-                    is_dir = False
-                if is_dir:
-                    try:
-                        dst = entry.stat()
-                    except OSError as exc:
-                        self._report(entry.path, exc)
-                        self.unreadable.append(entry.path)
-                        continue
-                    key = (dst.st_dev, dst.st_ino)
-                    if key in visited:
-                        self.problems.append(
-                            WalkProblem(entry.path, "loop", "folder already walked (symlink)")
-                        )
-                        continue
-                    visited.add(key)
-                    child_type = canonical_type(entry.name) if typed_children else folder_type
-                    subfolders.append((entry.path, child_type, False))
-                    continue
-                name = entry.name
-                if not name.lower().endswith(extensions):
-                    continue
-                try:
-                    st = entry.stat()
-                except OSError as exc:
-                    if isinstance(exc, FileNotFoundError) and entry.is_symlink():
-                        self.problems.append(
-                            WalkProblem(entry.path, "broken_symlink", "link target missing")
-                        )
-                    else:
-                        self._report(entry.path, exc)
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    yield SeenFile(entry.path, st.st_size, st.st_mtime_ns, st.st_ino, folder_type)
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+            yield prefix, folder_type, files
             # Reverse so the pop order walks folders in listing order.
             stack.extend(reversed(subfolders))

@@ -2,16 +2,22 @@
 
 One scan, in order (steps 1-5 are ``scan_plan``'s, which decide and write nothing):
 
-1. **Load** what the library knows, in bulk: the hash cache below each root (one range
-   query per root), every model's path and size, every pending path (the stores' bulk
-   loads).
-2. **Walk** the roots (``scan_walk``): one ``stat`` per model file. A file whose
-   (size, mtime_ns, inode) matches its hash-cache row is known by its hash without being
-   read; a file already pending is left to Stage 2.
+1. **Walk** the scope (``scan_walk``): the roots, or for an incremental scan
+   (``scan_folders``, the watcher's) some folders below them. One ``stat`` per model file,
+   kept as a ``file_key`` (size:mtime_ns:inode:path). Meanwhile a thread asks SQLite, in
+   one statement, for the keys of the files that are their model's file and for how many
+   present models the scope holds (``hash_cache.model_file_keys``).
+2. **Sort** the files: a *hit* (its key is in the set: unchanged, at its model's path,
+   known by its hash without being read), pending (left to Stage 2), or the rest. When the
+   hits are as many as the present models and the rest are known by their cache rows, the
+   snapshot is partial: a few narrow queries (the rest's rows, the models flagged missing
+   or named by the rest, those outside the roots). Otherwise the whole cache below the
+   scope and every model's path are loaded, in bulk.
 3. **Settle** each model: it is *present* if a known file at its path has its hash.
-   Models not present are *vanished*, unless their folder could not be read this time
-   (unknown: left alone) or they lie outside the scanned roots and their file still
-   exists.
+   Models not present are *vanished*, unless their folder could not be read this time, or
+   their file is still being written (unknown: left alone), or they lie outside the scope
+   (a full scan checks those files; an incremental scan looks only at models flagged
+   missing, and at models of a new file's size whose file is gone).
 4. **Hash candidates**: only files the cache does not know whose size equals a vanished
    model's size (a move, a rename, or a file touched in place). Nothing else is read.
 5. **Resolve** every file with a hash: at its model's path, the model is present (a
@@ -27,7 +33,8 @@ One scan, in order (steps 1-5 are ``scan_plan``'s, which decide and write nothin
 A rescan of an unchanged library therefore reads no file content and writes nothing.
 Unreadable folders, broken symlinks and files vanishing mid-scan are reported in the
 result and never stop the scan. One scan runs at a time (``ConflictError`` otherwise);
-``start`` runs it in a background thread and ``status`` reports live progress.
+``start`` runs it in a background thread and ``status`` reports live progress, and
+``watch``, how the library follows its roots between scans (``watcher``).
 """
 
 from __future__ import annotations
@@ -51,10 +58,13 @@ from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun
 from hikaze_mm.library.scan_plan import (
     ModelLocation,
     Plan,
+    Prefetch,
     Snapshot,
     move_candidates,
+    outermost,
     resolve,
     settle,
+    sort_files,
     walk,
 )
 from hikaze_mm.library.scan_walk import ROOT_LEVEL_TYPE, SeenFile, Walker, WalkProblem
@@ -99,6 +109,7 @@ class ScanCounts:
     promoted: int = 0  # immediate hashing: promoted into the library
     conflicts: int = 0  # immediate hashing: left pending, content already a model
     pending_removed: int = 0  # the scan's own pending rows whose file is gone
+    deferred: int = 0  # files still being written, left for a later scan (watcher)
     errors: int = 0  # problems reported (unreadable folders, vanished files...)
 
 
@@ -120,6 +131,9 @@ class ScanReport:
     new_pending_ids: list[int] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
     immediate_hashing: bool = False
+    # An incremental scan's folders (each with everything below it); None: the roots.
+    scope: list[str] | None = None
+    deferred_paths: list[str] = field(default_factory=list)  # files still being written
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -142,8 +156,12 @@ class _Run:
         conf_strategy: str | None,
         on_progress: Callable[[dict[str, Any]], None] | None,
         control: HashControl,
+        scope: list[str] | None = None,
+        settled: Callable[[SeenFile], bool] | None = None,
     ) -> None:
         self.roots = list(roots)
+        self.scope = scope
+        self.settled = settled
         self.immediate = immediate
         self.conf_strategy = conf_strategy
         self.on_progress = on_progress
@@ -154,6 +172,7 @@ class _Run:
         self.finished_at: int | None = None
         self.problems: list[WalkProblem] = []
         self.error: str | None = None
+        self.deferred: set[str] = set()  # unsettled files this scan left alone
         self.control = control
         self._last_notify = 0.0
 
@@ -180,6 +199,7 @@ class _Run:
             "immediate_hashing": self.immediate,
             "conflict_strategy": self.conf_strategy,
             "roots": self.root_dicts(),
+            "scope": self.scope,
             "counts": asdict(self.counts),
             "current": self.current,
             "problems": [p.to_dict() for p in self.problems[:STATUS_PROBLEMS]],
@@ -193,6 +213,22 @@ class _Run:
         if force or now - self._last_notify >= 0.1:
             self._last_notify = now
             self.on_progress(self.snapshot())
+
+
+@dataclass
+class WatchState:
+    """How the library follows its roots between scans (the watcher writes it):
+    ``mode`` ``watching`` (file-system events), ``polling`` (a rescan every ``interval``
+    seconds, for roots that cannot be watched) or ``off``; ``reason`` says why."""
+
+    mode: str = "off"
+    reason: str | None = "not started"
+    interval: float | None = None
+    polled: list[str] = field(default_factory=list)  # roots rescanned by the clock
+    incremental_scans: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Scanner:
@@ -219,6 +255,7 @@ class Scanner:
         self._lock = threading.Lock()  # guards the live _Run's phase and current file
         self._run: _Run | None = None
         self._last_report: dict[str, Any] | None = None
+        self.watch = WatchState()
 
     # ------------------------------------------------------------------ control
     def status(self) -> dict[str, Any]:
@@ -232,6 +269,7 @@ class Scanner:
             else:
                 data.update(run.snapshot())
             data["last_report"] = self._last_report
+            data["watch"] = self.watch.to_dict()
         return data
 
     def _begin(
@@ -240,6 +278,8 @@ class Scanner:
         immediate_hashing: bool,
         conf_strategy: str | None,
         on_progress: Callable[[dict[str, Any]], None] | None,
+        scope: list[str] | None = None,
+        settled: Callable[[SeenFile], bool] | None = None,
     ) -> tuple[JobRun, _Run]:
         conf_strategy = check_strategy(conf_strategy, API_STRATEGIES)
         chosen = list(self.roots() if roots is None else roots)
@@ -250,7 +290,15 @@ class Scanner:
         if immediate_hashing and self.promoter is None:
             raise ValidationError("immediate hashing needs the promotion service")
         job_run = self._job.begin()
-        run = _Run(chosen, immediate_hashing, conf_strategy, on_progress, job_run.control)
+        run = _Run(
+            chosen,
+            immediate_hashing,
+            conf_strategy,
+            on_progress,
+            job_run.control,
+            scope=scope,
+            settled=settled,
+        )
         with self._lock:
             self._run = run
         return job_run, run
@@ -268,6 +316,33 @@ class Scanner:
         ``on_progress`` receives status snapshots (throttled, and at every phase change).
         """
         job_run, run = self._begin(roots, immediate_hashing, conf_strategy, on_progress)
+        return self._job.run(claimed=job_run, target=lambda _: self._execute(run))
+
+    def scan_folders(
+        self,
+        folders: Iterable[str],
+        *,
+        immediate_hashing: bool = False,
+        conf_strategy: str | None = None,
+        settled: Callable[[SeenFile], bool] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> ScanReport:
+        """An incremental scan of ``folders`` (each with everything below it; each below
+        a root) in this thread: for the models and pending rows there, the library ends
+        as a full scan would leave it (new files queued, and promoted at once with
+        ``immediate_hashing``; moves and renames relinked, a model flagged missing
+        anywhere included; missing flags set and cleared; stale scan rows removed).
+
+        ``settled(file)``: False for an unknown file still being written; it is left
+        alone (``deferred_paths``), as is whatever the library has at its path.
+        ConflictError while another scan runs.
+        """
+        scope = outermost(os.fspath(f) for f in folders)
+        if not scope:
+            raise ValidationError("no folders to scan")
+        job_run, run = self._begin(
+            None, immediate_hashing, conf_strategy, on_progress, scope=scope, settled=settled
+        )
         return self._job.run(claimed=job_run, target=lambda _: self._execute(run))
 
     def start(
@@ -289,6 +364,10 @@ class Scanner:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a background scan; True when none is running."""
         return self._job.wait(timeout)
+
+    def cancel(self) -> None:
+        """Ask a running scan to stop (at the next folder or hash chunk)."""
+        self._job.cancel()
 
     def close(self) -> None:
         """Stop a running scan (at the next folder or hash chunk) and wait for it."""
@@ -324,9 +403,7 @@ class Scanner:
         run.notify(force=True)
 
     def _scan(self, run: _Run) -> ScanReport:
-        self._set_phase(run, "loading")
-        snap = Snapshot.load(self.db, [os.fspath(r.path) for r in run.roots])
-        plan = self._plan(run, snap)
+        plan = self._plan(run)
         run.check_cancelled()
 
         # -- probe the new files (header only) before any write transaction opens.
@@ -342,6 +419,8 @@ class Scanner:
             finished_at=run.started_at,
             roots=run.root_dicts(),
             immediate_hashing=run.immediate,
+            scope=run.scope,
+            deferred_paths=sorted(run.deferred)[:MAX_LISTED],
         )
         self._write_relinks(run, plan.relinks, report)
         newly_missing = [m.sha256 for m in plan.still_missing if not m.missing]
@@ -367,20 +446,46 @@ class Scanner:
         report.finished_at = now_ms()
         return report
 
-    def _plan(self, run: _Run, snap: Snapshot) -> Plan:
+    def _plan(self, run: _Run) -> Plan:
         """Walk, settle every model, hash the move candidates, and decide (no writes)."""
         counts = run.counts
         self._set_phase(run, "walking")
+        scope = run.scope or [os.fspath(r.path) for r in run.roots]
+        # The quick check's keys come from SQLite in a thread while this one walks.
+        prefetch = Prefetch(self.db, partial(self.db.hash_cache.model_file_keys, scope))
 
         def on_count(seen: int) -> None:
             counts.files_seen = seen
             run.notify()
 
-        walked = walk(snap, Walker(run.roots, cancelled=run.cancelled), on_count)
+        walker = Walker(run.roots, cancelled=run.cancelled, scope=run.scope)
+        walked = walk(walker, on_count)
+        keys, expected, outside = prefetch.result()
+        run.check_cancelled()
+        self._set_phase(run, "loading")
+        pending = self.db.pending.locations()
+        sort_files(walked, keys, pending)
+        del keys
+        snap = Snapshot.load(
+            self.db,
+            scope,
+            walked,
+            expected,
+            pending,
+            partial=run.scope is not None,
+            outside=outside,
+        )
+        walked.resolve_rest(snap)
+        if run.settled is not None:
+            walked.defer_unsettled(run.settled)
+            run.deferred = walked.skipped
+        snap.look_elsewhere(walked, self.db.models.with_sizes)
         counts.files_seen = walked.seen
         counts.pending = len(walked.seen_pending)
-        counts.unchanged = walked.seen - len(walked.seen_pending) - len(walked.unresolved)
-        run.check_cancelled()
+        counts.deferred = len(walked.skipped)
+        counts.unchanged = (
+            walked.seen - len(walked.seen_pending) - len(walked.unresolved) - len(walked.skipped)
+        )
         for problem in walked.problems:
             run.problem(problem)
         settled = settle(snap, walked, self.db.models.sizes)

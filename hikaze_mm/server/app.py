@@ -9,6 +9,7 @@ from aiohttp import web
 from hikaze_mm.server.http import SERVICES_KEY
 from hikaze_mm.server.middleware import json_errors, make_host_guard, same_origin
 from hikaze_mm.server.routes import (
+    civitai,
     health,
     images,
     legacy_import,
@@ -20,7 +21,7 @@ from hikaze_mm.server.routes import (
 from hikaze_mm.services import Services
 
 # web_ui last: it owns the catch-all static routes of the UI.
-ROUTE_MODULES = (health, legacy_import, migration, library, images, scan, web_ui)
+ROUTE_MODULES = (health, legacy_import, migration, library, images, scan, civitai, web_ui)
 
 
 def _build(services: Services, *, close_services: bool) -> web.Application:

@@ -19,7 +19,6 @@ from hikaze_mm.server.http import json_response, read_json, run_sync, services
 routes = web.RouteTableDef()
 
 
-
 def _path_field(body: dict, name: str, *, required: bool) -> str | None:
     value = body.get(name)
     if value is None or (value == "" and not required):

@@ -1,0 +1,500 @@
+"""``CivitaiService``: models' metadata and previews from Civitai, looked up by SHA-256.
+
+A lookup of one model (``civitai_client`` does the HTTP) fills only what is empty, and
+never a field a user edited (``meta.sources[field] == "user"``), recording
+``meta.sources[field] = "civitai"`` for what it fills:
+
+* ``meta.trigger_words`` from ``trainedWords``, ``meta.description`` (the HTML as text);
+* ``meta.civitai``: ``{model_id, version_id, model_name, version_name, url, base_model,
+  nsfw, nsfw_level}``;
+* the ``base`` column (Civitai's name wins over a probed one, never over a user's);
+* up to ``max_images`` previews, when the model has no image yet, stored as WebP tiers;
+  images above the NSFW setting (``nsfwLevel`` > ``max_nsfw``; unrated ones included),
+  videos and oversized ones are not downloaded, and a download that is not an image or
+  passes the byte cap is reported and skipped.
+
+A hash Civitai does not know (404) is remembered in the model's meta
+(``meta.civitai_not_found = {checked_at, until}``) and not asked again before ``until``
+(7 days) unless forced; a later match clears it.
+
+Lookups leave this machine, so nothing is sent unless asked: ``start``/``run`` (the API,
+the CLI) and ``lookup_one`` (a model's button) are explicit requests; ``maybe_auto``, the
+hook for newly added models, does nothing unless ``HIKAZE_CIVITAI_AUTO`` is on.
+
+One job at a time (a ``BackgroundJob``: 409 while one runs) works through its hashes in
+its own thread, on an event loop of its own. A connection that cannot be made, a refused
+token, or three lookups in a row that got no answer end the job with one error
+("Civitai unreachable: ..."), keeping what was done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aiohttp
+
+from hikaze_mm.config import CivitaiSettings
+from hikaze_mm.database import DatabaseManager, normalize_sha256, now_ms
+from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
+from hikaze_mm.images import ImageError, ImageStore
+from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun
+from hikaze_mm.library.civitai_client import (
+    CivitaiClient,
+    CivitaiError,
+    CivitaiUnreachable,
+    CivitaiVersion,
+    DownloadError,
+    Sleep,
+    TokenBucket,
+    until_cancelled,
+)
+from hikaze_mm.library.models_service import ModelsService
+from hikaze_mm.meta import SOURCE_USER, fillable, is_empty, sources_of
+
+SOURCE = "civitai"
+NOT_FOUND_KEY = "civitai_not_found"
+MAX_FETCH_SHAS = 1000
+MAX_CONSECUTIVE_FAILURES = 3  # lookups in a row without an answer end a job
+STATUS_RESULTS = 100  # the last report in ``status()`` lists at most this many results
+FETCH_FIELDS = ("sha256s", "missing", "force")
+DAY_MS = 86_400_000
+
+
+@dataclass
+class LookupResult:
+    """What one lookup did: ``status`` found, not_found, failed or skipped."""
+
+    sha256: str
+    status: str
+    detail: str | None = None
+    remembered: bool = False  # not found earlier: no request was made
+    filled: list[str] = field(default_factory=list)
+    images: int = 0
+    images_skipped_nsfw: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Run:
+    """The progress of one job run (guarded by the service's lock)."""
+
+    mode: str
+    force: bool
+    items: list[str]
+    started_at: int = field(default_factory=now_ms)
+    finished_at: int | None = None
+    done: int = 0
+    current: str | None = None
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("found", "not_found", "failed", "skipped", "images"), 0
+        )
+    )
+    results: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "force": self.force,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "total": len(self.items),
+            "done": self.done,
+            "counts": dict(self.counts),
+            "error": self.error,
+            "results": list(self.results),
+        }
+
+
+def parse_fetch_body(body: dict[str, Any]) -> dict[str, Any]:
+    """``{"sha256s": [...]}`` (at most MAX_FETCH_SHAS) or ``{"missing": true}``, and an
+    optional ``"force": true`` (ask again about hashes remembered as unknown)."""
+    unknown = sorted(set(body) - set(FETCH_FIELDS))
+    if unknown:
+        raise ValidationError(f"unknown fields: {', '.join(unknown)} (allowed: sha256s, missing)")
+    force, missing = body.get("force", False), body.get("missing", False)
+    if not isinstance(force, bool) or not isinstance(missing, bool):
+        raise ValidationError("missing and force must be true or false")
+    shas = body.get("sha256s")
+    if missing == (shas is not None):
+        raise ValidationError('give either "sha256s": [...] or "missing": true')
+    if shas is not None:
+        if not isinstance(shas, list) or not shas:
+            raise ValidationError("sha256s must be a non-empty list of hashes")
+        if len(shas) > MAX_FETCH_SHAS:
+            raise ValidationError(f"sha256s holds at most {MAX_FETCH_SHAS} hashes")
+        shas = [normalize_sha256(s) for s in shas]
+    return {"sha256s": shas, "missing": missing, "force": force}
+
+
+class CivitaiService:
+    """Civitai lookups for one library. ``bucket``, ``sleep`` and ``now`` (ms) are
+    injectable for tests; by default a bucket of ``settings.requests_per_second``."""
+
+    def __init__(
+        self,
+        db: DatabaseManager,
+        images: ImageStore,
+        models: ModelsService,
+        settings: CivitaiSettings,
+        *,
+        bucket: TokenBucket | None = None,
+        sleep: Sleep | None = None,
+        now: Callable[[], int] = now_ms,
+    ) -> None:
+        self.db = db
+        self.images = images
+        self.models = models
+        self.settings = settings
+        self.now = now
+        self.bucket = bucket or TokenBucket(settings.requests_per_second)
+        self.client = CivitaiClient(settings, self.bucket, sleep=sleep)
+        self._job = BackgroundJob("Civitai lookup", db)
+        self._lock = threading.Lock()
+        self._run: _Run | None = None
+        self._last_report: dict[str, Any] | None = None
+        self._queue: dict[str, None] = {}  # hashes for the running run (auto lookups)
+        self._accepting = False  # the running run still takes queued hashes
+        self._closing = threading.Event()
+
+    # ------------------------------------------------------------ status
+    def status(self) -> dict[str, Any]:
+        """``{running, mode, force, started_at, finished_at, progress: {done, total},
+        current, counts, error, last_report}`` of the running or last run."""
+        job = self._job.status()
+        with self._lock:
+            run = self._run
+            data: dict[str, Any] = {"running": job["running"]}
+            if run is None:
+                data.update(
+                    mode=None,
+                    force=False,
+                    started_at=None,
+                    finished_at=None,
+                    progress={"done": 0, "total": 0},
+                    current=None,
+                    counts=_Run("", False, []).counts,
+                    error=None,
+                )
+            else:
+                data.update(
+                    mode=run.mode,
+                    force=run.force,
+                    started_at=run.started_at,
+                    finished_at=run.finished_at,
+                    progress={"done": run.done, "total": len(run.items)},
+                    current=run.current,
+                    counts=dict(run.counts),
+                    error=run.error or job["error"],
+                )
+            report = self._last_report
+        if report is not None and len(report["results"]) > STATUS_RESULTS:
+            report = {**report, "results": report["results"][-STATUS_RESULTS:]}
+            report["results_truncated"] = True
+        data["last_report"] = report
+        return data
+
+    # ------------------------------------------------------------ jobs
+    def targets(self, sha256s: Sequence[str] | None, *, missing: bool, force: bool) -> list[str]:
+        """The hashes a run works through: those given (each once), or with ``missing``
+        every model without ``meta.civitai`` and, unless ``force``, not remembered as
+        unknown to Civitai."""
+        if missing:
+            retry = None if force else f"{NOT_FOUND_KEY}.until"
+            return self.db.models.without_meta(SOURCE, unless_after=retry, now=self.now())
+        return list(dict.fromkeys(normalize_sha256(s) for s in sha256s or ()))
+
+    def _claim(self, items: list[str], mode: str, force: bool) -> tuple[JobRun, _Run]:
+        job_run = self._job.begin()
+        run = _Run(mode, force, items)
+        with self._lock:
+            self._run = run
+            self._accepting = True
+        return job_run, run
+
+    def start(
+        self,
+        *,
+        sha256s: Sequence[str] | None = None,
+        missing: bool = False,
+        force: bool = False,
+        mode: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a run in the background; the status as started. ConflictError (409) while
+        one runs."""
+        items = self.targets(sha256s, missing=missing, force=force)
+        job_run, run = self._claim(items, mode or ("missing" if missing else "sha256s"), force)
+        self._job.start(lambda jr: self._execute(jr, run, None), job_run)
+        return self.status()
+
+    def run(
+        self,
+        *,
+        sha256s: Sequence[str] | None = None,
+        missing: bool = False,
+        force: bool = False,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """A run in this thread (the CLI); returns its report. ``on_progress`` gets the
+        status after each model."""
+        items = self.targets(sha256s, missing=missing, force=force)
+        job_run, run = self._claim(items, "missing" if missing else "sha256s", force)
+        return self._job.run(lambda jr: self._execute(jr, run, on_progress), job_run)
+
+    def maybe_auto(self, sha256s: Iterable[str]) -> dict[str, Any] | None:
+        """The hook for newly added models (the scanner's, the promoter's): unless
+        ``HIKAZE_CIVITAI_AUTO`` is on, nothing at all (None). Otherwise those of them
+        without Civitai data are looked up in the background: by the running run, or a
+        new one. Returns the status."""
+        if not self.settings.auto:
+            return None
+        shas = list(dict.fromkeys(normalize_sha256(s) for s in sha256s))
+        known = self.db.models.meta_values(shas, SOURCE) if shas else {}
+        shas = [s for s in shas if s not in known]
+        if not shas:
+            return self.status()
+        for _ in range(3):
+            with self._lock:
+                queued = self._accepting
+                if queued:
+                    self._queue.update(dict.fromkeys(shas))
+            if queued:
+                return self.status()
+            try:
+                return self.start(sha256s=shas, mode="auto")
+            except ConflictError:  # a run is ending and takes no more hashes: wait for it
+                self._job.wait(10)
+        return None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._job.wait(timeout)
+
+    def close(self) -> None:
+        """Cancel the running run and any single lookup, and wait for the run."""
+        self._closing.set()
+        self._job.close()
+
+    def _next(self, run: _Run) -> str | None:
+        with self._lock:
+            if run.done < len(run.items):
+                sha = run.items[run.done]
+            elif self._queue:
+                queued = [s for s in self._queue if s not in run.items]
+                self._queue.clear()
+                if not queued:
+                    return self._next_end(run)
+                run.items.extend(queued)
+                sha = run.items[run.done]
+            else:
+                return self._next_end(run)
+            run.current = sha
+            return sha
+
+    def _next_end(self, run: _Run) -> None:
+        self._accepting = False  # (the lock is held) from here, maybe_auto starts a new run
+        run.current = None
+        return None
+
+    def _execute(
+        self,
+        job_run: JobRun,
+        run: _Run,
+        on_progress: Callable[[dict[str, Any]], None] | None,
+    ) -> dict[str, Any]:
+        try:
+            asyncio.run(self._work(job_run, run, on_progress))
+        except JobCancelled:
+            with self._lock:
+                run.error = "cancelled"
+            raise
+        finally:
+            with self._lock:
+                self._accepting = False
+                self._queue.clear()
+                run.finished_at = now_ms()
+                run.current = None
+                self._last_report = run.report()
+        return run.report()
+
+    async def _work(
+        self,
+        job_run: JobRun,
+        run: _Run,
+        on_progress: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        def cancelled() -> bool:
+            return job_run.cancelled or self._closing.is_set()
+
+        failures = 0
+        async with self.client.session() as session:
+            while (sha := self._next(run)) is not None:
+                if cancelled():
+                    raise JobCancelled()
+                stop = None
+                try:
+                    result = await until_cancelled(
+                        self._lookup(session, sha, force=run.force, cancelled=cancelled),
+                        cancelled,
+                    )
+                    failures = 0 if not result.remembered else failures
+                except CivitaiError as exc:
+                    result = LookupResult(sha, "failed", exc.detail)
+                    failures = failures + 1 if isinstance(exc, CivitaiUnreachable) else 0
+                    if exc.fatal or failures >= MAX_CONSECUTIVE_FAILURES:
+                        stop = f"{exc.error}: {exc.detail}"
+                with self._lock:
+                    run.done += 1
+                    run.counts[result.status] += 1
+                    run.counts["images"] += result.images
+                    run.results.append(result.to_dict())
+                    if stop:
+                        run.error = stop
+                if on_progress is not None:
+                    on_progress(self.status())
+                if stop:
+                    return
+
+    # ------------------------------------------------------------ one model
+    def lookup_one(self, sha256: str, *, force: bool = False) -> dict[str, Any]:
+        """Look one model up now (a button's request) and return its detail with
+        ``civitai``: this lookup's result (``status`` found or not_found). NotFoundError
+        for a model not in the library; a CivitaiError (502) when Civitai does not answer."""
+        sha = normalize_sha256(sha256)
+        if not self.db.models.exists(sha):
+            raise NotFoundError(f"no model {sha}")
+
+        async def one() -> LookupResult:
+            async with self.client.session() as session:
+                return await self._lookup(session, sha, force=force, cancelled=self._closing.is_set)
+
+        try:
+            result = asyncio.run(one())
+        except JobCancelled:
+            raise ConflictError("the Civitai service is shutting down") from None
+        detail = self.models.detail(sha)
+        detail["civitai"] = result.to_dict()
+        return detail
+
+    async def _lookup(
+        self,
+        session: aiohttp.ClientSession,
+        sha: str,
+        *,
+        force: bool,
+        cancelled: Callable[[], bool],
+    ) -> LookupResult:
+        record = self.db.models.get(sha)
+        if record is None:
+            return LookupResult(sha, "skipped", "not in the library")
+        memo = record["meta"].get(NOT_FOUND_KEY)
+        until = memo.get("until") if isinstance(memo, dict) else None
+        if not force and isinstance(until, int) and until > self.now():
+            return LookupResult(sha, "not_found", "not on Civitai (remembered)", remembered=True)
+        version = await self.client.lookup(session, sha, cancelled)
+        if version is None:
+            self._remember_not_found(sha)
+            return LookupResult(sha, "not_found", "not on Civitai")
+        result = LookupResult(sha, "found")
+        stored = await self._previews(session, sha, version, result, cancelled)
+        filled = self._apply(sha, version, stored)
+        if filled is None:
+            return LookupResult(sha, "skipped", "deleted from the library meanwhile")
+        result.filled = filled
+        return result
+
+    async def _previews(
+        self,
+        session: aiohttp.ClientSession,
+        sha: str,
+        version: CivitaiVersion,
+        result: LookupResult,
+        cancelled: Callable[[], bool],
+    ) -> list[int]:
+        """Download and store up to ``max_images`` previews, if the model has none yet."""
+        if self.images.list_seqs(sha):
+            return []
+        wanted = []
+        for image in version.images:
+            level = image.nsfw_level
+            if image.kind not in (None, "image"):
+                continue  # a video
+            if level is None or not 1 <= level <= self.settings.max_nsfw:
+                result.images_skipped_nsfw += 1
+            elif (
+                image.width and image.height and image.width * image.height > self.images.max_pixels
+            ):
+                result.problems.append(
+                    f"image {image.url}: {image.width}x{image.height} is too large"
+                )
+            else:
+                wanted.append(image)
+        cap = min(self.settings.max_image_bytes, self.images.max_bytes)
+        stored: list[int] = []
+        for image in wanted[: 2 * self.settings.max_images]:  # some may fail: a few spares
+            if len(stored) >= self.settings.max_images:
+                break
+            try:
+                data = await self.client.download(session, image.url, cap, cancelled)
+                stored.append(self.images.add_image(sha, data))
+            except DownloadError as exc:
+                result.problems.append(f"image {image.url}: {exc}")
+            except ImageError as exc:
+                result.problems.append(f"image {image.url}: {exc.detail}")
+        result.images = len(stored)
+        return stored
+
+    def _apply(self, sha: str, version: CivitaiVersion, stored: list[int]) -> list[str] | None:
+        """Fill the model's empty fields from ``version`` (one transaction); the fields
+        filled, or None for a model deleted meanwhile (the images just stored go too)."""
+        with self.db.transaction():
+            record = self.db.models.get(sha)
+            if record is None:
+                for seq in stored:
+                    self.images.delete_image(sha, seq)
+                return None
+            meta = copy.deepcopy(record["meta"])
+            sources = sources_of(meta)
+            filled: list[str] = []
+            for key, value in (
+                ("trigger_words", version.trained_words),
+                ("description", version.description),
+            ):
+                if value and fillable(meta, key):
+                    meta[key] = value
+                    sources[key] = SOURCE
+                    filled.append(key)
+            if is_empty(meta.get(SOURCE)):
+                meta[SOURCE] = version.meta_block(self.settings.url)
+                filled.append(SOURCE)
+            columns: dict[str, Any] = {}
+            base = version.base_model
+            if base and record["base"] != base and sources.get("base") != SOURCE_USER:
+                columns["base"] = base
+                sources["base"] = SOURCE
+                filled.append("base")
+            if stored:
+                sources["images"] = SOURCE
+                filled.append("images")
+            meta.pop(NOT_FOUND_KEY, None)
+            if sources:
+                meta["sources"] = sources
+            self.db.models.update(sha, meta=meta, **columns)
+        return filled
+
+    def _remember_not_found(self, sha: str) -> None:
+        now = self.now()
+        until = now + int(self.settings.not_found_days * DAY_MS)
+        with self.db.transaction():
+            record = self.db.models.get(sha)
+            if record is not None:
+                meta = {**record["meta"], NOT_FOUND_KEY: {"checked_at": now, "until": until}}
+                self.db.models.update(sha, meta=meta)

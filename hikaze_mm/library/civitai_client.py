@@ -1,0 +1,473 @@
+"""Talking to Civitai: one model version by hash, and its preview images.
+
+``GET {base}/api/v1/model-versions/by-hash/{sha256}`` answers a model version (``id``,
+``modelId``, ``name``, ``model.name``, ``model.nsfw``, ``baseModel``, ``trainedWords``,
+``description``, ``images[]`` with ``url``, ``nsfwLevel``, ``width``, ``height``) or 404
+for a hash Civitai does not know. ``parse_version`` turns the answer into a
+``CivitaiVersion``; anything else is a ``CivitaiBadResponse``.
+
+The client is a good citizen:
+
+* every request (lookups and image downloads alike) first takes a token from one
+  ``TokenBucket`` (2 a second by default), shared by everything one service sends;
+* a 429 holds the bucket for its ``Retry-After`` (capped), a 5xx for an exponential
+  backoff, and the lookup is tried again, a few times in all;
+* every request has a connect timeout and a total one (body included), and bodies are
+  read in chunks up to a cap (a JSON answer, an image), so nothing can stall or flood it;
+* a connection that cannot be made is ``CivitaiUnreachable`` with ``fatal`` set: a job
+  stops there instead of trying every other hash against a network that is down.
+
+It runs on an event loop of its own thread (``asyncio.run`` in a job's thread or a
+request's worker thread), never on the server's loop. The token (``HIKAZE_CIVITAI_TOKEN``)
+goes to the API only, never to image hosts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import html
+import ipaddress
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+
+from hikaze_mm import __version__
+from hikaze_mm.config import CivitaiSettings
+from hikaze_mm.errors import UpstreamError
+from hikaze_mm.jobs import JobCancelled
+from hikaze_mm.meta import MAX_TRIGGER_WORD_CHARS, MAX_TRIGGER_WORDS, trigger_words_of
+
+USER_AGENT = f"hikaze-mm/{__version__} (+https://github.com/hikaze/hikaze-model-manager)"
+MAX_DESCRIPTION_CHARS = 20_000
+MAX_TEXT_CHARS = 255
+MAX_BASE_CHARS = 64
+CHUNK = 64 * 1024
+WAIT_SLICE = 0.1  # a wait checks for cancellation this often
+
+Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
+# A connect timeout is its own class from aiohttp 3.10 on (before, a ServerTimeoutError).
+_CONNECT_TIMEOUT = getattr(aiohttp, "ConnectionTimeoutError", aiohttp.ClientConnectorError)
+_CONNECT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError, _CONNECT_TIMEOUT)
+
+
+# ---------------------------------------------------------------- errors
+class CivitaiError(UpstreamError):
+    """Civitai did not give a usable answer. ``fatal``: no other request would fare
+    better (the network is down, the token is refused), so a job stops."""
+
+    error = "Civitai unreachable"
+
+    def __init__(self, detail: str, *, fatal: bool = False) -> None:
+        super().__init__(detail)
+        self.fatal = fatal
+
+
+class CivitaiUnreachable(CivitaiError):
+    """No answer: no connection, a timeout, or 429/5xx answers until the tries ran out."""
+
+
+class CivitaiBadResponse(CivitaiError):
+    """An answer that is not a model version (not JSON, the wrong shape, too large)."""
+
+    error = "Bad answer from Civitai"
+
+
+class DownloadError(Exception):
+    """An image that could not be downloaded (the reason is the message)."""
+
+
+# ---------------------------------------------------------------- the token bucket
+class TokenBucket:
+    """At most ``rate`` requests a second, in bursts of at most ``capacity``.
+
+    ``reserve()`` takes a token and says how long to wait before sending; tokens may go
+    into debt, so callers in several threads queue up in order. ``hold(seconds)`` makes
+    the next request wait at least that long (a 429's ``Retry-After``, a backoff).
+    ``clock`` is injectable so its decisions can be tested without waiting.
+    """
+
+    def __init__(
+        self, rate: float, capacity: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or capacity < 1:
+            raise ValueError("a token bucket needs rate > 0 and capacity >= 1")
+        self.rate = rate
+        self.capacity = capacity
+        self.clock = clock
+        self._tokens = capacity
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def reserve(self) -> float:
+        """Take a token; the seconds to wait before the request may go (0: at once)."""
+        with self._lock:
+            self._refill()
+            self._tokens -= 1
+            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def hold(self, seconds: float) -> None:
+        """The next request waits at least ``seconds`` from now."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(self._tokens, 1 - seconds * self.rate)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A ``Retry-After`` header in seconds (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+# ---------------------------------------------------------------- parsing
+@dataclass(frozen=True)
+class CivitaiImage:
+    url: str
+    nsfw_level: int | None
+    width: int | None
+    height: int | None
+    kind: str | None  # "image" or "video"
+
+
+@dataclass(frozen=True)
+class CivitaiVersion:
+    model_id: int
+    version_id: int
+    model_name: str | None
+    version_name: str | None
+    base_model: str | None
+    trained_words: list[str]
+    description: str | None
+    nsfw: bool | None
+    nsfw_level: int | None
+    images: list[CivitaiImage] = field(default_factory=list)
+
+    def meta_block(self, base_url: str) -> dict[str, Any]:
+        """What ``meta.civitai`` holds."""
+        return {
+            "model_id": self.model_id,
+            "version_id": self.version_id,
+            "model_name": self.model_name,
+            "version_name": self.version_name,
+            "url": f"{base_url}/models/{self.model_id}?modelVersionId={self.version_id}",
+            "base_model": self.base_model,
+            "nsfw": self.nsfw,
+            "nsfw_level": self.nsfw_level,
+        }
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any, limit: int = MAX_TEXT_CHARS) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = " ".join(value.split())
+    return text[:limit] or None
+
+
+class _TextOfHtml(HTMLParser):
+    BREAKS = frozenset({"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "ul", "ol"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag in self.BREAKS:
+            self.parts.append("\n\n")
+        if tag == "li":
+            self.parts.append("- ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.BREAKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Civitai's HTML description as plain text: paragraphs kept, tags and entities gone."""
+    parser = _TextOfHtml()
+    try:
+        parser.feed(markup)
+        parser.close()
+        text = "".join(parser.parts)
+    except Exception:  # the parser is lenient, but a description is never worth a failure
+        text = html.unescape(markup)
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    paragraphs, current = [], []
+    for line in lines:
+        if line:
+            current.append(line)
+        elif current:
+            paragraphs.append("\n".join(current))
+            current = []
+    if current:
+        paragraphs.append("\n".join(current))
+    return "\n\n".join(paragraphs)[:MAX_DESCRIPTION_CHARS]
+
+
+def parse_version(data: Any) -> CivitaiVersion:
+    """A by-hash answer as a CivitaiVersion; CivitaiBadResponse if it is not one."""
+    if not isinstance(data, dict):
+        raise CivitaiBadResponse("the answer is not a JSON object")
+    model_id, version_id = _int(data.get("modelId")), _int(data.get("id"))
+    if not model_id or not version_id or model_id < 0 or version_id < 0:
+        raise CivitaiBadResponse("the answer has no model and version id")
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    words = data.get("trainedWords") if isinstance(data.get("trainedWords"), list) else []
+    words = [w for w in trigger_words_of(words) if len(w) <= MAX_TRIGGER_WORD_CHARS]
+    description = data.get("description")
+    images = []
+    for item in data.get("images") if isinstance(data.get("images"), list) else []:
+        if isinstance(item, dict) and isinstance(item.get("url"), str):
+            images.append(
+                CivitaiImage(
+                    url=item["url"],
+                    nsfw_level=_int(item.get("nsfwLevel")),
+                    width=_int(item.get("width")),
+                    height=_int(item.get("height")),
+                    kind=item.get("type") if isinstance(item.get("type"), str) else None,
+                )
+            )
+    nsfw = model.get("nsfw")
+    return CivitaiVersion(
+        model_id=model_id,
+        version_id=version_id,
+        model_name=_text(model.get("name")),
+        version_name=_text(data.get("name")),
+        base_model=_text(data.get("baseModel"), MAX_BASE_CHARS),
+        trained_words=words[:MAX_TRIGGER_WORDS],
+        description=(html_to_text(description) or None) if isinstance(description, str) else None,
+        nsfw=nsfw if isinstance(nsfw, bool) else None,
+        nsfw_level=_int(data.get("nsfwLevel")),
+        images=images,
+    )
+
+
+# ---------------------------------------------------------------- HTTP
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def proxy_for(url: str) -> str | None:
+    """The environment's HTTP proxy for ``url`` (none for loopback or ``no_proxy`` hosts)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if _is_loopback(host) or urllib.request.proxy_bypass(host):
+        return None
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    return proxy if proxy and proxy.startswith(("http://", "https://")) else None
+
+
+async def cancellable_sleep(seconds: float, cancelled: Callable[[], bool]) -> None:
+    """Sleep, raising JobCancelled within WAIT_SLICE of a cancel."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if cancelled():
+            raise JobCancelled()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(WAIT_SLICE, left))
+
+
+async def until_cancelled(coro: Awaitable[T], cancelled: Callable[[], bool]) -> T:
+    """Await ``coro``, abandoning it (JobCancelled) within WAIT_SLICE of a cancel, even in
+    the middle of a request."""
+    task = asyncio.ensure_future(coro)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=WAIT_SLICE)
+        if done:
+            return task.result()
+        if cancelled():
+            task.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+            raise JobCancelled()
+
+
+class CivitaiClient:
+    """Requests to one Civitai (``settings.url``), paced by ``bucket``.
+
+    ``sleep(seconds)`` does the waiting (injectable: tests record the waits instead);
+    ``cancelled()`` is checked before every request and during waits.
+    """
+
+    def __init__(
+        self,
+        settings: CivitaiSettings,
+        bucket: TokenBucket,
+        *,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.settings = settings
+        self.bucket = bucket
+        self._sleep = sleep
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[aiohttp.ClientSession]:
+        timeout = aiohttp.ClientTimeout(
+            total=self.settings.timeout, sock_connect=self.settings.connect_timeout
+        )
+        async with aiohttp.ClientSession(
+            timeout=timeout, headers={"User-Agent": USER_AGENT}, trust_env=False
+        ) as session:
+            yield session
+
+    async def _wait(self, seconds: float, cancelled: Callable[[], bool]) -> None:
+        if cancelled():
+            raise JobCancelled()
+        if seconds <= 0:
+            return
+        if self._sleep is not None:
+            await self._sleep(seconds)
+        else:
+            await cancellable_sleep(seconds, cancelled)
+
+    async def _paced(self, cancelled: Callable[[], bool]) -> None:
+        await self._wait(self.bucket.reserve(), cancelled)
+
+    def _backoff(self, attempt: int) -> float:
+        return self.settings.backoff_seconds * (2**attempt)
+
+    async def lookup(
+        self, session: aiohttp.ClientSession, sha256: str, cancelled: Callable[[], bool]
+    ) -> CivitaiVersion | None:
+        """The model version of this hash, or None when Civitai does not know it (404)."""
+        url = f"{self.settings.url}/api/v1/model-versions/by-hash/{quote(sha256)}"
+        headers = {"Accept": "application/json"}
+        if self.settings.token:
+            headers["Authorization"] = f"Bearer {self.settings.token}"
+        tries = max(1, self.settings.tries)
+        last = ""
+        for attempt in range(tries):
+            await self._paced(cancelled)
+            try:
+                async with session.get(
+                    url, headers=headers, proxy=proxy_for(url), max_redirects=3
+                ) as resp:
+                    if resp.status == 200:
+                        body = await _read_capped(resp, self.settings.max_response_bytes)
+                        if body is None:
+                            raise CivitaiBadResponse(
+                                f"the answer is over {self.settings.max_response_bytes} bytes"
+                            )
+                        try:
+                            data = json.loads(body)
+                        except ValueError:
+                            raise CivitaiBadResponse("the answer is not JSON") from None
+                        return parse_version(data)
+                    if resp.status == 404:
+                        return None
+                    last = f"HTTP {resp.status}"
+                    if resp.status == 429:
+                        wait = retry_after_seconds(resp.headers.get("Retry-After"))
+                        wait = self._backoff(attempt) if wait is None else wait
+                        self.bucket.hold(min(wait, self.settings.max_retry_after))
+                        last = "rate limited (HTTP 429)"
+                    elif resp.status >= 500:
+                        self.bucket.hold(self._backoff(attempt))
+                    elif resp.status in (401, 403):
+                        raise CivitaiUnreachable(
+                            f"Civitai refused the request (HTTP {resp.status}); "
+                            "check HIKAZE_CIVITAI_TOKEN",
+                            fatal=True,
+                        )
+                    else:
+                        raise CivitaiBadResponse(f"Civitai answered HTTP {resp.status}")
+            except _CONNECT_ERRORS as exc:
+                raise CivitaiUnreachable(
+                    f"cannot connect to {self.settings.url}: {_reason(exc)}", fatal=True
+                ) from None
+            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+                raise CivitaiUnreachable(
+                    f"no answer from {self.settings.url} within {self.settings.timeout:g}s"
+                ) from None
+            except aiohttp.TooManyRedirects:
+                raise CivitaiBadResponse("too many redirects") from None
+            except (aiohttp.ClientError, OSError) as exc:
+                last = _reason(exc)  # a dropped connection: tried again like a 5xx
+                self.bucket.hold(self._backoff(attempt))
+        raise CivitaiUnreachable(f"{last} after {tries} tries")
+
+    async def download(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        max_bytes: int,
+        cancelled: Callable[[], bool],
+    ) -> bytes:
+        """An image's bytes (at most ``max_bytes``); DownloadError with the reason."""
+        try:
+            scheme = urlsplit(url).scheme
+        except ValueError:
+            scheme = ""
+        if scheme not in ("http", "https"):
+            raise DownloadError(f"not an http(s) address: {url[:80]!r}")
+        await self._paced(cancelled)
+        try:
+            async with session.get(url, proxy=proxy_for(url), max_redirects=3) as resp:
+                if resp.status != 200:
+                    raise DownloadError(f"HTTP {resp.status}")
+                if resp.content_length is not None and resp.content_length > max_bytes:
+                    raise DownloadError(f"{resp.content_length} bytes, over {max_bytes}")
+                body = await _read_capped(resp, max_bytes)
+                if body is None:
+                    raise DownloadError(f"over {max_bytes} bytes")
+                return body
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            raise DownloadError(f"no answer within {self.settings.timeout:g}s") from None
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise DownloadError(_reason(exc)) from None
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes | None:
+    """The body, or None as soon as it passes ``cap`` bytes (the rest is never read)."""
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(CHUNK):
+        body += chunk
+        if len(body) > cap:
+            resp.close()
+            return None
+    return bytes(body)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())[:200]

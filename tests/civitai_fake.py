@@ -1,0 +1,206 @@
+"""Our own Civitai: a real aiohttp server on 127.0.0.1 (a thread with its own loop) that
+answers ``GET /api/v1/model-versions/by-hash/{sha256}`` in Civitai's documented shape and
+serves images, as scripted per test. It counts every request. No test reaches the
+internet: the settings' base URL always points here."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from hikaze_mm.config import CivitaiSettings
+from tests.library_helpers import png_bytes
+
+
+@dataclass
+class Reply:
+    """One scripted answer: JSON (``body``), raw bytes (``raw``), a wait first
+    (``sleep`` seconds, or until ``FakeCivitai.release`` with ``hold``), or a stream of
+    ``stream`` bytes with no Content-Length."""
+
+    status: int = 200
+    body: Any = None
+    raw: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    sleep: float = 0.0
+    hold: bool = False
+    stream: int = 0
+    content_type: str = "image/png"
+
+
+NOT_FOUND = Reply(404, {"error": "Model not found"})
+
+
+def version_json(
+    base: str,
+    model_id: int = 11,
+    version_id: int = 101,
+    *,
+    images: list[dict[str, Any]] | None = None,
+    words: list[str] | None = None,
+    base_model: str = "SDXL 1.0",
+    description: str | None = "<p>A <b>fine</b> LoRA &amp; more.</p><p>Second.</p>",
+    nsfw: bool = False,
+) -> dict[str, Any]:
+    """A model version as Civitai's by-hash endpoint answers it."""
+    return {
+        "id": version_id,
+        "modelId": model_id,
+        "name": "v1.0",
+        "createdAt": "2024-01-01T00:00:00.000Z",
+        "baseModel": base_model,
+        "baseModelType": "Standard",
+        "trainedWords": ["alpha style", " alpha ", "alpha style"] if words is None else words,
+        "description": description,
+        "model": {"name": "Alpha LoRA", "type": "LORA", "nsfw": nsfw, "poi": False},
+        "files": [{"name": "alpha.safetensors", "hashes": {"SHA256": "..."}}],
+        "images": images if images is not None else [image(base, "a.png", 1)],
+        "downloadUrl": f"{base}/api/download/models/{version_id}",
+    }
+
+
+def image(base: str, name: str, nsfw_level: int | None = 1, **extra: Any) -> dict[str, Any]:
+    data = {"url": f"{base}/img/{name}", "width": 64, "height": 48, "type": "image"}
+    if nsfw_level is not None:
+        data["nsfwLevel"] = nsfw_level
+    return {**data, **extra}
+
+
+class FakeCivitai:
+    def __init__(self) -> None:
+        self.lookups: dict[str, list[Reply]] = {}  # by sha: answered in order, last repeats
+        self.images: dict[str, Reply] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.streamed = 0  # bytes a stream reply wrote before the client went away
+        self.release = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings(self, **overrides: Any) -> CivitaiSettings:
+        """Settings that point here, quick to run: fast pacing, short backoffs."""
+        base = CivitaiSettings(
+            url=self.url,
+            requests_per_second=1000.0,
+            connect_timeout=5.0,
+            timeout=10.0,
+            backoff_seconds=0.01,
+        )
+        return dataclasses.replace(base, **overrides)
+
+    def lookup_paths(self) -> list[str]:
+        return [p for p, _ in self.requests if p.startswith("/api/")]
+
+    # ------------------------------------------------------------ scripting
+    def found(self, sha: str, **kwargs: Any) -> dict[str, Any]:
+        body = version_json(self.url, **kwargs)
+        self.lookups[sha] = [Reply(body=body)]
+        return body
+
+    def serve_png(self, name: str, size: tuple[int, int] = (64, 48)) -> None:
+        self.images[name] = Reply(raw=png_bytes(size))
+
+    # ------------------------------------------------------------ serving
+    async def _reply(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        if reply.hold:
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
+        if reply.sleep:
+            await asyncio.sleep(reply.sleep)
+        if reply.stream:
+            resp = web.StreamResponse(status=reply.status, headers=reply.headers)
+            resp.content_type = reply.content_type
+            resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            chunk = b"\x89PNG" + b"\0" * (64 * 1024 - 4)
+            try:
+                while self.streamed < reply.stream:
+                    await resp.write(chunk)
+                    self.streamed += len(chunk)
+            except (ConnectionError, RuntimeError):
+                pass
+            return resp
+        if reply.raw is not None:
+            return web.Response(
+                status=reply.status,
+                body=reply.raw,
+                headers=reply.headers,
+                content_type=reply.content_type,
+            )
+        return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+
+    async def _by_hash(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.path, dict(request.headers)))
+        script = self.lookups.get(request.match_info["sha"].lower())
+        if not script:
+            return await self._reply(request, NOT_FOUND)
+        reply = script.pop(0) if len(script) > 1 else script[0]
+        return await self._reply(request, reply)
+
+    async def _image(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.path, dict(request.headers)))
+        reply = self.images.get(request.match_info["name"])
+        if reply is None:
+            return web.Response(status=404, text="no such image")
+        return await self._reply(request, reply)
+
+    def start(self) -> None:
+        ready = threading.Event()
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            app = web.Application()
+            app.router.add_get("/api/v1/model-versions/by-hash/{sha}", self._by_hash)
+            app.router.add_get("/img/{name}", self._image)
+            self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
+            loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            loop.run_until_complete(site.start())
+            self.port = self._runner.addresses[0][1]
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=main, name="fake-civitai", daemon=True)
+        self._thread.start()
+        assert ready.wait(10)
+
+    def stop(self) -> None:
+        self.release.set()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+def fake_civitai_server() -> Iterator[FakeCivitai]:
+    """A FakeCivitai for one test (as a fixture: ``pytest.fixture(name="fake")(this)``)."""
+    fake = FakeCivitai()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def free_port_url() -> str:
+    """An address on 127.0.0.1 where nothing listens (a port just closed)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
