@@ -267,6 +267,13 @@ async def test_setup_mounts_the_library_and_scans_after_start(aiohttp_client, tm
         assert resp.status == 200
         assert [m["sha256"] for m in (await resp.json())["items"]] == [sha]
         assert any(event == "hikaze.scan" for event, _ in server.events)
+        assert server.events[-1][1]["running"] is False
+        assert server.events[-1][1]["phase"] == "done"
+        # A scan started over the API is reported on the websocket too.
+        seen = len(server.events)
+        assert (await client.post("/hikaze/api/scan", json={})).status == 202
+        assert services.scanner.wait(30)
+        assert len(server.events) > seen and server.events[-1][1]["running"] is False
         assert sha256_of(models / "a.safetensors") == sha
     finally:
         services.close()

@@ -45,6 +45,7 @@ PREFIX = "/hikaze"
 # ComfyUI folder keys that hold no models.
 NOT_MODELS = frozenset({"custom_nodes", "configs"})
 EVENT_SCAN = "hikaze.scan"
+SCAN_ENDED = frozenset({"done", "failed", "cancelled"})
 
 
 # ---------------------------------------------------------------- configuration
@@ -174,12 +175,17 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
     mount(server.app, PREFIX, services)
     hashing = auto_hash(env)
 
-    async def first_scan(_app: web.Application) -> None:
-        def notify(status: dict[str, Any]) -> None:
-            server.send_sync(EVENT_SCAN, status)
+    def notify(status: dict[str, Any]) -> None:
+        """Every scan's progress (start-up, API, watcher) on ComfyUI's websocket, in the
+        shape of GET /hikaze/api/scan/status."""
+        running = status.get("phase") not in SCAN_ENDED
+        server.send_sync(EVENT_SCAN, {**status, "running": running})
 
+    services.scanner.listener = notify
+
+    async def first_scan(_app: web.Application) -> None:
         try:
-            services.scanner.start(immediate_hashing=hashing, on_progress=notify)
+            services.scanner.start(immediate_hashing=hashing)
         except Exception as exc:  # a scan started by a client already, or no roots
             log.info("hikaze: no start-up scan: %s", getattr(exc, "detail", exc))
         try:  # then follow the folders (HIKAZE_WATCH=0: off, =poll: on a clock)

@@ -256,6 +256,9 @@ class Scanner:
         self._run: _Run | None = None
         self._last_report: dict[str, Any] | None = None
         self.watch = WatchState()
+        # Receives the progress of every scan that names no receiver of its own (inside
+        # ComfyUI: its websocket), so scans started over the API are reported too.
+        self.listener: Callable[[dict[str, Any]], None] | None = None
 
     # ------------------------------------------------------------------ control
     def status(self) -> dict[str, Any]:
@@ -294,7 +297,7 @@ class Scanner:
             chosen,
             immediate_hashing,
             conf_strategy,
-            on_progress,
+            on_progress or self.listener,
             job_run.control,
             scope=scope,
             settled=settled,
