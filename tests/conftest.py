@@ -25,6 +25,8 @@ for _var in (
     "HIKAZE_CIVITAI_TOKEN",
     "HIKAZE_CIVITAI_AUTO",
     "HIKAZE_CIVITAI_MAX_NSFW",
+    "HIKAZE_WATCH",
+    "HIKAZE_RESCAN_INTERVAL",
 ):
     os.environ.pop(_var, None)
 

@@ -206,11 +206,15 @@ class TextSearch:
     exactly (tags by EXISTS); else they are a set the candidates are tested against
     (``+m.rowid IN``: the rowid comes with any index entry, so no table row is read for a
     candidate that fails). ``hits``: how many documents ``match`` finds, when counted.
+    ``tags_exact``: ``match`` holds the required tags exactly (no other check needed).
     """
 
     match: str | None
     drives: bool
     hits: int | None = None
+    # ``match`` finds the required tags exactly: every tag name is ASCII, which the index
+    # folds as SQLite's NOCASE does (else each match is checked against model_tags).
+    tags_exact: bool = False
 
 
 def _text_clause(text: str, search: TextSearch | None) -> tuple[str, list[Any]]:
@@ -257,6 +261,8 @@ def build_sql(
     for name in query.tags:
         if nocase(name) not in tag_ids:
             return None
+        if search is not None and search.tags_exact:
+            continue  # the index's expression has it
         if search is not None and search.drives:  # a check of each match
             clauses.append(
                 "EXISTS (SELECT 1 FROM model_tags mt WHERE mt.model_hash = m.sha256 "
@@ -343,15 +349,17 @@ class ListingStore:
     def _text_search(self, query: ModelQuery) -> TextSearch:
         """Plan ``q`` (see ``TextSearch``): with required tags (ASCII names, whose case the
         index folds as SQLite's NOCASE does) the index finds the models with the text and
-        the tags, which are few; without, it counts its matches first and drives only when
-        they are few (the count is also the total of a listing filtered by ``q`` alone)."""
+        the tags, which are few (exactly, when no tag name in the library is anything but
+        ASCII); without, it counts its matches first and drives only when they are few
+        (the count is also the total of a listing filtered by ``q`` alone)."""
         text = query.q or ""
         if len(text) < TRIGRAM:
             return TextSearch(None, drives=False)
         phrase = _phrase(text)
         if hash_prefix(text) is None and query.tags and all(t.isascii() for t in query.tags):
             lines = " AND ".join(f"tags : {_phrase(chr(10) + t + chr(10))}" for t in query.tags)
-            return TextSearch(f"{phrase} AND {lines}", drives=True)
+            exact = self.db.tags.all_ascii()
+            return TextSearch(f"{phrase} AND {lines}", drives=True, tags_exact=exact)
         hits = int(
             self.db.conn.execute(
                 "SELECT COUNT(*) FROM model_search WHERE model_search MATCH ?", (phrase,)
