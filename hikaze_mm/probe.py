@@ -17,6 +17,11 @@ Evidence, strongest first:
    text-encoder context: 768 for SD1.x, 1024 for SD2.x, 2048 for SDXL and 1280 for the
    SDXL refiner. The same rule works for full UNets and for LoRA down/A factors.
 
+4. SDXL fine-tune families: Pony and Illustrious when the metadata
+   (``ss_base_model_version``, ``modelspec.architecture``, ``ss_sd_model_name``,
+   ``modelspec.title``) names them. Video families (Hunyuan Video, Wan, LTX Video) come
+   from the same metadata fields.
+
 Anything unrecognised gives ``None``; malformed, truncated or absurd headers give an empty
 result. ``probe_file`` never raises.
 """
@@ -51,6 +56,11 @@ PIXART = "PixArt"
 HUNYUAN_DIT = "HunyuanDiT"
 AURAFLOW = "AuraFlow"
 SVD = "SVD"
+PONY = "Pony"
+ILLUSTRIOUS = "Illustrious"
+HUNYUAN_VIDEO = "Hunyuan Video"
+WAN = "Wan"
+LTX_VIDEO = "LTX Video"
 
 # Kinds.
 LORA = "lora"
@@ -87,6 +97,11 @@ _KOHYA_BASES: tuple[tuple[str, str], ...] = (
     ("sd3", SD3),
     ("sd_3", SD3),
     ("flux", FLUX1),
+    ("hunyuan_video", HUNYUAN_VIDEO),
+    ("hunyuan-video", HUNYUAN_VIDEO),
+    ("hunyuanvideo", HUNYUAN_VIDEO),
+    ("wan", WAN),
+    ("ltx", LTX_VIDEO),
 )
 
 # ModelSpec ``modelspec.architecture`` prefixes (before the ``/kind`` suffix, lower case).
@@ -107,6 +122,18 @@ _MODELSPEC_BASES: tuple[tuple[str, str], ...] = (
     ("pixart", PIXART),
     ("hunyuan-dit", HUNYUAN_DIT),
     ("auraflow", AURAFLOW),
+    ("hunyuan-video", HUNYUAN_VIDEO),
+    ("hunyuanvideo", HUNYUAN_VIDEO),
+    ("wan", WAN),
+    ("ltx", LTX_VIDEO),
+)
+# SDXL fine-tune families named in a trainer's metadata (any case, anywhere in the value).
+_SDXL_FAMILIES: tuple[tuple[str, str], ...] = (("pony", PONY), ("illustrious", ILLUSTRIOUS))
+_FAMILY_KEYS = (
+    "ss_base_model_version",
+    "modelspec.architecture",
+    "ss_sd_model_name",
+    "modelspec.title",
 )
 _MODELSPEC_KINDS: dict[str, str] = {
     "lora": LORA,
@@ -216,6 +243,8 @@ def _classify(tensors: Mapping[str, Any], metadata: Mapping[str, str]) -> ProbeR
     lowered = [k.lower() for k in keys]
     kind = meta_kind or _kind_from_keys(lowered, metadata)
     base = meta_base or _base_from_keys(keys, lowered, tensors, kind)
+    if base in (None, SDXL):  # Pony and Illustrious are SDXL fine-tunes
+        base = _sdxl_family(metadata) or base
     return ProbeResult(base=base, kind=kind)
 
 
@@ -235,6 +264,16 @@ def _from_metadata(metadata: Mapping[str, str]) -> tuple[str | None, str | None]
     if kind is None and "lora" in metadata.get("ss_network_module", "").lower():
         kind = LORA
     return base, kind
+
+
+def _sdxl_family(metadata: Mapping[str, str]) -> str | None:
+    """Pony or Illustrious, when a trainer's metadata names one of them."""
+    for key in _FAMILY_KEYS:
+        value = metadata.get(key, "").lower()
+        for word, family in _SDXL_FAMILIES:
+            if word in value:
+                return family
+    return None
 
 
 def _kind_from_keys(lowered: list[str], metadata: Mapping[str, str]) -> str | None:

@@ -40,6 +40,7 @@ from hikaze_mm.legacy.job import LegacyImportJob
 from hikaze_mm.library.civitai import CivitaiService
 from hikaze_mm.library.images_service import ImagesService
 from hikaze_mm.library.models_service import ModelsService
+from hikaze_mm.library.probing import BaseProber
 from hikaze_mm.library.scan_walk import roots_from_config
 from hikaze_mm.library.scanner import Scanner
 from hikaze_mm.library.search_index import SearchIndexer
@@ -198,6 +199,7 @@ class Services:
     search_index: SearchIndexer
     watcher: LibraryWatcher
     civitai: CivitaiService
+    prober: BaseProber
     lock: ProcessLock
 
     @classmethod
@@ -274,6 +276,9 @@ class Services:
         search_index = SearchIndexer(db)
         search_index.start()  # an upgraded library's text index, built in the background
         models = ModelsService(db, images, config)
+        prober = BaseProber(db)
+        if recover:  # this process alone works on the library
+            prober.start_upgrade()  # an upgraded library's bases, probed once
         return cls(
             config=config,
             db=db,
@@ -295,6 +300,7 @@ class Services:
                 interval=config.rescan_interval,
             ),
             civitai=CivitaiService(db, images, models, config.civitai),
+            prober=prober,
             lock=lock,
         )
 
@@ -311,6 +317,7 @@ class Services:
         self.migration.shutdown()
         self.scanner.close()
         self.civitai.close()
+        self.prober.close()
         self.hashes.close()
         self.db.close()
         self.lock.release()

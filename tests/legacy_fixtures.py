@@ -343,11 +343,27 @@ def upload_name(legacy_id: int, ms: int, original: str) -> str:
 # ---------------------------------------------------------------------------- a sample
 
 
-def write_model_file(path: Path, size: int = 4096, seed: str = "") -> str:
-    """Write a small deterministic model file; return its sha256."""
+def write_model_file(
+    path: Path, size: int = 4096, seed: str = "", metadata: dict[str, str] | None = None
+) -> str:
+    """Write a small deterministic model file; return its sha256. With ``metadata``, it
+    is a safetensors file (one LoRA tensor, that ``__metadata__``) padded to ``size``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     block = hashlib.sha256(f"{path.name}:{seed}".encode()).digest()
-    data = (block * (size // len(block) + 1))[:size]
+    head = b""
+    if metadata is not None:
+        header = {
+            "__metadata__": metadata,
+            "lora_unet_down_blocks_0_attn1_to_q.lora_down.weight": {
+                "dtype": "F16",
+                "shape": [4, 320],
+                "data_offsets": [0, 0],
+            },
+        }
+        raw = json.dumps(header).encode()
+        head = struct.pack("<Q", len(raw)) + raw
+    body = (block * (size // len(block) + 1))[: max(size - len(head), 8)]
+    data = head + body
     path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
 
@@ -381,8 +397,10 @@ def build_sample_legacy(root: str | Path, *, wal: bool = False) -> SampleLegacy:
         models_dir / "checkpoints" / "one.safetensors",
         models_dir / "checkpoints" / "one_copy.safetensors",
     )
-    sha2 = write_model_file(models_dir / "loras" / "two.safetensors", seed="2")
-    write_model_file(models_dir / "loras" / "four.safetensors", seed="4")
+    sdxl = {"ss_base_model_version": "sdxl_base_v1-0", "ss_network_module": "networks.lora"}
+    sd1 = {"ss_base_model_version": "sd_v1", "ss_network_module": "networks.lora"}
+    sha2 = write_model_file(models_dir / "loras" / "two.safetensors", seed="2", metadata=sdxl)
+    write_model_file(models_dir / "loras" / "four.safetensors", seed="4", metadata=sd1)
     write_model_file(models_dir / "embeddings" / "five.pt", seed="5")
     write_model_file(models_dir / "vae" / "six.pt", seed="6")
 

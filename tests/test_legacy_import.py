@@ -106,13 +106,16 @@ def test_sample_import_rows_tags_meta_and_images(services: Services, tmp_path: P
         "community_links": ["https://example.org/two"],
         "params": {"strength": 0.8},
         "custom": 1,
+        "sources": {"base": "probe"},  # its header names its base (issue 12)
     }
+    assert two["base"] == "SDXL" and one["base"] is None  # one's file has no header
     assert [t["name"] for t in two["tags"]] == ["lora"]
     assert db.conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == 2
     # Unhashed (and not-64-hex) rows are pending under their legacy id, with their tags.
     pending = {p["id"]: p for p in db.pending.list()}
     assert sorted(pending) == [4, 5, 6]
-    assert pending[4]["meta"] == {"description": "pending one"}
+    assert pending[4]["meta"] == {"description": "pending one", "sources": {"base": "probe"}}
+    assert pending[4]["base"] == "SD1.x"
     assert pending[4]["type"] == "loras" and pending[4]["source"] == "legacy"
     assert [t["name"] for t in pending[4]["tags"]] == ["lora"]
     assert [t["name"] for t in pending[5]["tags"]] == ["embedding"]  # (5, 99) dangles

@@ -443,7 +443,7 @@ async def test_types_bases_and_stats(client, library) -> None:
         "SDXL": 2,
         "SD1.x": 1,
         "Flux.1": 1,
-        None: 1,
+        "unknown": 1,
     }
     await assert_error(await client.get("/api/models/types?include_missing=x"), 400)
     svc.db.pending.add({"path": "/tmp/p.safetensors", "type": "loras"})

@@ -77,9 +77,34 @@ class ModelStoreContract(Protocol):
         """``last_used_at`` now, ``use_count`` + 1."""
 
     def relink(self, sha256: str, path: str) -> bool:
-        """New path, ``missing`` cleared; False if the model is gone."""
+        """New path, ``missing`` cleared (and no longer an extra copy); False if the model
+        is gone."""
 
     def set_missing(self, sha256s: Sequence[str], missing: bool) -> int: ...
+    def set_probed_base(self, sha256: str, base: str | None) -> bool:
+        """Set a probed base over an empty one or a probe's (``meta.sources.base`` =
+        ``"probe"``), never over another source's; True when the model changed."""
+
+    def probe_targets(self, *, every: bool = False) -> list[tuple[str, str]]:
+        """``(sha256, path)`` of present models with no base (``every``: all but user-set)."""
+
+    def add_files(self, rows: Sequence[tuple[str, str, int | None]]) -> int:
+        """Record ``(sha256, path, size)``: the content of a model was found at ``path``
+        (an extra copy; the primary path, ``models.path``, is not stored)."""
+
+    def remove_files(self, paths: Sequence[str], *, sha256s: Sequence[str] | None = None) -> int:
+        """Forget the copies at ``paths`` (with ``sha256s``: only those of that model)."""
+
+    def files(self, sha256s: Sequence[str]) -> dict[str, list[str]]:
+        """Every recorded path of these models, the present primary path first."""
+
+    def copies_below(self, folders: Sequence[str]) -> dict[str, str]:
+        """``path -> sha256`` of the recorded extra copies below ``folders``."""
+
+    def duplicates(self) -> list[Record]:
+        """``{sha256, name, size_bytes, paths, wasted_bytes}`` of models found at several
+        paths, the largest waste first."""
+
     def add_tags(self, sha256: str, tags: Iterable[TagRef]) -> list[int]: ...
     def remove_tags(self, sha256: str, tags: Iterable[TagRef]) -> int: ...
     def delete(self, sha256: str) -> bool: ...

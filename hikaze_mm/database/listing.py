@@ -4,7 +4,8 @@
 and a page) with only bound parameters, and ``ListingStore.page`` runs them. Filters, all
 combined with AND:
 
-* ``type`` and ``base``: exact match (type through the canonical vocabulary);
+* ``type`` and ``base``: exact match (type through the canonical vocabulary); ``base``
+  ``unknown`` lists the models with no base;
 * ``tags``: every named tag is required (case-insensitive names; an unknown one matches
   nothing), each through the ``(tag_id, model_hash)`` index;
 * ``exclude_tags``: none of them may be present (``NOT EXISTS``);
@@ -53,6 +54,8 @@ DEFAULT_ORDER: dict[str, str] = {
     "last_used_at": "desc",
     "size_bytes": "desc",
 }
+# The ``base`` filter value (and facet name) of the models whose base is not known.
+UNKNOWN_BASE = "unknown"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 MAX_QUERY_CHARS = 200
@@ -255,7 +258,9 @@ def build_sql(
     if query.type is not None:
         clauses.append("m.type = ?")
         args.append(query.type)
-    if query.base is not None:
+    if query.base == UNKNOWN_BASE:
+        clauses.append("(m.base IS NULL OR m.base = '')")
+    elif query.base is not None:
         clauses.append("m.base = ?")
         args.append(query.base)
     for name in query.tags:
@@ -425,10 +430,10 @@ class ListingStore:
         return [{"type": t, "count": int(n)} for t, n in rows]
 
     def base_counts(self, *, include_missing: bool = False) -> list[dict[str, Any]]:
-        """``[{base, count}]`` (base null: not detected), most common first."""
+        """``[{base, count}]`` (no base: ``"unknown"``), most common first."""
         rows = self.db.tuples(
-            f"SELECT base, COUNT(*) AS count FROM models WHERE {_present(include_missing)} "
-            "GROUP BY base ORDER BY count DESC, base"
+            f"SELECT COALESCE(NULLIF(base, ''), '{UNKNOWN_BASE}') AS b, COUNT(*) AS count "
+            f"FROM models WHERE {_present(include_missing)} GROUP BY b ORDER BY count DESC, b"
         )
         return [{"base": b, "count": int(n)} for b, n in rows]
 

@@ -273,9 +273,148 @@ class ModelStore:
         return record
 
     def relink(self, sha256: str, path: str) -> bool:
-        """Point a model at a new file (and clear ``missing``); False if it is gone. One UPDATE."""
-        with self.db.transaction():
-            return self._set(normalize_sha256(sha256), {"path": path, "missing": 0})
+        """Point a model at a new file (and clear ``missing``); False if it is gone. The
+        new path, now the primary one, leaves the recorded extra copies."""
+        sha = normalize_sha256(sha256)
+        with self.db.transaction() as conn:
+            if not self._set(sha, {"path": path, "missing": 0}):
+                return False
+            conn.execute("DELETE FROM model_files WHERE path = ?", (path,))
+            return True
+
+    # ----------------------------------------------------------------- base probes
+    def set_probed_base(self, sha256: str, base: str | None) -> bool:
+        """Record a probed base: only over an empty base or one a probe set (never where a
+        user set the base, even to nothing, nor over a sidecar's or Civitai's);
+        ``meta.sources.base`` becomes ``"probe"``.
+        True when the model changed."""
+        if not base:
+            return False
+        sha = normalize_sha256(sha256)
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT base, meta_json FROM models WHERE sha256 = ?", (sha,)
+            ).fetchone()
+            if row is None:
+                return False
+            meta = parse_meta(row["meta_json"])
+            sources = meta.get("sources") if isinstance(meta.get("sources"), dict) else {}
+            source = sources.get("base")
+            if source == "user" or (row["base"] not in (None, "") and source != "probe"):
+                return False
+            if row["base"] == base and source == "probe":
+                return False
+            meta["sources"] = {**sources, "base": "probe"}
+            return self._set(sha, {"base": base, "meta_json": dump_meta(meta)})
+
+    def probe_targets(self, *, every: bool = False) -> list[tuple[str, str]]:
+        """``(sha256, path)`` of the present models a probe may set the base of: those with
+        no base, or (``every``) all but those whose base a user set."""
+        user = f"COALESCE(json_extract({_META}, '$.sources.base'), '') = 'user'"
+        where = f"NOT {user}" if every else f"(base IS NULL OR base = '') AND NOT {user}"
+        return self.db.tuples(
+            f"SELECT sha256, path FROM models WHERE missing = 0 AND {where} ORDER BY sha256"
+        )
+
+    # ----------------------------------------------------------------- files (copies)
+    def add_files(self, rows: Sequence[tuple[str, str, int | None]]) -> int:
+        """Record ``(sha256, path, size)``: the model's content was found at ``path`` now.
+        A model's primary path is not stored (a row there goes); a path holds one content
+        (another model's row there is replaced); hashes that are no model are skipped.
+        Returns how many copies were recorded."""
+        now = now_ms()
+        count = 0
+        with self.db.transaction() as conn:
+            for sha, path, size in rows:
+                sha, path = normalize_sha256(sha), str(path)
+                row = conn.execute("SELECT path FROM models WHERE sha256 = ?", (sha,)).fetchone()
+                if row is None:
+                    continue
+                if row[0] == path:
+                    conn.execute("DELETE FROM model_files WHERE path = ?", (path,))
+                    continue
+                conn.execute(
+                    "INSERT INTO model_files (sha256, path, size_bytes, seen_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                    "sha256 = excluded.sha256, size_bytes = excluded.size_bytes, "
+                    "seen_at = excluded.seen_at",
+                    (sha, path, size, now),
+                )
+                count += 1
+        return count
+
+    def remove_files(self, paths: Sequence[str], *, sha256s: Sequence[str] | None = None) -> int:
+        """Forget the recorded copies at these paths (their files are gone); with
+        ``sha256s`` (one per path), only where the path holds that model's content."""
+        removed = 0
+        with self.db.transaction() as conn:
+            if sha256s is not None:
+                pairs = [(str(p), normalize_sha256(s)) for p, s in zip(paths, sha256s, strict=True)]
+                cur = conn.executemany(
+                    "DELETE FROM model_files WHERE path = ? AND sha256 = ?", pairs
+                )
+                return cur.rowcount
+            for chunk in chunks(list(dict.fromkeys(paths))):
+                marks = ",".join("?" * len(chunk))
+                removed += conn.execute(
+                    f"DELETE FROM model_files WHERE path IN ({marks})", chunk
+                ).rowcount
+        return removed
+
+    def files(self, sha256s: Sequence[str]) -> dict[str, list[str]]:
+        """Every recorded path of these models, the primary (when present) first."""
+        found: dict[str, list[str]] = {}
+        for chunk in chunks(list(dict.fromkeys(normalize_sha256(s) for s in sha256s))):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.tuples(
+                f"SELECT sha256, path, 0 FROM models WHERE sha256 IN ({marks}) AND missing = 0 "
+                f"UNION SELECT sha256, path, 1 FROM model_files WHERE sha256 IN ({marks}) "
+                "ORDER BY 1, 3, 2",
+                [*chunk, *chunk],
+            )
+            for sha, path, _ in rows:
+                paths = found.setdefault(sha, [])
+                if path not in paths:
+                    paths.append(path)
+        return found
+
+    def copies_below(self, folders: Sequence[str]) -> dict[str, str]:
+        """``path -> sha256`` of the recorded extra copies below ``folders``."""
+        found: dict[str, str] = {}
+        for folder in folders:
+            low, high = path_prefix_bounds(folder)
+            found.update(
+                self.db.tuples(
+                    "SELECT path, sha256 FROM model_files WHERE path >= ? AND path < ?",
+                    (low, high),
+                )
+            )
+        return found
+
+    def duplicates(self) -> list[dict[str, Any]]:
+        """Models found at more than one path: ``{sha256, name, size_bytes, paths,
+        wasted_bytes}`` (wasted: size x (copies - 1)), the largest waste first."""
+        rows = self.db.tuples(
+            "WITH copies AS ("
+            " SELECT sha256, path FROM model_files"
+            " UNION SELECT sha256, path FROM models WHERE missing = 0),"
+            " dup AS (SELECT sha256 FROM copies GROUP BY sha256 HAVING COUNT(*) > 1)"
+            " SELECT m.sha256, m.name, m.size_bytes, m.path, c.path FROM dup"
+            " JOIN models m ON m.sha256 = dup.sha256"
+            " JOIN copies c ON c.sha256 = dup.sha256"
+            " ORDER BY m.sha256, c.path != m.path, c.path"
+        )
+        groups: dict[str, dict[str, Any]] = {}
+        for sha, name, size, _primary, path in rows:
+            group = groups.setdefault(
+                sha, {"sha256": sha, "name": name, "size_bytes": size, "paths": []}
+            )
+            group["paths"].append(path)
+        result = list(groups.values())
+        for group in result:
+            group["wasted_bytes"] = (group["size_bytes"] or 0) * (len(group["paths"]) - 1)
+        result.sort(key=lambda g: (-g["wasted_bytes"], g["sha256"]))
+        return result
 
     def set_missing(self, sha256s: Sequence[str], missing: bool) -> int:
         """Flag (or unflag) models as missing in one transaction; returns rows changed."""

@@ -233,6 +233,28 @@ CREATE INDEX idx_models_path ON models(path, sha256, missing);
 CREATE INDEX idx_models_missing ON models(path, sha256) WHERE missing != 0;
 """
 
+# Base models and duplicates (issue 12).
+# * model_files: the other paths at which a model's content was found besides its primary
+#   path (``models.path``), kept by scans, promotions and relinks. Readers take the union
+#   with the primary path, so the table holds only the (few) extra copies and an
+#   unchanged rescan checks nothing more.
+# * probe_backfill: an upgraded library with models probes their headers once, in the
+#   background (``{"done": false}`` until that job has run).
+REVISION_8 = """
+CREATE TABLE model_files (
+    sha256     TEXT NOT NULL REFERENCES models(sha256) ON DELETE CASCADE ON UPDATE CASCADE,
+    path       TEXT NOT NULL UNIQUE,
+    size_bytes INTEGER,
+    seen_at    INTEGER NOT NULL
+);
+CREATE INDEX idx_model_files_sha ON model_files(sha256);
+INSERT INTO migration_state (key, value_json, updated_at) VALUES (
+    'probe_backfill',
+    CASE WHEN EXISTS (SELECT 1 FROM models) THEN '{"done": false}' ELSE '{"done": true}' END,
+    0
+) ON CONFLICT(key) DO NOTHING;
+"""
+
 REVISIONS: tuple[str, ...] = (
     REVISION_1,
     REVISION_2,
@@ -241,6 +263,7 @@ REVISIONS: tuple[str, ...] = (
     REVISION_5,
     REVISION_6,
     REVISION_7,
+    REVISION_8,
 )
 LATEST_REVISION = len(REVISIONS)
 

@@ -81,6 +81,7 @@ from hikaze_mm.legacy.report import ImportReport
 from hikaze_mm.meta import merge_meta_json, strip_image_keys
 from hikaze_mm.model_types import canonical_type
 from hikaze_mm.params import parse_path
+from hikaze_mm.probe import probe_file
 
 __all__ = ["ImportReport", "ProgressFn", "import_legacy_data", "import_snapshot"]
 
@@ -244,6 +245,7 @@ class _ModelWork:
     tag_ids: list[int]
     jobs: list[_ImageJob]
     source_shas: list[str] = field(default_factory=list)
+    probed_base: str | None = None  # the base the file's header names (when it exists)
 
 
 class _Window:
@@ -483,7 +485,9 @@ class _Run:
                     jobs.append(job)
         sha = legacy_sha(row.hash_hex)
         pending_id, merge_pending = (None, False) if sha else self._pending_target(row.id, path)
-        return _ModelWork(row.id, path, data, sha, pending_id, merge_pending, tag_ids, jobs)
+        work = _ModelWork(row.id, path, data, sha, pending_id, merge_pending, tag_ids, jobs)
+        work.probed_base = probe_file(path).base  # header only; nothing if the file is gone
+        return work
 
     def _claim_images(self, legacy_id: int, refs: list[str], *, by_name: bool) -> list[str]:
         """Mark the files ``refs`` name as claimed; with ``by_name``, also take (and return,
@@ -589,6 +593,7 @@ class _Run:
                 {"sha256": work.sha, **data}, work.tag_ids, on_conflict="merge"
             )
             existed = action == "merged"
+            self.db.models.set_probed_base(work.sha, work.probed_base)
             # Asked before record_model: did an EARLIER legacy row create this model?
             from_legacy = existed and self.ledger.sha_imported(work.sha)
             self.ledger.record_model(work.path, work.legacy_id, sha256=work.sha, pending_id=None)
@@ -606,6 +611,11 @@ class _Run:
                 self.db.pending.update(work.pending_id, meta=meta)
                 self.db.pending.add_tags(work.pending_id, work.tag_ids)
             else:
+                if work.probed_base:
+                    sources = data["meta"].get("sources")
+                    sources = sources if isinstance(sources, dict) else {}
+                    meta = {**data["meta"], "sources": {**sources, "base": "probe"}}
+                    data = {**data, "base": work.probed_base, "meta": meta}
                 self.db.pending.add(
                     {"id": work.pending_id, "source": "legacy", **data}, work.tag_ids
                 )

@@ -387,6 +387,49 @@ class ModelsService:
             "images_removed": removed,
         }
 
+    # ------------------------------------------------------------ duplicates
+    def duplicates(self) -> list[dict[str, Any]]:
+        """Models found at several paths: ``{sha256, name, size_bytes, paths, wasted_bytes}``,
+        the largest waste first (the primary path first in each)."""
+        return self.db.models.duplicates()
+
+    def delete_copy(self, sha256: str, path: str | None, *, confirm: bool) -> dict[str, Any]:
+        """Delete one extra copy of a model: ``path`` must be a recorded copy (404), under a
+        model root (403), not the last copy on disk (409), and ``confirm`` given (400).
+        When it was the primary path, the primary moves to a surviving copy."""
+        sha = normalize_sha256(sha256)
+        if not path:
+            raise ValidationError("path is required")
+        if not confirm:
+            raise ValidationError("deleting a file needs confirm=true")
+        record = self.db.models.get(sha)
+        if record is None:
+            raise NotFoundError(f"no model {sha}")
+        paths = self.db.models.files([sha]).get(sha, [])
+        if path not in paths:
+            raise NotFoundError(f"{path} is not a known copy of the model {sha}")
+        target = Path(path)
+        if not _under_root(self.config, target):
+            raise ForbiddenError(f"{path} is not under a configured model root; not deleting it")
+        survivors = [p for p in paths if p != path and os.path.isfile(p)]
+        if not survivors:
+            raise ConflictError(f"{path} is the last copy of the model {sha}; not deleting it")
+        deleted = _delete_file(target)
+        self.db.hash_cache.forget(path)
+        with self.db.transaction():
+            self.db.models.remove_files([path])
+            primary = record["path"]
+            if primary == path:
+                self.db.models.relink(sha, survivors[0])
+                primary = survivors[0]
+        return {
+            "sha256": sha,
+            "deleted": path,
+            "file_deleted": deleted,
+            "path": primary,
+            "paths": self.db.models.files([sha]).get(sha, []),
+        }
+
 
 def _under_root(config: Config, path: Path) -> bool:
     """True when both the path as stored and its real target lie inside one model root."""

@@ -21,7 +21,8 @@ what it found; none of them writes:
   could not be read, or their file is still being written);
 * ``move_candidates``: the unknown files that may be a vanished model (same size): the
   only files a scan reads, hashed by the scanner;
-* ``resolve``: relinks, duplicates, new files and the scan's stale pending rows.
+* ``resolve``: relinks, duplicates (each copy's path, for ``model_files``), new files and
+  the scan's stale pending rows; ``lost_copies``: the recorded copies the walk missed.
 
 A scan covers a *scope*: the roots (a full scan), or folders below them (the watcher's
 incremental scans, ``partial``), each with everything below it. A partial scan decides
@@ -349,6 +350,24 @@ def settle(
     return Settled(restore, vanished)
 
 
+def walked_paths(walked: Walked) -> set[str]:
+    """Every path the walk found (hits, the rest, pending and unsettled files)."""
+    found = set(walked.hit_paths)
+    found.update(f.path for f in walked.rest)
+    found.update(walked.seen_pending)
+    found.update(walked.skipped)
+    return found
+
+
+def lost_copies(recorded: dict[str, str], walked: Walked) -> list[str]:
+    """The recorded copies in scope (``recorded``: path -> sha256) the walk did not find
+    (a folder that could not be read says nothing)."""
+    if not recorded:
+        return []
+    found = walked_paths(walked)
+    return sorted(p for p in recorded if p not in found and not below(p, walked.unreadable))
+
+
 def move_candidates(walked: Walked, settled: Settled) -> list[SeenFile]:
     """Unknown files whose size is a vanished model's: a move, a rename, or a touch."""
     sizes = {m.size for m in settled.vanished.values() if m.size}
@@ -365,6 +384,8 @@ class Plan:
     restore: list[str] = field(default_factory=list)  # missing models found again in place
     stale_pending: list[int] = field(default_factory=list)
     duplicates: int = 0  # extra copies of a model that is present
+    copies: list[tuple[str, str, int]] = field(default_factory=list)  # (sha256, path, size)
+    lost_copies: list[str] = field(default_factory=list)  # recorded copies not found
 
 
 def resolve(
@@ -401,6 +422,7 @@ def resolve(
             plan.relinks.append((vanished[sha], f))
         else:
             plan.duplicates += 1
+            plan.copies.append((sha, f.path, f.size))
     plan.still_missing = [m for sha, m in vanished.items() if sha not in claimed]
     plan.stale_pending = [
         p.id

@@ -23,11 +23,14 @@ One scan, in order (steps 1-5 are ``scan_plan``'s, which decide and write nothin
 5. **Resolve** every file with a hash: at its model's path, the model is present (a
    missing one is restored); elsewhere, a vanished model is relinked to it (moved or
    renamed: the row, its tags, meta and images stay, only ``path`` changes), and a
-   present one makes it a duplicate (reported, not queued). Files with no model become
-   pending imports (status ``new``, source ``scan``; name, type, size and the probed
-   base filled in) for Stage 2 to hash.
-6. **Write** in batches, one transaction each: relinks, missing flags (set and cleared),
-   new pending rows, and removal of the scan's own pending rows whose files are gone.
+   present one makes it a duplicate (recorded in ``model_files``, not queued). Files with
+   no model become pending imports (status ``new``, source ``scan``; name, type, size
+   and the probed base, ``meta.sources.base = "probe"``, filled in) for Stage 2 to hash.
+   A vanished model with another recorded copy still on disk is relinked to that copy
+   instead of being flagged missing; recorded copies the walk did not find are forgotten.
+6. **Write** in batches, one transaction each: relinks (each new file's header probed
+   for the base), missing flags (set and cleared), copies found and lost, new pending
+   rows, and removal of the scan's own pending rows whose files are gone.
 7. Optionally **promote** the new rows at once (immediate hashing).
 
 A rescan of an unchanged library therefore reads no file content and writes nothing.
@@ -60,6 +63,7 @@ from hikaze_mm.library.scan_plan import (
     Plan,
     Prefetch,
     Snapshot,
+    lost_copies,
     move_candidates,
     outermost,
     resolve,
@@ -78,6 +82,8 @@ from hikaze_mm.pending.promotion import (
 from hikaze_mm.probe import ProbeResult, probe_file
 
 log = logging.getLogger(__name__)
+
+PROBE_SOURCE = "probe"  # ``meta.sources.base`` of a base read from the file's header
 
 BATCH_SIZE = 500
 # Lists in reports and status are capped; the counts are always complete.
@@ -412,6 +418,7 @@ class Scanner:
         # -- probe the new files (header only) before any write transaction opens.
         self._set_phase(run, "probing")
         new_rows = self._describe_new(run, plan.new_files)
+        relinked_bases = {model.sha256: probe_file(f.path).base for model, f in plan.relinks}
 
         # -- write, one transaction per batch.
         self._set_phase(run, "writing")
@@ -425,8 +432,13 @@ class Scanner:
             scope=run.scope,
             deferred_paths=sorted(run.deferred)[:MAX_LISTED],
         )
-        self._write_relinks(run, plan.relinks, report)
+        self._write_relinks(run, plan.relinks, report, relinked_bases)
+        self.db.models.remove_files(plan.lost_copies)
+        for copies in _chunks(plan.copies, self.batch_size):
+            self.db.models.add_files(copies)
         newly_missing = [m.sha256 for m in plan.still_missing if not m.missing]
+        gone = plan.still_missing
+        self.db.models.remove_files([m.path for m in gone], sha256s=[m.sha256 for m in gone])
         for batch in _chunks(newly_missing, self.batch_size):
             self.db.models.set_missing(batch, True)
         for batch in _chunks(plan.restore, self.batch_size):
@@ -495,9 +507,37 @@ class Scanner:
         candidates = move_candidates(walked, settled)
         hashed = self._hash_candidates(run, candidates)
         plan = resolve(snap, walked, settled, candidates, hashed)
+        plan.lost_copies = lost_copies(self.db.models.copies_below(scope), walked)
+        self._keep_copies(plan)
         counts.duplicates += plan.duplicates
         counts.missing = len(plan.still_missing)
         return plan
+
+    def _keep_copies(self, plan: Plan) -> None:
+        """A vanished model with another recorded copy still on disk moves its primary
+        path there instead of being flagged missing (a relink, like a move)."""
+        if not plan.still_missing:
+            return
+        lost = set(plan.lost_copies)
+        files = self.db.models.files([m.sha256 for m in plan.still_missing])
+        still: list[ModelLocation] = []
+        for model in plan.still_missing:
+            survivor = None
+            for path in files.get(model.sha256, []):
+                if path == model.path or path in lost:
+                    continue
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                if st.st_size == model.size or model.size is None:
+                    survivor = SeenFile(path, st.st_size, st.st_mtime_ns, st.st_ino, "")
+                    break
+            if survivor is None:
+                still.append(model)
+            else:
+                plan.relinks.append((model, survivor))
+        plan.still_missing = still
 
     def _hash_candidates(self, run: _Run, candidates: list[SeenFile]) -> list[tuple[SeenFile, str]]:
         """Hash the candidates on the hashing pool; failures are reported, not raised."""
@@ -546,27 +586,33 @@ class Scanner:
             file_type = f.type
             if file_type == ROOT_LEVEL_TYPE and probed.suggested_type:
                 file_type = probed.suggested_type
-            rows.append(
-                {
-                    "path": f.path,
-                    "name": os.path.splitext(os.path.basename(f.path))[0],
-                    "type": file_type,
-                    "base": probed.base,
-                    "size_bytes": f.size,
-                    "source": "scan",
-                    "status": "new",
-                }
-            )
+            row: dict[str, Any] = {
+                "path": f.path,
+                "name": os.path.splitext(os.path.basename(f.path))[0],
+                "type": file_type,
+                "base": probed.base,
+                "size_bytes": f.size,
+                "source": "scan",
+                "status": "new",
+            }
+            if probed.base:
+                row["meta"] = {"sources": {"base": PROBE_SOURCE}}
+            rows.append(row)
         return rows
 
     def _write_relinks(
-        self, run: _Run, relinks: list[tuple[ModelLocation, SeenFile]], report: ScanReport
+        self,
+        run: _Run,
+        relinks: list[tuple[ModelLocation, SeenFile]],
+        report: ScanReport,
+        bases: dict[str, str | None],
     ) -> None:
         for batch in _chunks(relinks, self.batch_size):
             with self.db.transaction():
                 for model, f in batch:
                     if not self.db.models.relink(model.sha256, f.path):
                         continue  # deleted while we scanned
+                    self.db.models.set_probed_base(model.sha256, bases.get(model.sha256))
                     same_folder = os.path.dirname(model.path) == os.path.dirname(f.path)
                     kind = "renamed" if same_folder else "moved"
                     if same_folder:

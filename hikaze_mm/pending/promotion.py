@@ -49,6 +49,7 @@ from hikaze_mm.meta import strip_image_keys
 from hikaze_mm.params import check_int
 from hikaze_mm.pending.journal import PromotionJournal
 from hikaze_mm.pending.locks import PromotionLocks
+from hikaze_mm.probe import probe_file
 
 log = logging.getLogger("hikaze_mm.promotion")
 
@@ -239,6 +240,8 @@ class Promoter:
     ) -> dict[str, Any]:
         pid = pending["id"]
         existing = self.db.models.get(sha)
+        if existing is not None:  # another copy of a model: record where it was found
+            self.db.models.add_files([(sha, pending["path"], size)])
         if existing is None:
             branch = "created"
         elif conf_strategy is None or conf_strategy == "skip":
@@ -254,6 +257,7 @@ class Promoter:
                 self.images.delete_all(sha)
             staged = [(src, self.images.claim_seq(sha)) for src in sources]
         journaled = bool(staged or sources)
+        probed = probe_file(pending["path"]).base if branch != "delete" else None
         if journaled:
             self.journal.plan(pid, sha, [seq for _, seq in staged], sources)
         try:
@@ -262,7 +266,7 @@ class Promoter:
             with self.db.transaction():
                 if (self.db.models.get(sha) is None) != (branch == "created"):
                     raise _ModelChanged
-                self._record(pending, sha, size, branch, existing)
+                self._record(pending, sha, size, branch, existing, probed)
                 self.db.pending.remove(pid)
                 if journaled:
                     self.journal.mark_committed(pid, moves)
@@ -309,8 +313,10 @@ class Promoter:
         size: int,
         branch: str,
         existing: dict[str, Any] | None,
+        probed: str | None = None,
     ) -> None:
-        """The model side of one promotion (inside the caller's transaction)."""
+        """The model side of one promotion (inside the caller's transaction): the record,
+        the file among the model's copies, and the base its header names (``probed``)."""
         if branch == "delete":
             return
         data: dict[str, Any] = {
@@ -330,6 +336,11 @@ class Promoter:
         if branch == "merge" and existing is not None and existing.get("missing"):
             # The existing path points at a file that is gone: treat it as empty.
             self.db.models.update(sha, path=pending["path"], missing=False)
+        found = [(sha, pending["path"], size)]
+        if existing is not None and Path(existing["path"]).is_file():
+            found.append((sha, existing["path"], size))  # override moved the primary
+        self.db.models.add_files(found)
+        self.db.models.set_probed_base(sha, probed)
 
 
 def _resting_status(pending: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from hikaze_mm.library.probing import parse_probe_body
 from hikaze_mm.library.queries import query_from_params
 from hikaze_mm.params import parse_index
 from hikaze_mm.server.http import bool_param, json_response, read_json, run_sync, services
@@ -38,6 +39,35 @@ async def model_bases(request: web.Request) -> web.Response:
     include_missing = bool_param(request, "include_missing")
     models = services(request).models
     return json_response(await run_sync(models.base_counts, include_missing=include_missing))
+
+
+@routes.post("/api/models/probe")
+async def probe_models(request: web.Request) -> web.Response:
+    """``{"all": bool}`` (optional): probe the headers of the models with no base (``all``:
+    every model whose base no user set) in the background; 202 with the status, 409 busy."""
+    every = parse_probe_body(await read_json(request) if request.body_exists else None)
+    return json_response(await run_sync(services(request).prober.start, every=every), status=202)
+
+
+@routes.get("/api/models/probe/status")
+async def probe_status(request: web.Request) -> web.Response:
+    return json_response(services(request).prober.status())
+
+
+@routes.get("/api/duplicates")
+async def duplicates(request: web.Request) -> web.Response:
+    """Models found at several paths, the largest waste first."""
+    return json_response(await run_sync(services(request).models.duplicates))
+
+
+@routes.delete("/api/models/{sha256}/files")
+async def delete_copy(request: web.Request) -> web.Response:
+    """``?path=...&confirm=true``: delete one extra copy of a model's file."""
+    sha = request.match_info["sha256"]
+    path = request.query.get("path")
+    confirm = bool_param(request, "confirm")
+    models = services(request).models
+    return json_response(await run_sync(models.delete_copy, sha, path, confirm=confirm))
 
 
 @routes.get("/api/models/{sha256}")

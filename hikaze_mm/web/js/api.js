@@ -98,7 +98,7 @@ export function seqOf(name) {
 }
 
 /** A facet of the library for filters: "type" or "base" -> [{value, count}] from
- * models/types or models/bases, most common first (a base not detected is left out). */
+ * models/types or models/bases, most common first (a base not detected is "unknown"). */
 export async function getFacet(key) {
   const rows = await get(`models/${key}s`);
   return rows.filter((row) => row[key]).map((row) => ({ value: row[key], count: row.count }));
