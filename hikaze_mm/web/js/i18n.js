@@ -277,6 +277,8 @@ const en = {
   "report.images_encoded": "Images encoded",
   "report.images_copied": "Images copied",
   "report.images_skipped": "Images already there",
+  "report.images_recovered_by_name": "Images recovered by file name",
+  "report.images_unreferenced": "Images no model names (not imported)",
   "report.image_errors": "Image errors",
   "report.model_errors": "Model errors",
   "report.meta_errors": "Metadata kept as text",

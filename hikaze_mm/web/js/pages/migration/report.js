@@ -19,6 +19,8 @@ const REPORT_COUNTS = [
   "images_encoded",
   "images_copied",
   "images_skipped",
+  "images_recovered_by_name",
+  "images_unreferenced",
   "image_errors",
   "model_errors",
   "meta_errors",
