@@ -302,6 +302,7 @@ def test_revision_scripts_split_where_sqlite_says_a_statement_ends() -> None:
         ("tags", interfaces.TagStoreContract),
         ("pending", interfaces.PendingStoreContract),
         ("hash_cache", interfaces.HashCacheStoreContract),
+        ("sidecars", interfaces.SidecarStoreContract),
         ("state", interfaces.StateStoreContract),
         ("legacy_ledger", interfaces.LegacyLedgerStoreContract),
         ("listing", interfaces.ListingStoreContract),

@@ -174,6 +174,17 @@ class HashCacheStoreContract(Protocol):
 
 
 @runtime_checkable
+class SidecarStoreContract(Protocol):
+    """Sidecar files read, by path with (size, mtime_ns); preview pixel digests by model."""
+
+    def below(self, folders: Sequence[str]) -> dict[str, tuple[int, int]]: ...
+    def record(self, rows: Sequence[tuple[str, int, int, str | None]]) -> None: ...
+    def forget(self, paths: Sequence[str]) -> None: ...
+    def has_pixels(self, sha256: str, digest: str) -> bool: ...
+    def add_pixels(self, sha256: str, digest: str, seq: int) -> None: ...
+
+
+@runtime_checkable
 class StateStoreContract(Protocol):
     """Small JSON documents by key (run states, the promotion journal, reports)."""
 
@@ -224,6 +235,7 @@ class LibraryContract(Protocol):
     tags: TagStoreContract
     pending: PendingStoreContract
     hash_cache: HashCacheStoreContract
+    sidecars: SidecarStoreContract
     state: StateStoreContract
     legacy_ledger: LegacyLedgerStoreContract
     listing: ListingStoreContract

@@ -2,8 +2,8 @@
 
 One instance per database file, passed to whoever needs it. It owns no table: the rows
 live behind its stores (``db.models``, ``db.tags``, ``db.pending``, ``db.hash_cache``,
-``db.state``, ``db.legacy_ledger``, ``db.listing``), which share its connections and
-transactions; ``hikaze_mm.database.interfaces`` is their contract.
+``db.sidecars``, ``db.state``, ``db.legacy_ledger``, ``db.listing``), which share its
+connections and transactions; ``hikaze_mm.database.interfaces`` is their contract.
 
 Each thread gets its own SQLite connection (WAL, foreign keys on, busy timeout), so the
 server's executor threads and the background workers can use one manager at once. A
@@ -32,6 +32,7 @@ from hikaze_mm.database.listing import ListingStore
 from hikaze_mm.database.models import ModelStore
 from hikaze_mm.database.pending import PendingStore
 from hikaze_mm.database.schema import LATEST_REVISION, REVISIONS, split_statements
+from hikaze_mm.database.sidecars import SidecarStore
 from hikaze_mm.database.state import StateStore
 from hikaze_mm.database.tags import TagStore
 
@@ -60,6 +61,7 @@ class DatabaseManager:
         self.tags = TagStore(self)
         self.pending = PendingStore(self)
         self.hash_cache = HashCacheStore(self)
+        self.sidecars = SidecarStore(self)
         self.state = StateStore(self)
         self.legacy_ledger = LegacyLedgerStore(self)
         self.listing = ListingStore(self)

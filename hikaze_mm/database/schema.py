@@ -255,6 +255,26 @@ INSERT INTO migration_state (key, value_json, updated_at) VALUES (
 ) ON CONFLICT(key) DO NOTHING;
 """
 
+# Sidecar files of other tools (issue 12): each sidecar read, by path, with the size and
+# mtime it had (read again only when they change) and the model it was applied to; and a
+# digest of the decoded pixels of each preview a model got from one, so a preview already
+# among its images is not stored twice (and a rescan decodes nothing again).
+REVISION_9 = """
+CREATE TABLE sidecar_files (
+    path       TEXT PRIMARY KEY,
+    size_bytes INTEGER NOT NULL,
+    mtime_ns   INTEGER NOT NULL,
+    sha256     TEXT,
+    read_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE image_pixels (
+    sha256 TEXT NOT NULL REFERENCES models(sha256) ON DELETE CASCADE ON UPDATE CASCADE,
+    digest TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    PRIMARY KEY (sha256, digest)
+) WITHOUT ROWID;
+"""
+
 REVISIONS: tuple[str, ...] = (
     REVISION_1,
     REVISION_2,
@@ -264,6 +284,7 @@ REVISIONS: tuple[str, ...] = (
     REVISION_6,
     REVISION_7,
     REVISION_8,
+    REVISION_9,
 )
 LATEST_REVISION = len(REVISIONS)
 

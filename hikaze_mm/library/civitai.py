@@ -53,8 +53,9 @@ from hikaze_mm.library.civitai_client import (
     TokenBucket,
     until_cancelled,
 )
+from hikaze_mm.library.fill import fill_empty, replaces_base
 from hikaze_mm.library.models_service import ModelsService
-from hikaze_mm.meta import SOURCE_USER, fillable, is_empty, sources_of
+from hikaze_mm.meta import is_empty, sources_of
 
 SOURCE = "civitai"
 NOT_FOUND_KEY = "civitai_not_found"
@@ -463,21 +464,18 @@ class CivitaiService:
                 return None
             meta = copy.deepcopy(record["meta"])
             sources = sources_of(meta)
-            filled: list[str] = []
-            for key, value in (
-                ("trigger_words", version.trained_words),
-                ("description", version.description),
-            ):
-                if value and fillable(meta, key):
-                    meta[key] = value
-                    sources[key] = SOURCE
-                    filled.append(key)
+            filled = fill_empty(
+                meta,
+                sources,
+                (("trigger_words", version.trained_words), ("description", version.description)),
+                SOURCE,
+            )
             if is_empty(meta.get(SOURCE)):
                 meta[SOURCE] = version.meta_block(self.settings.url)
                 filled.append(SOURCE)
             columns: dict[str, Any] = {}
             base = version.base_model
-            if base and record["base"] != base and sources.get("base") != SOURCE_USER:
+            if replaces_base(record["base"], sources, base):
                 columns["base"] = base
                 sources["base"] = SOURCE
                 filled.append("base")

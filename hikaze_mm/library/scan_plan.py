@@ -34,14 +34,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.database.hash_cache import CacheRow
 from hikaze_mm.database.pending import PendingLocation
-from hikaze_mm.library.scan_walk import SeenFile, Walker, WalkProblem
+from hikaze_mm.library.scan_walk import SeenFile, Sidecar, Walker, WalkProblem
+from hikaze_mm.library.sidecars import kind_of
 
 T = TypeVar("T")
 # A partial snapshot looks the rest up by path; past this many, bulk loads are cheaper.
@@ -134,6 +135,9 @@ class Walked:
     skipped: set[str] = field(default_factory=set)  # files still being written: left alone
     problems: list[WalkProblem] = field(default_factory=list)
     unreadable: tuple[str, ...] = ()  # folders that could not be read, as prefixes
+    # Each sidecar found, with the model file it belongs to:
+    # (model file path, sidecar path, sidecar kind, size, mtime_ns).
+    sidecars: list[tuple[str, str, str, int, int]] = field(default_factory=list)
 
     @property
     def hit_paths(self) -> list[str]:
@@ -172,7 +176,9 @@ def walk(walker: Walker, on_count: Callable[[int], None]) -> Walked:
     folders = found.folders
     seen = 0
     reported = 0
-    for prefix, folder_type, files in walker.folders():
+    for prefix, folder_type, files, sidecars in walker.folders():
+        if sidecars:
+            found.sidecars.extend(_pair_sidecars(prefix, files, sidecars))
         folders.append(
             (
                 folder_type,
@@ -187,6 +193,18 @@ def walk(walker: Walker, on_count: Callable[[int], None]) -> Walked:
     found.problems = list(walker.problems)
     found.unreadable = prefixes(walker.unreadable)
     return found
+
+
+def _pair_sidecars(
+    prefix: str, files: list[tuple[str, os.stat_result]], sidecars: Sequence[Sidecar]
+) -> Iterator[tuple[str, str, str, int, int]]:
+    """Each sidecar of a folder with each model file of its stem."""
+    by_stem: dict[str, list[str]] = {}
+    for name, _ in files:
+        by_stem.setdefault(os.path.splitext(name)[0], []).append(prefix + name)
+    for name, stem, size, mtime_ns in sidecars:
+        for model_path in by_stem.get(stem, ()):
+            yield model_path, prefix + name, kind_of(name, stem), size, mtime_ns
 
 
 def _seen_file(key: str, folder_type: str) -> SeenFile:
@@ -386,6 +404,8 @@ class Plan:
     duplicates: int = 0  # extra copies of a model that is present
     copies: list[tuple[str, str, int]] = field(default_factory=list)  # (sha256, path, size)
     lost_copies: list[str] = field(default_factory=list)  # recorded copies not found
+    sidecars: list[tuple[str, str, str, int, int]] = field(default_factory=list)  # Walked's
+    unreadable: tuple[str, ...] = ()  # Walked's
 
 
 def resolve(

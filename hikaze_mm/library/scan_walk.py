@@ -11,6 +11,10 @@ configured roots today and ComfyUI's ``folder_paths`` later feed the same walk.
   plain entry); a name with a model extension costs one ``stat`` (following links),
   relative to its open folder where the platform allows (``fstatat``). The walk hands
   out a folder at a time (its files' names and stats), not an object per file.
+* Sidecars: a name ending like another tool's sidecar (``SIDECAR_SUFFIXES``) is kept
+  from the listing; once the folder is listed, those whose stem is a model file's cost
+  one ``stat`` each, and the folder carries their names, sizes and mtimes (nothing is
+  read). A folder with no name ending like a sidecar pays nothing more.
 * A folder that cannot be listed (permission denied, vanished, I/O error), a broken
   symlink or a file that vanishes between listing and ``stat`` becomes a ``WalkProblem``
   and the walk goes on. Folders that could not be listed are remembered in
@@ -25,6 +29,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from hikaze_mm.config import Config, ModelRoot
 from hikaze_mm.model_types import canonical_type
@@ -39,6 +44,24 @@ MODEL_EXTENSIONS: tuple[str, ...] = (
     ".bin",
     ".gguf",
 )
+_MODEL_EXTENSIONS_CASED = MODEL_EXTENSIONS + tuple(ext.upper() for ext in MODEL_EXTENSIONS)
+# Other tools' files next to a model file ``<stem><ext>``, named ``<stem><suffix>``;
+# longest suffixes first, as ``sidecar_stem`` tries them.
+SIDECAR_SUFFIXES: tuple[str, ...] = (
+    ".civitai.info",
+    ".metadata.json",
+    ".cm-info.json",
+    ".preview.png",
+    ".preview.jpg",
+    ".preview.jpeg",
+    ".preview.webp",
+    ".json",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+)
+_SIDECAR_ENDINGS = (".info", ".json", ".png", ".jpg", ".jpeg", ".webp")
 # Files directly inside a ComfyUI-style root belong to no type folder.
 ROOT_LEVEL_TYPE = "other"
 
@@ -78,6 +101,15 @@ class WalkProblem:
         return {"path": self.path, "kind": self.kind, "detail": self.detail}
 
 
+def sidecar_stem(name: str, stems: set[str] | frozenset[str]) -> str | None:
+    """The stem of the model file in ``stems`` that ``name`` is a sidecar of, or None."""
+    lower = name.lower()
+    for suffix in SIDECAR_SUFFIXES:
+        if lower.endswith(suffix) and name[: -len(suffix)] in stems:
+            return name[: -len(suffix)]
+    return None
+
+
 def roots_from_config(config: Config) -> tuple[ModelRoot, ...]:
     """The configured roots (the standalone source; ComfyUI will supply its own)."""
     return config.model_roots
@@ -97,8 +129,10 @@ def _problem_kind(exc: OSError) -> str:
 # name instead of the whole path.
 _SCANDIR_FD = os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
 # One folder as the walk found it: its path with a trailing separator, the type of its
-# files, and each model file's name and stat.
-Folder = tuple[str, str, list[tuple[str, os.stat_result]]]
+# files, each model file's name and stat, and each sidecar's (name, stem, size, mtime_ns).
+Sidecar = tuple[str, str, int, int]
+Folder = tuple[str, str, list[tuple[str, os.stat_result]], Sequence[Sidecar]]
+_NO_SIDECARS: tuple[Sidecar, ...] = ()
 
 
 @dataclass
@@ -126,7 +160,7 @@ class Walker:
 
     def walk(self) -> Iterator[SeenFile]:
         """Every model file, one at a time (the scanner takes ``folders()``)."""
-        for prefix, folder_type, files in self.folders():
+        for prefix, folder_type, files, _ in self.folders():
             for name, st in files:
                 yield SeenFile(prefix + name, st.st_size, st.st_mtime_ns, st.st_ino, folder_type)
 
@@ -203,6 +237,7 @@ class Walker:
             folder, folder_type, typed_children = stack.pop()
             prefix = folder if folder.endswith(sep) else folder + sep
             files: list[tuple[str, os.stat_result]] = []
+            maybe_sidecars: list[os.DirEntry[str]] = []
             subfolders: list[tuple[str, str, bool]] = []
             fd = -1
             try:
@@ -239,7 +274,10 @@ class Walker:
                         child_type = canonical_type(name) if typed_children else folder_type
                         subfolders.append((prefix + name, child_type, False))
                         continue
-                    if not name.lower().endswith(extensions):
+                    lower = name.lower()
+                    if not lower.endswith(extensions):
+                        if lower.endswith(_SIDECAR_ENDINGS):
+                            maybe_sidecars.append(entry)
                         continue
                     try:
                         st = entry.stat()
@@ -253,6 +291,7 @@ class Walker:
                         continue
                     if stat.S_ISREG(st.st_mode):
                         files.append((name, st))
+                sidecars = _sidecars(files, maybe_sidecars) if maybe_sidecars else _NO_SIDECARS
             except OSError as exc:
                 self._report(folder, exc)
                 if not isinstance(exc, FileNotFoundError):  # gone means its files are gone
@@ -261,6 +300,36 @@ class Walker:
             finally:
                 if fd >= 0:
                     os.close(fd)
-            yield prefix, folder_type, files
+            yield prefix, folder_type, files, sidecars
             # Reverse so the pop order walks folders in listing order.
             stack.extend(reversed(subfolders))
+
+
+def _sidecars(
+    files: list[tuple[str, os.stat_result]], entries: list[os.DirEntry[str]]
+) -> Sequence[Sidecar]:
+    """The sidecars among ``entries`` (of a model file in ``files``, its extension in lower
+    or upper case), one ``stat`` each; one that vanished or is no regular file is left
+    out. Costs a set of the folder's names (built in C), and a few lookups per candidate."""
+    if not files:
+        return _NO_SIDECARS
+    names = set(map(itemgetter(0), files))
+    found: list[Sidecar] = []
+    for entry in entries:
+        name = entry.name
+        lower = name.lower()
+        for suffix in SIDECAR_SUFFIXES:
+            if not lower.endswith(suffix):
+                continue
+            stem = name[: -len(suffix)]
+            if any(stem + ext in names for ext in _MODEL_EXTENSIONS_CASED):
+                break
+        else:
+            continue
+        try:
+            st = entry.stat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.append((name, name[: -len(suffix)], st.st_size, st.st_mtime_ns))
+    return found

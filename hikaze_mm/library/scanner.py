@@ -31,9 +31,15 @@ One scan, in order (steps 1-5 are ``scan_plan``'s, which decide and write nothin
 6. **Write** in batches, one transaction each: relinks (each new file's header probed
    for the base), missing flags (set and cleared), copies found and lost, new pending
    rows, and removal of the scan's own pending rows whose files are gone.
-7. Optionally **promote** the new rows at once (immediate hashing).
+7. **Sidecars** (``sidecars``): the walk kept the name, size and mtime of each sidecar
+   file next to a model file (from the folder listing it made anyway); those whose
+   (size, mtime) differ from ``sidecar_files`` are read into the model at that path
+   (moved or renamed models included), the others are not even opened. A pending file's
+   sidecars wait for its promotion, which reads them.
+8. Optionally **promote** the new rows at once (immediate hashing).
 
-A rescan of an unchanged library therefore reads no file content and writes nothing.
+A rescan of an unchanged library therefore reads no file content (sidecars included)
+and writes nothing.
 Unreadable folders, broken symlinks and files vanishing mid-scan are reported in the
 result and never stop the scan. One scan runs at a time (``ConflictError`` otherwise);
 ``start`` runs it in a background thread and ``status`` reports live progress, and
@@ -63,6 +69,7 @@ from hikaze_mm.library.scan_plan import (
     Plan,
     Prefetch,
     Snapshot,
+    below,
     lost_copies,
     move_candidates,
     outermost,
@@ -72,6 +79,7 @@ from hikaze_mm.library.scan_plan import (
     walk,
 )
 from hikaze_mm.library.scan_walk import ROOT_LEVEL_TYPE, SeenFile, Walker, WalkProblem
+from hikaze_mm.library.sidecars import Item, SidecarReader
 from hikaze_mm.pending.promotion import (
     API_STRATEGIES,
     PendingFileError,
@@ -116,6 +124,7 @@ class ScanCounts:
     conflicts: int = 0  # immediate hashing: left pending, content already a model
     pending_removed: int = 0  # the scan's own pending rows whose file is gone
     deferred: int = 0  # files still being written, left for a later scan (watcher)
+    sidecars: int = 0  # sidecar files read (new or changed since they were last read)
     errors: int = 0  # problems reported (unreadable folders, vanished files...)
 
 
@@ -256,6 +265,7 @@ class Scanner:
         self.roots = roots
         self.images = images
         self.promoter = promoter
+        self.sidecars = SidecarReader(db, images)
         self.batch_size = batch_size
         self._job = BackgroundJob("scan", db)
         self._lock = threading.Lock()  # guards the live _Run's phase and current file
@@ -454,6 +464,7 @@ class Scanner:
             with_images = self.images.pending_image_names(stale)
             stale = [pid for pid in stale if not with_images[pid]]
         counts.pending_removed = len(self.db.pending.remove_stale_scan_rows(stale))
+        self._read_sidecars(run, plan, run.scope or [os.fspath(r.path) for r in run.roots])
 
         if run.immediate:
             self._promote(run, new_ids)
@@ -508,6 +519,7 @@ class Scanner:
         hashed = self._hash_candidates(run, candidates)
         plan = resolve(snap, walked, settled, candidates, hashed)
         plan.lost_copies = lost_copies(self.db.models.copies_below(scope), walked)
+        plan.sidecars, plan.unreadable = walked.sidecars, walked.unreadable
         self._keep_copies(plan)
         counts.duplicates += plan.duplicates
         counts.missing = len(plan.still_missing)
@@ -648,6 +660,34 @@ class Scanner:
             run.notify()
         return ids
 
+    def _read_sidecars(self, run: _Run, plan: Plan, scope: Sequence[str]) -> None:
+        """Read the sidecars whose (size, mtime) changed into the model at their model
+        file's path; forget those gone (one query each when nothing changed)."""
+        known = self.db.sidecars.below(scope)
+        changed: dict[str, list[Item]] = {}  # model file path -> its changed sidecars
+        found: set[str] = set()
+        for model_path, path, kind, size, mtime_ns in plan.sidecars:
+            found.add(path)
+            if known.get(path) != (size, mtime_ns):
+                changed.setdefault(model_path, []).append((path, kind, size, mtime_ns))
+        gone = [p for p in known if p not in found and not below(p, plan.unreadable)]
+        if gone:
+            self.db.sidecars.forget(gone)
+        if not changed:
+            return
+        self._set_phase(run, "sidecars")
+        for path, sha, missing in self.db.models.locate(paths=list(changed)):
+            items = changed.get(path)
+            if missing or items is None:
+                continue  # a pending file's sidecars wait for its promotion
+            run.check_cancelled()
+            with self._lock:
+                run.current = path
+            for problem in self.sidecars.apply(sha, items):
+                run.problem(problem)
+            run.counts.sidecars += len(items)
+            run.notify()
+
     def _promote(self, run: _Run, pending: list[tuple[int, str]]) -> None:
         """Immediate hashing: promote each new pending row now, through Stage 2's rules."""
         assert self.promoter is not None
@@ -657,7 +697,7 @@ class Scanner:
             with self._lock:
                 run.current = str(pid)
             try:
-                self.promoter.promote(pid, run.conf_strategy, control=run.control)
+                result = self.promoter.promote(pid, run.conf_strategy, control=run.control)
             except HashCancelled as exc:
                 raise ScanCancelled("scan cancelled while promoting") from exc
             except ConflictError:
@@ -676,4 +716,6 @@ class Scanner:
                 continue
             else:
                 run.counts.promoted += 1
+                for problem in result.get("sidecar_problems", ()):
+                    run.problem(WalkProblem(**problem))
             run.notify()

@@ -22,6 +22,9 @@ CLI and the directory scanner:
    * ``delete``: the pending row and its images go; the model is untouched;
    * ``skip`` (worker policy only): the row is marked ``conflict`` for review.
 
+Once the file is a model's (every branch but ``delete``), its sidecar files are read into
+the model (``library.sidecars``; bad ones are listed in ``sidecar_problems``).
+
 Crash safety: images are written to freshly claimed seqs before the one DB transaction
 that records the promotion; the pending originals are removed and ``override``'s rename
 onto seq 0 happens after it. ``PromotionJournal`` records each step so that a retry or
@@ -45,6 +48,7 @@ from hikaze_mm.hashing import (
     ProgressCallback,
 )
 from hikaze_mm.images import ImageError, ImageStore
+from hikaze_mm.library.sidecars import SidecarReader, sidecars_of
 from hikaze_mm.meta import strip_image_keys
 from hikaze_mm.params import check_int
 from hikaze_mm.pending.journal import PromotionJournal
@@ -124,6 +128,7 @@ class Promoter:
         self.hashes = hashes
         self.locks = locks or PromotionLocks()
         self.journal = PromotionJournal(db, images)
+        self.sidecars = SidecarReader(db, images)
 
     def recover(self) -> int:
         """Converge promotions a dead process left half done; returns how many."""
@@ -287,6 +292,10 @@ class Promoter:
         }
         if skipped:
             result["skipped_images"] = skipped
+        if branch != "delete":  # the file is the model's now: read its sidecars
+            problems = self.sidecars.apply(sha, sidecars_of(pending["path"]))
+            if problems:
+                result["sidecar_problems"] = [p.to_dict() for p in problems]
         return result
 
     def _write_images(

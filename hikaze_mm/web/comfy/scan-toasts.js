@@ -16,6 +16,7 @@ const PHASES = {
   writing: "Recording changes",
   hashing: "Hashing new files",
   promoting: "Adding new models to the library",
+  sidecars: "Reading sidecar files",
 };
 const SUMMARY_COUNTS = [
   ["new", "new"],

@@ -256,6 +256,7 @@ const en = {
   "migration.scan.phase.writing": "Saving",
   "migration.scan.phase.hashing": "Hashing moved files",
   "migration.scan.phase.promoting": "Promoting",
+  "migration.scan.phase.sidecars": "Reading sidecar files",
   "migration.scan.phase.done": "Done",
   "migration.scan.seen": "Files seen",
   "migration.scan.new": "New",

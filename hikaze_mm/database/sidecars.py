@@ -1,0 +1,69 @@
+"""SidecarStore: the ``sidecar_files`` and ``image_pixels`` tables (schema revision 9).
+
+A sidecar file (another tool's metadata or preview next to a model file) is read again
+only when its size or mtime changed; ``image_pixels`` keeps a digest of the decoded pixels
+of each preview a model got from one, so the same picture is not stored twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from hikaze_mm.database.hash_cache import _ranges
+from hikaze_mm.database.values import chunks, normalize_sha256, now_ms
+
+if TYPE_CHECKING:
+    from hikaze_mm.database.manager import DatabaseManager
+
+
+class SidecarStore:
+    def __init__(self, db: DatabaseManager) -> None:
+        self.db = db
+
+    def below(self, folders: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """``path -> (size, mtime_ns)`` of every sidecar read below ``folders``, one query."""
+        if not folders:
+            return {}
+        where, args = _ranges("path", folders)
+        rows = self.db.tuples(
+            f"SELECT path, size_bytes, mtime_ns FROM sidecar_files WHERE {where}", args
+        )
+        return {path: (size, mtime) for path, size, mtime in rows}
+
+    def record(self, rows: Sequence[tuple[str, int, int, str | None]]) -> None:
+        """Remember ``(path, size, mtime_ns, sha256 of the model it was applied to)``."""
+        if not rows:
+            return
+        now = now_ms()
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO sidecar_files (path, size_bytes, mtime_ns, sha256, read_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                "size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
+                "sha256 = excluded.sha256, read_at = excluded.read_at",
+                [(p, size, mtime, sha, now) for p, size, mtime, sha in rows],
+            )
+
+    def forget(self, paths: Sequence[str]) -> None:
+        """Forget these sidecars (gone from disk)."""
+        with self.db.transaction() as conn:
+            for chunk in chunks(paths):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f"DELETE FROM sidecar_files WHERE path IN ({marks})", chunk)
+
+    def has_pixels(self, sha256: str, digest: str) -> bool:
+        """Whether the model already has an image with these decoded pixels."""
+        row = self.db.conn.execute(
+            "SELECT 1 FROM image_pixels WHERE sha256 = ? AND digest = ?",
+            (normalize_sha256(sha256), digest),
+        ).fetchone()
+        return row is not None
+
+    def add_pixels(self, sha256: str, digest: str, seq: int) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO image_pixels (sha256, digest, seq) VALUES (?, ?, ?) "
+                "ON CONFLICT(sha256, digest) DO UPDATE SET seq = excluded.seq",
+                (normalize_sha256(sha256), digest, seq),
+            )
