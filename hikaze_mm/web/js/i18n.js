@@ -77,6 +77,10 @@ const en = {
   "library.cardMissingLabel": "{name} (file missing)",
 
   "details.images": "Images",
+  "details.civitai": "Civitai",
+  "details.civitaiFetch": "Fetch from Civitai",
+  "details.civitaiFound": "Filled from Civitai",
+  "details.civitaiNotFound": "Civitai does not know this model",
   "details.noImages": "No images yet.",
   "details.imageViewer": "Image viewer",
   "details.fullImage": "Full-size image of {name}",

@@ -482,8 +482,37 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
         [t("details.size"), formatBytes(record.size_bytes)],
         [t("details.created"), formatDate(record.created_at)],
         [t("details.lastUsed"), formatDate(record.last_used_at)],
+        [t("details.civitai"), civitaiRow(record)],
       ]),
     );
+  }
+
+  /** The Civitai page when known, and a button that looks the model up by its hash (an
+   * explicit request: the hash goes to Civitai only when the user asks). */
+  function civitaiRow(record) {
+    const url = record.meta && record.meta.civitai && record.meta.civitai.url;
+    const button = h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-small",
+        onclick: async () => {
+          button.disabled = true;
+          try {
+            const answer = await post(`models/${record.sha256}/civitai`, {});
+            const found = answer.civitai && answer.civitai.status === "found";
+            toast(t(found ? "details.civitaiFound" : "details.civitaiNotFound"), found ? "success" : "info");
+            render(answer);
+            onSaved({ sha256: answer.sha256, image_count: answer.image_count, cover_image: answer.images[0] ?? null });
+          } catch (err) {
+            toastError(err);
+            button.disabled = false;
+          }
+        },
+      },
+      t("details.civitaiFetch"),
+    );
+    return h("span", { class: "hash-row" }, url ? externalLink(url) : null, button);
   }
 
   function render(record) {
