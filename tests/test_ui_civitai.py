@@ -3,7 +3,6 @@ stand-in on 127.0.0.1 (nothing reaches the internet)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
