@@ -48,11 +48,14 @@ TIERS: dict[str, Tier] = {
     "medium": Tier(400_000, 72),
     "low": Tier(65_536, 60),
 }
-# The WebP encoder's effort, 0 (fastest) to 6; Pillow's default is 4. Method 2 is the last one
-# before libwebp's rate-distortion optimisation: on 1024x1024 previews it encodes the three
-# tiers 2.6x faster than 4 (30 ms against 78 ms) for files 3-5 % larger and 0.2-0.5 dB
-# lower PSNR at the same quality; 3 costs as much as 4, and 0-1 make files 10-25 % larger.
-WEBP_METHOD = 2
+# The WebP encoder's effort, 0 (fastest) to 6; Pillow's default is 4. Measured (issue 13) on
+# 1024x1024 JPEG previews, decode to three tiers: 90-94 ms at 4, 47 at 2, 39 at 1, 35 at 0 (3
+# costs as much as 4: libwebp's rate-distortion search starts there). Against 4, methods 0
+# and 1 give the same pixels as each other, 0.1-0.3 dB PSNR below 4 (0.6 on the smallest
+# tier of a synthetic image); files are 10-20 % larger on photos (0 a few % more than 1).
+# Method 0 packs an alpha plane poorly (+75 % against 1), so images with alpha use 1.
+WEBP_METHOD = 0
+WEBP_METHOD_ALPHA = 1
 DEFAULT_MAX_PIXELS = 64_000_000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 PENDING_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -187,7 +190,8 @@ def encode_tiers(
     """Validate an image and encode its three WebP tiers; raise ImageError if unusable.
 
     One decode (a draft one for a JPEG much larger than ``high``) and no copies; each tier
-    is resized (Lanczos) from the one before, and encoded with ``WEBP_METHOD``.
+    is resized (Lanczos) from the one before, and encoded with ``WEBP_METHOD`` (or
+    ``WEBP_METHOD_ALPHA``).
     """
     first = TIERS[QUALITIES[0]].max_pixels
     raw, (width, height) = _decode(source, max_pixels, max_bytes, draft_pixels=first)
@@ -196,6 +200,7 @@ def encode_tiers(
         current = _normalized(raw)
         if current.size != decoded:  # turned a quarter by its EXIF orientation
             width, height = height, width
+        method = WEBP_METHOD_ALPHA if current.mode == "RGBA" else WEBP_METHOD
         tiers: dict[str, bytes] = {}
         for quality in QUALITIES:  # largest first, each tier resized from the one before
             tier = TIERS[quality]
@@ -208,7 +213,7 @@ def encode_tiers(
                 out,
                 "WEBP",
                 quality=tier.quality,
-                method=WEBP_METHOD,
+                method=method,
                 exif=b"",
                 icc_profile=None,
             )

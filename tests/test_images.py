@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+import math
 import threading
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops, ImageDraw, ImageStat
 
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.images import (
+    QUALITIES,
     TIERS,
     ImageError,
     ImageStore,
@@ -54,6 +56,106 @@ def test_tiers_keep_aspect_and_limits() -> None:
     assert all(decode(b).format == "WEBP" for b in tiers.values())
     small = encode_tiers(png_bytes((100, 50)))
     assert decode(small["high"]).size == (100, 50)  # never upscaled
+
+
+def photo_like(size: tuple[int, int]) -> Image.Image:
+    """Gradients, noise and shapes: detail everywhere, so a misplaced pixel shows."""
+    w, h = size
+    noise = Image.effect_noise(size, 30).point(lambda v: v // 2 + 64)
+    gradients = (Image.linear_gradient("L").resize(size), Image.radial_gradient("L").resize(size))
+    img = Image.merge("RGB", (*gradients, noise))
+    draw = ImageDraw.Draw(img)
+    for i in range(8):
+        box = (i * w // 9, i * h // 11, i * w // 9 + w // 5, i * h // 11 + h // 5)
+        draw.ellipse(box, fill=(40 * i % 255, 180, 60))
+    return img
+
+
+def webp_chunks(data: bytes) -> list[bytes]:
+    """The chunk names of a WebP file, after checking its RIFF framing."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    assert int.from_bytes(data[4:8], "little") == len(data) - 8
+    names, pos = [], 12
+    while pos < len(data):
+        names.append(data[pos : pos + 4])
+        pos += 8 + (int.from_bytes(data[pos + 4 : pos + 8], "little") + 1) // 2 * 2
+    assert pos == len(data)
+    return names
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    """Of the colours as seen over black (a transparent pixel's colour does not count)."""
+    a, b = (
+        Image.alpha_composite(Image.new("RGBA", i.size, "black"), i.convert("RGBA")) for i in (a, b)
+    )
+    rms = max(ImageStat.Stat(ImageChops.difference(a.convert("RGB"), b.convert("RGB"))).rms)
+    return 99.0 if rms == 0 else 20 * math.log10(255 / rms)
+
+
+def test_tier_settings() -> None:
+    """The tiers' public contract: names, pixel limits and WebP qualities."""
+    assert QUALITIES == ("high", "medium", "low")
+    assert {q: (t.max_pixels, t.quality) for q, t in TIERS.items()} == {
+        "high": (2_000_000, 80),
+        "medium": (400_000, 72),
+        "low": (65_536, 60),
+    }
+
+
+# Tier sizes as the encoder gave them before it was made faster (issue 13): a speed change
+# (draft decoding, another resize path, another WebP method) must not move them.
+SIZES_3000x2000 = {"high": (1732, 1154), "medium": (774, 516), "low": (313, 209)}
+
+
+@pytest.mark.parametrize(
+    "kind, size, orientation, expected",
+    [
+        # Decoded at 1/2 by libjpeg (draft), still resized to the same size.
+        (
+            "jpeg",
+            (4000, 3000),
+            None,
+            {"high": (1632, 1224), "medium": (730, 547), "low": (295, 221)},
+        ),
+        # Odd size and EXIF rotation on top of a draft decode.
+        ("jpeg", (6001, 4003), 6, {"high": (1155, 1731), "medium": (516, 774), "low": (209, 313)}),
+        ("jpeg", (3000, 2000), None, SIZES_3000x2000),  # too small for a draft decode
+        ("png", (2400, 1600), None, SIZES_3000x2000),  # with an alpha gradient
+    ],
+)
+def test_tiers_keep_their_sizes_and_are_valid_webp(
+    kind: str, size: tuple[int, int], orientation: int | None, expected: dict
+) -> None:
+    source = photo_like(size)
+    out = io.BytesIO()
+    if kind == "png":
+        source.putalpha(Image.linear_gradient("L").resize(size))  # alpha 0 to 255
+        source.save(out, "PNG")
+    else:
+        exif = Image.Exif()
+        if orientation:
+            exif[0x0112] = orientation
+        source.save(out, "JPEG", quality=90, exif=exif.tobytes())
+    upright = source.transpose(Image.Transpose.ROTATE_270) if orientation == 6 else source
+
+    tiers = encode_tiers(out.getvalue())
+
+    assert list(tiers) == list(QUALITIES)
+    reference = upright
+    for quality in QUALITIES:
+        chunks = webp_chunks(tiers[quality])
+        assert b"VP8 " in chunks and b"VP8L" not in chunks  # lossy, as quality needs
+        assert (b"ALPH" in chunks) is (kind == "png")
+        img = decode(tiers[quality])
+        assert img.format == "WEBP"
+        assert img.size == expected[quality]
+        assert img.width * img.height <= TIERS[quality].max_pixels
+        assert img.mode == ("RGBA" if kind == "png" else "RGB")
+        # The right picture, upright, not shifted: close to a Lanczos resize of the source.
+        reference = reference.resize(img.size, Image.Resampling.LANCZOS)
+        assert psnr(img, reference) > 28
+        if kind == "png":
+            assert psnr(img.getchannel("A"), reference.getchannel("A")) > 40
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import operator
 import os
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hikaze_mm.legacy.images import image_refs, media_file_name
+from hikaze_mm.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, TIERS, encode_tiers
+from hikaze_mm.legacy.images import encode_legacy_image, image_refs, media_file_name
 from hikaze_mm.legacy.importer import import_legacy_data
 from hikaze_mm.legacy.workers import ProcessWorkers
 from hikaze_mm.services import Services
@@ -126,6 +128,19 @@ def test_bad_kinds_are_reported_and_never_written(imported, kind: str) -> None:
     assert services.images.pending_images(100 + IMAGE_KINDS.index(kind)) == []
     # The model itself is imported all the same.
     assert services.db.models.get(sha_for(kind)) is not None
+
+
+def test_worker_job_hashes_the_original_and_encodes_the_tiers(tmp_path: Path) -> None:
+    """The worker job reads a file once: its SHA-256 and the same tiers as encode_tiers."""
+    path = tmp_path / "large.jpg"
+    Image.radial_gradient("L").resize((4000, 3000)).convert("RGB").save(path, quality=90)
+    data = path.read_bytes()
+    encoded = encode_legacy_image(str(path), DEFAULT_MAX_PIXELS, DEFAULT_MAX_BYTES)
+    assert encoded.source_sha == hashlib.sha256(data).hexdigest()
+    assert encoded.tiers == encode_tiers(data)
+    sizes = {q: Image.open(io.BytesIO(b)).size for q, b in encoded.tiers.items()}
+    assert sizes == {"high": (1632, 1224), "medium": (730, 547), "low": (295, 221)}
+    assert all(w * h <= TIERS[q].max_pixels for q, (w, h) in sizes.items())
 
 
 # ------------------------------------------------------------------------- references

@@ -16,6 +16,8 @@ and the set of files no row has claimed yet (reported as ``images_unreferenced``
 
 Processes beat threads here: Pillow's decoders hold the GIL, so on two cores a thread
 pool reaches about 1.3x one core, worker processes about 2x (measured on 1024x1024 PNGs).
+One worker per usable core: on two cores, 1,000 JPEG previews took 24.6 s with two workers,
+33.6 s with three (the importer's own thread then waits for a core) and 43.3 s with one.
 """
 
 from __future__ import annotations
@@ -187,6 +189,9 @@ def encode_legacy_image(path: str, max_pixels: int, max_bytes: int) -> EncodedIm
 
 
 def default_workers() -> int:
+    """One per core this process may run on (a container's CPU set, not the host's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
 
 
