@@ -5,6 +5,7 @@ Precedence for every setting: explicit argument (CLI flag) > environment > defau
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,16 @@ DB_FILE_NAME = "hikaze_mm.db"
 MAX_PORT = 65535
 # What the background worker does when a pending model's content is already in the library.
 WORKER_STRATEGIES = ("merge", "skip", "override", "delete")
+
+
+def is_loopback_name(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 in brackets or not) is this machine."""
+    if host in ("localhost", "localhost.") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from hikaze_mm.cli import context
-    from hikaze_mm.server.middleware import is_loopback_name
+    from hikaze_mm.config import is_loopback_name
 
     config = context.config_from_args(args, serving=True)
     owner = context.holder(config)

@@ -78,7 +78,7 @@ def roots_from_comfy(
 def listen_host(listen: str | None) -> str:
     """The host our guard compares with: the first non-loopback address ComfyUI listens on
     (then any Host it serves is accepted, as ComfyUI accepts it), else its loopback one."""
-    from hikaze_mm.server.middleware import is_loopback_name
+    from hikaze_mm.config import is_loopback_name
 
     addresses = [a.strip() for a in (listen or "127.0.0.1").split(",") if a.strip()]
     for address in addresses:

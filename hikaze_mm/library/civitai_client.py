@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import html
-import ipaddress
 import json
 import threading
 import time
@@ -42,7 +41,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from hikaze_mm import __version__
-from hikaze_mm.config import CivitaiSettings
+from hikaze_mm.config import CivitaiSettings, is_loopback_name
 from hikaze_mm.errors import UpstreamError
 from hikaze_mm.jobs import JobCancelled
 from hikaze_mm.meta import MAX_TRIGGER_WORD_CHARS, MAX_TRIGGER_WORDS, trigger_words_of
@@ -276,20 +275,11 @@ def parse_version(data: Any) -> CivitaiVersion:
 
 
 # ---------------------------------------------------------------- HTTP
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def proxy_for(url: str) -> str | None:
     """The environment's HTTP proxy for ``url`` (none for loopback or ``no_proxy`` hosts)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if _is_loopback(host) or urllib.request.proxy_bypass(host):
+    if is_loopback_name(host) or urllib.request.proxy_bypass(host):
         return None
     proxy = urllib.request.getproxies().get(parts.scheme)
     return proxy if proxy and proxy.startswith(("http://", "https://")) else None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from hikaze_mm.config import is_loopback_name
 from hikaze_mm.errors import HikazeError
 
 log = logging.getLogger("hikaze_mm.server")
@@ -37,15 +37,6 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_body(500, "Internal error", "the server failed; see its log")
-
-
-def is_loopback_name(host: str) -> bool:
-    if host in ("localhost", "localhost.") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _split(url: str) -> tuple[str, str] | None:
