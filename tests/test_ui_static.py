@@ -147,14 +147,21 @@ def test_every_export_is_used() -> None:
 
 
 def _messages() -> set[str]:
-    source = (JS_DIR / "i18n.js").read_text()
-    start = source.index("const en = {")
-    block = source[start : source.index("};", start)]
-    return set(re.findall(r'^\s*"([^"]+)":', block, flags=re.M))
+    """The English message keys, from every messages/<area>.js that i18n.js spreads."""
+    i18n = (JS_DIR / "i18n.js").read_text()
+    keys: set[str] = set()
+    for name in re.findall(r'^import (\w+) from "\./messages/\1\.js";', i18n, flags=re.M):
+        assert f"...{name}" in i18n, f"messages/{name}.js is imported but not used"
+        source = (JS_DIR / "messages" / f"{name}.js").read_text()
+        keys |= set(re.findall(r'^\s*"([^"]+)":', source, flags=re.M))
+    assert {p.stem for p in (JS_DIR / "messages").glob("*.js")} <= {
+        n for n in re.findall(r'from "\./messages/(\w+)\.js"', i18n)
+    }, "a messages file i18n.js does not import"
+    return keys
 
 
 def test_every_string_key_is_defined() -> None:
-    """All UI strings live in i18n.js: every literal t("key") must exist there."""
+    """All UI strings live in messages/*.js: every literal t("key") must exist there."""
     keys = _messages()
     used: dict[str, Path] = {}
     for path in JS_FILES:
@@ -164,7 +171,7 @@ def test_every_string_key_is_defined() -> None:
         for prefix in re.findall(r"\bt\(`([^`$]+)\$\{", path.read_text()):
             assert any(k.startswith(prefix) for k in keys), f"no message starts with {prefix}"
     missing = {k: p.name for k, p in used.items() if k not in keys}
-    assert not missing, f"strings missing from i18n.js: {missing}"
+    assert not missing, f"strings missing from messages/*.js: {missing}"
     html = (WEB_DIR / "index.html").read_text()
     for key in re.findall(r'data-i18n(?:-aria-label)?="([^"]+)"', html):
         assert key in keys, key

@@ -74,7 +74,7 @@ function route() {
 async function refreshCounts() {
   try {
     const stats = await get("stats");
-    statsLine.textContent = t("header.models", { n: formatNumber(stats.models) });
+    statsLine.textContent = t("header.models", { n: stats.models });
     setPendingCount(stats.pending);
   } catch {
     statsLine.textContent = "";

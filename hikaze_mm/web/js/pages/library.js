@@ -312,7 +312,7 @@ export function mountLibrary(root, { openDetails }) {
   }
 
   function renderSummary() {
-    summary.textContent = list.error ? "" : t("library.count", { n: formatNumber(list.total) });
+    summary.textContent = list.error ? "" : t("library.count", { n: list.total });
   }
 
   function renderMessage() {

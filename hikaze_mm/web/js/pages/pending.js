@@ -193,7 +193,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
 
   function render() {
     replaceChildren(tbody, state.items.map(row));
-    summary.textContent = t("pending.count", { n: formatNumber(state.total) });
+    summary.textContent = t("pending.count", { n: state.total });
     const last = Math.min(state.offset + state.items.length, state.total);
     pageInfo.textContent = state.total
       ? t("pending.range", { from: state.offset + 1, to: last, total: formatNumber(state.total) })

@@ -51,10 +51,10 @@ export function createScan({ pollSoon }) {
     const caption = running
       ? t("migration.scan.running", {
           phase: t(`migration.scan.phase.${phase}`, { _: phase }),
-          n: formatNumber(counts.files_seen),
+          n: counts.files_seen,
         })
       : report
-        ? t("migration.scan.finished", { n: formatNumber(counts.files_seen) })
+        ? t("migration.scan.finished", { n: counts.files_seen })
         : "";
     bar.set(percent, caption);
     const rows = [
