@@ -6,6 +6,7 @@ import { replaceChildren } from "./dom.js";
 import { formatNumber } from "./format.js";
 import { applyTranslations, t } from "./i18n.js";
 import { createDetails } from "./pages/details.js";
+import { mountDuplicates } from "./pages/duplicates.js";
 import { mountLibrary } from "./pages/library.js";
 import { mountMigration } from "./pages/migration.js";
 import { mountPending } from "./pages/pending.js";
@@ -14,6 +15,7 @@ const PAGES = {
   library: mountLibrary,
   pending: mountPending,
   migration: mountMigration,
+  duplicates: mountDuplicates,
 };
 const SHA_RE = /^[0-9a-f]{64}$/;
 

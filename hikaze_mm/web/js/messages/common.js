@@ -7,6 +7,7 @@ export default {
   "nav.library": "Library",
   "nav.pending": "Pending review",
   "nav.migration": "Migration & scan",
+  "nav.duplicates": "Duplicates",
   "header.models": "{n} models",
   "header.models.one": "{n} model",
   "header.pendingCount": "{n} pending models",
