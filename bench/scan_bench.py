@@ -39,6 +39,7 @@ from aiohttp import web
 
 from hikaze_mm.config import Config
 from hikaze_mm.database import ModelQuery
+from hikaze_mm.database.values import natural_key
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 
@@ -220,6 +221,7 @@ def build_listing_library(services: Services, count: int, seed: int = 5) -> None
                     sha,
                     f"{root}/{model_type}/{words[0]}/{name}.safetensors",
                     name,
+                    natural_key(name),
                     model_type,
                     rnd.choice(BASES),
                     rnd.randrange(10**6, 7 * 10**9),
@@ -232,11 +234,13 @@ def build_listing_library(services: Services, count: int, seed: int = 5) -> None
                 chosen.add(LISTING_TAG)
             links += [(sha, ids[t]) for t in chosen]
         conn.executemany(
-            "INSERT INTO models (sha256, path, name, type, base, size_bytes, created_at, "
-            "meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO models (sha256, path, name, name_key, type, base, size_bytes, "
+            "created_at, meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             models,
         )
         conn.executemany("INSERT INTO model_tags (model_hash, tag_id) VALUES (?, ?)", links)
+    # What every background job (scan, import, promotion) does after its bulk writes.
+    services.db.listing.tidy_search_index()
     services.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 

@@ -9,6 +9,8 @@ The scan, the Stage 1 legacy import and the Stage 2 worker each own one. A job
 * keeps the status of the current run, and the report or error of the last one, for
   ``status()``;
 * waits for its run (``wait``), and refuses new runs once closed (``close``);
+* merges the text index when a run leaves it fragmented (``tidy_search_index``: the
+  jobs write models in bulk, and a fragmented index reads several times slower);
 * releases the database connection of its thread when a run ends, so a server that runs
   thousands of scans keeps a bounded number of connections open.
 """
@@ -16,6 +18,7 @@ The scan, the Stage 1 legacy import and the Stage 2 worker each own one. A job
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,9 +115,18 @@ class BackgroundJob:
             run.error = _reason(exc)
             raise
         finally:
+            self._tidy()
             with self._lock:
                 run.finished_at = now_ms()
                 self._running = False
+
+    def _tidy(self) -> None:
+        if self.db is None:
+            return
+        try:
+            self.db.listing.tidy_search_index()
+        except sqlite3.Error as exc:  # busy or read-only: the next run tries again
+            log.warning("could not merge the search index: %s", exc)
 
     def abandon(self, run: JobRun, exc: BaseException) -> None:
         """End a run from ``begin`` that failed before its work started (records ``exc``)."""

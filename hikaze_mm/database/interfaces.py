@@ -62,6 +62,9 @@ class ModelStoreContract(Protocol):
         """``meta[key]`` (a key or a dotted path) of those models that have it, in one
         batch (a listing page's trigger words)."""
 
+    def meta_fields(
+        self, sha256s: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, dict[str, Any]]: ...
     def without_meta(self, key: str, *, unless_after: str | None = None, now: int = 0) -> list[str]:
         """Every model whose ``meta[key]`` is absent or null, except, with ``unless_after``
         (a meta key holding a time in ms), those whose time is after ``now``."""
@@ -121,9 +124,6 @@ class TagStoreContract(Protocol):
     def ensure(self, name: str, color: str | None = None) -> Record: ...
     def ensure_ids(self, names: Sequence[str], color: str | None = None) -> list[int]: ...
     def ids_by_name(self, names: Sequence[str]) -> dict[str, int]: ...
-    def all_ascii(self) -> bool:
-        """Whether every tag name is printable ASCII."""
-
     def get(self, tag: TagRef) -> Record | None: ...
     def list(self) -> list[Record]:
         """Every tag with ``model_count`` and ``pending_count``."""

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from hikaze_mm.database.hash_cache import path_prefix_bounds
 from hikaze_mm.database.tags import MODEL_LINKS
-from hikaze_mm.database.values import TagRef, chunks, normalize_sha256, now_ms, records
+from hikaze_mm.database.values import (
+    TagRef,
+    chunks,
+    natural_key,
+    normalize_sha256,
+    now_ms,
+    records,
+)
 from hikaze_mm.errors import NotFoundError, ValidationError
 from hikaze_mm.meta import dump_meta, merge_meta_json, parse_meta
 from hikaze_mm.model_types import canonical_type
@@ -141,24 +148,39 @@ class ModelStore:
         return sizes
 
     def meta_values(self, sha256s: Sequence[str], key: str) -> dict[str, Any]:
-        """``meta[key]`` of the given models (``key`` may be a dotted path), one query per
-        500; models without it (or without meta) are left out. JSON values come back as
-        Python values (lists and objects parsed)."""
-        path = meta_path(key)
-        values: dict[str, Any] = {}
+        """``meta[key]`` of the given models (``key`` may be a dotted path); models without
+        it (or without meta) are left out. JSON values come back as Python values (lists
+        and objects parsed)."""
+        return {
+            sha: fields[key]
+            for sha, fields in self.meta_fields(sha256s, (key,)).items()
+            if key in fields
+        }
+
+    def meta_fields(self, sha256s: Sequence[str], keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``{sha256: {key: meta[key]}}`` for the given models and meta keys (dotted paths
+        allowed), one query per 500 models; keys a model lacks (or holds null) are left
+        out of its dict, and a model with none of them is left out."""
+        paths = [meta_path(key) for key in keys]
+        # One json_extract of every path gives a JSON array of the values (null where
+        # absent); it takes two paths or more to answer an array.
+        sql_paths = paths if len(paths) > 1 else paths * 2
+        values: dict[str, dict[str, Any]] = {}
         for chunk in chunks(sha256s):
             marks = ",".join("?" * len(chunk))
             rows = self.db.tuples(
-                f"SELECT sha256, json_type({_META}, ?), json_extract({_META}, ?) FROM models "
-                f"WHERE sha256 IN ({marks}) AND json_type({_META}, ?) IS NOT NULL",
-                [path, path, *chunk, path],
+                f"SELECT sha256, json_extract({_META}, {', '.join('?' * len(sql_paths))}) "
+                f"FROM models WHERE sha256 IN ({marks}) AND json_valid(meta_json)",
+                [*sql_paths, *chunk],
             )
-            for sha, kind, value in rows:
-                if kind in ("array", "object"):
-                    value = json.loads(value)
-                elif kind in ("true", "false"):
-                    value = kind == "true"
-                values[sha] = value
+            for sha, found in rows:
+                fields = {
+                    key: value
+                    for key, value in zip(keys, json.loads(found)[: len(keys)], strict=True)
+                    if value is not None
+                }
+                if fields:
+                    values[sha] = fields
         return values
 
     def without_meta(self, key: str, *, unless_after: str | None = None, now: int = 0) -> list[str]:
@@ -205,6 +227,7 @@ class ModelStore:
                     raise ValidationError("a new model needs a path")
                 values.setdefault("created_at", now_ms())
                 values["type"] = values.get("type") or "other"
+                values["name_key"] = natural_key(values.get("name"))
                 columns = ["sha256", *values, "meta_json"]
                 conn.execute(
                     f"INSERT INTO models ({', '.join(columns)}) "
@@ -234,6 +257,8 @@ class ModelStore:
         return record, action
 
     def _set(self, sha: str, changes: dict[str, Any]) -> bool:
+        if "name" in changes:
+            changes = {**changes, "name_key": natural_key(changes["name"])}
         assignments = ", ".join(f"{k} = ?" for k in changes)
         cur = self.db.conn.execute(
             f"UPDATE models SET {assignments} WHERE sha256 = ?", [*changes.values(), sha]

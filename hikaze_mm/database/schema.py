@@ -275,6 +275,128 @@ CREATE TABLE image_pixels (
 ) WITHOUT ROWID;
 """
 
+# Natural name order, one naming rule, and tags found by id in the text index.
+# * name_key: the name casefolded with each run of digits written as its length (two
+#   digits) then the digits, so "_2" sorts before "_10"; the stores write it with the name
+#   (``natural_key``, a function every connection of ours registers), and the name sort
+#   (the key, then the hash) runs on its index without a sort step.
+# * A name that is its file's own name with a model-file extension (how the legacy app
+#   named models) loses the extension, as a scanned model's name never had one.
+# * model_search gains tag_ids: each tag id between two char(1), so a required tag is one
+#   exact term of the index whatever its name (names change; ids do not), and the tags
+#   column still finds tag names by substring. The table is rebuilt (FTS5 cannot add a
+#   column): the library opens at once and the background job fills it again.
+REVISION_10 = """
+DROP TRIGGER model_search_insert;
+DROP TRIGGER model_search_update;
+DROP TRIGGER model_search_delete;
+DROP TRIGGER model_search_tag_link;
+DROP TRIGGER model_search_tag_unlink;
+DROP TRIGGER model_search_tag_relink;
+DROP TRIGGER model_search_tag_rename;
+DROP TABLE model_search;
+UPDATE models SET name = substr(name, 1, length(name) - 12)
+    WHERE lower(name) LIKE '%.safetensors' AND length(name) > 12
+    AND substr(path, -length(name) - 1) IN ('/' || name, char(92) || name);
+UPDATE models SET name = substr(name, 1, length(name) - 4)
+    WHERE lower(name) LIKE '%.sft' AND length(name) > 4
+    AND substr(path, -length(name) - 1) IN ('/' || name, char(92) || name);
+UPDATE models SET name = substr(name, 1, length(name) - 5)
+    WHERE lower(name) LIKE '%.ckpt' AND length(name) > 5
+    AND substr(path, -length(name) - 1) IN ('/' || name, char(92) || name);
+UPDATE models SET name = substr(name, 1, length(name) - 3)
+    WHERE lower(name) LIKE '%.pt' AND length(name) > 3
+    AND substr(path, -length(name) - 1) IN ('/' || name, char(92) || name);
+UPDATE models SET name = substr(name, 1, length(name) - 4)
+    WHERE lower(name) LIKE '%.pt2' AND length(name) > 4
+    AND substr(path, -length(name) - 1) IN ('/' || name, char(92) || name);
+UPDATE models SET name = substr(name, 1, length(name) - 4)
+    WHERE lower(name) LIKE '%.pth' AND length(name) > 4
+    AND substr(path, -length(name) - 1) IN ('/' || name, char(92) || name);
+UPDATE models SET name = substr(name, 1, length(name) - 4)
+    WHERE lower(name) LIKE '%.bin' AND length(name) > 4
+    AND substr(path, -length(name) - 1) IN ('/' || name, char(92) || name);
+UPDATE models SET name = substr(name, 1, length(name) - 5)
+    WHERE lower(name) LIKE '%.gguf' AND length(name) > 5
+    AND substr(path, -length(name) - 1) IN ('/' || name, char(92) || name);
+ALTER TABLE models ADD COLUMN name_key TEXT;
+UPDATE models SET name_key = natural_key(name);
+DROP INDEX idx_models_name;
+CREATE INDEX idx_models_name_key ON models(name_key, sha256);
+CREATE VIRTUAL TABLE model_search USING fts5(
+    sha256 UNINDEXED, name, path, tags, words, tag_ids, tokenize = 'trigram'
+);
+CREATE TRIGGER model_search_insert AFTER INSERT ON models BEGIN
+    INSERT INTO model_search (rowid, sha256, name, path, tags, words, tag_ids) VALUES (
+        new.rowid, new.sha256, new.name, new.path,
+        (SELECT char(10) || group_concat(t.name, char(10)) || char(10) FROM model_tags mt
+            JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = new.sha256),
+        CASE WHEN json_valid(new.meta_json) THEN
+            (SELECT group_concat(j.value, char(10))
+                FROM json_each(new.meta_json, '$.trigger_words') j WHERE j.type = 'text')
+        END,
+        (SELECT group_concat(char(1) || mt.tag_id || char(1), '') FROM model_tags mt
+            WHERE mt.model_hash = new.sha256)
+    );
+END;
+CREATE TRIGGER model_search_update AFTER UPDATE OF sha256, name, path, meta_json ON models
+BEGIN
+    DELETE FROM model_search WHERE rowid = old.rowid;
+    INSERT INTO model_search (rowid, sha256, name, path, tags, words, tag_ids) VALUES (
+        new.rowid, new.sha256, new.name, new.path,
+        (SELECT char(10) || group_concat(t.name, char(10)) || char(10) FROM model_tags mt
+            JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = new.sha256),
+        CASE WHEN json_valid(new.meta_json) THEN
+            (SELECT group_concat(j.value, char(10))
+                FROM json_each(new.meta_json, '$.trigger_words') j WHERE j.type = 'text')
+        END,
+        (SELECT group_concat(char(1) || mt.tag_id || char(1), '') FROM model_tags mt
+            WHERE mt.model_hash = new.sha256)
+    );
+END;
+CREATE TRIGGER model_search_delete AFTER DELETE ON models BEGIN
+    DELETE FROM model_search WHERE rowid = old.rowid;
+END;
+CREATE TRIGGER model_search_tag_link AFTER INSERT ON model_tags BEGIN
+    UPDATE model_search SET
+        tags = (SELECT char(10) || group_concat(t.name, char(10)) || char(10) FROM model_tags mt
+            JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = new.model_hash),
+        tag_ids = (SELECT group_concat(char(1) || mt.tag_id || char(1), '') FROM model_tags mt
+            WHERE mt.model_hash = new.model_hash)
+    WHERE rowid = (SELECT rowid FROM models WHERE sha256 = new.model_hash);
+END;
+CREATE TRIGGER model_search_tag_unlink AFTER DELETE ON model_tags BEGIN
+    UPDATE model_search SET
+        tags = (SELECT char(10) || group_concat(t.name, char(10)) || char(10) FROM model_tags mt
+            JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = old.model_hash),
+        tag_ids = (SELECT group_concat(char(1) || mt.tag_id || char(1), '') FROM model_tags mt
+            WHERE mt.model_hash = old.model_hash)
+    WHERE rowid = (SELECT rowid FROM models WHERE sha256 = old.model_hash);
+END;
+CREATE TRIGGER model_search_tag_relink AFTER UPDATE ON model_tags BEGIN
+    UPDATE model_search SET
+        tags = (SELECT char(10) || group_concat(t.name, char(10)) || char(10) FROM model_tags mt
+            JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = model_search.sha256),
+        tag_ids = (SELECT group_concat(char(1) || mt.tag_id || char(1), '') FROM model_tags mt
+            WHERE mt.model_hash = model_search.sha256)
+    WHERE rowid IN (SELECT rowid FROM models WHERE sha256 IN (old.model_hash, new.model_hash));
+END;
+CREATE TRIGGER model_search_tag_rename AFTER UPDATE OF name ON tags BEGIN
+    UPDATE model_search SET
+        tags = (SELECT char(10) || group_concat(t.name, char(10)) || char(10) FROM model_tags mt
+            JOIN tags t ON t.id = mt.tag_id WHERE mt.model_hash = model_search.sha256)
+    WHERE rowid IN (
+        SELECT m.rowid FROM model_tags mt JOIN models m ON m.sha256 = mt.model_hash
+        WHERE mt.tag_id = new.id
+    );
+END;
+INSERT INTO migration_state (key, value_json, updated_at) VALUES (
+    'search_index',
+    CASE WHEN EXISTS (SELECT 1 FROM models) THEN '{"ready": false}' ELSE '{"ready": true}' END,
+    0
+) ON CONFLICT(key) DO UPDATE SET value_json = excluded.value_json;
+"""
+
 REVISIONS: tuple[str, ...] = (
     REVISION_1,
     REVISION_2,
@@ -285,6 +407,7 @@ REVISIONS: tuple[str, ...] = (
     REVISION_7,
     REVISION_8,
     REVISION_9,
+    REVISION_10,
 )
 LATEST_REVISION = len(REVISIONS)
 

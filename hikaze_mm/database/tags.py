@@ -92,11 +92,6 @@ class TagStore:
                 found[nocase(name)] = int(tag_id)
         return found
 
-    def all_ascii(self) -> bool:
-        """Whether every tag name is printable ASCII (a quick scan of a small table)."""
-        row = self.db.conn.execute("SELECT 1 FROM tags WHERE name GLOB '*[^ -~]*' LIMIT 1")
-        return row.fetchone() is None
-
     def get(self, tag: TagRef) -> dict[str, Any] | None:
         if isinstance(tag, int) and not isinstance(tag, bool):
             row = self.db.conn.execute("SELECT * FROM tags WHERE id = ?", (tag,)).fetchone()

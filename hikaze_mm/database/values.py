@@ -12,6 +12,7 @@ from hikaze_mm.errors import ValidationError
 from hikaze_mm.meta import parse_meta
 
 _SHA_RE = re.compile(r"[0-9a-fA-F]{64}")
+_DIGITS_RE = re.compile(r"[0-9]+")
 _COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 
 TagRef = int | str
@@ -20,6 +21,20 @@ TagRef = int | str
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _number_key(match: re.Match[str]) -> str:
+    digits = match.group().lstrip("0") or "0"
+    return f"{min(len(digits), 99):02d}{digits}"
+
+
+def natural_key(name: str | None) -> str | None:
+    """The sort key of a name in natural order: casefolded, each run of digits written as
+    its length then the digits (``"v_2"`` -> ``"v_012"``, ``"v_10"`` -> ``"v_0210"``), so
+    ``v_2`` sorts before ``v_10``. Stored in ``models.name_key`` with every name."""
+    if name is None:
+        return None
+    return _DIGITS_RE.sub(_number_key, name.casefold())
 
 
 def normalize_sha256(value: object) -> str:
@@ -46,13 +61,17 @@ def normalize_tag_name(value: object) -> str:
     return name
 
 
+# Columns that records (and the API) leave out: meta_json is parsed into ``meta``.
+_INTERNAL_COLUMNS = frozenset({"meta_json", "name_key"})
+
+
 def records(
     rows: Sequence[sqlite3.Row], tags: dict[Any, list[dict[str, Any]]], key: str
 ) -> list[dict[str, Any]]:
     """Rows as dicts: ``meta_json`` parsed into ``meta``, and each row's ``tags``."""
     result = []
     for row in rows:
-        record = {k: row[k] for k in row.keys() if k != "meta_json"}
+        record = {k: row[k] for k in row.keys() if k not in _INTERNAL_COLUMNS}
         record["meta"] = parse_meta(row["meta_json"])
         record["tags"] = tags.get(row[key], [])
         result.append(record)

@@ -45,6 +45,7 @@ from hikaze_mm.database import (
 from hikaze_mm.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from hikaze_mm.hashing import short_hash
 from hikaze_mm.images import ImageStore
+from hikaze_mm.library.folders import folder_tree
 from hikaze_mm.library.validation import check_keys, text_field
 from hikaze_mm.meta import (
     MAX_PREFERRED_WEIGHT,
@@ -74,6 +75,15 @@ TAG_OPS = ("add", "remove", "set")
 MAX_TAGS_PER_PATCH = 500
 
 TYPE_RE = re.compile(r"[a-z0-9][a-z0-9_\-]*")
+# The meta fields a listing item shows (one batch query per page).
+LIST_META_KEYS = ("trigger_words", "preferred_weight", "civitai.url", "civitai.nsfw")
+NSFW_TAG = "nsfw"
+
+
+def is_nsfw(tags: list[dict[str, Any]], civitai_nsfw: Any) -> bool:
+    """A model is NSFW when it has the tag "nsfw" (any case) or Civitai (or a sidecar of
+    its data) says so."""
+    return civitai_nsfw is True or any(t["name"].casefold() == NSFW_TAG for t in tags)
 
 
 # ---------------------------------------------------------------- patch
@@ -134,6 +144,23 @@ def _parse_tags(value: Any) -> dict[str, list[TagRef]]:
     if both:
         raise ValidationError(f"tags both added and removed: {sorted(map(str, both))}")
     return ops
+
+
+MAX_BULK_MODELS = 5000
+
+
+def _bulk_shas(body: Any, fields: set[str]) -> list[str]:
+    """The ``sha256s`` of a bulk request (1 to MAX_BULK_MODELS hashes, duplicates dropped)
+    whose other keys are among ``fields``."""
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object")
+    check_keys(body, ("sha256s", *sorted(fields)), "bulk request")
+    shas = body.get("sha256s")
+    if not isinstance(shas, list) or not shas:
+        raise ValidationError("sha256s must be a non-empty list of SHA-256 hashes")
+    if len(shas) > MAX_BULK_MODELS:
+        raise ValidationError(f"at most {MAX_BULK_MODELS} models per request")
+    return list(dict.fromkeys(normalize_sha256(sha) for sha in shas))
 
 
 def parse_trigger_words(value: Any) -> list[str]:
@@ -256,15 +283,20 @@ class ModelsService:
         total, rows = self.db.listing.page(query)
         shas = [row["sha256"] for row in rows]
         tags = self.db.tags.for_models(shas)
-        words = self.db.models.meta_values(shas, "trigger_words") if shas else {}
+        metas = self.db.models.meta_fields(shas, LIST_META_KEYS) if shas else {}
         counts = self.images.image_counts(shas)
         covers = self.images.cover_images(shas)
         for item in rows:
             sha = item["sha256"]
+            meta = metas.get(sha, {})
             item["short_hash"] = short_hash(sha)
             item["missing"] = bool(item["missing"])
             item["tags"] = tags.get(sha, [])
-            item["trigger_words"] = trigger_words_of(words.get(sha))
+            item["trigger_words"] = trigger_words_of(meta.get("trigger_words"))
+            item["preferred_weight"] = preferred_weight_of(meta.get("preferred_weight"))
+            url = meta.get("civitai.url")
+            item["civitai_url"] = url if isinstance(url, str) else None
+            item["nsfw"] = is_nsfw(item["tags"], meta.get("civitai.nsfw"))
             item["image_count"] = counts.get(sha, 0)
             item["cover_image"] = covers.get(sha)
         return {"total": total, "offset": query.offset, "limit": query.limit, "items": rows}
@@ -306,6 +338,8 @@ class ModelsService:
         record["short_hash"] = short_hash(record["sha256"])
         record["trigger_words"] = trigger_words_of(record["meta"].get("trigger_words"))
         record["preferred_weight"] = preferred_weight_of(record["meta"].get("preferred_weight"))
+        civitai = record["meta"].get("civitai")
+        record["nsfw"] = is_nsfw(record["tags"], isinstance(civitai, dict) and civitai.get("nsfw"))
         record["images"] = names
         record["image_count"] = len(names)
         return record
@@ -386,6 +420,52 @@ class ModelsService:
             "file_deleted": file_deleted,
             "images_removed": removed,
         }
+
+    # ------------------------------------------------------------ folders and bulk edits
+    def folders(self) -> dict[str, Any]:
+        """The subfolder tree of each model root with the present models under each."""
+        paths = (path for path, _sha in self.db.models.paths(missing=False))
+        return {"roots": folder_tree([r.path for r in self.config.model_roots], paths)}
+
+    def bulk_tags(self, body: Any) -> dict[str, Any]:
+        """``{"sha256s": [...], "add": [tags], "remove": [tags]}``: add and remove tags on
+        many models in one transaction (tags are created when new; unknown models are
+        listed in ``not_found`` and skipped). ``{"updated": n, "not_found": [...]}``."""
+        shas = _bulk_shas(body, {"add", "remove"})
+        ops = _parse_tags({k: body[k] for k in ("add", "remove") if k in body})
+        if not ops:
+            raise ValidationError("give tags to add or to remove")
+        with self.db.transaction():
+            known = set(self.db.models.sizes(shas))
+            add = self.db.tags.resolve(ops.get("add", []), create=True)
+            # Removing a tag nobody has is a no-op, as in a patch.
+            remove = self.db.tags.resolve(ops.get("remove", []), create=False, missing_ok=True)
+            for sha in shas:
+                if sha in known:
+                    self.db.models.remove_tags(sha, remove)
+                    self.db.models.add_tags(sha, add)
+        self.db.listing.tidy_search_index()
+        return {"updated": len(known), "not_found": [s for s in shas if s not in known]}
+
+    def bulk_delete(self, body: Any) -> dict[str, Any]:
+        """``{"sha256s": [...], "delete_file": bool}``: delete each model as ``delete``
+        does; one failing (unknown, or a file outside the roots) does not stop the rest.
+        ``{"deleted": n, "files_deleted": n, "failed": [{sha256, error, detail}]}``."""
+        shas = _bulk_shas(body, {"delete_file"})
+        delete_file = body.get("delete_file", False)
+        if not isinstance(delete_file, bool):
+            raise ValidationError("delete_file must be true or false")
+        deleted = files = 0
+        failed: list[dict[str, str]] = []
+        for sha in shas:
+            try:
+                result = self.delete(sha, delete_file=delete_file)
+            except (NotFoundError, ForbiddenError) as exc:
+                failed.append({"sha256": sha, "error": exc.error, "detail": exc.detail})
+                continue
+            deleted += 1
+            files += bool(result["file_deleted"])
+        return {"deleted": deleted, "files_deleted": files, "failed": failed}
 
     # ------------------------------------------------------------ duplicates
     def duplicates(self) -> list[dict[str, Any]]:

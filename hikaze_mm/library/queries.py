@@ -12,7 +12,7 @@ from hikaze_mm.database import ModelQuery
 from hikaze_mm.database.listing import DEFAULT_LIMIT, MAX_LIMIT
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.model_types import canonical_type
-from hikaze_mm.params import parse_bool, parse_int
+from hikaze_mm.params import parse_bool, parse_int, parse_path
 
 MAX_FILTER_TAGS = 32
 QUERY_PARAMS = frozenset(
@@ -27,6 +27,8 @@ QUERY_PARAMS = frozenset(
         "offset",
         "limit",
         "include_missing",
+        "folder",
+        "used",
     }
 )
 
@@ -55,12 +57,15 @@ def query_from_params(params: Mapping[str, str], multi: Mapping[str, list[str]])
     model_type = (params.get("type") or "").strip()
     base = (params.get("base") or "").strip()
     q = (params.get("q") or "").strip()
+    folder = params.get("folder")
     return ModelQuery(
         type=canonical_type(model_type) if model_type else None,
         base=base or None,
         tags=split_tags(multi.get("tags", [])),
         exclude_tags=split_tags(multi.get("exclude_tags", [])),
         q=q or None,
+        folder=str(parse_path(folder, "folder")) if folder else None,
+        used=parse_bool(params.get("used"), "used"),
         sort=params.get("sort") or "name",
         order=(params.get("order") or None),
         offset=parse_int(params.get("offset"), "offset", 0),

@@ -21,7 +21,8 @@ routes = web.RouteTableDef()
 # ---------------------------------------------------------------- models
 @routes.get("/api/models")
 async def list_models(request: web.Request) -> web.Response:
-    """Query: type, base, tags=a,b, exclude_tags, q, sort, order, offset, limit, include_missing."""
+    """Query: type, base, tags=a,b, exclude_tags, q, folder, used, sort, order, offset,
+    limit, include_missing."""
     multi = {key: request.query.getall(key, []) for key in ("tags", "exclude_tags")}
     query = query_from_params(request.query, multi)
     return json_response(await run_sync(services(request).models.list, query))
@@ -39,6 +40,26 @@ async def model_bases(request: web.Request) -> web.Response:
     include_missing = bool_param(request, "include_missing")
     models = services(request).models
     return json_response(await run_sync(models.base_counts, include_missing=include_missing))
+
+
+@routes.get("/api/models/folders")
+async def model_folders(request: web.Request) -> web.Response:
+    """The subfolder tree of each model root, with the models under each folder."""
+    return json_response(await run_sync(services(request).models.folders))
+
+
+@routes.post("/api/models/bulk/tags")
+async def bulk_tags(request: web.Request) -> web.Response:
+    """``{"sha256s": [...], "add": [...], "remove": [...]}``: one transaction."""
+    body = await read_json(request)
+    return json_response(await run_sync(services(request).models.bulk_tags, body))
+
+
+@routes.post("/api/models/bulk/delete")
+async def bulk_delete(request: web.Request) -> web.Response:
+    """``{"sha256s": [...], "delete_file": bool}``: a summary of what was deleted."""
+    body = await read_json(request)
+    return json_response(await run_sync(services(request).models.bulk_delete, body))
 
 
 @routes.post("/api/models/probe")
