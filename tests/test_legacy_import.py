@@ -416,3 +416,23 @@ def test_tier_limits_on_a_large_image(services: Services, tmp_path: Path) -> Non
         assert abs(w / h - 1.5) < 0.01
     assert sizes["high"][0] > sizes["medium"][0] > sizes["low"][0]
     assert tier_image(services, SHA_A, 0).info.get("exif") in (None, b"")
+
+
+def test_a_name_that_is_the_file_name_loses_the_model_extension(
+    services: Services, tmp_path: Path
+) -> None:
+    """One naming rule with scans: the legacy app named a model by its file name, so such
+    a name loses the model extension; a name a user gave is kept as it is."""
+    models = [
+        LegacyModel(1, "/m/loras/Cool_v2.safetensors", name="Cool_v2.safetensors", hash_hex=SHA_A),
+        LegacyModel(2, "C:\\m\\loras\\Win.CKPT", name="Win.CKPT", hash_hex=SHA_B),
+        LegacyModel(3, "/m/loras/x.safetensors", name="My pick.safetensors"),
+        LegacyModel(4, "/m/loras/unnamed.pt"),
+        LegacyModel(5, "/m/loras/notes.txt.bin", name="notes.txt"),
+    ]
+    db_path = tmp_path / "legacy.db"
+    build_legacy_db(db_path, models=models)
+    run_import(services, db_path, None)
+    names = {r[0] for r in services.db.tuples("SELECT name FROM models")}
+    names |= {p["name"] for p in services.db.pending.list()}
+    assert names == {"Cool_v2", "Win", "My pick.safetensors", "unnamed", "notes.txt"}

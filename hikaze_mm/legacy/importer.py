@@ -78,6 +78,7 @@ from hikaze_mm.legacy.images import (
     regular_file_stat,
 )
 from hikaze_mm.legacy.report import ImportReport
+from hikaze_mm.library.scan_walk import MODEL_EXTENSIONS
 from hikaze_mm.meta import merge_meta_json, strip_image_keys
 from hikaze_mm.model_types import canonical_type
 from hikaze_mm.params import parse_path
@@ -204,6 +205,16 @@ def _name_from_path(path: str) -> str:
     base = re.split(r"[\\/]", path.rstrip("\\/"))[-1]
     stem, dot, _ext = base.rpartition(".")
     return stem if dot and stem else base
+
+
+def _model_name(name: str | None, path: str) -> str:
+    """The legacy name, or the file's name; a name that is the file's own name with its
+    model extension (the legacy app's default) loses the extension, as a scanned model's
+    name never has one (schema revision 10 applies the same rule to earlier imports)."""
+    base = re.split(r"[\\/]", path.rstrip("\\/"))[-1]
+    if name is None or (name == base and base.lower().endswith(MODEL_EXTENSIONS)):
+        return _name_from_path(path)
+    return name
 
 
 def _int_or_none(value: object) -> int | None:
@@ -452,7 +463,7 @@ class _Run:
         name = row.name.strip() if isinstance(row.name, str) and row.name.strip() else None
         size = _int_or_none(row.size_bytes)
         data = {
-            "name": name or _name_from_path(path),
+            "name": _model_name(name, path),
             "type": canonical_type(row.type if isinstance(row.type, str) else None),
             "size_bytes": size if size is not None and size >= 0 else None,
             "created_at": _int_or_none(row.created_at) or now_ms(),
