@@ -32,6 +32,7 @@ async def test_health(client) -> None:
     assert resp.status == 200
     body = await resp.json()
     assert body["status"] == "ok" and body["schema_revision"] >= 3
+    assert body["host"] == "standalone"
 
 
 async def test_cross_origin_post_rejected(aiohttp_client, config: Config) -> None:
@@ -96,6 +97,7 @@ async def test_mount_under_prefix(aiohttp_client, config: Config) -> None:
     client = await aiohttp_client(parent)
     assert await (await client.get("/")).text() == "comfy"
     resp = await client.get("/hikaze/api/health")
-    assert resp.status == 200 and (await resp.json())["status"] == "ok"
+    body = await resp.json()
+    assert resp.status == 200 and (body["status"], body["host"]) == ("ok", "comfyui")
     resp = await client.post("/hikaze/api/health", headers={"Origin": "http://evil.example"})
     assert resp.status == 403

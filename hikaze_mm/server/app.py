@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from hikaze_mm.server.http import SERVICES_KEY
+from hikaze_mm.server.http import HOST_KEY, SERVICES_KEY
 from hikaze_mm.server.middleware import json_errors, make_host_guard, same_origin
 from hikaze_mm.server.routes import (
     civitai,
@@ -24,7 +24,7 @@ from hikaze_mm.services import Services
 ROUTE_MODULES = (health, legacy_import, migration, library, images, scan, civitai, web_ui)
 
 
-def _build(services: Services, *, close_services: bool) -> web.Application:
+def _build(services: Services, *, close_services: bool, host: str) -> web.Application:
     config = services.config
     app = web.Application(
         middlewares=[json_errors, make_host_guard(config.host), same_origin],
@@ -32,6 +32,7 @@ def _build(services: Services, *, close_services: bool) -> web.Application:
         client_max_size=max(config.max_request_bytes, config.max_image_bytes) + 64 * 1024,
     )
     app[SERVICES_KEY] = services
+    app[HOST_KEY] = host
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)
 
@@ -53,14 +54,15 @@ def _build(services: Services, *, close_services: bool) -> web.Application:
 
 def create_app(services: Services, *, close_services: bool = True) -> web.Application:
     """A standalone application serving the API (and the UI) at ``/``."""
-    return _build(services, close_services=close_services)
+    return _build(services, close_services=close_services, host="standalone")
 
 
 def mount(parent: web.Application, prefix: str, services: Services) -> web.Application:
     """Mount the manager's routes on an existing aiohttp app (ComfyUI's) under ``prefix``.
 
-    The services close with the parent application.
+    The services close with the parent application; ``/api/health`` says ``"host":
+    "comfyui"`` (the UI then offers "Send to workflow").
     """
-    sub = _build(services, close_services=True)
+    sub = _build(services, close_services=True, host="comfyui")
     parent.add_subapp(prefix, sub)
     return sub

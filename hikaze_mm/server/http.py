@@ -19,6 +19,8 @@ from hikaze_mm.services import Services
 T = TypeVar("T")
 
 SERVICES_KEY = web.AppKey("hikaze_services", Services)
+# Where the app runs: "standalone" (``hikaze-mm serve``) or "comfyui" (mounted by the plugin).
+HOST_KEY = web.AppKey("hikaze_host", str)
 
 
 def services(request: web.Request) -> Services:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hikaze_mm import __version__
-from hikaze_mm.server.http import json_response, run_sync, services
+from hikaze_mm.server.http import HOST_KEY, json_response, run_sync, services
 
 routes = web.RouteTableDef()
 
@@ -12,4 +12,11 @@ routes = web.RouteTableDef()
 async def health(request: web.Request) -> web.Response:
     db = services(request).db
     revision = await run_sync(db.schema_version)
-    return json_response({"status": "ok", "version": __version__, "schema_revision": revision})
+    return json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "schema_revision": revision,
+            "host": request.app[HOST_KEY],
+        }
+    )

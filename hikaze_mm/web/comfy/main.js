@@ -3,7 +3,8 @@
 //
 // - a "Models" sidebar tab (search, filters, thumbnails, send to workflow, drag to canvas);
 // - on the Hikaze loader nodes, a view of the chosen model(s) and the picker;
-// - toasts for the library scans reported on the websocket (`hikaze.scan`).
+// - toasts for the library scans reported on the websocket (`hikaze.scan`);
+// - models sent from the manager's own page (/hikaze/) land in this workflow.
 
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
@@ -11,6 +12,7 @@ import { forgetModels } from "./api.js";
 import { refreshAllNodes, refreshNode, setupNode } from "./nodes.js";
 import { NODE_SPECS } from "./payload.js";
 import { createScanToasts } from "./scan-toasts.js";
+import { installLink } from "./link.js";
 import { createSidebar } from "./sidebar.js";
 import { installDrop } from "./workflow.js";
 
@@ -70,6 +72,7 @@ app.registerExtension({
     injectStyles();
     registerSidebar();
     installDrop();
+    installLink();
   },
   beforeRegisterNodeDef(nodeType, nodeData) {
     if (!NODE_SPECS[nodeData.name]) return;
