@@ -20,6 +20,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,4 +295,112 @@ def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+# ---------------------------------------------------------------------- axe-core
+ROOT = Path(__file__).resolve().parent.parent
+AXE_JS = ROOT / ".cache" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_INSTALL = "npm install --no-save --prefix .cache/node axe-core@4"
+
+
+def axe_script() -> Path:
+    """axe.min.js of the npm package axe-core; in CI (CI=true) its absence fails the test,
+    elsewhere it skips with the command that installs it."""
+    if AXE_JS.is_file():
+        return AXE_JS
+    message = f"axe-core is not installed: run `{AXE_INSTALL}` in {ROOT}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def axe_violations(
+    page: Any, impacts: tuple[str, ...] = ("serious", "critical")
+) -> list[dict[str, Any]]:
+    """Run axe-core on the whole page; its violations of the given impacts, each as
+    {id, impact, help, nodes: [css selectors]} (readable in an assertion message)."""
+    script = axe_script()
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        # Evaluated through the DevTools protocol: the page's CSP (script-src 'self') would
+        # block page.add_script_tag's inline <script>.
+        page.evaluate(script.read_text(encoding="utf-8") + "\n;undefined")
+    violations = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, { resultTypes: ["violations"] });
+            return result.violations.map((v) => ({
+                id: v.id,
+                impact: v.impact,
+                help: v.help,
+                nodes: v.nodes.map((n) => n.target.join(" ")),
+            }));
+        }"""
+    )
+    return [v for v in violations if v["impact"] in impacts]
+
+
+# ---------------------------------------------------------------------- pages, layout
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+@contextmanager
+def browser_page(
+    browser: Any, *, viewport: dict[str, int] | None = None, color_scheme: str | None = None
+) -> Iterator[Any]:
+    """A fresh page in its own context, like the ``page`` fixture but for any server, size
+    and emulated system theme (``color_scheme`` "light" or "dark": prefers-color-scheme);
+    fails if the page logged a console error."""
+    context = browser.new_context(
+        viewport=viewport or {"width": 1400, "height": 900},
+        locale="en-US",
+        color_scheme=color_scheme,
+    )
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    log = ConsoleLog(pg)
+    pg.console_log = log
+    try:
+        yield pg
+    finally:
+        context.close()
+    assert not log.errors, "errors in the browser console:\n" + "\n".join(log.errors)
+
+
+def horizontal_overflow(page: Any) -> int:
+    """How many CSS pixels the document is wider than the window (0: no sideways scroll)."""
+    return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+
+
+def wait_for_visible_images(page: Any) -> None:
+    """Wait until every thumbnail near the viewport has loaded (lazy frames) and every
+    <img> in the document is complete, so a screenshot or a contrast check sees them."""
+    page.wait_for_function(
+        """() => [...document.querySelectorAll("[data-alt]")].every((frame) => {
+              const box = frame.getBoundingClientRect();
+              const near = box.bottom > -400 && box.top < innerHeight + 400;
+              return !near || frame.classList.contains("loaded")
+                  || frame.classList.contains("failed");
+            }) && [...document.images].every((img) => img.complete)"""
+    )
+
+
+# ---------------------------------------------------------------------- README screenshots
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS_ENV = "HIKAZE_SCREENSHOTS"
+
+
+def readme_screenshots_wanted() -> bool:
+    """True when the README's screenshots are to be written (HIKAZE_SCREENSHOTS=1)."""
+    return os.environ.get(SCREENSHOTS_ENV) == "1"
+
+
+def readme_screenshot(page: Any, name: str, *, full_page: bool = False) -> Path | None:
+    """Write docs/screenshots/<name>.png (committed, shown by the README), only when
+    HIKAZE_SCREENSHOTS=1; otherwise do nothing and return None."""
+    if not readme_screenshots_wanted():
+        return None
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled", caret="hide")
     return path

@@ -1,6 +1,8 @@
 // Entry point: navigation between pages (hash routes, so the UI works under any prefix),
-// the shared details panel, and the header's counters.
+// the shared details panel, and the header (counters, theme toggle, sticky height).
 
+// First: it sets the color theme at import, before any page renders.
+import { createThemeToggle } from "./components/theme.js";
 import { get } from "./api.js";
 import { replaceChildren } from "./dom.js";
 import { formatNumber } from "./format.js";
@@ -23,6 +25,8 @@ const view = document.getElementById("view");
 const navLinks = [...document.querySelectorAll("[data-nav]")];
 const pendingCount = document.getElementById("pending-count");
 const statsLine = document.getElementById("stats");
+const topbar = document.querySelector(".topbar");
+const nav = document.querySelector(".topbar .nav");
 
 let currentName = null;
 let currentPage = null;
@@ -64,12 +68,33 @@ function route() {
     currentPage = PAGES[name](view, { openDetails: openModel, refreshCounts });
     document.title = `${t(`nav.${name}`)} · ${t("app.title")}`;
     for (const link of navLinks) {
-      if (link.dataset.nav === name) link.setAttribute("aria-current", "page");
-      else link.removeAttribute("aria-current");
+      if (link.dataset.nav === name) {
+        link.setAttribute("aria-current", "page");
+        revealInNav(link);
+      } else link.removeAttribute("aria-current");
     }
     view.focus({ preventScroll: true });
   }
   if (sha && details.openSha !== sha) details.open(sha);
+}
+
+/** On a phone the nav scrolls sideways inside the header: keep the current page's link in
+ * view (without scrolling the document, as scrollIntoView could). */
+function revealInNav(link) {
+  const left = link.offsetLeft - nav.offsetLeft;
+  const right = left + link.offsetWidth;
+  if (left < nav.scrollLeft) nav.scrollLeft = left;
+  else if (right > nav.scrollLeft + nav.clientWidth) nav.scrollLeft = right - nav.clientWidth;
+}
+
+/** The sticky header's height as --topbar-height: app.css pads scrolling by it (anchors,
+ * scrollIntoView, focus) so the header never covers a heading scrolled to; pages may use
+ * it for their own sticky parts. */
+function trackTopbarHeight() {
+  const set = () =>
+    document.documentElement.style.setProperty("--topbar-height", `${topbar.offsetHeight}px`);
+  set();
+  if (window.ResizeObserver) new ResizeObserver(set).observe(topbar);
 }
 
 /** Refresh the header: library stats and the number of pending models. */
@@ -91,6 +116,8 @@ function setPendingCount(n) {
 }
 
 applyTranslations(document);
+document.querySelector(".topbar-end").append(createThemeToggle());
+trackTopbarHeight();
 window.addEventListener("hashchange", route);
 route();
 refreshCounts();
