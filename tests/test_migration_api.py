@@ -51,7 +51,7 @@ async def test_conflict_body_then_each_strategy(client, models_root: Path) -> No
         assert body["pending"]["id"] == pid and body["pending"]["sha256"] == sha
         assert [t["name"] for t in body["pending"]["tags"]] == [f"t{n}"]
         assert body["pending"]["images"] == []
-        assert services.db.pending.get(pid)["status"] == "new"  # nothing changed
+        assert services.db.pending.get(pid)["status"] == "conflict"  # recorded; library unchanged
 
         resp = await client.post(
             "/api/migration/import_a_model", json={"id": pid, "conf_strategy": strategy}

@@ -51,7 +51,9 @@ def test_no_conflict_creates_model_with_tags_and_images(
     assert services.db.state.get(JOURNAL_KEY) == {"entries": {}}
 
 
-def test_conflict_without_strategy_changes_nothing(services: Services, models_root: Path) -> None:
+def test_conflict_without_strategy_is_recorded_only(services: Services, models_root: Path) -> None:
+    """Without a strategy the library is untouched; the pending row is marked ``conflict``
+    with the existing model's hash (as Stage 2's "skip" does), so the conflict survives."""
     first, sha = add_pending(services, models_root, "one.safetensors", b"same bytes", tags=("a",))
     services.promoter.promote(first)
     second, _ = add_pending(
@@ -60,7 +62,11 @@ def test_conflict_without_strategy_changes_nothing(services: Services, models_ro
     before = library_snapshot(services)
     with pytest.raises(PromotionConflict) as info:
         services.promoter.promote(second)
-    assert library_snapshot(services) == before
+    after = library_snapshot(services)
+    for key in ("models", "tier_files", "pending_files"):
+        assert after[key] == before[key]
+    row = services.db.pending.get(second)
+    assert (row["status"], row["sha256"]) == ("conflict", sha)
     body = info.value.body()
     assert body["error"] == "Conflict"
     assert body["existing"]["sha256"] == sha
@@ -70,7 +76,7 @@ def test_conflict_without_strategy_changes_nothing(services: Services, models_ro
     assert body["pending"]["id"] == second and body["pending"]["sha256"] == sha
     assert [t["name"] for t in body["pending"]["tags"]] == ["b"]
     assert body["pending"]["images"] == [f"{second}_0.png"]
-    assert body["pending"]["status"] == "new"
+    assert body["pending"]["status"] == "conflict"
 
 
 def _existing_and_pending(services: Services, root: Path):

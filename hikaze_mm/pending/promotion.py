@@ -11,8 +11,9 @@ CLI and the directory scanner:
 
    * no model with this hash: insert it (name, type, base, size, created_at, meta), move
      the tags, promote the pending images to seqs 0, 1, ..., delete the pending row;
-   * a model exists and the conf_strategy is None: nothing changes; ``PromotionConflict``
-     (409) carries both full records;
+   * a model exists and the conf_strategy is None: the library does not change; the row
+     is recorded as a conflict (status ``conflict``, the existing model's hash, the reason)
+     as ``skip`` does, and ``PromotionConflict`` (409) carries both full records;
    * ``override``: every non-null pending column replaces the existing one (path
      included), meta merged with the pending values winning, tags unioned; the first
      pending image replaces seq 0 (the others become new seqs);
@@ -217,18 +218,17 @@ class Promoter:
         pending: dict[str, Any],
         sha: str,
         existing: dict[str, Any],
-        conf_strategy: str | None,
         on_outcome: OutcomeHook | None,
     ) -> PromotionConflict:
+        # Recorded whoever found it (the worker's "skip", an import that asks, the CLI):
+        # the row keeps the existing model's hash, so the "conflict" filter lists it and
+        # "Resolve" can compare both records later. The library itself does not change.
         pid = pending["id"]
-        if conf_strategy == "skip":
-            reason = f"same content as the model {sha} ({existing['path']})"
-            with self.db.transaction():
-                self.db.pending.update(pid, status="conflict", sha256=sha, error=reason)
-                if on_outcome is not None:
-                    on_outcome("conflict", {"id": pid, "path": pending["path"], "sha256": sha})
-        else:  # nothing changes: put the row back as it was
-            self.db.pending.update(pid, status=_resting_status(pending))
+        reason = f"same content as the model {sha} ({existing['path']})"
+        with self.db.transaction():
+            self.db.pending.update(pid, status="conflict", sha256=sha, error=reason)
+            if on_outcome is not None:
+                on_outcome("conflict", {"id": pid, "path": pending["path"], "sha256": sha})
         view = self.pending_view(pid)
         view["sha256"] = sha
         existing = dict(existing)
@@ -250,7 +250,7 @@ class Promoter:
         if existing is None:
             branch = "created"
         elif conf_strategy is None or conf_strategy == "skip":
-            raise self._conflict(pending, sha, existing, conf_strategy, on_outcome)
+            raise self._conflict(pending, sha, existing, on_outcome)
         else:
             branch = conf_strategy
 
