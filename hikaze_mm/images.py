@@ -11,6 +11,12 @@ Naming and sequence logic lives only here (``ImageStore``):
   threads or two processes never get the same seq. The tiers are written to temporary
   files and renamed into place, ``high`` last, so a reader never sees half a file.
 * A crash can leave an empty claim or ``.tmp`` files; ``cleanup_partial()`` removes them.
+* The order of a model's images (the first is its cover) is by seq unless the user chose
+  one: then ``<data>/images/order/<sha256>.json`` holds ``[seq, ...]``. The tier files are
+  never renamed to reorder, so a reorder cannot lose an image, and an image's URL keeps
+  its content (browsers cache tiers for days). The order file is replaced atomically
+  (temporary file, fsync, rename): a crash leaves the old order or the new one. Seqs it
+  does not name (new uploads) follow in seq order; seqs no longer on disk are skipped.
 
 CPU work (``encode_tiers``) is a plain function of bytes or a path, so callers can run it
 in a thread or a process pool, off the event loop.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -32,7 +39,7 @@ from pathlib import Path
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from hikaze_mm.database import normalize_sha256
-from hikaze_mm.errors import ValidationError
+from hikaze_mm.errors import ConflictError, ValidationError
 
 QUALITIES = ("high", "medium", "low")
 
@@ -64,6 +71,8 @@ PENDING_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", 
 PUBLIC_NAME_RE = re.compile(r"([0-9a-f]{64})(?:_(\d{1,6}))?\.webp")
 _PENDING_FILE_RE = re.compile(r"(\d+)_(\d+)(\.[a-z]+)")
 _TIER_FILE_RE = re.compile(r"([0-9a-f]{64})_(\d+)_(high|medium|low)\.webp")
+_ORDER_FILE_RE = re.compile(r"([0-9a-f]{64})\.json")
+ORDER_DIR = "order"
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -270,6 +279,9 @@ class ImageStore:
         self._lock = threading.Lock()
         self._index: dict[str, set[int]] = {}
         self._index_mtime: int | None = None
+        self.order_dir = self.images_dir / ORDER_DIR
+        self._orders: dict[str, list[int]] = {}
+        self._orders_mtime: int | None = None
 
     # ------------------------------------------------------------ naming
     def tier_path(self, sha256: str, seq: int, quality: str) -> Path:
@@ -296,12 +308,49 @@ class ImageStore:
         self._index = index
         self._index_mtime = mtime
 
+    def _refresh_orders(self) -> None:
+        """Reload the chosen orders when the order folder changed (each write is a rename)."""
+        try:
+            mtime = os.stat(self.order_dir).st_mtime_ns
+        except FileNotFoundError:
+            self._orders, self._orders_mtime = {}, None
+            return
+        if mtime == self._orders_mtime:
+            return
+        orders: dict[str, list[int]] = {}
+        with os.scandir(self.order_dir) as entries:
+            for entry in entries:
+                match = _ORDER_FILE_RE.fullmatch(entry.name)
+                if not match:
+                    continue
+                try:
+                    with open(entry.path, encoding="utf-8") as f:
+                        raw = json.load(f)
+                except (OSError, ValueError):
+                    continue  # unreadable: the model's images fall back to seq order
+                if isinstance(raw, list):
+                    seqs = [v for v in raw if isinstance(v, int) and not isinstance(v, bool)]
+                    orders[match.group(1)] = list(dict.fromkeys(seqs))
+        self._orders = orders
+        self._orders_mtime = mtime
+
+    def _ordered(self, sha: str) -> list[int]:
+        """A model's seqs on disk in display order; call with the lock held, both fresh."""
+        found = self._index.get(sha)
+        if not found:
+            return []
+        chosen = [seq for seq in self._orders.get(sha, ()) if seq in found]
+        placed = set(chosen)
+        return chosen + sorted(seq for seq in found if seq not in placed)
+
     def list_seqs(self, sha256: str) -> list[int]:
-        """The sequence numbers of a model's complete images, in order."""
+        """The sequence numbers of a model's complete images, in display order (the first
+        is the cover): the chosen order, then any others by seq."""
         sha = normalize_sha256(sha256)
         with self._lock:
             self._refresh_index()
-            return sorted(self._index.get(sha, ()))
+            self._refresh_orders()
+            return self._ordered(sha)
 
     def image_names(self, sha256: str) -> list[str]:
         sha = normalize_sha256(sha256)
@@ -313,11 +362,70 @@ class ImageStore:
             return {s: len(self._index.get(s, ())) for s in sha256s}
 
     def cover_images(self, sha256s: Iterable[str]) -> dict[str, str | None]:
-        """Each model's first image name (lowest seq), or None; from the index, no disk reads."""
+        """Each model's first image name (in display order), or None; from the in-memory
+        index and orders, no disk reads unless a folder changed."""
         with self._lock:
             self._refresh_index()
-            seqs = {s: self._index.get(s) for s in sha256s}
-        return {s: public_name(s, min(found)) if found else None for s, found in seqs.items()}
+            self._refresh_orders()
+            firsts = {s: self._ordered(s)[:1] for s in sha256s}
+        return {s: public_name(s, first[0]) if first else None for s, first in firsts.items()}
+
+    # ------------------------------------------------------------ order
+    def _order_path(self, sha: str) -> Path:
+        return self.order_dir / f"{sha}.json"
+
+    def _write_order(self, sha: str, seqs: list[int] | None) -> None:
+        """Replace (or with None remove) a model's order file atomically."""
+        path = self._order_path(sha)
+        if seqs is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return
+        self.order_dir.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(seqs, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            fd = os.open(self.order_dir, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def set_order(self, sha256: str, order: list[int]) -> list[int]:
+        """Show a model's images in ``order`` (the first is the cover); return the new order.
+
+        ``order`` must name each of the model's current images exactly once; anything else
+        raises ConflictError (the images changed meanwhile, or a stale list) and changes
+        nothing. Only the order file is written: no image file moves.
+        """
+        sha = normalize_sha256(sha256)
+        seqs = [int(seq) for seq in order]
+        with self._lock:
+            self._refresh_index()
+            self._refresh_orders()
+            current = self._ordered(sha)
+            if len(set(seqs)) != len(seqs):
+                raise ValidationError("order names an image twice")
+            if sorted(seqs) != sorted(current):
+                missing = sorted(set(current) - set(seqs))
+                unknown = sorted(set(seqs) - set(current))
+                raise ConflictError(
+                    "order must name each of the model's current images once "
+                    f"(current {current}; missing {missing}; unknown {unknown})"
+                )
+            # Seq order needs no file; the file drops when it would say nothing.
+            self._write_order(sha, None if seqs == sorted(seqs) else seqs)
+            self._orders_mtime = None  # reread on next use (mtime may not tick)
+            return seqs
 
     def _tier_files(self, sha: str) -> list[re.Match[str]]:
         prefix = f"{sha}_"
@@ -415,19 +523,37 @@ class ImageStore:
                 removed = True
             except FileNotFoundError:
                 pass
+        self._drop_from_order(sha, int(seq))
         return removed
+
+    def _drop_from_order(self, sha: str, seq: int) -> None:
+        """Forget a deleted seq in the chosen order, so a later image reusing it goes last."""
+        with self._lock:
+            self._refresh_orders()
+            chosen = self._orders.get(sha)
+            if not chosen or seq not in chosen:
+                return
+            rest = [s for s in chosen if s != seq]
+            self._write_order(sha, rest if rest != sorted(rest) else None)
+            self._orders_mtime = None
 
     def delete_all(self, sha256: str) -> int:
         sha = normalize_sha256(sha256)
         seqs = {int(m.group(2)) for m in self._tier_files(sha)}
         for seq in seqs:
             self.delete_image(sha, seq)
+        with self._lock:
+            self._write_order(sha, None)
+            self._orders_mtime = None
         return len(seqs)
 
     def cleanup_partial(self) -> int:
         """Remove leftovers of interrupted writes: ``.tmp`` files and empty claims."""
         removed = 0
-        for folder in (self.images_dir, self.pending_dir):
+        folders = [self.images_dir, self.pending_dir]
+        if self.order_dir.is_dir():
+            folders.append(self.order_dir)
+        for folder in folders:
             with os.scandir(folder) as entries:
                 for entry in entries:
                     if not entry.is_file(follow_symlinks=False):

@@ -1,4 +1,5 @@
-"""``ImagesService``: the image API's blocking work: tiers, uploads, deletion, originals.
+"""``ImagesService``: the image API's blocking work: tiers, uploads, deletion, order,
+originals.
 
 Naming and sequence numbers stay in ``hikaze_mm.images.ImageStore``; this module only
 maps validated public names onto it and adds HTTP-facing details: ETags (from size and
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.database import DatabaseManager, normalize_sha256
-from hikaze_mm.errors import NotFoundError
+from hikaze_mm.errors import NotFoundError, ValidationError
 from hikaze_mm.images import ImageStore, check_quality, parse_public_name, public_name
 from hikaze_mm.params import parse_index
 
@@ -117,6 +118,25 @@ class ImagesService:
         if not self.images.delete_image(sha, seq):
             raise NotFoundError(f"no image {public_name(sha, seq)}")
         return {"sha256": sha, "seq": seq, "deleted": True}
+
+    def set_order(self, sha256: str, body: Any) -> dict[str, Any]:
+        """``{"order": [seq, ...]}``: show the model's images in that order (the first is the
+        cover). It must be a permutation of the current images (else 409); nothing changes
+        on any error. Answers ``{"sha256", "images", "cover_image"}`` in the new order."""
+        sha = self.require_model(sha256)
+        if not isinstance(body, dict) or set(body) != {"order"}:
+            raise ValidationError('body must be {"order": [seq, ...]}')
+        order = body["order"]
+        if not isinstance(order, list) or not all(
+            isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq <= 999_999
+            for seq in order
+        ):
+            raise ValidationError("order must be a list of image seqs (integers >= 0)")
+        if not order:
+            raise ValidationError("order is empty")
+        seqs = self.images.set_order(sha, order)
+        names = [public_name(sha, seq) for seq in seqs]
+        return {"sha256": sha, "images": names, "cover_image": names[0] if names else None}
 
     def read_pending(self, pending_id: int, n: int, if_none_match: str | None = None) -> ImageFile:
         """A pending model's original image number ``n`` with its own content type."""

@@ -1,4 +1,5 @@
-"""Images API: sample lists, tier serving with ETags, uploads, deletes, pending originals.
+"""Images API: sample lists, tier serving with ETags, uploads, deletes, order, pending
+originals.
 
 Declaration order matters: ``POST /api/images/get_sample_imgs`` comes before
 ``POST /api/images/{hash}``, and ``/api/images/pending/{id}`` before the one-segment
@@ -122,6 +123,14 @@ async def upload_image(request: web.Request) -> web.Response:
     data = await read_upload(request, svc.config.max_image_bytes)
     result = await run_sync(svc.model_images.upload, sha, data)
     return json_response(result, status=201)
+
+
+@routes.put("/api/images/{sha256}/order")
+async def set_image_order(request: web.Request) -> web.Response:
+    """``{"order": [seq, ...]}``, a permutation of the model's images; the first is its cover."""
+    body = await read_json(request)
+    gallery = services(request).model_images
+    return json_response(await run_sync(gallery.set_order, request.match_info["sha256"], body))
 
 
 @routes.delete("/api/images/{sha256}/{seq}")
