@@ -125,6 +125,17 @@ def test_override(services: Services, models_root: Path) -> None:
     assert services.images.pending_images(pid) == []
 
 
+def test_override_replaces_the_chosen_cover(services: Services, models_root: Path) -> None:
+    sha, pid = _existing_and_pending(services, models_root)
+    services.images.set_order(sha, [1, 0])  # the user made seq 1 the cover
+    old_seq0 = tier_bytes(services, sha, 0)
+    old_seq1 = tier_bytes(services, sha, 1)
+    services.promoter.promote(pid, "override")
+    assert services.images.list_seqs(sha) == [1, 0]
+    assert tier_bytes(services, sha, 1) != old_seq1
+    assert tier_bytes(services, sha, 0) == old_seq0
+
+
 def test_merge(services: Services, models_root: Path) -> None:
     sha, pid = _existing_and_pending(services, models_root)
     before = {seq: tier_bytes(services, sha, seq) for seq in (0, 1)}

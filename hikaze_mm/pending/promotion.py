@@ -255,6 +255,8 @@ class Promoter:
             branch = conf_strategy
 
         sources = self.images.pending_images(pid)
+        # Override replaces the cover the user chose (the first image in display order).
+        covers = self.images.list_seqs(sha)[:1] if branch == "override" else []
         staged: list[tuple[Path, int]] = []
         if branch != "delete":
             if branch == "created":
@@ -267,7 +269,11 @@ class Promoter:
             self.journal.plan(pid, sha, [seq for _, seq in staged], sources)
         try:
             written, skipped = self._write_images(sha, staged)
-            moves = [(written[0], 0)] if branch == "override" and written else []
+            moves = (
+                [(written[0], covers[0] if covers else 0)]
+                if branch == "override" and written
+                else []
+            )
             with self.db.transaction():
                 if (self.db.models.get(sha) is None) != (branch == "created"):
                     raise _ModelChanged
