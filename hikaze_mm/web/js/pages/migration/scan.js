@@ -1,12 +1,51 @@
 // Scan panel: the "Scan now" button (optionally hashing new files at once) and the scan's
-// live progress, counts and problems. Reads GET scan/status.
+// live progress, every count of its report (with a link to the Duplicates page when it
+// found copies) and its problems. Reads GET scan/status.
 
 import { post } from "../../api.js";
 import { h, replaceChildren } from "../../dom.js";
-import { formatNumber } from "../../format.js";
+import { formatDuration, formatNumber } from "../../format.js";
 import { t } from "../../i18n.js";
 import { describeError, toast, toastError } from "../../components/toast.js";
 import { fieldList, panel, progressBar } from "../../components/widgets.js";
+
+const SHOWN_ENTRIES = 200;
+
+// The counts of a scan report (ScanCounts in library/scanner.py), in display order.
+const COUNT_ORDER = [
+  "files_seen",
+  "unchanged",
+  "new",
+  "pending",
+  "moved",
+  "renamed",
+  "restored",
+  "missing",
+  "duplicates",
+  "to_hash",
+  "hashed",
+  "promoted",
+  "conflicts",
+  "pending_removed",
+  "deferred",
+  "sidecars",
+  "errors",
+];
+
+/** A folded list of a report's entries ("relinked", "missing"); null when empty. */
+function pathList(kind, entries, row) {
+  if (!entries.length) return null;
+  return h(
+    "details",
+    { class: "scan-list", dataset: { list: kind } },
+    h("summary", {}, t(`migration.scan.list.${kind}`, { n: entries.length })),
+    h(
+      "ul",
+      {},
+      entries.slice(0, SHOWN_ENTRIES).map((entry) => h("li", {}, row(entry))),
+    ),
+  );
+}
 
 /**
  * The scan panel. `el` is its section; `render(status)` shows GET scan/status;
@@ -38,7 +77,12 @@ export function createScan({ pollSoon }) {
     fields,
   );
 
+  // The status last shown: an unchanged one is not redrawn (a focused link keeps its focus).
+  let shown = "";
   function render(data) {
+    const key = JSON.stringify(data);
+    if (key === shown) return;
+    shown = key;
     const { running, phase } = data;
     const report = data.last_report;
     scanButton.disabled = running;
@@ -57,26 +101,52 @@ export function createScan({ pollSoon }) {
         ? t("migration.scan.finished", { n: counts.files_seen })
         : "";
     bar.set(percent, caption);
-    const rows = [
-      [t("migration.scan.seen"), counts.files_seen],
-      [t("migration.scan.unchanged"), counts.unchanged],
-      [t("migration.scan.new"), counts.new],
-      [t("migration.scan.moved"), counts.moved + counts.renamed],
-      [t("migration.scan.missing"), counts.missing],
-      [t("migration.scan.returned"), counts.restored],
-      [t("migration.scan.errors"), counts.errors],
-    ];
+    // Every count the scan reports, in a fixed order; a count this page does not know yet
+    // comes last, under its own key.
+    const keys = [...COUNT_ORDER, ...Object.keys(counts).filter((k) => !COUNT_ORDER.includes(k))];
+    const rows = keys
+      .filter((key) => key in counts)
+      .map((key) => [
+        t(`migration.scan.count.${key}`, { _: key }),
+        h("span", { "data-testid": `scan-${key}` }, formatNumber(counts[key])),
+      ]);
+    if (!running && report && Number.isFinite(report.duration_ms))
+      rows.push([
+        t("migration.scan.duration"),
+        h("span", { "data-testid": "scan-duration" }, formatDuration(report.duration_ms / 1000)),
+      ]);
     replaceChildren(
       fields,
-      fieldList(
-        rows.map(([k, v]) => [k, h("span", { "data-testid": `scan-${k}` }, formatNumber(v))]),
-        "fields fields-inline",
-      ),
+      fieldList(rows, "fields fields-inline scan-counts"),
+      counts.duplicates > 0
+        ? h(
+            "p",
+            { class: "scan-duplicates" },
+            h("a", { href: "#/duplicates" }, t("migration.scan.viewDuplicates", { n: counts.duplicates })),
+          )
+        : null,
       running && data.current
         ? h("p", { class: "muted small" }, h("code", { class: "path" }, data.current))
         : null,
       data.error ? h("p", { class: "error-text", role: "alert" }, data.error) : null,
     );
+    // What the last scan relinked and flagged missing (capped lists), folded.
+    if (!running && report) {
+      fields.append(
+        pathList(
+          "relinked",
+          report.relinked || [],
+          (r) => [
+            h("span", { class: "badge" }, t(`migration.scan.count.${r.kind}`, { _: r.kind })),
+            h("code", { class: "path" }, r.from),
+            h("span", { "aria-hidden": "true" }, "→"),
+            h("span", { class: "visually-hidden" }, t("migration.scan.to")),
+            h("code", { class: "path" }, r.to),
+          ],
+        ),
+        pathList("missing", report.missing || [], (m) => [h("code", { class: "path" }, m.path)]),
+      );
+    }
     const problems = !running && report ? report.problems : data.problems;
     if (problems.length) {
       fields.append(
@@ -100,6 +170,7 @@ export function createScan({ pollSoon }) {
   }
 
   function unavailable(err) {
+    shown = "";
     scanButton.disabled = true;
     replaceChildren(
       fields,
@@ -119,6 +190,7 @@ export function createScan({ pollSoon }) {
     } catch (err) {
       toastError(err, t("migration.scan.failed"));
     }
+    shown = ""; // the next status redraws the panel (and the button), changed or not
     pollSoon();
   });
 

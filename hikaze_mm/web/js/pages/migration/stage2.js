@@ -1,6 +1,7 @@
 // Stage 2 panel: background hashing and promotion of the pending models, with start /
-// pause / resume, the conflict policy, a live progress bar (items, bytes, current file,
-// speed and ETA) and the list of pending items in error. Reads GET migration/status.
+// pause / resume, the conflict policy, a live progress bar (percent) with the models and
+// bytes done, the current file, the speed and time left (migration/rate.js), and the list
+// of pending items in error. Reads GET migration/status.
 
 import { get, post } from "../../api.js";
 import { h, replaceChildren } from "../../dom.js";
@@ -8,28 +9,9 @@ import { formatBytes, formatDuration, formatNumber, formatSpeed } from "../../fo
 import { t } from "../../i18n.js";
 import { describeError, toast, toastError } from "../../components/toast.js";
 import { fieldList, panel, progressBar, statusBadge } from "../../components/widgets.js";
+import { RateWindow, sampleOf } from "./rate.js";
 
 const POLICIES = ["merge", "skip", "override", "delete"];
-
-/** Estimates bytes/s from successive samples of the bytes read. */
-class SpeedMeter {
-  constructor() {
-    this.samples = [];
-  }
-
-  add(bytes) {
-    const now = performance.now();
-    this.samples.push([now, bytes]);
-    while (this.samples.length > 2 && now - this.samples[0][0] > 5000) this.samples.shift();
-    const [t0, b0] = this.samples[0];
-    const dt = (now - t0) / 1000;
-    return dt > 0.4 && bytes >= b0 ? (bytes - b0) / dt : null;
-  }
-
-  reset() {
-    this.samples = [];
-  }
-}
 
 /**
  * The Stage 2 panel. `el` is its section; `render(status)` shows a migration status
@@ -37,7 +19,7 @@ class SpeedMeter {
  * pending items in error when their number changes; `unavailable(err)` a failed poll.
  */
 export function createStage2({ pollSoon, refreshCounts }) {
-  const meter = new SpeedMeter();
+  const rates = new RateWindow();
   const badge = h("span", { class: "status-slot" });
   // What the worker does with a pending model whose content is already in the library.
   const policySelect = h(
@@ -52,6 +34,7 @@ export function createStage2({ pollSoon, refreshCounts }) {
   itemsBar.el.id = "stage2-progress";
   const fileBar = progressBar(t("migration.stage2.fileProgress"));
   fileBar.el.classList.add("progress-thin");
+  const rateFields = h("div", { class: "stage2-rate" });
   const fields = h("div", { class: "stage2-fields" });
   const errorList = h("div", { class: "error-list" });
 
@@ -70,6 +53,7 @@ export function createStage2({ pollSoon, refreshCounts }) {
       resumeButton,
     ),
     itemsBar.el,
+    rateFields,
     fileBar.el,
     fields,
     errorList,
@@ -86,27 +70,61 @@ export function createStage2({ pollSoon, refreshCounts }) {
     pauseButton.disabled = !running;
     resumeButton.disabled = !paused;
 
-    const measured = running ? meter.add(stats.bytes_read) : null;
-    if (!running) meter.reset();
-    const eta = measured ? (stats.total_bytes - stats.done_bytes) / measured : null;
+    // Speed and time left from the last seconds of this run, while it hashes (not while
+    // the full flow runs Stage 1 first, nor paused).
+    const hashing = running && st.phase !== "legacy_import";
+    if (hashing) rates.add(sampleOf(st, Date.now()));
+    else rates.reset();
+    const estimate = rates.estimate();
+    const measuring = t("migration.stage2.measuring");
+    let speed = null;
+    let eta = null;
+    if (hashing && estimate.basis === null) {
+      speed = measuring;
+      eta = measuring;
+    } else if (hashing) {
+      speed = formatSpeed(estimate.bytesPerSecond);
+      eta = formatDuration(estimate.secondsLeft);
+    }
 
-    const parts = [
-      t("migration.stage2.items", {
-        done: formatNumber(stats.processed_items),
-        total: formatNumber(stats.total_items),
-      }),
-    ];
-    if (stats.total_bytes)
-      parts.push(
-        t("migration.stage2.bytes", {
-          done: formatBytes(stats.done_bytes),
-          total: formatBytes(stats.total_bytes),
-        }),
-      );
     const percent = st.progress;
     itemsBar.set(
       percent,
-      `${percent.toFixed(percent >= 100 || percent === 0 ? 0 : 1)}% · ${parts.join(" · ")}`,
+      t("migration.stage2.percent", {
+        percent: percent.toFixed(percent >= 100 || percent === 0 ? 0 : 1),
+      }),
+    );
+    const value = (testid, text) => h("span", { "data-testid": testid }, text ?? "—");
+    replaceChildren(
+      rateFields,
+      fieldList(
+        [
+          [
+            t("migration.stage2.models"),
+            value(
+              "stage2-items",
+              t("migration.stage2.itemsOf", {
+                done: stats.processed_items,
+                total: stats.total_items,
+                n: stats.total_items,
+              }),
+            ),
+          ],
+          [
+            t("migration.stage2.data"),
+            value(
+              "stage2-bytes",
+              t("migration.stage2.bytesOf", {
+                done: formatBytes(stats.done_bytes),
+                total: formatBytes(stats.total_bytes),
+              }),
+            ),
+          ],
+          [t("migration.stage2.speed"), value("stage2-speed", speed)],
+          [t("migration.stage2.eta"), value("stage2-eta", eta)],
+        ],
+        "fields fields-inline",
+      ),
     );
 
     // current_item is the item of current_file (both null when nothing is being hashed).
@@ -115,7 +133,10 @@ export function createStage2({ pollSoon, refreshCounts }) {
     if (current && current.bytes_total) {
       fileBar.set(
         (100 * current.bytes_done) / current.bytes_total,
-        `${formatBytes(current.bytes_done)} / ${formatBytes(current.bytes_total)}`,
+        t("migration.stage2.bytesOf", {
+          done: formatBytes(current.bytes_done),
+          total: formatBytes(current.bytes_total),
+        }),
       );
     }
     replaceChildren(
@@ -137,8 +158,6 @@ export function createStage2({ pollSoon, refreshCounts }) {
       ),
       fieldList(
         [
-          [t("migration.stage2.speed"), running ? formatSpeed(measured) : null],
-          [t("migration.stage2.eta"), running && eta !== null ? formatDuration(eta) : null],
           [t("migration.stage2.promoted"), formatNumber(stats.promoted)],
           [t("migration.stage2.merged"), formatNumber(stats.merged)],
           [t("migration.stage2.conflicts"), formatNumber(stats.conflicts)],
