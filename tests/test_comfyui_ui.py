@@ -518,3 +518,28 @@ def test_scan_events_give_one_progress_toast_and_a_summary(page: Any) -> None:
     assert summary.count() == 1
     assert "10 files: 3 new, 3 added, 1 missing" in summary.inner_text()
     toasts.filter(has_text="Hikaze: scanning models").wait_for(state="detached")
+
+
+def test_the_manager_page_sends_to_the_workflow(page: Any, library: Library) -> None:
+    """The manager's own page (/hikaze/, another tab of ComfyUI's origin) says it runs inside
+    ComfyUI and sends a model to the workflow of the open ComfyUI tab."""
+    item = library.items["aurora_xl_checkpoint"]
+    manager = page.context.new_page()
+    log = ConsoleLog(manager)
+    manager.goto(library.server.url + "/hikaze/")
+    manager.locator(".card").first.wait_for()
+    send = """async (item) => {
+        const link = await import("./static/js/comfy-link.js");
+        return [await link.insideComfy(), await link.sendToWorkflow(item)];
+    }"""
+    assert manager.evaluate(send, item) == [True, "sent"]
+    page.wait_for_function(
+        "(sha) => app.graph.nodes.some((n) => n.type === 'HikazeCheckpointLoader'"
+        " && (n.widgets.find((w) => w.name === 'hikaze_payload').value || '').includes(sha))",
+        arg=item["sha256"],
+    )
+    # No ComfyUI tab open: the page says so instead of waiting.
+    page.goto("about:blank")
+    assert manager.evaluate(send, item) == [True, "no-comfyui"]
+    manager.close()
+    assert log.errors == []

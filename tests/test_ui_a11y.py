@@ -214,15 +214,6 @@ COLOR = re.compile(
 )
 # Area stylesheets that still hold literal colors (their owners' changes are under way):
 # file -> reason; remove an entry once the file uses app.css's variables.
-KNOWN_LITERAL_COLORS: dict[str, str] = {
-    "library.css": "literal colors in .filters-toggle .count (#fff: --on-accent), .nsfw-reveal "
-    "(--scrim, --on-scrim, --scrim-border), .menu (--shadow), .menu-item:hover/:focus "
-    "(--on-accent), .menu-item.danger:hover/:focus (--danger-fill, --on-accent), "
-    ".confirm-dialog (--shadow-strong)",
-    "details.css": "literal colors in .nsfw-show, .lightbox-nav, .lightbox .lightbox-close, "
-    ".lightbox-counter (--scrim, --on-scrim, --scrim-border), .lightbox (--scrim-strong), "
-    ".lightbox::backdrop (--scrim-strong)",
-}
 
 
 def literal_colors(path) -> list[str]:
@@ -242,8 +233,6 @@ def literal_colors(path) -> list[str]:
 @pytest.mark.parametrize("path", CSS_FILES, ids=lambda p: p.name)
 def test_stylesheets_take_colors_from_the_theme(path) -> None:
     """Both themes work on every page only if every color comes from app.css's variables."""
-    if path.name in KNOWN_LITERAL_COLORS and literal_colors(path):
-        pytest.xfail(KNOWN_LITERAL_COLORS[path.name])
     assert not literal_colors(path), "\n".join(literal_colors(path))
 
 

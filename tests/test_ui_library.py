@@ -52,12 +52,15 @@ def seed(lib: Library) -> dict[str, str]:
     return lib.models
 
 
+SEARCH = "Search models by name, path, tag, trigger word or hash"
+
+
 def card_names(page) -> list[str]:
     return page.locator(".card .card-name").all_text_contents()
 
 
 def expect_count(page, n: int) -> None:
-    expect(page.locator(".page-library .summary")).to_have_text(f"{n} models")
+    expect(page.locator(".page-library .summary")).to_have_text(f"{n} model{'' if n == 1 else 's'}")
     expect(page.locator(".card")).to_have_count(n)
 
 
@@ -67,7 +70,7 @@ def test_browse_and_filter(page, library: Library, live: LiveServer) -> None:
     # nsfw is excluded by default; missing models are shown, greyed out.
     expect_count(page, 5)
     assert "Secret" not in card_names(page)
-    expect(page.get_by_label("Show NSFW")).not_to_be_checked()
+    expect(page.get_by_label("Show NSFW models")).not_to_be_checked()
     chip = page.locator('.chip[data-tag="nsfw"]')
     expect(chip).to_have_attribute("data-state", "exclude")
     lost = page.locator(f'.card[data-sha256="{models["Lost LoRA"]}"]')
@@ -91,11 +94,12 @@ def test_browse_and_filter(page, library: Library, live: LiveServer) -> None:
     screenshot(page, "library")
 
     # The NSFW toggle and the nsfw chip stay in step.
-    page.get_by_label("Show NSFW").check()
+    page.get_by_label("Show NSFW models").check()
     expect_count(page, 6)
-    expect(chip).to_have_attribute("data-state", "off")
-    page.get_by_label("Show NSFW").uncheck()
+    expect(chip).to_have_count(0)
+    page.get_by_label("Show NSFW models").uncheck()
     expect_count(page, 5)
+    expect(chip).to_have_attribute("data-state", "exclude")
 
     # Type tabs come from the API.
     page.get_by_role("tab", name=re.compile("^checkpoints")).click()
@@ -105,28 +109,29 @@ def test_browse_and_filter(page, library: Library, live: LiveServer) -> None:
     expect_count(page, 5)
 
     # Search, then the base filter.
-    page.get_by_label("Search models by name or path").fill("tweak")
+    page.get_by_label(SEARCH).fill("tweak")
     expect_count(page, 1)
     assert card_names(page) == ["Detail Tweaker"]
-    page.get_by_label("Search models by name or path").fill("")
+    page.get_by_label(SEARCH).fill("")
     expect_count(page, 5)
     page.get_by_label("Base model").select_option("SD1.5")
     expect_count(page, 2)
     page.get_by_label("Base model").select_option("")
     expect_count(page, 5)
 
-    # Tri-state tag chip: include, exclude, off.
+    # Tag filter: pick a tag (required), switch it (excluded), remove it.
+    page.get_by_role("combobox", name="Tags").fill("sty")
+    page.get_by_role("option", name="style").click()
     style = page.locator('.chip[data-tag="style"]')
-    style.click()
     expect(style).to_have_attribute("data-state", "include")
     expect_count(page, 2)
     assert sorted(card_names(page)) == ["Anime Style", "Lost LoRA"]
-    style.click()
+    style.locator(".chip-toggle").click()
     expect(style).to_have_attribute("data-state", "exclude")
     expect_count(page, 3)
     assert "Anime Style" not in card_names(page)
-    style.click()
-    expect(style).to_have_attribute("data-state", "off")
+    style.get_by_role("button", name="Remove the filter style").click()
+    expect(style).to_have_count(0)
     expect_count(page, 5)
 
     # Hiding missing models.
@@ -180,14 +185,21 @@ def test_keyboard_navigation(page, library: Library, live: LiveServer) -> None:
     models = seed(library)
     page.goto(live.url)
     expect_count(page, 5)
-    # Enter on a tag chip cycles it.
-    chip = page.locator('.chip[data-tag="detail"]')
-    chip.focus()
+    # The tag filter from the keyboard: type, Enter requires; Enter on the chip switches it
+    # to excluded, Delete removes it.
+    combo = page.get_by_role("combobox", name="Tags")
+    combo.focus()
+    page.keyboard.type("deta")
     page.keyboard.press("Enter")
+    chip = page.locator('.chip[data-tag="detail"]')
     expect(chip).to_have_attribute("data-state", "include")
     expect_count(page, 1)
+    chip.locator(".chip-toggle").focus()
     page.keyboard.press("Enter")
-    page.keyboard.press("Enter")
+    expect(chip).to_have_attribute("data-state", "exclude")
+    expect_count(page, 4)
+    page.keyboard.press("Delete")
+    expect(chip).to_have_count(0)
     expect_count(page, 5)
     # Enter on a card opens its details; Escape closes them and gives focus back.
     card = page.locator(f'.card[data-sha256="{models["Realistic Vision"]}"]')
@@ -195,8 +207,8 @@ def test_keyboard_navigation(page, library: Library, live: LiveServer) -> None:
     page.keyboard.press("Enter")
     dialog = page.locator("dialog.details")
     expect(dialog).to_be_visible()
-    expect(dialog.get_by_label("Name", exact=True)).to_be_focused()
-    expect(dialog.get_by_label("Name", exact=True)).to_have_value("Realistic Vision")
+    # It opens in view mode: the focus is on its title, not in a field.
+    expect(dialog.get_by_role("heading", name="Realistic Vision")).to_be_focused()
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     expect(card).to_be_focused()
@@ -211,6 +223,7 @@ def test_edit_and_save_survives_a_reload(page, library: Library, live: LiveServe
     sha = models["Anime Style"]
     page.goto(f"{live.url}#/library/{sha}")
     dialog = page.locator("dialog.details")
+    dialog.get_by_role("button", name="Edit", exact=True).click()
     name = dialog.get_by_label("Name", exact=True)
     expect(name).to_have_value("Anime Style")
     expect(dialog.get_by_label("Description")).to_have_value("flat colors")
@@ -230,15 +243,13 @@ def test_edit_and_save_survives_a_reload(page, library: Library, live: LiveServe
     tag_input.fill("real")
     expect(dialog.get_by_role("option", name="realistic")).to_be_visible()
     tag_input.press("Enter")
-    # Create a new tag with a color.
+    # Create a new tag: Enter on "Create tag" creates and adds it in one step.
     tag_input.fill("brand-new")
     expect(dialog.get_by_role("option", name=re.compile("Create tag"))).to_be_visible()
     tag_input.press("Enter")
-    dialog.get_by_label("New tag color").fill("#ff8800")
-    dialog.get_by_role("button", name="Create tag").click()
     # Remove one.
     dialog.get_by_role("button", name="Remove tag anime").click()
-    chips = dialog.locator(".tag-editor .tag-name")
+    chips = dialog.locator(".tag-editor .tag-list .tag-name")
     expect(chips).to_have_text(["style", "realistic", "brand-new"])
 
     dialog.get_by_role("button", name="Save").click()
@@ -255,16 +266,24 @@ def test_edit_and_save_survives_a_reload(page, library: Library, live: LiveServe
         "https://example.org/x",
     ]
     assert sorted(t["name"] for t in record["tags"]) == ["brand-new", "realistic", "style"]
-    assert library.db.tags.get("brand-new")["color"] == "#ff8800"
+    assert re.fullmatch(r"#[0-9a-f]{6}", library.db.tags.get("brand-new")["color"])
 
     page.reload()
     dialog = page.locator("dialog.details")
+    expect(dialog.get_by_role("heading", name="Anime Style v2")).to_be_visible()
+    view = dialog.locator(".details-view")
+    expect(view).to_contain_text("Bold lines and flat colors")
+    expect(view).to_contain_text("masterpiece, anime")
+    expect(view).to_contain_text("lowres")
+    expect(view.locator(".tag-name")).to_have_text(["brand-new", "realistic", "style"])
+    dialog.get_by_role("button", name="Edit", exact=True).click()
     expect(dialog.get_by_label("Name", exact=True)).to_have_value("Anime Style v2")
     expect(dialog.get_by_label("Description")).to_have_value("Bold lines and flat colors")
     expect(dialog.get_by_label("Positive prompt")).to_have_value("masterpiece, anime")
     expect(dialog.get_by_label("Negative prompt")).to_have_value("lowres")
-    chips = dialog.locator(".tag-editor .tag-name")
+    chips = dialog.locator(".tag-editor .tag-list .tag-name")
     expect(chips).to_have_text(["brand-new", "realistic", "style"])
+    dialog.get_by_role("button", name="Cancel", exact=True).click()
     expect(dialog.get_by_role("link", name="https://civitai.com/models/1")).to_have_attribute(
         "rel", "noopener noreferrer"
     )
@@ -279,6 +298,7 @@ def test_save_errors_are_shown(page, library: Library, live: LiveServer) -> None
     page.console_log.allow_http_status(400)
     page.goto(f"{live.url}#/library/{sha}")
     dialog = page.locator("dialog.details")
+    dialog.get_by_role("button", name="Edit", exact=True).click()
     dialog.get_by_label("Type").fill("Bad Type!")
     dialog.get_by_label("Description").fill("never saved")
     dialog.get_by_role("button", name="Save").click()
@@ -314,7 +334,7 @@ def test_upload_delete_and_view_images(page, library: Library, live: LiveServer,
     )
     dialog.locator(".dropzone").dispatch_event("drop", {"dataTransfer": transfer})
     expect(gallery).to_have_count(2)
-    expect(dialog.locator(".upload-status")).to_have_text("1 image(s) uploaded")
+    expect(dialog.locator(".upload-status")).to_have_text("1 image uploaded")
     assert library.services.images.list_seqs(sha) == [0, 1]
 
     # Or choose a file.

@@ -1,6 +1,7 @@
-// Tag editor: the model's tags as removable chips, an input with autocomplete over the tag
-// vocabulary (WAI-ARIA combobox: arrows, Enter, Escape), and "create a new tag" with a
-// color picker.
+// Tag editor: the model's tags as removable chips, and an input with autocomplete over the
+// tag vocabulary (WAI-ARIA combobox: arrows, Enter, Escape). A name that is no tag yet is
+// created (with a color from the palette) and added in one step: Enter, or one click on
+// "Create tag".
 
 import { h, replaceChildren } from "../dom.js";
 import { t } from "../i18n.js";
@@ -18,6 +19,7 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
   let selected = [...initial];
   let options = [];
   let active = -1;
+  let shownFor = null; // the text the listed options were computed for
 
   const chips = h("div", { class: "tag-list editable", "aria-live": "polite" });
   const input = h("input", {
@@ -39,34 +41,13 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
     "aria-label": t("tags.suggestions"),
     hidden: true,
   });
-  const newName = h("input", {
-    type: "text",
-    class: "input",
-    "aria-label": t("tags.newName"),
-    maxlength: "64",
-  });
-  const newColor = h("input", {
-    type: "color",
-    class: "input-color",
-    "aria-label": t("tags.newColor"),
-    value: PALETTE[0],
-  });
-  const newError = h("p", { class: "error-text", role: "alert" });
-  const newRow = h(
-    "div",
-    { class: "new-tag", hidden: true, role: "group", "aria-label": t("tags.createGroup") },
-    newName,
-    newColor,
-    h("button", { type: "button", class: "btn btn-primary", onclick: () => submitNew() }, t("tags.create")),
-    h("button", { type: "button", class: "btn", onclick: () => closeNew() }, t("common.cancel")),
-    newError,
-  );
+  const error = h("p", { class: "error-text tag-error", role: "alert" });
   const root = h(
     "div",
     { class: "tag-editor", role: "group", "aria-label": label },
     chips,
     h("div", { class: "combo" }, input, listbox),
-    newRow,
+    error,
   );
 
   function renderChips() {
@@ -98,6 +79,9 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
 
   function closeList() {
     listbox.hidden = true;
+    replaceChildren(listbox);
+    options = [];
+    shownFor = null;
     input.setAttribute("aria-expanded", "false");
     input.removeAttribute("aria-activedescendant");
     active = -1;
@@ -117,19 +101,13 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
     }
   }
 
-  async function refreshSuggestions() {
-    const text = input.value.trim();
-    if (!text) {
-      closeList();
-      return;
-    }
+  async function suggestionsFor(text) {
     let tags = [];
     try {
       tags = await loadTags();
     } catch {
       tags = [];
     }
-    if (input.value.trim() !== text) return; // typed on meanwhile
     const lower = text.toLowerCase();
     const taken = new Set(selected.map((s) => s.name.toLowerCase()));
     const matches = tags
@@ -139,9 +117,22 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
           Number(!a.name.toLowerCase().startsWith(lower)) - Number(!b.name.toLowerCase().startsWith(lower)),
       )
       .slice(0, MAX_SUGGESTIONS);
-    options = matches.map((tag) => ({ kind: "tag", tag }));
-    const exact = tags.some((tag) => tag.name.toLowerCase() === lower);
-    if (!exact && !taken.has(lower)) options.push({ kind: "new", name: text });
+    const found = matches.map((tag) => ({ kind: "tag", tag }));
+    const exact = tags.find((tag) => tag.name.toLowerCase() === lower);
+    if (!exact && !taken.has(lower)) found.push({ kind: "new", name: text });
+    return { found, exact, taken: taken.has(lower) };
+  }
+
+  async function refreshSuggestions() {
+    const text = input.value.trim();
+    if (!text) {
+      closeList();
+      return;
+    }
+    const { found } = await suggestionsFor(text);
+    if (input.value.trim() !== text) return; // typed on meanwhile
+    options = found;
+    shownFor = text;
     replaceChildren(
       listbox,
       options.map((option, i) =>
@@ -155,7 +146,7 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
             onmousedown: (event) => event.preventDefault(), // keep focus in the input
             onclick: () => choose(i),
           },
-          option.kind === "tag" ? tagChip(option.tag) : t("tags.createNamed", { name: option.name }),
+          option.kind === "tag" ? tagChip(option.tag) : t("tagEditor.create", { name: option.name }),
         ),
       ),
     );
@@ -168,42 +159,47 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
     const option = options[index];
     if (!option) return;
     if (option.kind === "tag") add(option.tag);
-    else openNew(option.name);
+    else createAndAdd(option.name);
   }
 
-  function openNew(name) {
+  /** Enter with a typed name and no (current) list: the tag of that name, or a new one. */
+  async function commitTyped(text) {
+    const { exact, taken } = await suggestionsFor(text);
+    if (input.value.trim() !== text) return;
+    if (taken) {
+      input.value = "";
+      closeList();
+    } else if (exact) add(exact);
+    else createAndAdd(text);
+  }
+
+  let creating = false;
+
+  async function createAndAdd(name) {
+    if (creating) return;
+    creating = true;
+    error.textContent = "";
     closeList();
-    newName.value = name;
-    newColor.value = PALETTE[(name.length + selected.length) % PALETTE.length];
-    newError.textContent = "";
-    newRow.hidden = false;
-    newColor.focus();
-  }
-
-  function closeNew() {
-    newRow.hidden = true;
-    input.focus();
-  }
-
-  async function submitNew() {
-    const name = newName.value.trim();
-    if (!name) {
-      newError.textContent = t("tags.nameRequired");
-      return;
-    }
+    let sum = 0;
+    for (const ch of name.toLowerCase()) sum = (sum * 31 + ch.codePointAt(0)) % 1000003;
     try {
-      const tag = await createTag(name, newColor.value);
-      newRow.hidden = true;
+      const tag = await createTag(name, PALETTE[sum % PALETTE.length]);
       add(tag);
     } catch (err) {
-      newError.textContent = describeError(err);
+      error.textContent = describeError(err);
+    } finally {
+      creating = false;
     }
   }
 
-  input.addEventListener("input", () => refreshSuggestions());
+  input.addEventListener("input", () => {
+    error.textContent = "";
+    refreshSuggestions();
+  });
   input.addEventListener("blur", () => setTimeout(closeList, 150));
   input.addEventListener("keydown", (event) => {
     const open = !listbox.hidden;
+    const text = input.value.trim();
     if (event.key === "ArrowDown" && open) {
       event.preventDefault();
       setActive((active + 1) % options.length);
@@ -212,8 +208,8 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
       setActive((active - 1 + options.length) % options.length);
     } else if (event.key === "Enter") {
       event.preventDefault();
-      if (open && active >= 0) choose(active);
-      else if (input.value.trim()) refreshSuggestions();
+      if (open && active >= 0 && shownFor === text) choose(active);
+      else if (text) commitTyped(text);
     } else if (event.key === "Escape" && open) {
       event.preventDefault();
       event.stopPropagation();
@@ -222,18 +218,6 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
       remove(selected[selected.length - 1]);
     }
   });
-  for (const field of [newName, newColor]) {
-    field.addEventListener("keydown", (event) => {
-      if (event.key === "Enter") {
-        event.preventDefault();
-        submitNew();
-      } else if (event.key === "Escape") {
-        event.preventDefault();
-        event.stopPropagation();
-        closeNew();
-      }
-    });
-  }
 
   renderChips();
   return {
@@ -243,7 +227,7 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
     },
     /** True while a popup of the editor is open (Escape closes it, not the dialog). */
     get busy() {
-      return !listbox.hidden || !newRow.hidden;
+      return !listbox.hidden;
     },
   };
 }

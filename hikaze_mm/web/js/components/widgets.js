@@ -29,12 +29,32 @@ export function tagChip(tag, { onRemove = null } = {}) {
   return chip;
 }
 
-/** A row of tag chips. */
-export function tagList(tags, opts) {
+const singular = (word) => String(word || "").toLowerCase().replace(/s$/, "");
+
+/** Whether a tag only repeats a model's type (legacy tags "lora", "checkpoints", ...). */
+export function repeatsType(tag, type) {
+  return Boolean(type) && singular(tag.name) === singular(type);
+}
+
+/**
+ * A row of tag chips. `limit` shows that many and a "+N" chip whose tooltip names the
+ * rest; `type` hides the tags that only repeat the model's type badge.
+ */
+export function tagList(tags, { limit = Infinity, type = null, ...opts } = {}) {
+  const shown = (tags || []).filter((tag) => !repeatsType(tag, type));
+  const rest = shown.slice(limit);
   return h(
     "span",
     { class: "tag-list" },
-    (tags || []).map((tag) => tagChip(tag, opts)),
+    shown.slice(0, limit).map((tag) => tagChip(tag, opts)),
+    rest.length
+      ? h(
+          "span",
+          { class: "tag tag-more", title: rest.map((tag) => tag.name).join(", ") },
+          `+${rest.length} `,
+          h("span", { class: "visually-hidden" }, t("tags.more", { n: rest.length })),
+        )
+      : null,
   );
 }
 

@@ -1,15 +1,18 @@
-// Details panel: a modal dialog with the model's gallery (high tier on click, drag-and-drop
-// upload, delete), its metadata form (name, type, base, tags, description, prompts,
-// community links) saved with one PATCH, and copy buttons for the sha256 and AutoV2 hash.
+// Details panel: a modal dialog with the model's gallery (components/gallery.js: order,
+// cover, full-screen viewer, upload, delete, NSFW blur), its file facts and hashes, and its
+// metadata. It opens in view mode (text, nothing focused that a keypress could change);
+// "Edit" turns the metadata into a form (name, type, base, tags, description, prompts,
+// community links) saved with one PATCH from a Save bar that sticks to the panel's bottom.
 
-import { bumpImageVersion, del, get, getFacet, imageUrl, patch, post, request, seqOf } from "../api.js";
+import { bumpImageVersion, get, getFacet, patch, post } from "../api.js";
 import { copyText, h, replaceChildren } from "../dom.js";
 import { formatBytes, formatDate } from "../format.js";
 import { t } from "../i18n.js";
 import { invalidateTags } from "../tags.js";
+import { imageGallery } from "../components/gallery.js";
 import { tagEditor } from "../components/tag-editor.js";
 import { describeError, toast, toastError } from "../components/toast.js";
-import { fieldList, statusBadge } from "../components/widgets.js";
+import { fieldList, statusBadge, tagList } from "../components/widgets.js";
 
 const SHA_RE = /^[0-9a-f]{64}$/;
 const URL_RE = /^https?:\/\/\S+$/i;
@@ -37,15 +40,24 @@ function externalLink(url) {
   return h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, url);
 }
 
+/** Multi-line text shown as typed (line breaks kept), or null when empty. */
+function textBlock(text) {
+  const value = String(text || "");
+  return value.trim() ? h("span", { class: "pre-text" }, value) : null;
+}
+
 export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) {
   const dialog = h("dialog", { class: "details", "aria-labelledby": "details-title" });
-  const lightbox = h("dialog", { class: "lightbox", "aria-label": t("details.imageViewer") });
-  document.body.append(dialog, lightbox);
+  document.body.append(dialog);
 
   let current = null; // the record shown
+  let editing = false;
   let editor = null;
   let dirty = false;
   let fields = {};
+  let revealed = new Set(); // NSFW images the user chose to see, while the panel is open
+  let galleryPart = null;
+  let afterDiscard = "close"; // what "Discard changes" does: close the panel or leave Edit
 
   // ------------------------------------------------------------- closing
   const discardBar = h(
@@ -54,7 +66,11 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     h("span", {}, t("details.unsaved")),
     h(
       "button",
-      { type: "button", class: "btn btn-danger", onclick: () => close(true) },
+      {
+        type: "button",
+        class: "btn btn-danger",
+        onclick: () => (afterDiscard === "view" ? leaveEdit(true) : close(true)),
+      },
       t("details.discard"),
     ),
     h("button", { type: "button", class: "btn", onclick: () => hideDiscard() }, t("details.keepEditing")),
@@ -62,23 +78,29 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
 
   function hideDiscard() {
     discardBar.hidden = true;
-    if (fields.name) fields.name.focus();
+    if (fields.name && fields.name.isConnected) fields.name.focus();
+  }
+
+  function askDiscard(action) {
+    afterDiscard = action;
+    discardBar.hidden = false;
+    discardBar.querySelector("button").focus();
   }
 
   function close(force = false) {
-    if (dirty && !force) {
-      discardBar.hidden = false;
-      discardBar.querySelector("button").focus();
+    if (editing && dirty && !force) {
+      askDiscard("close");
       return;
     }
     dirty = false;
+    editing = false;
     discardBar.hidden = true;
     if (dialog.open) dialog.close();
   }
 
   dialog.addEventListener("cancel", (event) => {
     event.preventDefault(); // Escape: our close() decides (unsaved changes, open popups)
-    if (editor && editor.busy) return;
+    if (editing && editor && editor.busy) return;
     if (!discardBar.hidden) {
       hideDiscard();
       return;
@@ -88,6 +110,8 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
   dialog.addEventListener("close", () => {
     const sha = current && current.sha256;
     current = null;
+    editing = false;
+    revealed = new Set();
     onClosed(sha);
   });
   // A click on the backdrop (outside the panel) closes it.
@@ -95,181 +119,90 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     if (event.target === dialog) close();
   });
 
-  lightbox.addEventListener("click", () => lightbox.close());
-  lightbox.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") {
-      event.preventDefault();
-      lightbox.close();
-    }
-  });
+  // ------------------------------------------------------------- edit mode
+  function enterEdit() {
+    if (!current) return;
+    editing = true;
+    dirty = false;
+    render(current);
+    fields.name.focus();
+  }
 
-  function openLightbox(name) {
-    const img = h("img", {
-      src: imageUrl(name, "high"),
-      alt: t("details.fullImage", { name: current ? current.name || "" : "" }),
-    });
-    replaceChildren(
-      lightbox,
-      img,
-      h(
-        "button",
-        { type: "button", class: "btn lightbox-close", "aria-label": t("common.close"), autofocus: true },
-        "×",
-      ),
-    );
-    lightbox.showModal();
+  function leaveEdit(force = false) {
+    if (dirty && !force) {
+      askDiscard("view");
+      return;
+    }
+    editing = false;
+    dirty = false;
+    discardBar.hidden = true;
+    render(current);
+    const edit = dialog.querySelector(".details-edit");
+    if (edit) edit.focus();
   }
 
   // ------------------------------------------------------------- gallery
-  function gallery(record) {
-    const names = record.images;
-    const grid = h(
-      "div",
-      { class: "gallery", role: "list", "aria-label": t("details.images") },
-      names.length
-        ? names.map((name, i) => {
-            const seq = seqOf(name);
-            const deleteButton = h(
-              "button",
-              {
-                type: "button",
-                class: "btn btn-small btn-danger gallery-delete",
-                "aria-label": t("details.deleteImage", { n: i + 1 }),
-              },
-              t("common.delete"),
-            );
-            let armed = false;
-            deleteButton.addEventListener("click", async () => {
-              if (!armed) {
-                armed = true;
-                deleteButton.textContent = t("details.confirmDelete");
-                setTimeout(() => {
-                  armed = false;
-                  if (deleteButton.isConnected) deleteButton.textContent = t("common.delete");
-                }, 4000);
-                return;
-              }
-              deleteButton.disabled = true;
-              try {
-                await del(`images/${record.sha256}/${seq}`);
-                toast(t("details.imageDeleted"), "success");
-                await refreshImages();
-              } catch (err) {
-                deleteButton.disabled = false;
-                toastError(err, t("details.deleteFailed"));
-              }
-            });
-            return h(
-              "figure",
-              { class: "gallery-item", role: "listitem" },
-              h(
-                "button",
-                {
-                  type: "button",
-                  class: "gallery-open",
-                  "aria-label": t("details.openImage", { n: i + 1 }),
-                  onclick: () => openLightbox(name),
-                },
-                h("img", {
-                  src: imageUrl(name, "medium"),
-                  alt: t("details.imageAlt", { n: i + 1 }),
-                  loading: "lazy",
-                }),
-              ),
-              deleteButton,
-            );
-          })
-        : h("p", { class: "muted" }, t("details.noImages")),
-    );
-
-    const fileInput = h("input", {
-      type: "file",
-      accept: "image/*",
-      multiple: true,
-      class: "visually-hidden",
-      tabindex: "-1",
-      "aria-hidden": "true",
-    });
-    const status = h("p", { class: "muted upload-status", role: "status", "aria-live": "polite" });
-    const drop = h(
-      "div",
-      {
-        class: "dropzone",
-        role: "button",
-        tabindex: "0",
-        "aria-label": t("details.uploadLabel"),
-        onclick: () => fileInput.click(),
-        onkeydown: (event) => {
-          if (event.key === "Enter" || event.key === " ") {
-            event.preventDefault();
-            fileInput.click();
-          }
-        },
-      },
-      h("span", {}, t("details.dropHint")),
-    );
-    drop.addEventListener("dragover", (event) => {
-      event.preventDefault();
-      drop.classList.add("dragging");
-    });
-    drop.addEventListener("dragleave", () => drop.classList.remove("dragging"));
-    drop.addEventListener("drop", (event) => {
-      event.preventDefault();
-      drop.classList.remove("dragging");
-      upload([...(event.dataTransfer ? event.dataTransfer.files : [])], status);
-    });
-    fileInput.addEventListener("change", () => {
-      upload([...fileInput.files], status);
-      fileInput.value = "";
-    });
-    return h(
-      "section",
-      { class: "details-gallery", "aria-label": t("details.images") },
-      grid,
-      drop,
-      fileInput,
-      status,
-    );
+  function gallerySection(record, message = "", focus = null) {
+    galleryPart = imageGallery(record, { onImages: imagesChanged, revealed, focus });
+    galleryPart.setStatus(message);
+    return galleryPart.el;
   }
 
-  async function upload(files, status) {
-    const sha = current && current.sha256;
-    if (!sha || !files.length) return;
-    let done = 0;
-    for (const file of files) {
-      status.textContent = t("details.uploading", { name: file.name, n: done + 1, total: files.length });
+  /** After an upload, delete (names null: re-read them) or reorder (the new names). */
+  async function imagesChanged(names, message, focus) {
+    if (!current) return;
+    const sha = current.sha256;
+    if (names === null) {
+      bumpImageVersion(sha); // an upload may reuse a deleted seq: fetch tiers afresh
       try {
-        await request("POST", `images/${sha}`, {
-          body: file,
-          headers: { "Content-Type": file.type || "application/octet-stream" },
-        });
-        done += 1;
+        names = await post("images/get_sample_imgs", { hash: sha });
       } catch (err) {
-        toastError(err, t("details.uploadFailed", { name: file.name }));
+        toastError(err);
+        return;
       }
     }
-    status.textContent = done ? t("details.uploaded", { n: done }) : "";
-    if (done) await refreshImages(status.textContent);
-  }
-
-  /** Re-read the image list and redraw the gallery (keeping a status message). */
-  async function refreshImages(message = "") {
-    if (!current) return;
-    bumpImageVersion(current.sha256);
-    let names;
-    try {
-      names = await post("images/get_sample_imgs", { hash: current.sha256 });
-    } catch (err) {
-      toastError(err);
-      return;
-    }
+    if (!current || current.sha256 !== sha) return;
     current = { ...current, images: names, image_count: names.length };
     const old = dialog.querySelector(".details-gallery");
-    const fresh = gallery(current);
-    fresh.querySelector(".upload-status").textContent = message;
+    const fresh = gallerySection(current, message, focus);
     if (old) old.replaceWith(fresh);
-    // The library's card shows the first image: it may be new, or gone.
-    onSaved({ sha256: current.sha256, image_count: names.length, cover_image: names[0] ?? null });
+    // The library's card shows the first image: it may be new, moved, or gone.
+    onSaved({ sha256: sha, image_count: names.length, cover_image: names[0] ?? null });
+  }
+
+  // ------------------------------------------------------------- view
+  function view(record) {
+    const meta = record.meta || {};
+    const prompts = promptsOf(meta);
+    const links = linksOf(meta);
+    const words = record.trigger_words || [];
+    return h(
+      "section",
+      { class: "details-view", "aria-label": t("details.editForm") },
+      fieldList(
+        [
+          [t("details.name"), h("span", { class: "details-name" }, record.name || "")],
+          [t("details.type"), record.type || ""],
+          [t("details.base"), record.base || ""],
+          [t("details.tags"), (record.tags || []).length ? tagList(record.tags) : null],
+          words.length ? [t("details.triggerWords"), words.join(", ")] : null,
+          [t("details.description"), textBlock(meta.description)],
+          [t("details.positive"), textBlock(prompts.positive)],
+          [t("details.negative"), textBlock(prompts.negative)],
+          [
+            t("details.links"),
+            links.length
+              ? h(
+                  "ul",
+                  { class: "links", "aria-label": t("details.links") },
+                  links.map((url) => h("li", {}, externalLink(url))),
+                )
+              : null,
+          ],
+        ].filter(Boolean),
+        "fields details-fields",
+      ),
+    );
   }
 
   // ------------------------------------------------------------- form
@@ -294,6 +227,7 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     return h("div", { class: "form-row" }, h("label", { for: id }, label), control);
   }
 
+  /** The edit form and its Save bar (outside the form, sticky at the panel's bottom). */
   function form(record) {
     const meta = record.meta || {};
     const prompts = promptsOf(meta);
@@ -330,15 +264,18 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     fields.links.value = linksOf(meta).join("\n");
     editor = tagEditor(record.tags || [], { onChange: () => (dirty = true) });
     const errorBox = h("div", { class: "form-error", role: "alert" });
-    const saveButton = h("button", { type: "submit", class: "btn btn-primary" }, t("common.save"));
+    const saveButton = h(
+      "button",
+      { type: "submit", class: "btn btn-primary", form: "details-form" },
+      t("common.save"),
+    );
     const typeList = h("datalist", { id: "details-types" });
     const baseList = h("datalist", { id: "details-bases" });
     fillDatalists(typeList, baseList);
 
-    const links = linksOf(meta);
     const formEl = h(
       "form",
-      { class: "details-form", novalidate: true, "aria-label": t("details.editForm") },
+      { class: "details-form", id: "details-form", novalidate: true, "aria-label": t("details.editForm") },
       labelled("details-name", t("details.name"), fields.name),
       h(
         "div",
@@ -351,22 +288,15 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
       labelled("details-positive", t("details.positive"), fields.positive),
       labelled("details-negative", t("details.negative"), fields.negative),
       labelled("details-links", t("details.links"), fields.links),
-      links.length
-        ? h(
-            "ul",
-            { class: "links", "aria-label": t("details.links") },
-            links.map((url) => h("li", {}, externalLink(url))),
-          )
-        : null,
       typeList,
       baseList,
+    );
+    const bar = h(
+      "div",
+      { class: "form-actions details-savebar", role: "group", "aria-label": t("details.saveBar") },
       errorBox,
-      h(
-        "div",
-        { class: "form-actions" },
-        saveButton,
-        h("button", { type: "button", class: "btn", onclick: () => close() }, t("common.close")),
-      ),
+      saveButton,
+      h("button", { type: "button", class: "btn", onclick: () => leaveEdit() }, t("common.cancel")),
     );
     formEl.addEventListener("input", () => {
       dirty = true;
@@ -388,8 +318,11 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
         dirty = false;
         invalidateTags();
         toast(t("details.saved"), "success");
+        editing = false;
         render(saved);
         onSaved(current);
+        const edit = dialog.querySelector(".details-edit");
+        if (edit) edit.focus();
       } catch (err) {
         errorBox.textContent = describeError(err);
         toastError(err, t("details.saveFailed"));
@@ -398,7 +331,7 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
         saveButton.textContent = t("common.save");
       }
     });
-    return formEl;
+    return { formEl, bar };
   }
 
   async function fillDatalists(typeList, baseList) {
@@ -488,7 +421,8 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
   }
 
   /** The Civitai page when known, and a button that looks the model up by its hash (an
-   * explicit request: the hash goes to Civitai only when the user asks). */
+   * explicit request: the hash goes to Civitai only when the user asks). In Edit mode it
+   * waits: its answer would redraw the form over unsaved changes. */
   function civitaiRow(record) {
     const url = record.meta && record.meta.civitai && record.meta.civitai.url;
     const button = h(
@@ -496,14 +430,19 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
       {
         type: "button",
         class: "btn btn-small",
+        disabled: editing,
+        title: editing ? t("details.civitaiWhileEditing") : null,
         onclick: async () => {
           button.disabled = true;
           try {
             const answer = await post(`models/${record.sha256}/civitai`, {});
             const found = answer.civitai && answer.civitai.status === "found";
             toast(t(found ? "details.civitaiFound" : "details.civitaiNotFound"), found ? "success" : "info");
+            if (answer.images && answer.images.length !== (current.images || []).length) {
+              bumpImageVersion(answer.sha256);
+            }
             render(answer);
-            onSaved({ sha256: answer.sha256, image_count: answer.image_count, cover_image: answer.images[0] ?? null });
+            onSaved({ ...answer, cover_image: answer.images[0] ?? null });
           } catch (err) {
             toastError(err);
             button.disabled = false;
@@ -515,9 +454,30 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     return h("span", { class: "hash-row" }, url ? externalLink(url) : null, button);
   }
 
+  function closeButton(force = false) {
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "btn-icon",
+        "aria-label": t("common.close"),
+        onclick: () => close(force),
+      },
+      "×",
+    );
+  }
+
   function render(record) {
     current = record;
-    const title = h("h2", { id: "details-title" }, record.name || record.sha256);
+    const title = h("h2", { id: "details-title", tabindex: "-1" }, record.name || record.sha256);
+    const edit = editing
+      ? null
+      : h("button", { type: "button", class: "btn details-edit", onclick: () => enterEdit() }, t("details.edit"));
+    const parts = editing ? form(record) : null;
+    if (!editing) {
+      editor = null;
+      fields = {};
+    }
     replaceChildren(
       dialog,
       h(
@@ -525,57 +485,51 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
         { class: "details-header" },
         title,
         record.missing ? statusBadge("missing") : null,
-        h(
-          "button",
-          { type: "button", class: "btn-icon", "aria-label": t("common.close"), onclick: () => close() },
-          "×",
-        ),
+        edit,
+        closeButton(),
       ),
       discardBar,
       h(
         "div",
         { class: "details-body" },
-        h("div", { class: "details-left" }, gallery(record), info(record)),
-        form(record),
+        h("div", { class: "details-left" }, gallerySection(record), info(record)),
+        editing ? parts.formEl : view(record),
       ),
+      editing ? parts.bar : null,
     );
+    dialog.classList.toggle("editing", editing);
   }
 
   return {
-    /** Open the panel for a model (fetches the full record). */
+    /** Open the panel for a model (fetches the full record), in view mode. */
     async open(sha256) {
       if (!SHA_RE.test(sha256)) return;
       dirty = false;
+      editing = false;
       discardBar.hidden = true;
+      if (!current || current.sha256 !== sha256) revealed = new Set();
       replaceChildren(
         dialog,
-        h("header", { class: "details-header" }, h("h2", { id: "details-title" }, t("common.loading"))),
+        h("header", { class: "details-header" }, h("h2", { id: "details-title", tabindex: "-1" }, t("common.loading"))),
       );
       if (!dialog.open) dialog.showModal();
+      dialog.querySelector("#details-title").focus();
       try {
         const record = await get(`models/${sha256}`);
         render(record);
-        if (fields.name) fields.name.focus();
+        dialog.querySelector("#details-title").focus();
       } catch (err) {
         replaceChildren(
           dialog,
           h(
             "header",
             { class: "details-header" },
-            h("h2", { id: "details-title" }, t("details.loadFailed")),
-            h(
-              "button",
-              {
-                type: "button",
-                class: "btn-icon",
-                "aria-label": t("common.close"),
-                onclick: () => close(true),
-              },
-              "×",
-            ),
+            h("h2", { id: "details-title", tabindex: "-1" }, t("details.loadFailed")),
+            closeButton(true),
           ),
-          h("p", { class: "error-text", role: "alert" }, describeError(err)),
+          h("p", { class: "error-text details-error", role: "alert" }, describeError(err)),
         );
+        dialog.querySelector("#details-title").focus();
       }
     },
     close,

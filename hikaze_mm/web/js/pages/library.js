@@ -1,21 +1,29 @@
-// Library page: type tabs, search, base filter, tri-state tag chips (nsfw excluded by
-// default), sort, grid/list view, and an infinitely scrolling list of model cards that
-// fetches pages with limit/offset and lazy-loads thumbnails.
+// Library page: type tabs, search, and filters (a panel behind a "Filters" button on narrow
+// screens): a searchable tag filter, base (with "unknown"), folder tree, sort, "Recently
+// used", missing models, the NSFW image setting; a grid (or list) of model cards that loads
+// page by page as it scrolls, with one tab stop (roving tabindex, arrow keys between
+// cards), a menu of actions per card, and a selection for bulk actions.
 
-import { get, getFacet, imageUrl } from "../api.js";
-import { debounce, h, replaceChildren, safeColor } from "../dom.js";
-import { formatBytes, formatNumber } from "../format.js";
+import { get } from "../api.js";
+import { insideComfy } from "../comfy-link.js";
+import { debounce, h, replaceChildren } from "../dom.js";
+import { formatNumber } from "../format.js";
 import { t } from "../i18n.js";
 import { loadTags } from "../tags.js";
-import { lazyThumb } from "../components/lazyimg.js";
+import { createBulk } from "../components/bulk.js";
+import { showCardMenu } from "../components/card-actions.js";
+import { modelCard } from "../components/model-card.js";
+import { NSFW_MODES, nsfwMode, setNsfwMode } from "../components/nsfw.js";
+import { createTagFilter } from "../components/tag-filter.js";
 import { describeError } from "../components/toast.js";
-import { loadFailed, tagList } from "../components/widgets.js";
+import { loadFailed } from "../components/widgets.js";
 
 const PAGE_SIZE = 100;
 const NSFW = "nsfw";
-const TAG_CHIP_LIMIT = 40;
+const UNKNOWN = "unknown";
 const SORTS = ["name", "created_at", "last_used_at", "size_bytes"];
 const STORE_KEY = "hikaze.library.view";
+const NAV_KEYS = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End"];
 
 function loadPrefs() {
   try {
@@ -33,26 +41,50 @@ function savePrefs(prefs) {
   }
 }
 
+/** Options of the folder filter: each root, then its subfolders indented, with counts. */
+function folderOptions(roots, selected) {
+  const options = [];
+  const walk = (node, depth) => {
+    const indent = "\u00a0\u00a0".repeat(depth);
+    options.push(
+      h(
+        "option",
+        { value: node.path, selected: node.path === selected },
+        `${indent}${depth ? "└ " : ""}${node.name} (${formatNumber(node.count || 0)})`,
+      ),
+    );
+    for (const child of node.children || []) walk(child, depth + 1);
+  };
+  for (const root of roots) walk(root, 0);
+  return options;
+}
+
 export function mountLibrary(root, { openDetails }) {
   const prefs = loadPrefs();
   const state = {
     type: "",
     q: "",
     base: "",
+    folder: "",
+    recent: false,
     sort: SORTS.includes(prefs.sort) ? prefs.sort : "name",
     order: prefs.order === "desc" ? "desc" : "asc",
     view: prefs.view === "list" ? "list" : "grid",
     includeMissing: prefs.includeMissing !== false,
     tagStates: new Map([[NSFW, "exclude"]]),
-    tagFilter: "",
-    showAllTags: false,
+    nsfw: nsfwMode(),
   };
   const list = { items: [], total: 0, loading: false, done: false, generation: 0, error: null };
   let allTags = [];
   let controller = null;
+  let activeSha = null; // the card that holds the grid's one tab stop
+  let comfy = false; // served by ComfyUI: cards offer "Send to workflow"
+  insideComfy().then((inside) => {
+    comfy = inside;
+  });
 
   // ---------------------------------------------------------------- controls
-  const typeTabs = h("div", { class: "tabs", role: "tablist", "aria-label": t("library.types") });
+  const typeTabs = h("div", { class: "tabs library-tabs", role: "tablist", "aria-label": t("library.types") });
   const search = h("input", {
     type: "search",
     class: "input search",
@@ -60,13 +92,31 @@ export function mountLibrary(root, { openDetails }) {
     "aria-label": t("library.search"),
     value: state.q,
   });
-  const baseSelect = h("select", { class: "input", "aria-label": t("library.base") });
+  const filtersButton = h(
+    "button",
+    {
+      type: "button",
+      class: "btn filters-toggle",
+      "aria-expanded": "false",
+      "aria-controls": "library-filters",
+    },
+    h("span", {}, t("library.filters")),
+    h("span", { class: "count filters-count", hidden: true }),
+  );
+  const recentButton = h("button", { type: "button", class: "btn", "aria-pressed": "false" }, t("library.recent"));
+  const baseSelect = h("select", { class: "input", id: "filter-base" });
+  const folderSelect = h("select", { class: "input", id: "filter-folder" });
   const sortSelect = h(
     "select",
-    { class: "input", "aria-label": t("library.sort") },
+    { class: "input", id: "filter-sort" },
     SORTS.map((key) => h("option", { value: key, selected: key === state.sort }, t(`library.sort.${key}`))),
   );
   const orderButton = h("button", { type: "button", class: "btn" });
+  const nsfwSelect = h(
+    "select",
+    { class: "input", id: "filter-nsfw-mode" },
+    NSFW_MODES.map((mode) => h("option", { value: mode, selected: mode === state.nsfw }, t(`nsfw.mode.${mode}`))),
+  );
   const nsfwToggle = h("input", { type: "checkbox", id: "nsfw-toggle", class: "switch" });
   const missingToggle = h("input", {
     type: "checkbox",
@@ -74,38 +124,68 @@ export function mountLibrary(root, { openDetails }) {
     class: "switch",
     checked: state.includeMissing,
   });
-  const gridButton = h(
-    "button",
-    {
-      type: "button",
-      class: "btn btn-seg",
-      "aria-label": t("library.gridView"),
-      title: t("library.gridView"),
+  const viewButton = (label, icon) =>
+    h("button", { type: "button", class: "btn btn-seg", "aria-label": label, title: label }, icon);
+  const gridButton = viewButton(t("library.gridView"), "▦");
+  const listButton = viewButton(t("library.listView"), "☰");
+  const tagFilter = createTagFilter({
+    states: state.tagStates,
+    onChange: () => {
+      renderControls();
+      reload();
     },
-    "▦",
-  );
-  const listButton = h(
-    "button",
-    {
-      type: "button",
-      class: "btn btn-seg",
-      "aria-label": t("library.listView"),
-      title: t("library.listView"),
-    },
-    "☰",
-  );
-  const tagFilterInput = h("input", {
-    type: "search",
-    class: "input input-small",
-    placeholder: t("library.filterTags"),
-    "aria-label": t("library.filterTags"),
   });
-  const tagChips = h("div", { class: "chips", role: "group", "aria-label": t("library.tagFilters") });
-  const tagMore = h("button", { type: "button", class: "btn btn-link" });
   const summary = h("p", { class: "summary", role: "status", "aria-live": "polite" });
   const grid = h("div", { class: "cards", role: "list", "aria-label": t("library.models") });
   const message = h("div", { class: "list-message" });
   const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
+  const field = (label, id, control) =>
+    h("div", { class: "filter-field" }, h("label", { class: "filter-label", for: id }, label), control);
+  const filters = h(
+    "div",
+    { id: "library-filters", class: "filters-panel" },
+    tagFilter.el,
+    h(
+      "div",
+      { class: "filter-row" },
+      field(t("library.base"), "filter-base", baseSelect),
+      field(t("library.folder"), "filter-folder", folderSelect),
+      field(t("library.sort"), "filter-sort", h("div", { class: "sort-group" }, sortSelect, orderButton, recentButton)),
+      field(t("nsfw.label"), "filter-nsfw-mode", nsfwSelect),
+      h(
+        "div",
+        { class: "filter-toggles" },
+        h("label", { class: "toggle", for: "nsfw-toggle" }, nsfwToggle, h("span", {}, t("library.showNsfw"))),
+        h(
+          "label",
+          { class: "toggle", for: "missing-toggle" },
+          missingToggle,
+          h("span", {}, t("library.showMissing")),
+        ),
+      ),
+    ),
+  );
+
+  const bulk = createBulk({
+    params: () => queryParams(0),
+    total: () => list.total,
+    visibleShas: () => list.items.map((item) => item.sha256),
+    tagNames: () => allTags.map((tag) => tag.name),
+    onSelectionChange: (selected) => {
+      for (const el of grid.querySelectorAll(".card")) {
+        const on = selected.has(el.dataset.sha256);
+        el.classList.toggle("selected", on);
+        const box = el.querySelector(".card-select");
+        if (box) box.checked = on;
+      }
+    },
+    // The facets' counts changed (tags, bases, types). After tags or a delete the selection
+    // is done with; after a Civitai lookup it stays, to act on the same models again.
+    afterChange: (kind) => {
+      loadFacets();
+      reload({ keepSelection: kind === "civitai" });
+    },
+  });
 
   root.append(
     h(
@@ -115,18 +195,9 @@ export function mountLibrary(root, { openDetails }) {
       typeTabs,
       h(
         "div",
-        { class: "toolbar" },
+        { class: "toolbar library-bar" },
         search,
-        baseSelect,
-        sortSelect,
-        orderButton,
-        h("label", { class: "toggle", for: "nsfw-toggle" }, nsfwToggle, h("span", {}, t("library.showNsfw"))),
-        h(
-          "label",
-          { class: "toggle", for: "missing-toggle" },
-          missingToggle,
-          h("span", {}, t("library.showMissing")),
-        ),
+        filtersButton,
         h(
           "div",
           { class: "segmented", role: "group", "aria-label": t("library.viewMode") },
@@ -134,11 +205,12 @@ export function mountLibrary(root, { openDetails }) {
           listButton,
         ),
       ),
-      h("div", { class: "tag-filter-bar" }, tagFilterInput, tagChips, tagMore),
+      filters,
       summary,
       grid,
       message,
       sentinel,
+      bulk.bar,
     ),
   );
 
@@ -195,9 +267,31 @@ export function mountLibrary(root, { openDetails }) {
       baseSelect,
       h("option", { value: "" }, t("library.allBases")),
       bases.map((item) =>
-        h("option", { value: item.value, selected: item.value === state.base }, item.value),
+        h(
+          "option",
+          { value: item.value, selected: item.value === state.base },
+          `${item.value === UNKNOWN ? t("library.unknownBase") : item.value} (${formatNumber(item.count)})`,
+        ),
       ),
     );
+  }
+
+  function renderFolders(roots) {
+    replaceChildren(
+      folderSelect,
+      h("option", { value: "" }, t("library.allFolders")),
+      folderOptions(roots, state.folder),
+    );
+    folderSelect.disabled = !roots.length;
+  }
+
+  function activeFilterCount() {
+    let n = 0;
+    if (state.base) n += 1;
+    if (state.folder) n += 1;
+    if (!state.includeMissing) n += 1;
+    for (const [name, st] of state.tagStates) if (!(name === NSFW && st === "exclude")) n += 1;
+    return n;
   }
 
   function renderControls() {
@@ -205,114 +299,30 @@ export function mountLibrary(root, { openDetails }) {
     orderButton.setAttribute("aria-label", t("library.orderLabel", { order: orderButton.textContent }));
     gridButton.setAttribute("aria-pressed", String(state.view === "grid"));
     listButton.setAttribute("aria-pressed", String(state.view === "list"));
+    recentButton.setAttribute("aria-pressed", String(state.recent));
+    sortSelect.disabled = state.recent;
+    orderButton.disabled = state.recent;
     grid.classList.toggle("view-list", state.view === "list");
     grid.classList.toggle("view-grid", state.view === "grid");
     nsfwToggle.checked = state.tagStates.get(NSFW) !== "exclude";
+    const count = filtersButton.querySelector(".filters-count");
+    const n = activeFilterCount();
+    count.hidden = n === 0;
+    count.textContent = formatNumber(n);
   }
 
-  function tagStateLabel(name, st) {
-    return t(`library.tagState.${st || "off"}`, { name });
-  }
-
-  function renderTagChips() {
-    const filter = state.tagFilter.trim().toLowerCase();
-    let tags = allTags.filter((tag) => !filter || tag.name.toLowerCase().includes(filter));
-    // nsfw always has a chip, even before any model carries it.
-    if (!tags.some((tag) => tag.name.toLowerCase() === NSFW) && (!filter || NSFW.includes(filter))) {
-      tags = [{ name: NSFW, color: null, model_count: 0 }, ...tags];
-    }
-    const active = tags.filter((tag) => state.tagStates.has(tag.name));
-    const rest = tags.filter((tag) => !state.tagStates.has(tag.name));
-    const shown = state.showAllTags || filter ? rest : rest.slice(0, TAG_CHIP_LIMIT);
-    replaceChildren(
-      tagChips,
-      [...active, ...shown].map((tag) => {
-        const st = state.tagStates.get(tag.name) || "off";
-        return h(
-          "button",
-          {
-            type: "button",
-            class: ["chip", `chip-${st}`],
-            style: { "--tag-color": safeColor(tag.color) },
-            "aria-label": tagStateLabel(tag.name, st),
-            title: tagStateLabel(tag.name, st),
-            dataset: { tag: tag.name, state: st },
-            onclick: () => cycleTag(tag.name),
-          },
-          h(
-            "span",
-            { class: "chip-mark", "aria-hidden": "true" },
-            st === "include" ? "+" : st === "exclude" ? "−" : "",
-          ),
-          h("span", {}, tag.name),
-          tag.model_count ? h("span", { class: "count" }, formatNumber(tag.model_count)) : null,
-        );
-      }),
-    );
-    const hidden = rest.length - shown.length;
-    tagMore.hidden = !(hidden > 0 || (state.showAllTags && rest.length > TAG_CHIP_LIMIT && !filter));
-    tagMore.textContent = state.showAllTags ? t("library.fewerTags") : t("library.moreTags", { n: hidden });
-  }
-
-  function cycleTag(name) {
-    const current = state.tagStates.get(name) || "off";
-    const next = { off: "include", include: "exclude", exclude: "off" }[current];
-    if (next === "off") state.tagStates.delete(name);
-    else state.tagStates.set(name, next);
-    renderTagChips();
-    renderControls();
-    const chip = tagChips.querySelector(`[data-tag="${CSS.escape(name)}"]`);
-    if (chip) chip.focus();
-    reload();
-  }
-
-  function card(model) {
-    const tags = model.tags || [];
-    const quality = state.view === "list" ? "low" : "medium";
-    const src = model.cover_image ? imageUrl(model.cover_image, quality) : "";
-    const name = model.name || model.path || model.sha256;
-    const el = h(
-      "article",
-      {
-        class: ["card", model.missing ? "missing" : ""],
-        role: "listitem",
-        tabindex: "0",
-        "aria-label": model.missing ? t("library.cardMissingLabel", { name }) : name,
-        dataset: { sha256: model.sha256 },
-        onclick: () => openDetails(model.sha256),
-        onkeydown: (event) => {
-          if (event.key === "Enter" || event.key === " ") {
-            event.preventDefault();
-            openDetails(model.sha256);
-          }
-        },
-      },
-      lazyThumb(src, name, { alt: t("library.previewOf", { name }) }),
-      h(
-        "div",
-        { class: "card-body" },
-        h("div", { class: "card-name", title: model.path || "" }, name),
-        h(
-          "div",
-          { class: "card-meta" },
-          h("span", { class: "badge badge-type" }, model.type || "other"),
-          model.base ? h("span", { class: "badge badge-base" }, model.base) : null,
-          model.missing ? h("span", { class: "badge status-missing" }, t("status.missing")) : null,
-          h(
-            "code",
-            { class: "hash", title: model.sha256 },
-            model.short_hash,
-          ),
-          h("span", { class: "size" }, formatBytes(model.size_bytes)),
-        ),
-        tagList(tags),
-      ),
-    );
-    return el;
+  function buildCard(model) {
+    return modelCard(model, {
+      view: state.view,
+      nsfw: state.nsfw,
+      selected: bulk.selected.has(model.sha256),
+      active: model.sha256 === activeSha,
+    });
   }
 
   function renderSummary() {
     summary.textContent = list.error ? "" : t("library.count", { n: list.total });
+    bulk.render();
   }
 
   function renderMessage() {
@@ -327,6 +337,143 @@ export function mountLibrary(root, { openDetails }) {
     }
   }
 
+  // ---------------------------------------------------------------- the grid's tab stop
+  const cardOf = (sha) => grid.querySelector(`.card[data-sha256="${CSS.escape(sha)}"]`);
+
+  function setTabbable(card, on) {
+    const value = on ? "0" : "-1";
+    card.setAttribute("tabindex", value);
+    for (const control of card.querySelectorAll(".card-control")) control.setAttribute("tabindex", value);
+  }
+
+  /** Make `card` the grid's tab stop (optionally focusing it). */
+  function activate(card, focus = false) {
+    if (!card) return;
+    if (activeSha !== card.dataset.sha256) {
+      const old = activeSha && cardOf(activeSha);
+      if (old) setTabbable(old, false);
+      activeSha = card.dataset.sha256;
+    }
+    setTabbable(card, true);
+    if (focus) {
+      card.focus();
+      card.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function columns(cards) {
+    if (state.view === "list" || cards.length < 2) return 1;
+    const top = cards[0].offsetTop;
+    const n = cards.findIndex((card) => card.offsetTop !== top);
+    return n < 0 ? cards.length : n;
+  }
+
+  function modelOf(sha) {
+    return list.items.find((item) => item.sha256 === sha);
+  }
+
+  grid.addEventListener("focusin", (event) => {
+    const card = event.target.closest(".card");
+    if (card) activate(card);
+  });
+
+  grid.addEventListener("click", (event) => {
+    const card = event.target.closest(".card");
+    if (!card) return;
+    const sha = card.dataset.sha256;
+    const box = event.target.closest(".card-select");
+    if (box) {
+      bulk.toggle(sha, { shift: event.shiftKey, on: box.checked });
+      return;
+    }
+    const menu = event.target.closest(".card-menu");
+    if (menu) {
+      openMenu(card, menu);
+      return;
+    }
+    if (event.shiftKey || event.ctrlKey || event.metaKey) {
+      // Selection gestures on the card itself.
+      bulk.toggle(sha, { shift: event.shiftKey });
+      return;
+    }
+    openDetails(sha);
+  });
+
+  grid.addEventListener("keydown", (event) => {
+    const card = event.target;
+    if (!card.classList || !card.classList.contains("card")) return;
+    const sha = card.dataset.sha256;
+    if (event.key === "Enter") {
+      event.preventDefault();
+      openDetails(sha);
+      return;
+    }
+    if (event.key === " ") {
+      event.preventDefault();
+      bulk.toggle(sha, { shift: event.shiftKey });
+      return;
+    }
+    if (event.key === "ContextMenu" || (event.key === "F10" && event.shiftKey)) {
+      event.preventDefault();
+      openMenu(card, card.querySelector(".card-menu"));
+      return;
+    }
+    if (!NAV_KEYS.includes(event.key)) return;
+    event.preventDefault();
+    const cards = [...grid.querySelectorAll(".card")];
+    const index = cards.indexOf(card);
+    const cols = columns(cards);
+    let next = index;
+    if (event.key === "ArrowLeft") next = index - 1;
+    if (event.key === "ArrowRight") next = index + 1;
+    if (event.key === "ArrowUp") next = index - cols;
+    if (event.key === "ArrowDown") next = Math.min(index + cols, cards.length - 1);
+    if (event.key === "Home") next = 0;
+    if (event.key === "End") next = cards.length - 1;
+    if (next < 0 || next >= cards.length) return;
+    activate(cards[next], true);
+    // Near the end of what is loaded: fetch the next page.
+    if (next >= cards.length - cols) loadPage();
+  });
+
+  function openMenu(card, button) {
+    const model = modelOf(card.dataset.sha256);
+    if (!model || !button) return;
+    activate(card);
+    showCardMenu(button, model, { comfy, onChanged: refreshModel, onDeleted: removeModel });
+  }
+
+  /** Fetch one model's list item again (after a Civitai lookup) and redraw its card. */
+  async function refreshModel(sha) {
+    try {
+      const data = await get("models", { q: sha, include_missing: "true", limit: 10 });
+      const item = data.items.find((row) => row.sha256 === sha);
+      if (item) api.updateModel(item);
+    } catch {
+      // The card stays as it was; the toast said what happened.
+    }
+  }
+
+  /** A model was deleted from its card: drop the card, keep the focus in the grid. */
+  function removeModel(sha) {
+    const index = list.items.findIndex((item) => item.sha256 === sha);
+    if (index < 0) return;
+    list.items.splice(index, 1);
+    list.total = Math.max(0, list.total - 1);
+    const card = cardOf(sha);
+    const neighbour = card && (card.nextElementSibling || card.previousElementSibling);
+    if (card) card.remove();
+    bulk.forget(sha);
+    if (activeSha === sha) {
+      activeSha = null;
+      if (neighbour) activate(neighbour, true);
+      else search.focus();
+    }
+    renderSummary();
+    renderMessage();
+    loadFacets();
+  }
+
   // ---------------------------------------------------------------- data
   function queryParams(offset) {
     const include = [];
@@ -335,11 +482,13 @@ export function mountLibrary(root, { openDetails }) {
     return {
       type: state.type,
       base: state.base,
+      folder: state.folder,
       q: state.q.trim(),
       tags: include,
       exclude_tags: exclude,
-      sort: state.sort,
-      order: state.order,
+      sort: state.recent ? "last_used_at" : state.sort,
+      order: state.recent ? "desc" : state.order,
+      used: state.recent ? "true" : "",
       include_missing: state.includeMissing ? "true" : "false",
       offset,
       limit: PAGE_SIZE,
@@ -358,7 +507,8 @@ export function mountLibrary(root, { openDetails }) {
       const items = data.items;
       list.total = data.total;
       list.items.push(...items);
-      grid.append(...items.map(card));
+      if (!activeSha && items.length) activeSha = items[0].sha256;
+      grid.append(...items.map(buildCard));
       list.done = items.length < PAGE_SIZE || list.items.length >= list.total;
       list.error = null;
     } catch (err) {
@@ -375,7 +525,7 @@ export function mountLibrary(root, { openDetails }) {
     if (generation === list.generation && !list.done && !list.error && nearViewport(sentinel)) loadPage();
   }
 
-  function reload() {
+  function reload({ keepSelection = false } = {}) {
     savePrefs({
       sort: state.sort,
       order: state.order,
@@ -383,12 +533,14 @@ export function mountLibrary(root, { openDetails }) {
       includeMissing: state.includeMissing,
     });
     if (controller) controller.abort();
+    if (!keepSelection) bulk.clear();
     list.generation += 1;
     list.items = [];
     list.total = 0;
     list.done = false;
     list.loading = false;
     list.error = null;
+    activeSha = null;
     grid.replaceChildren();
     summary.textContent = "";
     loadPage();
@@ -405,15 +557,30 @@ export function mountLibrary(root, { openDetails }) {
   scrollObserver.observe(sentinel);
 
   async function loadFacets() {
-    const [types, bases, tags] = await Promise.allSettled([
-      getFacet("type"),
-      getFacet("base"),
+    const [types, bases, tags, folders] = await Promise.allSettled([
+      get("models/types"),
+      get("models/bases"),
       loadTags(true),
+      get("models/folders"),
     ]);
-    renderTypeTabs(types.status === "fulfilled" ? types.value : []);
-    renderBases(bases.status === "fulfilled" ? bases.value : []);
+    const rows = (result, key) =>
+      result.status === "fulfilled"
+        ? result.value.filter((row) => key !== "type" || row.type).map((row) => ({ value: row[key], count: row.count }))
+        : [];
+    renderTypeTabs(rows(types, "type"));
+    // A model without a base counts as "unknown" (the listing's base=unknown filter).
+    const baseCounts = new Map();
+    for (const row of rows(bases, "base")) {
+      const value = row.value || UNKNOWN;
+      baseCounts.set(value, (baseCounts.get(value) || 0) + row.count);
+    }
+    renderBases([...baseCounts].map(([value, count]) => ({ value, count })));
+    renderFolders(folders.status === "fulfilled" ? folders.value.roots || [] : []);
     allTags = tags.status === "fulfilled" ? tags.value : [];
-    renderTagChips();
+    const vocabulary = allTags.some((tag) => tag.name.toLowerCase() === NSFW)
+      ? allTags
+      : [{ name: NSFW, color: null, model_count: 0 }, ...allTags];
+    tagFilter.setTags(vocabulary);
   }
 
   // ---------------------------------------------------------------- events
@@ -431,8 +598,30 @@ export function mountLibrary(root, { openDetails }) {
       reload();
     }
   });
+  function setFiltersOpen(open) {
+    filters.classList.toggle("open", open);
+    filtersButton.setAttribute("aria-expanded", String(open));
+  }
+  filtersButton.addEventListener("click", () => setFiltersOpen(!filters.classList.contains("open")));
+  // On a narrow screen, Escape folds the filters away again (after the tag list closed).
+  filters.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.defaultPrevented || !filtersButton.offsetParent) return;
+    setFiltersOpen(false);
+    filtersButton.focus();
+  });
+  recentButton.addEventListener("click", () => {
+    state.recent = !state.recent;
+    renderControls();
+    reload();
+  });
   baseSelect.addEventListener("change", () => {
     state.base = baseSelect.value;
+    renderControls();
+    reload();
+  });
+  folderSelect.addEventListener("change", () => {
+    state.folder = folderSelect.value;
+    renderControls();
     reload();
   });
   sortSelect.addEventListener("change", () => {
@@ -444,14 +633,21 @@ export function mountLibrary(root, { openDetails }) {
     renderControls();
     reload();
   });
+  nsfwSelect.addEventListener("change", () => {
+    state.nsfw = nsfwSelect.value;
+    setNsfwMode(state.nsfw);
+    grid.replaceChildren(...list.items.map(buildCard));
+  });
   nsfwToggle.addEventListener("change", () => {
     if (nsfwToggle.checked) state.tagStates.delete(NSFW);
     else state.tagStates.set(NSFW, "exclude");
-    renderTagChips();
+    tagFilter.render();
+    renderControls();
     reload();
   });
   missingToggle.addEventListener("change", () => {
     state.includeMissing = missingToggle.checked;
+    renderControls();
     reload();
   });
   for (const [button, view] of [
@@ -462,45 +658,40 @@ export function mountLibrary(root, { openDetails }) {
       if (state.view === view) return;
       state.view = view;
       renderControls();
-      reload();
+      reload({ keepSelection: true });
     });
   }
-  tagFilterInput.addEventListener(
-    "input",
-    debounce(() => {
-      state.tagFilter = tagFilterInput.value;
-      renderTagChips();
-    }, 150),
-  );
-  tagMore.addEventListener("click", () => {
-    state.showAllTags = !state.showAllTags;
-    renderTagChips();
-  });
 
   renderControls();
   renderTypeTabs([]);
-  renderTagChips();
+  renderFolders([]);
   loadFacets();
   reload();
 
-  return {
+  const api = {
     /** A model changed (saved in the details panel): redraw its card in place. */
     updateModel(model) {
       const index = list.items.findIndex((item) => item.sha256 === model.sha256);
       if (index < 0) return;
       const merged = { ...list.items[index], ...model };
+      // A full record (from the details panel) carries meta, not the listing's derived fields.
+      if (model.meta && typeof model.nsfw !== "boolean") {
+        const civitai = model.meta.civitai || {};
+        merged.nsfw = civitai.nsfw === true || (merged.tags || []).some((tag) => tag.name.toLowerCase() === NSFW);
+        if (typeof civitai.url === "string") merged.civitai_url = civitai.url;
+      }
       list.items[index] = merged;
-      const old = grid.querySelector(`[data-sha256="${CSS.escape(model.sha256)}"]`);
-      if (old) old.replaceWith(card(merged));
+      const old = cardOf(model.sha256);
+      if (old) old.replaceWith(buildCard(merged));
     },
     refreshFacets: loadFacets,
     focusCard(sha256) {
-      const el = grid.querySelector(`[data-sha256="${CSS.escape(sha256)}"]`);
-      if (el) el.focus();
+      activate(cardOf(sha256), true);
     },
     unmount() {
       if (controller) controller.abort();
       scrollObserver.disconnect();
     },
   };
+  return api;
 }

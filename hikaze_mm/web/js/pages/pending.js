@@ -1,22 +1,152 @@
 // Pending review: every pending model with its original image, tags, status and reason;
 // multi-select and Import; conflicts shown side by side (existing vs pending) with a
 // choice of override / merge / delete per item or for all.
+//
+// Wide screens list the items in a table; below NARROW (a phone) each item is a card with
+// the same parts (status, name, path, short hash, Import/Resolve). Hashes show their first
+// SHORT_HASH hex digits, the full one on demand. Images of NSFW items are blurred until
+// clicked (or hidden, or shown: the "hikaze.nsfw" setting).
 
 import { bumpImageVersion, get, imageUrl, pendingImageUrl, post } from "../api.js";
-import { h, replaceChildren } from "../dom.js";
+import { copyText, h, replaceChildren } from "../dom.js";
 import { formatBytes, formatDate, formatNumber } from "../format.js";
 import { t } from "../i18n.js";
 import { lazyThumb } from "../components/lazyimg.js";
+import { nsfwMode } from "../components/nsfw.js";
 import { describeError, toast, toastError } from "../components/toast.js";
 import { fieldList, loadFailed, statusBadge, tagList } from "../components/widgets.js";
 
 const PAGE_SIZE = 50;
 const STATUSES = ["", "new", "hashing", "error", "conflict"];
 const STRATEGIES = ["override", "merge", "delete"];
+const NARROW = "(max-width: 700px)";
+const SHORT_HASH = 10;
+const CARD_TAG_LIMIT = 6;
+const SHA256 = /\b[0-9a-f]{64}\b/gi;
 
 /** The n of a pending image file name "<id>_<n>.<ext>". */
 function pendingN(name) {
   return Number(/^\d+_(\d+)\./.exec(name)[1]);
+}
+
+/** A text with every full SHA-256 in it cut to its first SHORT_HASH digits. */
+function shortenHashes(text) {
+  return String(text || "").replace(SHA256, (sha) => `${sha.slice(0, SHORT_HASH)}…`);
+}
+
+/** A hash as its first SHORT_HASH digits; a disclosure shows the full one and copies it. */
+function hashView(sha) {
+  const full = String(sha);
+  return h(
+    "details",
+    { class: "hash-view" },
+    h(
+      "summary",
+      { title: full },
+      h("code", { class: "hash-short" }, full.slice(0, SHORT_HASH)),
+      h("span", { class: "visually-hidden" }, t("pending.showFullHash")),
+    ),
+    h(
+      "span",
+      { class: "hash-more" },
+      h("code", { class: "hash-full" }, full),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "btn btn-small",
+          onclick: async () => {
+            const ok = await copyText(full);
+            toast(ok ? t("pending.hashCopied") : t("pending.copyFailed"), ok ? "success" : "error");
+          },
+        },
+        t("pending.copyHash"),
+      ),
+    ),
+  );
+}
+
+/** Whether a record (pending item or model) is NSFW: an "nsfw" tag (any case), or
+ * nsfw: true in its Civitai or sidecar metadata. */
+function isNsfw(record) {
+  if ((record.tags || []).some((tag) => String(tag.name).toLowerCase() === "nsfw")) return true;
+  const meta = record.meta || {};
+  return [meta.civitai, meta.civitai && meta.civitai.model, meta.sidecar].some(
+    (part) => part && typeof part === "object" && part.nsfw === true,
+  );
+}
+
+/**
+ * Wrap the images of an NSFW record for the current mode: "blur" shows them blurred under
+ * a button that reveals them; "hide" leaves the caller's placeholder and a label (the
+ * caller loads no image); "show" leaves them as they are.
+ */
+function nsfwBox(content, name, mode, cls = "") {
+  const box = h("div", { class: ["pending-nsfw", cls] }, content);
+  if (mode === "show") return box;
+  if (mode === "hide") {
+    box.classList.add("pending-nsfw-hidden");
+    box.append(h("span", { class: "pending-nsfw-tag" }, t("pending.nsfw")));
+    return box;
+  }
+  box.classList.add("pending-nsfw-blurred");
+  const reveal = h(
+    "button",
+    {
+      type: "button",
+      class: "pending-nsfw-reveal",
+      "aria-label": t("pending.revealNsfw", { name }),
+      onclick: () => {
+        box.classList.remove("pending-nsfw-blurred");
+        box.classList.add("pending-nsfw-revealed");
+        reveal.remove();
+      },
+    },
+    t("pending.nsfw"),
+  );
+  box.append(reveal);
+  return box;
+}
+
+/** Scroll so that `el` starts just below the sticky header (whatever its height: it wraps
+ * on a phone), not under it. */
+function scrollBelowHeader(el) {
+  const bar = document.querySelector(".topbar");
+  const covered = bar ? Math.max(0, bar.getBoundingClientRect().bottom) : 0;
+  const top = el.getBoundingClientRect().top + window.scrollY - covered - 8;
+  window.scrollTo({ top: Math.max(0, top), behavior: "instant" });
+}
+
+/** The name shown for a pending item: its name, else its file name. */
+function displayName(item) {
+  return (
+    item.name ||
+    String(item.path || "")
+      .split(/[\\/]/)
+      .pop()
+  );
+}
+
+/** Why an item is in its status: a conflict as information (same content as which model,
+ * short hash, wrapped path), an error as an error (hashes shortened, full text on hover). */
+function reasonView(item) {
+  if (item.status === "conflict") {
+    if (!item.sha256) {
+      return item.error ? h("div", { class: "reason reason-conflict" }, shortenHashes(item.error)) : null;
+    }
+    // The reason reads "same content as the model <sha> (<path>)": show its path.
+    const found = /\((.+)\)\s*$/.exec(String(item.error || ""));
+    return h(
+      "div",
+      { class: "reason reason-conflict" },
+      h("span", {}, t("pending.sameContent")),
+      " ",
+      hashView(item.sha256),
+      found ? h("code", { class: "path reason-path" }, found[1]) : null,
+    );
+  }
+  if (!item.error) return null;
+  return h("div", { class: "reason reason-error", title: item.error }, shortenHashes(item.error));
 }
 
 export function mountPending(root, { refreshCounts = () => {} } = {}) {
@@ -24,6 +154,8 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
   const conflicts = new Map(); // pending id -> {existing, pending, choice}
   let refreshTimer = null;
   let stopped = false;
+  const narrow = window.matchMedia(NARROW);
+  const nsfw = nsfwMode();
 
   const statusSelect = h(
     "select",
@@ -49,6 +181,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
   );
   const summary = h("p", { class: "summary", role: "status", "aria-live": "polite" });
   const tbody = h("tbody");
+  const selectAllHead = h("th", { scope: "col", class: "col-check" });
   const table = h(
     "table",
     { class: "table pending-table" },
@@ -58,7 +191,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
       h(
         "tr",
         {},
-        h("th", { scope: "col", class: "col-check" }, selectAll),
+        selectAllHead,
         h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, t("pending.image"))),
         h("th", { scope: "col" }, t("pending.model")),
         h("th", { scope: "col" }, t("pending.type")),
@@ -69,6 +202,11 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     ),
     tbody,
   );
+  const tableWrap = h("div", { class: "table-wrap" }, table);
+  const cards = h("ul", { class: "pending-cards", "aria-label": t("pending.listLabel") });
+  const selectAllLabel = h("label", { class: "inline-label" }, h("span", {}, t("pending.selectAllShort")));
+  const cardsBar = h("div", { class: "pending-cards-bar" });
+  const listHost = h("div", { class: "pending-list" });
   const prevButton = h(
     "button",
     { type: "button", class: "btn", onclick: () => page(-1) },
@@ -100,36 +238,33 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
         importButton,
       ),
       summary,
-      h("div", { class: "table-wrap" }, table),
+      listHost,
       message,
       h("div", { class: "pager" }, prevButton, pageInfo, nextButton),
     ),
   );
 
   // ------------------------------------------------------------- list
-  function row(item) {
+  /** The parts of one item that both the table row and the card show. */
+  function parts(item) {
     const id = Number(item.id);
+    const name = displayName(item);
     const checkbox = h("input", {
       type: "checkbox",
-      class: "checkbox",
+      class: "checkbox item-check",
       checked: state.selected.has(id),
-      "aria-label": t("pending.selectItem", { name: item.name || item.path }),
+      "aria-label": t("pending.selectItem", { name }),
       onchange: (event) => {
         if (event.target.checked) state.selected.add(id);
         else state.selected.delete(id);
         renderSelection();
       },
     });
-    const name =
-      item.name ||
-      String(item.path || "")
-        .split(/[\\/]/)
-        .pop();
+    const explicit = isNsfw(item);
     const cover = item.images[0];
-    const thumb = lazyThumb(cover ? pendingImageUrl(id, pendingN(cover)) : "", name, {
-      cls: "thumb thumb-small",
-      alt: t("pending.imageOf", { name }),
-    });
+    const src = cover && !(explicit && nsfw === "hide") ? pendingImageUrl(id, pendingN(cover)) : "";
+    let thumb = lazyThumb(src, name, { cls: "thumb thumb-small", alt: t("pending.imageOf", { name }) });
+    if (explicit && cover) thumb = nsfwBox(thumb, name, nsfw, "pending-nsfw-thumb");
     const actions = [];
     if (item.status === "conflict") {
       actions.push(
@@ -148,34 +283,71 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
         ),
       );
     }
+    return {
+      checkbox,
+      thumb,
+      actions,
+      title: h("div", { class: "row-name", title: name }, name),
+      path: h("code", { class: "path item-path", title: item.path }, item.path),
+      // A conflict's reason already shows the hash.
+      hash: item.sha256 && item.status !== "conflict" ? hashView(item.sha256) : null,
+      facts: h(
+        "div",
+        { class: "muted small" },
+        `#${id} · ${formatBytes(item.size_bytes)} · ${formatDate(item.created_at)}`,
+      ),
+      type: h("span", { class: "badge badge-type" }, item.type || "other"),
+      status: statusBadge(item.status || "new"),
+      reason: reasonView(item),
+    };
+  }
+
+  function itemAttrs(item, cls) {
+    const id = Number(item.id);
+    return {
+      dataset: { id: String(id), status: item.status || "" },
+      class: [cls, state.selected.has(id) ? "selected" : ""],
+    };
+  }
+
+  function row(item) {
+    const p = parts(item);
     return h(
       "tr",
-      {
-        dataset: { id: String(id), status: item.status || "" },
-        class: state.selected.has(id) ? "selected" : "",
-      },
-      h("td", { class: "col-check" }, checkbox),
-      h("td", {}, thumb),
+      itemAttrs(item, ""),
+      h("td", { class: "col-check" }, p.checkbox),
+      h("td", {}, p.thumb),
+      h("td", { class: "col-model" }, p.title, p.path, p.hash, p.facts),
+      h("td", {}, p.type),
+      h("td", {}, tagList(item.tags)),
+      h("td", { class: "col-status" }, p.status, p.reason),
+      h("td", { class: "col-actions" }, p.actions),
+    );
+  }
+
+  /** An item on a narrow screen: everything in one column, the actions at the bottom. */
+  function card(item) {
+    const p = parts(item);
+    return h(
+      "li",
+      itemAttrs(item, "pending-card"),
       h(
-        "td",
-        { class: "col-model" },
-        h("div", { class: "row-name" }, name),
-        h("code", { class: "path", title: item.path }, item.path),
+        "div",
+        { class: "pending-card-top" },
+        p.checkbox,
+        p.thumb,
         h(
           "div",
-          { class: "muted small" },
-          `#${id} · ${formatBytes(item.size_bytes)} · ${formatDate(item.created_at)}`,
+          { class: "pending-card-main" },
+          p.title,
+          h("div", { class: "pending-card-badges" }, p.status, p.type),
+          p.path,
+          p.hash,
         ),
       ),
-      h("td", {}, h("span", { class: "badge badge-type" }, item.type || "other")),
-      h("td", {}, tagList(item.tags)),
-      h(
-        "td",
-        { class: "col-status" },
-        statusBadge(item.status || "new"),
-        item.error ? h("div", { class: "reason", title: item.error }, item.error) : null,
-      ),
-      h("td", { class: "col-actions" }, actions),
+      p.reason,
+      item.tags && item.tags.length ? tagList(item.tags, { limit: CARD_TAG_LIMIT }) : null,
+      h("div", { class: "pending-card-foot" }, p.facts, h("span", { class: "spacer" }), p.actions),
     );
   }
 
@@ -187,12 +359,23 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     const checked = visible.filter((id) => state.selected.has(id)).length;
     selectAll.checked = visible.length > 0 && checked === visible.length;
     selectAll.indeterminate = checked > 0 && checked < visible.length;
-    for (const tr of tbody.querySelectorAll("tr"))
-      tr.classList.toggle("selected", state.selected.has(Number(tr.dataset.id)));
+    for (const el of listHost.querySelectorAll("[data-id]"))
+      el.classList.toggle("selected", state.selected.has(Number(el.dataset.id)));
   }
 
   function render() {
-    replaceChildren(tbody, state.items.map(row));
+    if (narrow.matches) {
+      replaceChildren(tbody);
+      replaceChildren(cards, state.items.map(card));
+      replaceChildren(cardsBar, state.items.length ? selectAllLabel : null);
+      if (selectAllLabel.firstChild !== selectAll) selectAllLabel.prepend(selectAll);
+      replaceChildren(listHost, cardsBar, cards);
+    } else {
+      replaceChildren(cards);
+      replaceChildren(tbody, state.items.map(row));
+      replaceChildren(selectAllHead, selectAll);
+      replaceChildren(listHost, tableWrap);
+    }
     summary.textContent = t("pending.count", { n: state.total });
     const last = Math.min(state.offset + state.items.length, state.total);
     pageInfo.textContent = state.total
@@ -204,6 +387,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     else message.replaceChildren();
     renderSelection();
   }
+  narrow.addEventListener("change", render);
 
   async function load() {
     try {
@@ -226,6 +410,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     } catch (err) {
       state.items = [];
       replaceChildren(tbody);
+      replaceChildren(cards);
       replaceChildren(message, loadFailed(t("pending.loadFailed", { error: describeError(err) }), load));
     }
     return undefined;
@@ -261,14 +446,16 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
         conflicts.set(result.id, { existing: result.existing, pending: result.pending, choice: "merge" });
         state.selected.delete(result.id);
       } else {
-        failures.push(`#${result.id}: ${describeError(result)}`);
+        failures.push(`#${result.id}: ${shortenHashes(describeError(result))}`);
       }
     }
     if (imported) toast(t("pending.imported", { n: imported }), "success");
     for (const failure of failures) toast(failure, "error");
+    const found = results.some((result) => result.existing && result.pending);
     renderConflicts();
     await load();
     refreshCounts();
+    if (found) scrollBelowHeader(conflictSection);
   }
 
   importButton.addEventListener("click", () => importIds([...state.selected]));
@@ -277,7 +464,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
       if (selectAll.checked) state.selected.add(Number(item.id));
       else state.selected.delete(Number(item.id));
     }
-    for (const box of tbody.querySelectorAll("input[type=checkbox]")) box.checked = selectAll.checked;
+    for (const box of listHost.querySelectorAll(".item-check")) box.checked = selectAll.checked;
     renderSelection();
   });
   statusSelect.addEventListener("change", () => {
@@ -296,7 +483,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
       conflicts.set(id, { existing, pending, choice: "merge" });
       renderConflicts();
       const el = conflictSection.querySelector(`[data-conflict="${id}"]`);
-      if (el) el.scrollIntoView({ block: "start" });
+      if (el) scrollBelowHeader(el);
     } catch (err) {
       toastError(err, t("pending.loadConflictFailed"));
     }
@@ -308,6 +495,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
     const description = record.meta && record.meta.description ? String(record.meta.description) : null;
     return [
       ["details.name", record.name, record.name || ""],
+      ["details.sha256", record.sha256 ? hashView(record.sha256) : null, record.sha256 || ""],
       ["details.type", record.type, record.type || ""],
       ["details.base", record.base, record.base || ""],
       ["details.path", record.path ? h("code", { class: "path" }, record.path) : null, record.path || ""],
@@ -319,7 +507,10 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
   }
 
   function side(kind, record, other, isPending) {
-    const imgs = record.images.slice(0, 6).map((name, i) =>
+    // Same content, same model: either record marked NSFW makes both sides' images NSFW.
+    const explicit = isNsfw(record) || isNsfw(other);
+    const hide = explicit && nsfw === "hide";
+    const imgs = (hide ? [] : record.images.slice(0, 6)).map((name, i) =>
       h("img", {
         class: "conflict-img",
         src: isPending ? pendingImageUrl(record.id, pendingN(name)) : imageUrl(name, "low"),
@@ -327,6 +518,12 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
         loading: "lazy",
       }),
     );
+    const gallery = h(
+      "div",
+      { class: "conflict-images" },
+      imgs.length || hide ? imgs : h("span", { class: "muted" }, t("details.noImages")),
+    );
+    const label = t("pending.imagesOf", { kind: t(`pending.${kind}`), name: record.name || record.path });
     const theirs = compared(other);
     return h(
       "div",
@@ -340,11 +537,7 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
           value !== theirs[i][2] ? "differs" : null,
         ]),
       ),
-      h(
-        "div",
-        { class: "conflict-images" },
-        imgs.length ? imgs : h("span", { class: "muted" }, t("details.noImages")),
-      ),
+      explicit && record.images.length ? nsfwBox(gallery, label, nsfw, "pending-nsfw-gallery") : gallery,
     );
   }
 

@@ -1,0 +1,261 @@
+// Bulk actions of the Library: a selection of models (checkbox per card, Shift-click for a
+// range, "Select all" of the whole filtered set), and a bar that adds or removes tags,
+// fetches from Civitai or deletes the selection, each ending with one summary toast.
+
+import { get, post } from "../api.js";
+import { h } from "../dom.js";
+import { t } from "../i18n.js";
+import { confirmDelete } from "./card-actions.js";
+import { toast, toastError } from "./toast.js";
+
+const PAGE = 500;
+const POLL_MS = 500;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Every sha256 of a query (the listing's params without offset/limit), by pages of 500. */
+async function allSha256s(params) {
+  const found = [];
+  for (let offset = 0; ; offset += PAGE) {
+    const data = await get("models", { ...params, offset, limit: PAGE });
+    found.push(...data.items.map((item) => item.sha256));
+    if (data.items.length < PAGE || found.length >= data.total) return found;
+  }
+}
+
+/** Ask for tag names to add or remove (comma-separated, suggestions from `tagNames`). */
+function askTags(mode, count, tagNames) {
+  return new Promise((resolve) => {
+    const input = h("input", {
+      type: "text",
+      id: "bulk-tags-input",
+      class: "input",
+      list: "bulk-tags-list",
+      autocomplete: "off",
+      required: true,
+    });
+    const apply = h("button", { type: "submit", class: "btn btn-primary", value: "apply" }, t(`library.bulk.${mode}`));
+    let answer = null;
+    const dialog = h(
+      "dialog",
+      { class: "confirm-dialog", "aria-labelledby": "bulk-tags-title" },
+      h(
+        "form",
+        {
+          method: "dialog",
+          onsubmit: (event) => {
+            if (event.submitter !== apply) return;
+            const names = input.value
+              .split(",")
+              .map((name) => name.trim())
+              .filter(Boolean);
+            if (!names.length) {
+              event.preventDefault();
+              return;
+            }
+            answer = [...new Set(names)];
+          },
+        },
+        h("h2", { id: "bulk-tags-title" }, t(`library.bulk.${mode}Title`, { n: count })),
+        h("label", { class: "filter-label", for: "bulk-tags-input" }, t("library.bulk.tagNames")),
+        input,
+        h(
+          "datalist",
+          { id: "bulk-tags-list" },
+          tagNames.map((name) => h("option", { value: name })),
+        ),
+        h(
+          "div",
+          { class: "form-actions" },
+          h("button", { type: "submit", class: "btn", value: "cancel", formnovalidate: true }, t("common.cancel")),
+          apply,
+        ),
+      ),
+    );
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(answer);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    input.focus();
+  });
+}
+
+/**
+ * The selection and its bar. hooks: {params() (the current query), total() (its count),
+ * visibleShas() (loaded cards in order), tagNames(), onSelectionChange(selected Set),
+ * afterChange(kind) (reload the list, and the facets when tags changed)}.
+ */
+export function createBulk(hooks) {
+  const selected = new Set();
+  let anchor = null; // the last card clicked without Shift
+  let busy = false;
+
+  const countText = h("span", { class: "bulk-count", role: "status" });
+  const selectAll = h("button", { type: "button", class: "btn btn-small" });
+  const clear = h("button", { type: "button", class: "btn btn-small" }, t("library.bulk.clear"));
+  const actions = [
+    ["add", () => tags("add")],
+    ["remove", () => tags("remove")],
+    ["civitai", () => civitai()],
+    ["delete", () => remove()],
+  ].map(([key, run]) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: ["btn", "btn-small", key === "delete" ? "btn-danger" : ""],
+        dataset: { bulk: key },
+        onclick: async () => {
+          if (busy) return;
+          busy = true;
+          bar.setAttribute("aria-busy", "true");
+          try {
+            await run();
+          } finally {
+            busy = false;
+            bar.removeAttribute("aria-busy");
+          }
+        },
+      },
+      t(`library.bulk.${key}Action`),
+    ),
+  );
+  const bar = h(
+    "div",
+    { class: "bulk-bar", role: "region", "aria-label": t("library.bulk.label"), hidden: true },
+    countText,
+    selectAll,
+    clear,
+    h("span", { class: "spacer" }),
+    actions,
+  );
+
+  function render() {
+    bar.hidden = selected.size === 0;
+    countText.textContent = t("library.bulk.count", { n: selected.size });
+    const total = hooks.total();
+    selectAll.hidden = selected.size >= total;
+    selectAll.textContent = t("library.bulk.selectAll", { n: total });
+    hooks.onSelectionChange(selected);
+  }
+
+  /** A card's checkbox was clicked (shift: select the range from the last one clicked). */
+  function toggle(sha, { shift = false, on = !selected.has(sha) } = {}) {
+    const order = hooks.visibleShas();
+    if (shift && anchor && order.includes(anchor) && order.includes(sha)) {
+      const [a, b] = [order.indexOf(anchor), order.indexOf(sha)].sort((x, y) => x - y);
+      for (const item of order.slice(a, b + 1)) {
+        if (on) selected.add(item);
+        else selected.delete(item);
+      }
+    } else if (on) {
+      selected.add(sha);
+    } else {
+      selected.delete(sha);
+    }
+    anchor = sha;
+    render();
+  }
+
+  function clearSelection() {
+    selected.clear();
+    anchor = null;
+    render();
+  }
+
+  selectAll.addEventListener("click", async () => {
+    selectAll.disabled = true;
+    try {
+      for (const sha of await allSha256s(hooks.params())) selected.add(sha);
+      render();
+    } catch (err) {
+      toastError(err, t("library.bulk.selectFailed"));
+    } finally {
+      selectAll.disabled = false;
+    }
+  });
+  clear.addEventListener("click", clearSelection);
+
+  async function tags(mode) {
+    const names = await askTags(mode, selected.size, hooks.tagNames());
+    if (!names) return;
+    try {
+      const body = { sha256s: [...selected], [mode]: names };
+      const result = await post("models/bulk/tags", body);
+      const missing = (result.not_found || []).length;
+      toast(
+        t(`library.bulk.${mode}Done`, { n: result.updated, tags: names.join(", ") }) +
+          (missing ? ` ${t("library.bulk.notFound", { n: missing })}` : ""),
+        "success",
+        { timeout: 8000 },
+      );
+      hooks.afterChange("tags");
+    } catch (err) {
+      toastError(err, t("library.bulk.tagsFailed"));
+    }
+  }
+
+  async function civitai() {
+    const shas = [...selected];
+    try {
+      await post("civitai/fetch", { sha256s: shas });
+      const note = toast(t("library.bulk.civitaiRunning", { n: shas.length }), "info", { timeout: 60000 });
+      let status;
+      do {
+        await sleep(POLL_MS);
+        status = await get("civitai/status");
+      } while (status.running);
+      note.remove();
+      const c = status.counts || {};
+      const text = t("library.bulk.civitaiDone", {
+        found: c.found || 0,
+        not_found: c.not_found || 0,
+        failed: c.failed || 0,
+        images: c.images || 0,
+      });
+      toast(status.error ? `${text} ${status.error}` : text, c.failed || status.error ? "error" : "success", {
+        timeout: 8000,
+      });
+      hooks.afterChange("civitai");
+    } catch (err) {
+      toastError(err, t("library.bulk.civitaiFailed"));
+    }
+  }
+
+  async function remove() {
+    const choice = await confirmDelete({ count: selected.size });
+    if (!choice) return;
+    try {
+      const result = await post("models/bulk/delete", { sha256s: [...selected], delete_file: choice.deleteFile });
+      const failed = result.failed || [];
+      let text = choice.deleteFile
+        ? t("library.bulk.deletedFiles", { n: result.deleted, files: result.files_deleted })
+        : t("library.bulk.deleted", { n: result.deleted });
+      if (failed.length) {
+        const first = failed[0];
+        text += ` ${t("library.bulk.deleteFailedSome", { n: failed.length, error: first.detail || first.error })}`;
+      }
+      toast(text, failed.length ? "error" : "success", { timeout: 8000 });
+      selected.clear();
+      anchor = null;
+      render();
+      hooks.afterChange("delete");
+    } catch (err) {
+      toastError(err, t("library.bulk.deleteFailed"));
+    }
+  }
+
+  return {
+    bar,
+    selected,
+    toggle,
+    clear: clearSelection,
+    render,
+    /** The list changed under the selection (a model deleted from its card). */
+    forget(sha) {
+      if (selected.delete(sha)) render();
+    },
+  };
+}
