@@ -397,3 +397,46 @@ def test_unknown_model_error_is_padded(page, library: Library, live: LiveServer,
     assert_no_overflow(page)
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+
+
+def test_trigger_words_and_preferred_weight_are_edited(
+    page, library: Library, live: LiveServer
+) -> None:
+    """What the card's "copy <lora:...>" and "copy trigger words" use is edited here."""
+    models = seed(library)
+    sha = models["Plain"]
+    page.goto(f"{live.url}#/library/{sha}")
+    dialog = page.locator("dialog.details")
+    dialog.get_by_role("button", name="Edit", exact=True).click()
+    dialog.get_by_label("Trigger words").fill("glow, soft light\nrim")
+    dialog.get_by_label("Preferred weight").fill("0.65")
+    dialog.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".toast-success", has_text="Saved")).to_be_visible()
+    view = dialog.locator(".details-view")
+    expect(view).to_contain_text("glow, soft light, rim")
+    expect(view).to_contain_text("0.65")
+    record = library.services.models.detail(sha)
+    assert (record["trigger_words"], record["preferred_weight"]) == (
+        ["glow", "soft light", "rim"],
+        0.65,
+    )
+    # Cleared: both go back to unset; a Save with no change sends nothing.
+    dialog.get_by_role("button", name="Edit", exact=True).click()
+    dialog.get_by_label("Trigger words").fill("")
+    dialog.get_by_label("Preferred weight").fill("")
+    dialog.get_by_role("button", name="Save", exact=True).click()
+    expect(dialog.get_by_role("button", name="Edit", exact=True)).to_be_focused()
+    record = library.services.models.detail(sha)
+    assert (record["trigger_words"], record["preferred_weight"]) == ([], None)
+    dialog.get_by_role("button", name="Edit", exact=True).click()
+    dialog.get_by_role("button", name="Save", exact=True).click()
+    expect(dialog.get_by_role("button", name="Edit", exact=True)).to_be_focused()
+    # An out-of-range weight is refused before anything is sent; nothing changes.
+    dialog.get_by_role("button", name="Edit", exact=True).click()
+    dialog.get_by_label("Preferred weight").fill("12")
+    dialog.get_by_role("button", name="Save", exact=True).click()
+    expect(dialog.locator(".form-error")).to_have_text(
+        "The preferred weight is a number from -10 to 10."
+    )
+    expect(dialog.get_by_label("Preferred weight")).to_be_focused()
+    assert library.services.models.detail(sha)["preferred_weight"] is None

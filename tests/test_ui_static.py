@@ -177,6 +177,20 @@ def test_every_string_key_is_defined() -> None:
         assert key in keys, key
 
 
+def test_every_message_is_used() -> None:
+    """No string is left behind: each message key (less its plural ending) is named by a
+    script or the page, or starts with a template key's literal prefix."""
+    sources = "\n".join(p.read_text() for p in JS_FILES if "messages" not in p.parts)
+    sources += (WEB_DIR / "index.html").read_text()
+    prefixes = re.findall(r"\bt\(`([^`$]+)\$\{", sources)
+    unused = []
+    for key in _messages():
+        base = re.sub(r"\.(zero|one|two|few|many|other)$", "", key)
+        if f'"{base}"' not in sources and not any(base.startswith(p) for p in prefixes):
+            unused.append(key)
+    assert not unused, f"messages nothing shows: {sorted(unused)}"
+
+
 def test_no_markup_is_built_from_strings() -> None:
     """User data (names, tags, paths) must never become HTML: DOM APIs and textContent only."""
     forbidden = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(")

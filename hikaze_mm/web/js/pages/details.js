@@ -186,6 +186,9 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
           [t("details.base"), record.base || ""],
           [t("details.tags"), (record.tags || []).length ? tagList(record.tags) : null],
           words.length ? [t("details.triggerWords"), words.join(", ")] : null,
+          record.preferred_weight !== null && record.preferred_weight !== undefined
+            ? [t("details.preferredWeight"), String(record.preferred_weight)]
+            : null,
           [t("details.description"), textBlock(meta.description)],
           [t("details.positive"), textBlock(prompts.positive)],
           [t("details.negative"), textBlock(prompts.negative)],
@@ -253,11 +256,26 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
         list: "details-bases",
         maxlength: "64",
       }),
+      triggerWords: h("textarea", {
+        class: "input",
+        rows: "2",
+        placeholder: t("details.triggerWordsPlaceholder"),
+      }),
+      weight: h("input", {
+        type: "number",
+        class: "input",
+        min: "-10",
+        max: "10",
+        step: "0.05",
+        value: record.preferred_weight ?? "",
+        placeholder: "1",
+      }),
       description: h("textarea", { class: "input", rows: "4" }),
       positive: h("textarea", { class: "input", rows: "3" }),
       negative: h("textarea", { class: "input", rows: "3" }),
       links: h("textarea", { class: "input", rows: "2", placeholder: t("details.linksPlaceholder") }),
     };
+    fields.triggerWords.value = (record.trigger_words || []).join(", ");
     fields.description.value = String(meta.description || "");
     fields.positive.value = prompts.positive;
     fields.negative.value = prompts.negative;
@@ -284,6 +302,12 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
         labelled("details-base", t("details.base"), fields.base),
       ),
       h("div", { class: "form-row" }, h("span", { class: "label" }, t("details.tags")), editor.el),
+      h(
+        "div",
+        { class: "form-grid" },
+        labelled("details-trigger-words", t("details.triggerWords"), fields.triggerWords),
+        labelled("details-weight", t("details.preferredWeight"), fields.weight),
+      ),
       labelled("details-description", t("details.description"), fields.description),
       labelled("details-positive", t("details.positive"), fields.positive),
       labelled("details-negative", t("details.negative"), fields.negative),
@@ -304,10 +328,20 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     formEl.addEventListener("submit", async (event) => {
       event.preventDefault();
       errorBox.textContent = "";
+      if (!fields.weight.checkValidity()) {
+        errorBox.textContent = t("details.weightRange");
+        fields.weight.focus();
+        return;
+      }
       const body = patchBody(record);
       if (body === null) {
         errorBox.textContent = t("details.nameRequired");
         fields.name.focus();
+        return;
+      }
+      if (!Object.keys(body).length) {
+        dirty = false;
+        leaveEdit(); // nothing changed: nothing to send
         return;
       }
       saveButton.disabled = true;
@@ -355,6 +389,14 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
     if (type && type !== (record.type || "")) body.type = type;
     const base = fields.base.value.trim();
     if (base !== (record.base || "")) body.base = base || null;
+    const words = fields.triggerWords.value
+      .split(/[,\n]/)
+      .map((word) => word.trim())
+      .filter(Boolean);
+    if (words.join("\n") !== (record.trigger_words || []).join("\n")) body.trigger_words = words;
+    const weightText = fields.weight.value.trim();
+    const weight = weightText === "" ? null : Number(weightText);
+    if (weight !== (record.preferred_weight ?? null)) body.preferred_weight = weight;
 
     const meta = record.meta || {};
     const metaChanges = {};
