@@ -5,6 +5,7 @@
 
 import { h, replaceChildren } from "../dom.js";
 import { t } from "../i18n.js";
+import { closeListbox, highlightOption } from "./listbox.js";
 import { createTag, loadTags } from "../tags.js";
 import { describeError } from "./toast.js";
 import { tagChip } from "./widgets.js";
@@ -78,27 +79,16 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
   }
 
   function closeList() {
-    listbox.hidden = true;
+    closeListbox(input, listbox);
     replaceChildren(listbox);
     options = [];
     shownFor = null;
-    input.setAttribute("aria-expanded", "false");
-    input.removeAttribute("aria-activedescendant");
     active = -1;
   }
 
   function setActive(index) {
     active = index;
-    for (const [i, li] of [...listbox.children].entries()) {
-      li.classList.toggle("active", i === active);
-      li.setAttribute("aria-selected", String(i === active));
-    }
-    if (active >= 0) {
-      input.setAttribute("aria-activedescendant", `${listId}-${active}`);
-      listbox.children[active].scrollIntoView({ block: "nearest" });
-    } else {
-      input.removeAttribute("aria-activedescendant");
-    }
+    highlightOption(input, listbox, index);
   }
 
   async function suggestionsFor(text) {

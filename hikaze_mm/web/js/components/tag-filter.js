@@ -6,6 +6,7 @@
 import { h, replaceChildren, safeColor } from "../dom.js";
 import { formatNumber } from "../format.js";
 import { t } from "../i18n.js";
+import { closeListbox, highlightOption } from "./listbox.js";
 
 const MAX_OPTIONS = 50;
 
@@ -61,24 +62,13 @@ export function createTagFilter({ states, onChange }) {
   }
 
   function closeList() {
-    listbox.hidden = true;
-    input.setAttribute("aria-expanded", "false");
-    input.removeAttribute("aria-activedescendant");
+    closeListbox(input, listbox);
     active = -1;
   }
 
   function setActive(index) {
     active = index;
-    for (const [i, li] of [...listbox.children].entries()) {
-      li.classList.toggle("active", i === index);
-      li.setAttribute("aria-selected", String(i === index));
-    }
-    if (index >= 0 && listbox.children[index]) {
-      input.setAttribute("aria-activedescendant", listbox.children[index].id);
-      listbox.children[index].scrollIntoView({ block: "nearest" });
-    } else {
-      input.removeAttribute("aria-activedescendant");
-    }
+    highlightOption(input, listbox, index);
   }
 
   function openList() {
