@@ -186,6 +186,41 @@ def test_select_all_fetches_every_page(page, library: Library, live: LiveServer)
     assert library.db.listing.totals()["models"] == 3
 
 
+def test_bulk_tags_over_more_models_than_one_request_takes(
+    page, library: Library, live: LiveServer
+) -> None:
+    """A request takes 5,000 models: the page sends a larger selection in batches and
+    sums the answers into one summary."""
+    count = 5_120
+    rows = [
+        (f"{i:064x}", f"/models/loras/many{i:05d}.safetensors", f"many {i:05d}")
+        for i in range(count)
+    ]
+    with library.db.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO models (sha256, path, name, type, created_at)"
+            " VALUES (?, ?, ?, 'loras', 0)",
+            rows,
+        )
+    page.goto(live.url)
+    expect(page.locator(".page-library .summary")).to_have_text("5,120 models")
+    page.locator(".card .card-select").first.click()
+    bar = page.get_by_role("region", name="Selected models")
+    bar.get_by_role("button", name="Select all 5,120").click()
+    expect(bar.locator(".bulk-count")).to_have_text("5,120 selected")
+    bar.get_by_role("button", name="Add tags…").click()
+    dialog = page.get_by_role("dialog", name="Add tags to 5,120 models")
+    dialog.get_by_label("Tag names, separated by commas").fill("batch")
+    dialog.get_by_role("button", name="Add tags").click()
+    toast = page.locator(".toast-success", has_text="Added batch to 5,120 models.")
+    expect(toast).to_be_visible(timeout=60_000)
+    tag_id = library.db.tags.ids_by_name(["batch"])["batch"]
+    linked = library.db.conn.execute(
+        "SELECT COUNT(*) FROM model_tags WHERE tag_id = ?", (tag_id,)
+    ).fetchone()[0]
+    assert linked == count
+
+
 def test_bulk_delete_with_files(page, library: Library, live: LiveServer) -> None:
     shas = seed_numbered(library, 4)
     page.goto(live.url)

@@ -10,6 +10,9 @@ import { toast, toastError } from "./toast.js";
 
 const PAGE = 500;
 const POLL_MS = 500;
+// What one request may carry: bulk edits take 5,000 models, a Civitai job 1,000.
+const BULK_MAX = 5000;
+const CIVITAI_MAX = 1000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -21,6 +24,13 @@ async function allSha256s(params) {
     found.push(...data.items.map((item) => item.sha256));
     if (data.items.length < PAGE || found.length >= data.total) return found;
   }
+}
+
+/** `items` in consecutive batches of at most `size`. */
+function batches(items, size) {
+  const out = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 /** Ask for tag names to add or remove (comma-separated, suggestions from `tagNames`). */
@@ -182,9 +192,13 @@ export function createBulk(hooks) {
     const names = await askTags(mode, selected.size, hooks.tagNames());
     if (!names) return;
     try {
-      const body = { sha256s: [...selected], [mode]: names };
-      const result = await post("models/bulk/tags", body);
-      const missing = (result.not_found || []).length;
+      const result = { updated: 0, not_found: [] };
+      for (const shas of batches([...selected], BULK_MAX)) {
+        const answer = await post("models/bulk/tags", { sha256s: shas, [mode]: names });
+        result.updated += answer.updated;
+        result.not_found.push(...(answer.not_found || []));
+      }
+      const missing = result.not_found.length;
       toast(
         t(`library.bulk.${mode}Done`, { n: result.updated, tags: names.join(", ") }) +
           (missing ? ` ${t("library.bulk.notFound", { n: missing })}` : ""),
@@ -199,16 +213,21 @@ export function createBulk(hooks) {
 
   async function civitai() {
     const shas = [...selected];
+    const note = toast(t("library.bulk.civitaiRunning", { n: shas.length }), "info", { timeout: 600000 });
     try {
-      await post("civitai/fetch", { sha256s: shas });
-      const note = toast(t("library.bulk.civitaiRunning", { n: shas.length }), "info", { timeout: 60000 });
+      // One job at a time: each batch is looked up before the next starts.
+      const c = { found: 0, not_found: 0, failed: 0, images: 0 };
       let status;
-      do {
-        await sleep(POLL_MS);
-        status = await get("civitai/status");
-      } while (status.running);
+      for (const batch of batches(shas, CIVITAI_MAX)) {
+        await post("civitai/fetch", { sha256s: batch });
+        do {
+          await sleep(POLL_MS);
+          status = await get("civitai/status");
+        } while (status.running);
+        for (const key of Object.keys(c)) c[key] += (status.counts || {})[key] || 0;
+        if (status.error) break;
+      }
       note.remove();
-      const c = status.counts || {};
       const text = t("library.bulk.civitaiDone", {
         found: c.found || 0,
         not_found: c.not_found || 0,
@@ -220,6 +239,7 @@ export function createBulk(hooks) {
       });
       hooks.afterChange("civitai");
     } catch (err) {
+      note.remove();
       toastError(err, t("library.bulk.civitaiFailed"));
     }
   }
@@ -228,8 +248,14 @@ export function createBulk(hooks) {
     const choice = await confirmDelete({ count: selected.size });
     if (!choice) return;
     try {
-      const result = await post("models/bulk/delete", { sha256s: [...selected], delete_file: choice.deleteFile });
-      const failed = result.failed || [];
+      const result = { deleted: 0, files_deleted: 0, failed: [] };
+      for (const shas of batches([...selected], BULK_MAX)) {
+        const answer = await post("models/bulk/delete", { sha256s: shas, delete_file: choice.deleteFile });
+        result.deleted += answer.deleted;
+        result.files_deleted += answer.files_deleted;
+        result.failed.push(...(answer.failed || []));
+      }
+      const failed = result.failed;
       let text = choice.deleteFile
         ? t("library.bulk.deletedFiles", { n: result.deleted, files: result.files_deleted })
         : t("library.bulk.deleted", { n: result.deleted });
