@@ -521,25 +521,30 @@ def test_scan_events_give_one_progress_toast_and_a_summary(page: Any) -> None:
 
 
 def test_the_manager_page_sends_to_the_workflow(page: Any, library: Library) -> None:
-    """The manager's own page (/hikaze/, another tab of ComfyUI's origin) says it runs inside
-    ComfyUI and sends a model to the workflow of the open ComfyUI tab."""
+    """The manager's own page (/hikaze/, another tab of ComfyUI's origin) knows it runs
+    inside ComfyUI: a card's "Send to workflow" puts the model into the open ComfyUI tab's
+    workflow, and says so when no ComfyUI tab is open."""
     item = library.items["aurora_xl_checkpoint"]
     manager = page.context.new_page()
     log = ConsoleLog(manager)
     manager.goto(library.server.url + "/hikaze/")
     manager.locator(".card").first.wait_for()
-    send = """async (item) => {
-        const link = await import("./static/js/comfy-link.js");
-        return [await link.insideComfy(), await link.sendToWorkflow(item)];
-    }"""
-    assert manager.evaluate(send, item) == [True, "sent"]
+
+    def send() -> None:
+        manager.get_by_role("button", name="Actions for aurora_xl_checkpoint").click()
+        manager.get_by_role("menuitem", name="Send to workflow").click()
+
+    send()
+    sent = manager.locator(".toast-success", has_text="Sent aurora_xl_checkpoint to the workflow")
+    sent.wait_for()
     page.wait_for_function(
         "(sha) => app.graph.nodes.some((n) => n.type === 'HikazeCheckpointLoader'"
         " && (n.widgets.find((w) => w.name === 'hikaze_payload').value || '').includes(sha))",
         arg=item["sha256"],
     )
-    # No ComfyUI tab open: the page says so instead of waiting.
+    # No ComfyUI tab open any more: the page says so instead of waiting.
     page.goto("about:blank")
-    assert manager.evaluate(send, item) == [True, "no-comfyui"]
+    send()
+    manager.locator(".toast-error", has_text="No ComfyUI tab answered").wait_for()
     manager.close()
     assert log.errors == []
