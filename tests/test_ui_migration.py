@@ -338,6 +338,11 @@ def test_scan_button_shows_progress_and_result(page, library: Library, live: Liv
     panel = page.locator(
         "section.panel", has=page.get_by_role("heading", name="Scan model folders")
     )
+    # Before any scan: no counts (zeros would read as a result).
+    expect(panel.locator(".scan-none")).to_have_text(
+        "No scan has run since the manager started: the counts of the next one show here."
+    )
+    expect(panel.get_by_test_id("scan-new")).to_have_count(0)
     page.evaluate(
         """() => {
             const bar = document.getElementById("scan-progress");

@@ -68,6 +68,7 @@ export default {
   "migration.scan.running": "{phase}… {n} files seen",
   "migration.scan.running.one": "{phase}… {n} file seen",
   "migration.scan.finished": "Done: {n} files seen",
+  "migration.scan.none": "No scan has run since the manager started: the counts of the next one show here.",
   "migration.scan.finished.one": "Done: {n} file seen",
   "migration.scan.problems": "Problems ({n})",
   "migration.scan.phase.starting": "Starting",

@@ -86,7 +86,7 @@ export function createScan({ pollSoon }) {
     const { running, phase } = data;
     const report = data.last_report;
     scanButton.disabled = running;
-    // While running: the live counts; afterwards: the last report's (or the idle zeros).
+    // While running: the live counts; afterwards: the last report's.
     const counts = !running && report ? report.counts : data.counts;
     let percent = 0;
     if (running)
@@ -101,6 +101,15 @@ export function createScan({ pollSoon }) {
         ? t("migration.scan.finished", { n: counts.files_seen })
         : "";
     bar.set(percent, caption);
+    if (!running && !report) {
+      // No scan since the manager started: no counts to show (zeros would read as a result).
+      replaceChildren(
+        fields,
+        h("p", { class: "muted scan-none" }, t("migration.scan.none")),
+        data.error ? h("p", { class: "error-text", role: "alert" }, data.error) : null,
+      );
+      return;
+    }
     // Every count the scan reports, in a fixed order; a count this page does not know yet
     // comes last, under its own key.
     const keys = [...COUNT_ORDER, ...Object.keys(counts).filter((k) => !COUNT_ORDER.includes(k))];
