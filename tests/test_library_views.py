@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hikaze_mm.database import DatabaseManager, ModelQuery
-from hikaze_mm.database.listing import folder_range
+from hikaze_mm.database.hash_cache import path_prefix_bounds
 from hikaze_mm.database.values import natural_key
 from hikaze_mm.library.folders import folder_tree
 from hikaze_mm.library.search_index import SearchIndexer
@@ -51,14 +51,14 @@ async def test_names_sort_naturally_both_ways(client) -> None:
 
 
 # ---------------------------------------------------------------------- folders
-def test_folder_range_bounds_only_paths_below() -> None:
-    low, high = folder_range("/m/loras/anime/")
+def test_the_folder_filter_bounds_only_paths_below() -> None:
+    """The folder filter is the path index range the scans use for their roots."""
+    low, high = path_prefix_bounds("/m/loras/anime/")
     assert (low, high) == ("/m/loras/anime/", "/m/loras/anime0")
     inside = ["/m/loras/anime/a.sft", "/m/loras/anime/deep/b.sft"]
     outside = ["/m/loras/anime.sft", "/m/loras/anime2/c.sft", "/m/loras/anime-x/d.sft"]
     assert all(low <= p < high for p in inside)
     assert not any(low <= p < high for p in outside)
-    assert folder_range("C:\\models\\loras") == ("C:\\models\\loras\\", "C:\\models\\loras]")
 
 
 def test_folder_tree_counts_every_level() -> None:

@@ -40,9 +40,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hikaze_mm.database.hash_cache import path_prefix_bounds
 from hikaze_mm.database.tags import nocase
 from hikaze_mm.errors import ValidationError
-from hikaze_mm.params import check_text
+from hikaze_mm.params import MAX_PATH_CHARS, check_text
 
 if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
@@ -65,7 +66,6 @@ UNKNOWN_BASE = "unknown"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 MAX_QUERY_CHARS = 200
-MAX_FOLDER_CHARS = 4096
 LIST_COLUMNS = (
     "sha256",
     "name",
@@ -107,8 +107,8 @@ class ModelQuery:
             raise ValidationError(f"offset must be >= 0 and limit between 0 and {MAX_LIMIT}")
         if self.q is not None and len(self.q) > MAX_QUERY_CHARS:
             raise ValidationError(f"q is at most {MAX_QUERY_CHARS} characters")
-        if self.folder is not None and len(self.folder) > MAX_FOLDER_CHARS:
-            raise ValidationError(f"folder is at most {MAX_FOLDER_CHARS} characters")
+        if self.folder is not None and len(self.folder) > MAX_PATH_CHARS:
+            raise ValidationError(f"folder is at most {MAX_PATH_CHARS} characters")
         for name in ("type", "base", "q", "folder"):
             if getattr(self, name) is not None:
                 check_text(getattr(self, name), name)
@@ -145,14 +145,6 @@ MAX_SEARCH_SEGMENTS = 8
 def tag_term(tag_id: int) -> str:
     """The index's term of a tag id (its ``tag_ids`` column holds one per tag)."""
     return f"tag_ids : {_phrase(chr(1) + str(tag_id) + chr(1))}"
-
-
-def folder_range(folder: str) -> tuple[str, str]:
-    """Bounds of the paths under ``folder``: ``[folder/, folder0)``, since "0" follows "/"
-    (a backslash folder: "]" follows a backslash)."""
-    sep = "\\" if "\\" in folder and "/" not in folder else "/"
-    base = folder.rstrip(sep)
-    return base + sep, base + chr(ord(sep) + 1)
 
 
 # Up to this many matches of ``q`` alone, the index drives (a table lookup each);
@@ -277,10 +269,10 @@ def _text_clause(text: str, search: TextSearch | None) -> tuple[str, list[Any]]:
 
 def build_sql(
     query: ModelQuery, tag_ids: Mapping[str, int], search: TextSearch | None = None
-) -> ListingSql | None:
-    """The SQL for ``query`` given its resolved tags (by ``nocase`` name); None when a
-    required tag is unknown (nothing matches). ``search``: how ``q`` uses the index (None:
-    the LIKE scan, while the index is not ready)."""
+) -> ListingSql:
+    """The SQL for ``query`` given its resolved tags (by ``nocase`` name; every required
+    tag among them). ``search``: how ``q`` uses the index (None: the LIKE scan, while the
+    index is not ready)."""
     clauses: list[str] = []
     args: list[Any] = []
     if not query.include_missing:
@@ -294,8 +286,6 @@ def build_sql(
         clauses.append("m.base = ?")
         args.append(query.base)
     for name in query.tags:
-        if nocase(name) not in tag_ids:
-            return None
         if search is not None and search.with_tags:
             continue  # the index's expression has it
         # The tag's posting list drives.
@@ -311,7 +301,7 @@ def build_sql(
         args.extend(excluded)
     if query.folder is not None:
         clauses.append("(m.path >= ? AND m.path < ?)")
-        args.extend(folder_range(query.folder))
+        args.extend(path_prefix_bounds(query.folder))
     if query.used:
         clauses.append("m.last_used_at IS NOT NULL")
     if query.q:
@@ -348,8 +338,6 @@ class ListingStore:
             return 0, []  # a required tag nobody has
         search = self._text_search(query, tag_ids) if query.q and self.search_ready() else None
         sql = build_sql(query, tag_ids, search)
-        if sql is None:
-            return 0, []
         conn = self.db.conn
         rows: list[Any] = []
         total: int | None = None
@@ -390,7 +378,7 @@ class ListingStore:
         if len(text) < TRIGRAM:
             return TextSearch(None, drives=False)
         phrase = _phrase(text)
-        if hash_prefix(text) is None and query.tags:  # build_sql: every tag is known
+        if hash_prefix(text) is None and query.tags:  # page: every tag is known
             terms = " AND ".join(tag_term(tag_ids[nocase(t)]) for t in query.tags)
             return TextSearch(f"{phrase} AND {terms}", drives=True, with_tags=True)
         hits = int(

@@ -6,6 +6,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
+from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -468,6 +469,19 @@ class ModelStore:
         sha = normalize_sha256(sha256)
         ids = self.db.tags.resolve(tags, create=False, missing_ok=True)
         return self.db.tags.unlink(MODEL_LINKS, sha, ids)
+
+    def retag(self, sha256s: Sequence[str], *, add: Sequence[int], remove: Sequence[int]) -> None:
+        """Remove then add tag ids on many models: one statement each, in one transaction
+        (the ids must exist; links already there or already gone are left as they are)."""
+        table, key = MODEL_LINKS
+        with self.db.transaction() as conn:
+            conn.executemany(
+                f"DELETE FROM {table} WHERE {key} = ? AND tag_id = ?", product(sha256s, remove)
+            )
+            conn.executemany(
+                f"INSERT OR IGNORE INTO {table} ({key}, tag_id) VALUES (?, ?)",
+                product(sha256s, add),
+            )
 
     def delete(self, sha256: str) -> bool:
         sha = normalize_sha256(sha256)

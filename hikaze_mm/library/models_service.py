@@ -440,10 +440,7 @@ class ModelsService:
             add = self.db.tags.resolve(ops.get("add", []), create=True)
             # Removing a tag nobody has is a no-op, as in a patch.
             remove = self.db.tags.resolve(ops.get("remove", []), create=False, missing_ok=True)
-            for sha in shas:
-                if sha in known:
-                    self.db.models.remove_tags(sha, remove)
-                    self.db.models.add_tags(sha, add)
+            self.db.models.retag([sha for sha in shas if sha in known], add=add, remove=remove)
         self.db.listing.tidy_search_index()
         return {"updated": len(known), "not_found": [s for s in shas if s not in known]}
 
