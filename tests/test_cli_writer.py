@@ -144,11 +144,11 @@ sys.stdin.read()
 """
 
 
-def test_a_holder_that_does_not_serve(tmp_path: Path) -> None:
-    data, root = tmp_path / "data", tmp_path / "models"
+def start_holder(data: Path, root: Path) -> subprocess.Popen:
+    """A library with one model file, and a process holding its lock (not serving)."""
     write_model(root / "loras" / "a.safetensors", 1000)
     Services.open(Config.load(data_dir=data, env={})).close()
-    holder = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-c", HOLD, str(data / "hikaze_mm.lock")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -156,6 +156,11 @@ def test_a_holder_that_does_not_serve(tmp_path: Path) -> None:
         env=cli_env(),
         cwd=REPO,
     )
+
+
+def test_a_holder_that_does_not_serve(tmp_path: Path) -> None:
+    data, root = tmp_path / "data", tmp_path / "models"
+    holder = start_holder(data, root)
     try:
         assert holder.stdout.readline().strip() == "held"
         who = f"hikaze-mm promote (pid {holder.pid})"
@@ -178,16 +183,7 @@ def test_a_holder_that_does_not_serve(tmp_path: Path) -> None:
 
 def test_a_dead_holders_line_is_ignored(tmp_path: Path) -> None:
     data, root = tmp_path / "data", tmp_path / "models"
-    write_model(root / "loras" / "a.safetensors", 1000)
-    Services.open(Config.load(data_dir=data, env={})).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(data / "hikaze_mm.lock")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=cli_env(),
-        cwd=REPO,
-    )
+    holder = start_holder(data, root)
     assert holder.stdout.readline().strip() == "held"
     holder.send_signal(signal.SIGKILL)  # leaves its line in the lock file
     holder.wait(30)

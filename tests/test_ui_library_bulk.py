@@ -154,11 +154,12 @@ def test_bulk_tags_with_shift_click_and_select_all(
     assert tags_of(library, shas[1]) == ["fresh", "picked"]
 
 
-def test_select_all_fetches_every_page(page, library: Library, live: LiveServer) -> None:
-    """Select all takes the whole filtered set, beyond the loaded page (pages of 500)."""
-    seed_numbered(library, 3)
+def insert_models(library: Library, stem: str, count: int) -> None:
+    """``count`` LoRAs named "<stem> 0000"... in one statement (a fixture, not the code
+    under test)."""
     rows = [
-        (f"{i:064x}", f"/models/loras/bulk{i:04d}.safetensors", f"bulk {i:04d}") for i in range(620)
+        (f"{i:064x}", f"/models/loras/{stem}{i:05d}.safetensors", f"{stem} {i:04d}")
+        for i in range(count)
     ]
     with library.db.transaction() as conn:
         conn.executemany(
@@ -166,6 +167,12 @@ def test_select_all_fetches_every_page(page, library: Library, live: LiveServer)
             " VALUES (?, ?, ?, 'loras', 0)",
             rows,
         )
+
+
+def test_select_all_fetches_every_page(page, library: Library, live: LiveServer) -> None:
+    """Select all takes the whole filtered set, beyond the loaded page (pages of 500)."""
+    seed_numbered(library, 3)
+    insert_models(library, "bulk", 620)
     page.goto(live.url)
     expect(page.locator(".page-library .summary")).to_have_text("623 models")
     page.get_by_role("combobox", name="Tags")  # the filters are there
@@ -192,16 +199,7 @@ def test_bulk_tags_over_more_models_than_one_request_takes(
     """A request takes 5,000 models: the page sends a larger selection in batches and
     sums the answers into one summary."""
     count = 5_120
-    rows = [
-        (f"{i:064x}", f"/models/loras/many{i:05d}.safetensors", f"many {i:05d}")
-        for i in range(count)
-    ]
-    with library.db.transaction() as conn:
-        conn.executemany(
-            "INSERT INTO models (sha256, path, name, type, created_at)"
-            " VALUES (?, ?, ?, 'loras', 0)",
-            rows,
-        )
+    insert_models(library, "many", count)
     page.goto(live.url)
     expect(page.locator(".page-library .summary")).to_have_text("5,120 models")
     page.locator(".card .card-select").first.click()
