@@ -159,6 +159,16 @@ class Config:
         return self.images_dir / "pending"
 
     @property
+    def legacy_work_dir(self) -> Path:
+        """Stage 1's work folder: the private copies of the legacy databases it reads."""
+        return Path(f"{self.db_path}.legacy-snapshots")
+
+    @property
+    def legacy_import_lock_path(self) -> Path:
+        """The lock one Stage 1 import at a time holds, across processes."""
+        return Path(f"{self.db_path}.legacy-import.lock")
+
+    @property
     def lock_path(self) -> Path:
         """The lock file of the one process that writes this library."""
         return self.data_dir / LOCK_FILE_NAME

@@ -3,8 +3,8 @@
 * ``HashJob`` hashes one file chunk by chunk into a reused buffer. It keeps its digest
   state and byte offset when paused, so a resumed job reads only the bytes it has not
   hashed yet (within one process: a hash state cannot be saved to disk).
-* ``HashControl`` is the switch a caller flips to pause, resume or cancel running jobs;
-  jobs look at it between chunks.
+* ``JobControl`` (of ``hikaze_mm.jobs``) is the switch a caller flips to pause, resume or
+  cancel running hash jobs; they look at it between chunks.
 * ``HashService`` runs jobs in a thread pool (hashlib and file reads release the GIL, so
   threads hash in parallel on all cores) and keeps a cache keyed on
   (path, size, mtime_ns, inode): an unchanged file is never read twice.
@@ -20,12 +20,13 @@ import errno
 import hashlib
 import os
 import stat as stat_module
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from hikaze_mm.jobs import JobCancelled, JobControl
 
 if TYPE_CHECKING:
     from hikaze_mm.database import DatabaseManager
@@ -39,7 +40,7 @@ def short_hash(sha256: str) -> str:
     return sha256[:10]
 
 
-class HashCancelled(Exception):
+class HashCancelled(JobCancelled):
     """The job was cancelled; nothing was returned."""
 
 
@@ -117,37 +118,6 @@ class HashResult:
         return short_hash(self.sha256)
 
 
-class HashControl:
-    """Pause, resume and cancel, shared by a caller and any number of jobs."""
-
-    def __init__(self) -> None:
-        self._cancelled = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-        self._running.set()
-
-    def wait_until_running(self, timeout: float | None = None) -> bool:
-        """Block while paused; True once running (or cancelled)."""
-        return self._running.wait(timeout)
-
-
 class HashJob:
     """One file's hash, resumable at any chunk boundary within this process."""
 
@@ -161,7 +131,7 @@ class HashJob:
         self._start_stat: FileStat | None = None
 
     def run(
-        self, control: HashControl | None = None, progress: ProgressCallback | None = None
+        self, control: JobControl | None = None, progress: ProgressCallback | None = None
     ) -> str:
         """Hash from the current offset to the end; return the hex digest.
 
@@ -254,7 +224,7 @@ class HashService:
         self,
         path: str | os.PathLike[str],
         *,
-        control: HashControl | None = None,
+        control: JobControl | None = None,
         progress: ProgressCallback | None = None,
         use_cache: bool = True,
         on_job: Callable[[HashJob], None] | None = None,

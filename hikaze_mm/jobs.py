@@ -1,41 +1,100 @@
-"""``BackgroundJob``: one kind of background work, one run at a time.
+"""The one job model: every kind of background work is a ``BackgroundJob`` in a ``JobRegistry``.
 
-The scan, the Stage 1 legacy import and the Stage 2 worker each own one. A job
+The scan, the Stage 1 legacy import, Stage 2, the base probe, the Civitai lookup and the
+search index each own one ``BackgroundJob``; ``Services`` puts them all in one
+``JobRegistry``, which lists them (``GET /api/jobs``) and closes them (cancel all, then
+wait for each).
+
+A job
 
 * starts a run in a thread of its own (``start``) or in the calling thread (``run``, for
   the CLI); a second start while a run is going raises ConflictError (HTTP 409);
-* hands the run a ``HashControl``, so ``cancel`` (and, for those that support it, pause)
-  reaches the work within one chunk;
+* hands the run a ``JobControl``, so ``cancel`` (and, for those that support it, pause)
+  reaches the work within one step (a hash chunk, a folder, a row);
 * keeps the status of the current run, and the report or error of the last one, for
-  ``status()``;
-* waits for its run (``wait``), and refuses new runs once closed (``close``);
-* merges the text index when a run leaves it fragmented (``tidy_search_index``: the
-  jobs write models in bulk, and a fragmented index reads several times slower);
-* releases the database connection of its thread when a run ends, so a server that runs
-  thousands of scans keeps a bounded number of connections open.
+  ``status()`` and ``snapshot()`` (the same fields for every job);
+* calls its hooks: ``after_run`` when a run ends, in the run's thread (the jobs that write
+  models in bulk merge the text index there: ``tidy_search_index``), and ``release`` when
+  a background run's thread ends (its database connection is closed, so a server that
+  runs thousands of scans keeps a bounded number of connections open);
+* waits for its run (``wait``), and refuses new runs once closed (``close``).
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager, now_ms
-from hikaze_mm.errors import ConflictError, HikazeError
-from hikaze_mm.hashing import HashCancelled, HashControl
+from hikaze_mm.database.errors import StorageError
+from hikaze_mm.database.values import now_ms
+from hikaze_mm.errors import ConflictError, HikazeError, NotFoundError
 
 log = logging.getLogger(__name__)
+
+Hook = Callable[[], None]
+
+
+class JobCancelled(Exception):
+    """A run stopped because its job was cancelled (work already done stays done)."""
+
+
+class JobControl:
+    """Pause, resume and cancel: shared by a job's owner and every step of its run (each
+    hash job of a scan or a promotion looks at it between chunks)."""
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        self._running.set()
+
+    def wait_until_running(self, timeout: float | None = None) -> bool:
+        """Block while paused; True once running (or cancelled)."""
+        return self._running.wait(timeout)
+
+    def check(self) -> None:
+        """Raise JobCancelled once cancelled (a step boundary of a run)."""
+        if self._cancelled.is_set():
+            raise JobCancelled("cancelled")
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """How far a run is: ``done`` of ``total`` ``unit`` (items, files, models, bytes...),
+    and the ``phase`` it is in when the job has phases."""
+
+    done: int = 0
+    total: int = 0
+    unit: str = "items"
+    phase: str | None = None
 
 
 @dataclass
 class JobRun:
     """One run of a job: its control, its times, and how it ended."""
 
-    control: HashControl = field(default_factory=HashControl)
+    control: JobControl = field(default_factory=JobControl)
     started_at: int = field(default_factory=now_ms)
     finished_at: int | None = None
     error: str | None = None
@@ -46,20 +105,52 @@ class JobRun:
         return self.control.cancelled
 
 
-class JobCancelled(Exception):
-    """A run stopped because its job was cancelled (work already done stays done)."""
-
-
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, HikazeError):
         return exc.detail
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def _plain(report: Any) -> Any:
+    """A report as JSON-ready values (reports that are objects have ``to_dict``)."""
+    to_dict = getattr(report, "to_dict", None)
+    return to_dict() if callable(to_dict) else report
+
+
+def tidy_search_index(listing: Any) -> Hook:
+    """The ``after_run`` hook of jobs that write models in bulk: merge the text index when
+    the run left it fragmented (a fragmented index reads several times slower). A busy or
+    read-only library is skipped: the next run tries again."""
+
+    def hook() -> None:
+        try:
+            listing.tidy_search_index()
+        except StorageError as exc:
+            log.warning("could not merge the search index: %s", exc.detail)
+
+    return hook
+
+
 class BackgroundJob:
-    def __init__(self, name: str, db: DatabaseManager | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        title: str | None = None,
+        progress: Callable[[], JobProgress] | None = None,
+        view: Callable[[Any], Any] = _plain,
+        after_run: Hook | None = None,
+        release: Hook | None = None,
+    ) -> None:
+        """``name`` names the job in ``GET /api/jobs/{name}``; ``title`` in messages ("a
+        scan is already running"). ``progress`` reads the running run's progress from its
+        owner, ``view`` turns a report into what ``snapshot()`` shows."""
         self.name = name
-        self.db = db
+        self.title = title or name
+        self._progress = progress
+        self._view = view
+        self._after_run = after_run
+        self._release = release
         self._lock = threading.Lock()
         self._run: JobRun | None = None
         self._running = False
@@ -79,7 +170,8 @@ class BackgroundJob:
             return self._run
 
     def status(self) -> dict[str, Any]:
-        """``{running, started_at, finished_at, error, last_report}`` of the current or last run."""
+        """``{running, started_at, finished_at, error, last_report}`` of the current or last
+        run; ``last_report`` as the run returned it."""
         with self._lock:
             run, running = self._run, self._running
         return {
@@ -90,15 +182,30 @@ class BackgroundJob:
             "last_report": run.report if run else None,
         }
 
+    def snapshot(self) -> dict[str, Any]:
+        """The fields every job shows (``GET /api/jobs``): ``{name, running, progress:
+        {done, total, unit, phase}, started_at, finished_at, error, last_report}``."""
+        status = self.status()
+        progress = self._progress() if self._progress is not None else JobProgress()
+        return {
+            "name": self.name,
+            "running": status["running"],
+            "progress": asdict(progress),
+            "started_at": status["started_at"],
+            "finished_at": status["finished_at"],
+            "error": status["error"],
+            "last_report": self._view(status["last_report"]),
+        }
+
     # ------------------------------------------------------------ running
     def begin(self) -> JobRun:
         """Claim the job for a new run (ConflictError while one runs); then pass it to
         ``run`` or ``start`` (or end it with ``abandon``)."""
         with self._lock:
             if self._closed:
-                raise ConflictError(f"the {self.name} service is shut down")
+                raise ConflictError(f"the {self.title} service is shut down")
             if self._running:
-                raise ConflictError(f"a {self.name} is already running")
+                raise ConflictError(f"a {self.title} is already running")
             self._running = True
             self._run = JobRun()
             return self._run
@@ -108,25 +215,18 @@ class BackgroundJob:
         try:
             run.report = target(run)
             return run.report
-        except (JobCancelled, HashCancelled):
+        except JobCancelled:
             run.error = "cancelled"
             raise
         except BaseException as exc:
             run.error = _reason(exc)
             raise
         finally:
-            self._tidy()
+            if self._after_run is not None:
+                self._after_run()
             with self._lock:
                 run.finished_at = now_ms()
                 self._running = False
-
-    def _tidy(self) -> None:
-        if self.db is None:
-            return
-        try:
-            self.db.listing.tidy_search_index()
-        except sqlite3.Error as exc:  # busy or read-only: the next run tries again
-            log.warning("could not merge the search index: %s", exc)
 
     def abandon(self, run: JobRun, exc: BaseException) -> None:
         """End a run from ``begin`` that failed before its work started (records ``exc``)."""
@@ -147,13 +247,13 @@ class BackgroundJob:
         def main() -> None:
             try:
                 self._execute(run, target)
-            except (JobCancelled, HashCancelled):
+            except JobCancelled:
                 pass
             except Exception:
-                log.exception("%s failed", self.name)
+                log.exception("%s failed", self.title)
             finally:
-                if self.db is not None:
-                    self.db.release_thread()
+                if self._release is not None:
+                    self._release()
 
         thread = threading.Thread(target=main, name=f"hikaze-{self.name}", daemon=True)
         with self._lock:
@@ -176,9 +276,55 @@ class BackgroundJob:
             thread.join(timeout)
         return not self.running
 
-    def close(self, timeout: float | None = None) -> None:
-        """Refuse new runs, cancel the running one and wait for it."""
+    def shut(self) -> None:
+        """Refuse new runs and cancel the running one (``close`` without the wait)."""
         with self._lock:
             self._closed = True
         self.cancel()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Refuse new runs, cancel the running one and wait for it."""
+        self.shut()
         self.wait(timeout)
+
+
+class JobRegistry:
+    """Every job of one running manager, by name."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, BackgroundJob] = {}
+
+    def add(self, job: BackgroundJob) -> BackgroundJob:
+        if job.name in self._jobs:
+            raise ValueError(f"two jobs named {job.name!r}")
+        self._jobs[job.name] = job
+        return job
+
+    def get(self, name: str) -> BackgroundJob:
+        try:
+            return self._jobs[name]
+        except KeyError:
+            known = ", ".join(sorted(self._jobs))
+            raise NotFoundError(f"no job named {name!r:.80} (the jobs: {known})") from None
+
+    def __iter__(self):
+        return iter(list(self._jobs.values()))
+
+    def snapshot(self, name: str) -> dict[str, Any]:
+        """The ``snapshot()`` of the job ``name`` (NotFoundError for another name)."""
+        return self.get(name).snapshot()
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        """Every job's ``snapshot()``, in the order they were added."""
+        return [job.snapshot() for job in self]
+
+    def close(self, timeout: float = 30.0) -> list[str]:
+        """Refuse new runs and cancel every running run at once, then wait for each (all
+        within ``timeout`` seconds); returns the names of jobs still running after it."""
+        jobs = list(self)
+        for job in jobs:
+            job.shut()
+        deadline = time.monotonic() + timeout
+        for job in jobs:
+            job.wait(max(0.0, deadline - time.monotonic()))
+        return [job.name for job in jobs if job.running]

@@ -20,13 +20,13 @@ their own against a temporary data dir. Nothing here is global.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from dataclasses import dataclass
 
 from hikaze_mm.config import Config
 from hikaze_mm.database import LATEST_REVISION, DatabaseManager, SchemaTooNewError
-from hikaze_mm.database.legacy_v2 import remove_stale_snapshots, snapshot_root
 from hikaze_mm.database.manager import SchemaNotReadableError
 from hikaze_mm.errors import (
     ConflictError,
@@ -36,7 +36,9 @@ from hikaze_mm.errors import (
 )
 from hikaze_mm.hashing import HashService
 from hikaze_mm.images import ImageStore
+from hikaze_mm.jobs import JobRegistry
 from hikaze_mm.legacy.job import LegacyImportJob
+from hikaze_mm.legacy.snapshots import remove_stale_snapshots
 from hikaze_mm.library.civitai import CivitaiService
 from hikaze_mm.library.images_service import ImagesService
 from hikaze_mm.library.models_service import ModelsService
@@ -52,6 +54,8 @@ from hikaze_mm.pending.promotion import Promoter
 from hikaze_mm.process_lock import LockOwner, ProcessLock
 
 ACCESS_MODES = ("shared", "write", "read")
+
+log = logging.getLogger(__name__)
 
 
 class NoLibraryError(NotFoundError):
@@ -200,6 +204,7 @@ class Services:
     watcher: LibraryWatcher
     civitai: CivitaiService
     prober: BaseProber
+    jobs: JobRegistry
     lock: ProcessLock
 
     @classmethod
@@ -257,11 +262,16 @@ class Services:
             max_pixels=config.max_image_pixels,
             max_bytes=config.max_image_bytes,
         )
-        legacy_import = LegacyImportJob(db, images)
+        legacy_import = LegacyImportJob(
+            db,
+            images,
+            work_dir=config.legacy_work_dir,
+            lock_path=config.legacy_import_lock_path,
+        )
         promoter = Promoter(db, images, hashes)
         if recover:  # this process alone works on the library
             images.cleanup_partial()
-            remove_stale_snapshots(snapshot_root(db.path))  # copies a killed import left
+            remove_stale_snapshots(config.legacy_work_dir)  # copies a killed import left
             promoter.recover()  # converge promotions a killed process left half done
         migration = MigrationManager(
             db,
@@ -279,6 +289,10 @@ class Services:
         prober = BaseProber(db)
         if recover:  # this process alone works on the library
             prober.start_upgrade()  # an upgraded library's bases, probed once
+        civitai = CivitaiService(db, images, models, config.civitai)
+        jobs = JobRegistry()
+        for owner in (scanner, legacy_import, migration, prober, civitai, search_index):
+            jobs.add(owner.job)
         return cls(
             config=config,
             db=db,
@@ -299,8 +313,9 @@ class Services:
                 mode=config.watch,
                 interval=config.rescan_interval,
             ),
-            civitai=CivitaiService(db, images, models, config.civitai),
+            civitai=civitai,
             prober=prober,
+            jobs=jobs,
             lock=lock,
         )
 
@@ -311,13 +326,14 @@ class Services:
         ``serve``, or ComfyUI); ``immediate_hashing`` promotes the new files it finds."""
         self.watcher.start(immediate_hashing=immediate_hashing, conf_strategy=conf_strategy)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the watcher, cancel every job and wait for them (each stops within a step:
+        a hash chunk, a folder, a legacy row), then close the library."""
         self.watcher.close()
-        self.search_index.close()
-        self.migration.shutdown()
-        self.scanner.close()
-        self.civitai.close()
-        self.prober.close()
+        self.civitai.close_lookups()
+        stuck = self.jobs.close(timeout)
+        if stuck:
+            log.warning("jobs still running at close: %s", ", ".join(stuck))
         self.hashes.close()
         self.db.close()
         self.lock.release()

@@ -94,7 +94,12 @@ def test_legacy_loras_have_their_base_after_stage_1_and_2(
 ) -> None:
     sample = build_sample_legacy(tmp_path / "old")
     import_legacy_data(
-        sample.db.path, sample.images_dir, db=services.db, images=services.images, workers=1
+        sample.db.path,
+        sample.images_dir,
+        db=services.db,
+        images=services.images,
+        work_dir=services.config.legacy_work_dir,
+        workers=1,
     )
     assert services.db.models.get(sample.shas[2])["base"] == "SDXL"  # hashed: Stage 1
     for pending in services.db.pending.list():

@@ -12,12 +12,12 @@ from hikaze_mm.database import DatabaseManager
 from hikaze_mm.hashing import (
     FileChangedError,
     HashCancelled,
-    HashControl,
     HashJob,
     HashPaused,
     HashService,
     short_hash,
 )
+from hikaze_mm.jobs import JobControl
 from tests.helpers import make_sparse, set_mtime_ns, sha256_of, write_model
 
 CHUNK = 64 * 1024
@@ -59,7 +59,7 @@ def test_multi_gb_sparse_file(tmp_path: Path) -> None:
 def test_cancel_mid_file(tmp_path: Path) -> None:
     path = tmp_path / "c.bin"
     write_model(path, 40 * CHUNK)
-    control = HashControl()
+    control = JobControl()
     job = HashJob(path, CHUNK)
 
     def progress(done: int, total: int) -> None:
@@ -74,7 +74,7 @@ def test_cancel_mid_file(tmp_path: Path) -> None:
 def test_pause_and_resume_continue_from_same_offset(tmp_path: Path) -> None:
     path = tmp_path / "p.bin"
     expected = write_model(path, 50 * CHUNK + 3)
-    control = HashControl()
+    control = JobControl()
     job = HashJob(path, CHUNK)
     seen: list[int] = []
 
@@ -96,7 +96,7 @@ def test_pause_and_resume_continue_from_same_offset(tmp_path: Path) -> None:
 def test_service_blocks_while_paused_then_finishes(service: HashService, tmp_path: Path) -> None:
     path = tmp_path / "s.bin"
     expected = write_model(path, 30 * CHUNK)
-    control = HashControl()
+    control = JobControl()
     reached = threading.Event()
     jobs: list[HashJob] = []
 
@@ -157,7 +157,7 @@ def test_change_during_hashing_is_detected(service: HashService, tmp_path: Path)
 def test_change_while_paused_is_detected(tmp_path: Path) -> None:
     path = tmp_path / "cp.bin"
     write_model(path, 10 * CHUNK)
-    control = HashControl()
+    control = JobControl()
     job = HashJob(path, CHUNK)
     control.pause()
     with pytest.raises(HashPaused):

@@ -30,7 +30,12 @@ SHA_B = "B" * 64  # upper case in legacy: stored lower case
 
 def run_import(services: Services, db_path: Path, images_dir: Path | None, workers: int = 1):
     return import_legacy_data(
-        db_path, images_dir, db=services.db, images=services.images, workers=workers
+        db_path,
+        images_dir,
+        db=services.db,
+        images=services.images,
+        work_dir=services.config.legacy_work_dir,
+        workers=workers,
     )
 
 

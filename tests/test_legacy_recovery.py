@@ -124,7 +124,12 @@ def high_size(services: Services, sha: str, seq: int) -> tuple[int, int]:
 
 def run_import(services: Services, lost: Lost, workers: int = 2) -> dict:
     return import_legacy_data(
-        lost.db, lost.images, db=services.db, images=services.images, workers=workers
+        lost.db,
+        lost.images,
+        db=services.db,
+        images=services.images,
+        work_dir=services.config.legacy_work_dir,
+        workers=workers,
     ).to_dict()
 
 

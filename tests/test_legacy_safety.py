@@ -99,7 +99,14 @@ def test_unusable_input_changes_nothing(
     temp_before = set(Path(tempfile.gettempdir()).glob("hikaze-legacy-*"))
     path = tmp_path / "missing.sqlite3" if kind == "missing" else build_bad(kind, tmp_path)
     with pytest.raises(error) as raised:
-        import_legacy_data(path, None, db=services.db, images=services.images, workers=1)
+        import_legacy_data(
+            path,
+            None,
+            db=services.db,
+            images=services.images,
+            work_dir=services.config.legacy_work_dir,
+            workers=1,
+        )
     assert words in raised.value.detail
     assert "\n" not in raised.value.detail
     if error is LegacyDatabaseError:
@@ -116,7 +123,13 @@ def test_missing_images_folder_is_400_and_changes_nothing(services: Services, tm
     rows = dump_v3(services.db)
     for bad in (tmp_path / "nope", sample.db.path):  # missing; a file, not a folder
         with pytest.raises(ValidationError):
-            import_legacy_data(sample.db.path, bad, db=services.db, images=services.images)
+            import_legacy_data(
+                sample.db.path,
+                bad,
+                db=services.db,
+                images=services.images,
+                work_dir=services.config.legacy_work_dir,
+            )
     assert dump_v3(services.db) == rows
 
 
@@ -157,7 +170,8 @@ RUN_IMPORT = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
 
     report = import_legacy_data(legacy_db, images_dir or None, db=svc.db, images=svc.images,
-                                progress=progress, workers=2)
+                                work_dir=svc.config.legacy_work_dir, progress=progress,
+                                workers=2)
     print(json.dumps(report.to_dict()))
     """
 )
@@ -299,7 +313,13 @@ def clean_import(tmp_path_factory: pytest.TempPathFactory):
     legacy, images = build_big_legacy(root / "src")
     services = Services.open(Config.load(data_dir=root / "data", env={}))
     try:
-        report = import_legacy_data(legacy, images, db=services.db, images=services.images)
+        report = import_legacy_data(
+            legacy,
+            images,
+            db=services.db,
+            images=services.images,
+            work_dir=services.config.legacy_work_dir,
+        )
         yield legacy, images, dump_v3(services.db), files_of(services.config.images_dir), report
     finally:
         services.close()
@@ -328,7 +348,13 @@ def test_kill_in_the_middle_then_resume(clean_import, tmp_path: Path, when: str)
     assert done < 100  # really interrupted
     services = Services.open(Config.load(data_dir=data, env={}))  # cleans partial files
     try:
-        report = import_legacy_data(legacy, images, db=services.db, images=services.images)
+        report = import_legacy_data(
+            legacy,
+            images,
+            db=services.db,
+            images=services.images,
+            work_dir=services.config.legacy_work_dir,
+        )
         assert report.already_imported == done
         assert dump_v3(services.db) == rows
         assert visible_images(services.config.images_dir) == files

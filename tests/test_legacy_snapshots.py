@@ -1,8 +1,9 @@
 """Stage 1: the private copy of the user's legacy DB never outlives its run.
 
-``LegacySnapshot`` copies the legacy DB under ``snapshot_root(<library db>)``. A run
-killed with SIGKILL after the copy leaves it behind; ``remove_stale_snapshots`` (run by the
-next snapshot, and when the library opens) deletes it, and never a live process's copy.
+``LegacySnapshot`` copies the legacy DB under Stage 1's work folder
+(``Config.legacy_work_dir``). A run killed with SIGKILL after the copy leaves it behind;
+``remove_stale_snapshots`` (run by the next snapshot, and when the library opens) deletes
+it, and never a live process's copy.
 """
 
 from __future__ import annotations
@@ -17,13 +18,9 @@ from pathlib import Path
 import pytest
 
 from hikaze_mm.config import Config
-from hikaze_mm.database.legacy_v2 import (
-    LegacyDatabaseError,
-    LegacySnapshot,
-    remove_stale_snapshots,
-    snapshot_root,
-)
+from hikaze_mm.database.legacy_v2 import LegacyDatabaseError
 from hikaze_mm.legacy.importer import import_legacy_data
+from hikaze_mm.legacy.snapshots import LegacySnapshot, remove_stale_snapshots
 from hikaze_mm.services import Services
 from tests.legacy_fixtures import build_sample_legacy
 from tests.test_legacy_safety import run_import_process
@@ -33,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 HOLD_SNAPSHOT = textwrap.dedent(
     """
     import sys
-    from hikaze_mm.database.legacy_v2 import LegacySnapshot
+    from hikaze_mm.legacy.snapshots import LegacySnapshot
 
     snapshot = LegacySnapshot.open(sys.argv[1], root=sys.argv[2])
     print(snapshot.folder, flush=True)
@@ -41,6 +38,11 @@ HOLD_SNAPSHOT = textwrap.dedent(
     snapshot.close()
     """
 )
+
+
+def work_dir(data: Path) -> Path:
+    """Stage 1's work folder for the library in ``data``."""
+    return Config.load(data_dir=data, env={}).legacy_work_dir
 
 
 def hold_snapshot(legacy_db: Path, root: Path) -> tuple[subprocess.Popen, Path]:
@@ -67,7 +69,7 @@ def killed_import(tmp_path: Path) -> tuple[Path, Path, Path]:
     proc = run_import_process(data, sample.db.path, sample.images_dir, kill_at=3)
     proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL
-    root = snapshot_root(data / "hikaze_mm.db")
+    root = work_dir(data)
     (folder,) = list(root.iterdir())
     assert folder.name.startswith(f"{proc.pid}-")
     # Left behind: a full copy of the user's database.
@@ -77,7 +79,7 @@ def killed_import(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def test_a_killed_runs_copy_is_removed_by_the_cleanup(tmp_path: Path) -> None:
     _legacy, _images, data = killed_import(tmp_path)
-    root = snapshot_root(data / "hikaze_mm.db")
+    root = work_dir(data)
     assert remove_stale_snapshots(root) == 1
     assert not root.exists()
     assert remove_stale_snapshots(root) == 0  # nothing left; no root is fine
@@ -86,23 +88,29 @@ def test_a_killed_runs_copy_is_removed_by_the_cleanup(tmp_path: Path) -> None:
 def test_the_next_start_of_the_library_removes_the_stale_copy(tmp_path: Path) -> None:
     _legacy, _images, data = killed_import(tmp_path)
     Services.open(Config.load(data_dir=data, env={})).close()
-    assert not snapshot_root(data / "hikaze_mm.db").exists()
+    assert not work_dir(data).exists()
 
 
 def test_the_next_import_removes_the_stale_copy_and_its_own(tmp_path: Path) -> None:
     legacy, images, data = killed_import(tmp_path)
     services = Services.open(Config.load(data_dir=data, env={}))
     try:
-        report = import_legacy_data(legacy, images, db=services.db, images=services.images)
+        report = import_legacy_data(
+            legacy,
+            images,
+            db=services.db,
+            images=services.images,
+            work_dir=services.config.legacy_work_dir,
+        )
         assert report.active_models == 2
     finally:
         services.close()
-    assert not snapshot_root(data / "hikaze_mm.db").exists()
+    assert not work_dir(data).exists()
 
 
 def test_a_live_owners_copy_is_kept_until_it_dies(tmp_path: Path) -> None:
     legacy = build_sample_legacy(tmp_path / "src").db.path
-    root = snapshot_root(tmp_path / "data" / "hikaze_mm.db")
+    root = work_dir(tmp_path / "data")
     proc, theirs = hold_snapshot(legacy, root)
     try:
         with LegacySnapshot.open(legacy, root=root) as ours:  # this process's own: kept too
@@ -123,7 +131,7 @@ def test_a_live_owners_copy_is_kept_until_it_dies(tmp_path: Path) -> None:
 
 def test_an_owner_that_finishes_removes_its_copy(tmp_path: Path) -> None:
     legacy = build_sample_legacy(tmp_path / "src").db.path
-    root = snapshot_root(tmp_path / "data" / "hikaze_mm.db")
+    root = work_dir(tmp_path / "data")
     proc, folder = hold_snapshot(legacy, root)
     assert folder.is_dir()
     proc.communicate("\n", timeout=30)
@@ -173,7 +181,7 @@ def test_which_folders_are_stale(tmp_path: Path) -> None:
 def test_unusable_input_leaves_no_copy(tmp_path: Path) -> None:
     bad = tmp_path / "bad.sqlite3"
     bad.write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)
-    root = snapshot_root(tmp_path / "data" / "hikaze_mm.db")
+    root = work_dir(tmp_path / "data")
     with pytest.raises(LegacyDatabaseError):
         LegacySnapshot.open(bad, root=root)
     assert not root.exists()

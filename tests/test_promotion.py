@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from hikaze_mm.errors import LockedError, NotFoundError, ValidationError
-from hikaze_mm.hashing import HashCancelled, HashControl
+from hikaze_mm.hashing import HashCancelled
+from hikaze_mm.jobs import JobControl
 from hikaze_mm.pending.journal import JOURNAL_KEY
 from hikaze_mm.pending.promotion import (
     PendingFileError,
@@ -251,7 +252,7 @@ def test_same_content_in_two_pending_items(services: Services, models_root: Path
 
 def test_second_caller_for_same_id_is_locked(services: Services, models_root: Path) -> None:
     pid, _ = add_pending(services, models_root, "lock.safetensors", 4 * 1024 * 1024)
-    control = HashControl()
+    control = JobControl()
     control.pause()
     started = threading.Event()
     results: dict[str, object] = {}
@@ -278,7 +279,7 @@ def test_second_caller_for_same_id_is_locked(services: Services, models_root: Pa
 
 def test_cancel_leaves_row_untouched(services: Services, models_root: Path, config) -> None:
     pid, _ = add_pending(services, models_root, "c.safetensors", 4 * config.hash_chunk_bytes)
-    control = HashControl()
+    control = JobControl()
 
     def progress(done: int, total: int) -> None:
         control.cancel()

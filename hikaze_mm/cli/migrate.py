@@ -37,9 +37,9 @@ def _check_input(args: argparse.Namespace) -> None:
     before the library is opened (a bad input creates nothing)."""
     import tempfile
 
-    from hikaze_mm.database.legacy_v2 import LegacySnapshot
     from hikaze_mm.errors import HikazeError
     from hikaze_mm.legacy.importer import check_images_dir
+    from hikaze_mm.legacy.snapshots import LegacySnapshot
 
     try:
         check_images_dir(args.images)

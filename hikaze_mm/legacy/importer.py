@@ -33,9 +33,9 @@ How it goes:
    any point leaves v3 consistent and a new run finishes the job without duplicates. A
    model recorded in the ledger is skipped by later runs (``already_imported``).
 
-The private copy of the legacy DB lives beside the library (``snapshot_root``) and is
+The private copy of the legacy DB lives in Stage 1's work folder (``work_dir``) and is
 deleted when the run ends; one a killed run left is deleted by the next run (and when the
-library is opened): see ``database.legacy_v2``.
+library is opened): see ``legacy.snapshots``.
 
 The report is returned, and also kept in ``migration_state`` under ``legacy_import``.
 """
@@ -62,9 +62,10 @@ from hikaze_mm.database import (
     normalize_tag_name,
     now_ms,
 )
-from hikaze_mm.database.legacy_v2 import LegacyModel, LegacySnapshot, LegacyTag, snapshot_root
+from hikaze_mm.database.legacy_v2 import LegacyModel, LegacyTag
 from hikaze_mm.errors import HikazeError, ValidationError
 from hikaze_mm.images import ImageError, ImageStore
+from hikaze_mm.jobs import JobControl
 from hikaze_mm.legacy.images import (
     EncodedImage,
     LegacyImagesListing,
@@ -78,6 +79,7 @@ from hikaze_mm.legacy.images import (
     regular_file_stat,
 )
 from hikaze_mm.legacy.report import ImportReport
+from hikaze_mm.legacy.snapshots import LegacySnapshot
 from hikaze_mm.library.scan_walk import MODEL_EXTENSIONS
 from hikaze_mm.meta import merge_meta_json, strip_image_keys
 from hikaze_mm.model_types import canonical_type
@@ -102,6 +104,7 @@ def import_legacy_data(
     *,
     db: DatabaseManager,
     images: ImageStore,
+    work_dir: Path,
     progress: ProgressFn | None = None,
     workers: int | None = None,
 ) -> ImportReport:
@@ -111,11 +114,12 @@ def import_legacy_data(
     ``tags``, ``models`` and ``done``. ``workers`` image encoding processes (default: one
     per core; 1 encodes in one thread). Raises ValidationError (400) for a missing path and
     LegacyDatabaseError (422) for a file that is not a usable v2 DB; nothing changes then.
+    The private copy of the legacy DB goes under ``work_dir`` (``Config.legacy_work_dir``).
     """
     images_dir = check_images_dir(legacy_images_dir)
     if progress is not None:
         progress("reading", 0, 0)
-    with LegacySnapshot.open(legacy_db_path, root=snapshot_root(db.path)) as legacy:
+    with LegacySnapshot.open(legacy_db_path, root=work_dir) as legacy:
         return import_snapshot(
             legacy, images_dir, db=db, images=images, progress=progress, workers=workers
         )
@@ -129,11 +133,19 @@ def import_snapshot(
     images: ImageStore,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    control: JobControl | None = None,
 ) -> ImportReport:
-    """``import_legacy_data`` for a snapshot already opened and checked (the caller closes it)."""
+    """``import_legacy_data`` for a snapshot already opened and checked (the caller closes it).
+
+    A cancelled ``control`` stops the import between rows: the models whose images are
+    in flight are finished and committed, then JobCancelled is raised. What was committed
+    stays imported (the ledger), so the next import of the same database goes on from there
+    and imports nothing twice.
+    """
     notify = progress or (lambda phase, done, total: None)
     report = ImportReport(str(legacy.source), str(images_dir) if images_dir else None)
     run = _Run(legacy, images_dir, db, images, report, notify, workers or default_workers())
+    run.control = control or run.control
     run.run_all()
     report.finish()
     db.state.set(STATE_KEY, report.to_dict())
@@ -340,6 +352,7 @@ class _Run:
         self._refs_without_folder = 0
         self._placed: set[tuple[str, str]] = set()  # images written in the open batch
         self.listing: LegacyImagesListing | None = None  # the images folder, read once
+        self.control = JobControl()
 
     # ------------------------------------------------------------------ phases
     def run_all(self) -> None:
@@ -428,6 +441,8 @@ class _Run:
             self.notify("models", done, total)
 
         for row in self.legacy.iter_models():
+            if self.control.cancelled:
+                break
             work = self._prepare(row)
             if work is None:
                 done += 1
@@ -439,6 +454,7 @@ class _Run:
         while window.models:
             finish_one()
         self._commit(batch)
+        self.control.check()  # stopped between rows: what is committed stays imported
 
     # ------------------------------------------------------------------ one model
     def _prepare(self, row: LegacyModel) -> _ModelWork | None:

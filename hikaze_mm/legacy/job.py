@@ -10,7 +10,6 @@ file beside the library does, where the OS offers ``fcntl``.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -18,32 +17,51 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.database import DatabaseManager
-from hikaze_mm.database.legacy_v2 import LegacySnapshot, snapshot_root
+from hikaze_mm.database.errors import StorageError
 from hikaze_mm.errors import ConflictError
 from hikaze_mm.images import ImageStore
-from hikaze_mm.jobs import BackgroundJob, JobRun
+from hikaze_mm.jobs import BackgroundJob, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.legacy.importer import STATE_KEY, ProgressFn, check_images_dir, import_snapshot
+from hikaze_mm.legacy.snapshots import LegacySnapshot
 from hikaze_mm.process_lock import ProcessLock
 
 
 class LegacyImportJob:
-    def __init__(self, db: DatabaseManager, images: ImageStore, *, workers: int | None = None):
+    def __init__(
+        self,
+        db: DatabaseManager,
+        images: ImageStore,
+        *,
+        work_dir: Path,
+        lock_path: Path,
+        workers: int | None = None,
+    ) -> None:
+        """``work_dir`` holds the private copies of legacy databases; ``lock_path`` is the
+        lock one import at a time holds across processes (both from the configuration)."""
         self.db = db
         self.images = images
+        self.work_dir = work_dir
+        self.lock_path = lock_path
         self.workers = workers
-        self._job = BackgroundJob("legacy import", db)
+        self.job = BackgroundJob(
+            "legacy-import",
+            title="legacy import",
+            progress=self._job_progress,
+            after_run=tidy_search_index(db.listing),
+            release=db.release_thread,
+        )
         self._lock = threading.Lock()
         self._progress: dict[str, Any] = {}
         # The last report survives restarts (kept in migration_state by the importer).
         try:
             self._last_report: dict[str, Any] | None = db.state.get(STATE_KEY)
-        except sqlite3.Error:
+        except StorageError:
             self._last_report = None
 
     def status(self) -> dict[str, Any]:
         """``{running, progress: {phase, done, total, updated_at}, last_report, error,
         started_at, finished_at}``; ``last_report`` is the last import that finished."""
-        job = self._job.status()
+        job = self.job.status()
         with self._lock:
             return {
                 "running": job["running"],
@@ -53,6 +71,13 @@ class LegacyImportJob:
                 "started_at": job["started_at"],
                 "finished_at": job["finished_at"],
             }
+
+    def _job_progress(self) -> JobProgress:
+        with self._lock:
+            progress = dict(self._progress)
+        phase = progress.get("phase")
+        unit = "tags" if phase == "tags" else "models"
+        return JobProgress(progress.get("done", 0), progress.get("total", 0), unit, phase)
 
     def _on_progress(self, phase: str, done: int, total: int) -> None:
         with self._lock:
@@ -65,8 +90,8 @@ class LegacyImportJob:
 
     @contextlib.contextmanager
     def _process_lock(self) -> Iterator[None]:
-        """Hold ``<library>.legacy-import.lock`` exclusively, or raise ConflictError."""
-        lock = ProcessLock(Path(f"{self.db.path}.legacy-import.lock"))
+        """Hold the import's lock file exclusively, or raise ConflictError."""
+        lock = ProcessLock(self.lock_path)
         if not lock.try_acquire():
             raise ConflictError("a legacy import is already running in another process")
         try:
@@ -89,8 +114,7 @@ class LegacyImportJob:
             images_dir = check_images_dir(legacy_images_dir)
             held.enter_context(self._process_lock())
             self._on_progress("reading", 0, 0)
-            root = snapshot_root(self.db.path)
-            snapshot = held.enter_context(LegacySnapshot.open(legacy_db_path, root=root))
+            snapshot = held.enter_context(LegacySnapshot.open(legacy_db_path, root=self.work_dir))
         except BaseException:
             held.close()
             raise
@@ -108,7 +132,7 @@ class LegacyImportJob:
             if progress is not None:
                 progress(phase, done, total)
 
-        def target(_run: JobRun) -> dict[str, Any]:
+        def target(run: JobRun) -> dict[str, Any]:
             with held:
                 report = import_snapshot(
                     snapshot,
@@ -117,6 +141,7 @@ class LegacyImportJob:
                     images=self.images,
                     progress=on_progress,
                     workers=self.workers,
+                    control=run.control,
                 )
             result = report.to_dict()
             with self._lock:
@@ -130,13 +155,13 @@ class LegacyImportJob:
     ) -> dict[str, Any]:
         """Check the input here (400, 422; 409 while an import runs), then import in the
         background; returns the status. Progress and the report: ``status()``."""
-        run = self._job.begin()
+        run = self.job.begin()
         try:
             held, snapshot, images_dir = self._open(legacy_db_path, legacy_images_dir)
         except BaseException as exc:
-            self._job.abandon(run, exc)
+            self.job.abandon(run, exc)
             raise
-        self._job.start(self._importer(held, snapshot, images_dir, None), run)
+        self.job.start(self._importer(held, snapshot, images_dir, None), run)
         return self.status()
 
     def run_blocking(
@@ -157,8 +182,8 @@ class LegacyImportJob:
             held, snapshot, images_dir = self._open(legacy_db_path, legacy_images_dir)
             return self._importer(held, snapshot, images_dir, progress)(job_run)
 
-        return self._job.run(target)
+        return self.job.run(target)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a background import; True when none is running."""
-        return self._job.wait(timeout)
+        return self.job.wait(timeout)

@@ -42,7 +42,7 @@ from hikaze_mm.config import CivitaiSettings
 from hikaze_mm.database import DatabaseManager, normalize_sha256, now_ms
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 from hikaze_mm.images import ImageError, ImageStore
-from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun
+from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.library.civitai_client import (
     CivitaiClient,
     CivitaiError,
@@ -137,6 +137,13 @@ def parse_fetch_body(body: dict[str, Any]) -> dict[str, Any]:
     return {"sha256s": shas, "missing": missing, "force": force}
 
 
+def _shown(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A report as a status shows it: its last ``STATUS_RESULTS`` results."""
+    if report is None or len(report["results"]) <= STATUS_RESULTS:
+        return report
+    return {**report, "results": report["results"][-STATUS_RESULTS:], "results_truncated": True}
+
+
 class CivitaiService:
     """Civitai lookups for one library. ``bucket``, ``sleep`` and ``now`` (ms) are
     injectable for tests; by default a bucket of ``settings.requests_per_second``."""
@@ -159,7 +166,14 @@ class CivitaiService:
         self.now = now
         self.bucket = bucket or TokenBucket(settings.requests_per_second)
         self.client = CivitaiClient(settings, self.bucket, sleep=sleep)
-        self._job = BackgroundJob("Civitai lookup", db)
+        self.job = BackgroundJob(
+            "civitai",
+            title="Civitai lookup",
+            progress=self._job_progress,
+            view=_shown,
+            after_run=tidy_search_index(db.listing),
+            release=db.release_thread,
+        )
         self._lock = threading.Lock()
         self._run: _Run | None = None
         self._last_report: dict[str, Any] | None = None
@@ -171,7 +185,7 @@ class CivitaiService:
     def status(self) -> dict[str, Any]:
         """``{running, mode, force, started_at, finished_at, progress: {done, total},
         current, counts, error, last_report}`` of the running or last run."""
-        job = self._job.status()
+        job = self.job.status()
         with self._lock:
             run = self._run
             data: dict[str, Any] = {"running": job["running"]}
@@ -198,11 +212,15 @@ class CivitaiService:
                     error=run.error or job["error"],
                 )
             report = self._last_report
-        if report is not None and len(report["results"]) > STATUS_RESULTS:
-            report = {**report, "results": report["results"][-STATUS_RESULTS:]}
-            report["results_truncated"] = True
-        data["last_report"] = report
+        data["last_report"] = _shown(report)
         return data
+
+    def _job_progress(self) -> JobProgress:
+        with self._lock:
+            run = self._run
+            if run is None:
+                return JobProgress(unit="models")
+            return JobProgress(run.done, len(run.items), "models")
 
     # ------------------------------------------------------------ jobs
     def targets(self, sha256s: Sequence[str] | None, *, missing: bool, force: bool) -> list[str]:
@@ -215,7 +233,7 @@ class CivitaiService:
         return list(dict.fromkeys(normalize_sha256(s) for s in sha256s or ()))
 
     def _claim(self, items: list[str], mode: str, force: bool) -> tuple[JobRun, _Run]:
-        job_run = self._job.begin()
+        job_run = self.job.begin()
         run = _Run(mode, force, items)
         with self._lock:
             self._run = run
@@ -234,7 +252,7 @@ class CivitaiService:
         one runs."""
         items = self.targets(sha256s, missing=missing, force=force)
         job_run, run = self._claim(items, mode or ("missing" if missing else "sha256s"), force)
-        self._job.start(lambda jr: self._execute(jr, run, None), job_run)
+        self.job.start(lambda jr: self._execute(jr, run, None), job_run)
         return self.status()
 
     def run(
@@ -249,7 +267,7 @@ class CivitaiService:
         status after each model."""
         items = self.targets(sha256s, missing=missing, force=force)
         job_run, run = self._claim(items, "missing" if missing else "sha256s", force)
-        return self._job.run(lambda jr: self._execute(jr, run, on_progress), job_run)
+        return self.job.run(lambda jr: self._execute(jr, run, on_progress), job_run)
 
     def maybe_auto(self, sha256s: Iterable[str]) -> dict[str, Any] | None:
         """The hook for newly added models (the scanner's, the promoter's): unless
@@ -273,16 +291,21 @@ class CivitaiService:
             try:
                 return self.start(sha256s=shas, mode="auto")
             except ConflictError:  # a run is ending and takes no more hashes: wait for it
-                self._job.wait(10)
+                self.job.wait(10)
         return None
 
     def wait(self, timeout: float | None = None) -> bool:
-        return self._job.wait(timeout)
+        return self.job.wait(timeout)
+
+    def close_lookups(self) -> None:
+        """Cancel any single lookup (``lookup_one``) and refuse new ones; the job itself is
+        closed with the others (``JobRegistry.close``)."""
+        self._closing.set()
 
     def close(self) -> None:
         """Cancel the running run and any single lookup, and wait for the run."""
-        self._closing.set()
-        self._job.close()
+        self.close_lookups()
+        self.job.close()
 
     def _next(self, run: _Run) -> str | None:
         with self._lock:

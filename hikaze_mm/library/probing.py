@@ -22,7 +22,7 @@ from typing import Any
 
 from hikaze_mm.database import DatabaseManager, now_ms
 from hikaze_mm.errors import ConflictError, ValidationError
-from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun
+from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.probe import probe_file
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,12 @@ def parse_probe_body(body: Any) -> bool:
 class BaseProber:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db
-        self._job = BackgroundJob("probe", db)
+        self.job = BackgroundJob(
+            "probe",
+            progress=self._job_progress,
+            after_run=tidy_search_index(db.listing),
+            release=db.release_thread,
+        )
         self._lock = threading.Lock()
         self._progress: dict[str, Any] = {"done": 0, "total": 0}
         self._mode: str | None = None
@@ -62,41 +67,45 @@ class BaseProber:
         if state is None or state.get("done"):
             return False
         try:
-            run = self._job.begin()
+            run = self.job.begin()
         except ConflictError:
             return False
         self._set_mode("upgrade")
-        self._job.start(lambda r: self._probe(r, every=False, upgrade=True), run)
+        self.job.start(lambda r: self._probe(r, every=False, upgrade=True), run)
         return True
 
     def start(self, *, every: bool = False) -> dict[str, Any]:
         """Probe in the background; returns the status. ConflictError while one runs."""
-        run = self._job.begin()
+        run = self.job.begin()
         self._set_mode("all" if every else "missing")
         status = self.status()
-        self._job.start(lambda r: self._probe(r, every=every), run)
+        self.job.start(lambda r: self._probe(r, every=every), run)
         return status
 
     def run(self, *, every: bool = False) -> dict[str, Any]:
         """Probe in this thread and return the report (the CLI). ConflictError while busy."""
-        run = self._job.begin()
+        run = self.job.begin()
         self._set_mode("all" if every else "missing")
-        return self._job.run(lambda r: self._probe(r, every=every), run)
+        return self.job.run(lambda r: self._probe(r, every=every), run)
 
     def status(self) -> dict[str, Any]:
         """``{running, mode, progress: {done, total}, started_at, finished_at, error,
         last_report}``."""
         with self._lock:
             data: dict[str, Any] = {"mode": self._mode, "progress": dict(self._progress)}
-        return {**self._job.status(), **data}
+        return {**self.job.status(), **data}
 
     def wait(self, timeout: float | None = None) -> bool:
-        return self._job.wait(timeout)
+        return self.job.wait(timeout)
 
     def close(self) -> None:
-        self._job.close()
+        self.job.close()
 
     # ------------------------------------------------------------ the work
+    def _job_progress(self) -> JobProgress:
+        with self._lock:
+            return JobProgress(self._progress["done"], self._progress["total"], "models")
+
     def _set_mode(self, mode: str) -> None:
         with self._lock:
             self._mode = mode

@@ -61,9 +61,16 @@ from typing import Any, TypeVar
 from hikaze_mm.config import ModelRoot
 from hikaze_mm.database import DatabaseManager, now_ms
 from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, ValidationError
-from hikaze_mm.hashing import FileChangedError, HashCancelled, HashControl, HashService
+from hikaze_mm.hashing import FileChangedError, HashCancelled, HashService
 from hikaze_mm.images import ImageStore
-from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun
+from hikaze_mm.jobs import (
+    BackgroundJob,
+    JobCancelled,
+    JobControl,
+    JobProgress,
+    JobRun,
+    tidy_search_index,
+)
 from hikaze_mm.library.scan_plan import (
     ModelLocation,
     Plan,
@@ -170,7 +177,7 @@ class _Run:
         immediate: bool,
         conf_strategy: str | None,
         on_progress: Callable[[dict[str, Any]], None] | None,
-        control: HashControl,
+        control: JobControl,
         scope: list[str] | None = None,
         settled: Callable[[SeenFile], bool] | None = None,
     ) -> None:
@@ -267,7 +274,12 @@ class Scanner:
         self.promoter = promoter
         self.sidecars = SidecarReader(db, images)
         self.batch_size = batch_size
-        self._job = BackgroundJob("scan", db)
+        self.job = BackgroundJob(
+            "scan",
+            progress=self._progress,
+            after_run=tidy_search_index(db.listing),
+            release=db.release_thread,
+        )
         self._lock = threading.Lock()  # guards the live _Run's phase and current file
         self._run: _Run | None = None
         self._last_report: dict[str, Any] | None = None
@@ -277,9 +289,20 @@ class Scanner:
         self.listener: Callable[[dict[str, Any]], None] | None = None
 
     # ------------------------------------------------------------------ control
+    def _progress(self) -> JobProgress:
+        """Files hashed of those to hash while hashing, else the files seen."""
+        with self._lock:
+            run = self._run
+            if run is None:
+                return JobProgress(unit="files")
+            counts, phase = run.counts, run.phase
+            if phase == "hashing" and counts.to_hash:
+                return JobProgress(counts.hashed, counts.to_hash, "files", phase)
+            return JobProgress(counts.files_seen, counts.files_seen, "files", phase)
+
     def status(self) -> dict[str, Any]:
         """Live progress of the running scan, or the result of the last one."""
-        running = self._job.running
+        running = self.job.running
         with self._lock:
             run = self._run
             data: dict[str, Any] = {"running": running}
@@ -308,7 +331,7 @@ class Scanner:
             )
         if immediate_hashing and self.promoter is None:
             raise ValidationError("immediate hashing needs the promotion service")
-        job_run = self._job.begin()
+        job_run = self.job.begin()
         run = _Run(
             chosen,
             immediate_hashing,
@@ -335,7 +358,7 @@ class Scanner:
         ``on_progress`` receives status snapshots (throttled, and at every phase change).
         """
         job_run, run = self._begin(roots, immediate_hashing, conf_strategy, on_progress)
-        return self._job.run(claimed=job_run, target=lambda _: self._execute(run))
+        return self.job.run(claimed=job_run, target=lambda _: self._execute(run))
 
     def scan_folders(
         self,
@@ -362,7 +385,7 @@ class Scanner:
         job_run, run = self._begin(
             None, immediate_hashing, conf_strategy, on_progress, scope=scope, settled=settled
         )
-        return self._job.run(claimed=job_run, target=lambda _: self._execute(run))
+        return self.job.run(claimed=job_run, target=lambda _: self._execute(run))
 
     def start(
         self,
@@ -377,20 +400,20 @@ class Scanner:
         ``on_progress`` receives status snapshots from the scan's thread (throttled)."""
         job_run, run = self._begin(roots, immediate_hashing, conf_strategy, on_progress)
         status = self.status()  # as started: a small scan may be over before we return
-        self._job.start(lambda _: self._execute(run), job_run)
+        self.job.start(lambda _: self._execute(run), job_run)
         return status
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a background scan; True when none is running."""
-        return self._job.wait(timeout)
+        return self.job.wait(timeout)
 
     def cancel(self) -> None:
         """Ask a running scan to stop (at the next folder or hash chunk)."""
-        self._job.cancel()
+        self.job.cancel()
 
     def close(self) -> None:
         """Stop a running scan (at the next folder or hash chunk) and wait for it."""
-        self._job.close()
+        self.job.close()
 
     # ------------------------------------------------------------------ the scan
     def _execute(self, run: _Run) -> ScanReport:

@@ -15,7 +15,7 @@ from typing import Any
 
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.errors import ConflictError
-from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun
+from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun, tidy_search_index
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +26,19 @@ class SearchIndexer:
     def __init__(self, db: DatabaseManager, *, batch_size: int = BATCH_SIZE) -> None:
         self.db = db
         self.batch_size = batch_size
-        self._job = BackgroundJob("search index", db)
+        self.job = BackgroundJob(
+            "search-index",
+            title="search index build",
+            after_run=tidy_search_index(db.listing),
+            release=db.release_thread,
+        )
 
     def start(self) -> bool:
         """Start building when the index is not ready; True if a build started."""
         if self.db.read_only or self.db.listing.search_ready():
             return False
         try:
-            self._job.start(self._build)
+            self.job.start(self._build)
         except ConflictError:  # running already, or shut down
             return False
         return True
@@ -52,12 +57,12 @@ class SearchIndexer:
         return self.db.listing.search_ready()
 
     def status(self) -> dict[str, Any]:
-        return {"ready": self.ready, **self._job.status()}
+        return {"ready": self.ready, **self.job.status()}
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a running build; True when none is running."""
-        return self._job.wait(timeout)
+        return self.job.wait(timeout)
 
     def close(self) -> None:
         """Stop a running build (after its current batch) and wait for it."""
-        self._job.close()
+        self.job.close()

@@ -25,8 +25,7 @@ from typing import Any
 
 from hikaze_mm.database import DatabaseManager, now_ms
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
-from hikaze_mm.hashing import HashControl
-from hikaze_mm.jobs import BackgroundJob
+from hikaze_mm.jobs import BackgroundJob, JobControl, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.params import parse_path
 from hikaze_mm.pending.promotion import WORKER_STRATEGIES, Promoter, check_strategy
 from hikaze_mm.pending.state import MigrationState, StateTracker
@@ -55,13 +54,18 @@ class MigrationManager:
         )
         self.tracker = StateTracker(db, save_interval=save_interval)
         self._lock = threading.Lock()
-        self._job = BackgroundJob("migration", db)
+        self.job = BackgroundJob(
+            "migration",
+            progress=self._job_progress,
+            after_run=tidy_search_index(db.listing),
+            release=db.release_thread,
+        )
 
     # ------------------------------------------------------------ queries
     @property
     def active(self) -> bool:
         """Whether this process runs a worker now (running or paused)."""
-        return self._job.running
+        return self.job.running
 
     def get_status(self) -> dict[str, Any]:
         if not self.active:
@@ -69,9 +73,16 @@ class MigrationManager:
         state = self.tracker.snapshot()
         return status_dict(state, active=self.active)
 
+    def _job_progress(self) -> JobProgress:
+        """The bytes promoted of the bytes to promote (as the status counts them)."""
+        stats = status_dict(self.tracker.snapshot(), active=self.active)
+        return JobProgress(
+            stats["stats"]["done_bytes"], stats["stats"]["total_bytes"], "bytes", stats["phase"]
+        )
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the worker ends; False if it still runs after ``timeout`` seconds."""
-        return self._job.wait(timeout)
+        return self.job.wait(timeout)
 
     # ------------------------------------------------------------ control
     def start_full_migration(
@@ -144,10 +155,10 @@ class MigrationManager:
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop the worker (within a chunk); the persisted state stays resumable."""
-        self._job.close(timeout)
+        self.job.close(timeout)
 
-    def _control(self) -> HashControl:
-        run = self._job.current
+    def _control(self) -> JobControl:
+        run = self.job.current
         assert run is not None
         return run.control
 
@@ -160,7 +171,13 @@ class MigrationManager:
             workers=self.workers,
             conf_strategy=conf_strategy or self.default_conf_strategy,
         )
-        self._job.start(lambda run: worker.run(run.control))
+
+        def target(run: JobRun) -> dict[str, Any]:
+            worker.run(run.control)
+            run.control.check()  # a cancelled run ends cancelled
+            return status_dict(self.tracker.snapshot(), active=False)
+
+        self.job.start(target)
 
 
 def status_dict(state: MigrationState, *, active: bool) -> dict[str, Any]:

@@ -6,7 +6,7 @@ CLI and the directory scanner:
 1. Lock the pending id (a second caller gets 423 at once) and load the row. A missing or
    unreadable file marks the row ``error`` with the reason; nothing else changes.
 2. Hash the file with the SHA-256 service (cache, pause/resume/cancel through
-   ``HashControl``), then look the hash up in ``models``.
+   ``JobControl``), then look the hash up in ``models``.
 3. Apply, under a lock on the hash so two items with the same content go one by one:
 
    * no model with this hash: insert it (name, type, base, size, created_at, meta), move
@@ -44,11 +44,11 @@ from hikaze_mm.database import DatabaseManager
 from hikaze_mm.errors import ConflictError, NotFoundError, UnprocessableError, ValidationError
 from hikaze_mm.hashing import (
     FileChangedError,
-    HashControl,
     HashService,
     ProgressCallback,
 )
 from hikaze_mm.images import ImageError, ImageStore
+from hikaze_mm.jobs import JobControl
 from hikaze_mm.library.sidecars import SidecarReader, sidecars_of
 from hikaze_mm.meta import strip_image_keys
 from hikaze_mm.params import check_int
@@ -150,7 +150,7 @@ class Promoter:
         pending_id: int,
         conf_strategy: str | None = None,
         *,
-        control: HashControl | None = None,
+        control: JobControl | None = None,
         progress: ProgressCallback | None = None,
         on_outcome: OutcomeHook | None = None,
     ) -> dict[str, Any]:
@@ -180,7 +180,7 @@ class Promoter:
     def _hash(
         self,
         pending: dict[str, Any],
-        control: HashControl | None,
+        control: JobControl | None,
         progress: ProgressCallback | None,
         on_outcome: OutcomeHook | None,
     ) -> tuple[str, int]:

@@ -6,7 +6,7 @@ the ids someone else is promoting right now, and hands them to ``workers`` threa
 hash several files at once (hashlib and file reads release the GIL, so this scales with
 cores). A pass that finds nothing ends the run.
 
-Pausing flips the shared ``HashControl``: a thread in the middle of a file stops within
+Pausing flips the shared ``JobControl``: a thread in the middle of a file stops within
 one chunk and keeps its place; threads between items wait. Cancelling (shutdown) stops
 the threads the same way and leaves the persisted state RUNNING or PAUSED, so the next
 start of the process resumes.
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from hikaze_mm.database import DatabaseManager, now_ms
 from hikaze_mm.errors import LockedError, NotFoundError
-from hikaze_mm.hashing import HashCancelled, HashControl
+from hikaze_mm.hashing import HashCancelled
+from hikaze_mm.jobs import JobCancelled, JobControl
 from hikaze_mm.pending.promotion import (
     PendingFileError,
     PendingFileMissing,
@@ -62,14 +63,15 @@ class MigrationWorker:
         self.promoter = promoter
         self.legacy_import = legacy_import
         self.tracker = tracker
-        self.control = HashControl()
+        self.control = JobControl()
         self.workers = max(1, workers)
         self.conf_strategy = conf_strategy
         self._attempted: set[int] = set()
 
     # ------------------------------------------------------------ the run
-    def run(self, control: HashControl) -> None:
-        """The whole run, in the calling thread (the manager's job); never raises."""
+    def run(self, control: JobControl) -> None:
+        """The whole run, in the calling thread (the manager's job); never raises (a
+        cancelled run returns, its persisted state resumable)."""
         self.control = control
         try:
             state = self.tracker.snapshot()
@@ -81,6 +83,8 @@ class MigrationWorker:
             if self.control.cancelled:
                 return  # shutdown: the persisted state stays RUNNING/PAUSED for a resume
             self.tracker.update(status="COMPLETED", current={}, finished_at=now_ms())
+        except JobCancelled:  # Stage 1 stopped between rows: it resumes with the run
+            return
         except Exception as exc:
             log.exception("migration failed")
             self.tracker.update(status="ERROR", error=str(exc) or type(exc).__name__)

@@ -12,6 +12,7 @@ from hikaze_mm.server.routes import (
     civitai,
     health,
     images,
+    jobs,
     legacy_import,
     library,
     migration,
@@ -21,7 +22,17 @@ from hikaze_mm.server.routes import (
 from hikaze_mm.services import Services
 
 # web_ui last: it owns the catch-all static routes of the UI.
-ROUTE_MODULES = (health, legacy_import, migration, library, images, scan, civitai, web_ui)
+ROUTE_MODULES = (
+    health,
+    jobs,
+    legacy_import,
+    migration,
+    library,
+    images,
+    scan,
+    civitai,
+    web_ui,
+)
 
 
 def _build(services: Services, *, close_services: bool, host: str) -> web.Application:
