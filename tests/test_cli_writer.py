@@ -119,6 +119,12 @@ def test_commands_beside_a_server(served, tmp_path: Path) -> None:
     listed = json.loads(run_cli("list", "--json", *common).stdout)
     assert [item["name"] for item in listed["items"]] == ["first"]
 
+    # probe runs in the server too, followed through GET /api/jobs/probe.
+    proc = run_cli("probe", "--json", *common)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["total"] == 1
+    assert f"served by hikaze-mm serve ({holder}): probing there" in proc.stderr
+
     # hash beside the writer: its cache is read, not written.
     proc = run_cli("hash", "--json", *common, str(root / "loras" / "first.safetensors"))
     assert proc.returncode == 0 and json.loads(proc.stdout)["cached"] is True

@@ -19,13 +19,11 @@ from hikaze_mm.cli.common import (
     CliError,
     add_config_options,
     add_json_option,
-    note,
     plural,
 )
 from hikaze_mm.cli.progress import Progress
 
 SHA_RE = re.compile(r"[0-9a-fA-F]{64}")
-STATUS = "/api/civitai/status"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,32 +78,15 @@ def run_civitai(args: argparse.Namespace) -> int:
 
 def _remote(owner: Any, shas: list[str] | None, args: argparse.Namespace) -> dict | None:
     """Run the lookup in the server that holds the library; None if it does not answer."""
-    from hikaze_mm.cli.remote import Remote, Unreachable
+    from hikaze_mm.cli.follow import ServerJob, in_server
 
-    remote = Remote(owner)
     body: dict[str, Any] = {"missing": True} if args.missing else {"sha256s": shas}
     if args.force:
         body["force"] = True
-    try:
-        started = remote.post("/api/civitai/fetch", body)
-    except Unreachable:
-        return None
-    note(f"the library is served by {owner.describe()}: looking up there")
-    mine = started.get("started_at")
-    try:
-        with Progress("civitai") as bar:
-            status = remote.follow(
-                STATUS,
-                done=lambda s: not s["running"],
-                on_status=lambda s: s["running"] and _show(bar, s),
-            )
-    except KeyboardInterrupt:
-        note("stopped following; the lookup goes on in the server")
-        raise
-    report = status.get("last_report")
-    if status.get("started_at") != mine or not report or report.get("started_at") != mine:
-        raise CliError(f"the lookup failed in the server: {status.get('error')}", FAILURE)
-    return report
+    return in_server(
+        owner,
+        ServerJob("civitai", "looking up", lambda remote: remote.post("/api/civitai/fetch", body)),
+    )
 
 
 def _show(bar: Progress, status: dict[str, Any]) -> None:

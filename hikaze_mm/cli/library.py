@@ -16,7 +16,6 @@ from hikaze_mm.cli.common import (
     add_config_options,
     add_json_option,
     bounded_int,
-    note,
     plural,
 )
 from hikaze_mm.cli.progress import Progress
@@ -91,29 +90,17 @@ def run_scan(args: argparse.Namespace) -> int:
 
 def _scan_remote(owner: Any, args: argparse.Namespace) -> int | None:
     """Run the scan in the server that holds the library; None if it does not answer."""
-    from hikaze_mm.cli.remote import Remote, Unreachable
+    from hikaze_mm.cli.follow import ServerJob, in_server
 
-    remote = Remote(owner)
     body = {"immediate_hashing": args.immediate, "conflict_strategy": args.conf_strategy}
-    try:
-        started = remote.post("/api/scan", body)
-    except Unreachable:
+    report = in_server(
+        owner,
+        ServerJob(
+            "scan", "scanning, over its model roots", lambda remote: remote.post("/api/scan", body)
+        ),
+    )
+    if report is None:
         return None
-    note(f"the library is served by {owner.describe()}: scanning there, over its model roots")
-    mine = started.get("started_at")
-    try:
-        with Progress("scan") as bar:
-            status = remote.follow(
-                "/api/scan/status",
-                done=lambda s: not s["running"],
-                on_status=lambda s: s["running"] and _show_progress(bar, s),
-            )
-    except KeyboardInterrupt:
-        note("stopped following; the scan goes on in the server")
-        return 130
-    report = status.get("last_report")
-    if status.get("started_at") != mine or not report or report.get("started_at") != mine:
-        raise CliError(f"the scan failed in the server: {status.get('error')}", FAILURE)
     _print_report(report, args)
     return 0
 

@@ -12,16 +12,10 @@ import json
 from typing import Any
 
 from hikaze_mm.cli.common import (
-    FAILURE,
-    CliError,
     add_config_options,
     add_json_option,
-    note,
     plural,
 )
-from hikaze_mm.cli.progress import Progress
-
-STATUS = "/api/models/probe/status"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,25 +55,16 @@ def run_probe(args: argparse.Namespace) -> int:
 
 def _remote(owner: Any, args: argparse.Namespace) -> dict[str, Any] | None:
     """Probe in the server that holds the library; None if it does not answer."""
-    from hikaze_mm.cli.remote import Remote, Unreachable
+    from hikaze_mm.cli.follow import ServerJob, in_server
 
-    remote = Remote(owner)
-    try:
-        started = remote.post("/api/models/probe", {"all": bool(args.every)})
-    except Unreachable:
-        return None
-    note(f"the library is served by {owner.describe()}: probing there")
-    mine = started.get("started_at")
-    with Progress("probe") as bar:
-        status = remote.follow(
-            STATUS,
-            done=lambda s: not s["running"],
-            on_status=lambda s: bar.update(s["progress"]["done"], s["progress"]["total"]),
-        )
-    report = status.get("last_report")
-    if status.get("started_at") != mine or not report:
-        raise CliError(f"the probe failed in the server: {status.get('error')}", FAILURE)
-    return report
+    return in_server(
+        owner,
+        ServerJob(
+            "probe",
+            "probing",
+            lambda remote: remote.post("/api/models/probe", {"all": bool(args.every)}),
+        ),
+    )
 
 
 def _finish(report: dict[str, Any], args: argparse.Namespace) -> int:

@@ -23,7 +23,6 @@ from hikaze_mm.cli.common import (
     add_config_options,
     add_json_option,
     bounded_int,
-    note,
     plural,
 )
 from hikaze_mm.cli.progress import ByteProgress
@@ -144,34 +143,32 @@ def _promote_all(services: Any, args: argparse.Namespace) -> int:
     return _finish(mgr.get_status(), args)
 
 
-def _promote_all_remote(owner: Any, args: argparse.Namespace) -> int | None:
-    """Start or resume Stage 2 in the server that holds the library and follow it there;
-    None if that server does not answer."""
-    from hikaze_mm.cli.remote import Remote, Unreachable
-
-    remote = Remote(owner)
-    try:
-        status = remote.get(MIGRATION_STATUS)
-    except Unreachable:
-        return None
-    note(f"the library is served by {owner.describe()}: promoting there")
+def _start_remote(remote: Any, conf_strategy: str | None) -> None:
+    """Start Stage 2 in the server, or resume the run it has (an interrupted one too,
+    unless a strategy is given)."""
+    status = remote.get(MIGRATION_STATUS)
     if status["active"]:
         if status["status"] == "PAUSED":
             remote.post("/api/migration/resume")
-    elif status["status"] in ("RUNNING", "PAUSED") and args.conf_strategy is None:
+    elif status["status"] in ("RUNNING", "PAUSED") and conf_strategy is None:
         remote.post("/api/migration/resume")
     else:
-        body = {"conflict_policy": args.conf_strategy} if args.conf_strategy else {}
+        body = {"conflict_policy": conf_strategy} if conf_strategy else {}
         remote.post("/api/migration/start", body)
-    try:
-        with ByteProgress("promoting") as bar:
-            status = remote.follow(
-                MIGRATION_STATUS, done=lambda s: not s["active"], on_status=lambda s: _draw(bar, s)
-            )
-    except KeyboardInterrupt:
-        note("stopped following; the server goes on promoting (pause it in its web UI)")
-        return 130
-    return _finish(status, args)
+
+
+def _promote_all_remote(owner: Any, args: argparse.Namespace) -> int | None:
+    """Start or resume Stage 2 in the server that holds the library and follow it there;
+    None if that server does not answer."""
+    from hikaze_mm.cli.follow import ServerJob, in_server
+
+    status = in_server(
+        owner,
+        ServerJob(
+            "migration", "promoting", lambda remote: _start_remote(remote, args.conf_strategy)
+        ),
+    )
+    return None if status is None else _finish(status, args)
 
 
 def _finish(status: dict[str, Any], args: argparse.Namespace) -> int:

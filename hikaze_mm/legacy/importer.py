@@ -107,6 +107,7 @@ def import_legacy_data(
     work_dir: Path,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    control: JobControl | None = None,
 ) -> ImportReport:
     """Import a legacy v2 DB (and its images folder) into the v3 library; see the module doc.
 
@@ -115,13 +116,20 @@ def import_legacy_data(
     per core; 1 encodes in one thread). Raises ValidationError (400) for a missing path and
     LegacyDatabaseError (422) for a file that is not a usable v2 DB; nothing changes then.
     The private copy of the legacy DB goes under ``work_dir`` (``Config.legacy_work_dir``).
+    A cancelled ``control`` stops it between rows (see ``import_snapshot``).
     """
     images_dir = check_images_dir(legacy_images_dir)
     if progress is not None:
         progress("reading", 0, 0)
     with LegacySnapshot.open(legacy_db_path, root=work_dir) as legacy:
         return import_snapshot(
-            legacy, images_dir, db=db, images=images, progress=progress, workers=workers
+            legacy,
+            images_dir,
+            db=db,
+            images=images,
+            progress=progress,
+            workers=workers,
+            control=control,
         )
 
 

@@ -1,0 +1,212 @@
+"""The one job model: every background job in one registry, listed with the same fields
+(``GET /api/jobs``), and closed together; a Stage 1 import stopped in the middle (by
+``Services.close()`` or SIGINT to ``hikaze-mm serve``) resumes without importing anything
+twice."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hikaze_mm.config import Config
+from hikaze_mm.jobs import JobCancelled, JobControl
+from hikaze_mm.legacy.importer import import_legacy_data
+from hikaze_mm.services import Services
+from tests.helpers import REPO, cli_env, run_cli, write_model
+from tests.legacy_fixtures import LegacyModel, LegacyTag, build_legacy_db, make_image
+
+JOBS = ["scan", "legacy-import", "migration", "probe", "civitai", "search-index"]
+FIELDS = {"name", "running", "progress", "started_at", "finished_at", "error", "last_report"}
+
+
+def wait_for(read, ready, timeout: float = 60.0) -> Any:
+    """Call ``read()`` until ``ready(value)``; the value, or an AssertionError at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if ready(value):
+            return value
+        assert time.monotonic() < deadline, f"still not ready: {value!r:.300}"
+        time.sleep(0.01)
+
+
+def build_legacy(root: Path, n: int) -> tuple[Path, Path]:
+    """A legacy library of ``n`` hashed models with one small preview each."""
+    images = root / "imgs"
+    models = []
+    for i in range(1, n + 1):
+        name = f"m{i}.png"
+        make_image(images / name, "rgb_png", (160, 120 + i % 50))
+        sha = hashlib.sha256(f"model{i}".encode()).hexdigest()
+        extra = {"images": [f"/media/{name}"]}
+        models.append(LegacyModel(i, f"/models/m{i}.safetensors", "lora", sha, extra_json=extra))
+    links = [(i, 1 + i % 3) for i in range(1, n + 1)]
+    tags = [LegacyTag(t, f"tag{t}") for t in range(1, 4)]
+    info = build_legacy_db(root / "legacy.sqlite3", tags=tags, models=models, links=links)
+    return info.path, images
+
+
+def library_counts(db_path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return {
+            table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("models", "legacy_import_models", "model_tags")
+        }
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------- GET /api/jobs
+async def test_every_job_is_listed_with_the_same_fields(client) -> None:
+    resp = await client.get("/api/jobs")
+    assert resp.status == 200
+    jobs = (await resp.json())["jobs"]
+    assert [job["name"] for job in jobs] == JOBS
+    for job in jobs:
+        assert set(job) == FIELDS
+        assert set(job["progress"]) == {"done", "total", "unit", "phase"}
+        assert job["running"] is False
+
+
+async def test_an_unknown_job_is_a_404(client) -> None:
+    resp = await client.get("/api/jobs/nope")
+    assert resp.status == 404
+    body = await resp.json()
+    assert body["error"] == "Not found" and "'nope'" in body["detail"] and "scan" in body["detail"]
+
+
+async def test_a_finished_scan_shows_its_report_and_progress(client, models_root: Path) -> None:
+    write_model(models_root / "loras" / "a.safetensors", 3000, seed=1)
+    write_model(models_root / "loras" / "b.safetensors", 3000, seed=2)
+    assert (await client.post("/api/scan", json={})).status == 202
+    deadline = time.monotonic() + 30
+    while True:
+        job = await (await client.get("/api/jobs/scan")).json()
+        if not job["running"] and job["finished_at"] is not None:
+            break
+        assert time.monotonic() < deadline, job
+        await asyncio.sleep(0.01)
+    assert job["error"] is None
+    assert job["progress"] == {"done": 2, "total": 2, "unit": "files", "phase": "done"}
+    assert job["last_report"]["counts"]["new"] == 2
+    scan_status = await (await client.get("/api/scan/status")).json()
+    assert scan_status["last_report"] == job["last_report"]  # the old route is unchanged
+
+
+# ---------------------------------------------------------------- Stage 1 stopped
+def test_a_cancelled_stage_1_stops_between_rows_and_resumes(services: Services, tmp_path) -> None:
+    legacy, images = build_legacy(tmp_path / "src", 150)
+    control = JobControl()
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase == "models" and done == 70:
+            control.cancel()
+
+    run = {"db": services.db, "images": services.images}
+    run["work_dir"] = services.config.legacy_work_dir
+    with pytest.raises(JobCancelled):
+        import_legacy_data(legacy, images, progress=progress, control=control, **run)
+    first = library_counts(services.config.db_path)
+    # The models in flight were finished: every committed model is whole, and some are left.
+    assert 70 <= first["legacy_import_models"] < 150
+    assert first["models"] == first["legacy_import_models"]
+    assert not services.config.legacy_work_dir.exists()  # the private copy is gone
+
+    report = import_legacy_data(legacy, images, **run)
+    assert report.already_imported == first["legacy_import_models"]
+    assert library_counts(services.config.db_path) == {
+        "models": 150,
+        "legacy_import_models": 150,
+        "model_tags": 150,
+    }
+    assert len(list(services.config.images_dir.glob("*_high.webp"))) == 150  # one each
+
+
+def test_closing_the_services_cancels_a_background_stage_1(config: Config, tmp_path) -> None:
+    legacy, images = build_legacy(tmp_path / "src", 200)
+    services = Services.open(config)
+    try:
+        services.legacy_import.start(legacy, images)
+        job = services.jobs.get("legacy-import")
+        wait_for(
+            job.snapshot, lambda s: s["progress"]["phase"] == "models" and s["progress"]["done"]
+        )
+    finally:
+        services.close()
+    assert job.current is not None and job.current.error == "cancelled"
+    assert not job.running
+    done = library_counts(config.db_path)["legacy_import_models"]
+    assert done < 200
+    again = Services.open(config)
+    try:
+        report = again.legacy_import.run_blocking(legacy, images)
+    finally:
+        again.close()
+    assert report["already_imported"] == done
+    assert library_counts(config.db_path)["models"] == 200
+
+
+def test_sigint_to_serve_during_a_background_stage_1(tmp_path: Path) -> None:
+    legacy, images = build_legacy(tmp_path / "src", 400)
+    data = tmp_path / "data"
+    out = tmp_path / "serve.out"
+    with open(out, "w") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hikaze_mm", "serve", "--data-dir", str(data), "--port", "0"],
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            env=cli_env(),
+            cwd=REPO,
+        )
+    try:
+        url = wait_for(lambda: re.search(r"Serving on (http://[\d.:]+)/", out.read_text()), bool)
+        base = url.group(1)
+        body = {"legacy_db_path": str(legacy), "legacy_images_dir": str(images)}
+        started = _request("POST", f"{base}/api/migration/migrate_legacy_db", body)
+        assert started["legacy_import"]["running"] is True
+        wait_for(
+            lambda: _request("GET", f"{base}/api/jobs/legacy-import")["progress"],
+            lambda p: p["phase"] == "models" and p["done"] > 0,
+        )
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0, out.read_text()  # stops within 10 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    done = library_counts(data / "hikaze_mm.db")["legacy_import_models"]
+    assert 0 < done < 400, "the import was not interrupted"
+
+    again = run_cli(
+        "migrate-legacy", str(legacy), "--images", str(images), "--data-dir", str(data), "--json"
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["already_imported"] == done
+    assert library_counts(data / "hikaze_mm.db") == {
+        "models": 400,
+        "legacy_import_models": 400,
+        "model_tags": 400,
+    }
+
+
+def _request(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"} if data else {}
+    request = urllib.request.Request(url, data, headers, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
