@@ -6,6 +6,7 @@ second ``serve`` are refused, naming the holder (pid and address), and change no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -20,6 +21,7 @@ import pytest
 
 from hikaze_mm.config import Config
 from hikaze_mm.services import Services
+from tests.civitai_fake import fake_civitai_server
 from tests.helpers import REPO, cli_env, run_cli, write_model
 from tests.legacy_fixtures import build_sample_legacy
 
@@ -32,7 +34,9 @@ class Server:
     stdout: Path
 
 
-def start_server(data: Path, root: Path, logs: Path) -> Server:
+def start_server(
+    data: Path, root: Path, logs: Path, env: dict[str, str] | None = None
+) -> Server:
     out, err = logs / "serve.out", logs / "serve.err"
     command = ["serve", "--data-dir", str(data), "--models-root", str(root), "--port", "0"]
     with open(out, "w") as stdout, open(err, "w") as stderr:
@@ -40,7 +44,7 @@ def start_server(data: Path, root: Path, logs: Path) -> Server:
             [sys.executable, "-m", "hikaze_mm", *command],
             stdout=stdout,
             stderr=stderr,
-            env=cli_env(),
+            env=cli_env(env),
             cwd=REPO,
         )
     deadline = time.monotonic() + 60
@@ -136,6 +140,27 @@ def test_commands_beside_a_server(served, tmp_path: Path) -> None:
     proc = run_cli("scan", *common, "--models-root", str(root))
     assert proc.returncode == 0, proc.stderr
     assert "1 new" in proc.stdout and "served by" not in proc.stderr
+
+
+def test_civitai_beside_a_server_runs_there(tmp_path: Path) -> None:
+    """``hikaze-mm civitai`` hands the lookup to the server (its Civitai settings) and
+    follows GET /api/jobs/civitai to the report."""
+    data, root = tmp_path / "data", tmp_path / "models"
+    sha = write_model(root / "loras" / "first.safetensors", 70_000, seed=1)
+    with contextlib.contextmanager(fake_civitai_server)() as fake:
+        fake.found(sha, images=[])
+        server = start_server(data, root, tmp_path, {"HIKAZE_CIVITAI_URL": fake.url})
+        try:
+            common = ("--data-dir", str(data))
+            assert run_cli("scan", *common).returncode == 0
+            assert run_cli("promote", "--all", *common).returncode == 0
+            proc = run_cli("civitai", "--missing", "--json", *common)
+        finally:
+            stop(server)
+    assert proc.returncode == 0, proc.stderr
+    assert "looking up there" in proc.stderr
+    report = json.loads(proc.stdout)
+    assert [(r["sha256"], r["status"]) for r in report["results"]] == [(sha, "found")]
 
 
 HOLD = """
