@@ -212,15 +212,7 @@ class Config:
         data = Path(data_dir or env.get("HIKAZE_DATA_DIR") or "./data").expanduser().resolve()
         db = db_path or env.get("HIKAZE_DB_PATH")
         db_file = Path(db).expanduser().resolve() if db else data / DB_FILE_NAME
-        if model_roots:
-            root_specs, source = list(model_roots), "--models-root"
-        else:
-            raw = env.get("HIKAZE_MODEL_ROOTS", "")
-            root_specs, source = [s for s in raw.split(os.pathsep) if s], "HIKAZE_MODEL_ROOTS"
-        try:
-            roots = tuple(dict.fromkeys(ModelRoot.parse(s) for s in root_specs))
-        except ValueError as exc:
-            raise ValueError(f"{source}: {exc}") from None
+        roots = _model_roots(model_roots, env)
         if port is not None:
             port_value = _check_port(port, "port")
         elif address_from_env and env.get("HIKAZE_PORT"):
@@ -236,21 +228,7 @@ class Config:
             )
         civitai = overrides.pop("civitai", None) or CivitaiSettings.from_env(env)
         # Settings of a serving process, unread (like the address) by commands that do not.
-        server_env = env if address_from_env else {}
-        watch = overrides.pop("watch", None)
-        watch = _watch_mode(server_env.get("HIKAZE_WATCH", "on")) if watch is None else watch
-        if watch not in WATCH_MODES:
-            raise ValueError(f"watch must be one of {', '.join(WATCH_MODES)}, not {watch!r}")
-        interval = overrides.pop("rescan_interval", None)
-        if interval is None:
-            raw = server_env.get("HIKAZE_RESCAN_INTERVAL", "").strip()
-            interval = _interval(raw, "HIKAZE_RESCAN_INTERVAL") if raw else None
-        interval = DEFAULT_RESCAN_INTERVAL if interval is None else float(interval)  # type: ignore[arg-type]
-        if not interval > 0:
-            raise ValueError(
-                f"the rescan interval must be a positive number of seconds, not {interval}"
-            )
-        overrides.update(watch=watch, rescan_interval=interval)
+        overrides.update(_watch_settings(overrides, env if address_from_env else {}))
         return cls(
             data_dir=data,
             db_path=db_file,
@@ -260,6 +238,38 @@ class Config:
             civitai=civitai,  # type: ignore[arg-type]
             **overrides,  # type: ignore[arg-type]
         )
+
+
+def _model_roots(given: Sequence[str] | None, env: Mapping[str, str]) -> tuple[ModelRoot, ...]:
+    """The roots given (``--models-root``), else ``HIKAZE_MODEL_ROOTS``; each once."""
+    if given:
+        specs, source = list(given), "--models-root"
+    else:
+        raw = env.get("HIKAZE_MODEL_ROOTS", "")
+        specs, source = [s for s in raw.split(os.pathsep) if s], "HIKAZE_MODEL_ROOTS"
+    try:
+        return tuple(dict.fromkeys(ModelRoot.parse(s) for s in specs))
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+
+
+def _watch_settings(overrides: dict[str, object], env: Mapping[str, str]) -> dict[str, object]:
+    """``watch`` and ``rescan_interval``: the overrides' (taken out of them), else the
+    environment's (``HIKAZE_WATCH``, ``HIKAZE_RESCAN_INTERVAL``), else the defaults."""
+    watch = overrides.pop("watch", None)
+    watch = _watch_mode(env.get("HIKAZE_WATCH", "on")) if watch is None else watch
+    if watch not in WATCH_MODES:
+        raise ValueError(f"watch must be one of {', '.join(WATCH_MODES)}, not {watch!r}")
+    interval = overrides.pop("rescan_interval", None)
+    if interval is None:
+        raw = env.get("HIKAZE_RESCAN_INTERVAL", "").strip()
+        interval = _interval(raw, "HIKAZE_RESCAN_INTERVAL") if raw else None
+    interval = DEFAULT_RESCAN_INTERVAL if interval is None else float(interval)  # type: ignore[arg-type]
+    if not interval > 0:
+        raise ValueError(
+            f"the rescan interval must be a positive number of seconds, not {interval}"
+        )
+    return {"watch": watch, "rescan_interval": interval}
 
 
 def _watch_mode(raw: str) -> str:
