@@ -179,7 +179,8 @@ svc = Services.open(Config.load(data_dir=data, env={}))
 sampler = threading.Thread(target=sample, daemon=True)
 sampler.start()
 t = time.perf_counter()
-r = import_legacy_data(legacy, images, db=svc.db, images=svc.images, workers=int(workers) or None)
+r = import_legacy_data(legacy, images, db=svc.db, images=svc.images,
+                       work_dir=svc.config.legacy_work_dir, workers=int(workers) or None)
 seconds = time.perf_counter() - t
 stop.set()
 sampler.join()

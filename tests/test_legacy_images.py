@@ -60,7 +60,13 @@ def imported(tmp_path_factory: pytest.TempPathFactory):
     legacy = build_legacy_db(root / "legacy.sqlite3", models=models)
     services = Services.open(Config.load(data_dir=root / "data", env={}))
     try:
-        report = import_legacy_data(legacy.path, images, db=services.db, images=services.images)
+        report = import_legacy_data(
+            legacy.path,
+            images,
+            db=services.db,
+            images=services.images,
+            work_dir=services.config.legacy_work_dir,
+        )
         yield services, report.to_dict(), images
     finally:
         services.close()
@@ -196,7 +202,12 @@ def test_missing_folder_entries_and_unreadable(services: Services, tmp_path: Pat
         ],
     )
     report = import_legacy_data(
-        legacy.path, imgs, db=services.db, images=services.images, workers=2
+        legacy.path,
+        imgs,
+        db=services.db,
+        images=services.images,
+        work_dir=services.config.legacy_work_dir,
+        workers=2,
     ).to_dict()
     assert report["image_errors"] == 3
     assert all("regular file" in e["reason"] for e in report["errors"])
