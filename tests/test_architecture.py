@@ -18,6 +18,7 @@ README = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
 
 # Lower layers never import higher ones (a layer may import itself and anything lower).
 LAYERS = [
+    {"policy"},
     {"config", "errors", "params", "meta", "model_types", "process_lock"},
     {"database"},
     {"hashing", "images", "probe", "jobs"},
@@ -53,6 +54,19 @@ def _layer(top: str) -> int:
         if top in members:
             return n
     raise AssertionError(f"hikaze_mm.{top} has no layer in this test; add it")
+
+
+def test_the_policy_module_imports_nothing() -> None:
+    """Strategies and limits are plain constants the CLI parser, the API and the worker
+    share; importing them loads nothing else (``from __future__`` aside)."""
+    tree = ast.parse((PACKAGE / "policy.py").read_text(encoding="utf-8"))
+    imports = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        and not (isinstance(node, ast.ImportFrom) and node.module == "__future__")
+    ]
+    assert imports == []
 
 
 def test_sql_runs_only_in_the_database_package() -> None:

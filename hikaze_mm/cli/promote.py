@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.cli.common import (
-    WORKER_STRATEGIES,
     CliError,
     add_config_options,
     add_json_option,
@@ -27,6 +26,7 @@ from hikaze_mm.cli.common import (
     plural,
 )
 from hikaze_mm.cli.progress import ByteProgress
+from hikaze_mm.policy import WORKER_STRATEGIES
 
 MIGRATION_STATUS = "/api/migration/status"
 

@@ -58,6 +58,7 @@ from hikaze_mm.meta import (
 )
 from hikaze_mm.model_types import canonical_type
 from hikaze_mm.params import check_int, parse_json
+from hikaze_mm.policy import MAX_BULK_MODELS, MAX_TAGS_PER_EDIT
 
 PATCH_FIELDS = (
     "name",
@@ -72,7 +73,6 @@ PATCH_FIELDS = (
 # Fields whose user edits ``meta.sources`` records (``base`` is a column, the rest meta).
 USER_FIELDS = ("base", "trigger_words", "preferred_weight", "description")
 TAG_OPS = ("add", "remove", "set")
-MAX_TAGS_PER_PATCH = 500
 
 TYPE_RE = re.compile(r"[a-z0-9][a-z0-9_\-]*")
 # The meta fields a listing item shows (one batch query per page).
@@ -113,8 +113,8 @@ def _meta_value(value: Any) -> dict[str, Any]:
 def _tag_refs(value: Any, op: str) -> list[TagRef]:
     if not isinstance(value, list):
         raise ValidationError(f"tags.{op} must be a list of tag names or ids")
-    if len(value) > MAX_TAGS_PER_PATCH:
-        raise ValidationError(f"tags.{op} holds at most {MAX_TAGS_PER_PATCH} tags")
+    if len(value) > MAX_TAGS_PER_EDIT:
+        raise ValidationError(f"tags.{op} holds at most {MAX_TAGS_PER_EDIT} tags")
     refs: list[TagRef] = []
     for item in value:
         if isinstance(item, bool) or not isinstance(item, (int, str)):
@@ -144,9 +144,6 @@ def _parse_tags(value: Any) -> dict[str, list[TagRef]]:
     if both:
         raise ValidationError(f"tags both added and removed: {sorted(map(str, both))}")
     return ops
-
-
-MAX_BULK_MODELS = 5000
 
 
 def _bulk_shas(body: Any, fields: set[str]) -> list[str]:

@@ -24,10 +24,9 @@ from hikaze_mm.errors import (
 from hikaze_mm.hashing import FileChangedError, HashService
 from hikaze_mm.images import ImageStore
 from hikaze_mm.params import parse_path
-from hikaze_mm.pending.promotion import API_STRATEGIES, Promoter, check_pending_id, check_strategy
+from hikaze_mm.pending.promotion import Promoter, check_pending_id, check_strategy
+from hikaze_mm.policy import API_STRATEGIES, MAX_PROMOTE_BATCH
 
-MAX_BATCH = 1000
-PAGE_LIMIT = 500
 HASH_MODES = ("pending", "ignore")
 
 
@@ -35,8 +34,8 @@ def check_ids(value: object) -> list[int]:
     """A JSON list of pending ids (duplicates dropped, order kept)."""
     if not isinstance(value, list) or not value:
         raise ValidationError("ids must be a non-empty list of pending ids")
-    if len(value) > MAX_BATCH:
-        raise ValidationError(f"at most {MAX_BATCH} ids per batch")
+    if len(value) > MAX_PROMOTE_BATCH:
+        raise ValidationError(f"at most {MAX_PROMOTE_BATCH} ids per batch")
     return list(dict.fromkeys(check_pending_id(v) for v in value))
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.params import parse_index
-from hikaze_mm.pending.operations import PAGE_LIMIT
+from hikaze_mm.policy import PENDING_PAGE_LIMIT
 from hikaze_mm.server.http import int_param, json_response, read_json, run_sync, services
 
 routes = web.RouteTableDef()
@@ -78,7 +78,7 @@ async def status(request: web.Request) -> web.Response:
 @routes.get("/api/migration/pending")
 async def pending_list(request: web.Request) -> web.Response:
     offset = int_param(request, "offset", 0)
-    limit = int_param(request, "limit", 100, minimum=1, maximum=PAGE_LIMIT)
+    limit = int_param(request, "limit", 100, minimum=1, maximum=PENDING_PAGE_LIMIT)
     wanted = request.query.get("status") or None
     pending = services(request).pending
     return json_response(await run_sync(pending.list, status=wanted, offset=offset, limit=limit))
