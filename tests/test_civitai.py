@@ -27,6 +27,7 @@ from hikaze_mm.library.civitai_client import (
     parse_version,
     retry_after_seconds,
 )
+from hikaze_mm.library.requests import MetaEdit, ModelPatch
 from hikaze_mm.services import Services
 from tests.civitai_fake import (
     FakeCivitai,
@@ -126,9 +127,9 @@ def test_the_token_goes_to_the_api_only(svc: Services, fake: FakeCivitai) -> Non
 
 
 def test_user_fields_and_base_are_never_overwritten(svc: Services, fake: FakeCivitai) -> None:
-    svc.models.patch(A, {"trigger_words": ["mine"], "base": "Pony", "preferred_weight": 0.7})
-    svc.models.patch(B, {"meta_json": {"description": "my words"}})
-    svc.models.patch(C, {"trigger_words": []})  # a user emptied them: stays empty
+    svc.models.patch(A, ModelPatch(trigger_words=("mine",), base="Pony", preferred_weight=0.7))
+    svc.models.patch(B, ModelPatch(meta=MetaEdit("merge", {"description": "my words"})))
+    svc.models.patch(C, ModelPatch(trigger_words=()))  # a user emptied them: stays empty
     svc.images.add_image(B, png_bytes())  # B has an image: no previews downloaded
     for sha in (A, B, C):
         fake.found(sha)
