@@ -17,7 +17,7 @@ from hikaze_mm.cli.common import (
     plural,
 )
 from hikaze_mm.cli.progress import Progress
-from hikaze_mm.policy import API_STRATEGIES, DEFAULT_LIMIT, MAX_LIMIT, SORT_KEYS
+from hikaze_mm.policy import API_STRATEGIES, DEFAULT_LIMIT, MAX_LIMIT, SORT_KEYS, STRATEGY_FIELD
 
 # How many moved/missing models and problems the scan summary lists (the counts are total).
 SCAN_LIST_LIMIT = 20
@@ -92,7 +92,7 @@ def _scan_remote(owner: Any, args: argparse.Namespace) -> int | None:
     from hikaze_mm.cli.remote import Remote, Unreachable
 
     remote = Remote(owner)
-    body = {"immediate_hashing": args.immediate, "conflict_strategy": args.conf_strategy}
+    body = {"immediate_hashing": args.immediate, STRATEGY_FIELD: args.conf_strategy}
     try:
         started = remote.post("/api/scan", body)
     except Unreachable:

@@ -26,7 +26,7 @@ from hikaze_mm.cli.common import (
     plural,
 )
 from hikaze_mm.cli.progress import ByteProgress
-from hikaze_mm.policy import WORKER_STRATEGIES
+from hikaze_mm.policy import STRATEGY_FIELD, WORKER_STRATEGIES
 
 MIGRATION_STATUS = "/api/migration/status"
 
@@ -161,7 +161,7 @@ def _promote_all_remote(owner: Any, args: argparse.Namespace) -> int | None:
     elif status["status"] in ("RUNNING", "PAUSED") and args.conf_strategy is None:
         remote.post("/api/migration/resume")
     else:
-        body = {"conflict_policy": args.conf_strategy} if args.conf_strategy else {}
+        body = {STRATEGY_FIELD: args.conf_strategy} if args.conf_strategy else {}
         remote.post("/api/migration/start", body)
     try:
         with ByteProgress("promoting") as bar:
