@@ -32,3 +32,4 @@ MAX_BULK_MODELS = 5000  # models per bulk tag edit or bulk delete
 MAX_TAGS_PER_EDIT = 500  # tags per operation (add, remove, set) of one edit
 MAX_PROMOTE_BATCH = 1000  # pending ids per ``import_models`` request
 PENDING_PAGE_LIMIT = 500  # pending models per page
+MAX_CIVITAI_BATCH = 1000  # hashes per Civitai lookup request

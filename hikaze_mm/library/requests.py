@@ -1,5 +1,5 @@
-"""The typed requests the library services take: a model patch, bulk edits, tag edits
-and an image order.
+"""The typed requests the library services take: a model patch, bulk edits, tag edits,
+an image order, a Civitai lookup and a scan.
 
 Each is checked and normalized where it enters (``hikaze_mm.server.requests`` parses the
 API's JSON bodies into them), so a service never sees a raw body. ``KEEP`` marks a
@@ -113,6 +113,16 @@ class ImageOrder:
     """A model's image seqs in their new order (the first is the cover)."""
 
     seqs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CivitaiFetch:
+    """Look models up on Civitai: these hashes, or (``missing``) every model without
+    Civitai's data; ``force`` asks again about hashes Civitai did not know lately."""
+
+    sha256s: tuple[str, ...] | None = None
+    missing: bool = False
+    force: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The library's JSON bodies as typed requests: a model patch, bulk edits, tags, an
-image order, a scan.
+image order, a scan, a base probe and a Civitai lookup.
 
 Patch body (every field optional, at least one required)::
 
@@ -26,6 +26,7 @@ from hikaze_mm.errors import ValidationError
 from hikaze_mm.library.requests import (
     BulkDelete,
     BulkTags,
+    CivitaiFetch,
     ImageOrder,
     MetaEdit,
     ModelPatch,
@@ -43,7 +44,12 @@ from hikaze_mm.meta import (
 )
 from hikaze_mm.model_types import canonical_type
 from hikaze_mm.params import check_int, parse_json
-from hikaze_mm.policy import API_STRATEGIES, MAX_BULK_MODELS, MAX_TAGS_PER_EDIT
+from hikaze_mm.policy import (
+    API_STRATEGIES,
+    MAX_BULK_MODELS,
+    MAX_CIVITAI_BATCH,
+    MAX_TAGS_PER_EDIT,
+)
 from hikaze_mm.server.requests.strategy import strategy_of
 
 PATCH_FIELDS = (
@@ -279,3 +285,37 @@ def scan_request(body: dict[str, Any]) -> ScanRequest:
         raise ValidationError("immediate_hashing must be true or false")
     strategy = strategy_of(body, API_STRATEGIES, alias=SCAN_STRATEGY_ALIAS)
     return ScanRequest(immediate_hashing=immediate, conf_strategy=strategy)
+
+
+def probe_every(body: dict[str, Any] | None) -> bool:
+    """``POST /api/models/probe``: ``{"all": bool}`` (optional; no body: False)."""
+    if body is None:
+        return False
+    unknown = sorted(set(body) - {"all"})
+    if unknown:
+        raise ValidationError(f'unknown field {unknown[0]!r}; the body is {{"all": true|false}}')
+    every = body.get("all", False)
+    if not isinstance(every, bool):
+        raise ValidationError("all must be true or false")
+    return every
+
+
+def civitai_fetch(body: dict[str, Any]) -> CivitaiFetch:
+    """``POST /api/civitai/fetch``: ``{"sha256s": [...]}`` (at most MAX_CIVITAI_BATCH) or
+    ``{"missing": true}``, and an optional ``"force": true``."""
+    unknown = sorted(set(body) - {"sha256s", "missing", "force"})
+    if unknown:
+        raise ValidationError(f"unknown fields: {', '.join(unknown)} (allowed: sha256s, missing)")
+    force, missing = body.get("force", False), body.get("missing", False)
+    if not isinstance(force, bool) or not isinstance(missing, bool):
+        raise ValidationError("missing and force must be true or false")
+    shas = body.get("sha256s")
+    if missing == (shas is not None):
+        raise ValidationError('give either "sha256s": [...] or "missing": true')
+    if shas is None:
+        return CivitaiFetch(missing=True, force=force)
+    if not isinstance(shas, list) or not shas:
+        raise ValidationError("sha256s must be a non-empty list of hashes")
+    if len(shas) > MAX_CIVITAI_BATCH:
+        raise ValidationError(f"sha256s holds at most {MAX_CIVITAI_BATCH} hashes")
+    return CivitaiFetch(sha256s=tuple(normalize_sha256(s) for s in shas), force=force)
