@@ -216,29 +216,11 @@ class Config:
         else:
             port_value = DEFAULT_PORT
         env_host = env.get("HIKAZE_HOST") if address_from_env else None
-        conf_strategy = overrides.get("worker_conf_strategy", DEFAULT_WORKER_STRATEGY)
-        if conf_strategy not in WORKER_STRATEGIES:
-            choices = ", ".join(WORKER_STRATEGIES)
-            raise ValueError(
-                f"worker conflict policy must be one of {choices}, not {conf_strategy!r}"
-            )
+        _check_worker_strategy(overrides.get("worker_conf_strategy", DEFAULT_WORKER_STRATEGY))
         civitai = overrides.pop("civitai", None) or CivitaiSettings.from_env(env)
         # Settings of a serving process, unread (like the address) by commands that do not.
         server_env = env if address_from_env else {}
-        watch = overrides.pop("watch", None)
-        watch = _watch_mode(server_env.get("HIKAZE_WATCH", "on")) if watch is None else watch
-        if watch not in WATCH_MODES:
-            raise ValueError(f"watch must be one of {', '.join(WATCH_MODES)}, not {watch!r}")
-        interval = overrides.pop("rescan_interval", None)
-        if interval is None:
-            raw = server_env.get("HIKAZE_RESCAN_INTERVAL", "").strip()
-            interval = _interval(raw, "HIKAZE_RESCAN_INTERVAL") if raw else None
-        interval = DEFAULT_RESCAN_INTERVAL if interval is None else float(interval)  # type: ignore[arg-type]
-        if not interval > 0:
-            raise ValueError(
-                f"the rescan interval must be a positive number of seconds, not {interval}"
-            )
-        overrides.update(watch=watch, rescan_interval=interval)
+        overrides.update(_watch_settings(overrides, server_env))
         return cls(
             data_dir=data,
             db_path=db_file,
@@ -283,3 +265,28 @@ def _parse_port(raw: str, name: str) -> int:
     if not (text.isascii() and text.isdigit()):
         raise ValueError(f"{name} must be an integer between 0 and {MAX_PORT}, not {raw!r}")
     return _check_port(int(text), name)
+
+
+def _check_worker_strategy(value: object) -> None:
+    if value not in WORKER_STRATEGIES:
+        choices = ", ".join(WORKER_STRATEGIES)
+        raise ValueError(f"worker conflict policy must be one of {choices}, not {value!r}")
+
+
+def _watch_settings(overrides: dict[str, object], env: Mapping[str, str]) -> dict[str, object]:
+    """``watch`` and ``rescan_interval``: taken out of ``overrides``, else from ``env``
+    (a serving process's), else the defaults; ValueError for a bad one."""
+    watch = overrides.pop("watch", None)
+    watch = _watch_mode(env.get("HIKAZE_WATCH", "on")) if watch is None else watch
+    if watch not in WATCH_MODES:
+        raise ValueError(f"watch must be one of {', '.join(WATCH_MODES)}, not {watch!r}")
+    interval = overrides.pop("rescan_interval", None)
+    if interval is None:
+        raw = env.get("HIKAZE_RESCAN_INTERVAL", "").strip()
+        interval = _interval(raw, "HIKAZE_RESCAN_INTERVAL") if raw else None
+    interval = DEFAULT_RESCAN_INTERVAL if interval is None else float(interval)  # type: ignore[arg-type]
+    if not interval > 0:
+        raise ValueError(
+            f"the rescan interval must be a positive number of seconds, not {interval}"
+        )
+    return {"watch": watch, "rescan_interval": interval}
