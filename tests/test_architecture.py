@@ -69,6 +69,29 @@ def test_the_policy_module_imports_nothing() -> None:
     assert imports == []
 
 
+def test_services_take_typed_values() -> None:
+    """No method of a service class takes an untyped ``Any`` or ``object`` (a raw request
+    body): the server parses bodies into typed requests first."""
+    untyped = []
+    for name, path in _sources():
+        if not name.startswith(("library/", "pending/")):
+            continue
+        for cls in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(cls, ast.ClassDef) and cls.name.endswith("Service")):
+                continue
+            for method in cls.body:
+                if not isinstance(method, ast.FunctionDef):
+                    continue
+                args = method.args.args + method.args.kwonlyargs
+                untyped += [
+                    f"{name}: {cls.name}.{method.name}({arg.arg})"
+                    for arg in args
+                    if arg.annotation is not None
+                    and ast.unparse(arg.annotation) in ("Any", "object")
+                ]
+    assert untyped == []
+
+
 def test_sql_runs_only_in_the_database_package() -> None:
     offenders = [
         f"{name}:{n}"
