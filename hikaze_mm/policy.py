@@ -15,7 +15,8 @@ API_STRATEGIES = ("override", "merge", "delete")
 # The background worker (Stage 2, ``promote --all``) may also "skip" (leave it pending).
 WORKER_STRATEGIES = ("merge", "skip", "override", "delete")
 DEFAULT_WORKER_STRATEGY = "merge"
-# The request field that names a strategy on every route (older aliases: server.requests).
+# The request field that names a strategy on every route (two routes also take an older
+# name: hikaze_mm/server/requests/strategy.py).
 STRATEGY_FIELD = "conf_strategy"
 
 # ---------------------------------------------------------------- numbers and ports

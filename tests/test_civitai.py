@@ -27,7 +27,7 @@ from hikaze_mm.library.civitai_client import (
     retry_after_seconds,
 )
 from hikaze_mm.library.requests import CivitaiFetch, MetaEdit, ModelPatch
-from hikaze_mm.server.requests.library import civitai_fetch
+from hikaze_mm.server.requests.jobs import civitai_fetch
 from hikaze_mm.services import Services
 from tests.civitai_fake import (
     FakeCivitai,

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.server.http import json_response, read_json, run_sync, services
-from hikaze_mm.server.requests.library import civitai_fetch
+from hikaze_mm.server.requests.jobs import civitai_fetch
 
 routes = web.RouteTableDef()
 

@@ -23,7 +23,7 @@ from hikaze_mm.server.http import (
     run_sync,
     services,
 )
-from hikaze_mm.server.requests import library as parse
+from hikaze_mm.server.requests.edits import image_order
 
 routes = web.RouteTableDef()
 
@@ -128,7 +128,7 @@ async def upload_image(request: web.Request) -> web.Response:
 @routes.put("/api/images/{sha256}/order")
 async def set_image_order(request: web.Request) -> web.Response:
     """``{"order": [seq, ...]}``, a permutation of the model's images; the first is its cover."""
-    order = parse.image_order(await read_json(request))
+    order = image_order(await read_json(request))
     gallery = services(request).model_images
     return json_response(await run_sync(gallery.set_order, request.match_info["sha256"], order))
 

@@ -13,7 +13,8 @@ from aiohttp import web
 from hikaze_mm.library.queries import query_from_params
 from hikaze_mm.params import parse_index
 from hikaze_mm.server.http import bool_param, json_response, read_json, run_sync, services
-from hikaze_mm.server.requests import library as parse
+from hikaze_mm.server.requests import edits as parse
+from hikaze_mm.server.requests.jobs import probe_every
 
 routes = web.RouteTableDef()
 
@@ -66,7 +67,7 @@ async def bulk_delete(request: web.Request) -> web.Response:
 async def probe_models(request: web.Request) -> web.Response:
     """``{"all": bool}`` (optional): probe the headers of the models with no base (``all``:
     every model whose base no user set) in the background; 202 with the status, 409 busy."""
-    every = parse.probe_every(await read_json(request) if request.body_exists else None)
+    every = probe_every(await read_json(request) if request.body_exists else None)
     return json_response(await run_sync(services(request).prober.start, every=every), status=202)
 
 

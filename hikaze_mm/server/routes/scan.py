@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hikaze_mm.server.http import json_response, read_json, services
-from hikaze_mm.server.requests.library import scan_request as parse_scan
+from hikaze_mm.server.requests.jobs import scan_request
 
 routes = web.RouteTableDef()
 
@@ -17,7 +17,7 @@ routes = web.RouteTableDef()
 @routes.post("/api/scan")
 async def start_scan(request: web.Request) -> web.Response:
     """Start a scan of the model roots: 202 with the status, 409 while one runs."""
-    scan = parse_scan(await read_json(request) if request.body_exists else {})
+    scan = scan_request(await read_json(request) if request.body_exists else {})
     status = services(request).scanner.start(
         immediate_hashing=scan.immediate_hashing, conf_strategy=scan.conf_strategy
     )
