@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hikaze_mm.model_types import canonical_type
+from hikaze_mm.policy import DEFAULT_WORKER_STRATEGY, MAX_PORT, WORKER_STRATEGIES
 from hikaze_mm.process_lock import LOCK_FILE_NAME
 
 DEFAULT_HOST = "127.0.0.1"
@@ -20,9 +21,6 @@ DEFAULT_RESCAN_INTERVAL = 300.0
 WATCH_MODES = ("on", "off", "poll")
 DEFAULT_PORT = 8789
 DB_FILE_NAME = "hikaze_mm.db"
-MAX_PORT = 65535
-# What the background worker does when a pending model's content is already in the library.
-WORKER_STRATEGIES = ("merge", "skip", "override", "delete")
 
 
 def is_loopback_name(host: str) -> bool:
@@ -142,7 +140,7 @@ class Config:
     hash_workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     # One of WORKER_STRATEGIES: "merge" (fill gaps in the existing model), "skip" (leave it
     # pending, marked conflict), "override" or "delete".
-    worker_conf_strategy: str = "merge"
+    worker_conf_strategy: str = DEFAULT_WORKER_STRATEGY
     # Following the model roots between scans (library/watcher.py): "on" (file-system
     # events; roots that cannot be watched are polled), "poll" (every root polled) or "off";
     # and the seconds between two rescans of a polled root.
@@ -220,12 +218,7 @@ class Config:
         else:
             port_value = DEFAULT_PORT
         env_host = env.get("HIKAZE_HOST") if address_from_env else None
-        conf_strategy = overrides.get("worker_conf_strategy", "merge")
-        if conf_strategy not in WORKER_STRATEGIES:
-            choices = ", ".join(WORKER_STRATEGIES)
-            raise ValueError(
-                f"worker conflict policy must be one of {choices}, not {conf_strategy!r}"
-            )
+        _check_worker_strategy(overrides.get("worker_conf_strategy", DEFAULT_WORKER_STRATEGY))
         civitai = overrides.pop("civitai", None) or CivitaiSettings.from_env(env)
         # Settings of a serving process, unread (like the address) by commands that do not.
         overrides.update(_watch_settings(overrides, env if address_from_env else {}))
@@ -305,3 +298,9 @@ def _parse_port(raw: str, name: str) -> int:
     if not (text.isascii() and text.isdigit()):
         raise ValueError(f"{name} must be an integer between 0 and {MAX_PORT}, not {raw!r}")
     return _check_port(int(text), name)
+
+
+def _check_worker_strategy(value: object) -> None:
+    if value not in WORKER_STRATEGIES:
+        choices = ", ".join(WORKER_STRATEGIES)
+        raise ValueError(f"worker conflict policy must be one of {choices}, not {value!r}")

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.errors import ValidationError
+from hikaze_mm.policy import MAX_INT
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
-MAX_INT = 2**63 - 1  # SQLite's largest integer
 MAX_JSON_DEPTH = 64
 MAX_PATH_CHARS = 4096
 MAX_NAME_BYTES = 255

@@ -18,6 +18,7 @@ README = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
 
 # Lower layers never import higher ones (a layer may import itself and anything lower).
 LAYERS = [
+    {"policy"},
     {"config", "errors", "params", "meta", "model_types", "process_lock"},
     {"database"},
     {"hashing", "images", "probe", "jobs"},
@@ -53,6 +54,42 @@ def _layer(top: str) -> int:
         if top in members:
             return n
     raise AssertionError(f"hikaze_mm.{top} has no layer in this test; add it")
+
+
+def test_the_policy_module_imports_nothing() -> None:
+    """Strategies and limits are plain constants the CLI parser, the API and the worker
+    share; importing them loads nothing else (``from __future__`` aside)."""
+    tree = ast.parse((PACKAGE / "policy.py").read_text(encoding="utf-8"))
+    imports = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        and not (isinstance(node, ast.ImportFrom) and node.module == "__future__")
+    ]
+    assert imports == []
+
+
+def test_services_take_typed_values() -> None:
+    """No method of a service class takes an untyped ``Any`` or ``object`` (a raw request
+    body): the server parses bodies into typed requests first."""
+    untyped = []
+    for name, path in _sources():
+        if not name.startswith(("library/", "pending/")):
+            continue
+        for cls in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(cls, ast.ClassDef) and cls.name.endswith("Service")):
+                continue
+            for method in cls.body:
+                if not isinstance(method, ast.FunctionDef):
+                    continue
+                args = method.args.args + method.args.kwonlyargs
+                untyped += [
+                    f"{name}: {cls.name}.{method.name}({arg.arg})"
+                    for arg in args
+                    if arg.annotation is not None
+                    and ast.unparse(arg.annotation) in ("Any", "object")
+                ]
+    assert untyped == []
 
 
 def test_sql_runs_only_in_the_database_package() -> None:

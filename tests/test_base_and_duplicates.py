@@ -14,6 +14,7 @@ import pytest
 from hikaze_mm.config import Config
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.legacy.importer import import_legacy_data
+from hikaze_mm.library.requests import ModelPatch
 from hikaze_mm.probe import classify
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
@@ -112,10 +113,10 @@ def test_legacy_loras_have_their_base_after_stage_1_and_2(
 def test_probe_never_overwrites_another_source(services: Services, models_root: Path) -> None:
     sha = lora(models_root / "loras" / "a.safetensors", SDXL_META)
     services.scanner.scan(immediate_hashing=True)
-    services.models.patch(sha, {"base": "My base"})
+    services.models.patch(sha, ModelPatch(base="My base"))
     assert services.db.models.set_probed_base(sha, "SDXL") is False
     assert services.db.models.get(sha)["base"] == "My base"
-    services.models.patch(sha, {"base": None})  # a user's "no base" stays too
+    services.models.patch(sha, ModelPatch(base=None))  # a user's "no base" stays too
     assert services.db.models.set_probed_base(sha, "SDXL") is False
     assert services.db.models.probe_targets() == []
     services.db.models.update(sha, base="Civitai name", meta={"sources": {"base": "civitai"}})
@@ -163,7 +164,7 @@ def test_cli_probe(config: Config, models_root: Path, data_dir: Path) -> None:
         user_sha = lora(models_root / "loras" / "b.safetensors", SDXL_META, pad=1)
         svc.scanner.scan(immediate_hashing=True)
         svc.db.models.update(sha, base=None, meta={})
-        svc.models.patch(user_sha, {"base": "Mine"})
+        svc.models.patch(user_sha, ModelPatch(base="Mine"))
     finally:
         svc.close()
     args = ("--data-dir", str(data_dir), "--models-root", str(models_root))

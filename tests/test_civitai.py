@@ -18,7 +18,6 @@ from hikaze_mm.library.civitai import (
     DAY_MS,
     NOT_FOUND_KEY,
     CivitaiService,
-    parse_fetch_body,
 )
 from hikaze_mm.library.civitai_client import (
     CivitaiBadResponse,
@@ -27,6 +26,8 @@ from hikaze_mm.library.civitai_client import (
     parse_version,
     retry_after_seconds,
 )
+from hikaze_mm.library.requests import CivitaiFetch, MetaEdit, ModelPatch
+from hikaze_mm.server.requests.jobs import civitai_fetch
 from hikaze_mm.services import Services
 from tests.civitai_fake import (
     FakeCivitai,
@@ -126,9 +127,9 @@ def test_the_token_goes_to_the_api_only(svc: Services, fake: FakeCivitai) -> Non
 
 
 def test_user_fields_and_base_are_never_overwritten(svc: Services, fake: FakeCivitai) -> None:
-    svc.models.patch(A, {"trigger_words": ["mine"], "base": "Pony", "preferred_weight": 0.7})
-    svc.models.patch(B, {"meta_json": {"description": "my words"}})
-    svc.models.patch(C, {"trigger_words": []})  # a user emptied them: stays empty
+    svc.models.patch(A, ModelPatch(trigger_words=("mine",), base="Pony", preferred_weight=0.7))
+    svc.models.patch(B, ModelPatch(meta=MetaEdit("merge", {"description": "my words"})))
+    svc.models.patch(C, ModelPatch(trigger_words=()))  # a user emptied them: stays empty
     svc.images.add_image(B, png_bytes())  # B has an image: no previews downloaded
     for sha in (A, B, C):
         fake.found(sha)
@@ -439,12 +440,10 @@ def test_a_model_deleted_during_the_lookup_is_skipped(svc: Services, fake: FakeC
 
 # ---------------------------------------------------------------- parsing
 def test_fetch_bodies() -> None:
-    assert parse_fetch_body({"missing": True}) == {
-        "sha256s": None,
-        "missing": True,
-        "force": False,
-    }
-    assert parse_fetch_body({"sha256s": [A.upper()], "force": True})["sha256s"] == [A]
+    assert civitai_fetch({"missing": True}) == CivitaiFetch(sha256s=None, missing=True)
+    assert civitai_fetch({"sha256s": [A.upper()], "force": True}) == CivitaiFetch(
+        sha256s=(A,), force=True
+    )
     for bad in (
         {},
         {"missing": True, "sha256s": [A]},
@@ -458,7 +457,7 @@ def test_fetch_bodies() -> None:
         {"sha256s": [A], "extra": 1},
     ):
         with pytest.raises(ValidationError):
-            parse_fetch_body(bad)
+            civitai_fetch(bad)
 
 
 def test_parse_version_and_descriptions() -> None:

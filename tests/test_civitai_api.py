@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from hikaze_mm.config import CivitaiSettings, Config
+from hikaze_mm.library.requests import ModelPatch
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 from tests.civitai_fake import FakeCivitai, Reply, fake_civitai_server, free_port_url
@@ -240,7 +241,7 @@ def make_library(config: Config) -> None:
     svc = Services.open(config)
     for label in ("alpha", "beta", "gamma"):
         seed_model(svc, label)
-    svc.models.patch(A, {"preferred_weight": 0.5})
+    svc.models.patch(A, ModelPatch(preferred_weight=0.5))
     svc.close()
 
 

@@ -1,6 +1,5 @@
-"""The parser: help text everywhere, ``--version``, constants in step with the library,
-and a start-up that imports nothing heavy (no timing is asserted here: see
-bench/cli_startup.py)."""
+"""The parser: help text everywhere, ``--version``, and a start-up that imports nothing
+heavy (no timing is asserted here: see bench/cli_startup.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +7,8 @@ import argparse
 import subprocess
 import sys
 
-from hikaze_mm import __version__, config, params
-from hikaze_mm.cli import build_parser, common
-from hikaze_mm.database import listing
-from hikaze_mm.pending import promotion
+from hikaze_mm import __version__
+from hikaze_mm.cli import build_parser
 from tests.helpers import REPO, cli_env, run_cli
 
 HEAVY = ("aiohttp", "PIL", "asyncio", "sqlite3", "hikaze_mm.services", "hikaze_mm.database")
@@ -40,15 +37,6 @@ def test_every_subcommand_and_argument_has_help() -> None:
         if action is not sub and not action.help:
             missing.append(f"hikaze-mm: {action.option_strings} has no help")
     assert missing == []
-
-
-def test_the_cli_copies_of_library_constants_match() -> None:
-    assert common.MAX_SQLITE_INT == params.MAX_INT
-    assert common.MAX_PORT == config.MAX_PORT
-    assert common.API_STRATEGIES == promotion.API_STRATEGIES
-    assert common.WORKER_STRATEGIES == config.WORKER_STRATEGIES
-    assert tuple(listing.SORT_COLUMNS) == common.SORT_COLUMNS
-    assert common.DEFAULT_LIMIT == listing.DEFAULT_LIMIT
 
 
 def test_version_and_help() -> None:

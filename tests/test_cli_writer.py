@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +163,32 @@ def test_civitai_beside_a_server_runs_there(tmp_path: Path) -> None:
     assert "looking up there" in proc.stderr
     report = json.loads(proc.stdout)
     assert [(r["sha256"], r["status"]) for r in report["results"]] == [(sha, "found")]
+
+
+def server_status(server: Server, path: str) -> dict:
+    with urllib.request.urlopen(server.url + path, timeout=30) as resp:
+        return json.load(resp)
+
+
+def test_strategies_reach_the_server(served) -> None:
+    """``scan --immediate --strategy`` and ``promote --all --strategy`` beside a server send
+    the strategy as ``conf_strategy``, and the server's runs use it."""
+    server, data, root = served
+    common = ("--data-dir", str(data))
+    shutil.copyfile(root / "loras" / "first.safetensors", root / "loras" / "copy.safetensors")
+    assert run_cli("scan", *common).returncode == 0  # both files pending, none promoted
+    proc = run_cli("scan", *common, "--immediate", "--strategy", "delete")
+    assert proc.returncode == 0, proc.stderr
+    assert server_status(server, "api/scan/status")["conflict_strategy"] == "delete"
+
+    # Both files are still pending (the scans found nothing new): one is promoted, the
+    # other has the same content and, with "skip", stays pending as a conflict.
+    proc = run_cli("promote", "--all", *common, "--strategy", "skip")
+    assert proc.returncode == 0, proc.stderr
+    status = server_status(server, "api/migration/status")
+    assert status["policy"] == "skip"
+    assert status["pending"]["conflict"] == 1 and status["pending"]["new"] == 0
+    assert json.loads(run_cli("list", "--json", *common).stdout)["total"] == 1
 
 
 HOLD = """

@@ -2,7 +2,8 @@
 
 This module is imported to build the parser (``hikaze-mm --help``), so it imports nothing
 heavy: the library, aiohttp, Pillow and asyncio are imported by the commands that run
-(``hikaze_mm.cli.context`` opens libraries).
+(``hikaze_mm.cli.context`` opens libraries). Strategies and limits come from
+``hikaze_mm.policy``, which imports nothing.
 """
 
 from __future__ import annotations
@@ -11,14 +12,7 @@ import argparse
 import json
 import sys
 
-# The CLI's copies of a few library constants, so that building the parser needs no
-# library import; tests/test_cli_parser.py checks that they match the originals.
-MAX_SQLITE_INT = 2**63 - 1  # hikaze_mm.params.MAX_INT
-MAX_PORT = 65535  # hikaze_mm.config.MAX_PORT
-API_STRATEGIES = ("override", "merge", "delete")  # hikaze_mm.pending.promotion
-WORKER_STRATEGIES = ("merge", "skip", "override", "delete")  # hikaze_mm.config
-SORT_COLUMNS = ("name", "created_at", "last_used_at", "size_bytes")  # database.listing
-DEFAULT_LIMIT = 100  # hikaze_mm.database.listing.DEFAULT_LIMIT
+from hikaze_mm.policy import MAX_INT
 
 USAGE = 2  # exit status of a usage error (bad arguments or configuration)
 FAILURE = 1  # exit status of a command that could not do its work
@@ -65,7 +59,7 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
-def bounded_int(name: str, minimum: int = 0, maximum: int = MAX_SQLITE_INT):
+def bounded_int(name: str, minimum: int = 0, maximum: int = MAX_INT):
     """An argparse ``type``: a plain integer in [minimum, maximum] (SQLite's range by
     default), else a usage error that says so (argparse prefixes the argument's name)."""
 

@@ -8,10 +8,7 @@ import sys
 from typing import Any
 
 from hikaze_mm.cli.common import (
-    API_STRATEGIES,
-    DEFAULT_LIMIT,
     FAILURE,
-    SORT_COLUMNS,
     CliError,
     add_config_options,
     add_json_option,
@@ -19,6 +16,7 @@ from hikaze_mm.cli.common import (
     plural,
 )
 from hikaze_mm.cli.progress import Progress
+from hikaze_mm.policy import API_STRATEGIES, DEFAULT_LIMIT, MAX_LIMIT, SORT_KEYS, STRATEGY_FIELD
 
 # How many moved/missing models and problems the scan summary lists (the counts are total).
 SCAN_LIST_LIMIT = 20
@@ -92,7 +90,7 @@ def _scan_remote(owner: Any, args: argparse.Namespace) -> int | None:
     """Run the scan in the server that holds the library; None if it does not answer."""
     from hikaze_mm.cli.follow import ServerJob, in_server
 
-    body = {"immediate_hashing": args.immediate, "conflict_strategy": args.conf_strategy}
+    body = {"immediate_hashing": args.immediate, STRATEGY_FIELD: args.conf_strategy}
     report = in_server(
         owner,
         ServerJob(
@@ -165,7 +163,7 @@ def _register_list(sub: argparse._SubParsersAction) -> None:
         "--exclude-tag", action="append", default=[], metavar="TAG", help="leave out this tag"
     )
     p.add_argument("-q", "--query", help="text in the name or path")
-    p.add_argument("--sort", choices=SORT_COLUMNS, default="name", help="sort key (default: name)")
+    p.add_argument("--sort", choices=SORT_KEYS, default="name", help="sort key (default: name)")
     p.add_argument(
         "--order",
         choices=("asc", "desc"),
@@ -189,7 +187,6 @@ def _register_list(sub: argparse._SubParsersAction) -> None:
 def _list_pages(services: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Fetch the requested window in pages of at most MAX_LIMIT models."""
     from hikaze_mm.database import ModelQuery
-    from hikaze_mm.database.listing import MAX_LIMIT
     from hikaze_mm.model_types import canonical_type
 
     items: list[dict[str, Any]] = []

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.cli.common import (
-    WORKER_STRATEGIES,
     CliError,
     add_config_options,
     add_json_option,
@@ -26,6 +25,7 @@ from hikaze_mm.cli.common import (
     plural,
 )
 from hikaze_mm.cli.progress import ByteProgress
+from hikaze_mm.policy import STRATEGY_FIELD, WORKER_STRATEGIES
 
 MIGRATION_STATUS = "/api/migration/status"
 
@@ -153,7 +153,7 @@ def _start_remote(remote: Any, conf_strategy: str | None) -> None:
     elif status["status"] in ("RUNNING", "PAUSED") and conf_strategy is None:
         remote.post("/api/migration/resume")
     else:
-        body = {"conflict_policy": conf_strategy} if conf_strategy else {}
+        body = {STRATEGY_FIELD: conf_strategy} if conf_strategy else {}
         remote.post("/api/migration/start", body)
 
 

@@ -12,12 +12,12 @@ import argparse
 
 from hikaze_mm.cli.common import (
     FAILURE,
-    MAX_PORT,
     CliError,
     add_config_options,
     bounded_int,
     note,
 )
+from hikaze_mm.policy import MAX_PORT
 
 BACKLOG = 128
 

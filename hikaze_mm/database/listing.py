@@ -44,15 +44,15 @@ from hikaze_mm.database.hash_cache import path_prefix_bounds
 from hikaze_mm.database.tags import nocase
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.params import MAX_PATH_CHARS, check_text
+from hikaze_mm.policy import DEFAULT_LIMIT, MAX_LIMIT, SORT_KEYS
 
 if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
 
+# The column of each sort key (``policy.SORT_KEYS``): the name's natural-order key, else
+# the column of that name.
 SORT_COLUMNS: dict[str, str] = {
-    "name": "m.name_key",
-    "created_at": "m.created_at",
-    "last_used_at": "m.last_used_at",
-    "size_bytes": "m.size_bytes",
+    key: "m.name_key" if key == "name" else f"m.{key}" for key in SORT_KEYS
 }
 # Without ``order``, names sort A-Z and the other keys newest/largest first.
 DEFAULT_ORDER: dict[str, str] = {
@@ -63,8 +63,6 @@ DEFAULT_ORDER: dict[str, str] = {
 }
 # The ``base`` filter value (and facet name) of the models whose base is not known.
 UNKNOWN_BASE = "unknown"
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 500
 MAX_QUERY_CHARS = 200
 LIST_COLUMNS = (
     "sha256",

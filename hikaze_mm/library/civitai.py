@@ -40,7 +40,7 @@ import aiohttp
 
 from hikaze_mm.config import CivitaiSettings
 from hikaze_mm.database import DatabaseManager, normalize_sha256, now_ms
-from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
+from hikaze_mm.errors import ConflictError, NotFoundError
 from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.library.civitai_client import (
@@ -59,10 +59,8 @@ from hikaze_mm.meta import is_empty, sources_of
 
 SOURCE = "civitai"
 NOT_FOUND_KEY = "civitai_not_found"
-MAX_FETCH_SHAS = 1000
 MAX_CONSECUTIVE_FAILURES = 3  # lookups in a row without an answer end a job
 STATUS_RESULTS = 100  # the last report in ``status()`` lists at most this many results
-FETCH_FIELDS = ("sha256s", "missing", "force")
 DAY_MS = 86_400_000
 
 
@@ -114,27 +112,6 @@ class _Run:
             "error": self.error,
             "results": list(self.results),
         }
-
-
-def parse_fetch_body(body: dict[str, Any]) -> dict[str, Any]:
-    """``{"sha256s": [...]}`` (at most MAX_FETCH_SHAS) or ``{"missing": true}``, and an
-    optional ``"force": true`` (ask again about hashes remembered as unknown)."""
-    unknown = sorted(set(body) - set(FETCH_FIELDS))
-    if unknown:
-        raise ValidationError(f"unknown fields: {', '.join(unknown)} (allowed: sha256s, missing)")
-    force, missing = body.get("force", False), body.get("missing", False)
-    if not isinstance(force, bool) or not isinstance(missing, bool):
-        raise ValidationError("missing and force must be true or false")
-    shas = body.get("sha256s")
-    if missing == (shas is not None):
-        raise ValidationError('give either "sha256s": [...] or "missing": true')
-    if shas is not None:
-        if not isinstance(shas, list) or not shas:
-            raise ValidationError("sha256s must be a non-empty list of hashes")
-        if len(shas) > MAX_FETCH_SHAS:
-            raise ValidationError(f"sha256s holds at most {MAX_FETCH_SHAS} hashes")
-        shas = [normalize_sha256(s) for s in shas]
-    return {"sha256s": shas, "missing": missing, "force": force}
 
 
 def _shown(report: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.database import DatabaseManager, normalize_sha256
-from hikaze_mm.errors import NotFoundError, ValidationError
+from hikaze_mm.errors import NotFoundError
 from hikaze_mm.images import ImageStore, check_quality, parse_public_name, public_name
+from hikaze_mm.library.requests import ImageOrder
 from hikaze_mm.params import parse_index
 
 PENDING_CONTENT_TYPES = {
@@ -90,7 +91,7 @@ class ImagesService:
         path = self.images.tier_path(sha, seq, check_quality(quality))
         return _read(path, "image/webp", if_none_match)
 
-    def sample_names(self, sha256: Any) -> list[str]:
+    def sample_names(self, sha256: str) -> list[str]:
         """``["<hash>_0.webp", ...]`` for the images on disk (an unknown hash has none)."""
         return self.images.image_names(sha256)
 
@@ -119,22 +120,12 @@ class ImagesService:
             raise NotFoundError(f"no image {public_name(sha, seq)}")
         return {"sha256": sha, "seq": seq, "deleted": True}
 
-    def set_order(self, sha256: str, body: Any) -> dict[str, Any]:
-        """``{"order": [seq, ...]}``: show the model's images in that order (the first is the
-        cover). It must be a permutation of the current images (else 409); nothing changes
-        on any error. Answers ``{"sha256", "images", "cover_image"}`` in the new order."""
+    def set_order(self, sha256: str, order: ImageOrder) -> dict[str, Any]:
+        """Show the model's images in that order (the first is the cover). It must be a
+        permutation of the current images (else 409); nothing changes on any error.
+        Answers ``{"sha256", "images", "cover_image"}`` in the new order."""
         sha = self.require_model(sha256)
-        if not isinstance(body, dict) or set(body) != {"order"}:
-            raise ValidationError('body must be {"order": [seq, ...]}')
-        order = body["order"]
-        if not isinstance(order, list) or not all(
-            isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq <= 999_999
-            for seq in order
-        ):
-            raise ValidationError("order must be a list of image seqs (integers >= 0)")
-        if not order:
-            raise ValidationError("order is empty")
-        seqs = self.images.set_order(sha, order)
+        seqs = self.images.set_order(sha, list(order.seqs))
         names = [public_name(sha, seq) for seq in seqs]
         return {"sha256": sha, "images": names, "cover_image": names[0] if names else None}
 

@@ -1,80 +1,41 @@
 """``ModelsService``: the library's models, listed, read, edited and deleted.
 
-Every method blocks (SQLite, files): the HTTP layer runs it with ``run_sync``. A patch is
-validated completely before anything is written, then applied inside one
+Every method blocks (SQLite, files): the HTTP layer runs it with ``run_sync``. Edits come
+as typed requests (``hikaze_mm.library.requests``: ``ModelPatch``, ``BulkTags``,
+``BulkDelete``), checked where they enter; a patch is applied inside one
 ``DatabaseManager.transaction()``, so a rejected patch changes nothing.
 
-Patch body (every field optional, at least one required)::
-
-    {"name": "My LoRA", "type": "loras", "base": "SDXL" | null,
-     "trigger_words": ["word", ...] | null, "preferred_weight": 0.8 | null,
-     "meta_json": {...}, "meta_mode": "merge" | "replace",
-     "tags": {"add": ["style", 3], "remove": ["nsfw"]} | {"set": ["style"]}}
-
-``trigger_words`` (``meta.trigger_words``) is at most 100 strings of at most 200
-characters, trimmed, empties and duplicates dropped (order kept); ``preferred_weight``
-(``meta.preferred_weight``) a number from -10 to 10; null clears either. A user's edit of
-``base``, ``trigger_words``, ``preferred_weight`` or ``description`` (also through
-``meta_json``) is recorded in ``meta.sources`` as ``"user"``: sidecars and Civitai, which
-fill only empty fields, never fill one a user edited (a merge patch of
-``{"sources": {"base": null}}`` gives such a field back to them).
-
-``meta_mode`` "merge" (the default) applies ``meta_json`` as a JSON merge patch
-(RFC 7386): keys are set recursively and a null value removes its key. "replace" stores
-``meta_json`` as the whole new meta. Tags are given by name (created if new, any case
-matches an existing tag) or by id (which must exist).
+A user's edit of ``base``, ``trigger_words``, ``preferred_weight`` or ``description``
+(also through ``meta_json``) is recorded in ``meta.sources`` as ``"user"``: sidecars and
+Civitai, which fill only empty fields, never fill one a user edited (a merge patch of
+``{"sources": {"base": null}}`` gives such a field back to them). ``meta_json`` "merge"
+is a JSON merge patch (RFC 7386): keys are set recursively and a null value removes its
+key; "replace" stores it as the whole new meta.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from hikaze_mm.config import Config
-from hikaze_mm.database import (
-    DatabaseManager,
-    ModelQuery,
-    TagRef,
-    normalize_sha256,
-    normalize_tag_name,
-)
+from hikaze_mm.database import DatabaseManager, ModelQuery, normalize_sha256
 from hikaze_mm.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from hikaze_mm.hashing import short_hash
 from hikaze_mm.images import ImageStore
 from hikaze_mm.library.folders import folder_tree
-from hikaze_mm.library.validation import check_keys, text_field
+from hikaze_mm.library.requests import KEEP, BulkDelete, BulkTags, ModelPatch, TagEdit
 from hikaze_mm.meta import (
-    MAX_PREFERRED_WEIGHT,
-    MAX_TRIGGER_WORD_CHARS,
-    MAX_TRIGGER_WORDS,
     SOURCE_USER,
     preferred_weight_of,
     sources_of,
     trigger_words_of,
 )
-from hikaze_mm.model_types import canonical_type
-from hikaze_mm.params import check_int, parse_json
 
-PATCH_FIELDS = (
-    "name",
-    "type",
-    "base",
-    "trigger_words",
-    "preferred_weight",
-    "meta_json",
-    "meta_mode",
-    "tags",
-)
 # Fields whose user edits ``meta.sources`` records (``base`` is a column, the rest meta).
 USER_FIELDS = ("base", "trigger_words", "preferred_weight", "description")
-TAG_OPS = ("add", "remove", "set")
-MAX_TAGS_PER_PATCH = 500
-
-TYPE_RE = re.compile(r"[a-z0-9][a-z0-9_\-]*")
 # The meta fields a listing item shows (one batch query per page).
 LIST_META_KEYS = ("trigger_words", "preferred_weight", "civitai.url", "civitai.nsfw")
 NSFW_TAG = "nsfw"
@@ -100,162 +61,23 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _meta_value(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):  # a client may send the column's JSON text as is
-        value = parse_json(value, "meta_json") if value.strip() else {}
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValidationError("meta_json must be a JSON object")
-    return value
-
-
-def _tag_refs(value: Any, op: str) -> list[TagRef]:
-    if not isinstance(value, list):
-        raise ValidationError(f"tags.{op} must be a list of tag names or ids")
-    if len(value) > MAX_TAGS_PER_PATCH:
-        raise ValidationError(f"tags.{op} holds at most {MAX_TAGS_PER_PATCH} tags")
-    refs: list[TagRef] = []
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, (int, str)):
-            raise ValidationError(f"tags.{op} items must be tag names or ids, not {item!r}")
-        refs.append(
-            normalize_tag_name(item)
-            if isinstance(item, str)
-            else check_int(item, f"a tag id in tags.{op}")
-        )
-    return refs
-
-
-def _ref_key(ref: TagRef) -> TagRef:
-    return ref.casefold() if isinstance(ref, str) else ref
-
-
-def _parse_tags(value: Any) -> dict[str, list[TagRef]]:
-    if not isinstance(value, dict):
-        raise ValidationError('tags must be {"add": [...], "remove": [...]} or {"set": [...]}')
-    unknown = sorted(set(value) - set(TAG_OPS))
-    if unknown:
-        raise ValidationError(f"unknown tags operations: {', '.join(unknown)}")
-    ops = {op: _tag_refs(value[op], op) for op in TAG_OPS if op in value}
-    if "set" in ops and ("add" in ops or "remove" in ops):
-        raise ValidationError("tags.set cannot be combined with tags.add or tags.remove")
-    both = {_ref_key(r) for r in ops.get("add", [])} & {_ref_key(r) for r in ops.get("remove", [])}
-    if both:
-        raise ValidationError(f"tags both added and removed: {sorted(map(str, both))}")
-    return ops
-
-
-MAX_BULK_MODELS = 5000
-
-
-def _bulk_shas(body: Any, fields: set[str]) -> list[str]:
-    """The ``sha256s`` of a bulk request (1 to MAX_BULK_MODELS hashes, duplicates dropped)
-    whose other keys are among ``fields``."""
-    if not isinstance(body, dict):
-        raise ValidationError("the body must be a JSON object")
-    check_keys(body, ("sha256s", *sorted(fields)), "bulk request")
-    shas = body.get("sha256s")
-    if not isinstance(shas, list) or not shas:
-        raise ValidationError("sha256s must be a non-empty list of SHA-256 hashes")
-    if len(shas) > MAX_BULK_MODELS:
-        raise ValidationError(f"at most {MAX_BULK_MODELS} models per request")
-    return list(dict.fromkeys(normalize_sha256(sha) for sha in shas))
-
-
-def parse_trigger_words(value: Any) -> list[str]:
-    """A client's trigger words: a list of at most MAX_TRIGGER_WORDS strings of at most
-    MAX_TRIGGER_WORD_CHARS characters each (after trimming); empties and duplicates are
-    dropped, order kept. Null is the empty list."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValidationError("trigger_words must be a list of strings")
-    if len(value) > MAX_TRIGGER_WORDS:
-        raise ValidationError(f"trigger_words holds at most {MAX_TRIGGER_WORDS} words")
-    words: list[str] = []
-    for item in value:
-        if not isinstance(item, str):
-            raise ValidationError(f"trigger_words items must be strings, not {item!r:.40}")
-        word = item.strip()
-        if len(word) > MAX_TRIGGER_WORD_CHARS:
-            raise ValidationError(
-                f"a trigger word is at most {MAX_TRIGGER_WORD_CHARS} characters: {word!r:.40}"
-            )
-        if any(ord(c) < 32 for c in word):
-            raise ValidationError("trigger words must not contain control characters")
-        words.append(word)
-    return trigger_words_of(words)
-
-
-def parse_preferred_weight(value: Any) -> float | int | None:
-    """A number from -10 to 10, or None (clear)."""
-    if value is None:
-        return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or abs(value) > MAX_PREFERRED_WEIGHT:
-        raise ValidationError(
-            f"preferred_weight must be a number from -{MAX_PREFERRED_WEIGHT:g} to "
-            f"{MAX_PREFERRED_WEIGHT:g}, or null, not {value!r:.40}"
-        )
-    return value
-
-
-def parse_patch(body: dict[str, Any]) -> dict[str, Any]:
-    """Validate a patch body into ``{column changes..., "meta": (mode, dict), "tags": ops,
-    "fields": {trigger_words, preferred_weight}}``."""
-    check_keys(body, PATCH_FIELDS, "model")
-    patch: dict[str, Any] = {}
-    if "name" in body:
-        patch["name"] = text_field(body["name"], "name", max_len=255)
-    if "type" in body:
-        model_type = canonical_type(text_field(body["type"], "type", max_len=64))
-        if not TYPE_RE.fullmatch(model_type):
-            raise ValidationError(
-                f"type must be a folder key (letters, digits, _ and -), not {body['type']!r}"
-            )
-        patch["type"] = model_type
-    if "base" in body:
-        patch["base"] = text_field(body["base"], "base", max_len=64, nullable=True)
-    if "meta_mode" in body and "meta_json" not in body:
-        raise ValidationError("meta_mode needs meta_json")
-    if "meta_json" in body:
-        mode = body.get("meta_mode", "merge")
-        if mode not in ("merge", "replace"):
-            raise ValidationError(f"meta_mode must be merge or replace, not {mode!r}")
-        patch["meta"] = (mode, _meta_value(body["meta_json"]))
-    fields: dict[str, Any] = {}
-    if "trigger_words" in body:
-        fields["trigger_words"] = parse_trigger_words(body["trigger_words"])
-    if "preferred_weight" in body:
-        fields["preferred_weight"] = parse_preferred_weight(body["preferred_weight"])
-    twice = sorted(set(fields) & set(patch.get("meta", (None, {}))[1]))
-    if twice:
-        raise ValidationError(f"give {', '.join(twice)} once: as a field or in meta_json")
-    if fields:
-        patch["fields"] = fields
-    if "tags" in body:
-        patch["tags"] = _parse_tags(body["tags"])
-    return patch
-
-
-def apply_patch_meta(meta: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """The model's new meta after ``patch`` (from ``parse_patch``), user edits recorded in
-    ``meta.sources``. ``meta`` is not modified."""
+def apply_patch_meta(meta: dict[str, Any], patch: ModelPatch) -> dict[str, Any]:
+    """The model's new meta after ``patch``, user edits recorded in ``meta.sources``.
+    ``meta`` is not modified."""
     edited: list[str] = []
-    if "meta" in patch:
-        mode, given = patch["meta"]
-        meta = copy.deepcopy(given) if mode == "replace" else merge_patch(meta, given)
+    if patch.meta is not None:
+        given = patch.meta.value
+        meta = copy.deepcopy(given) if patch.meta.mode == "replace" else merge_patch(meta, given)
         edited += [f for f in USER_FIELDS if f in given]
     else:
         meta = copy.deepcopy(meta)
-    for key, value in patch.get("fields", {}).items():
+    for key, value in patch.meta_fields().items():
         if value is None or value == []:
             meta.pop(key, None)
         else:
             meta[key] = value
         edited.append(key)
-    if "base" in patch:
+    if patch.base is not KEEP:
         edited.append("base")
     if edited:
         sources = sources_of(meta)
@@ -345,38 +167,36 @@ class ModelsService:
         return record
 
     # ------------------------------------------------------------ writing
-    def patch(self, sha256: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Apply a validated patch atomically; return the updated full record."""
+    def patch(self, sha256: str, patch: ModelPatch) -> dict[str, Any]:
+        """Apply a patch atomically; return the updated full record."""
         sha = normalize_sha256(sha256)
-        patch = parse_patch(body)
         with self.db.transaction():
             record = self.db.models.get(sha)
             if record is None:
                 raise NotFoundError(f"no model {sha}")
-            columns = {k: patch[k] for k in ("name", "type", "base") if k in patch}
-            if {"meta", "fields", "base"} & set(patch):
+            columns: dict[str, Any] = patch.columns()
+            if patch.changes_meta():
                 columns["meta"] = apply_patch_meta(record["meta"], patch)
             if columns:
                 self.db.models.update(sha, **columns)
-            if "tags" in patch:
-                self._apply_tags(sha, patch["tags"], record["tags"])
+            if patch.tags is not None:
+                self._apply_tags(sha, patch.tags, record["tags"])
         return self.detail(sha)
 
-    def _apply_tags(
-        self, sha: str, ops: dict[str, list[TagRef]], current: list[dict[str, Any]]
-    ) -> None:
-        """Apply tag operations (inside the caller's transaction): names are created when
+    def _apply_tags(self, sha: str, edit: TagEdit, current: list[dict[str, Any]]) -> None:
+        """Apply a tag edit (inside the caller's transaction): names are created when
         new, ids must exist, and removing a tag the model lacks is a no-op."""
         models, tags = self.db.models, self.db.tags
+        given = edit.add if edit.set_to is None else edit.set_to
         try:
-            wanted = tags.resolve(ops.get("set", ops.get("add", [])), create=True)
+            wanted = tags.resolve(list(given), create=True)
         except NotFoundError as exc:
             raise ValidationError(exc.detail) from None
-        if "set" in ops:
+        if edit.set_to is not None:
             have = {int(t["id"]) for t in current}
             models.remove_tags(sha, sorted(have - set(wanted)))
         models.add_tags(sha, wanted)
-        models.remove_tags(sha, ops.get("remove", []))
+        models.remove_tags(sha, list(edit.remove))
 
     def trigger_words(self, sha256: str) -> list[str]:
         """The model's trigger words (``meta.trigger_words``, strings only); [] if none."""
@@ -427,36 +247,29 @@ class ModelsService:
         paths = (path for path, _sha in self.db.models.paths(missing=False))
         return {"roots": folder_tree([r.path for r in self.config.model_roots], paths)}
 
-    def bulk_tags(self, body: Any) -> dict[str, Any]:
-        """``{"sha256s": [...], "add": [tags], "remove": [tags]}``: add and remove tags on
-        many models in one transaction (tags are created when new; unknown models are
-        listed in ``not_found`` and skipped). ``{"updated": n, "not_found": [...]}``."""
-        shas = _bulk_shas(body, {"add", "remove"})
-        ops = _parse_tags({k: body[k] for k in ("add", "remove") if k in body})
-        if not ops:
-            raise ValidationError("give tags to add or to remove")
+    def bulk_tags(self, request: BulkTags) -> dict[str, Any]:
+        """Add and remove tags on many models in one transaction (tags are created when
+        new; unknown models are listed in ``not_found`` and skipped).
+        ``{"updated": n, "not_found": [...]}``."""
+        shas = list(request.sha256s)
         with self.db.transaction():
             known = set(self.db.models.sizes(shas))
-            add = self.db.tags.resolve(ops.get("add", []), create=True)
+            add = self.db.tags.resolve(list(request.add), create=True)
             # Removing a tag nobody has is a no-op, as in a patch.
-            remove = self.db.tags.resolve(ops.get("remove", []), create=False, missing_ok=True)
+            remove = self.db.tags.resolve(list(request.remove), create=False, missing_ok=True)
             self.db.models.retag([sha for sha in shas if sha in known], add=add, remove=remove)
         self.db.listing.tidy_search_index()
         return {"updated": len(known), "not_found": [s for s in shas if s not in known]}
 
-    def bulk_delete(self, body: Any) -> dict[str, Any]:
-        """``{"sha256s": [...], "delete_file": bool}``: delete each model as ``delete``
-        does; one failing (unknown, or a file outside the roots) does not stop the rest.
+    def bulk_delete(self, request: BulkDelete) -> dict[str, Any]:
+        """Delete each model as ``delete`` does; one failing (unknown, or a file outside
+        the roots) does not stop the rest.
         ``{"deleted": n, "files_deleted": n, "failed": [{sha256, error, detail}]}``."""
-        shas = _bulk_shas(body, {"delete_file"})
-        delete_file = body.get("delete_file", False)
-        if not isinstance(delete_file, bool):
-            raise ValidationError("delete_file must be true or false")
         deleted = files = 0
         failed: list[dict[str, str]] = []
-        for sha in shas:
+        for sha in request.sha256s:
             try:
-                result = self.delete(sha, delete_file=delete_file)
+                result = self.delete(sha, delete_file=request.delete_file)
             except (NotFoundError, ForbiddenError) as exc:
                 failed.append({"sha256": sha, "error": exc.error, "detail": exc.detail})
                 continue

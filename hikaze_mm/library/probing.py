@@ -21,28 +21,13 @@ import threading
 from typing import Any
 
 from hikaze_mm.database import DatabaseManager, now_ms
-from hikaze_mm.errors import ConflictError, ValidationError
+from hikaze_mm.errors import ConflictError
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.probe import probe_file
 
 log = logging.getLogger(__name__)
 
 STATE_KEY = "probe_backfill"
-
-
-def parse_probe_body(body: Any) -> bool:
-    """``every`` from a request body ``{"all": bool}`` (optional; no body: False)."""
-    if body is None:
-        return False
-    if not isinstance(body, dict):
-        raise ValidationError('the body must be a JSON object: {"all": true|false}')
-    unknown = sorted(set(body) - {"all"})
-    if unknown:
-        raise ValidationError(f'unknown field {unknown[0]!r}; the body is {{"all": true|false}}')
-    every = body.get("all", False)
-    if not isinstance(every, bool):
-        raise ValidationError("all must be true or false")
-    return every
 
 
 class BaseProber:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from hikaze_mm.database import ModelQuery
-from hikaze_mm.database.listing import DEFAULT_LIMIT, MAX_LIMIT
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.model_types import canonical_type
 from hikaze_mm.params import parse_bool, parse_int, parse_path
+from hikaze_mm.policy import DEFAULT_LIMIT, MAX_LIMIT
 
 MAX_FILTER_TAGS = 32
 QUERY_PARAMS = frozenset(

@@ -88,12 +88,12 @@ from hikaze_mm.library.scan_plan import (
 from hikaze_mm.library.scan_walk import ROOT_LEVEL_TYPE, SeenFile, Walker, WalkProblem
 from hikaze_mm.library.sidecars import Item, SidecarReader
 from hikaze_mm.pending.promotion import (
-    API_STRATEGIES,
     PendingFileError,
     PendingFileMissing,
     Promoter,
     check_strategy,
 )
+from hikaze_mm.policy import API_STRATEGIES
 from hikaze_mm.probe import ProbeResult, probe_file
 
 log = logging.getLogger(__name__)

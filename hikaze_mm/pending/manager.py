@@ -27,9 +27,10 @@ from hikaze_mm.database import DatabaseManager, now_ms
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 from hikaze_mm.jobs import BackgroundJob, JobControl, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.params import parse_path
-from hikaze_mm.pending.promotion import WORKER_STRATEGIES, Promoter, check_strategy
+from hikaze_mm.pending.promotion import Promoter, check_strategy
 from hikaze_mm.pending.state import MigrationState, StateTracker
 from hikaze_mm.pending.worker import LegacyImport, MigrationWorker
+from hikaze_mm.policy import DEFAULT_WORKER_STRATEGY, WORKER_STRATEGIES
 
 RESUMABLE = ("RUNNING", "PAUSED", "ERROR")
 
@@ -42,7 +43,7 @@ class MigrationManager:
         legacy_import: LegacyImport | None = None,
         *,
         workers: int = 2,
-        conf_strategy: str = "merge",
+        conf_strategy: str = DEFAULT_WORKER_STRATEGY,
         save_interval: float = 1.0,
     ) -> None:
         self.db = db
@@ -50,7 +51,7 @@ class MigrationManager:
         self.legacy_import = legacy_import
         self.workers = workers
         self.default_conf_strategy = (
-            check_strategy(conf_strategy, name="conflict_policy") or "merge"
+            check_strategy(conf_strategy, name="conflict_policy") or DEFAULT_WORKER_STRATEGY
         )
         self.tracker = StateTracker(db, save_interval=save_interval)
         self._lock = threading.Lock()

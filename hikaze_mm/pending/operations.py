@@ -3,7 +3,8 @@
 Listing, detail, promotion of one or many, and hashing a model file on request
 (``POST /api/models/sha256``, which hashes only files under a configured model root or
 already known to the library, and with ``pending`` promotes the file's pending model).
-Every method blocks (SQLite, files): handlers run them with ``run_sync``.
+Requests come typed (``hikaze_mm.pending.requests``), checked where they enter. Every
+method blocks (SQLite, files): handlers run them with ``run_sync``.
 """
 
 from __future__ import annotations
@@ -23,21 +24,8 @@ from hikaze_mm.errors import (
 )
 from hikaze_mm.hashing import FileChangedError, HashService
 from hikaze_mm.images import ImageStore
-from hikaze_mm.params import parse_path
-from hikaze_mm.pending.promotion import API_STRATEGIES, Promoter, check_pending_id, check_strategy
-
-MAX_BATCH = 1000
-PAGE_LIMIT = 500
-HASH_MODES = ("pending", "ignore")
-
-
-def check_ids(value: object) -> list[int]:
-    """A JSON list of pending ids (duplicates dropped, order kept)."""
-    if not isinstance(value, list) or not value:
-        raise ValidationError("ids must be a non-empty list of pending ids")
-    if len(value) > MAX_BATCH:
-        raise ValidationError(f"at most {MAX_BATCH} ids per batch")
-    return list(dict.fromkeys(check_pending_id(v) for v in value))
+from hikaze_mm.pending.promotion import Promoter
+from hikaze_mm.pending.requests import HashFile, PromoteMany, PromoteOne
 
 
 class PendingService:
@@ -73,37 +61,36 @@ class PendingService:
     def detail(self, pending_id: int) -> dict[str, Any]:
         return self.promoter.pending_view(pending_id)
 
-    def promote(self, pending_id: object, conf_strategy: object) -> dict[str, Any]:
+    def promote(self, request: PromoteOne) -> dict[str, Any]:
         """Promote one pending model; a conflict without a conf_strategy is a 409."""
-        conf_strategy = check_strategy(conf_strategy, API_STRATEGIES)
-        return self.promoter.promote(pending_id, conf_strategy)  # type: ignore[arg-type]
+        return self.promoter.promote(request.pending_id, request.conf_strategy)
 
-    def promote_many(self, ids: object, conf_strategy: object) -> dict[str, Any]:
+    def promote_many(self, request: PromoteMany) -> dict[str, Any]:
         """Promote each id in turn; a failure never stops the batch.
 
         ``{results, succeeded, failed}``; each result is a success or
         ``{"id", "status": "error", "code", "error", "detail", ...}``.
         """
-        checked = check_ids(ids)
-        conf_strategy = check_strategy(conf_strategy, API_STRATEGIES)
         results: list[dict[str, Any]] = []
-        for pending_id in checked:
+        for pending_id in request.ids:
             try:
-                results.append(self.promoter.promote(pending_id, conf_strategy))
+                results.append(self.promoter.promote(pending_id, request.conf_strategy))
             except HikazeError as exc:  # a conflict's body carries both records
                 results.append(
                     {"id": pending_id, "status": "error", "code": exc.status, **exc.body()}
                 )
         succeeded = sum(1 for r in results if r["status"] == "success")
-        return {"results": results, "succeeded": succeeded, "failed": len(checked) - succeeded}
+        return {
+            "results": results,
+            "succeeded": succeeded,
+            "failed": len(request.ids) - succeeded,
+        }
 
-    def hash_model_file(self, raw_path: object, mode: object = "ignore") -> dict[str, Any]:
-        """Hash a model file (cached). With ``mode="pending"``, a file that is a pending
-        model is promoted instead: ``{"sha256", "promoted": <result>}``."""
-        if mode not in HASH_MODES:
-            raise ValidationError('pending_status must be "pending" or "ignore"')
-        path = self._hashable_path(raw_path)
-        if mode == "pending":
+    def hash_model_file(self, request: HashFile) -> dict[str, Any]:
+        """Hash a model file (cached). With ``promote``, a file that is a pending model is
+        promoted instead: ``{"sha256", "promoted": <result>}``."""
+        path = self._hashable_path(request.path)
+        if request.promote:
             pending_id = self._pending_id_for(path)
             if pending_id is not None:
                 result = self.promoter.promote(pending_id, None)
@@ -123,11 +110,8 @@ class PendingService:
             "path": result.path,
         }
 
-    def _hashable_path(self, raw: object) -> Path:
+    def _hashable_path(self, path: Path) -> Path:
         """The file a client may hash: under a model root or known to the DB, else 403."""
-        path = parse_path(raw, "path")
-        if not path.is_absolute():
-            raise ValidationError("path must be absolute")
         text = str(path)
         if (
             self.config.root_for(path) is None

@@ -39,7 +39,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.config import WORKER_STRATEGIES
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.errors import ConflictError, NotFoundError, UnprocessableError, ValidationError
 from hikaze_mm.hashing import (
@@ -54,12 +53,11 @@ from hikaze_mm.meta import strip_image_keys
 from hikaze_mm.params import check_int
 from hikaze_mm.pending.journal import PromotionJournal
 from hikaze_mm.pending.locks import PromotionLocks
+from hikaze_mm.policy import WORKER_STRATEGIES
 from hikaze_mm.probe import probe_file
 
 log = logging.getLogger("hikaze_mm.promotion")
 
-# Strategies a client may send; None means "tell me about a conflict".
-API_STRATEGIES = ("override", "merge", "delete")
 ACTIONS = {"override": "overridden", "merge": "merged", "delete": "deleted"}
 
 # Called inside the DB transaction that records an outcome ("created", "overridden",

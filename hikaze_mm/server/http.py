@@ -13,7 +13,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from hikaze_mm.errors import TooLargeError, ValidationError
-from hikaze_mm.params import MAX_INT, parse_bool, parse_int, parse_json
+from hikaze_mm.params import parse_bool, parse_int, parse_json
+from hikaze_mm.policy import MAX_INT
 from hikaze_mm.services import Services
 
 T = TypeVar("T")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from hikaze_mm.errors import ValidationError
-from hikaze_mm.library.civitai import parse_fetch_body
 from hikaze_mm.server.http import json_response, read_json, run_sync, services
+from hikaze_mm.server.requests.jobs import civitai_fetch
 
 routes = web.RouteTableDef()
 
@@ -23,8 +23,13 @@ routes = web.RouteTableDef()
 async def fetch(request: web.Request) -> web.Response:
     """``{"sha256s": [...]}`` or ``{"missing": true}`` (``"force": true`` asks again about
     hashes remembered as unknown): 202 with the job's status, 409 while one runs."""
-    options = parse_fetch_body(await read_json(request))
-    status = await run_sync(services(request).civitai.start, **options)
+    fetch = civitai_fetch(await read_json(request))
+    status = await run_sync(
+        services(request).civitai.start,
+        sha256s=fetch.sha256s,
+        missing=fetch.missing,
+        force=fetch.force,
+    )
     return json_response(status, status=202)
 
 

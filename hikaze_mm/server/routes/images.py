@@ -23,6 +23,7 @@ from hikaze_mm.server.http import (
     run_sync,
     services,
 )
+from hikaze_mm.server.requests.edits import image_order
 
 routes = web.RouteTableDef()
 
@@ -81,8 +82,7 @@ async def read_upload(request: web.Request, cap: int) -> bytes:
 async def get_sample_imgs(request: web.Request) -> web.Response:
     """``{"hash": str}`` -> ``["<hash>_0.webp", ...]`` from the files on disk."""
     body = await read_json(request)
-    unknown = set(body) - {"hash"}
-    if unknown or "hash" not in body:
+    if set(body) != {"hash"} or not isinstance(body["hash"], str):
         raise ValidationError('body must be {"hash": "<sha256>"}')
     gallery = services(request).model_images
     return json_response(await run_sync(gallery.sample_names, body["hash"]))
@@ -128,9 +128,9 @@ async def upload_image(request: web.Request) -> web.Response:
 @routes.put("/api/images/{sha256}/order")
 async def set_image_order(request: web.Request) -> web.Response:
     """``{"order": [seq, ...]}``, a permutation of the model's images; the first is its cover."""
-    body = await read_json(request)
+    order = image_order(await read_json(request))
     gallery = services(request).model_images
-    return json_response(await run_sync(gallery.set_order, request.match_info["sha256"], body))
+    return json_response(await run_sync(gallery.set_order, request.match_info["sha256"], order))
 
 
 @routes.delete("/api/images/{sha256}/{seq}")

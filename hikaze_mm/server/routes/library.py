@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hikaze_mm.library.probing import parse_probe_body
 from hikaze_mm.library.queries import query_from_params
 from hikaze_mm.params import parse_index
 from hikaze_mm.server.http import bool_param, json_response, read_json, run_sync, services
+from hikaze_mm.server.requests import edits as parse
+from hikaze_mm.server.requests.jobs import probe_every
 
 routes = web.RouteTableDef()
 
@@ -51,22 +52,22 @@ async def model_folders(request: web.Request) -> web.Response:
 @routes.post("/api/models/bulk/tags")
 async def bulk_tags(request: web.Request) -> web.Response:
     """``{"sha256s": [...], "add": [...], "remove": [...]}``: one transaction."""
-    body = await read_json(request)
-    return json_response(await run_sync(services(request).models.bulk_tags, body))
+    edit = parse.bulk_tags(await read_json(request))
+    return json_response(await run_sync(services(request).models.bulk_tags, edit))
 
 
 @routes.post("/api/models/bulk/delete")
 async def bulk_delete(request: web.Request) -> web.Response:
     """``{"sha256s": [...], "delete_file": bool}``: a summary of what was deleted."""
-    body = await read_json(request)
-    return json_response(await run_sync(services(request).models.bulk_delete, body))
+    deletion = parse.bulk_delete(await read_json(request))
+    return json_response(await run_sync(services(request).models.bulk_delete, deletion))
 
 
 @routes.post("/api/models/probe")
 async def probe_models(request: web.Request) -> web.Response:
     """``{"all": bool}`` (optional): probe the headers of the models with no base (``all``:
     every model whose base no user set) in the background; 202 with the status, 409 busy."""
-    every = parse_probe_body(await read_json(request) if request.body_exists else None)
+    every = probe_every(await read_json(request) if request.body_exists else None)
     return json_response(await run_sync(services(request).prober.start, every=every), status=202)
 
 
@@ -100,8 +101,8 @@ async def get_model(request: web.Request) -> web.Response:
 @routes.patch("/api/models/{sha256}")
 async def patch_model(request: web.Request) -> web.Response:
     sha = request.match_info["sha256"]
-    body = await read_json(request)
-    return json_response(await run_sync(services(request).models.patch, sha, body))
+    patch = parse.model_patch(await read_json(request))
+    return json_response(await run_sync(services(request).models.patch, sha, patch))
 
 
 @routes.delete("/api/models/{sha256}")
@@ -132,16 +133,15 @@ async def list_tags(request: web.Request) -> web.Response:
 
 @routes.post("/api/tags")
 async def create_tag(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    tag = await run_sync(services(request).tags.create, body)
+    tag = await run_sync(services(request).tags.create, parse.tag_create(await read_json(request)))
     return json_response(tag, status=201)
 
 
 @routes.patch("/api/tags/{tag_id}")
 async def update_tag(request: web.Request) -> web.Response:
     tag_id = parse_index(request.match_info["tag_id"], "tag id")
-    body = await read_json(request)
-    return json_response(await run_sync(services(request).tags.update, tag_id, body))
+    update = parse.tag_update(await read_json(request))
+    return json_response(await run_sync(services(request).tags.update, tag_id, update))
 
 
 @routes.delete("/api/tags/{tag_id}")

@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from hikaze_mm.errors import ValidationError
 from hikaze_mm.params import parse_index
-from hikaze_mm.pending.operations import PAGE_LIMIT
+from hikaze_mm.policy import PENDING_PAGE_LIMIT
 from hikaze_mm.server.http import int_param, json_response, read_json, run_sync, services
+from hikaze_mm.server.requests import migration as parse
 
 routes = web.RouteTableDef()
 
@@ -23,31 +23,27 @@ async def optional_json(request: web.Request) -> dict[str, Any]:
 
 @routes.post("/api/migration/import_a_model")
 async def import_a_model(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    if "id" not in body:
-        raise ValidationError("id is required")
-    pending = services(request).pending
-    return json_response(await run_sync(pending.promote, body["id"], body.get("conf_strategy")))
+    """``{"id", "conf_strategy"}``: promote one pending model (409 on a conflict)."""
+    promotion = parse.promote_one(await read_json(request))
+    return json_response(await run_sync(services(request).pending.promote, promotion))
 
 
 @routes.post("/api/migration/import_models")
 async def import_models(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    pending = services(request).pending
-    return json_response(
-        await run_sync(pending.promote_many, body.get("ids"), body.get("conf_strategy"))
-    )
+    """``{"ids", "conf_strategy"}``: promote many, a result each."""
+    promotion = parse.promote_many(await read_json(request))
+    return json_response(await run_sync(services(request).pending.promote_many, promotion))
 
 
 @routes.post("/api/migration/start")
 async def start(request: web.Request) -> web.Response:
-    body = await optional_json(request)
-    svc = services(request)
+    """``{legacy_db_path?, legacy_images_dir?, conf_strategy?}`` (or ``conflict_policy``)."""
+    start = parse.migration_start(await optional_json(request))
     status = await run_sync(
-        svc.migration.start_full_migration,
-        body.get("legacy_db_path"),
-        body.get("legacy_images_dir"),
-        conf_strategy=body.get("conflict_policy"),
+        services(request).migration.start_full_migration,
+        start.legacy_db_path,
+        start.legacy_images_dir,
+        conf_strategy=start.conf_strategy,
     )
     return json_response(status)
 
@@ -78,7 +74,7 @@ async def status(request: web.Request) -> web.Response:
 @routes.get("/api/migration/pending")
 async def pending_list(request: web.Request) -> web.Response:
     offset = int_param(request, "offset", 0)
-    limit = int_param(request, "limit", 100, minimum=1, maximum=PAGE_LIMIT)
+    limit = int_param(request, "limit", 100, minimum=1, maximum=PENDING_PAGE_LIMIT)
     wanted = request.query.get("status") or None
     pending = services(request).pending
     return json_response(await run_sync(pending.list, status=wanted, offset=offset, limit=limit))
@@ -92,7 +88,6 @@ async def pending_detail(request: web.Request) -> web.Response:
 
 @routes.post("/api/models/sha256")
 async def model_sha256(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    pending = services(request).pending
-    mode = body.get("pending_status", "ignore")
-    return json_response(await run_sync(pending.hash_model_file, body.get("path"), mode))
+    """``{"path", "pending_status": "pending" | "ignore"}``: hash a model file."""
+    wanted = parse.hash_file(await read_json(request))
+    return json_response(await run_sync(services(request).pending.hash_model_file, wanted))

@@ -222,7 +222,7 @@ export function createStage2({ pollSoon, refreshCounts }) {
   async function control(action, button) {
     button.disabled = true;
     try {
-      const body = action === "start" ? { conflict_policy: policySelect.value } : {};
+      const body = action === "start" ? { conf_strategy: policySelect.value } : {};
       // The answer is the new status: show it at once (the next poll refines it).
       render(await post(`migration/${action}`, body));
       toast(t(`migration.stage2.done.${action}`), "success");
