@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hikaze_mm.database.hash_cache import path_prefix_bounds
+from hikaze_mm.database.sql import path_prefix_bounds
 from hikaze_mm.database.tags import nocase
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.params import MAX_PATH_CHARS, check_text

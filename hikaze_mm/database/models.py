@@ -10,16 +10,9 @@ from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hikaze_mm.database.hash_cache import path_prefix_bounds
+from hikaze_mm.database.sql import chunks, path_prefix_bounds, records
 from hikaze_mm.database.tags import MODEL_LINKS
-from hikaze_mm.database.values import (
-    TagRef,
-    chunks,
-    natural_key,
-    normalize_sha256,
-    now_ms,
-    records,
-)
+from hikaze_mm.database.values import TagRef, natural_key, normalize_sha256, now_ms
 from hikaze_mm.errors import NotFoundError, ValidationError
 from hikaze_mm.meta import dump_meta, merge_meta_json, parse_meta
 from hikaze_mm.model_types import canonical_type

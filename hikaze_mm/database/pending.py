@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hikaze_mm.database.schema import PENDING_STATUSES
+from hikaze_mm.database.sql import records
 from hikaze_mm.database.tags import PENDING_LINKS
-from hikaze_mm.database.values import TagRef, normalize_sha256, now_ms, records
+from hikaze_mm.database.values import TagRef, normalize_sha256, now_ms
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 from hikaze_mm.meta import dump_meta
 from hikaze_mm.model_types import canonical_type

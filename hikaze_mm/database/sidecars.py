@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hikaze_mm.database.hash_cache import _ranges
-from hikaze_mm.database.values import chunks, normalize_sha256, now_ms
+from hikaze_mm.database.sql import chunks, path_ranges
+from hikaze_mm.database.values import normalize_sha256, now_ms
 
 if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
@@ -25,7 +25,7 @@ class SidecarStore:
         """``path -> (size, mtime_ns)`` of every sidecar read below ``folders``, one query."""
         if not folders:
             return {}
-        where, args = _ranges("path", folders)
+        where, args = path_ranges("path", folders)
         rows = self.db.tuples(
             f"SELECT path, size_bytes, mtime_ns FROM sidecar_files WHERE {where}", args
         )

@@ -6,13 +6,8 @@ import string
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hikaze_mm.database.values import (
-    TagRef,
-    chunks,
-    normalize_color,
-    normalize_tag_name,
-    now_ms,
-)
+from hikaze_mm.database.sql import chunks
+from hikaze_mm.database.values import TagRef, normalize_color, normalize_tag_name, now_ms
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
