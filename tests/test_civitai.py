@@ -20,13 +20,8 @@ from hikaze_mm.library.civitai import (
     CivitaiService,
     parse_fetch_body,
 )
-from hikaze_mm.library.civitai_client import (
-    CivitaiBadResponse,
-    TokenBucket,
-    html_to_text,
-    parse_version,
-    retry_after_seconds,
-)
+from hikaze_mm.library.civitai_client import TokenBucket, retry_after_seconds
+from hikaze_mm.library.civitai_schema import CivitaiBadResponse, html_to_text, parse_version
 from hikaze_mm.services import Services
 from tests.civitai_fake import (
     FakeCivitai,

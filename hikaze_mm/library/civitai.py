@@ -45,14 +45,13 @@ from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun
 from hikaze_mm.library.civitai_client import (
     CivitaiClient,
-    CivitaiError,
     CivitaiUnreachable,
-    CivitaiVersion,
     DownloadError,
     Sleep,
     TokenBucket,
     until_cancelled,
 )
+from hikaze_mm.library.civitai_schema import CivitaiError, CivitaiVersion
 from hikaze_mm.library.fill import fill_empty, replaces_base
 from hikaze_mm.library.models_service import ModelsService
 from hikaze_mm.meta import is_empty, sources_of

@@ -38,7 +38,7 @@ from PIL import Image
 
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.images import ImageError, ImageStore
-from hikaze_mm.library.civitai_client import (
+from hikaze_mm.library.civitai_schema import (
     MAX_BASE_CHARS,
     MAX_DESCRIPTION_CHARS,
     MAX_TEXT_CHARS,
