@@ -44,6 +44,7 @@ from hikaze_mm.library.probing import BaseProber
 from hikaze_mm.library.scan_walk import roots_from_config
 from hikaze_mm.library.scanner import Scanner
 from hikaze_mm.library.search_index import SearchIndexer
+from hikaze_mm.library.sidecars import SidecarReader
 from hikaze_mm.library.tags_service import TagsService
 from hikaze_mm.library.watcher import LibraryWatcher
 from hikaze_mm.pending.manager import MigrationManager
@@ -258,7 +259,8 @@ class Services:
             max_bytes=config.max_image_bytes,
         )
         legacy_import = LegacyImportJob(db, images)
-        promoter = Promoter(db, images, hashes)
+        sidecars = SidecarReader(db, images)  # handed down: pending/ sits below library/
+        promoter = Promoter(db, images, hashes, read_sidecars=sidecars.read_beside)
         if recover:  # this process alone works on the library
             images.cleanup_partial()
             remove_stale_snapshots(snapshot_root(db.path))  # copies a killed import left

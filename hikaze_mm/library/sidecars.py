@@ -313,6 +313,11 @@ class SidecarReader:
             self.db.sidecars.record([(p, size, mtime, sha256) for p, _, size, mtime in ordered])
         return problems
 
+    def read_beside(self, sha256: str, model_path: str) -> list[dict[str, str]]:
+        """Read every sidecar next to ``model_path`` into the model ``sha256`` (a promoted
+        model's: ``Promoter``'s ``read_sidecars``); returns the problems as dicts."""
+        return [problem.to_dict() for problem in self.apply(sha256, sidecars_of(model_path))]
+
     def _fill(self, record: dict[str, Any], read: list[tuple[str, Fields]], previews: int) -> None:
         meta = copy.deepcopy(record["meta"])
         sources = sources_of(meta)
