@@ -31,7 +31,12 @@ from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
 from hikaze_mm.database.listing import ListingStore
 from hikaze_mm.database.models import ModelStore
 from hikaze_mm.database.pending import PendingStore
-from hikaze_mm.database.schema import LATEST_REVISION, REVISIONS, split_statements
+from hikaze_mm.database.schema import (
+    LATEST_REVISION,
+    REVISIONS,
+    split_statements,
+    statements_up_to,
+)
 from hikaze_mm.database.sidecars import SidecarStore
 from hikaze_mm.database.state import StateStore
 from hikaze_mm.database.tags import TagStore
@@ -197,11 +202,14 @@ class DatabaseManager:
         return self.upgrade_to(LATEST_REVISION)
 
     def upgrade_to(self, target: int) -> int:
-        """Apply the missing revisions up to ``target``, each in its own transaction.
+        """Bring the library to revision ``target``; return the revision it is at.
 
+        A new library (revision 0) is created at ``target`` in one transaction: killed
+        half way, it is still empty, and the next start creates it again (no backup).
         An existing library (revision 1 or later) is first copied to ``<db>.bak-r<N>``,
         N being its revision, with SQLite's backup API (a consistent copy even in WAL
-        mode), so a failed or regretted upgrade can be undone by hand.
+        mode), so a failed or regretted upgrade can be undone by hand; then each missing
+        revision is applied in its own transaction.
         """
         current = self.schema_version()
         if current > LATEST_REVISION:
@@ -209,7 +217,13 @@ class DatabaseManager:
                 f"{self.path} has schema revision {current}; this release knows up to "
                 f"{LATEST_REVISION}. Upgrade Hikaze Model Manager."
             )
-        if 0 < current < target:
+        if current == 0 and target > 0:
+            with self.transaction() as conn:
+                for statement in statements_up_to(target):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {int(target)}")
+            return self.schema_version()
+        if current < target:
             self.backup(Path(f"{self.path}.bak-r{current}"))
         for revision in range(current + 1, target + 1):
             with self.transaction() as conn:
