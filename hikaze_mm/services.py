@@ -21,13 +21,12 @@ their own against a temporary data dir. Nothing here is global.
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
 
 from hikaze_mm.config import Config
-from hikaze_mm.database import LATEST_REVISION, DatabaseManager, SchemaTooNewError
+from hikaze_mm.database import LATEST_REVISION, DatabaseManager
+from hikaze_mm.database.errors import StorageError
 from hikaze_mm.database.legacy_v2 import remove_stale_snapshots, snapshot_root
-from hikaze_mm.database.manager import SchemaNotReadableError
 from hikaze_mm.errors import (
     ConflictError,
     ForbiddenError,
@@ -98,14 +97,9 @@ def _no_library(config: Config) -> NoLibraryError:
     )
 
 
-def _not_a_library(config: Config, exc: Exception) -> LibraryOpenError:
-    if isinstance(exc, (SchemaTooNewError, SchemaNotReadableError)):
-        return LibraryOpenError(f"cannot open the library: {exc}")
-    if isinstance(exc, sqlite3.OperationalError):
-        return LibraryOpenError(f"cannot open the library: cannot read {config.db_path}: {exc}")
-    return LibraryOpenError(
-        f"cannot open the library: {config.db_path} is not a library database ({exc})"
-    )
+def _not_a_library(exc: StorageError) -> LibraryOpenError:
+    """A library that cannot be opened: too new, not readable as it is, not a database..."""
+    return LibraryOpenError(f"cannot open the library: {exc.detail}")
 
 
 def _read_only_database(config: Config) -> DatabaseManager:
@@ -115,9 +109,9 @@ def _read_only_database(config: Config) -> DatabaseManager:
     db = DatabaseManager(config.db_path, read_only=True)
     try:
         db.check_readable()
-    except (sqlite3.DatabaseError, SchemaTooNewError, SchemaNotReadableError) as exc:
+    except StorageError as exc:
         db.close()
-        raise _not_a_library(config, exc) from None
+        raise _not_a_library(exc) from None
     if not config.pending_images_dir.is_dir():
         db.close()
         raise LibraryOpenError(
@@ -134,8 +128,8 @@ def _probe(config: Config) -> None:
     try:
         if db.schema_version() > LATEST_REVISION:
             db.check_readable()  # raises SchemaTooNewError with its message
-    except (sqlite3.DatabaseError, SchemaTooNewError) as exc:
-        raise _not_a_library(config, exc) from None
+    except StorageError as exc:
+        raise _not_a_library(exc) from None
     finally:
         db.close()
 
@@ -235,8 +229,8 @@ class Services:
                 try:
                     config.ensure_dirs()
                     db.init_db()
-                except (sqlite3.DatabaseError, SchemaTooNewError) as exc:
-                    raise _not_a_library(config, exc) from None
+                except StorageError as exc:
+                    raise _not_a_library(exc) from None
             else:
                 db.init_db()
             if access == "shared":

@@ -79,6 +79,46 @@ def test_sql_runs_only_in_the_database_package() -> None:
     assert offenders == []
 
 
+# Files that still catch a sqlite3 exception; removed by the job-model change (the lead's
+# rewrite of jobs.py and legacy/ catches StorageError instead). Do not add to it.
+SQLITE_CATCH_ALLOWED = {"jobs.py", "legacy/job.py", "legacy/importer.py"}
+
+
+def _sqlite_catches(path: Path) -> list[int]:
+    """Lines that catch (``except``, ``suppress``) an exception of the ``sqlite3`` module."""
+
+    def names_sqlite3(node: ast.AST | None) -> bool:
+        return node is not None and any(
+            isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name)
+            and n.value.id == "sqlite3"
+            for n in ast.walk(node)
+        )
+
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        caught: list[ast.expr | None] = []
+        if isinstance(node, ast.ExceptHandler):
+            caught = [node.type]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "suppress":
+            caught = list(node.args)
+        if any(names_sqlite3(expr) for expr in caught):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_sqlite3_exception_is_caught_outside_the_database_package() -> None:
+    """Stores raise the storage errors (``database/errors.py``); nothing above catches the
+    driver's own."""
+    catching = {
+        name: lines
+        for name, path in _sources()
+        if not name.startswith("database/") and (lines := _sqlite_catches(path))
+    }
+    assert set(catching) <= SQLITE_CATCH_ALLOWED, catching
+    assert _sqlite_catches(PACKAGE / "database" / "manager.py")  # the check sees them
+
+
 def test_the_legacy_import_is_reached_only_from_the_top() -> None:
     importers = sorted(
         name

@@ -7,6 +7,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from hikaze_mm.database.sql import chunks, path_ranges
+from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.values import normalize_sha256, now_ms
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ def file_key(path: str, size: int, mtime_ns: int, inode: int) -> str:
     return f"{size}:{mtime_ns}:{inode}:{path}"
 
 
+@translate_errors()
 class HashCacheStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db

@@ -15,8 +15,11 @@ Rules every implementation keeps:
   held (a job calls it when it ends).
 * **Records.** A model or pending record is a dict of its columns plus ``meta`` (a dict)
   and ``tags`` (``[{id, name, color}]`` by name); a model's ``missing`` is a bool.
-* **Errors.** Bad values raise ``ValidationError``, unknown rows ``NotFoundError``, a
-  clash (a tag name, a pending path) ``ConflictError``: never a driver's exception.
+* **Errors.** Bad values raise ``ValidationError``; everything else is one of the storage
+  errors of ``database/errors.py``: unknown rows ``StorageNotFoundError``, a clash (a tag
+  name, a pending path) ``StorageConflictError``, a library another writer holds too long
+  ``StorageBusyError``, one that cannot be reached or read ``StorageUnavailableError``.
+  Never a driver's exception (the SQLite stores translate theirs: ``sqlite_errors``).
 * **Hashes** are 64 lowercase hex characters (``normalize_sha256``); tag names are
   unique regardless of (ASCII) case.
 """

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hikaze_mm.database.sql import path_prefix_bounds
+from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.tags import nocase
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.params import MAX_PATH_CHARS, check_text
@@ -323,6 +324,7 @@ def _present(include_missing: bool) -> str:
     return "1" if include_missing else "missing = 0"
 
 
+@translate_errors()
 class ListingStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db

@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hikaze_mm.database.sql import chunks, path_ranges
+from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.values import normalize_sha256, now_ms
 
 if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
 
 
+@translate_errors()
 class SidecarStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db
