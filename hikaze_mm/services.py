@@ -16,6 +16,9 @@ their own against a temporary data dir. Nothing here is global.
 * ``"read"``: reads an existing library without creating, upgrading, recovering or
   locking anything (SQLite ``mode=ro``); it works beside the writer and in a read-only
   folder.
+
+Each gets its library from ``open_library(config)`` (the configuration picks the
+backend) and knows it only as a ``Library`` (``database/interfaces.py``).
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import os
 from dataclasses import dataclass
 
 from hikaze_mm.config import Config
-from hikaze_mm.database import LATEST_REVISION, DatabaseManager
+from hikaze_mm.database import LATEST_REVISION, open_library
 from hikaze_mm.database.errors import StorageError
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.database.legacy_v2 import remove_stale_snapshots, snapshot_root
 from hikaze_mm.errors import (
     ConflictError,
@@ -102,15 +106,13 @@ def _not_a_library(exc: StorageError) -> LibraryOpenError:
     return LibraryOpenError(f"cannot open the library: {exc.detail}")
 
 
-def _read_only_database(config: Config) -> DatabaseManager:
+def _read_only_database(config: Config) -> Library:
     _check_files(config)
     if not config.db_path.is_file():
         raise _no_library(config)
-    db = DatabaseManager(config.db_path, read_only=True)
     try:
-        db.check_readable()
+        db = open_library(config, read_only=True)
     except StorageError as exc:
-        db.close()
         raise _not_a_library(exc) from None
     if not config.pending_images_dir.is_dir():
         db.close()
@@ -124,7 +126,10 @@ def _read_only_database(config: Config) -> DatabaseManager:
 def _probe(config: Config) -> None:
     """An existing database file that this release cannot write fails here, read-only,
     before anything is created."""
-    db = DatabaseManager(config.db_path, read_only=True)
+    try:
+        db = open_library(config, read_only=True, prepare=False)
+    except StorageError as exc:
+        raise _not_a_library(exc) from None
     try:
         if db.schema_version() > LATEST_REVISION:
             db.check_readable()  # raises SchemaTooNewError with its message
@@ -180,7 +185,7 @@ def _writer_lock(config: Config, *, create: bool, command: str | None) -> Proces
 @dataclass
 class Services:
     config: Config
-    db: DatabaseManager
+    db: Library
     hashes: HashService
     images: ImageStore
     models: ModelsService
@@ -223,16 +228,19 @@ class Services:
         else:
             config.ensure_dirs()
             lock = ProcessLock(config.lock_path)
-        db = DatabaseManager(config.db_path)
         try:
             if access == "write":
-                try:
-                    config.ensure_dirs()
-                    db.init_db()
-                except StorageError as exc:
-                    raise _not_a_library(exc) from None
-            else:
-                db.init_db()
+                config.ensure_dirs()
+            db = open_library(config)
+        except StorageError as exc:
+            lock.release()
+            if access == "write":
+                raise _not_a_library(exc) from None
+            raise
+        except BaseException:
+            lock.release()
+            raise
+        try:
             if access == "shared":
                 lock.try_acquire()  # held: no other live process works on this library
             return cls._assemble(config, db, lock, recover=lock.held)
@@ -243,7 +251,7 @@ class Services:
 
     @classmethod
     def _assemble(
-        cls, config: Config, db: DatabaseManager, lock: ProcessLock, *, recover: bool
+        cls, config: Config, db: Library, lock: ProcessLock, *, recover: bool
     ) -> Services:
         hashes = HashService(db, chunk_size=config.hash_chunk_bytes, workers=config.hash_workers)
         images = ImageStore(
@@ -257,7 +265,7 @@ class Services:
         promoter = Promoter(db, images, hashes, read_sidecars=sidecars.read_beside)
         if recover:  # this process alone works on the library
             images.cleanup_partial()
-            remove_stale_snapshots(snapshot_root(db.path))  # copies a killed import left
+            remove_stale_snapshots(snapshot_root(config.db_path))  # copies a killed import left
             promoter.recover()  # converge promotions a killed process left half done
         migration = MigrationManager(
             db,

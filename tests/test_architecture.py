@@ -119,6 +119,23 @@ def test_no_sqlite3_exception_is_caught_outside_the_database_package() -> None:
     assert _sqlite_catches(PACKAGE / "database" / "manager.py")  # the check sees them
 
 
+# Files that still name the SQLite manager or its file; removed by the job-model change
+# (jobs.py) and by Stage 1 taking its work folder from the configuration (legacy/).
+MANAGER_NAMED_ALLOWED = {"jobs.py", "legacy/job.py", "legacy/importer.py"}
+
+
+def test_code_above_the_database_names_the_contract_not_the_sqlite_manager() -> None:
+    """``Library`` (``database/interfaces.py``), from ``open_library``; never
+    ``DatabaseManager`` nor ``db.path``, which a second backend would not have."""
+    naming = {
+        name
+        for name, path in _sources()
+        if not name.startswith("database/")
+        and re.search(r"\bDatabaseManager\b|\bdb\.path\b", path.read_text(encoding="utf-8"))
+    }
+    assert naming <= MANAGER_NAMED_ALLOWED, naming - MANAGER_NAMED_ALLOWED
+
+
 def test_the_legacy_import_is_reached_only_from_the_top() -> None:
     importers = sorted(
         name

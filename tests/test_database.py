@@ -374,7 +374,7 @@ def test_revision_scripts_split_where_sqlite_says_a_statement_ends() -> None:
         ("state", interfaces.StateStoreContract),
         ("legacy_ledger", interfaces.LegacyLedgerStoreContract),
         ("listing", interfaces.ListingStoreContract),
-        (None, interfaces.LibraryContract),
+        (None, interfaces.Library),
     ],
 )
 def test_the_sqlite_stores_implement_the_contract(

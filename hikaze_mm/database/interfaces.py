@@ -1,10 +1,12 @@
 """The contract of the library's stores: what a second backend must implement.
 
-Everything above ``database/`` reaches the rows through the stores of a ``LibraryContract``, never
-through SQL, so a backend (PostgreSQL for a studio's shared catalog, say) is added by
-implementing these protocols; nothing above them changes. ``DatabaseManager`` and its
-stores are the SQLite implementation, and ``tests/test_database.py`` checks that it
-satisfies them.
+Everything above ``database/`` names a ``Library`` (never ``DatabaseManager``) and reaches
+the rows through its stores, never through SQL, so a backend (PostgreSQL for a studio's
+shared catalog, say) is added by implementing these protocols and teaching
+``open_library`` its configuration; nothing above them changes. ``DatabaseManager`` and
+its stores are the SQLite implementation; ``tests/test_database.py`` checks that it has
+every method, and ``tests/test_store_contract.py`` runs the behaviour every backend must
+show against each library factory.
 
 Rules every implementation keeps:
 
@@ -234,8 +236,13 @@ class ListingStoreContract(Protocol):
 
 
 @runtime_checkable
-class LibraryContract(Protocol):
-    """One library: its stores, its units of work, its schema."""
+class Library(Protocol):
+    """One library: its stores, its units of work, its schema.
+
+    ``read_only``: opened to read only (it never creates, upgrades or writes anything).
+    """
+
+    read_only: bool
 
     models: ModelStoreContract
     tags: TagStoreContract
@@ -252,4 +259,11 @@ class LibraryContract(Protocol):
         """Create or upgrade the library (backing it up first); returns its revision."""
 
     def schema_version(self) -> int: ...
+    def check_readable(self) -> int:
+        """For a read-only library: its revision, if this release reads it as it is; else
+        ``StorageUnavailableError`` (``SchemaTooNewError``, ``SchemaNotReadableError``)."""
+
+    def open_connections(self) -> int:
+        """How many connections (or sessions) the library holds open now."""
+
     def close(self) -> None: ...

@@ -39,7 +39,8 @@ from typing import Any
 import aiohttp
 
 from hikaze_mm.config import CivitaiSettings
-from hikaze_mm.database import DatabaseManager, normalize_sha256, now_ms
+from hikaze_mm.database import normalize_sha256, now_ms
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun
@@ -142,7 +143,7 @@ class CivitaiService:
 
     def __init__(
         self,
-        db: DatabaseManager,
+        db: Library,
         images: ImageStore,
         models: ModelsService,
         settings: CivitaiSettings,

@@ -2,7 +2,7 @@
 
 Every method blocks (SQLite, files): the HTTP layer runs it with ``run_sync``. A patch is
 validated completely before anything is written, then applied inside one
-``DatabaseManager.transaction()``, so a rejected patch changes nothing.
+``Library.transaction()``, so a rejected patch changes nothing.
 
 Patch body (every field optional, at least one required)::
 
@@ -36,12 +36,12 @@ from typing import Any
 
 from hikaze_mm.config import Config
 from hikaze_mm.database import (
-    DatabaseManager,
     ModelQuery,
     TagRef,
     normalize_sha256,
     normalize_tag_name,
 )
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from hikaze_mm.hashing import short_hash
 from hikaze_mm.images import ImageStore
@@ -267,7 +267,7 @@ def apply_patch_meta(meta: dict[str, Any], patch: dict[str, Any]) -> dict[str, A
 class ModelsService:
     """The library's models as clients see them: listing, facets, detail, edits, deletion."""
 
-    def __init__(self, db: DatabaseManager, images: ImageStore, config: Config) -> None:
+    def __init__(self, db: Library, images: ImageStore, config: Config) -> None:
         self.db = db
         self.images = images
         self.config = config

@@ -20,7 +20,8 @@ import os
 import threading
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager, now_ms
+from hikaze_mm.database import now_ms
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, ValidationError
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun
 from hikaze_mm.probe import probe_file
@@ -46,7 +47,7 @@ def parse_probe_body(body: Any) -> bool:
 
 
 class BaseProber:
-    def __init__(self, db: DatabaseManager) -> None:
+    def __init__(self, db: Library) -> None:
         self.db = db
         self._job = BackgroundJob("probe", db)
         self._lock = threading.Lock()

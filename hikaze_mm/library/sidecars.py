@@ -36,7 +36,7 @@ from typing import Any
 
 from PIL import Image
 
-from hikaze_mm.database import DatabaseManager
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.library.civitai_schema import (
     MAX_BASE_CHARS,
@@ -283,7 +283,7 @@ def pixel_digest(data: bytes, max_pixels: int) -> str:
 class SidecarReader:
     """Applies sidecar files to models (the scanner's and the promoter's)."""
 
-    def __init__(self, db: DatabaseManager, images: ImageStore | None) -> None:
+    def __init__(self, db: Library, images: ImageStore | None) -> None:
         self.db = db
         self.images = images
 

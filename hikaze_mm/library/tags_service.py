@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import NotFoundError, ValidationError
 from hikaze_mm.library.validation import check_keys
 
@@ -26,7 +26,7 @@ def _name(body: dict[str, Any]) -> str:
 
 
 class TagsService:
-    def __init__(self, db: DatabaseManager) -> None:
+    def __init__(self, db: Library) -> None:
         self.db = db
 
     def list(self) -> list[dict[str, Any]]:

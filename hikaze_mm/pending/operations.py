@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.config import Config
-from hikaze_mm.database import PENDING_STATUSES, DatabaseManager
+from hikaze_mm.database import PENDING_STATUSES
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import (
     ForbiddenError,
     HikazeError,
@@ -43,7 +44,7 @@ def check_ids(value: object) -> list[int]:
 class PendingService:
     def __init__(
         self,
-        db: DatabaseManager,
+        db: Library,
         images: ImageStore,
         hashes: HashService,
         promoter: Promoter,

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.config import WORKER_STRATEGIES
-from hikaze_mm.database import DatabaseManager
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, NotFoundError, UnprocessableError, ValidationError
 from hikaze_mm.hashing import (
     FileChangedError,
@@ -124,7 +124,7 @@ def check_pending_id(value: object) -> int:
 class Promoter:
     def __init__(
         self,
-        db: DatabaseManager,
+        db: Library,
         images: ImageStore,
         hashes: HashService,
         locks: PromotionLocks | None = None,
