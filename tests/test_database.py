@@ -426,3 +426,38 @@ def test_many_threads_write_at_once(db: DatabaseManager) -> None:
     assert errors == []
     assert db.conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == 150
     assert db.conn.execute("SELECT COUNT(*) FROM model_tags").fetchone()[0] == 150
+
+
+def test_sqlite_errors_leave_the_package_as_storage_errors(tmp_path: Path) -> None:
+    from hikaze_mm.database.errors import (
+        StorageBusyError,
+        StorageConflictError,
+        StorageUnavailableError,
+    )
+
+    path = tmp_path / "lib.db"
+    holder = DatabaseManager(path)
+    holder.init_db()
+    other = DatabaseManager(path, busy_timeout_ms=50)
+    try:
+        with holder.transaction():  # the write lock, held
+            with pytest.raises(StorageBusyError) as busy:
+                other.state.set("k", {"v": 1})
+            assert isinstance(busy.value.__cause__, sqlite3.OperationalError)
+            with pytest.raises(StorageBusyError), other.transaction():
+                pass
+        other.state.set("k", {"v": 1})  # released: the same write goes through
+        assert holder.state.get("k") == {"v": 1}
+        holder.tags.create("t")
+        with pytest.raises(StorageConflictError):  # the driver's clash, not a pre-check
+            holder.tags.insert("T", None, None, id=99)
+    finally:
+        other.close()
+        holder.close()
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all, " * 100)
+    reader = DatabaseManager(garbage, read_only=True)
+    with pytest.raises(StorageUnavailableError, match="not a library database"):
+        reader.check_readable()
+    reader.close()

@@ -234,6 +234,10 @@ class ListingStoreContract(Protocol):
     def rebuild_search_index(self) -> None:
         """Drop every document and mark the index unready (then build it again)."""
 
+    def tidy_search_index(self, max_segments: int = 8) -> bool:
+        """Compact the text index after bulk writes when it needs it; True if it did
+        (a reader never does)."""
+
 
 @runtime_checkable
 class Library(Protocol):
