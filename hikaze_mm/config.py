@@ -126,6 +126,8 @@ class CivitaiSettings:
 class Config:
     data_dir: Path
     db_path: Path
+    # The library's backend by URL (``database/open.py``); None: the SQLite file db_path.
+    database_url: str | None = None
     model_roots: tuple[ModelRoot, ...] = ()
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT

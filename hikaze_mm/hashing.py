@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from hikaze_mm.jobs import JobCancelled, JobControl
 
 if TYPE_CHECKING:
-    from hikaze_mm.database import DatabaseManager
+    from hikaze_mm.database.interfaces import Library
 
 DEFAULT_CHUNK = 4 * 1024 * 1024
 ProgressCallback = Callable[[int, int], None]
@@ -198,7 +198,7 @@ class HashService:
 
     def __init__(
         self,
-        db: DatabaseManager | None = None,
+        db: Library | None = None,
         *,
         chunk_size: int = DEFAULT_CHUNK,
         workers: int | None = None,

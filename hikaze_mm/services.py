@@ -16,18 +16,21 @@ their own against a temporary data dir. Nothing here is global.
 * ``"read"``: reads an existing library without creating, upgrading, recovering or
   locking anything (SQLite ``mode=ro``); it works beside the writer and in a read-only
   folder.
+
+Each gets its library from ``open_library(config)`` (the configuration picks the
+backend) and knows it only as a ``Library`` (``database/interfaces.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from dataclasses import dataclass
 
 from hikaze_mm.config import Config
-from hikaze_mm.database import LATEST_REVISION, DatabaseManager, SchemaTooNewError
-from hikaze_mm.database.manager import SchemaNotReadableError
+from hikaze_mm.database import LATEST_REVISION, open_library
+from hikaze_mm.database.errors import StorageError
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import (
     ConflictError,
     ForbiddenError,
@@ -46,6 +49,7 @@ from hikaze_mm.library.probing import BaseProber
 from hikaze_mm.library.scan_walk import roots_from_config
 from hikaze_mm.library.scanner import Scanner
 from hikaze_mm.library.search_index import SearchIndexer
+from hikaze_mm.library.sidecars import SidecarReader
 from hikaze_mm.library.tags_service import TagsService
 from hikaze_mm.library.watcher import LibraryWatcher
 from hikaze_mm.pending.manager import MigrationManager
@@ -101,26 +105,19 @@ def _no_library(config: Config) -> NoLibraryError:
     )
 
 
-def _not_a_library(config: Config, exc: Exception) -> LibraryOpenError:
-    if isinstance(exc, (SchemaTooNewError, SchemaNotReadableError)):
-        return LibraryOpenError(f"cannot open the library: {exc}")
-    if isinstance(exc, sqlite3.OperationalError):
-        return LibraryOpenError(f"cannot open the library: cannot read {config.db_path}: {exc}")
-    return LibraryOpenError(
-        f"cannot open the library: {config.db_path} is not a library database ({exc})"
-    )
+def _not_a_library(exc: StorageError) -> LibraryOpenError:
+    """A library that cannot be opened: too new, not readable as it is, not a database..."""
+    return LibraryOpenError(f"cannot open the library: {exc.detail}")
 
 
-def _read_only_database(config: Config) -> DatabaseManager:
+def _read_only_database(config: Config) -> Library:
     _check_files(config)
     if not config.db_path.is_file():
         raise _no_library(config)
-    db = DatabaseManager(config.db_path, read_only=True)
     try:
-        db.check_readable()
-    except (sqlite3.DatabaseError, SchemaTooNewError, SchemaNotReadableError) as exc:
-        db.close()
-        raise _not_a_library(config, exc) from None
+        db = open_library(config, read_only=True)
+    except StorageError as exc:
+        raise _not_a_library(exc) from None
     if not config.pending_images_dir.is_dir():
         db.close()
         raise LibraryOpenError(
@@ -133,12 +130,15 @@ def _read_only_database(config: Config) -> DatabaseManager:
 def _probe(config: Config) -> None:
     """An existing database file that this release cannot write fails here, read-only,
     before anything is created."""
-    db = DatabaseManager(config.db_path, read_only=True)
+    try:
+        db = open_library(config, read_only=True, prepare=False)
+    except StorageError as exc:
+        raise _not_a_library(exc) from None
     try:
         if db.schema_version() > LATEST_REVISION:
             db.check_readable()  # raises SchemaTooNewError with its message
-    except (sqlite3.DatabaseError, SchemaTooNewError) as exc:
-        raise _not_a_library(config, exc) from None
+    except StorageError as exc:
+        raise _not_a_library(exc) from None
     finally:
         db.close()
 
@@ -189,7 +189,7 @@ def _writer_lock(config: Config, *, create: bool, command: str | None) -> Proces
 @dataclass
 class Services:
     config: Config
-    db: DatabaseManager
+    db: Library
     hashes: HashService
     images: ImageStore
     models: ModelsService
@@ -233,16 +233,19 @@ class Services:
         else:
             config.ensure_dirs()
             lock = ProcessLock(config.lock_path)
-        db = DatabaseManager(config.db_path)
         try:
             if access == "write":
-                try:
-                    config.ensure_dirs()
-                    db.init_db()
-                except (sqlite3.DatabaseError, SchemaTooNewError) as exc:
-                    raise _not_a_library(config, exc) from None
-            else:
-                db.init_db()
+                config.ensure_dirs()
+            db = open_library(config)
+        except StorageError as exc:
+            lock.release()
+            if access == "write":
+                raise _not_a_library(exc) from None
+            raise
+        except BaseException:
+            lock.release()
+            raise
+        try:
             if access == "shared":
                 lock.try_acquire()  # held: no other live process works on this library
             return cls._assemble(config, db, lock, recover=lock.held)
@@ -253,7 +256,7 @@ class Services:
 
     @classmethod
     def _assemble(
-        cls, config: Config, db: DatabaseManager, lock: ProcessLock, *, recover: bool
+        cls, config: Config, db: Library, lock: ProcessLock, *, recover: bool
     ) -> Services:
         hashes = HashService(db, chunk_size=config.hash_chunk_bytes, workers=config.hash_workers)
         images = ImageStore(
@@ -268,7 +271,8 @@ class Services:
             work_dir=config.legacy_work_dir,
             lock_path=config.legacy_import_lock_path,
         )
-        promoter = Promoter(db, images, hashes)
+        sidecars = SidecarReader(db, images)  # handed down: pending/ sits below library/
+        promoter = Promoter(db, images, hashes, read_sidecars=sidecars.read_beside)
         if recover:  # this process alone works on the library
             images.cleanup_partial()
             remove_stale_snapshots(config.legacy_work_dir)  # copies a killed import left

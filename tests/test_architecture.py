@@ -17,15 +17,29 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hikaze_mm"
 README = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
 
 # Lower layers never import higher ones (a layer may import itself and anything lower).
+# One module or package a layer, in the order the real imports allow: ``pending`` (Stage 2)
+# is below ``library``, which hands it the sidecar reader, as ``services`` hands the Stage 1
+# callable to the Stage 2 manager.
 LAYERS = [
-    {"policy"},
-    {"config", "errors", "params", "meta", "model_types", "process_lock"},
-    {"database"},
-    {"hashing", "images", "probe", "jobs"},
-    {"library", "pending"},
-    {"legacy"},
-    {"services"},
-    {"server", "cli", "comfy"},
+    "policy",
+    "errors",
+    "params",
+    "meta",
+    "model_types",
+    "process_lock",
+    "config",
+    "database",
+    "jobs",
+    "probe",
+    "hashing",
+    "images",
+    "pending",
+    "library",
+    "legacy",
+    "services",
+    "server",
+    "cli",
+    "comfy",
 ]
 
 
@@ -50,10 +64,9 @@ def _imports(path: Path) -> set[str]:
 
 
 def _layer(top: str) -> int:
-    for n, members in enumerate(LAYERS):
-        if top in members:
-            return n
-    raise AssertionError(f"hikaze_mm.{top} has no layer in this test; add it")
+    if top not in LAYERS:
+        raise AssertionError(f"hikaze_mm.{top} has no layer in this test; add it")
+    return LAYERS.index(top)
 
 
 def test_the_policy_module_imports_nothing() -> None:
@@ -103,6 +116,53 @@ def test_sql_runs_only_in_the_database_package() -> None:
     assert offenders == []
 
 
+def _sqlite_catches(path: Path) -> list[int]:
+    """Lines that catch (``except``, ``suppress``) an exception of the ``sqlite3`` module."""
+
+    def names_sqlite3(node: ast.AST | None) -> bool:
+        return node is not None and any(
+            isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name)
+            and n.value.id == "sqlite3"
+            for n in ast.walk(node)
+        )
+
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        caught: list[ast.expr | None] = []
+        if isinstance(node, ast.ExceptHandler):
+            caught = [node.type]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "suppress":
+            caught = list(node.args)
+        if any(names_sqlite3(expr) for expr in caught):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_sqlite3_exception_is_caught_outside_the_database_package() -> None:
+    """Stores raise the storage errors (``database/errors.py``); nothing above catches the
+    driver's own."""
+    catching = {
+        name: lines
+        for name, path in _sources()
+        if not name.startswith("database/") and (lines := _sqlite_catches(path))
+    }
+    assert catching == {}
+    assert _sqlite_catches(PACKAGE / "database" / "manager.py")  # the check sees them
+
+
+def test_code_above_the_database_names_the_contract_not_the_sqlite_manager() -> None:
+    """``Library`` (``database/interfaces.py``), from ``open_library``; never
+    ``DatabaseManager`` nor ``db.path``, which a second backend would not have."""
+    naming = {
+        name
+        for name, path in _sources()
+        if not name.startswith("database/")
+        and re.search(r"\bDatabaseManager\b|\bdb\.path\b", path.read_text(encoding="utf-8"))
+    }
+    assert naming == set()
+
+
 def test_the_legacy_import_is_reached_only_from_the_top() -> None:
     importers = sorted(
         name
@@ -111,6 +171,27 @@ def test_the_legacy_import_is_reached_only_from_the_top() -> None:
     )
     allowed = ("cli/", "server/", "services.py")
     assert importers and all(name.startswith(allowed) for name in importers), importers
+
+
+def _modules(path: Path) -> set[str]:
+    """The full names of the ``hikaze_mm`` modules this file imports."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return {name for name in found if name.startswith("hikaze_mm.")}
+
+
+def test_civitai_answers_are_parsed_without_the_http_client() -> None:
+    """Sidecars hold Civitai's JSON: reading one needs the schema, never the client."""
+    sidecars = _modules(PACKAGE / "library" / "sidecars.py")
+    assert "hikaze_mm.library.civitai_schema" in sidecars
+    assert "hikaze_mm.library.civitai_client" not in sidecars
+    assert "hikaze_mm.library.civitai_client" not in _modules(
+        PACKAGE / "library" / "civitai_schema.py"
+    )
 
 
 @pytest.mark.parametrize("name,path", _sources(), ids=[n for n, _ in _sources()])

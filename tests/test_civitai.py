@@ -19,13 +19,8 @@ from hikaze_mm.library.civitai import (
     NOT_FOUND_KEY,
     CivitaiService,
 )
-from hikaze_mm.library.civitai_client import (
-    CivitaiBadResponse,
-    TokenBucket,
-    html_to_text,
-    parse_version,
-    retry_after_seconds,
-)
+from hikaze_mm.library.civitai_client import TokenBucket, retry_after_seconds
+from hikaze_mm.library.civitai_schema import CivitaiBadResponse, html_to_text, parse_version
 from hikaze_mm.library.requests import CivitaiFetch, MetaEdit, ModelPatch
 from hikaze_mm.server.requests.jobs import civitai_fetch
 from hikaze_mm.services import Services

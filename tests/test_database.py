@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from hikaze_mm.database import LATEST_REVISION, DatabaseManager, SchemaTooNewError, interfaces
-from hikaze_mm.database.schema import split_statements
+from hikaze_mm.database.schema import REVISIONS, split_statements
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 
 SHA_A = "a" * 64
@@ -275,6 +277,72 @@ def test_a_new_or_current_library_is_not_backed_up(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir() if ".bak" in p.name) == []
 
 
+def schema_of(path: Path) -> list[tuple[str, str, str, str | None]]:
+    """Every table, index and trigger of a database file as ``sqlite_master`` has it."""
+    with sqlite3.connect(path) as conn:
+        return sorted(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+
+
+def test_a_new_library_has_the_schema_an_upgrade_from_the_first_revision_gives(
+    tmp_path: Path,
+) -> None:
+    fresh = DatabaseManager(tmp_path / "fresh.db")
+    assert fresh.init_db() == LATEST_REVISION
+    fresh.close()
+    old = DatabaseManager(tmp_path / "old.db")
+    assert old.upgrade_to(1) == 1
+    old.close()
+    upgraded = DatabaseManager(tmp_path / "old.db")
+    assert upgraded.init_db() == LATEST_REVISION
+    upgraded.close()
+    assert (tmp_path / "old.db.bak-r1").is_file()  # an upgrade still backs up first
+    assert len(schema_of(tmp_path / "fresh.db")) > 20
+    assert schema_of(tmp_path / "fresh.db") == schema_of(tmp_path / "old.db")
+
+
+# Creates a library and dies (no cleanup, as a kill) when SQLite runs the last statement
+# of the last revision: by then every earlier revision has been executed.
+DIE_WHILE_CREATING = """
+import os, sys
+from hikaze_mm.database import DatabaseManager
+
+db = DatabaseManager(sys.argv[1])
+db.conn.set_trace_callback(lambda sql: os._exit(9) if sql.strip() == sys.argv[2] else None)
+db.init_db()
+"""
+
+
+def test_a_library_killed_while_created_is_created_again_without_a_backup(
+    tmp_path: Path,
+) -> None:
+    from tests.helpers import REPO, cli_env
+
+    path = tmp_path / "hikaze_mm.db"
+    marker = split_statements(REVISIONS[-1])[-1]
+    assert all(marker not in split_statements(r) for r in REVISIONS[:-1])
+    died = subprocess.run(
+        [sys.executable, "-c", DIE_WHILE_CREATING, str(path), marker],
+        env=cli_env(),
+        cwd=str(REPO),
+        timeout=60,
+    )
+    assert died.returncode == 9
+    assert path.is_file()
+    with sqlite3.connect(path) as conn:  # what the killed process committed: nothing
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+    db = DatabaseManager(path)
+    assert db.init_db() == LATEST_REVISION
+    assert db.pending.add({"path": "/p"}) > 0
+    db.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if ".bak" in p.name) == []
+    reference = DatabaseManager(tmp_path / "reference.db")
+    reference.init_db()
+    reference.close()
+    assert schema_of(path) == schema_of(tmp_path / "reference.db")
+
+
 def test_revision_scripts_split_where_sqlite_says_a_statement_ends() -> None:
     script = """
     CREATE TABLE t (a TEXT DEFAULT 'x;y');
@@ -306,7 +374,7 @@ def test_revision_scripts_split_where_sqlite_says_a_statement_ends() -> None:
         ("state", interfaces.StateStoreContract),
         ("legacy_ledger", interfaces.LegacyLedgerStoreContract),
         ("listing", interfaces.ListingStoreContract),
-        (None, interfaces.LibraryContract),
+        (None, interfaces.Library),
     ],
 )
 def test_the_sqlite_stores_implement_the_contract(
@@ -358,3 +426,42 @@ def test_many_threads_write_at_once(db: DatabaseManager) -> None:
     assert errors == []
     assert db.conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == 150
     assert db.conn.execute("SELECT COUNT(*) FROM model_tags").fetchone()[0] == 150
+
+
+def test_sqlite_errors_leave_the_package_as_storage_errors(tmp_path: Path) -> None:
+    from hikaze_mm.database.errors import (
+        StorageBusyError,
+        StorageConflictError,
+        StorageUnavailableError,
+    )
+
+    path = tmp_path / "lib.db"
+    holder = DatabaseManager(path)
+    holder.init_db()
+    holder.models.upsert({"sha256": SHA_A, "path": "/m/a.safetensors", "name": "A"})
+    other = DatabaseManager(path, busy_timeout_ms=50)
+    try:
+        with holder.transaction():  # the write lock, held
+            with pytest.raises(StorageBusyError) as busy:
+                other.state.set("k", {"v": 1})
+            assert isinstance(busy.value.__cause__, sqlite3.OperationalError)
+            with pytest.raises(StorageBusyError), other.transaction():
+                pass
+            # Compacting the text index is left for later, not an error, while busy.
+            assert other.listing.tidy_search_index(max_segments=0) is False
+        other.state.set("k", {"v": 1})  # released: the same write goes through
+        assert other.listing.tidy_search_index(max_segments=0) is True
+        assert holder.state.get("k") == {"v": 1}
+        holder.tags.create("t")
+        with pytest.raises(StorageConflictError):  # the driver's clash, not a pre-check
+            holder.tags.insert("T", None, None, id=99)
+    finally:
+        other.close()
+        holder.close()
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all, " * 100)
+    reader = DatabaseManager(garbage, read_only=True)
+    with pytest.raises(StorageUnavailableError, match="not a library database"):
+        reader.check_readable()
+    reader.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hikaze_mm.database import DatabaseManager, ModelQuery
-from hikaze_mm.database.hash_cache import path_prefix_bounds
+from hikaze_mm.database.sql import path_prefix_bounds
 from hikaze_mm.database.values import natural_key
 from hikaze_mm.library.folders import folder_tree
 from hikaze_mm.library.search_index import SearchIndexer

@@ -1,11 +1,13 @@
 """All SQL of the project: the library's stores, its schema, and the legacy v2 reader.
 
-``DatabaseManager`` opens a library and hands out its stores; ``interfaces`` documents
-each store's contract, which a second backend would implement.
+``open_library(config)`` opens a library (``DatabaseManager``, the SQLite backend, today)
+and hands out its stores; ``interfaces`` documents the contract (``Library`` and each
+store's), which a second backend would implement.
 """
 
 from hikaze_mm.database.listing import ModelQuery
 from hikaze_mm.database.manager import DatabaseManager, SchemaTooNewError
+from hikaze_mm.database.open import open_library
 from hikaze_mm.database.schema import LATEST_REVISION, PENDING_STATUSES
 from hikaze_mm.database.values import (
     TagRef,
@@ -26,4 +28,5 @@ __all__ = [
     "normalize_sha256",
     "normalize_tag_name",
     "now_ms",
+    "open_library",
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
-from hikaze_mm.database.values import chunks, normalize_sha256, now_ms
+from hikaze_mm.database.sql import chunks, path_ranges
+from hikaze_mm.database.sqlite_errors import translate_errors
+from hikaze_mm.database.values import normalize_sha256, now_ms
 
 if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
@@ -26,25 +27,7 @@ def file_key(path: str, size: int, mtime_ns: int, inode: int) -> str:
     return f"{size}:{mtime_ns}:{inode}:{path}"
 
 
-def _ranges(column: str, folders: Sequence[str]) -> tuple[str, list[str]]:
-    """``(column >= ? AND column < ?) OR ...``: the paths below ``folders``."""
-    bounds = [path_prefix_bounds(folder) for folder in folders]
-    where = " OR ".join(f"({column} >= ? AND {column} < ?)" for _ in bounds)
-    return where, [value for pair in bounds for value in pair]
-
-
-def path_prefix_bounds(folder: str) -> tuple[str, str]:
-    """``(low, high)`` such that ``low <= p < high`` holds exactly for paths below ``folder``.
-
-    Every path below ``folder`` starts with ``folder + sep``; the next string after all
-    of them swaps the separator for the character that follows it.
-    """
-    sep = os.sep
-    base = folder.rstrip(sep) or sep
-    low = base if base.endswith(sep) else base + sep
-    return low, low[:-1] + chr(ord(sep) + 1)
-
-
+@translate_errors()
 class HashCacheStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db
@@ -82,7 +65,7 @@ class HashCacheStore:
         """
         if not folders:
             return {}
-        where, args = _ranges("path", folders)
+        where, args = path_ranges("path", folders)
         found = self.db.tuples(
             f"SELECT path, size_bytes, mtime_ns, inode, sha256 FROM hash_cache NOT INDEXED "
             f"WHERE {where}",
@@ -118,8 +101,8 @@ class HashCacheStore:
         """
         if not folders:
             return set(), 0, 0
-        where_h, args_h = _ranges("h.path", folders)
-        where_m, args_m = _ranges("path", folders)
+        where_h, args_h = path_ranges("h.path", folders)
+        where_m, args_m = path_ranges("path", folders)
         text, expected, outside = self.db.tuples(
             "SELECT (SELECT group_concat(h.size_bytes || ':' || h.mtime_ns || ':' || h.inode "
             "|| ':' || h.path, char(0)) FROM hash_cache h NOT INDEXED "

@@ -1,10 +1,12 @@
 """The contract of the library's stores: what a second backend must implement.
 
-Everything above ``database/`` reaches the rows through the stores of a ``LibraryContract``, never
-through SQL, so a backend (PostgreSQL for a studio's shared catalog, say) is added by
-implementing these protocols; nothing above them changes. ``DatabaseManager`` and its
-stores are the SQLite implementation, and ``tests/test_database.py`` checks that it
-satisfies them.
+Everything above ``database/`` names a ``Library`` (never ``DatabaseManager``) and reaches
+the rows through its stores, never through SQL, so a backend (PostgreSQL for a studio's
+shared catalog, say) is added by implementing these protocols and teaching
+``open_library`` its configuration; nothing above them changes. ``DatabaseManager`` and
+its stores are the SQLite implementation; ``tests/test_database.py`` checks that it has
+every method, and ``tests/test_store_contract.py`` runs the behaviour every backend must
+show against each library factory.
 
 Rules every implementation keeps:
 
@@ -15,8 +17,11 @@ Rules every implementation keeps:
   held (a job calls it when it ends).
 * **Records.** A model or pending record is a dict of its columns plus ``meta`` (a dict)
   and ``tags`` (``[{id, name, color}]`` by name); a model's ``missing`` is a bool.
-* **Errors.** Bad values raise ``ValidationError``, unknown rows ``NotFoundError``, a
-  clash (a tag name, a pending path) ``ConflictError``: never a driver's exception.
+* **Errors.** Bad values raise ``ValidationError``; everything else is one of the storage
+  errors of ``database/errors.py``: unknown rows ``StorageNotFoundError``, a clash (a tag
+  name, a pending path) ``StorageConflictError``, a library another writer holds too long
+  ``StorageBusyError``, one that cannot be reached or read ``StorageUnavailableError``.
+  Never a driver's exception (the SQLite stores translate theirs: ``sqlite_errors``).
 * **Hashes** are 64 lowercase hex characters (``normalize_sha256``); tag names are
   unique regardless of (ASCII) case.
 """
@@ -229,10 +234,19 @@ class ListingStoreContract(Protocol):
     def rebuild_search_index(self) -> None:
         """Drop every document and mark the index unready (then build it again)."""
 
+    def tidy_search_index(self, max_segments: int = 8) -> bool:
+        """Compact the text index after bulk writes when it needs it; True if it did
+        (a reader never does)."""
+
 
 @runtime_checkable
-class LibraryContract(Protocol):
-    """One library: its stores, its units of work, its schema."""
+class Library(Protocol):
+    """One library: its stores, its units of work, its schema.
+
+    ``read_only``: opened to read only (it never creates, upgrades or writes anything).
+    """
+
+    read_only: bool
 
     models: ModelStoreContract
     tags: TagStoreContract
@@ -249,4 +263,11 @@ class LibraryContract(Protocol):
         """Create or upgrade the library (backing it up first); returns its revision."""
 
     def schema_version(self) -> int: ...
+    def check_readable(self) -> int:
+        """For a read-only library: its revision, if this release reads it as it is; else
+        ``StorageUnavailableError`` (``SchemaTooNewError``, ``SchemaNotReadableError``)."""
+
+    def open_connections(self) -> int:
+        """How many connections (or sessions) the library holds open now."""
+
     def close(self) -> None: ...

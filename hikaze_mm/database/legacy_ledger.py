@@ -18,12 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.values import now_ms
 
 if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
 
 
+@translate_errors()
 class LegacyLedgerStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db

@@ -35,12 +35,16 @@ that need no row (all models, less those flagged missing, from a partial index).
 
 from __future__ import annotations
 
+import logging
 import re
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hikaze_mm.database.hash_cache import path_prefix_bounds
+from hikaze_mm.database.errors import StorageBusyError, StorageUnavailableError
+from hikaze_mm.database.sql import path_prefix_bounds
+from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.tags import nocase
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.params import MAX_PATH_CHARS, check_text
@@ -61,6 +65,8 @@ DEFAULT_ORDER: dict[str, str] = {
     "last_used_at": "desc",
     "size_bytes": "desc",
 }
+log = logging.getLogger(__name__)
+
 # The ``base`` filter value (and facet name) of the models whose base is not known.
 UNKNOWN_BASE = "unknown"
 MAX_QUERY_CHARS = 200
@@ -321,6 +327,7 @@ def _present(include_missing: bool) -> str:
     return "1" if include_missing else "missing = 0"
 
 
+@translate_errors()
 class ListingStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db
@@ -431,16 +438,22 @@ class ListingStore:
     def tidy_search_index(self, max_segments: int = MAX_SEARCH_SEGMENTS) -> bool:
         """Merge the index into one segment when it has more than ``max_segments``; True
         if it did. Run after bulk writes (background jobs, bulk edits): a merge rewrites
-        the whole index (about 0.6 s at 50,000 models) in one transaction."""
+        the whole index (about 0.6 s at 50,000 models) in one transaction. A library that
+        another writer holds, or that cannot be written, is left as it is (False, logged):
+        the next run tries again."""
         if self.db.read_only:
             return False
-        segments = self.db.conn.execute(
-            "SELECT COUNT(DISTINCT segid) FROM model_search_idx"
-        ).fetchone()[0]
-        if segments <= max_segments:
+        try:
+            segments = self.db.conn.execute(
+                "SELECT COUNT(DISTINCT segid) FROM model_search_idx"
+            ).fetchone()[0]
+            if segments <= max_segments:
+                return False
+            with self.db.transaction() as conn:
+                conn.execute("INSERT INTO model_search (model_search) VALUES ('optimize')")
+        except (sqlite3.OperationalError, StorageBusyError, StorageUnavailableError) as exc:
+            log.warning("could not merge the search index: %s", exc)
             return False
-        with self.db.transaction() as conn:
-            conn.execute("INSERT INTO model_search (model_search) VALUES ('optimize')")
         return True
 
     def rebuild_search_index(self) -> None:

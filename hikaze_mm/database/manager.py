@@ -26,13 +26,20 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from hikaze_mm.database.errors import StorageUnavailableError
 from hikaze_mm.database.hash_cache import HashCacheStore
 from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
 from hikaze_mm.database.listing import ListingStore
 from hikaze_mm.database.models import ModelStore
 from hikaze_mm.database.pending import PendingStore
-from hikaze_mm.database.schema import LATEST_REVISION, REVISIONS, split_statements
+from hikaze_mm.database.schema import (
+    LATEST_REVISION,
+    REVISIONS,
+    split_statements,
+    statements_up_to,
+)
 from hikaze_mm.database.sidecars import SidecarStore
+from hikaze_mm.database.sqlite_errors import storage_error, translate_errors
 from hikaze_mm.database.state import StateStore
 from hikaze_mm.database.tags import TagStore
 from hikaze_mm.database.values import natural_key
@@ -40,15 +47,16 @@ from hikaze_mm.database.values import natural_key
 MMAP_BYTES = 256 * 1024 * 1024
 
 
-class SchemaTooNewError(RuntimeError):
+class SchemaTooNewError(StorageUnavailableError):
     """The database was written by a newer release than this one."""
 
 
-class SchemaNotReadableError(RuntimeError):
+class SchemaNotReadableError(StorageUnavailableError):
     """A read-only open found a database this release cannot read as it is: not a library
     (no schema), or one at an older revision (only a write open upgrades it)."""
 
 
+@translate_errors(exclude=("transaction",))
 class DatabaseManager:
     def __init__(
         self, path: str | Path, *, busy_timeout_ms: int = 15_000, read_only: bool = False
@@ -153,23 +161,38 @@ class DatabaseManager:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit of work; nested calls become savepoints of the outer one."""
-        conn = self.conn
-        depth = self._local.depth
-        savepoint = f"sp{depth}"
-        conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
+        try:
+            conn = self.conn
+            depth = self._local.depth
+            savepoint = f"sp{depth}"
+            conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
+        except sqlite3.Error as exc:  # busy: another writer holds the library
+            raise storage_error(exc, self.path) from exc
         self._local.depth = depth + 1
         try:
             yield conn
         except BaseException:
             self._local.depth = depth
+            self._undo(conn, depth, savepoint)
+            raise
+        self._local.depth = depth
+        try:
+            conn.execute("COMMIT" if depth == 0 else f"RELEASE {savepoint}")
+        except sqlite3.Error as exc:
+            self._undo(conn, depth, savepoint)
+            raise storage_error(exc, self.path) from exc
+
+    def _undo(self, conn: sqlite3.Connection, depth: int, savepoint: str) -> None:
+        """Roll back what the failed unit did (its savepoint, or the whole transaction)."""
+        try:
             if depth == 0:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
             else:
                 conn.execute(f"ROLLBACK TO {savepoint}")
                 conn.execute(f"RELEASE {savepoint}")
-            raise
-        self._local.depth = depth
-        conn.execute("COMMIT" if depth == 0 else f"RELEASE {savepoint}")
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.path) from exc
 
     def tuples(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """All rows of a query as plain tuples (much cheaper than ``sqlite3.Row`` in bulk)."""
@@ -197,11 +220,14 @@ class DatabaseManager:
         return self.upgrade_to(LATEST_REVISION)
 
     def upgrade_to(self, target: int) -> int:
-        """Apply the missing revisions up to ``target``, each in its own transaction.
+        """Bring the library to revision ``target``; return the revision it is at.
 
+        A new library (revision 0) is created at ``target`` in one transaction: killed
+        half way, it is still empty, and the next start creates it again (no backup).
         An existing library (revision 1 or later) is first copied to ``<db>.bak-r<N>``,
         N being its revision, with SQLite's backup API (a consistent copy even in WAL
-        mode), so a failed or regretted upgrade can be undone by hand.
+        mode), so a failed or regretted upgrade can be undone by hand; then each missing
+        revision is applied in its own transaction.
         """
         current = self.schema_version()
         if current > LATEST_REVISION:
@@ -209,7 +235,13 @@ class DatabaseManager:
                 f"{self.path} has schema revision {current}; this release knows up to "
                 f"{LATEST_REVISION}. Upgrade Hikaze Model Manager."
             )
-        if 0 < current < target:
+        if current == 0 and target > 0:
+            with self.transaction() as conn:
+                for statement in statements_up_to(target):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {int(target)}")
+            return self.schema_version()
+        if current < target:
             self.backup(Path(f"{self.path}.bak-r{current}"))
         for revision in range(current + 1, target + 1):
             with self.transaction() as conn:
@@ -235,8 +267,8 @@ class DatabaseManager:
     def check_readable(self) -> int:
         """For a read-only manager: the revision, if this release reads the file as it is.
 
-        Raises SchemaTooNewError, SchemaNotReadableError, or sqlite3.DatabaseError (not a
-        database, or unreadable).
+        Raises SchemaTooNewError, SchemaNotReadableError, or StorageUnavailableError (not
+        a database, or unreadable).
         """
         current = self.schema_version()
         if current > LATEST_REVISION:

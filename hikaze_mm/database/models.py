@@ -10,17 +10,12 @@ from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hikaze_mm.database.hash_cache import path_prefix_bounds
+from hikaze_mm.database.errors import StorageNotFoundError
+from hikaze_mm.database.sql import chunks, path_prefix_bounds, records
+from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.tags import MODEL_LINKS
-from hikaze_mm.database.values import (
-    TagRef,
-    chunks,
-    natural_key,
-    normalize_sha256,
-    now_ms,
-    records,
-)
-from hikaze_mm.errors import NotFoundError, ValidationError
+from hikaze_mm.database.values import TagRef, natural_key, normalize_sha256, now_ms
+from hikaze_mm.errors import ValidationError
 from hikaze_mm.meta import dump_meta, merge_meta_json, parse_meta
 from hikaze_mm.model_types import canonical_type
 
@@ -56,6 +51,7 @@ def model_values(data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+@translate_errors()
 class ModelStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db
@@ -278,10 +274,10 @@ class ModelStore:
             changes["missing"] = 1 if fields["missing"] else 0
         with self.db.transaction():
             if changes and not self._set(sha, changes):
-                raise NotFoundError(f"no model {sha}")
+                raise StorageNotFoundError(f"no model {sha}")
             record = self.get(sha)
         if record is None:
-            raise NotFoundError(f"no model {sha}")
+            raise StorageNotFoundError(f"no model {sha}")
         return record
 
     def mark_used(self, sha256: str) -> dict[str, Any]:
@@ -293,7 +289,7 @@ class ModelStore:
                 (now_ms(), sha),
             )
             if cur.rowcount == 0:
-                raise NotFoundError(f"no model {sha}")
+                raise StorageNotFoundError(f"no model {sha}")
             record = self.get(sha)
         assert record is not None
         return record
@@ -459,7 +455,7 @@ class ModelStore:
         sha = normalize_sha256(sha256)
         with self.db.transaction():
             if not self.exists(sha):
-                raise NotFoundError(f"no model {sha}")
+                raise StorageNotFoundError(f"no model {sha}")
             ids = self.db.tags.resolve(tags, create=True)
             self.db.tags.link(MODEL_LINKS, sha, ids)
         return ids

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hikaze_mm.database.errors import StorageConflictError, StorageNotFoundError
 from hikaze_mm.database.schema import PENDING_STATUSES
+from hikaze_mm.database.sql import records
+from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.tags import PENDING_LINKS
-from hikaze_mm.database.values import TagRef, normalize_sha256, now_ms, records
-from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
+from hikaze_mm.database.values import TagRef, normalize_sha256, now_ms
+from hikaze_mm.errors import ValidationError
 from hikaze_mm.meta import dump_meta
 from hikaze_mm.model_types import canonical_type
 
@@ -31,6 +34,7 @@ class PendingLocation:
     source: str
 
 
+@translate_errors()
 class PendingStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db
@@ -39,7 +43,7 @@ class PendingStore:
         """Queue a model whose hash is not known yet; returns its id.
 
         ``data`` may carry ``id`` (Stage 1 keeps the legacy id). A path or id already
-        pending is a ConflictError.
+        pending is a StorageConflictError.
         """
         values: dict[str, Any] = {k: data[k] for k in PENDING_DATA_COLUMNS if k in data}
         if not values.get("path"):
@@ -63,7 +67,7 @@ class PendingStore:
                     list(values.values()),
                 )
             except sqlite3.IntegrityError as exc:
-                raise ConflictError(f"already pending: {values['path']} ({exc})") from exc
+                raise StorageConflictError(f"already pending: {values['path']} ({exc})") from exc
             pending_id = int(cur.lastrowid)  # type: ignore[arg-type]
             self.add_tags(pending_id, tags)
         return pending_id
@@ -160,7 +164,7 @@ class PendingStore:
                 [*changes.values(), pending_id],
             )
             if cur.rowcount == 0:
-                raise NotFoundError(f"no pending import {pending_id}")
+                raise StorageNotFoundError(f"no pending import {pending_id}")
 
     def reset_status(self, old: str, new: str, *, keep: Iterable[int] = ()) -> int:
         """Move every row in status ``old`` to ``new``, except the ids in ``keep``."""

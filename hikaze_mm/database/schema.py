@@ -1,8 +1,11 @@
 """Schema of the v3 library, as an ordered list of revisions.
 
-``PRAGMA user_version`` records the last revision applied. A new database runs every
-revision in order, and an existing one runs only those it lacks, each in one transaction,
-so an upgrade never loses data. Append new revisions; never edit a released one.
+``PRAGMA user_version`` records the last revision applied. A new database gets the
+latest schema in one transaction (``statements_up_to``: every revision in order, so it is
+exactly the schema an upgrade produces), so a process killed while creating it leaves an
+empty file that the next start creates again. An existing one runs only the revisions it
+lacks, each in one transaction, so an upgrade never loses data. Append new revisions;
+never edit a released one.
 
 Every revision is plain SQL in one style: statements end with ``;``, and
 ``split_statements`` cuts them where SQLite itself says a statement is complete, so a
@@ -412,6 +415,11 @@ REVISIONS: tuple[str, ...] = (
 LATEST_REVISION = len(REVISIONS)
 
 PENDING_STATUSES = ("new", "hashing", "error", "conflict")
+
+
+def statements_up_to(revision: int) -> list[str]:
+    """Every statement of revisions 1 to ``revision``, in order (a new library's schema)."""
+    return [s for script in REVISIONS[:revision] for s in split_statements(script)]
 
 
 def split_statements(script: str) -> list[str]:

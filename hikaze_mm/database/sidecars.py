@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hikaze_mm.database.hash_cache import _ranges
-from hikaze_mm.database.values import chunks, normalize_sha256, now_ms
+from hikaze_mm.database.sql import chunks, path_ranges
+from hikaze_mm.database.sqlite_errors import translate_errors
+from hikaze_mm.database.values import normalize_sha256, now_ms
 
 if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
 
 
+@translate_errors()
 class SidecarStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db
@@ -25,7 +27,7 @@ class SidecarStore:
         """``path -> (size, mtime_ns)`` of every sidecar read below ``folders``, one query."""
         if not folders:
             return {}
-        where, args = _ranges("path", folders)
+        where, args = path_ranges("path", folders)
         rows = self.db.tuples(
             f"SELECT path, size_bytes, mtime_ns FROM sidecar_files WHERE {where}", args
         )

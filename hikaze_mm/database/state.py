@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.values import now_ms
 from hikaze_mm.meta import parse_meta
 
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
 
 
+@translate_errors()
 class StateStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db

@@ -6,14 +6,11 @@ import string
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hikaze_mm.database.values import (
-    TagRef,
-    chunks,
-    normalize_color,
-    normalize_tag_name,
-    now_ms,
-)
-from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
+from hikaze_mm.database.errors import StorageConflictError, StorageNotFoundError
+from hikaze_mm.database.sql import chunks
+from hikaze_mm.database.sqlite_errors import translate_errors
+from hikaze_mm.database.values import TagRef, normalize_color, normalize_tag_name, now_ms
+from hikaze_mm.errors import ValidationError
 
 if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
@@ -29,17 +26,18 @@ def nocase(name: str) -> str:
     return name.translate(_ASCII_LOWER)
 
 
+@translate_errors()
 class TagStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db
 
     def create(self, name: str, color: str | None = None) -> dict[str, Any]:
-        """Create a tag; a name already taken (in any case) is a ConflictError."""
+        """Create a tag; a name already taken (in any case) is a StorageConflictError."""
         clean = normalize_tag_name(name)
         hex_color = normalize_color(color)
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM tags WHERE name = ?", (clean,)).fetchone():
-                raise ConflictError(f"a tag named {clean!r} exists already")
+                raise StorageConflictError(f"a tag named {clean!r} exists already")
             cur = conn.execute(
                 "INSERT INTO tags (name, color, created_at) VALUES (?, ?, ?)",
                 (clean, hex_color, now_ms()),
@@ -130,13 +128,13 @@ class TagStore:
             changes["color"] = normalize_color(color)
         with self.db.transaction() as conn:
             if self.get(tag_id) is None:
-                raise NotFoundError(f"no tag {tag_id}")
+                raise StorageNotFoundError(f"no tag {tag_id}")
             if "name" in changes:
                 clash = conn.execute(
                     "SELECT id FROM tags WHERE name = ? AND id != ?", (changes["name"], tag_id)
                 ).fetchone()
                 if clash:
-                    raise ConflictError(f"a tag named {changes['name']!r} exists already")
+                    raise StorageConflictError(f"a tag named {changes['name']!r} exists already")
             if changes:
                 assignments = ", ".join(f"{k} = ?" for k in changes)
                 conn.execute(
@@ -154,7 +152,7 @@ class TagStore:
         self, refs: Iterable[TagRef], *, create: bool, missing_ok: bool = False
     ) -> list[int]:
         """Tag ids for refs: names are created when new (with ``create``); an unknown id
-        (or name, without ``create``) is a NotFoundError, or left out with ``missing_ok``."""
+        (or name, without ``create``) is a StorageNotFoundError, or left out with ``missing_ok``."""
         refs = list(refs)
         names = [r for r in refs if isinstance(r, str)]
         by_name = (
@@ -177,7 +175,7 @@ class TagStore:
             if tag_id is not None:
                 ids.append(tag_id)
             elif not missing_ok:
-                raise NotFoundError(f"no tag {ref!r}")
+                raise StorageNotFoundError(f"no tag {ref!r}")
         return ids
 
     # ----------------------------------------------------------------- links

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
-from collections.abc import Sequence
-from typing import Any
 
 from hikaze_mm.errors import ValidationError
-from hikaze_mm.meta import parse_meta
 
 _SHA_RE = re.compile(r"[0-9a-fA-F]{64}")
 _DIGITS_RE = re.compile(r"[0-9]+")
@@ -59,25 +55,3 @@ def normalize_tag_name(value: object) -> str:
     if len(name) > 100:
         raise ValidationError("a tag name is at most 100 characters")
     return name
-
-
-# Columns that records (and the API) leave out: meta_json is parsed into ``meta``.
-_INTERNAL_COLUMNS = frozenset({"meta_json", "name_key"})
-
-
-def records(
-    rows: Sequence[sqlite3.Row], tags: dict[Any, list[dict[str, Any]]], key: str
-) -> list[dict[str, Any]]:
-    """Rows as dicts: ``meta_json`` parsed into ``meta``, and each row's ``tags``."""
-    result = []
-    for row in rows:
-        record = {k: row[k] for k in row.keys() if k not in _INTERNAL_COLUMNS}
-        record["meta"] = parse_meta(row["meta_json"])
-        record["tags"] = tags.get(row[key], [])
-        result.append(record)
-    return result
-
-
-def chunks(items: Sequence[Any], size: int = 500) -> list[list[Any]]:
-    """``items`` in lists of at most ``size`` (SQLite caps the bound parameters)."""
-    return [list(items[start : start + size]) for start in range(0, len(items), size)]

@@ -45,7 +45,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import stat
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -56,12 +55,12 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.database import (
-    DatabaseManager,
     normalize_color,
     normalize_sha256,
     normalize_tag_name,
     now_ms,
 )
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.database.legacy_v2 import LegacyModel, LegacyTag
 from hikaze_mm.errors import HikazeError, ValidationError
 from hikaze_mm.images import ImageError, ImageStore
@@ -102,7 +101,7 @@ def import_legacy_data(
     legacy_db_path: str | Path,
     legacy_images_dir: str | Path | None = None,
     *,
-    db: DatabaseManager,
+    db: Library,
     images: ImageStore,
     work_dir: Path,
     progress: ProgressFn | None = None,
@@ -137,7 +136,7 @@ def import_snapshot(
     legacy: LegacySnapshot,
     images_dir: Path | None,
     *,
-    db: DatabaseManager,
+    db: Library,
     images: ImageStore,
     progress: ProgressFn | None = None,
     workers: int | None = None,
@@ -339,7 +338,7 @@ class _Run:
         self,
         legacy: LegacySnapshot,
         images_dir: Path | None,
-        db: DatabaseManager,
+        db: Library,
         images: ImageStore,
         report: ImportReport,
         notify: ProgressFn,
@@ -616,9 +615,8 @@ class _Run:
                 try:
                     with self.db.transaction():
                         self._apply(work)
-                except (HikazeError, sqlite3.IntegrityError) as exc:
-                    reason = exc.detail if isinstance(exc, HikazeError) else str(exc)
-                    self.report.add_error("model", work.legacy_id, work.path, reason)
+                except HikazeError as exc:
+                    self.report.add_error("model", work.legacy_id, work.path, exc.detail)
         self._placed.clear()
 
     def _apply(self, work: _ModelWork) -> None:

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager
 from hikaze_mm.database.errors import StorageError
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError
 from hikaze_mm.images import ImageStore
 from hikaze_mm.jobs import BackgroundJob, JobProgress, JobRun, tidy_search_index
@@ -29,7 +29,7 @@ from hikaze_mm.process_lock import ProcessLock
 class LegacyImportJob:
     def __init__(
         self,
-        db: DatabaseManager,
+        db: Library,
         images: ImageStore,
         *,
         work_dir: Path,

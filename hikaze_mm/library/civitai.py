@@ -39,20 +39,20 @@ from typing import Any
 import aiohttp
 
 from hikaze_mm.config import CivitaiSettings
-from hikaze_mm.database import DatabaseManager, normalize_sha256, now_ms
+from hikaze_mm.database import normalize_sha256, now_ms
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, NotFoundError
 from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.library.civitai_client import (
     CivitaiClient,
-    CivitaiError,
     CivitaiUnreachable,
-    CivitaiVersion,
     DownloadError,
     Sleep,
     TokenBucket,
     until_cancelled,
 )
+from hikaze_mm.library.civitai_schema import CivitaiError, CivitaiVersion
 from hikaze_mm.library.fill import fill_empty, replaces_base
 from hikaze_mm.library.models_service import ModelsService
 from hikaze_mm.meta import is_empty, sources_of
@@ -127,7 +127,7 @@ class CivitaiService:
 
     def __init__(
         self,
-        db: DatabaseManager,
+        db: Library,
         images: ImageStore,
         models: ModelsService,
         settings: CivitaiSettings,

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager, normalize_sha256
+from hikaze_mm.database import normalize_sha256
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import NotFoundError
 from hikaze_mm.images import ImageStore, check_quality, parse_public_name, public_name
 from hikaze_mm.library.requests import ImageOrder
@@ -81,7 +82,7 @@ def parse_seq(raw: str) -> int:
 class ImagesService:
     """Model images as the API serves them: tiers, uploads, deletion, pending originals."""
 
-    def __init__(self, db: DatabaseManager, images: ImageStore) -> None:
+    def __init__(self, db: Library, images: ImageStore) -> None:
         self.db = db
         self.images = images
 

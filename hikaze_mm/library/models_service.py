@@ -3,7 +3,7 @@
 Every method blocks (SQLite, files): the HTTP layer runs it with ``run_sync``. Edits come
 as typed requests (``hikaze_mm.library.requests``: ``ModelPatch``, ``BulkTags``,
 ``BulkDelete``), checked where they enter; a patch is applied inside one
-``DatabaseManager.transaction()``, so a rejected patch changes nothing.
+``Library.transaction()``, so a rejected patch changes nothing.
 
 A user's edit of ``base``, ``trigger_words``, ``preferred_weight`` or ``description``
 (also through ``meta_json``) is recorded in ``meta.sources`` as ``"user"``: sidecars and
@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.config import Config
-from hikaze_mm.database import DatabaseManager, ModelQuery, normalize_sha256
+from hikaze_mm.database import ModelQuery, normalize_sha256
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from hikaze_mm.hashing import short_hash
 from hikaze_mm.images import ImageStore
@@ -89,7 +90,7 @@ def apply_patch_meta(meta: dict[str, Any], patch: ModelPatch) -> dict[str, Any]:
 class ModelsService:
     """The library's models as clients see them: listing, facets, detail, edits, deletion."""
 
-    def __init__(self, db: DatabaseManager, images: ImageStore, config: Config) -> None:
+    def __init__(self, db: Library, images: ImageStore, config: Config) -> None:
         self.db = db
         self.images = images
         self.config = config

@@ -20,7 +20,8 @@ import os
 import threading
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager, now_ms
+from hikaze_mm.database import now_ms
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.probe import probe_file
@@ -31,7 +32,7 @@ STATE_KEY = "probe_backfill"
 
 
 class BaseProber:
-    def __init__(self, db: DatabaseManager) -> None:
+    def __init__(self, db: Library) -> None:
         self.db = db
         self.job = BackgroundJob(
             "probe",

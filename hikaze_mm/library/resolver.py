@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hikaze_mm.config import ModelRoot
-from hikaze_mm.database import DatabaseManager
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.hashing import FileChangedError, HashService
 from hikaze_mm.library.scan_walk import Walker
 
@@ -59,7 +59,7 @@ class Resolved:
 class ModelResolver:
     def __init__(
         self,
-        db: DatabaseManager,
+        db: Library,
         hashes: HashService,
         roots: Callable[[], Sequence[ModelRoot]],
         find_by_name: NameLookup,

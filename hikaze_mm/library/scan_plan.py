@@ -38,8 +38,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from hikaze_mm.database import DatabaseManager
 from hikaze_mm.database.hash_cache import CacheRow
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.database.pending import PendingLocation
 from hikaze_mm.library.scan_walk import SeenFile, Sidecar, Walker, WalkProblem
 from hikaze_mm.library.sidecars import kind_of
@@ -95,7 +95,7 @@ class Prefetch(Generic[T]):
     hands around every row and every ``stat``.)
     """
 
-    def __init__(self, db: DatabaseManager, load: Callable[[], T]) -> None:
+    def __init__(self, db: Library, load: Callable[[], T]) -> None:
         self._value: T | None = None
         self._error: BaseException | None = None
 
@@ -271,7 +271,7 @@ class Snapshot:
     @classmethod
     def load(
         cls,
-        db: DatabaseManager,
+        db: Library,
         scope: Sequence[str],
         walked: Walked,
         expected: int,

@@ -133,6 +133,8 @@ _SCANDIR_FD = os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
 Sidecar = tuple[str, str, int, int]
 Folder = tuple[str, str, list[tuple[str, os.stat_result]], Sequence[Sidecar]]
 _NO_SIDECARS: tuple[Sidecar, ...] = ()
+# A subfolder still to walk: (path, type of its files, whether its subfolders name types).
+_Pending = tuple[str, str, bool]
 
 
 @dataclass
@@ -226,8 +228,6 @@ class Walker:
             yield from self._walk_from(root_path, type_key or ROOT_LEVEL_TYPE, type_key is None)
 
     def _walk_from(self, start: str, start_type: str, typed_children: bool) -> Iterator[Folder]:
-        extensions = MODEL_EXTENSIONS
-        visited = self._visited
         sep = os.sep
         # (folder, type of files in it, whether its subfolders name types)
         stack: list[tuple[str, str, bool]] = [(start, start_type, typed_children)]
@@ -236,73 +236,101 @@ class Walker:
                 return
             folder, folder_type, typed_children = stack.pop()
             prefix = folder if folder.endswith(sep) else folder + sep
-            files: list[tuple[str, os.stat_result]] = []
-            maybe_sidecars: list[os.DirEntry[str]] = []
-            subfolders: list[tuple[str, str, bool]] = []
-            fd = -1
-            try:
-                if _SCANDIR_FD:
-                    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-                    listing = os.scandir(fd)
-                else:
-                    listing = os.scandir(folder)
-                with listing as it:
-                    entries = list(it)
-                self.folders_walked += 1
-                for entry in entries:
-                    name = entry.name
-                    try:
-                        is_dir = entry.is_dir()
-                    except OSError:
-                        is_dir = False
-                    if is_dir:
-                        try:
-                            dst = entry.stat()
-                        except OSError as exc:
-                            self._report(prefix + name, exc)
-                            self.unreadable.append(prefix + name)
-                            continue
-                        key = (dst.st_dev, dst.st_ino)
-                        if key in visited:
-                            self.problems.append(
-                                WalkProblem(
-                                    prefix + name, "loop", "folder already walked (symlink)"
-                                )
-                            )
-                            continue
-                        visited.add(key)
-                        child_type = canonical_type(name) if typed_children else folder_type
-                        subfolders.append((prefix + name, child_type, False))
-                        continue
-                    lower = name.lower()
-                    if not lower.endswith(extensions):
-                        if lower.endswith(_SIDECAR_ENDINGS):
-                            maybe_sidecars.append(entry)
-                        continue
-                    try:
-                        st = entry.stat()
-                    except OSError as exc:
-                        if isinstance(exc, FileNotFoundError) and entry.is_symlink():
-                            self.problems.append(
-                                WalkProblem(prefix + name, "broken_symlink", "link target missing")
-                            )
-                        else:
-                            self._report(prefix + name, exc)
-                        continue
-                    if stat.S_ISREG(st.st_mode):
-                        files.append((name, st))
-                sidecars = _sidecars(files, maybe_sidecars) if maybe_sidecars else _NO_SIDECARS
-            except OSError as exc:
-                self._report(folder, exc)
-                if not isinstance(exc, FileNotFoundError):  # gone means its files are gone
-                    self.unreadable.append(folder)
+            listed = self._list_folder(folder, prefix, folder_type, typed_children)
+            if listed is None:
                 continue
-            finally:
-                if fd >= 0:
-                    os.close(fd)
+            files, sidecars, subfolders = listed
             yield prefix, folder_type, files, sidecars
             # Reverse so the pop order walks folders in listing order.
             stack.extend(reversed(subfolders))
+
+    def _list_folder(
+        self, folder: str, prefix: str, folder_type: str, typed_children: bool
+    ) -> tuple[list[tuple[str, os.stat_result]], Sequence[Sidecar], list[_Pending]] | None:
+        """One folder's model files, their sidecars and its subfolders still to walk;
+        None (reported) when the folder cannot be listed."""
+        fd = -1
+        try:
+            if _SCANDIR_FD:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+                listing = os.scandir(fd)
+            else:
+                listing = os.scandir(folder)
+            with listing as it:
+                entries = list(it)
+            self.folders_walked += 1
+            files, maybe_sidecars, subfolders = self._sort_entries(
+                entries, prefix, folder_type, typed_children
+            )
+            sidecars = _sidecars(files, maybe_sidecars) if maybe_sidecars else _NO_SIDECARS
+        except OSError as exc:
+            self._report(folder, exc)
+            if not isinstance(exc, FileNotFoundError):  # gone means its files are gone
+                self.unreadable.append(folder)
+            return None
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        return files, sidecars, subfolders
+
+    def _sort_entries(
+        self,
+        entries: list[os.DirEntry[str]],
+        prefix: str,
+        folder_type: str,
+        typed_children: bool,
+    ) -> tuple[list[tuple[str, os.stat_result]], list[os.DirEntry[str]], list[_Pending]]:
+        """A folder's entries as model files (name, stat), possible sidecars and
+        subfolders; a model file costs one ``stat``, anything else none."""
+        extensions = MODEL_EXTENSIONS
+        files: list[tuple[str, os.stat_result]] = []
+        maybe_sidecars: list[os.DirEntry[str]] = []
+        subfolders: list[_Pending] = []
+        for entry in entries:
+            name = entry.name
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if self._first_visit(entry, prefix + name):
+                    child_type = canonical_type(name) if typed_children else folder_type
+                    subfolders.append((prefix + name, child_type, False))
+                continue
+            lower = name.lower()
+            if not lower.endswith(extensions):
+                if lower.endswith(_SIDECAR_ENDINGS):
+                    maybe_sidecars.append(entry)
+                continue
+            try:
+                st = entry.stat()
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError) and entry.is_symlink():
+                    self.problems.append(
+                        WalkProblem(prefix + name, "broken_symlink", "link target missing")
+                    )
+                else:
+                    self._report(prefix + name, exc)
+                continue
+            if stat.S_ISREG(st.st_mode):
+                files.append((name, st))
+        return files, maybe_sidecars, subfolders
+
+    def _first_visit(self, entry: os.DirEntry[str], path: str) -> bool:
+        """Whether the subfolder ``entry`` is walked: False (reported) when it cannot be
+        stat'ed or was walked already (a symlink loop)."""
+        try:
+            dst = entry.stat()
+        except OSError as exc:
+            self._report(path, exc)
+            self.unreadable.append(path)
+            return False
+        key = (dst.st_dev, dst.st_ino)
+        if key in self._visited:
+            self.problems.append(WalkProblem(path, "loop", "folder already walked (symlink)"))
+            return False
+        self._visited.add(key)
+        return True
 
 
 def _sidecars(

@@ -59,7 +59,8 @@ from functools import partial
 from typing import Any, TypeVar
 
 from hikaze_mm.config import ModelRoot
-from hikaze_mm.database import DatabaseManager, now_ms
+from hikaze_mm.database import now_ms
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, ValidationError
 from hikaze_mm.hashing import FileChangedError, HashCancelled, HashService
 from hikaze_mm.images import ImageStore
@@ -258,7 +259,7 @@ class Scanner:
 
     def __init__(
         self,
-        db: DatabaseManager,
+        db: Library,
         hashes: HashService,
         *,
         roots: Callable[[], Sequence[ModelRoot]],

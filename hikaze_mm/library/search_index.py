@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobRun, tidy_search_index
 
@@ -23,7 +23,7 @@ BATCH_SIZE = 2000
 
 
 class SearchIndexer:
-    def __init__(self, db: DatabaseManager, *, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(self, db: Library, *, batch_size: int = BATCH_SIZE) -> None:
         self.db = db
         self.batch_size = batch_size
         self.job = BackgroundJob(

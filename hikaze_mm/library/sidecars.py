@@ -36,9 +36,9 @@ from typing import Any
 
 from PIL import Image
 
-from hikaze_mm.database import DatabaseManager
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.images import ImageError, ImageStore
-from hikaze_mm.library.civitai_client import (
+from hikaze_mm.library.civitai_schema import (
     MAX_BASE_CHARS,
     MAX_DESCRIPTION_CHARS,
     MAX_TEXT_CHARS,
@@ -283,7 +283,7 @@ def pixel_digest(data: bytes, max_pixels: int) -> str:
 class SidecarReader:
     """Applies sidecar files to models (the scanner's and the promoter's)."""
 
-    def __init__(self, db: DatabaseManager, images: ImageStore | None) -> None:
+    def __init__(self, db: Library, images: ImageStore | None) -> None:
         self.db = db
         self.images = images
 
@@ -312,6 +312,11 @@ class SidecarReader:
             self._fill(record, read, previews)
             self.db.sidecars.record([(p, size, mtime, sha256) for p, _, size, mtime in ordered])
         return problems
+
+    def read_beside(self, sha256: str, model_path: str) -> list[dict[str, str]]:
+        """Read every sidecar next to ``model_path`` into the model ``sha256`` (a promoted
+        model's: ``Promoter``'s ``read_sidecars``); returns the problems as dicts."""
+        return [problem.to_dict() for problem in self.apply(sha256, sidecars_of(model_path))]
 
     def _fill(self, record: dict[str, Any], read: list[tuple[str, Fields]], previews: int) -> None:
         meta = copy.deepcopy(record["meta"])

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import NotFoundError
 from hikaze_mm.library.requests import KEEP, TagCreate, TagUpdate
 
 
 class TagsService:
-    def __init__(self, db: DatabaseManager) -> None:
+    def __init__(self, db: Library) -> None:
         self.db = db
 
     def list(self) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import LockedError
 from hikaze_mm.images import ImageStore
 from hikaze_mm.process_lock import pid_alive
@@ -43,7 +43,7 @@ PROCESS_TOKEN = uuid.uuid4().hex
 
 
 class PromotionJournal:
-    def __init__(self, db: DatabaseManager, images: ImageStore) -> None:
+    def __init__(self, db: Library, images: ImageStore) -> None:
         self.db = db
         self.images = images
 

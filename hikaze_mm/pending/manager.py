@@ -23,7 +23,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager, now_ms
+from hikaze_mm.database import now_ms
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 from hikaze_mm.jobs import BackgroundJob, JobControl, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.params import parse_path
@@ -38,7 +39,7 @@ RESUMABLE = ("RUNNING", "PAUSED", "ERROR")
 class MigrationManager:
     def __init__(
         self,
-        db: DatabaseManager,
+        db: Library,
         promoter: Promoter,
         legacy_import: LegacyImport | None = None,
         *,

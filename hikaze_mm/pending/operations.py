@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.config import Config
-from hikaze_mm.database import PENDING_STATUSES, DatabaseManager
+from hikaze_mm.database import PENDING_STATUSES
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import (
     ForbiddenError,
     HikazeError,
@@ -31,7 +32,7 @@ from hikaze_mm.pending.requests import HashFile, PromoteMany, PromoteOne
 class PendingService:
     def __init__(
         self,
-        db: DatabaseManager,
+        db: Library,
         images: ImageStore,
         hashes: HashService,
         promoter: Promoter,

@@ -24,7 +24,9 @@ CLI and the directory scanner:
    * ``skip`` (worker policy only): the row is marked ``conflict`` for review.
 
 Once the file is a model's (every branch but ``delete``), its sidecar files are read into
-the model (``library.sidecars``; bad ones are listed in ``sidecar_problems``).
+the model by the ``read_sidecars`` callable the promoter is handed (the library's sidecar
+reader; this package sits below ``library/`` and never imports it); bad ones are listed
+in ``sidecar_problems``.
 
 Crash safety: images are written to freshly claimed seqs before the one DB transaction
 that records the promotion; the pending originals are removed and ``override``'s rename
@@ -39,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, NotFoundError, UnprocessableError, ValidationError
 from hikaze_mm.hashing import (
     FileChangedError,
@@ -48,7 +50,6 @@ from hikaze_mm.hashing import (
 )
 from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.jobs import JobControl
-from hikaze_mm.library.sidecars import SidecarReader, sidecars_of
 from hikaze_mm.meta import strip_image_keys
 from hikaze_mm.params import check_int
 from hikaze_mm.pending.journal import PromotionJournal
@@ -63,6 +64,10 @@ ACTIONS = {"override": "overridden", "merge": "merged", "delete": "deleted"}
 # Called inside the DB transaction that records an outcome ("created", "overridden",
 # "merged", "deleted", "conflict" or "error"), with a short description of the item.
 OutcomeHook = Callable[[str, dict[str, Any]], None]
+
+# Reads the sidecar files next to a model file (its path) into the model (its hash);
+# returns the problems as ``{path, kind, detail}``.
+SidecarHook = Callable[[str, str], list[dict[str, str]]]
 
 
 class PromotionConflict(ConflictError):
@@ -117,17 +122,21 @@ def check_pending_id(value: object) -> int:
 class Promoter:
     def __init__(
         self,
-        db: DatabaseManager,
+        db: Library,
         images: ImageStore,
         hashes: HashService,
         locks: PromotionLocks | None = None,
+        *,
+        read_sidecars: SidecarHook | None = None,
     ) -> None:
+        """``read_sidecars`` (the library's sidecar reader) fills a promoted model from
+        the files next to it; without it, sidecars are left alone."""
         self.db = db
         self.images = images
         self.hashes = hashes
         self.locks = locks or PromotionLocks()
         self.journal = PromotionJournal(db, images)
-        self.sidecars = SidecarReader(db, images)
+        self.read_sidecars = read_sidecars
 
     def recover(self) -> int:
         """Converge promotions a dead process left half done; returns how many."""
@@ -251,16 +260,7 @@ class Promoter:
             raise self._conflict(pending, sha, existing, on_outcome)
         else:
             branch = conf_strategy
-
-        sources = self.images.pending_images(pid)
-        # Override replaces the cover the user chose (the first image in display order).
-        covers = self.images.list_seqs(sha)[:1] if branch == "override" else []
-        staged: list[tuple[Path, int]] = []
-        if branch != "delete":
-            if branch == "created":
-                # No model has this hash, so any tier of it on disk is an orphan.
-                self.images.delete_all(sha)
-            staged = [(src, self.images.claim_seq(sha)) for src in sources]
+        sources, covers, staged = self._stage_images(pid, sha, branch)
         journaled = bool(staged or sources)
         probed = probe_file(pending["path"]).base if branch != "delete" else None
         if journaled:
@@ -288,18 +288,45 @@ class Promoter:
             raise
         if journaled:
             self.journal.finish(pid)
+        return self._result(pending, sha, branch, action, skipped)
+
+    def _stage_images(
+        self, pid: int, sha: str, branch: str
+    ) -> tuple[list[Path], list[int], list[tuple[Path, int]]]:
+        """The pending originals, the cover ``override`` replaces (the first image in
+        display order), and a freshly claimed seq for each original the model gets."""
+        sources = self.images.pending_images(pid)
+        covers = self.images.list_seqs(sha)[:1] if branch == "override" else []
+        staged: list[tuple[Path, int]] = []
+        if branch != "delete":
+            if branch == "created":
+                # No model has this hash, so any tier of it on disk is an orphan.
+                self.images.delete_all(sha)
+            staged = [(src, self.images.claim_seq(sha)) for src in sources]
+        return sources, covers, staged
+
+    def _result(
+        self,
+        pending: dict[str, Any],
+        sha: str,
+        branch: str,
+        action: str,
+        skipped: list[dict[str, str]],
+    ) -> dict[str, Any]:
+        """The outcome for clients; the file is the model's now (but for ``delete``), so
+        its sidecars are read into it."""
         result: dict[str, Any] = {
             "status": "success",
-            "id": pid,
+            "id": pending["id"],
             "sha256": sha,
             "action_taken": action,
         }
         if skipped:
             result["skipped_images"] = skipped
-        if branch != "delete":  # the file is the model's now: read its sidecars
-            problems = self.sidecars.apply(sha, sidecars_of(pending["path"]))
+        if branch != "delete" and self.read_sidecars is not None:
+            problems = self.read_sidecars(sha, pending["path"])
             if problems:
-                result["sidecar_problems"] = [p.to_dict() for p in problems]
+                result["sidecar_problems"] = problems
         return result
 
     def _write_images(

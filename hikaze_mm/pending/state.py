@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hikaze_mm.database import DatabaseManager, now_ms
+from hikaze_mm.database import now_ms
+from hikaze_mm.database.interfaces import Library
 
 STATE_KEY = "stage2"
 STATUSES = ("IDLE", "RUNNING", "PAUSED", "COMPLETED", "ERROR")
@@ -89,7 +90,7 @@ class MigrationState:
 class StateTracker:
     """The in-memory state of this process's run, written through to the DB."""
 
-    def __init__(self, db: DatabaseManager, *, save_interval: float = 1.0) -> None:
+    def __init__(self, db: Library, *, save_interval: float = 1.0) -> None:
         self.db = db
         self.save_interval = save_interval
         self._lock = threading.Lock()

@@ -21,7 +21,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hikaze_mm.database import DatabaseManager, now_ms
+from hikaze_mm.database import now_ms
+from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import LockedError, NotFoundError
 from hikaze_mm.hashing import HashCancelled
 from hikaze_mm.jobs import JobCancelled, JobControl
@@ -52,7 +53,7 @@ class MigrationWorker:
     def __init__(
         self,
         *,
-        db: DatabaseManager,
+        db: Library,
         promoter: Promoter,
         legacy_import: LegacyImport | None,
         tracker: StateTracker,

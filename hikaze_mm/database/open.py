@@ -1,0 +1,74 @@
+"""``open_library(config)``: the one way to get a library; the configuration picks its backend.
+
+Today the backend is SQLite, a file at ``config.db_path``. ``config.database_url`` names
+another backend by the scheme of its URL (``postgresql://...``, say): it is added by
+implementing ``interfaces.Library`` and registering an opener under its scheme in
+``BACKENDS``; nothing above ``database/`` changes. A URL whose scheme no backend serves is
+a ``StorageUnavailableError`` that says which ones this release has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from hikaze_mm.config import Config
+from hikaze_mm.database.errors import StorageUnavailableError
+from hikaze_mm.database.interfaces import Library
+from hikaze_mm.database.manager import DatabaseManager
+
+# An opener: (where, as the URL names it; read only?) -> a library, not prepared yet.
+Opener = Callable[[str, bool], Library]
+
+
+def _open_sqlite(location: str, read_only: bool) -> Library:
+    return DatabaseManager(Path(location), read_only=read_only)
+
+
+BACKENDS: dict[str, Opener] = {"sqlite": _open_sqlite}
+
+
+def backend_of(config: Config) -> tuple[str, str]:
+    """``(scheme, location)`` of the library ``config`` names: ``("sqlite", <db_path>)``
+    without a database URL; a ``sqlite:///path`` URL names a file too."""
+    url = config.database_url
+    if not url:
+        return "sqlite", str(config.db_path)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in BACKENDS:
+        known = ", ".join(f"{name}://" for name in BACKENDS)
+        shown = f"{scheme}://" if scheme else repr(url)
+        raise StorageUnavailableError(
+            f"cannot open the library at {shown}...: this release stores libraries in "
+            f"{known} only (or a file named by the database path)"
+        )
+    if scheme == "sqlite":
+        return scheme, unquote(parts.path)
+    return scheme, url
+
+
+def open_library(config: Config, *, read_only: bool = False, prepare: bool = True) -> Library:
+    """The library ``config`` names, from the backend its configuration picks.
+
+    A writer (``read_only=False``) that is ``prepare``\\ d creates the library or upgrades
+    it to the latest schema; a reader never creates, upgrades or writes anything, and when
+    ``prepare``\\ d checks that this release reads it as it is (``check_readable``).
+    ``prepare=False`` only opens it (to look at its revision first). Failures are storage
+    errors (``StorageUnavailableError``: not a library, too new, unreadable...), and
+    nothing stays open after one.
+    """
+    scheme, location = backend_of(config)
+    library = BACKENDS[scheme](location, read_only)
+    if not prepare:
+        return library
+    try:
+        if read_only:
+            library.check_readable()
+        else:
+            library.init_db()
+    except BaseException:
+        library.close()
+        raise
+    return library
