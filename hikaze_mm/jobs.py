@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -291,8 +291,10 @@ class BackgroundJob:
 class JobRegistry:
     """Every job of one running manager, by name."""
 
-    def __init__(self) -> None:
+    def __init__(self, jobs: Iterable[BackgroundJob] = ()) -> None:
         self._jobs: dict[str, BackgroundJob] = {}
+        for job in jobs:
+            self.add(job)
 
     def add(self, job: BackgroundJob) -> BackgroundJob:
         if job.name in self._jobs:
@@ -307,7 +309,7 @@ class JobRegistry:
             known = ", ".join(sorted(self._jobs))
             raise NotFoundError(f"no job named {name!r:.80} (the jobs: {known})") from None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[BackgroundJob]:
         return iter(list(self._jobs.values()))
 
     def snapshot(self, name: str) -> dict[str, Any]:

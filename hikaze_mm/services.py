@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import partial
 
 from hikaze_mm.config import Config
 from hikaze_mm.database import LATEST_REVISION, open_library
@@ -186,6 +187,15 @@ def _writer_lock(config: Config, *, create: bool, command: str | None) -> Proces
     return lock
 
 
+def _image_store(config: Config) -> ImageStore:
+    return ImageStore(
+        config.images_dir,
+        config.pending_images_dir,
+        max_pixels=config.max_image_pixels,
+        max_bytes=config.max_image_bytes,
+    )
+
+
 @dataclass
 class Services:
     config: Config
@@ -259,12 +269,7 @@ class Services:
         cls, config: Config, db: Library, lock: ProcessLock, *, recover: bool
     ) -> Services:
         hashes = HashService(db, chunk_size=config.hash_chunk_bytes, workers=config.hash_workers)
-        images = ImageStore(
-            config.images_dir,
-            config.pending_images_dir,
-            max_pixels=config.max_image_pixels,
-            max_bytes=config.max_image_bytes,
-        )
+        images = _image_store(config)
         legacy_import = LegacyImportJob(
             db,
             images,
@@ -284,9 +289,8 @@ class Services:
             workers=config.hash_workers,
             conf_strategy=config.worker_conf_strategy,
         )
-        scanner = Scanner(
-            db, hashes, roots=lambda: roots_from_config(config), images=images, promoter=promoter
-        )
+        roots = partial(roots_from_config, config)
+        scanner = Scanner(db, hashes, roots=roots, images=images, promoter=promoter)
         search_index = SearchIndexer(db)
         search_index.start()  # an upgraded library's text index, built in the background
         models = ModelsService(db, images, config)
@@ -294,9 +298,8 @@ class Services:
         if recover:  # this process alone works on the library
             prober.start_upgrade()  # an upgraded library's bases, probed once
         civitai = CivitaiService(db, images, models, config.civitai)
-        jobs = JobRegistry()
-        for owner in (scanner, legacy_import, migration, prober, civitai, search_index):
-            jobs.add(owner.job)
+        owners = (scanner, legacy_import, migration, prober, civitai, search_index)
+        jobs = JobRegistry(owner.job for owner in owners)
         return cls(
             config=config,
             db=db,
@@ -312,10 +315,7 @@ class Services:
             scanner=scanner,
             search_index=search_index,
             watcher=LibraryWatcher(
-                scanner,
-                lambda: roots_from_config(config),
-                mode=config.watch,
-                interval=config.rescan_interval,
+                scanner, roots, mode=config.watch, interval=config.rescan_interval
             ),
             civitai=civitai,
             prober=prober,

@@ -241,3 +241,18 @@ def test_the_readme_layout_table_is_true() -> None:
         if p.name not in ("__init__.py", "__main__.py", "__pycache__")
     }
     assert entries <= {n.removesuffix(".py") for n in named}
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_python_function_is_over_60_lines() -> None:
+    """Small functions: none of the package's is longer than ``MAX_FUNCTION_LINES``."""
+    long = {}
+    for name, path in _sources():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                if length > MAX_FUNCTION_LINES:
+                    long[f"{name}:{node.name}"] = length
+    assert long == {}
