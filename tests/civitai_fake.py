@@ -16,6 +16,7 @@ from aiohttp import web
 
 from hikaze_mm.config import CivitaiSettings
 from tests.library_helpers import png_bytes
+from tests.waiting import wait_until_async
 
 
 @dataclass
@@ -114,8 +115,9 @@ class FakeCivitai:
     # ------------------------------------------------------------ serving
     async def _reply(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         if reply.hold:
-            while not self.release.is_set():
-                await asyncio.sleep(0.01)
+            await wait_until_async(
+                self.release.is_set, timeout=120, interval=0.01, message="the test's release"
+            )
         if reply.sleep:
             await asyncio.sleep(reply.sleep)
         if reply.stream:

@@ -9,7 +9,6 @@ import sqlite3
 import stat
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from hikaze_mm.library.scanner import Scanner, ScanReport
 from hikaze_mm.services import Services
 from tests.helpers import make_sparse, set_mtime_ns, write_model
 from tests.test_probe import KOHYA_DOWN, write_safetensors
+from tests.waiting import wait_until
 
 NOBODY = 65534
 
@@ -65,11 +65,13 @@ def library_rows(svc: Services) -> list[tuple]:
 
 
 def wait_for_phase(svc: Services, phase: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (status := svc.scanner.status())["phase"] != phase:
-        assert time.monotonic() < deadline, status
-        time.sleep(0.01)
-    return status
+    return wait_until(
+        svc.scanner.status,
+        lambda status: status["phase"] == phase,
+        timeout=timeout,
+        interval=0.01,
+        message=f"the scan's phase {phase!r}",
+    )
 
 
 def make_png(path: Path) -> Path:
