@@ -118,7 +118,7 @@ class FakeCivitai:
             await wait_until_async(
                 self.release.is_set, timeout=120, interval=0.01, message="the test's release"
             )
-        if reply.sleep:
+        if reply.sleep:  # not a wait: a Civitai that answers this late, as scripted
             await asyncio.sleep(reply.sleep)
         if reply.stream:
             resp = web.StreamResponse(status=reply.status, headers=reply.headers)

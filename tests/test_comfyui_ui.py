@@ -439,7 +439,15 @@ def test_nodes_show_the_model_and_its_state(page: Any, library: Library) -> None
         "() => { app.canvas.ds.scale = 1.25; app.canvas.ds.offset = [60, 80];"
         " app.canvas.setDirty(true, true) }"
     )
-    page.wait_for_timeout(400)
+    # The canvas has drawn at the new scale once the nodes' DOM widgets follow it.
+    page.wait_for_function(
+        """() => {
+            const scale = app.canvas.ds.scale;
+            const nodes = [...document.querySelectorAll(".hkz-node")];
+            return nodes.length >= 2 && nodes.every(
+                (el) => Math.abs(el.getBoundingClientRect().width - el.offsetWidth * scale) < 1);
+        }"""
+    )
     box = page.evaluate(
         """(ids) => {
             const rect = app.canvasEl.getBoundingClientRect();
