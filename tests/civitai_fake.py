@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from hikaze_mm.config import CivitaiSettings
@@ -189,13 +190,20 @@ class FakeCivitai:
 
 
 def fake_civitai_server() -> Iterator[FakeCivitai]:
-    """A FakeCivitai for one test (as a fixture: ``pytest.fixture(name="fake")(this)``)."""
+    """A FakeCivitai for one test (the ``fake`` fixture)."""
     fake = FakeCivitai()
     fake.start()
     try:
         yield fake
     finally:
         fake.stop()
+
+
+@pytest.fixture(name="fake")
+def fake_fixture() -> Iterator[FakeCivitai]:
+    """Our Civitai stand-in on 127.0.0.1 for one test (tests/conftest.py registers this
+    module as a plugin); a browser test's library asks it with ``pytest.mark.fake_civitai``."""
+    yield from fake_civitai_server()
 
 
 def free_port_url() -> str:

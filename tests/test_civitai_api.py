@@ -19,14 +19,12 @@ import pytest
 from hikaze_mm.config import CivitaiSettings, Config
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
-from tests.civitai_fake import FakeCivitai, Reply, fake_civitai_server, free_port_url
+from tests.civitai_fake import FakeCivitai, Reply, free_port_url
 from tests.helpers import REPO, cli_env, run_cli, same_origin_headers
 from tests.library_helpers import assert_error, seed_model, sha_for
 from tests.waiting import wait_until, wait_until_async
 
 A, B, C = (sha_for(x) for x in ("alpha", "beta", "gamma"))
-
-fake = pytest.fixture(name="fake")(fake_civitai_server)
 
 
 async def open_client(aiohttp_client, config: Config, settings: CivitaiSettings):
