@@ -1,25 +1,30 @@
-"""Helpers for the end-to-end UI tests: a real server in a thread, headless Chromium, seeding.
+"""The browser tests' fixtures and helpers: a real server in a thread, headless Chromium,
+pages, seeding.
 
 tests/conftest.py registers this module as a plugin, so its fixtures ``browser``,
-``library``, ``live`` and ``page`` are there for every test module; the test modules
-import only its helpers (``Library``, ``requires_chromium``, ``screenshot``...).
+``library``, ``live`` and ``page`` are there for every test module (the ComfyUI page
+tests' included); the test modules import only its helpers (``Library``,
+``requires_chromium``, ``browser_page``, ``screenshot``...) and define no browser or
+library fixture of their own.
 
 ``browser`` is one headless Debian Chromium per test module (driven by Playwright's sync
-API); ``live`` is a real aiohttp server on 127.0.0.1 serving a fresh library (real
-DatabaseManager, ImageStore and files in a temp dir) from a background thread with its own
-event loop; ``page`` is a new page that records console errors and page errors, and the
-test fails if any was logged. Without /usr/bin/chromium the browser tests are skipped
-(CI installs it with apt-get).
+API); ``library`` is a fresh library (real DatabaseManager, ImageStore and files in a temp
+dir), asking our Civitai stand-in ``fake`` in a module marked ``pytest.mark.fake_civitai``;
+``live`` is a real aiohttp server on 127.0.0.1 serving it from a background thread with its
+own event loop; ``page`` is a new page that records console errors and page errors, and the
+test fails if any was logged (``browser_page`` makes more, of any size). Without
+/usr/bin/chromium the browser tests are skipped (CI installs it with apt-get).
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,9 +242,13 @@ def browser_fixture() -> Iterator[Any]:
 def library_fixture(tmp_path: Path, request: pytest.FixtureRequest) -> Library:
     """A fresh, empty library; the test seeds it (the server closes its services).
 
-    Parametrize indirectly with a dict of Config overrides to change its settings.
+    Parametrize indirectly with a dict of Config overrides to change its settings. In a
+    module marked ``pytest.mark.fake_civitai`` it asks the ``fake`` Civitai stand-in.
     """
-    return open_library(tmp_path, **getattr(request, "param", {}))
+    overrides = dict(getattr(request, "param", {}))
+    if request.node.get_closest_marker("fake_civitai") is not None:
+        overrides.setdefault("civitai", request.getfixturevalue("fake").settings())
+    return open_library(tmp_path, **overrides)
 
 
 @pytest.fixture(name="live")
@@ -280,14 +289,8 @@ def page_fixture(browser: Any, live: LiveServer) -> Iterator[Any]:
 
     It depends on ``live`` so that it closes before the server stops.
     """
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
-    context.set_default_timeout(10_000)
-    pg = context.new_page()
-    log = ConsoleLog(pg)
-    pg.console_log = log
-    yield pg
-    context.close()
-    assert not log.errors, "errors in the browser console:\n" + "\n".join(log.errors)
+    with browser_page(browser) as pg:
+        yield pg
 
 
 def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:
@@ -344,19 +347,34 @@ DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
+def _any_error(_error: str) -> bool:
+    return True
+
+
 @contextmanager
 def browser_page(
-    browser: Any, *, viewport: dict[str, int] | None = None, color_scheme: str | None = None
+    browser: Any,
+    *,
+    viewport: dict[str, int] | None = None,
+    color_scheme: str | None = None,
+    nsfw: str | None = None,
+    timeout: float = 10_000,
+    failing: Callable[[str], bool] = _any_error,
 ) -> Iterator[Any]:
-    """A fresh page in its own context, like the ``page`` fixture but for any server, size
-    and emulated system theme (``color_scheme`` "light" or "dark": prefers-color-scheme);
-    fails if the page logged a console error."""
+    """A fresh page in its own context (what the ``page`` fixture gives), for any server,
+    size (``viewport``), emulated system theme (``color_scheme`` "light" or "dark":
+    prefers-color-scheme) and NSFW images setting (``nsfw``: "blur", "hide" or "show", as
+    the page remembers it); ``timeout`` (ms) is its Playwright default. Its ConsoleLog is
+    ``page.console_log``; when the block ends, the test fails if the page logged a console
+    error (one of those ``failing`` accepts)."""
     context = browser.new_context(
         viewport=viewport or {"width": 1400, "height": 900},
         locale="en-US",
         color_scheme=color_scheme,
     )
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(timeout)
+    if nsfw is not None:
+        context.add_init_script(f"localStorage.setItem('hikaze.nsfw', {json.dumps(nsfw)})")
     pg = context.new_page()
     log = ConsoleLog(pg)
     pg.console_log = log
@@ -364,7 +382,8 @@ def browser_page(
         yield pg
     finally:
         context.close()
-    assert not log.errors, "errors in the browser console:\n" + "\n".join(log.errors)
+    errors = [error for error in log.errors if failing(error)]
+    assert not errors, "errors in the browser console:\n" + "\n".join(errors)
 
 
 def horizontal_overflow(page: Any) -> int:

@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from hikaze_mm.config import CivitaiSettings
 from tests.library_helpers import png_bytes
+from tests.waiting import wait_until_async
 
 
 @dataclass
@@ -114,9 +116,10 @@ class FakeCivitai:
     # ------------------------------------------------------------ serving
     async def _reply(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         if reply.hold:
-            while not self.release.is_set():
-                await asyncio.sleep(0.01)
-        if reply.sleep:
+            await wait_until_async(
+                self.release.is_set, timeout=120, interval=0.01, message="the test's release"
+            )
+        if reply.sleep:  # not a wait: a Civitai that answers this late, as scripted
             await asyncio.sleep(reply.sleep)
         if reply.stream:
             resp = web.StreamResponse(status=reply.status, headers=reply.headers)
@@ -187,13 +190,20 @@ class FakeCivitai:
 
 
 def fake_civitai_server() -> Iterator[FakeCivitai]:
-    """A FakeCivitai for one test (as a fixture: ``pytest.fixture(name="fake")(this)``)."""
+    """A FakeCivitai for one test (the ``fake`` fixture)."""
     fake = FakeCivitai()
     fake.start()
     try:
         yield fake
     finally:
         fake.stop()
+
+
+@pytest.fixture(name="fake")
+def fake_fixture() -> Iterator[FakeCivitai]:
+    """Our Civitai stand-in on 127.0.0.1 for one test (tests/conftest.py registers this
+    module as a plugin); a browser test's library asks it with ``pytest.mark.fake_civitai``."""
+    yield from fake_civitai_server()
 
 
 def free_port_url() -> str:

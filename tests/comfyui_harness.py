@@ -49,6 +49,7 @@ from typing import Any
 import pytest
 
 from tests.comfyui_fixtures import ModelFixtures, build_model_fixtures, copy_with_metadata
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR_NAME = "hikaze-model-manager"
@@ -287,19 +288,19 @@ class ComfyUI:
         return self
 
     def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
+        def answers() -> bool:
             self.check_alive()
             try:
-                if http("GET", self.url + "/system_stats", timeout=2).status == 200:
-                    return
+                return http("GET", self.url + "/system_stats", timeout=2).status == 200
             except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"ComfyUI did not answer /system_stats in {timeout:.0f} s\n{self.log_tail()}"
-                )
-            time.sleep(0.05)
+                return False
+
+        wait_until(
+            answers,
+            timeout=timeout,
+            interval=0.05,
+            message=lambda: f"ComfyUI to answer /system_stats\n{self.log_tail()}",
+        )
 
     def check_alive(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
@@ -350,17 +351,23 @@ class ComfyUI:
 
     def wait_for_log(self, needle: str, timeout: float = 60.0, start: int = 0) -> str:
         """Wait until the log (from offset ``start``) contains ``needle``; return that line."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def found() -> tuple[str, int]:
             text = self.log_text()
             at = text.find(needle, start)
-            if at >= 0:
-                end = text.find("\n", at)
-                return text[text.rfind("\n", 0, at) + 1 : end if end >= 0 else None]
-            self.check_alive()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{needle!r} not in the ComfyUI log\n{self.log_tail()}")
-            time.sleep(0.2)
+            if at < 0:
+                self.check_alive()
+            return text, at
+
+        text, at = wait_until(
+            found,
+            lambda found: found[1] >= 0,
+            timeout=timeout,
+            interval=0.2,
+            message=lambda: f"{needle!r} in the ComfyUI log\n{self.log_tail()}",
+        )
+        end = text.find("\n", at)
+        return text[text.rfind("\n", 0, at) + 1 : end if end >= 0 else None]
 
     # ------------------------------------------------------------ HTTP
     def get(self, path: str, timeout: float = 30.0) -> HTTPResult:
@@ -393,17 +400,22 @@ class ComfyUI:
         The entry is ``{"prompt": [...], "outputs": {node_id: ui}, "status": {"status_str":
         "success"|"error", "completed": bool, "messages": [[event, data], ...]}, "meta": ...}``.
         """
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def finished() -> dict[str, Any] | None:
             result = self.get(f"/history/{prompt_id}")
             if result.status == 200:
                 entry = (result.json() or {}).get(prompt_id)
                 if entry is not None and entry.get("status") is not None:
                     return entry
             self.check_alive()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"prompt {prompt_id} did not finish\n{self.log_tail()}")
-            time.sleep(0.1)
+            return None
+
+        return wait_until(
+            finished,
+            timeout=timeout,
+            interval=0.1,
+            message=lambda: f"prompt {prompt_id} to finish\n{self.log_tail()}",
+        )
 
     def run_prompt(self, workflow: dict[str, Any], timeout: float = PROMPT_TIMEOUT) -> dict:
         """Queue, wait, and assert the run succeeded (the error and the log tail if not)."""
@@ -414,16 +426,16 @@ class ComfyUI:
             raise AssertionError(f"prompt failed: {json.dumps(errors)[:3000]}\n{self.log_tail()}")
         return entry
 
-    def free(self, settle: float = 1.0) -> None:
+    def free(self) -> None:
         """Unload models and drop ComfyUI's node cache (as the UI's "free memory" does).
 
         ComfyUI's prompt worker applies the flags when it next wakes, which ``/free``
-        triggers at once; ``settle`` leaves it time before the next prompt is queued.
-        Tests that rely on a fresh cache also check ``cached_nodes`` afterwards.
+        triggers at once, and shows no sign of it: a prompt queued meanwhile still runs
+        with the old cache (the flags apply after it). Tests that rely on a fresh cache
+        wait for a run whose ``cached_nodes`` say so.
         """
         result = self.post("/free", {"unload_models": True, "free_memory": True})
         assert result.status == 200, result
-        time.sleep(settle)
 
     # ------------------------------------------------------------ the library
     def api(self, method: str, path: str, payload: Any = None) -> HTTPResult:
@@ -433,28 +445,34 @@ class ComfyUI:
         """Run a library scan (immediate hashing unless told) to its end; the final status."""
         options.setdefault("immediate_hashing", True)
         deadline = time.monotonic() + timeout
-        while True:
+
+        def started() -> bool:
             result = self.api("POST", "/scan", options)
-            if result.status == 202:
-                break
-            if result.status != 409:  # 409: another scan (the start-up one) runs
+            if result.status not in (202, 409):  # 409: another scan (the start-up one) runs
                 raise AssertionError(f"POST /hikaze/api/scan: {result}\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"a scan kept running\n{self.log_tail()}")
-            time.sleep(0.2)
+            return result.status == 202
+
+        wait_until(
+            started,
+            timeout=timeout,
+            interval=0.2,
+            message=lambda: f"the running scan to end, to start ours\n{self.log_tail()}",
+        )
         return self.wait_scan_idle(max(1.0, deadline - time.monotonic()))
 
     def wait_scan_idle(self, timeout: float = 120.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
+        def status() -> dict[str, Any]:
             result = self.api("GET", "/scan/status")
             assert result.status == 200, f"{result}\n{self.log_tail()}"
-            status = result.json()
-            if not status.get("running"):
-                return status
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"scan still running: {status}\n{self.log_tail()}")
-            time.sleep(0.2)
+            return result.json()
+
+        return wait_until(
+            status,
+            lambda status: not status.get("running"),
+            timeout=timeout,
+            interval=0.2,
+            message=lambda: f"the scan to end\n{self.log_tail()}",
+        )
 
     def list_models(self, **query: Any) -> list[dict[str, Any]]:
         query.setdefault("limit", 500)
@@ -471,18 +489,23 @@ class ComfyUI:
     ) -> dict[str, Any]:
         """Poll ``GET /hikaze/api/models`` until a model at ``path`` is listed; its item."""
         want = os.path.realpath(path)
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def listed() -> dict[str, Any] | None:
             for item in self.list_models(include_missing="true"):
                 item_path = item.get("path") or ""
-                listed = os.path.realpath(item_path) == want and not item.get("missing")
-                if listed and (predicate is None or predicate(item)):
+                here = os.path.realpath(item_path) == want and not item.get("missing")
+                if here and (predicate is None or predicate(item)):
                     return item
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{path} never listed by /hikaze/api/models\n{self.log_tail()}")
             if rescan:
                 self.scan()
-            time.sleep(0.3)
+            return None
+
+        return wait_until(
+            listed,
+            timeout=timeout,
+            interval=0.3,
+            message=lambda: f"{path} listed by /hikaze/api/models\n{self.log_tail()}",
+        )
 
 
 def cached_nodes(entry: dict[str, Any]) -> set[str]:

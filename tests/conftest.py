@@ -12,8 +12,16 @@ from hikaze_mm.config import Config
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 
-# The browser tests' fixtures (browser, library, live, page); Playwright loads lazily.
-pytest_plugins = ["tests.browser", "tests.comfyui_harness"]
+# The browser tests' fixtures (browser, library, live, page; Playwright loads lazily), the
+# real ComfyUI's, and ``fake``, our Civitai stand-in.
+pytest_plugins = ["tests.browser", "tests.comfyui_harness", "tests.civitai_fake"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "fake_civitai: the browser tests' library asks the ``fake`` Civitai stand-in"
+    )
+
 
 # No test may read or write a user's real data dir through the environment.
 # Nor reach Civitai: tests that look models up point HIKAZE_CIVITAI_URL at their own server.

@@ -27,16 +27,12 @@ from hikaze_mm.services import Services
 from tests.civitai_fake import (
     FakeCivitai,
     Reply,
-    fake_civitai_server,
     free_port_url,
     image,
 )
 from tests.library_helpers import png_bytes, seed_model, sha_for
 
 A, B, C, D = (sha_for(x) for x in ("alpha", "beta", "gamma", "delta"))
-
-
-fake = pytest.fixture(name="fake")(fake_civitai_server)
 
 
 class Clock:

@@ -5,14 +5,12 @@ all against our own Civitai on 127.0.0.1."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +20,12 @@ from hikaze_mm.config import CivitaiSettings, Config
 from hikaze_mm.library.requests import ModelPatch
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
-from tests.civitai_fake import FakeCivitai, Reply, fake_civitai_server, free_port_url
+from tests.civitai_fake import FakeCivitai, Reply, free_port_url
 from tests.helpers import REPO, cli_env, run_cli, same_origin_headers
 from tests.library_helpers import assert_error, seed_model, sha_for
+from tests.waiting import wait_until, wait_until_async
 
 A, B, C = (sha_for(x) for x in ("alpha", "beta", "gamma"))
-
-fake = pytest.fixture(name="fake")(fake_civitai_server)
 
 
 async def open_client(aiohttp_client, config: Config, settings: CivitaiSettings):
@@ -58,14 +55,12 @@ async def post(client, path: str, body: dict[str, Any] | None = None):
 
 
 async def wait_idle(client, timeout: float = 30.0) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        status = await get_json(client, "/api/civitai/status")
-        if not status["running"]:
-            return status
-        assert loop.time() < deadline, status
-        await asyncio.sleep(0.02)
+    return await wait_until_async(
+        lambda: get_json(client, "/api/civitai/status"),
+        lambda status: not status["running"],
+        timeout=timeout,
+        message="the Civitai job to end",
+    )
 
 
 # ---------------------------------------------------------------- §4: trigger words, weight
@@ -139,11 +134,13 @@ async def test_fetch_runs_a_job_the_status_follows(api, fake: FakeCivitai) -> No
     assert resp.status == 202, started
     assert started["running"] is True and started["progress"] == {"done": 0, "total": 2}
     # The loop answers while Civitai keeps the job waiting.
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 20
-    while (status := await get_json(client, "/api/civitai/status"))["current"] != A:
-        assert loop.time() < deadline, status
-        await asyncio.sleep(0.01)
+    status = await wait_until_async(
+        lambda: get_json(client, "/api/civitai/status"),
+        lambda status: status["current"] == A,
+        timeout=20,
+        interval=0.01,
+        message=f"the lookup of {A}",
+    )
     assert status["running"] is True and status["mode"] == "sha256s"
     await assert_error(await post(client, "/api/civitai/fetch", {"missing": True}), 409)
     fake.release.set()
@@ -313,11 +310,13 @@ def test_cli_civitai_runs_in_the_server_that_holds_the_library(
             env=env,
             cwd=REPO,
         )
+
+    def serving() -> bool:
+        assert server.poll() is None, "hikaze-mm serve exited"
+        return bool(re.search(r"Serving on http://", out.read_text()))
+
     try:
-        deadline = time.monotonic() + 60
-        while not re.search(r"Serving on http://", out.read_text()):
-            assert server.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(serving, timeout=60, interval=0.05, message="hikaze-mm serve to start")
         # This command's own setting is not used: the server asks its Civitai.
         proc = run_cli(
             "civitai",

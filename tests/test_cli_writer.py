@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from hikaze_mm.services import Services
 from tests.civitai_fake import fake_civitai_server
 from tests.helpers import REPO, cli_env, run_cli, write_model
 from tests.legacy_fixtures import build_sample_legacy
+from tests.waiting import wait_until
 
 
 @dataclass
@@ -49,14 +49,13 @@ def start_server(
             env=cli_env(env),
             cwd=REPO,
         )
-    deadline = time.monotonic() + 60
-    while True:
-        match = re.search(r"Serving on (http://([\d.]+:\d+)/)", out.read_text())
-        if match:
-            return Server(proc, match.group(1), match.group(2), out)
+
+    def serving() -> re.Match[str] | None:
         assert proc.poll() is None, err.read_text()
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
+        return re.search(r"Serving on (http://([\d.]+:\d+)/)", out.read_text())
+
+    match = wait_until(serving, timeout=60, interval=0.05, message="the server to start")
+    return Server(proc, match.group(1), match.group(2), out)
 
 
 def stop(server: Server) -> int:

@@ -13,13 +13,13 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from hikaze_mm.database import LATEST_REVISION
 from tests.comfyui_harness import REPO, ComfyBase, ComfyEnv, ComfyUI, child_env, free_port, http
+from tests.waiting import wait_until
 
 STOCK_PROMPT_NODE = "EmptyLatentImage"
 
@@ -139,12 +139,15 @@ def test_a_library_another_process_writes_is_used_read_only(comfyui_env, base: C
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(100):
+
+        def healthy() -> bool:
+            assert serve.poll() is None, "hikaze-mm serve exited"
             try:
-                if http("GET", f"http://127.0.0.1:{port}/api/health", timeout=1).status == 200:
-                    break
+                return http("GET", f"http://127.0.0.1:{port}/api/health", timeout=1).status == 200
             except OSError:
-                time.sleep(0.1)
+                return False
+
+        wait_until(healthy, interval=0.1, message="hikaze-mm serve to answer /api/health")
         with ComfyUI(comfyui_env, base) as server:
             resp = server.get("/hikaze/api/models")
             assert resp.status == 503

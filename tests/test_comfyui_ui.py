@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import CHROMIUM, LAUNCH_ARGS, ConsoleLog, png_bytes, requires_chromium
+from tests.browser import ConsoleLog, browser_page, png_bytes, requires_chromium
 from tests.comfyui_harness import ComfyBase, ComfyEnv, ComfyUI
 
 pytestmark = [pytest.mark.browser, requires_chromium]
@@ -117,44 +117,32 @@ def library(comfyui_env: ComfyEnv, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 # ---------------------------------------------------------------- the browser
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield instance
-        instance.close()
-
-
 def ours(message: str) -> bool:
     """Whether a console error comes from our extension or our API."""
     return "hikaze" in message.lower()
 
 
 @pytest.fixture
-def page(chromium: Any, library: Library) -> Iterator[Any]:
+def page(browser: Any, library: Library) -> Iterator[Any]:
     """ComfyUI's page with our extension loaded; fails the test if our code logged an error."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=library.server.url)
-    context.set_default_timeout(20_000)
-    pg = context.new_page()
-    log = ConsoleLog(pg)
-    pg.console_log = log
-    # Uncaught errors by where they were thrown (ConsoleLog keeps only their message).
-    pg.on("pageerror", lambda exc: log.errors.append(f"pageerror stack: {exc.stack}"))
-    pg.goto(library.server.url + "/")
-    pg.wait_for_function(
-        "() => window.app && window.app.graph && window.app.extensionManager"
-        " && document.querySelector('.hikaze-models-tab-button')",
-        timeout=120_000,
-    )
-    pg.evaluate(
-        "() => { app.graph.clear(); app.canvas.ds.scale = 1; app.canvas.ds.offset = [0, 0] }"
-    )
-    yield pg
-    context.close()
-    mine = [e for e in log.errors if ours(e)]
-    assert not mine, "errors from the Hikaze extension:\n" + "\n".join(mine)
+    with browser_page(browser, timeout=20_000, failing=ours) as pg:
+        pg.context.grant_permissions(
+            ["clipboard-read", "clipboard-write"], origin=library.server.url
+        )
+        # Uncaught errors by where they were thrown (ConsoleLog keeps only their message).
+        pg.on(
+            "pageerror", lambda exc: pg.console_log.errors.append(f"pageerror stack: {exc.stack}")
+        )
+        pg.goto(library.server.url + "/")
+        pg.wait_for_function(
+            "() => window.app && window.app.graph && window.app.extensionManager"
+            " && document.querySelector('.hikaze-models-tab-button')",
+            timeout=120_000,
+        )
+        pg.evaluate(
+            "() => { app.graph.clear(); app.canvas.ds.scale = 1; app.canvas.ds.offset = [0, 0] }"
+        )
+        yield pg
 
 
 def open_sidebar(page: Any) -> Any:
@@ -439,7 +427,15 @@ def test_nodes_show_the_model_and_its_state(page: Any, library: Library) -> None
         "() => { app.canvas.ds.scale = 1.25; app.canvas.ds.offset = [60, 80];"
         " app.canvas.setDirty(true, true) }"
     )
-    page.wait_for_timeout(400)
+    # The canvas has drawn at the new scale once the nodes' DOM widgets follow it.
+    page.wait_for_function(
+        """() => {
+            const scale = app.canvas.ds.scale;
+            const nodes = [...document.querySelectorAll(".hkz-node")];
+            return nodes.length >= 2 && nodes.every(
+                (el) => Math.abs(el.getBoundingClientRect().width - el.offsetWidth * scale) < 1);
+        }"""
+    )
     box = page.evaluate(
         """(ids) => {
             const rect = app.canvasEl.getBoundingClientRect();

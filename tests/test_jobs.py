@@ -5,7 +5,6 @@ twice."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -13,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +23,10 @@ from hikaze_mm.legacy.importer import import_legacy_data
 from hikaze_mm.services import Services
 from tests.helpers import REPO, cli_env, run_cli, write_model
 from tests.legacy_fixtures import LegacyModel, LegacyTag, build_legacy_db, make_image
+from tests.waiting import wait_until, wait_until_async
 
 JOBS = ["scan", "legacy-import", "migration", "probe", "civitai", "search-index"]
 FIELDS = {"name", "running", "progress", "started_at", "finished_at", "error", "last_report"}
-
-
-def wait_for(read, ready, timeout: float = 60.0) -> Any:
-    """Call ``read()`` until ``ready(value)``; the value, or an AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if ready(value):
-            return value
-        assert time.monotonic() < deadline, f"still not ready: {value!r:.300}"
-        time.sleep(0.01)
 
 
 def build_legacy(root: Path, n: int) -> tuple[Path, Path]:
@@ -92,13 +80,11 @@ async def test_a_finished_scan_shows_its_report_and_progress(client, models_root
     write_model(models_root / "loras" / "a.safetensors", 3000, seed=1)
     write_model(models_root / "loras" / "b.safetensors", 3000, seed=2)
     assert (await client.post("/api/scan", json={})).status == 202
-    deadline = time.monotonic() + 30
-    while True:
-        job = await (await client.get("/api/jobs/scan")).json()
-        if not job["running"] and job["finished_at"] is not None:
-            break
-        assert time.monotonic() < deadline, job
-        await asyncio.sleep(0.01)
+    job = await wait_until_async(
+        lambda: _json(client.get("/api/jobs/scan")),
+        lambda j: not j["running"] and j["finished_at"] is not None,
+        message="the scan job to end",
+    )
     assert job["error"] is None
     assert job["progress"] == {"done": 2, "total": 2, "unit": "files", "phase": "done"}
     assert job["last_report"]["counts"]["new"] == 2
@@ -141,7 +127,7 @@ def test_closing_the_services_cancels_a_background_stage_1(config: Config, tmp_p
     try:
         services.legacy_import.start(legacy, images)
         job = services.jobs.get("legacy-import")
-        wait_for(
+        wait_until(
             job.snapshot, lambda s: s["progress"]["phase"] == "models" and s["progress"]["done"]
         )
     finally:
@@ -172,12 +158,12 @@ def test_sigint_to_serve_during_a_background_stage_1(tmp_path: Path) -> None:
             cwd=REPO,
         )
     try:
-        url = wait_for(lambda: re.search(r"Serving on (http://[\d.:]+)/", out.read_text()), bool)
+        url = wait_until(lambda: re.search(r"Serving on (http://[\d.:]+)/", out.read_text()), bool)
         base = url.group(1)
         body = {"legacy_db_path": str(legacy), "legacy_images_dir": str(images)}
         started = _request("POST", f"{base}/api/migration/migrate_legacy_db", body)
         assert started["legacy_import"]["running"] is True
-        wait_for(
+        wait_until(
             lambda: _request("GET", f"{base}/api/jobs/legacy-import")["progress"],
             lambda p: p["phase"] == "models" and p["done"] > 0,
         )
@@ -200,6 +186,10 @@ def test_sigint_to_serve_during_a_background_stage_1(tmp_path: Path) -> None:
         "legacy_import_models": 400,
         "model_tags": 400,
     }
+
+
+async def _json(response: Any) -> Any:
+    return await (await response).json()
 
 
 def _request(method: str, url: str, body: dict[str, Any] | None = None) -> Any:

@@ -18,6 +18,7 @@ from hikaze_mm.services import Services
 from tests.helpers import REPO, cli_env, run_cli
 from tests.legacy_fixtures import build_sample_legacy
 from tests.test_legacy_import import dump_v3
+from tests.waiting import wait_until_async
 
 URL = "/api/migration/migrate_legacy_db"
 
@@ -34,11 +35,16 @@ async def import_over_http(client, body: dict) -> dict:
     assert started["status"] == "started"
     assert started["status_url"] == "/api/migration/status" == resp.headers["Location"]
     assert started["legacy_import"]["started_at"] is not None
-    for _ in range(600):
-        status = (await (await client.get(started["status_url"])).json())["legacy_import"]
-        if not status["running"]:
-            break
-        await asyncio.sleep(0.05)
+
+    async def legacy_import() -> dict:
+        return (await (await client.get(started["status_url"])).json())["legacy_import"]
+
+    status = await wait_until_async(
+        legacy_import,
+        lambda status: not status["running"],
+        interval=0.05,
+        message="the legacy import to end",
+    )
     assert status["running"] is False and status["error"] is None
     assert status["finished_at"] >= started["legacy_import"]["started_at"]
     return status["last_report"]

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,7 @@ from tests.legacy_fixtures import (
     media_url,
 )
 from tests.test_legacy_import import dump_v3, files_of
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -333,9 +333,12 @@ def test_kill_in_the_middle_then_resume(clean_import, tmp_path: Path, when: str)
     data = tmp_path / "data"
     if when == "external":
         proc = run_import_process(data, legacy, images)
-        deadline = time.monotonic() + 60
-        while not any((data / "images").glob("*_high.webp")) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(
+            lambda: any((data / "images").glob("*_high.webp")),
+            timeout=60,
+            interval=0.005,
+            message="the import's first image",
+        )
         proc.send_signal(signal.SIGKILL)
     else:
         proc = run_import_process(data, legacy, images, kill_at=int(when.split()[1]))

@@ -5,17 +5,24 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 from pathlib import Path
+from typing import Any
 
 from hikaze_mm.server.http import SERVICES_KEY
 from hikaze_mm.services import Services
 from tests.helpers import make_sparse, sha256_of
 from tests.promotion_helpers import add_pending, make_png
+from tests.waiting import wait_until_async
 
 
 def svc(client) -> Services:
     return client.server.app[SERVICES_KEY]
+
+
+async def migration_status(client) -> dict[str, Any]:
+    resp = await client.get("/api/migration/status")
+    assert resp.status == 200
+    return await resp.json()
 
 
 async def test_import_a_model_created(client, models_root: Path) -> None:
@@ -110,10 +117,12 @@ async def test_two_concurrent_requests_for_one_id(client, models_root: Path) -> 
     make_sparse(path, 300 * 1024 * 1024)
     pid = services.db.pending.add({"path": str(path), "name": "big"})
     first = asyncio.ensure_future(client.post("/api/migration/import_a_model", json={"id": pid}))
-    deadline = time.monotonic() + 20
-    while pid not in services.promoter.locks.ids.held():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.002)
+    await wait_until_async(
+        lambda: pid in services.promoter.locks.ids.held(),
+        timeout=20,
+        interval=0.002,
+        message=f"pending model {pid} to be locked",
+    )
     second = await client.post("/api/migration/import_a_model", json={"id": pid})
     assert second.status == 423
     assert (await second.json())["error"] == "Locked"
@@ -175,13 +184,12 @@ async def test_migration_control_and_status(client, models_root: Path) -> None:
     resp = await client.post("/api/migration/start")
     assert resp.status == 200
     assert (await resp.json())["status"] in ("RUNNING", "COMPLETED")
-    deadline = time.monotonic() + 20
-    while True:
-        status = await (await client.get("/api/migration/status")).json()
-        if status["status"] == "COMPLETED":
-            break
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+    status = await wait_until_async(
+        lambda: migration_status(client),
+        lambda status: status["status"] == "COMPLETED",
+        timeout=20,
+        message="Stage 2 to complete",
+    )
     assert status["progress"] == 100.0 and status["current_file"] is None
     assert status["stats"]["processed_items"] == 3 and status["stats"]["promoted"] == 3
     assert status["pending"] == {"new": 0, "hashing": 0, "error": 0, "conflict": 0}
@@ -331,9 +339,11 @@ async def test_server_start_resumes_an_interrupted_run(aiohttp_client, config, m
     services.close()
 
     client = await aiohttp_client(create_app(Services.open(config)))
-    deadline = time.monotonic() + 20
-    while (await (await client.get("/api/migration/status")).json())["status"] != "COMPLETED":
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+    await wait_until_async(
+        lambda: migration_status(client),
+        lambda status: status["status"] == "COMPLETED",
+        timeout=20,
+        message="the interrupted run to complete",
+    )
     assert svc(client).db.pending.get(pid) is None
     assert svc(client).db.models.get(sha) is not None

@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from hikaze_mm.pending.state import STATE_KEY
 from hikaze_mm.services import Services
 from tests.helpers import cli_env, make_sparse, run_cli
 from tests.promotion_helpers import add_pending, library_snapshot, make_png
+from tests.waiting import wait_until
 
 
 def open_library(data: Path, root: Path) -> Services:
@@ -110,13 +110,14 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(tmp_path: Path) -
     )
     db = DatabaseManager(killed / "hikaze_mm.db")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            state = db.state.get(STATE_KEY) or {}
-            if state.get("processed_items", 0) >= 2:
-                break
-            assert child.poll() is None and time.monotonic() < deadline
-            time.sleep(0.002)
+
+        def processed() -> int:
+            assert child.poll() is None, "the run ended before it could be killed"
+            return (db.state.get(STATE_KEY) or {}).get("processed_items", 0)
+
+        wait_until(
+            processed, lambda done: done >= 2, timeout=60, interval=0.002, message="two items"
+        )
         child.send_signal(signal.SIGKILL)
         child.wait(30)
         state = db.state.get(STATE_KEY)

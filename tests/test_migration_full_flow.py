@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 from hikaze_mm.server.http import SERVICES_KEY
 from hikaze_mm.services import Services
 from tests.helpers import sha256_of
 from tests.legacy_fixtures import build_sample_legacy
+from tests.test_migration_api import migration_status
+from tests.waiting import wait_until_async
 
 
 async def test_legacy_db_to_pending_to_active(client, tmp_path: Path) -> None:
@@ -22,13 +22,13 @@ async def test_legacy_db_to_pending_to_active(client, tmp_path: Path) -> None:
     assert resp.status == 200
     first = await resp.json()
     assert first["status"] in ("RUNNING", "COMPLETED")
-    deadline = time.monotonic() + 60
-    while True:
-        status = await (await client.get("/api/migration/status")).json()
-        if status["status"] in ("COMPLETED", "ERROR"):
-            break
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.01)
+    status = await wait_until_async(
+        lambda: migration_status(client),
+        lambda status: status["status"] in ("COMPLETED", "ERROR"),
+        timeout=60,
+        interval=0.01,
+        message="the migration to end",
+    )
     assert status["status"] == "COMPLETED", status.get("error")
     assert status["phase"] == "promotion"
     last_report = status["legacy_import"]["last_report"]

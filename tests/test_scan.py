@@ -9,7 +9,6 @@ import sqlite3
 import stat
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,8 +22,9 @@ from hikaze_mm.errors import ConflictError, ValidationError
 from hikaze_mm.library.scan_walk import Walker
 from hikaze_mm.library.scanner import Scanner, ScanReport
 from hikaze_mm.services import Services
-from tests.helpers import set_mtime_ns, write_model
+from tests.helpers import make_sparse, set_mtime_ns, write_model
 from tests.test_probe import KOHYA_DOWN, write_safetensors
+from tests.waiting import wait_until
 
 NOBODY = 65534
 
@@ -65,11 +65,13 @@ def library_rows(svc: Services) -> list[tuple]:
 
 
 def wait_for_phase(svc: Services, phase: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (status := svc.scanner.status())["phase"] != phase:
-        assert time.monotonic() < deadline, status
-        time.sleep(0.01)
-    return status
+    return wait_until(
+        svc.scanner.status,
+        lambda status: status["phase"] == phase,
+        timeout=timeout,
+        interval=0.01,
+        message=f"the scan's phase {phase!r}",
+    )
 
 
 def make_png(path: Path) -> Path:
@@ -704,21 +706,29 @@ def test_one_scan_at_a_time_and_live_status(services: Services, models_root: Pat
 
 
 def test_close_stops_a_running_scan(services: Services, models_root: Path) -> None:
-    for i in range(50):
-        (models_root / "loras" / f"d{i}").mkdir(parents=True)
-        write_model(models_root / "loras" / f"d{i}" / "m.safetensors", 10 + i)
-    blocker = sqlite3.connect(services.config.db_path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        services.scanner.start()
-        closer = threading.Thread(target=services.scanner.close)
-        closer.start()
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    # A 64 GiB sparse model: promoting it hashes for far longer than this test may take,
+    # so close() can only return in time by cancelling the scan, not by waiting it out.
+    big = models_root / "checkpoints" / "big.safetensors"
+    big.parent.mkdir(parents=True)
+    make_sparse(big, 64 << 30, tail=b"the big one")
+    services.scanner.start(immediate_hashing=True)
+    before = wait_for_phase(services, "promoting")
+    assert before["running"] is True
+    assert before["counts"]["new"] == 1
+
+    closer = threading.Thread(target=services.scanner.close)
+    closer.start()
     closer.join(timeout=30)
-    assert not closer.is_alive()
-    assert services.scanner.status()["running"] is False
+
+    assert not closer.is_alive(), "close() did not stop the running scan"
+    after = services.scanner.status()
+    assert after["running"] is False
+    assert after["phase"] == "cancelled"
+    assert after["error"] == "cancelled"
+    assert after["counts"]["promoted"] == 0
+    assert after["last_report"] is None  # a cancelled scan leaves no report
+    assert services.db.models.get_by_path(str(big)) is None
+    assert [row["path"] for row in services.db.pending.list()] == [str(big)]  # still queued
     with pytest.raises(ConflictError):
         services.scanner.start()
 

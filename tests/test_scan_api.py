@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
@@ -16,30 +15,32 @@ from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 from tests.helpers import run_cli, same_origin_headers, write_model
 from tests.library_helpers import services_of
+from tests.waiting import wait_until_async
+
+
+async def scan_status(client) -> dict[str, Any]:
+    resp = await client.get("/api/scan/status")
+    assert resp.status == 200
+    return await resp.json()
 
 
 async def wait_until_idle(client, timeout: float = 30.0) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        resp = await client.get("/api/scan/status")
-        assert resp.status == 200
-        status = await resp.json()
-        if not status["running"]:
-            return status
-        assert loop.time() < deadline, status
-        await asyncio.sleep(0.02)
+    return await wait_until_async(
+        lambda: scan_status(client),
+        lambda status: not status["running"],
+        timeout=timeout,
+        message="the scan to end",
+    )
 
 
 async def wait_for_phase(client, phase: str, timeout: float = 30.0) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        status = await (await client.get("/api/scan/status")).json()
-        if status["phase"] == phase:
-            return status
-        assert loop.time() < deadline, status
-        await asyncio.sleep(0.01)
+    return await wait_until_async(
+        lambda: scan_status(client),
+        lambda status: status["phase"] == phase,
+        timeout=timeout,
+        interval=0.01,
+        message=f"the scan's phase {phase!r}",
+    )
 
 
 async def test_status_before_any_scan(client) -> None:

@@ -3,23 +3,14 @@ stand-in on 127.0.0.1 (nothing reaches the internet)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.browser import Library, LiveServer, open_library, requires_chromium
-from tests.civitai_fake import NOT_FOUND, FakeCivitai, fake_civitai_server
+from tests.browser import Library, LiveServer, requires_chromium
+from tests.civitai_fake import NOT_FOUND, FakeCivitai
 
-pytestmark = [pytest.mark.browser, requires_chromium]
+pytestmark = [pytest.mark.browser, requires_chromium, pytest.mark.fake_civitai]
 
 expect = pytest.importorskip("playwright.sync_api").expect
-
-fake = pytest.fixture(name="fake")(fake_civitai_server)
-
-
-@pytest.fixture(name="library")
-def civitai_library(tmp_path: Path, fake: FakeCivitai) -> Library:
-    return open_library(tmp_path, civitai=fake.settings())
 
 
 def test_fetch_from_civitai_fills_the_details(

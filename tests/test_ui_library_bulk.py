@@ -6,7 +6,6 @@ the views: Recently used, the folder tree, the "unknown" base."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -17,27 +16,15 @@ from tests.browser import (
     axe_violations,
     browser_page,
     horizontal_overflow,
-    open_library,
     requires_chromium,
     screenshot,
 )
-from tests.civitai_fake import NOT_FOUND, FakeCivitai, fake_civitai_server
-from tests.test_ui_library_cards import add
+from tests.civitai_fake import NOT_FOUND, FakeCivitai
+from tests.test_ui_library_cards import add, card
 
-pytestmark = [pytest.mark.browser, requires_chromium]
+pytestmark = [pytest.mark.browser, requires_chromium, pytest.mark.fake_civitai]
 
 expect = pytest.importorskip("playwright.sync_api").expect
-
-fake = pytest.fixture(name="fake")(fake_civitai_server)
-
-
-@pytest.fixture(name="library")
-def civitai_library(tmp_path: Path, fake: FakeCivitai) -> Library:
-    return open_library(tmp_path, civitai=fake.settings())
-
-
-def card(page, sha: str):
-    return page.locator(f'.card[data-sha256="{sha}"]')
 
 
 def names(page) -> list[str]:

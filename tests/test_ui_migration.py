@@ -67,11 +67,26 @@ SPEED = re.compile(rf"^{BYTES}/s$")
 DURATION = re.compile(r"^(\d+s|\d+m \d\ds|\d+h \d\dm)$")
 NOT_YET = ("measuring…", "—")
 THROTTLE_S = 0.03
+# The status polls: the page sends the next one only once it has shown the last answer.
+STATUS_POLL = "/api/migration/status"
+IDLE_POLL_MS = 4000  # migration.js polls at this pace when nothing runs
 
 
 def throttle(_path: str, _done: int) -> None:
-    """A HashService.on_chunk hook: at most one chunk per THROTTLE_S in each thread."""
+    """A HashService.on_chunk hook: at most one chunk per THROTTLE_S in each thread.
+
+    Not a wait: it slows the hashing down, so that the run lasts long enough for the
+    page to measure a speed and a time left on any machine."""
     time.sleep(THROTTLE_S)
+
+
+def wait_for_polls(page, count: int, *, timeout: float = 10_000) -> None:
+    """Wait until the page has sent ``count`` more status polls (each within ``timeout``
+    ms). A poll is sent only after the previous one was shown, so all of them but the
+    last have been shown when this returns."""
+    for _ in range(count):
+        with page.expect_request(lambda request: STATUS_POLL in request.url, timeout=timeout):
+            pass
 
 
 def check_rate_labels(rows: list[list[str]], total: int) -> None:
@@ -145,11 +160,11 @@ def test_stage2_progress_pause_resume_to_100(page, library: Library, live: LiveS
     expect(panel.get_by_test_id("stage2-eta")).to_have_text("—")
     status = library.services.migration.get_status()
     assert status["status"] == "PAUSED" and status["current_item"]["bytes_done"] == at
-    page.wait_for_timeout(600)  # a poll after the thread stopped
+    wait_for_polls(page, 2)  # a poll sent after the thread stopped has been shown
     paused_at = stage2_value(page)
     assert 0 < paused_at < 100
     screenshot(page, "migration")
-    page.wait_for_timeout(2000)  # polls later: a paused run has not moved
+    wait_for_polls(page, 2)  # polls later: a paused run has not moved
     assert stage2_value(page) == paused_at
     assert library.db.pending.count() == FILE_COUNT - int(
         library.services.migration.get_status()["stats"]["processed_items"]
@@ -284,8 +299,6 @@ def test_stage1_import_shows_progress_then_the_report(
     form = page.locator("form.stage1-form")
     bar = page.locator("#stage1-progress")
     report = page.locator("[data-testid=stage1-report]")
-    polls: list[str] = []
-    page.on("request", lambda r: polls.append(r.url) if "api/migration/status" in r.url else None)
     with held_import(library) as release:
         answers = run_import_from_the_form(page, live, sample)
         # Answered at once: the import runs on, and the polls show where it is.
@@ -295,9 +308,8 @@ def test_stage1_import_shows_progress_then_the_report(
         assert answers == [202]
         expect(form.get_by_role("button", name="Importing…")).to_be_disabled()
         expect(report).to_have_count(0)
-        polls_while_running = len(polls)
-        page.wait_for_timeout(1200)  # polled fast while it runs
-        assert len(polls) >= polls_while_running + 2
+        # Polled fast while it runs: two more polls, each sooner than the idle pace.
+        wait_for_polls(page, 2, timeout=IDLE_POLL_MS - 500)
         release.set()
         expect(report).to_be_visible(timeout=60_000)
     expect(bar).to_have_text("Legacy import finished")
@@ -716,9 +728,9 @@ def test_migration_page_fits_and_passes_axe(
         "section.panel", has=page.get_by_role("heading", name=re.compile("Stage 2"))
     )
     stage2.get_by_role("button", name="Start").click()
+    expect(page.locator(".toast-success", has_text="Stage 2 started")).to_be_visible()
     expect(stage2.locator(".badge")).to_have_text("completed", timeout=30_000)
     expect(stage2.locator(".error-list li")).to_have_count(1)
-    page.wait_for_timeout(300)  # the toasts
     page.evaluate("document.querySelectorAll('details.scan-list').forEach((d) => (d.open = true))")
     expect(page.locator(".scan-list li")).to_have_count(2)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

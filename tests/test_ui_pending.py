@@ -3,22 +3,20 @@ real pending files, real promotion (hashing, conflicts) and real image tiers."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hikaze_mm.pending.promotion import PromotionConflict
 from tests.browser import (
-    ConsoleLog,
+    DESKTOP,
+    PHONE,
     Library,
     LiveServer,
     axe_violations,
+    browser_page,
     requires_chromium,
     screenshot,
 )
@@ -214,25 +212,7 @@ def test_conflict_found_by_the_worker_is_resolved_by_override(
 
 
 # ---------------------------------------------------------------------- daily use
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
 VIEWPORTS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
-
-
-@contextmanager
-def sized_page(browser, live: LiveServer, viewport: dict, nsfw: str | None = None) -> Iterator[Any]:
-    """A page of the given size (and NSFW setting); fails on any console error."""
-    context = browser.new_context(viewport=viewport, locale="en-US")
-    context.set_default_timeout(10_000)
-    if nsfw is not None:
-        context.add_init_script(f"localStorage.setItem('hikaze.nsfw', {json.dumps(nsfw)})")
-    pg = context.new_page()
-    log = ConsoleLog(pg)
-    try:
-        yield pg
-    finally:
-        context.close()
-    assert not log.errors, "errors in the browser console:\n" + "\n".join(log.errors)
 
 
 def no_horizontal_overflow(page) -> None:
@@ -280,7 +260,7 @@ def test_items_fit_the_screen(browser, library: Library, live: LiveServer, viewp
     broken = library.add_pending("broken", library.root / "incoming" / "gone.safetensors")
     library.db.pending.update(broken, status="error", error=f"cannot read {sha}: broken")
 
-    with sized_page(browser, live, viewport) as page:
+    with browser_page(browser, viewport=viewport) as page:
         page.goto(f"{live.url}#/pending")
         phone = viewport is PHONE
         expect(page.locator(".pending-card" if phone else ".pending-table tbody tr")).to_have_count(
@@ -356,7 +336,7 @@ def test_ask_me_conflict_is_recorded_and_kept(
     pid = library.add_pending("copy", copy_of(library, "Original", "copy.safetensors"))
     library.add_pending("other", new_file(library, "other.safetensors", 9))
 
-    with sized_page(browser, live, viewport) as page:
+    with browser_page(browser, viewport=viewport) as page:
         page.goto(f"{live.url}#/pending")
         expect(
             page.get_by_label("What to do when the model is already in the library")
@@ -397,7 +377,7 @@ def test_resolve_scrolls_the_conflict_below_the_header(
     pid = library.add_pending("late", copy_of(library, "Kept", "late.safetensors"))
     skip_conflict(library, pid)
 
-    with sized_page(browser, live, viewport) as page:
+    with browser_page(browser, viewport=viewport) as page:
         page.goto(f"{live.url}#/pending")
         resolve = item(page, pid).get_by_role("button", name="Resolve…")
         resolve.scroll_into_view_if_needed()
@@ -438,7 +418,7 @@ def test_nsfw_images_are_blurred_until_clicked(browser, library: Library, live: 
     )
     explicit = (tagged, civitai, sidecar)
 
-    with sized_page(browser, live, DESKTOP) as page:  # no setting: blur
+    with browser_page(browser, viewport=DESKTOP) as page:  # no setting: blur
         page.goto(f"{live.url}#/pending")
         expect(page.locator(".pending-table tbody tr")).to_have_count(4)
         for pid in explicit:
@@ -458,14 +438,14 @@ def test_nsfw_images_are_blurred_until_clicked(browser, library: Library, live: 
         assert style(item(page, tagged).locator("img"), "filter") == "none"
         assert "blur" in style(item(page, civitai).locator("img"), "filter")  # one at a time
 
-    with sized_page(browser, live, DESKTOP, nsfw="hide") as page:
+    with browser_page(browser, viewport=DESKTOP, nsfw="hide") as page:
         page.goto(f"{live.url}#/pending")
         expect(item(page, safe).locator(".thumb img")).to_have_count(1)
         for pid in explicit:
             expect(item(page, pid).locator(".pending-nsfw-hidden")).to_contain_text("NSFW")
             expect(item(page, pid).locator("img")).to_have_count(0)
 
-    with sized_page(browser, live, DESKTOP, nsfw="show") as page:
+    with browser_page(browser, viewport=DESKTOP, nsfw="show") as page:
         page.goto(f"{live.url}#/pending")
         for pid in (*explicit, safe):
             expect(item(page, pid).locator(".thumb img")).to_have_count(1)
@@ -506,7 +486,7 @@ def test_accessibility_of_cards_conflicts_and_nsfw(
     broken = library.add_pending("broken", library.root / "incoming" / "gone.safetensors")
     library.db.pending.update(broken, status="error", error=f"cannot read {sha}: broken")
 
-    with sized_page(browser, live, viewport) as page:
+    with browser_page(browser, viewport=viewport) as page:
         page.goto(f"{live.url}#/pending")
         expect(page.locator(".page-pending [data-id]")).to_have_count(3)
         item(page, dup).locator("summary").click()

@@ -24,20 +24,17 @@ from hikaze_mm.library.watcher import LibraryWatcher, network_fs
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 from tests.helpers import set_mtime_ns, write_model
+from tests.waiting import wait_until
 
 TIMEOUT = 10.0
 
 
 # ---------------------------------------------------------------------- helpers
-def wait_until(check: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
-    """Poll ``check`` until it returns something true; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "the library did not follow the change in time"
-        time.sleep(0.05)
+def followed(check: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
+    """Poll ``check`` until it returns something true (the library followed a change)."""
+    return wait_until(
+        check, timeout=timeout, interval=0.05, message="the library to follow the change"
+    )
 
 
 def state(svc: Services) -> tuple[list[tuple], list[tuple]]:
@@ -210,33 +207,33 @@ def test_create_rename_move_delete_and_overwrite_reach_the_library(watching) -> 
     svc, root, shas = watching
     new = root / "loras" / "fresh.safetensors"
     write_model(new, 2222, seed=7)
-    wait_until(lambda: pending_at(svc, new))
+    followed(lambda: pending_at(svc, new))
     assert_full_scan_agrees(svc)
 
     renamed = root / "loras" / "a-renamed.safetensors"
     os.rename(root / "loras" / "a.safetensors", renamed)
-    wait_until(lambda: model_at(svc, renamed))
+    followed(lambda: model_at(svc, renamed))
     assert model_at(svc, renamed)["sha256"] == shas["a"]
     assert_full_scan_agrees(svc)
 
     moved = root / "checkpoints" / "deep" / "b.safetensors"
     moved.parent.mkdir()
     os.rename(root / "loras" / "style" / "b.safetensors", moved)
-    wait_until(lambda: model_at(svc, moved))
+    followed(lambda: model_at(svc, moved))
     assert svc.db.models.get(shas["b"])["path"] == str(moved)
     assert svc.scanner.status()["last_report"]["counts"]["moved"] == 1
     assert_full_scan_agrees(svc)
 
     (root / "checkpoints" / "c.ckpt").unlink()
-    wait_until(lambda: svc.db.models.get(shas["c"])["missing"])
+    followed(lambda: svc.db.models.get(shas["c"])["missing"])
     assert_full_scan_agrees(svc)
 
     write_model(root / "checkpoints" / "c.ckpt", 5000, seed=3)  # back: restored
-    wait_until(lambda: not svc.db.models.get(shas["c"])["missing"])
+    followed(lambda: not svc.db.models.get(shas["c"])["missing"])
     assert_full_scan_agrees(svc)
 
     write_model(renamed, 3000, seed=42)  # overwritten in place: other content, same size
-    wait_until(lambda: pending_at(svc, renamed))
+    followed(lambda: pending_at(svc, renamed))
     assert svc.db.models.get(shas["a"])["missing"] is True
     assert_full_scan_agrees(svc)
 
@@ -246,7 +243,7 @@ def test_immediate_hashing_promotes_what_the_watcher_finds(lib) -> None:
     svc.start_watching(immediate_hashing=True)
     path = root / "embeddings" / "e.pt"
     sha = write_model(path, 777, seed=8)
-    wait_until(lambda: svc.db.models.get(sha))
+    followed(lambda: svc.db.models.get(sha))
     assert svc.db.models.get(sha)["path"] == str(path)
     assert pending_at(svc, path) is None
     assert_full_scan_agrees(svc)
@@ -258,7 +255,7 @@ def test_a_burst_of_files_takes_a_handful_of_scans(watching) -> None:
     paths = [root / "loras" / "burst" / f"m{i:03d}.safetensors" for i in range(500)]
     for i, path in enumerate(paths):
         write_model(path, 100 + i, seed=100 + i)
-    wait_until(lambda: svc.db.pending.count() == 500)
+    followed(lambda: svc.db.pending.count() == 500)
     assert {p["path"] for p in svc.db.pending.list()} == {str(p) for p in paths}
     assert scans(svc) - before <= 5
     assert_full_scan_agrees(svc)
@@ -273,9 +270,11 @@ def test_a_file_is_queued_once_it_has_settled(watching) -> None:
             f.write(b"x" * 4096)
             f.flush()
             final_size += 4096
+            # Not a wait: the scenario is a file that grows for two seconds, a piece at
+            # a time, and must not be queued before it stops growing.
             time.sleep(0.25)
             assert pending_at(svc, path) is None
-    row = wait_until(lambda: pending_at(svc, path))
+    row = followed(lambda: pending_at(svc, path))
     assert row["size_bytes"] == final_size  # never queued half written
     assert_full_scan_agrees(svc)
 
@@ -315,10 +314,10 @@ def test_polling_when_a_root_cannot_be_watched(
         path = absent / "polled.safetensors"
         write_model(path, 321, seed=3)
         set_mtime_ns(path, time.time_ns() - 10**10)
-        wait_until(lambda: pending_at(svc, path))
+        followed(lambda: pending_at(svc, path))
         assert pending_at(svc, path)["type"] == "loras"
         write_model(models_root / "loras" / "watched.safetensors", 123, seed=4)
-        wait_until(lambda: pending_at(svc, models_root / "loras" / "watched.safetensors"))
+        followed(lambda: pending_at(svc, models_root / "loras" / "watched.safetensors"))
     finally:
         svc.close()
     assert svc.scanner.status()["watch"]["mode"] == "off"
@@ -339,7 +338,7 @@ def test_forced_polling_and_off(data_dir: Path, models_root: Path) -> None:
         path = models_root / "vae" / "v.pt"
         write_model(path, 99, seed=1)
         set_mtime_ns(path, time.time_ns() - 10**10)
-        wait_until(lambda: pending_at(svc, path))
+        followed(lambda: pending_at(svc, path))
         assert_full_scan_agrees(svc)
     finally:
         svc.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,7 @@ from hikaze_mm.pending.state import STATE_KEY
 from hikaze_mm.services import Services
 from tests.helpers import make_sparse
 from tests.promotion_helpers import add_pending
-
-
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.005):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")
+from tests.waiting import wait_until
 
 
 def add_sparse_pending(services: Services, root: Path, name: str, size: int, tail: bytes) -> int:
@@ -119,7 +109,12 @@ def test_restart_resumes_and_redoes_nothing(config: Config, models_root: Path) -
     ]
     mgr = services.migration
     mgr.start_full_migration()
-    wait_for(lambda: mgr.get_status()["stats"]["processed_items"] >= 2, interval=0.001)
+    wait_until(
+        lambda: mgr.get_status()["stats"]["processed_items"],
+        lambda done: done >= 2,
+        interval=0.001,
+        message="two items processed",
+    )
     services.close()  # stops the worker mid-run; the state stays RUNNING
     persisted = services.db.state.get(STATE_KEY)
     assert persisted["status"] == "RUNNING"
