@@ -84,8 +84,6 @@ class BaseProber:
     def wait(self, timeout: float | None = None) -> bool:
         return self.job.wait(timeout)
 
-    def close(self) -> None:
-        self.job.close()
 
     # ------------------------------------------------------------ the work
     def _job_progress(self) -> JobProgress:

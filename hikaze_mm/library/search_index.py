@@ -62,7 +62,3 @@ class SearchIndexer:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a running build; True when none is running."""
         return self.job.wait(timeout)
-
-    def close(self) -> None:
-        """Stop a running build (after its current batch) and wait for it."""
-        self.job.close()
