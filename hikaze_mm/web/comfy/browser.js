@@ -4,7 +4,9 @@
 // buttons that choose). No side effects at import: it only exports createBrowser.
 
 import { getFacet, getJson, imageUrl } from "./api.js";
-import { breakable, debounce, formatBytes, h, replaceChildren, safeColor, thumb } from "./dom.js";
+import { breakable, thumb } from "./parts.js";
+import { debounce, h, replaceChildren, safeColor } from "./shared/dom.js";
+import { formatBytes } from "./shared/format.js";
 
 const PAGE_SIZE = 40;
 const CARD_TAGS = 3;
@@ -242,7 +244,7 @@ export function createBrowser({
   // ---------------------------------------------------------------- a card
   function card(item) {
     const cover = item.cover_image ? imageUrl(item.cover_image, "low") : "";
-    const meta = [typeLabel(item.type), item.base, formatBytes(item.size_bytes)].filter(Boolean).join(" · ");
+    const meta = [typeLabel(item.type), item.base, formatBytes(item.size_bytes, "")].filter(Boolean).join(" · ");
     const tags = (item.tags || [])
       .slice(0, CARD_TAGS)
       .map((tag) =>

@@ -3,7 +3,7 @@
 // fetches from Civitai or deletes the selection, each ending with one summary toast.
 
 import { get, post } from "../api.js";
-import { h } from "../dom.js";
+import { h } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 import { confirmDelete } from "./card-actions.js";
 import { toast, toastError } from "./toast.js";

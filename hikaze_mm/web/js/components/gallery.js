@@ -4,7 +4,7 @@
 // NSFW model follow the "hikaze.nsfw" setting: blurred until clicked, hidden, or shown.
 
 import { del, imageUrl, request, seqOf } from "../api.js";
-import { h } from "../dom.js";
+import { h } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 import { createImageViewer } from "./image-viewer.js";
 import { nsfwMode } from "./nsfw.js";

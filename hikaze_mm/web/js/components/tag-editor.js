@@ -3,7 +3,7 @@
 // created (with a color from the palette) and added in one step: Enter, or one click on
 // "Create tag".
 
-import { h, replaceChildren } from "../dom.js";
+import { h, replaceChildren } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 import { closeListbox, highlightOption } from "./listbox.js";
 import { createTag, loadTags } from "../tags.js";

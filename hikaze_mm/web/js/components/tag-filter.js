@@ -3,7 +3,7 @@
 // tags as chips: a click on a chip switches it between required and excluded, Delete or
 // Backspace on it (or its × button) removes it.
 
-import { h, replaceChildren, safeColor } from "../dom.js";
+import { h, replaceChildren, safeColor } from "../../comfy/shared/dom.js";
 import { formatNumber } from "../format.js";
 import { t } from "../i18n.js";
 import { closeListbox, highlightOption } from "./listbox.js";

@@ -5,8 +5,9 @@
 // community links) saved with one PATCH from a Save bar that sticks to the panel's bottom.
 
 import { bumpImageVersion, get, getFacet, patch, post } from "../api.js";
-import { copyText, h, replaceChildren } from "../dom.js";
-import { formatBytes, formatDate } from "../format.js";
+import { copyText, h, replaceChildren } from "../../comfy/shared/dom.js";
+import { formatBytes } from "../../comfy/shared/format.js";
+import { formatDate } from "../format.js";
 import { t } from "../i18n.js";
 import { invalidateTags } from "../tags.js";
 import { imageGallery } from "../components/gallery.js";

@@ -5,8 +5,9 @@
 // file and the list is loaded again.
 
 import { del, get } from "../api.js";
-import { h, replaceChildren } from "../dom.js";
-import { formatBytes, formatNumber } from "../format.js";
+import { h, replaceChildren } from "../../comfy/shared/dom.js";
+import { formatBytes } from "../../comfy/shared/format.js";
+import { formatNumber } from "../format.js";
 import { t } from "../i18n.js";
 import { describeError, toast, toastError } from "../components/toast.js";
 import { fieldList, loadFailed } from "../components/widgets.js";

@@ -6,7 +6,7 @@
 
 import { get } from "../api.js";
 import { insideComfy } from "../comfy-link.js";
-import { debounce, h, replaceChildren } from "../dom.js";
+import { debounce, h, replaceChildren } from "../../comfy/shared/dom.js";
 import { formatNumber } from "../format.js";
 import { t } from "../i18n.js";
 import { loadTags } from "../tags.js";

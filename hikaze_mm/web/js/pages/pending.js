@@ -8,8 +8,9 @@
 // clicked (or hidden, or shown: the "hikaze.nsfw" setting).
 
 import { bumpImageVersion, get, imageUrl, pendingImageUrl, post } from "../api.js";
-import { copyText, h, replaceChildren } from "../dom.js";
-import { formatBytes, formatDate, formatNumber } from "../format.js";
+import { copyText, h, replaceChildren } from "../../comfy/shared/dom.js";
+import { formatBytes } from "../../comfy/shared/format.js";
+import { formatDate, formatNumber } from "../format.js";
 import { t } from "../i18n.js";
 import { lazyThumb } from "../components/lazyimg.js";
 import { nsfwMode } from "../components/nsfw.js";

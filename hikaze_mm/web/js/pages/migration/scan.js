@@ -3,7 +3,7 @@
 // found copies) and its problems. Reads GET scan/status.
 
 import { post } from "../../api.js";
-import { h, replaceChildren } from "../../dom.js";
+import { h, replaceChildren } from "../../../comfy/shared/dom.js";
 import { formatDuration, formatNumber } from "../../format.js";
 import { t } from "../../i18n.js";
 import { describeError, toast, toastError } from "../../components/toast.js";

@@ -4,8 +4,9 @@
 // of pending items in error. Reads GET migration/status.
 
 import { get, post } from "../../api.js";
-import { h, replaceChildren } from "../../dom.js";
-import { formatBytes, formatDuration, formatNumber, formatSpeed } from "../../format.js";
+import { h, replaceChildren } from "../../../comfy/shared/dom.js";
+import { formatBytes } from "../../../comfy/shared/format.js";
+import { formatDuration, formatNumber, formatSpeed } from "../../format.js";
 import { t } from "../../i18n.js";
 import { describeError, toast, toastError } from "../../components/toast.js";
 import { fieldList, panel, progressBar, statusBadge } from "../../components/widgets.js";
