@@ -7,6 +7,7 @@ import { getFacet, getJson, imageUrl } from "./api.js";
 import { breakable, thumb } from "./parts.js";
 import { debounce, h, replaceChildren, safeColor } from "./shared/dom.js";
 import { formatBytes } from "./shared/format.js";
+import { listingParams } from "./shared/listing.js";
 
 const PAGE_SIZE = 40;
 const CARD_TAGS = 3;
@@ -163,15 +164,7 @@ export function createBrowser({
 
   // ---------------------------------------------------------------- models
   function params(offset) {
-    return {
-      type: state.type,
-      base: state.base,
-      tags: state.tag,
-      q: state.q,
-      sort: "name",
-      limit: PAGE_SIZE,
-      offset,
-    };
+    return listingParams({ type: state.type, base: state.base, tags: state.tag, q: state.q }, offset, PAGE_SIZE);
   }
 
   async function fetchPage(reset) {

@@ -7,6 +7,7 @@
 import { get } from "../api.js";
 import { insideComfy } from "../comfy-link.js";
 import { debounce, h, replaceChildren } from "../../comfy/shared/dom.js";
+import { listingParams } from "../../comfy/shared/listing.js";
 import { formatNumber } from "../format.js";
 import { t } from "../i18n.js";
 import { loadTags } from "../tags.js";
@@ -479,20 +480,9 @@ export function mountLibrary(root, { openDetails }) {
     const include = [];
     const exclude = [];
     for (const [name, st] of state.tagStates) (st === "include" ? include : exclude).push(name);
-    return {
-      type: state.type,
-      base: state.base,
-      folder: state.folder,
-      q: state.q.trim(),
-      tags: include,
-      exclude_tags: exclude,
-      sort: state.recent ? "last_used_at" : state.sort,
-      order: state.recent ? "desc" : state.order,
-      used: state.recent ? "true" : "",
-      include_missing: state.includeMissing ? "true" : "false",
-      offset,
-      limit: PAGE_SIZE,
-    };
+    const { type, base, folder, q, sort, order, recent, includeMissing } = state;
+    const filters = { type, base, folder, q, sort, order, recent, includeMissing };
+    return listingParams({ ...filters, tags: include, excludeTags: exclude }, offset, PAGE_SIZE);
   }
 
   async function loadPage() {
