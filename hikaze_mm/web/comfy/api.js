@@ -5,6 +5,7 @@
 // of the extension folder as an extension; this one only exports).
 
 import { api } from "../../scripts/api.js";
+import { queryString } from "./shared/listing.js";
 
 export const PREFIX = "/hikaze";
 
@@ -18,19 +19,10 @@ export class HikazeApiError extends Error {
   }
 }
 
-function query(params) {
-  const qs = new URLSearchParams();
-  for (const [key, value] of Object.entries(params || {})) {
-    if (value === null || value === undefined || value === "") continue;
-    qs.set(key, Array.isArray(value) ? value.join(",") : String(value));
-  }
-  const text = qs.toString();
-  return text ? `?${text}` : "";
-}
 
 /** The URL of an API path ("models", "models/types"...) with its query. */
 export function apiUrl(path, params) {
-  return api.fileURL(`${PREFIX}/api/${path}${query(params)}`);
+  return api.fileURL(`${PREFIX}/api/${path}${queryString(params)}`);
 }
 
 /** The URL of a model image ("<sha>_<seq>.webp") in a quality tier. */

@@ -4,7 +4,10 @@
 // buttons that choose). No side effects at import: it only exports createBrowser.
 
 import { getFacet, getJson, imageUrl } from "./api.js";
-import { breakable, debounce, formatBytes, h, replaceChildren, safeColor, thumb } from "./dom.js";
+import { breakable, thumb } from "./parts.js";
+import { debounce, h, replaceChildren, safeColor } from "./shared/dom.js";
+import { formatBytes } from "./shared/format.js";
+import { listingParams } from "./shared/listing.js";
 
 const PAGE_SIZE = 40;
 const CARD_TAGS = 3;
@@ -29,30 +32,135 @@ export function typeLabel(type) {
 
 let browserCount = 0;
 
-/**
- * A model browser. Options:
- * - variant: "sidebar" (cards with `actions(item)`, draggable with `onDragStart`) or
- *   "picker" (each card is a button calling `onPick(item)`);
- * - types: the library types it may show (null: all; one type: no type filter shown);
- * - type: the type shown first.
- * Returns {el, load(), reload(), focus()}; `load` fetches the first page once, `reload`
- * fetches filters and models again (after a scan).
- */
-export function createBrowser({
-  variant = "sidebar",
-  types = null,
-  type = "",
-  actions = null,
-  onPick = null,
-  onDragStart = null,
-} = {}) {
-  browserCount += 1;
-  const uid = `hkz-browser-${browserCount}`;
-  const state = { q: "", type: type || "", base: "", tag: "" };
-  const list = { items: 0, total: 0, loading: false, done: false, generation: 0, controller: null };
-  let loaded = false;
+/** A filter's options with their counts, "all" first; a chosen value stays listed. */
+function fillSelect(select, allLabel, options, current) {
+  const values = new Set(options.map((o) => o.value));
+  replaceChildren(
+    select,
+    h("option", { value: "" }, allLabel),
+    options.map((o) =>
+      h("option", { value: o.value, selected: o.value === current }, `${o.label} (${o.count})`),
+    ),
+  );
+  if (current && !values.has(current)) {
+    // Keep a filter the facets no longer list (no model of it right now).
+    select.append(h("option", { value: current, selected: true }, current));
+  }
+  select.value = current;
+}
 
-  // ---------------------------------------------------------------- controls
+
+/** The type, base and tag filters' options, from the library's facets. */
+async function loadFacets(state, types, { typeSelect, baseSelect, tagSelect }) {
+  const [typeRows, baseRows, tagRows] = await Promise.all([
+    getFacet("types").catch(() => []),
+    getFacet("bases").catch(() => []),
+    getJson("tags").catch(() => []),
+  ]);
+  const allowed = Array.isArray(types) && types.length ? types : null;
+  const counts = new Map(typeRows.map((row) => [row.value, row.count]));
+  if (allowed) {
+    // A picker shows its node's types only, and opens on the first that has models.
+    if (!allowed.includes(state.type)) state.type = allowed.find((t) => counts.get(t)) || allowed[0];
+    replaceChildren(
+      typeSelect,
+      allowed.map((t) =>
+        h("option", { value: t, selected: t === state.type }, `${typeLabel(t)} (${counts.get(t) || 0})`),
+      ),
+    );
+    typeSelect.value = state.type;
+  } else {
+    const options = typeRows.map((row) => ({
+      value: row.value,
+      label: typeLabel(row.value),
+      count: row.count,
+    }));
+    fillSelect(typeSelect, "All types", options, state.type);
+  }
+  fillSelect(
+    baseSelect,
+    "All bases",
+    baseRows.map((row) => ({ value: row.value, label: row.value, count: row.count })),
+    state.base,
+  );
+  const tags = (tagRows || [])
+    .filter((tag) => tag.model_count > 0)
+    .sort((a, b) => b.model_count - a.model_count || a.name.localeCompare(b.name));
+  fillSelect(
+    tagSelect,
+    "Any tag",
+    tags.map((tag) => ({ value: tag.name, label: tag.name, count: tag.model_count })),
+    state.tag,
+  );
+}
+
+
+/** "12 models", "40 of 120 models", or why there is none. */
+function summaryText(list, state) {
+  if (!list.total) return state.q || state.base || state.tag ? "No model matches." : "No models here yet.";
+  if (list.done) return list.total === 1 ? "1 model" : `${list.total} models`;
+  return `${list.items} of ${list.total} models`;
+}
+
+function isVisible(node) {
+  if (!node.isConnected) return false;
+  const rect = node.getBoundingClientRect();
+  return rect.width + rect.height > 0 && rect.top < window.innerHeight + 200;
+}
+
+
+/** A model's card: its cover, name, type, base, size and tags; picked by a click in a
+ * picker, with actions and dragging in the sidebar. */
+function modelCard(item, { variant, actions, onPick, onDragStart }) {
+  const cover = item.cover_image ? imageUrl(item.cover_image, "low") : "";
+  const meta = [typeLabel(item.type), item.base, formatBytes(item.size_bytes, "")].filter(Boolean).join(" · ");
+  const tags = (item.tags || [])
+    .slice(0, CARD_TAGS)
+    .map((tag) =>
+      h(
+        "span",
+        { class: "hkz-tag", style: { "--hkz-tag": safeColor(tag.color) }, title: tag.name },
+        tag.name,
+      ),
+    );
+  const body = h(
+    "span",
+    { class: "hkz-card-body" },
+    h("span", { class: "hkz-card-name", title: item.path || item.name }, breakable(item.name)),
+    h("span", { class: "hkz-card-meta" }, meta),
+    tags.length ? h("span", { class: "hkz-card-tags" }, tags) : null,
+  );
+  const frame = thumb(cover, item.name);
+  if (variant === "picker") {
+    return h(
+      "li",
+      { class: "hkz-card-item", dataset: { sha256: item.sha256 } },
+      h(
+        "button",
+        {
+          type: "button",
+          class: "hkz-card hkz-card-pick",
+          title: item.path || item.name,
+          onclick: () => onPick && onPick(item),
+        },
+        frame,
+        body,
+      ),
+    );
+  }
+  if (actions) body.append(h("span", { class: "hkz-card-actions" }, actions(item)));
+  const li = h(
+    "li",
+    { class: "hkz-card-item", dataset: { sha256: item.sha256 } },
+    h("div", { class: "hkz-card", draggable: onDragStart ? "true" : null }, frame, body),
+  );
+  if (onDragStart) li.firstChild.addEventListener("dragstart", (event) => onDragStart(event, item));
+  return li;
+}
+
+
+/** The browser's elements: search, type/base/tag filters, the cards, "Load more". */
+function browserElements(uid, variant, types) {
   const search = h("input", {
     type: "search",
     id: `${uid}-q`,
@@ -98,78 +206,38 @@ export function createBrowser({
     more,
     sentinel,
   );
+  return { search, typeSelect, baseSelect, tagSelect, summary, cards, more, sentinel, el };
+}
 
-  // ---------------------------------------------------------------- filters
-  function fillSelect(select, allLabel, options, current) {
-    const values = new Set(options.map((o) => o.value));
-    replaceChildren(
-      select,
-      h("option", { value: "" }, allLabel),
-      options.map((o) =>
-        h("option", { value: o.value, selected: o.value === current }, `${o.label} (${o.count})`),
-      ),
-    );
-    if (current && !values.has(current)) {
-      // Keep a filter the facets no longer list (no model of it right now).
-      select.append(h("option", { value: current, selected: true }, current));
-    }
-    select.value = current;
-  }
+/**
+ * A model browser. Options:
+ * - variant: "sidebar" (cards with `actions(item)`, draggable with `onDragStart`) or
+ *   "picker" (each card is a button calling `onPick(item)`);
+ * - types: the library types it may show (null: all; one type: no type filter shown);
+ * - type: the type shown first.
+ * Returns {el, load(), reload(), focus()}; `load` fetches the first page once, `reload`
+ * fetches filters and models again (after a scan).
+ */
+export function createBrowser({
+  variant = "sidebar",
+  types = null,
+  type = "",
+  actions = null,
+  onPick = null,
+  onDragStart = null,
+} = {}) {
+  browserCount += 1;
+  const uid = `hkz-browser-${browserCount}`;
+  const state = { q: "", type: type || "", base: "", tag: "" };
+  const list = { items: 0, total: 0, loading: false, done: false, generation: 0, controller: null };
+  let loaded = false;
 
-  async function loadFacets() {
-    const [typeRows, baseRows, tagRows] = await Promise.all([
-      getFacet("types").catch(() => []),
-      getFacet("bases").catch(() => []),
-      getJson("tags").catch(() => []),
-    ]);
-    const allowed = Array.isArray(types) && types.length ? types : null;
-    const counts = new Map(typeRows.map((row) => [row.value, row.count]));
-    if (allowed) {
-      // A picker shows its node's types only, and opens on the first that has models.
-      if (!allowed.includes(state.type)) state.type = allowed.find((t) => counts.get(t)) || allowed[0];
-      replaceChildren(
-        typeSelect,
-        allowed.map((t) =>
-          h("option", { value: t, selected: t === state.type }, `${typeLabel(t)} (${counts.get(t) || 0})`),
-        ),
-      );
-      typeSelect.value = state.type;
-    } else {
-      const options = typeRows.map((row) => ({
-        value: row.value,
-        label: typeLabel(row.value),
-        count: row.count,
-      }));
-      fillSelect(typeSelect, "All types", options, state.type);
-    }
-    fillSelect(
-      baseSelect,
-      "All bases",
-      baseRows.map((row) => ({ value: row.value, label: row.value, count: row.count })),
-      state.base,
-    );
-    const tags = (tagRows || [])
-      .filter((tag) => tag.model_count > 0)
-      .sort((a, b) => b.model_count - a.model_count || a.name.localeCompare(b.name));
-    fillSelect(
-      tagSelect,
-      "Any tag",
-      tags.map((tag) => ({ value: tag.name, label: tag.name, count: tag.model_count })),
-      state.tag,
-    );
-  }
+  const parts = browserElements(uid, variant, types);
+  const { search, typeSelect, baseSelect, tagSelect, summary, cards, more, sentinel, el } = parts;
 
   // ---------------------------------------------------------------- models
   function params(offset) {
-    return {
-      type: state.type,
-      base: state.base,
-      tags: state.tag,
-      q: state.q,
-      sort: "name",
-      limit: PAGE_SIZE,
-      offset,
-    };
+    return listingParams({ type: state.type, base: state.base, tags: state.tag, q: state.q }, offset, PAGE_SIZE);
   }
 
   async function fetchPage(reset) {
@@ -195,8 +263,8 @@ export function createBrowser({
       list.total = page.total || 0;
       list.items += items.length;
       list.done = items.length === 0 || list.items >= list.total;
-      cards.append(...items.map(card));
-      showSummary();
+      cards.append(...items.map((item) => modelCard(item, { variant, actions, onPick, onDragStart })));
+      summary.textContent = summaryText(list, state);
     } catch (err) {
       if (err && err.name === "AbortError") return;
       if (generation !== list.generation) return;
@@ -221,70 +289,6 @@ export function createBrowser({
     }
     // A first page shorter than the panel: the sentinel is visible, fetch on.
     if (generation === list.generation && !list.done && isVisible(sentinel)) fetchPage(false);
-  }
-
-  function showSummary() {
-    if (!list.total) {
-      summary.textContent = state.q || state.base || state.tag ? "No model matches." : "No models here yet.";
-    } else if (list.done) {
-      summary.textContent = list.total === 1 ? "1 model" : `${list.total} models`;
-    } else {
-      summary.textContent = `${list.items} of ${list.total} models`;
-    }
-  }
-
-  function isVisible(node) {
-    if (!node.isConnected) return false;
-    const rect = node.getBoundingClientRect();
-    return rect.width + rect.height > 0 && rect.top < window.innerHeight + 200;
-  }
-
-  // ---------------------------------------------------------------- a card
-  function card(item) {
-    const cover = item.cover_image ? imageUrl(item.cover_image, "low") : "";
-    const meta = [typeLabel(item.type), item.base, formatBytes(item.size_bytes)].filter(Boolean).join(" · ");
-    const tags = (item.tags || [])
-      .slice(0, CARD_TAGS)
-      .map((tag) =>
-        h(
-          "span",
-          { class: "hkz-tag", style: { "--hkz-tag": safeColor(tag.color) }, title: tag.name },
-          tag.name,
-        ),
-      );
-    const body = h(
-      "span",
-      { class: "hkz-card-body" },
-      h("span", { class: "hkz-card-name", title: item.path || item.name }, breakable(item.name)),
-      h("span", { class: "hkz-card-meta" }, meta),
-      tags.length ? h("span", { class: "hkz-card-tags" }, tags) : null,
-    );
-    const frame = thumb(cover, item.name);
-    if (variant === "picker") {
-      return h(
-        "li",
-        { class: "hkz-card-item", dataset: { sha256: item.sha256 } },
-        h(
-          "button",
-          {
-            type: "button",
-            class: "hkz-card hkz-card-pick",
-            title: item.path || item.name,
-            onclick: () => onPick && onPick(item),
-          },
-          frame,
-          body,
-        ),
-      );
-    }
-    if (actions) body.append(h("span", { class: "hkz-card-actions" }, actions(item)));
-    const li = h(
-      "li",
-      { class: "hkz-card-item", dataset: { sha256: item.sha256 } },
-      h("div", { class: "hkz-card", draggable: onDragStart ? "true" : null }, frame, body),
-    );
-    if (onDragStart) li.firstChild.addEventListener("dragstart", (event) => onDragStart(event, item));
-    return li;
   }
 
   // ---------------------------------------------------------------- events
@@ -329,12 +333,12 @@ export function createBrowser({
     load() {
       if (loaded) return;
       loaded = true;
-      loadFacets().finally(refetch);
+      loadFacets(state, types, { typeSelect, baseSelect, tagSelect }).finally(refetch);
     },
     /** Filters and models again (the library changed). */
     reload() {
       if (!loaded) return;
-      loadFacets().finally(refetch);
+      loadFacets(state, types, { typeSelect, baseSelect, tagSelect }).finally(refetch);
     },
     focus() {
       search.focus();

@@ -8,7 +8,9 @@
 import { app } from "../../scripts/app.js";
 import { imageUrl, lookupModel } from "./api.js";
 import { typeLabel } from "./browser.js";
-import { formatWeight, h, icon, replaceChildren, thumb } from "./dom.js";
+import { formatWeight } from "./shared/format.js";
+import { h, replaceChildren } from "./shared/dom.js";
+import { icon, thumb } from "./parts.js";
 import { openPicker } from "./picker.js";
 import {
   NODE_SPECS,

@@ -4,7 +4,8 @@
 
 import { managerUrl } from "./api.js";
 import { createBrowser } from "./browser.js";
-import { h, icon } from "./dom.js";
+import { h } from "./shared/dom.js";
+import { icon } from "./parts.js";
 
 let pickerCount = 0;
 

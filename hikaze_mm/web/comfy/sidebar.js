@@ -1,19 +1,21 @@
 // The "Models" sidebar tab: the library in one column of compact cards, each with "send to
-// workflow", "copy <lora:name:weight>" (LoRAs) and "open in the manager"; cards can be
+// workflow", "copy <lora:FILESTEM:WEIGHT>" (LoRAs) and "open in the manager"; cards can be
 // dragged onto the canvas. No side effects at import: it only exports createSidebar.
 
 import { forgetModels, lookupModel, managerUrl } from "./api.js";
 import { createBrowser } from "./browser.js";
-import { copyText, formatWeight, h, icon } from "./dom.js";
+import { copyText, h } from "./shared/dom.js";
+import { loraString } from "./shared/lora.js";
+import { icon } from "./parts.js";
 import { toast } from "./notify.js";
 import { preferredWeight } from "./payload.js";
 import { canSend, sendToWorkflow, startDrag } from "./workflow.js";
 
-/** "<lora:name:weight>" for a library LoRA, at its preferred weight (else 1). */
-export async function loraTag(item) {
+/** "<lora:FILESTEM:WEIGHT>" for a library LoRA, at its preferred weight (else 1). */
+async function loraTag(item) {
   const found = await lookupModel(item.sha256);
-  const weight = found.state === "ok" ? preferredWeight(found.model) : 1;
-  return `<lora:${item.name}:${formatWeight(weight)}>`;
+  const model = found.state === "ok" ? found.model : null;
+  return loraString({ path: model?.path || item.path, name: item.name }, model ? preferredWeight(model) : 1);
 }
 
 function cardActions(item) {
@@ -41,7 +43,7 @@ function cardActions(item) {
           type: "button",
           class: "hkz-icon-btn hkz-copy",
           "aria-label": `Copy the LoRA tag of ${item.name}`,
-          title: "Copy <lora:name:weight>",
+          title: "Copy <lora:FILESTEM:WEIGHT>",
           onclick: async () => {
             const tag = await loraTag(item);
             if (await copyText(tag)) toast("success", "Copied", tag, { life: 2000 });

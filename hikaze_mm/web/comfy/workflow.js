@@ -2,12 +2,16 @@
 // diffusion model, a VAE) replaces the model of the selected loader of its kind, or goes
 // into a new one; a LoRA is appended to the selected (or only) LoRA loader, or to a new
 // one. A card dropped on a loader of its kind goes into that loader; elsewhere on the canvas
-// it is sent as above, a new node landing where it was dropped. No side effects at import.
+// it is sent as above, a new node landing where it was dropped. A node sent by the button
+// lands beside the nodes already on the canvas (placement.js); a new LoRA loader is wired
+// between the checkpoint loader and what it fed, when there is exactly one such chain. No
+// side effects at import.
 
 import { app } from "../../scripts/app.js";
 import { applyModel, specOf } from "./nodes.js";
 import { toast } from "./notify.js";
 import { nodeTypeFor } from "./payload.js";
+import { GAP, boxOf, chainOf, freeSpot, insertLora } from "./placement.js";
 
 export const DRAG_TYPE = "application/x-hikaze-model";
 
@@ -40,13 +44,30 @@ function canvasCenter() {
   return [x + w / 2, y + hgt / 2];
 }
 
-function addNode(nodeType, pos) {
+/** Where a new node goes: beside the nodes there (right of the chain's loader, if given). */
+function besideOthers(graph, node, chain) {
+  const title = (window.LiteGraph && window.LiteGraph.NODE_TITLE_HEIGHT) || 30;
+  const boxes = graphNodes(graph).map((other) => boxOf(other, title));
+  const size = [node.size[0], node.size[1] + title];
+  let start = null;
+  if (chain) {
+    const box = boxOf(chain, title);
+    start = [box[0] + box[2] + GAP, box[1]];
+  } else {
+    const [x, y] = canvasCenter();
+    start = [x - size[0] / 2, y - size[1] / 2];
+  }
+  const [x, y] = freeSpot(boxes, size, start, { axis: chain ? "y" : "x" });
+  return [x, y + title];
+}
+
+/** A new node of this type: at `pos` (a drop), else beside the others. */
+function addNode(nodeType, { pos = null, chain = null } = {}) {
   const graph = currentGraph();
   const LiteGraph = window.LiteGraph;
   const node = LiteGraph && LiteGraph.createNode(nodeType);
   if (!node || !graph) throw new Error(`ComfyUI cannot create a ${nodeType} node`);
-  const [x, y] = pos || canvasCenter();
-  node.pos = [x - node.size[0] / 2, y - node.size[1] / 2];
+  node.pos = pos ? [pos[0] - node.size[0] / 2, pos[1] - node.size[1] / 2] : besideOthers(graph, node, chain);
   graph.add(node);
   if (app.canvas && app.canvas.selectNode) app.canvas.selectNode(node);
   return node;
@@ -81,13 +102,20 @@ export async function sendToWorkflow(item, { target = null, pos = null } = {}) {
   try {
     let node = target && isType(target, nodeType) ? target : targetFor(item, nodeType);
     const created = !node;
-    if (created) node = addNode(nodeType, pos);
+    const graph = currentGraph();
+    const chain = created && nodeType === "HikazeLoraPowerLoader" ? chainOf(graph, graphNodes(graph)) : null;
+    if (created) node = addNode(nodeType, { pos, chain });
+    if (chain) {
+      insertLora(graph, chain, node);
+      if (app.canvas && app.canvas.setDirty) app.canvas.setDirty(true, true);
+    }
     const result = await applyModel(node, item);
     let detail;
     if (specOf(node).kind === "loras") {
       detail = result.added
         ? `${item.name} added to ${nodeLabel(node)} at ${result.weight}`
         : `${item.name} is already in ${nodeLabel(node)} (enabled)`;
+      if (chain) detail += `, after ${nodeLabel(chain)}`;
     } else {
       detail = `${item.name} ${created ? "loaded by a new" : "now loaded by"} ${nodeLabel(node)}`;
     }

@@ -4,6 +4,7 @@
 // {"error", "detail"} and are thrown as ApiError.
 
 import { t } from "./i18n.js";
+import { queryString } from "../comfy/shared/listing.js";
 
 export class ApiError extends Error {
   constructor(status, error, detail, body) {
@@ -15,19 +16,6 @@ export class ApiError extends Error {
   }
 }
 
-function query(params) {
-  const qs = new URLSearchParams();
-  for (const [key, value] of Object.entries(params || {})) {
-    if (value === null || value === undefined || value === "") continue;
-    if (Array.isArray(value)) {
-      if (value.length) qs.set(key, value.join(","));
-    } else {
-      qs.set(key, String(value));
-    }
-  }
-  const text = qs.toString();
-  return text ? `?${text}` : "";
-}
 
 /** Fetch `api/<path>`; JSON in and out. Throws ApiError on any non-2xx answer. */
 export async function request(method, path, { params, json, body, headers, signal } = {}) {
@@ -41,7 +29,7 @@ export async function request(method, path, { params, json, body, headers, signa
   Object.assign(init.headers, headers || {});
   let response;
   try {
-    response = await fetch(`api/${path}${query(params)}`, init);
+    response = await fetch(`api/${path}${queryString(params)}`, init);
   } catch (err) {
     if (err && err.name === "AbortError") throw err;
     throw new ApiError(0, t("error.network"), t("error.networkDetail"), null);

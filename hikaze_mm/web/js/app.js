@@ -4,7 +4,7 @@
 // First: it sets the color theme at import, before any page renders.
 import { createThemeToggle } from "./components/theme.js";
 import { get } from "./api.js";
-import { replaceChildren } from "./dom.js";
+import { replaceChildren } from "../comfy/shared/dom.js";
 import { formatNumber } from "./format.js";
 import { applyTranslations, t } from "./i18n.js";
 import { createDetails } from "./pages/details.js";

@@ -1,20 +1,7 @@
 // Number, size, date and duration formatting for display.
 
+import { formatBytes } from "../comfy/shared/format.js";
 import { t } from "./i18n.js";
-
-const UNITS = ["B", "KB", "MB", "GB", "TB"];
-
-/** 1536 -> "1.5 KB". */
-export function formatBytes(bytes) {
-  if (bytes === null || bytes === undefined || Number.isNaN(Number(bytes))) return "—";
-  let value = Number(bytes);
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(value >= 100 || unit === 0 ? 0 : 1)} ${UNITS[unit]}`;
-}
 
 export function formatNumber(n) {
   return Number(n || 0).toLocaleString();

@@ -3,7 +3,7 @@
 // fetches from Civitai or deletes the selection, each ending with one summary toast.
 
 import { get, post } from "../api.js";
-import { h } from "../dom.js";
+import { h } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 import { confirmDelete } from "./card-actions.js";
 import { toast, toastError } from "./toast.js";
@@ -92,6 +92,93 @@ function askTags(mode, count, tagNames) {
   });
 }
 
+/** Add or remove tags on the selection, in batches; one summary toast. */
+async function bulkTags(selected, hooks, mode) {
+  const names = await askTags(mode, selected.size, hooks.tagNames());
+  if (!names) return;
+  try {
+    const result = { updated: 0, not_found: [] };
+    for (const shas of batches([...selected], BULK_MAX)) {
+      const answer = await post("models/bulk/tags", { sha256s: shas, [mode]: names });
+      result.updated += answer.updated;
+      result.not_found.push(...(answer.not_found || []));
+    }
+    const missing = result.not_found.length;
+    toast(
+      t(`library.bulk.${mode}Done`, { n: result.updated, tags: names.join(", ") }) +
+        (missing ? ` ${t("library.bulk.notFound", { n: missing })}` : ""),
+      "success",
+      { timeout: 8000 },
+    );
+    hooks.afterChange("tags");
+  } catch (err) {
+    toastError(err, t("library.bulk.tagsFailed"));
+  }
+}
+
+/** Look the selection up on Civitai, one job per batch; one summary toast. */
+async function bulkCivitai(selected, hooks) {
+  const shas = [...selected];
+  const note = toast(t("library.bulk.civitaiRunning", { n: shas.length }), "info", { timeout: 600000 });
+  try {
+    // One job at a time: each batch is looked up before the next starts.
+    const c = { found: 0, not_found: 0, failed: 0, images: 0 };
+    let status;
+    for (const batch of batches(shas, CIVITAI_MAX)) {
+      await post("civitai/fetch", { sha256s: batch });
+      do {
+        await sleep(POLL_MS);
+        status = await get("civitai/status");
+      } while (status.running);
+      for (const key of Object.keys(c)) c[key] += (status.counts || {})[key] || 0;
+      if (status.error) break;
+    }
+    note.remove();
+    const text = t("library.bulk.civitaiDone", {
+      found: c.found || 0,
+      not_found: c.not_found || 0,
+      failed: c.failed || 0,
+      images: c.images || 0,
+    });
+    toast(status.error ? `${text} ${status.error}` : text, c.failed || status.error ? "error" : "success", {
+      timeout: 8000,
+    });
+    hooks.afterChange("civitai");
+  } catch (err) {
+    note.remove();
+    toastError(err, t("library.bulk.civitaiFailed"));
+  }
+}
+
+/** Delete the selection (after a confirmation); true when the request went through. */
+async function bulkDelete(selected, hooks) {
+  const choice = await confirmDelete({ count: selected.size });
+  if (!choice) return false;
+  try {
+    const result = { deleted: 0, files_deleted: 0, failed: [] };
+    for (const shas of batches([...selected], BULK_MAX)) {
+      const answer = await post("models/bulk/delete", { sha256s: shas, delete_file: choice.deleteFile });
+      result.deleted += answer.deleted;
+      result.files_deleted += answer.files_deleted;
+      result.failed.push(...(answer.failed || []));
+    }
+    const failed = result.failed;
+    let text = choice.deleteFile
+      ? t("library.bulk.deletedFiles", { n: result.deleted, files: result.files_deleted })
+      : t("library.bulk.deleted", { n: result.deleted });
+    if (failed.length) {
+      const first = failed[0];
+      text += ` ${t("library.bulk.deleteFailedSome", { n: failed.length, error: first.detail || first.error })}`;
+    }
+    toast(text, failed.length ? "error" : "success", { timeout: 8000 });
+    return true;
+  } catch (err) {
+    toastError(err, t("library.bulk.deleteFailed"));
+    return false;
+  }
+}
+
+
 /**
  * The selection and its bar. hooks: {params() (the current query), total() (its count),
  * visibleShas() (loaded cards in order), tagNames(), onSelectionChange(selected Set),
@@ -106,10 +193,17 @@ export function createBulk(hooks) {
   const selectAll = h("button", { type: "button", class: "btn btn-small" });
   const clear = h("button", { type: "button", class: "btn btn-small" }, t("library.bulk.clear"));
   const actions = [
-    ["add", () => tags("add")],
-    ["remove", () => tags("remove")],
-    ["civitai", () => civitai()],
-    ["delete", () => remove()],
+    ["add", () => bulkTags(selected, hooks, "add")],
+    ["remove", () => bulkTags(selected, hooks, "remove")],
+    ["civitai", () => bulkCivitai(selected, hooks)],
+    [
+      "delete",
+      async () => {
+        if (!(await bulkDelete(selected, hooks))) return;
+        clearSelection();
+        hooks.afterChange("delete");
+      },
+    ],
   ].map(([key, run]) =>
     h(
       "button",
@@ -187,91 +281,6 @@ export function createBulk(hooks) {
     }
   });
   clear.addEventListener("click", clearSelection);
-
-  async function tags(mode) {
-    const names = await askTags(mode, selected.size, hooks.tagNames());
-    if (!names) return;
-    try {
-      const result = { updated: 0, not_found: [] };
-      for (const shas of batches([...selected], BULK_MAX)) {
-        const answer = await post("models/bulk/tags", { sha256s: shas, [mode]: names });
-        result.updated += answer.updated;
-        result.not_found.push(...(answer.not_found || []));
-      }
-      const missing = result.not_found.length;
-      toast(
-        t(`library.bulk.${mode}Done`, { n: result.updated, tags: names.join(", ") }) +
-          (missing ? ` ${t("library.bulk.notFound", { n: missing })}` : ""),
-        "success",
-        { timeout: 8000 },
-      );
-      hooks.afterChange("tags");
-    } catch (err) {
-      toastError(err, t("library.bulk.tagsFailed"));
-    }
-  }
-
-  async function civitai() {
-    const shas = [...selected];
-    const note = toast(t("library.bulk.civitaiRunning", { n: shas.length }), "info", { timeout: 600000 });
-    try {
-      // One job at a time: each batch is looked up before the next starts.
-      const c = { found: 0, not_found: 0, failed: 0, images: 0 };
-      let status;
-      for (const batch of batches(shas, CIVITAI_MAX)) {
-        await post("civitai/fetch", { sha256s: batch });
-        do {
-          await sleep(POLL_MS);
-          status = await get("civitai/status");
-        } while (status.running);
-        for (const key of Object.keys(c)) c[key] += (status.counts || {})[key] || 0;
-        if (status.error) break;
-      }
-      note.remove();
-      const text = t("library.bulk.civitaiDone", {
-        found: c.found || 0,
-        not_found: c.not_found || 0,
-        failed: c.failed || 0,
-        images: c.images || 0,
-      });
-      toast(status.error ? `${text} ${status.error}` : text, c.failed || status.error ? "error" : "success", {
-        timeout: 8000,
-      });
-      hooks.afterChange("civitai");
-    } catch (err) {
-      note.remove();
-      toastError(err, t("library.bulk.civitaiFailed"));
-    }
-  }
-
-  async function remove() {
-    const choice = await confirmDelete({ count: selected.size });
-    if (!choice) return;
-    try {
-      const result = { deleted: 0, files_deleted: 0, failed: [] };
-      for (const shas of batches([...selected], BULK_MAX)) {
-        const answer = await post("models/bulk/delete", { sha256s: shas, delete_file: choice.deleteFile });
-        result.deleted += answer.deleted;
-        result.files_deleted += answer.files_deleted;
-        result.failed.push(...(answer.failed || []));
-      }
-      const failed = result.failed;
-      let text = choice.deleteFile
-        ? t("library.bulk.deletedFiles", { n: result.deleted, files: result.files_deleted })
-        : t("library.bulk.deleted", { n: result.deleted });
-      if (failed.length) {
-        const first = failed[0];
-        text += ` ${t("library.bulk.deleteFailedSome", { n: failed.length, error: first.detail || first.error })}`;
-      }
-      toast(text, failed.length ? "error" : "success", { timeout: 8000 });
-      selected.clear();
-      anchor = null;
-      render();
-      hooks.afterChange("delete");
-    } catch (err) {
-      toastError(err, t("library.bulk.deleteFailed"));
-    }
-  }
 
   return {
     bar,

@@ -5,25 +5,13 @@
 
 import { bumpImageVersion, del, post } from "../api.js";
 import { sendToWorkflow } from "../comfy-link.js";
-import { copyText, h } from "../dom.js";
+import { copyText, h } from "../../comfy/shared/dom.js";
+import { loraString } from "../../comfy/shared/lora.js";
 import { t } from "../i18n.js";
 import { displayName } from "./model-card.js";
 import { toast, toastError } from "./toast.js";
 
 const URL_RE = /^https?:\/\/\S+$/i;
-
-/** The file name of a model without its extension ("/a/b/x.v2.safetensors" -> "x.v2"). */
-export function fileStem(path) {
-  const base = String(path || "").split(/[\\/]/).pop();
-  const dot = base.lastIndexOf(".");
-  return dot > 0 ? base.slice(0, dot) : base;
-}
-
-/** "<lora:NAME:WEIGHT>": NAME the file name without extension, WEIGHT the preferred one. */
-export function loraString(model) {
-  const weight = typeof model.preferred_weight === "number" ? model.preferred_weight : 1;
-  return `<lora:${fileStem(model.path) || model.name}:${Number(weight.toFixed(3))}>`;
-}
 
 /** Put the model into the workflow of the ComfyUI tab focused last (comfy-link.js). */
 async function sendModel(model) {
@@ -135,7 +123,7 @@ function menuItem(label, action, { href = null, danger = false } = {}) {
 function items(model, { comfy = false, onChanged, onDeleted }) {
   const list = [];
   if (model.type === "loras") {
-    list.push(menuItem(t("library.copyLora"), () => copy(loraString(model))));
+    list.push(menuItem(t("library.copyLora"), () => copy(loraString(model, model.preferred_weight))));
   }
   const words = model.trigger_words || [];
   if (words.length) list.push(menuItem(t("library.copyTriggers"), () => copy(words.join(", "))));

@@ -4,7 +4,7 @@
 // NSFW model follow the "hikaze.nsfw" setting: blurred until clicked, hidden, or shown.
 
 import { del, imageUrl, request, seqOf } from "../api.js";
-import { h } from "../dom.js";
+import { h } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 import { createImageViewer } from "./image-viewer.js";
 import { nsfwMode } from "./nsfw.js";
@@ -21,6 +21,185 @@ export function isNsfw(record) {
   if (tags.some((tag) => String(tag.name || tag).toLowerCase() === "nsfw")) return true;
   const civitai = record.meta && record.meta.civitai;
   return Boolean(civitai && civitai.nsfw === true);
+}
+
+function thumb(name, i) {
+  return h("img", { src: imageUrl(name, "medium"), alt: t("details.imageAlt", { n: i + 1 }), loading: "lazy" });
+}
+
+
+/** Delete an image: a first click arms the button, a second within 4 s deletes. */
+function deleteButton(sha, name, i, onImages) {
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "btn btn-small btn-danger gallery-delete",
+      "aria-label": t("details.deleteImage", { n: i + 1 }),
+    },
+    t("common.delete"),
+  );
+  let armed = false;
+  button.addEventListener("click", async () => {
+    if (!armed) {
+      armed = true;
+      button.textContent = t("details.confirmDelete");
+      setTimeout(() => {
+        armed = false;
+        if (button.isConnected) button.textContent = t("common.delete");
+      }, 4000);
+      return;
+    }
+    button.disabled = true;
+    try {
+      await del(`images/${sha}/${seqOf(name)}`);
+      toast(t("details.imageDeleted"), "success");
+      onImages(null, "", null);
+    } catch (err) {
+      button.disabled = false;
+      toastError(err, t("details.deleteFailed"));
+    }
+  });
+  return button;
+}
+
+
+/** An image's tools: make cover (or the cover badge), move earlier and later, delete. */
+function imageTools(i, count, actions) {
+  const first = i === 0;
+  const last = i === count - 1;
+  return h(
+    "div",
+    { class: "gallery-tools" },
+    first
+      ? h("span", { class: "badge cover-badge" }, t("details.cover"))
+      : h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-small gallery-cover",
+            "aria-label": t("details.makeCoverLabel", { n: i + 1 }),
+            onclick: () => actions.makeCover(i),
+          },
+          t("details.makeCover"),
+        ),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-small gallery-earlier",
+        "aria-label": t("details.moveEarlier", { n: i + 1 }),
+        title: t("details.moveEarlier", { n: i + 1 }),
+        disabled: first,
+        onclick: () => actions.move(i, -1),
+      },
+      "←",
+    ),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-small gallery-later",
+        "aria-label": t("details.moveLater", { n: i + 1 }),
+        title: t("details.moveLater", { n: i + 1 }),
+        disabled: last,
+        onclick: () => actions.move(i, 1),
+      },
+      "→",
+    ),
+    actions.remove,
+  );
+}
+
+/** Drag and drop onto another image puts it at that place (the arrows do the same). */
+function draggableImage(figure, i, moveTo) {
+  figure.draggable = true;
+  figure.addEventListener("dragstart", (event) => {
+    event.dataTransfer.setData(DRAG_TYPE, String(i));
+    event.dataTransfer.effectAllowed = "move";
+  });
+  figure.addEventListener("dragover", (event) => {
+    if (!event.dataTransfer.types.includes(DRAG_TYPE)) return; // files go to the drop zone
+    event.preventDefault();
+    figure.classList.add("drag-target");
+  });
+  figure.addEventListener("dragleave", () => figure.classList.remove("drag-target"));
+  figure.addEventListener("drop", (event) => {
+    figure.classList.remove("drag-target");
+    const from = Number(event.dataTransfer.getData(DRAG_TYPE));
+    if (!event.dataTransfer.types.includes(DRAG_TYPE) || Number.isNaN(from)) return;
+    event.preventDefault();
+    if (from !== i) moveTo(from, i);
+  });
+}
+
+/** After a move, the focus follows the image to its new place (the same action, or the
+ * other arrow when that one is now disabled). */
+function focusMoved(items, names, focus) {
+  if (focus && focus.name) {
+    const figure = items[names.indexOf(focus.name)];
+    if (figure) {
+      const pick = {
+        earlier: [".gallery-earlier", ".gallery-later"],
+        later: [".gallery-later", ".gallery-earlier"],
+        open: [".gallery-open"],
+      }[focus.action] || [".gallery-open"];
+      const target = pick.map((sel) => figure.querySelector(sel)).find((el) => el && !el.disabled);
+      queueMicrotask(() => (target || figure.querySelector(".gallery-open")).focus());
+    }
+  }
+}
+
+/** The upload drop zone, its hidden file input and its status line. */
+function uploader(sha, onImages) {
+  const fileInput = h("input", {
+    type: "file",
+    accept: "image/*",
+    multiple: true,
+    class: "visually-hidden",
+    tabindex: "-1",
+    "aria-hidden": "true",
+  });
+  const status = h("p", { class: "muted upload-status", role: "status", "aria-live": "polite" });
+  const drop = h(
+    "button",
+    { type: "button", class: "dropzone", onclick: () => fileInput.click() },
+    t("details.dropHint"),
+  );
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("dragging");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("dragging"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("dragging");
+    upload([...(event.dataTransfer ? event.dataTransfer.files : [])]);
+  });
+  fileInput.addEventListener("change", () => {
+    upload([...fileInput.files]);
+    fileInput.value = "";
+  });
+
+  async function upload(files) {
+    if (!files.length) return;
+    let done = 0;
+    for (const file of files) {
+      status.textContent = t("details.uploading", { name: file.name, n: done + 1, total: files.length });
+      try {
+        await request("POST", `images/${sha}`, {
+          body: file,
+          headers: { "Content-Type": file.type || "application/octet-stream" },
+        });
+        done += 1;
+      } catch (err) {
+        toastError(err, t("details.uploadFailed", { name: file.name }));
+      }
+    }
+    status.textContent = done ? t("details.uploaded", { n: done }) : "";
+    if (done) onImages(null, status.textContent, null);
+  }
+  return { drop, fileInput, status };
 }
 
 /**
@@ -92,48 +271,8 @@ export function imageGallery(record, { onImages, revealed = new Set(), focus = n
     if (!open.querySelector("img")) open.replaceChildren(thumb(name, names.indexOf(name)));
   }
 
-  function thumb(name, i) {
-    return h("img", { src: imageUrl(name, "medium"), alt: t("details.imageAlt", { n: i + 1 }), loading: "lazy" });
-  }
-
-  function deleteButton(i) {
-    const button = h(
-      "button",
-      {
-        type: "button",
-        class: "btn btn-small btn-danger gallery-delete",
-        "aria-label": t("details.deleteImage", { n: i + 1 }),
-      },
-      t("common.delete"),
-    );
-    let armed = false;
-    button.addEventListener("click", async () => {
-      if (!armed) {
-        armed = true;
-        button.textContent = t("details.confirmDelete");
-        setTimeout(() => {
-          armed = false;
-          if (button.isConnected) button.textContent = t("common.delete");
-        }, 4000);
-        return;
-      }
-      button.disabled = true;
-      try {
-        await del(`images/${sha}/${seqOf(names[i])}`);
-        toast(t("details.imageDeleted"), "success");
-        onImages(null, "", null);
-      } catch (err) {
-        button.disabled = false;
-        toastError(err, t("details.deleteFailed"));
-      }
-    });
-    return button;
-  }
-
   function item(name, i) {
     const hidden = mode === "hide" && !revealed.has(name);
-    const first = i === 0;
-    const last = i === names.length - 1;
     const open = h(
       "button",
       {
@@ -162,47 +301,7 @@ export function imageGallery(record, { onImages, revealed = new Set(), focus = n
         ),
       );
     }
-    const tools = h(
-      "div",
-      { class: "gallery-tools" },
-      first
-        ? h("span", { class: "badge cover-badge" }, t("details.cover"))
-        : h(
-            "button",
-            {
-              type: "button",
-              class: "btn btn-small gallery-cover",
-              "aria-label": t("details.makeCoverLabel", { n: i + 1 }),
-              onclick: () => makeCover(i),
-            },
-            t("details.makeCover"),
-          ),
-      h(
-        "button",
-        {
-          type: "button",
-          class: "btn btn-small gallery-earlier",
-          "aria-label": t("details.moveEarlier", { n: i + 1 }),
-          title: t("details.moveEarlier", { n: i + 1 }),
-          disabled: first,
-          onclick: () => move(i, -1),
-        },
-        "←",
-      ),
-      h(
-        "button",
-        {
-          type: "button",
-          class: "btn btn-small gallery-later",
-          "aria-label": t("details.moveLater", { n: i + 1 }),
-          title: t("details.moveLater", { n: i + 1 }),
-          disabled: last,
-          onclick: () => move(i, 1),
-        },
-        "→",
-      ),
-      deleteButton(i),
-    );
+    const tools = imageTools(i, names.length, { makeCover, move, remove: deleteButton(sha, name, i, onImages) });
     const figure = h(
       "figure",
       {
@@ -213,25 +312,7 @@ export function imageGallery(record, { onImages, revealed = new Set(), focus = n
       media,
       tools,
     );
-    // Drag and drop onto another image puts it at that place (the arrows do the same).
-    figure.draggable = true;
-    figure.addEventListener("dragstart", (event) => {
-      event.dataTransfer.setData(DRAG_TYPE, String(i));
-      event.dataTransfer.effectAllowed = "move";
-    });
-    figure.addEventListener("dragover", (event) => {
-      if (!event.dataTransfer.types.includes(DRAG_TYPE)) return; // files go to the drop zone
-      event.preventDefault();
-      figure.classList.add("drag-target");
-    });
-    figure.addEventListener("dragleave", () => figure.classList.remove("drag-target"));
-    figure.addEventListener("drop", (event) => {
-      figure.classList.remove("drag-target");
-      const from = Number(event.dataTransfer.getData(DRAG_TYPE));
-      if (!event.dataTransfer.types.includes(DRAG_TYPE) || Number.isNaN(from)) return;
-      event.preventDefault();
-      if (from !== i) moveTo(from, i);
-    });
+    draggableImage(figure, i, moveTo);
     items.push(figure);
     return figure;
   }
@@ -244,70 +325,9 @@ export function imageGallery(record, { onImages, revealed = new Set(), focus = n
       )
     : h("p", { class: "muted gallery-empty" }, t("details.noImages"));
 
-  // After a move, the focus follows the image to its new place (the same action, or the
-  // other arrow when that one is now disabled).
-  if (focus && focus.name) {
-    const figure = items[names.indexOf(focus.name)];
-    if (figure) {
-      const pick = {
-        earlier: [".gallery-earlier", ".gallery-later"],
-        later: [".gallery-later", ".gallery-earlier"],
-        open: [".gallery-open"],
-      }[focus.action] || [".gallery-open"];
-      const target = pick.map((sel) => figure.querySelector(sel)).find((el) => el && !el.disabled);
-      queueMicrotask(() => (target || figure.querySelector(".gallery-open")).focus());
-    }
-  }
+  focusMoved(items, names, focus);
 
-  // ------------------------------------------------------------- upload
-  const fileInput = h("input", {
-    type: "file",
-    accept: "image/*",
-    multiple: true,
-    class: "visually-hidden",
-    tabindex: "-1",
-    "aria-hidden": "true",
-  });
-  const status = h("p", { class: "muted upload-status", role: "status", "aria-live": "polite" });
-  const drop = h(
-    "button",
-    { type: "button", class: "dropzone", onclick: () => fileInput.click() },
-    t("details.dropHint"),
-  );
-  drop.addEventListener("dragover", (event) => {
-    event.preventDefault();
-    drop.classList.add("dragging");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("dragging"));
-  drop.addEventListener("drop", (event) => {
-    event.preventDefault();
-    drop.classList.remove("dragging");
-    upload([...(event.dataTransfer ? event.dataTransfer.files : [])]);
-  });
-  fileInput.addEventListener("change", () => {
-    upload([...fileInput.files]);
-    fileInput.value = "";
-  });
-
-  async function upload(files) {
-    if (!files.length) return;
-    let done = 0;
-    for (const file of files) {
-      status.textContent = t("details.uploading", { name: file.name, n: done + 1, total: files.length });
-      try {
-        await request("POST", `images/${sha}`, {
-          body: file,
-          headers: { "Content-Type": file.type || "application/octet-stream" },
-        });
-        done += 1;
-      } catch (err) {
-        toastError(err, t("details.uploadFailed", { name: file.name }));
-      }
-    }
-    status.textContent = done ? t("details.uploaded", { n: done }) : "";
-    if (done) onImages(null, status.textContent, null);
-  }
-
+  const { drop, fileInput, status } = uploader(sha, onImages);
   const section = h(
     "section",
     { class: "details-gallery", "aria-label": t("details.images") },

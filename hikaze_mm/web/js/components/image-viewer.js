@@ -4,7 +4,7 @@
 // the caller's choice when it closes.
 
 import { imageUrl } from "../api.js";
-import { h, replaceChildren } from "../dom.js";
+import { h, replaceChildren } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 
 /**

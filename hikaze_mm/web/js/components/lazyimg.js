@@ -1,7 +1,7 @@
 // Thumbnails that load only when they come near the viewport (one shared
 // IntersectionObserver for the whole page, so 10,000 cards cost nothing until seen).
 
-import { h } from "../dom.js";
+import { h } from "../../comfy/shared/dom.js";
 import { thumbPlaceholder } from "./widgets.js";
 
 const observer = new IntersectionObserver(

@@ -5,8 +5,8 @@
 // inner controls (class "card-control") are reachable by Tab only while it is the active card.
 
 import { imageUrl } from "../api.js";
-import { h } from "../dom.js";
-import { formatBytes } from "../format.js";
+import { h } from "../../comfy/shared/dom.js";
+import { formatBytes } from "../../comfy/shared/format.js";
 import { t } from "../i18n.js";
 import { lazyThumb } from "./lazyimg.js";
 import { nsfwMedia } from "./nsfw.js";

@@ -2,7 +2,7 @@
 // image, a placeholder) or "show". The choice lives in localStorage "hikaze.nsfw", so every
 // page that shows model images reads the same setting.
 
-import { h } from "../dom.js";
+import { h } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 
 export const NSFW_KEY = "hikaze.nsfw";

@@ -3,7 +3,7 @@
 // created (with a color from the palette) and added in one step: Enter, or one click on
 // "Create tag".
 
-import { h, replaceChildren } from "../dom.js";
+import { h, replaceChildren } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 import { closeListbox, highlightOption } from "./listbox.js";
 import { createTag, loadTags } from "../tags.js";
@@ -14,14 +14,15 @@ const PALETTE = ["#2f81f7", "#3fb950", "#d29922", "#db61a2", "#a371f7", "#f85149
 const MAX_SUGGESTIONS = 8;
 let editorCount = 0;
 
-export function tagEditor(initial = [], { label = t("details.tags"), onChange = () => {} } = {}) {
-  editorCount += 1;
-  const listId = `tag-suggest-${editorCount}`;
-  let selected = [...initial];
-  let options = [];
-  let active = -1;
-  let shownFor = null; // the text the listed options were computed for
+/** A new tag's color: picked from the palette by its name (the same name, the same color). */
+function tagColor(name) {
+  let sum = 0;
+  for (const ch of name.toLowerCase()) sum = (sum * 31 + ch.codePointAt(0)) % 1000003;
+  return PALETTE[sum % PALETTE.length];
+}
 
+/** The editor's elements: chips, the combobox input and its listbox, the error line. */
+function editorElements(listId, label) {
   const chips = h("div", { class: "tag-list editable", "aria-live": "polite" });
   const input = h("input", {
     type: "text",
@@ -50,6 +51,60 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
     h("div", { class: "combo" }, input, listbox),
     error,
   );
+  return { chips, input, listbox, error, root };
+}
+
+/** The known tags matching `text` (not already `selected`), and whether it names one. */
+async function suggestionsFor(text, selected) {
+  let tags = [];
+  try {
+    tags = await loadTags();
+  } catch {
+    tags = [];
+  }
+  const lower = text.toLowerCase();
+  const taken = new Set(selected.map((s) => s.name.toLowerCase()));
+  const matches = tags
+    .filter((tag) => tag.name.toLowerCase().includes(lower) && !taken.has(tag.name.toLowerCase()))
+    .sort(
+      (a, b) =>
+        Number(!a.name.toLowerCase().startsWith(lower)) - Number(!b.name.toLowerCase().startsWith(lower)),
+    )
+    .slice(0, MAX_SUGGESTIONS);
+  const found = matches.map((tag) => ({ kind: "tag", tag }));
+  const exact = tags.find((tag) => tag.name.toLowerCase() === lower);
+  if (!exact && !taken.has(lower)) found.push({ kind: "new", name: text });
+  return { found, exact, taken: taken.has(lower) };
+}
+
+
+/** The listbox's options: known tags as chips, a new name as "Create tag". */
+function suggestionItems(options, listId, choose) {
+  return options.map((option, i) =>
+      h(
+        "li",
+        {
+          id: `${listId}-${i}`,
+          role: "option",
+          class: option.kind === "new" ? "option-new" : "",
+          "aria-selected": "false",
+          onmousedown: (event) => event.preventDefault(), // keep focus in the input
+          onclick: () => choose(i),
+        },
+        option.kind === "tag" ? tagChip(option.tag) : t("tagEditor.create", { name: option.name }),
+      ),
+    );
+}
+
+export function tagEditor(initial = [], { label = t("details.tags"), onChange = () => {} } = {}) {
+  editorCount += 1;
+  const listId = `tag-suggest-${editorCount}`;
+  let selected = [...initial];
+  let options = [];
+  let active = -1;
+  let shownFor = null; // the text the listed options were computed for
+
+  const { chips, input, listbox, error, root } = editorElements(listId, label);
 
   function renderChips() {
     replaceChildren(
@@ -91,55 +146,17 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
     highlightOption(input, listbox, index);
   }
 
-  async function suggestionsFor(text) {
-    let tags = [];
-    try {
-      tags = await loadTags();
-    } catch {
-      tags = [];
-    }
-    const lower = text.toLowerCase();
-    const taken = new Set(selected.map((s) => s.name.toLowerCase()));
-    const matches = tags
-      .filter((tag) => tag.name.toLowerCase().includes(lower) && !taken.has(tag.name.toLowerCase()))
-      .sort(
-        (a, b) =>
-          Number(!a.name.toLowerCase().startsWith(lower)) - Number(!b.name.toLowerCase().startsWith(lower)),
-      )
-      .slice(0, MAX_SUGGESTIONS);
-    const found = matches.map((tag) => ({ kind: "tag", tag }));
-    const exact = tags.find((tag) => tag.name.toLowerCase() === lower);
-    if (!exact && !taken.has(lower)) found.push({ kind: "new", name: text });
-    return { found, exact, taken: taken.has(lower) };
-  }
-
   async function refreshSuggestions() {
     const text = input.value.trim();
     if (!text) {
       closeList();
       return;
     }
-    const { found } = await suggestionsFor(text);
+    const { found } = await suggestionsFor(text, selected);
     if (input.value.trim() !== text) return; // typed on meanwhile
     options = found;
     shownFor = text;
-    replaceChildren(
-      listbox,
-      options.map((option, i) =>
-        h(
-          "li",
-          {
-            id: `${listId}-${i}`,
-            role: "option",
-            class: option.kind === "new" ? "option-new" : "",
-            "aria-selected": "false",
-            onmousedown: (event) => event.preventDefault(), // keep focus in the input
-            onclick: () => choose(i),
-          },
-          option.kind === "tag" ? tagChip(option.tag) : t("tagEditor.create", { name: option.name }),
-        ),
-      ),
-    );
+    replaceChildren(listbox, suggestionItems(options, listId, choose));
     listbox.hidden = options.length === 0;
     input.setAttribute("aria-expanded", String(!listbox.hidden));
     setActive(options.length ? 0 : -1);
@@ -154,7 +171,7 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
 
   /** Enter with a typed name and no (current) list: the tag of that name, or a new one. */
   async function commitTyped(text) {
-    const { exact, taken } = await suggestionsFor(text);
+    const { exact, taken } = await suggestionsFor(text, selected);
     if (input.value.trim() !== text) return;
     if (taken) {
       input.value = "";
@@ -170,10 +187,8 @@ export function tagEditor(initial = [], { label = t("details.tags"), onChange = 
     creating = true;
     error.textContent = "";
     closeList();
-    let sum = 0;
-    for (const ch of name.toLowerCase()) sum = (sum * 31 + ch.codePointAt(0)) % 1000003;
     try {
-      const tag = await createTag(name, PALETTE[sum % PALETTE.length]);
+      const tag = await createTag(name, tagColor(name));
       add(tag);
     } catch (err) {
       error.textContent = describeError(err);

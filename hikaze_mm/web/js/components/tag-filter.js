@@ -3,22 +3,19 @@
 // tags as chips: a click on a chip switches it between required and excluded, Delete or
 // Backspace on it (or its × button) removes it.
 
-import { h, replaceChildren, safeColor } from "../dom.js";
+import { h, replaceChildren, safeColor } from "../../comfy/shared/dom.js";
 import { formatNumber } from "../format.js";
 import { t } from "../i18n.js";
 import { closeListbox, highlightOption } from "./listbox.js";
 
 const MAX_OPTIONS = 50;
 
-/**
- * states: a Map tag name -> "include" | "exclude" (shared with the page, changed here);
- * onChange(): the filter changed. Returns {el, setTags(tags), render()}.
- */
-export function createTagFilter({ states, onChange }) {
-  let tags = [];
-  let options = [];
-  let active = -1;
+function chipLabel(name, state) {
+  return t(`library.tagState.${state}`, { name });
+}
 
+/** The filter's elements: the combobox input, its listbox, the chips. */
+function filterElements() {
   const input = h("input", {
     type: "text",
     id: "tag-filter-input",
@@ -47,6 +44,60 @@ export function createTagFilter({ states, onChange }) {
     h("p", { id: "tag-filter-hint", class: "visually-hidden" }, t("library.tagHint")),
     chips,
   );
+  return { input, listbox, chips, el };
+}
+
+/** A chosen tag's chip: a click switches required/excluded, Delete or × removes it. */
+function filterChip(name, state, tag, actions) {
+  return h(
+    "span",
+    {
+      class: ["chip", `chip-${state}`],
+      style: { "--tag-color": safeColor(tag && tag.color) },
+      dataset: { tag: name, state },
+    },
+    h(
+      "button",
+      {
+        type: "button",
+        class: "chip-toggle",
+        "aria-label": chipLabel(name, state),
+        title: t("library.chipToggle"),
+        onclick: () => actions.toggle(name),
+        onkeydown: (event) => {
+          if (event.key === "Delete" || event.key === "Backspace") {
+            event.preventDefault();
+            actions.remove(name);
+          }
+        },
+      },
+      h("span", { class: "chip-mark", "aria-hidden": "true" }, state === "include" ? "+" : "−"),
+      h("span", { class: "chip-name" }, name),
+    ),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "chip-remove",
+        tabindex: "-1",
+        "aria-label": t("library.removeTagFilter", { name }),
+        onclick: () => actions.remove(name),
+      },
+      "×",
+    ),
+  );
+}
+
+/**
+ * states: a Map tag name -> "include" | "exclude" (shared with the page, changed here);
+ * onChange(): the filter changed. Returns {el, setTags(tags), render()}.
+ */
+export function createTagFilter({ states, onChange }) {
+  let tags = [];
+  let options = [];
+  let active = -1;
+
+  const { input, listbox, chips, el } = filterElements();
 
   function matches() {
     const text = input.value.trim().toLowerCase();
@@ -136,59 +187,21 @@ export function createTagFilter({ states, onChange }) {
     }
   });
 
-  function chipLabel(name, state) {
-    return t(`library.tagState.${state}`, { name });
-  }
-
   function render() {
     replaceChildren(
       chips,
       [...states].map(([name, state]) => {
         const tag = tags.find((item) => item.name === name);
-        return h(
-          "span",
-          {
-            class: ["chip", `chip-${state}`],
-            style: { "--tag-color": safeColor(tag && tag.color) },
-            dataset: { tag: name, state },
-          },
-          h(
-            "button",
-            {
-              type: "button",
-              class: "chip-toggle",
-              "aria-label": chipLabel(name, state),
-              title: t("library.chipToggle"),
-              onclick: () => {
-                states.set(name, states.get(name) === "include" ? "exclude" : "include");
-                render();
-                focusChip(name, ".chip-toggle");
-                onChange();
-              },
-              onkeydown: (event) => {
-                if (event.key === "Delete" || event.key === "Backspace") {
-                  event.preventDefault();
-                  remove(name);
-                }
-              },
-            },
-            h("span", { class: "chip-mark", "aria-hidden": "true" }, state === "include" ? "+" : "−"),
-            h("span", { class: "chip-name" }, name),
-          ),
-          h(
-            "button",
-            {
-              type: "button",
-              class: "chip-remove",
-              tabindex: "-1",
-              "aria-label": t("library.removeTagFilter", { name }),
-              onclick: () => remove(name),
-            },
-            "×",
-          ),
-        );
+        return filterChip(name, state, tag, { toggle, remove });
       }),
     );
+  }
+
+  function toggle(name) {
+    states.set(name, states.get(name) === "include" ? "exclude" : "include");
+    render();
+    focusChip(name, ".chip-toggle");
+    onChange();
   }
 
   function focusChip(name, selector) {

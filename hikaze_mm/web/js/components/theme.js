@@ -2,7 +2,7 @@
 // force one. app.css defines every color for both; the choice is data-theme on <html>
 // (none for auto) and is remembered in localStorage "hikaze.theme", shared by every tab.
 
-import { h } from "../dom.js";
+import { h } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 
 const KEY = "hikaze.theme";

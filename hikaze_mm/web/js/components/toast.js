@@ -1,6 +1,6 @@
 // Short notifications in a live region; errors stay until dismissed.
 
-import { h } from "../dom.js";
+import { h } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 
 function region() {

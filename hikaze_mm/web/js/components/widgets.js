@@ -1,6 +1,6 @@
 // Small reusable pieces: tag chips, status badges, progress bars, panels, thumbnails.
 
-import { h, safeColor } from "../dom.js";
+import { h, safeColor } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 
 /** A tag in its color. With onRemove, it gets a keyboard-reachable remove button. */

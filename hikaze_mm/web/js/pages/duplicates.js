@@ -5,13 +5,68 @@
 // file and the list is loaded again.
 
 import { del, get } from "../api.js";
-import { h, replaceChildren } from "../dom.js";
-import { formatBytes, formatNumber } from "../format.js";
+import { h, replaceChildren } from "../../comfy/shared/dom.js";
+import { formatBytes } from "../../comfy/shared/format.js";
+import { formatNumber } from "../format.js";
 import { t } from "../i18n.js";
 import { describeError, toast, toastError } from "../components/toast.js";
 import { fieldList, loadFailed } from "../components/widgets.js";
 
 const SHORT_HASH = 10;
+
+/** One model's copies: the primary path, then each extra copy with a Delete button (`ask`). */
+function groupView(group, ask) {
+  const [primary, ...copies] = group.paths;
+  const titleId = `dup-${group.sha256}`;
+  return h(
+    "article",
+    { class: "dup-group", "aria-labelledby": titleId, dataset: { sha256: group.sha256 } },
+    h(
+      "div",
+      { class: "dup-head" },
+      h("h2", { id: titleId }, h("a", { href: `#/library/${group.sha256}` }, group.name || group.sha256)),
+      h("code", { class: "hash", title: group.sha256 }, group.sha256.slice(0, SHORT_HASH)),
+    ),
+    fieldList(
+      [
+        [t("duplicates.size"), formatBytes(group.size_bytes)],
+        [t("duplicates.copies"), formatNumber(group.paths.length)],
+        [
+          t("duplicates.wasted"),
+          h("span", { "data-testid": "dup-wasted" }, formatBytes(group.wasted_bytes)),
+        ],
+      ],
+      "fields fields-inline dup-fields",
+    ),
+    h(
+      "ul",
+      { class: "dup-paths" },
+      h(
+        "li",
+        { class: "dup-path dup-primary" },
+        h("code", { class: "path" }, primary),
+        h("span", { class: "badge", title: t("duplicates.primaryHint") }, t("duplicates.primary")),
+      ),
+      copies.map((path) =>
+        h(
+          "li",
+          { class: "dup-path" },
+          h("code", { class: "path" }, path),
+          h(
+            "button",
+            {
+              type: "button",
+              class: "btn btn-small btn-danger",
+              "aria-label": t("duplicates.deleteCopy", { path }),
+              onclick: () => ask(group, path),
+            },
+            t("common.delete"),
+          ),
+        ),
+      ),
+    ),
+  );
+}
 
 export function mountDuplicates(root) {
   let stopped = false;
@@ -54,59 +109,6 @@ export function mountDuplicates(root) {
     ),
   );
 
-  function groupView(group) {
-    const [primary, ...copies] = group.paths;
-    const titleId = `dup-${group.sha256}`;
-    return h(
-      "article",
-      { class: "dup-group", "aria-labelledby": titleId, dataset: { sha256: group.sha256 } },
-      h(
-        "div",
-        { class: "dup-head" },
-        h("h2", { id: titleId }, h("a", { href: `#/library/${group.sha256}` }, group.name || group.sha256)),
-        h("code", { class: "hash", title: group.sha256 }, group.sha256.slice(0, SHORT_HASH)),
-      ),
-      fieldList(
-        [
-          [t("duplicates.size"), formatBytes(group.size_bytes)],
-          [t("duplicates.copies"), formatNumber(group.paths.length)],
-          [
-            t("duplicates.wasted"),
-            h("span", { "data-testid": "dup-wasted" }, formatBytes(group.wasted_bytes)),
-          ],
-        ],
-        "fields fields-inline dup-fields",
-      ),
-      h(
-        "ul",
-        { class: "dup-paths" },
-        h(
-          "li",
-          { class: "dup-path dup-primary" },
-          h("code", { class: "path" }, primary),
-          h("span", { class: "badge", title: t("duplicates.primaryHint") }, t("duplicates.primary")),
-        ),
-        copies.map((path) =>
-          h(
-            "li",
-            { class: "dup-path" },
-            h("code", { class: "path" }, path),
-            h(
-              "button",
-              {
-                type: "button",
-                class: "btn btn-small btn-danger",
-                "aria-label": t("duplicates.deleteCopy", { path }),
-                onclick: () => ask(group, path),
-              },
-              t("common.delete"),
-            ),
-          ),
-        ),
-      ),
-    );
-  }
-
   function show(groups) {
     const copies = groups.reduce((sum, g) => sum + g.paths.length - 1, 0);
     const wasted = groups.reduce((sum, g) => sum + (g.wasted_bytes || 0), 0);
@@ -131,7 +133,7 @@ export function mountDuplicates(root) {
     );
     replaceChildren(
       list,
-      groups.length ? groups.map(groupView) : h("p", { class: "list-message dup-empty" }, t("duplicates.none")),
+      groups.length ? groups.map((group) => groupView(group, ask)) : h("p", { class: "list-message dup-empty" }, t("duplicates.none")),
     );
   }
 

@@ -3,7 +3,7 @@
 // the Stage 1 import under legacy_import) and GET scan/status: fast while anything runs.
 
 import { get } from "../api.js";
-import { h } from "../dom.js";
+import { h } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 import { createScan } from "./migration/scan.js";
 import { createStage1 } from "./migration/stage1.js";

@@ -1,6 +1,6 @@
 // The report of a Stage 1 import: its counters, duration, warnings and per-item errors.
 
-import { h } from "../../dom.js";
+import { h } from "../../../comfy/shared/dom.js";
 import { formatDuration, formatNumber } from "../../format.js";
 import { t } from "../../i18n.js";
 

@@ -3,7 +3,7 @@
 // found copies) and its problems. Reads GET scan/status.
 
 import { post } from "../../api.js";
-import { h, replaceChildren } from "../../dom.js";
+import { h, replaceChildren } from "../../../comfy/shared/dom.js";
 import { formatDuration, formatNumber } from "../../format.js";
 import { t } from "../../i18n.js";
 import { describeError, toast, toastError } from "../../components/toast.js";
@@ -45,6 +45,41 @@ function pathList(kind, entries, row) {
       entries.slice(0, SHOWN_ENTRIES).map((entry) => h("li", {}, row(entry))),
     ),
   );
+}
+
+/** The report's relinked and missing files, as folded lists. */
+function reportLists(report) {
+  return [
+    pathList("relinked", report.relinked || [], (r) => [
+      h("span", { class: "badge" }, t(`migration.scan.count.${r.kind}`, { _: r.kind })),
+      h("code", { class: "path" }, r.from),
+      h("span", { "aria-hidden": "true" }, "→"),
+      h("span", { class: "visually-hidden" }, t("migration.scan.to")),
+      h("code", { class: "path" }, r.to),
+    ]),
+    pathList("missing", report.missing || [], (m) => [h("code", { class: "path" }, m.path)]),
+  ];
+}
+
+/** The scan's problems (the first 50): a heading and a list. */
+function problemList(problems) {
+  return [
+    h("h3", {}, t("migration.scan.problems", { n: problems.length })),
+    h(
+      "ul",
+      { class: "errors" },
+      problems
+        .slice(0, 50)
+        .map((e) =>
+          h(
+            "li",
+            {},
+            h("code", { class: "path" }, e.path),
+            h("span", { class: "reason" }, [e.kind, e.detail].filter(Boolean).join(": ")),
+          ),
+        ),
+    ),
+  ];
 }
 
 /**
@@ -140,42 +175,9 @@ export function createScan({ pollSoon }) {
       data.error ? h("p", { class: "error-text", role: "alert" }, data.error) : null,
     );
     // What the last scan relinked and flagged missing (capped lists), folded.
-    if (!running && report) {
-      fields.append(
-        pathList(
-          "relinked",
-          report.relinked || [],
-          (r) => [
-            h("span", { class: "badge" }, t(`migration.scan.count.${r.kind}`, { _: r.kind })),
-            h("code", { class: "path" }, r.from),
-            h("span", { "aria-hidden": "true" }, "→"),
-            h("span", { class: "visually-hidden" }, t("migration.scan.to")),
-            h("code", { class: "path" }, r.to),
-          ],
-        ),
-        pathList("missing", report.missing || [], (m) => [h("code", { class: "path" }, m.path)]),
-      );
-    }
+    if (!running && report) fields.append(...reportLists(report));
     const problems = !running && report ? report.problems : data.problems;
-    if (problems.length) {
-      fields.append(
-        h("h3", {}, t("migration.scan.problems", { n: problems.length })),
-        h(
-          "ul",
-          { class: "errors" },
-          problems
-            .slice(0, 50)
-            .map((e) =>
-              h(
-                "li",
-                {},
-                h("code", { class: "path" }, e.path),
-                h("span", { class: "reason" }, [e.kind, e.detail].filter(Boolean).join(": ")),
-              ),
-            ),
-        ),
-      );
-    }
+    if (problems.length) fields.append(...problemList(problems));
   }
 
   function unavailable(err) {

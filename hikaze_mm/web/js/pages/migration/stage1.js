@@ -8,7 +8,7 @@
 // runs, then the error or the report of the run that ended.
 
 import { post } from "../../api.js";
-import { h, replaceChildren } from "../../dom.js";
+import { h, replaceChildren } from "../../../comfy/shared/dom.js";
 import { formatNumber } from "../../format.js";
 import { t } from "../../i18n.js";
 import { describeError, toast, toastError } from "../../components/toast.js";

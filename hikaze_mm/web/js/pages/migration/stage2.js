@@ -4,14 +4,103 @@
 // of pending items in error. Reads GET migration/status.
 
 import { get, post } from "../../api.js";
-import { h, replaceChildren } from "../../dom.js";
-import { formatBytes, formatDuration, formatNumber, formatSpeed } from "../../format.js";
+import { h, replaceChildren } from "../../../comfy/shared/dom.js";
+import { formatBytes } from "../../../comfy/shared/format.js";
+import { formatDuration, formatNumber, formatSpeed } from "../../format.js";
 import { t } from "../../i18n.js";
 import { describeError, toast, toastError } from "../../components/toast.js";
 import { fieldList, panel, progressBar, statusBadge } from "../../components/widgets.js";
 import { RateWindow, sampleOf } from "./rate.js";
 
 const POLICIES = ["merge", "skip", "override", "delete"];
+
+/** Speed and time left while Stage 2 hashes ("measuring" until the window has enough). */
+function speedAndEta(rates, st, running) {
+  // Speed and time left from the last seconds of this run, while it hashes (not while
+  // the full flow runs Stage 1 first, nor paused).
+  const hashing = running && st.phase !== "legacy_import";
+  if (hashing) rates.add(sampleOf(st, Date.now()));
+  else rates.reset();
+  const estimate = rates.estimate();
+  const measuring = t("migration.stage2.measuring");
+  let speed = null;
+  let eta = null;
+  if (hashing && estimate.basis === null) {
+    speed = measuring;
+    eta = measuring;
+  } else if (hashing) {
+    speed = formatSpeed(estimate.bytesPerSecond);
+    eta = formatDuration(estimate.secondsLeft);
+  }
+  return { speed, eta };
+}
+
+/** The models and data done, the speed and the time left. */
+function rateList(stats, speed, eta) {
+  const value = (testid, text) => h("span", { "data-testid": testid }, text ?? "—");
+  return fieldList(
+    [
+      [
+        t("migration.stage2.models"),
+        value(
+          "stage2-items",
+          t("migration.stage2.itemsOf", {
+            done: stats.processed_items,
+            total: stats.total_items,
+            n: stats.total_items,
+          }),
+        ),
+      ],
+      [
+        t("migration.stage2.data"),
+        value(
+          "stage2-bytes",
+          t("migration.stage2.bytesOf", {
+            done: formatBytes(stats.done_bytes),
+            total: formatBytes(stats.total_bytes),
+          }),
+        ),
+      ],
+      [t("migration.stage2.speed"), value("stage2-speed", speed)],
+      [t("migration.stage2.eta"), value("stage2-eta", eta)],
+    ],
+    "fields fields-inline",
+  );
+}
+
+/** The file being hashed, and the counts of what Stage 2 did. */
+function fileAndCounts(st, current) {
+  const { stats } = st;
+  return [
+    fieldList(
+      [
+        [
+          t("migration.stage2.currentFile"),
+          current
+            ? h(
+                "code",
+                { class: "path", "data-testid": "current-file", title: st.current_file },
+                st.current_file,
+              )
+            : null,
+        ],
+      ],
+      "fields current-file",
+    ),
+    fieldList(
+      [
+        [t("migration.stage2.promoted"), formatNumber(stats.promoted)],
+        [t("migration.stage2.merged"), formatNumber(stats.merged)],
+        [t("migration.stage2.conflicts"), formatNumber(stats.conflicts)],
+        [t("migration.stage2.errors"), formatNumber(stats.errors)],
+        // Override and delete happen only with those policies: shown when they did.
+        stats.overridden ? [t("migration.stage2.overridden"), formatNumber(stats.overridden)] : null,
+        stats.deleted ? [t("migration.stage2.deleted"), formatNumber(stats.deleted)] : null,
+      ].filter(Boolean),
+      "fields fields-inline",
+    ),
+  ];
+}
 
 /**
  * The Stage 2 panel. `el` is its section; `render(status)` shows a migration status
@@ -70,22 +159,7 @@ export function createStage2({ pollSoon, refreshCounts }) {
     pauseButton.disabled = !running;
     resumeButton.disabled = !paused;
 
-    // Speed and time left from the last seconds of this run, while it hashes (not while
-    // the full flow runs Stage 1 first, nor paused).
-    const hashing = running && st.phase !== "legacy_import";
-    if (hashing) rates.add(sampleOf(st, Date.now()));
-    else rates.reset();
-    const estimate = rates.estimate();
-    const measuring = t("migration.stage2.measuring");
-    let speed = null;
-    let eta = null;
-    if (hashing && estimate.basis === null) {
-      speed = measuring;
-      eta = measuring;
-    } else if (hashing) {
-      speed = formatSpeed(estimate.bytesPerSecond);
-      eta = formatDuration(estimate.secondsLeft);
-    }
+    const { speed, eta } = speedAndEta(rates, st, running);
 
     const percent = st.progress;
     itemsBar.set(
@@ -94,38 +168,7 @@ export function createStage2({ pollSoon, refreshCounts }) {
         percent: percent.toFixed(percent >= 100 || percent === 0 ? 0 : 1),
       }),
     );
-    const value = (testid, text) => h("span", { "data-testid": testid }, text ?? "—");
-    replaceChildren(
-      rateFields,
-      fieldList(
-        [
-          [
-            t("migration.stage2.models"),
-            value(
-              "stage2-items",
-              t("migration.stage2.itemsOf", {
-                done: stats.processed_items,
-                total: stats.total_items,
-                n: stats.total_items,
-              }),
-            ),
-          ],
-          [
-            t("migration.stage2.data"),
-            value(
-              "stage2-bytes",
-              t("migration.stage2.bytesOf", {
-                done: formatBytes(stats.done_bytes),
-                total: formatBytes(stats.total_bytes),
-              }),
-            ),
-          ],
-          [t("migration.stage2.speed"), value("stage2-speed", speed)],
-          [t("migration.stage2.eta"), value("stage2-eta", eta)],
-        ],
-        "fields fields-inline",
-      ),
-    );
+    replaceChildren(rateFields, rateList(stats, speed, eta));
 
     // current_item is the item of current_file (both null when nothing is being hashed).
     const current = running || paused ? st.current_item : null;
@@ -139,36 +182,7 @@ export function createStage2({ pollSoon, refreshCounts }) {
         }),
       );
     }
-    replaceChildren(
-      fields,
-      fieldList(
-        [
-          [
-            t("migration.stage2.currentFile"),
-            current
-              ? h(
-                  "code",
-                  { class: "path", "data-testid": "current-file", title: st.current_file },
-                  st.current_file,
-                )
-              : null,
-          ],
-        ],
-        "fields current-file",
-      ),
-      fieldList(
-        [
-          [t("migration.stage2.promoted"), formatNumber(stats.promoted)],
-          [t("migration.stage2.merged"), formatNumber(stats.merged)],
-          [t("migration.stage2.conflicts"), formatNumber(stats.conflicts)],
-          [t("migration.stage2.errors"), formatNumber(stats.errors)],
-          // Override and delete happen only with those policies: shown when they did.
-          stats.overridden ? [t("migration.stage2.overridden"), formatNumber(stats.overridden)] : null,
-          stats.deleted ? [t("migration.stage2.deleted"), formatNumber(stats.deleted)] : null,
-        ].filter(Boolean),
-        "fields fields-inline",
-      ),
-    );
+    replaceChildren(fields, ...fileAndCounts(st, current));
     if (st.error && st.status === "ERROR")
       fields.append(h("p", { class: "error-text", role: "alert" }, st.error));
   }

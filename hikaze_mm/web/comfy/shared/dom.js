@@ -1,11 +1,19 @@
-// Small DOM helpers for the ComfyUI extension. Text always goes in through text nodes
-// (never as markup), so model names, tags and paths (user data) cannot inject markup.
-// No side effects: ComfyUI loads every .js file here as an extension; this one only exports.
+// DOM helpers for both the manager's page (web/js) and the ComfyUI extension (web/comfy).
+// This folder lives inside the extension's folder because ComfyUI serves only that one
+// (WEB_DIRECTORY, at /extensions/<package>/); the manager serves the whole web folder under
+// static/, so the same file is ../comfy/shared/dom.js from its scripts. Both reach it by a
+// relative URL, under any prefix.
+//
+// Text always goes in through text nodes (never as markup), so model names, tags and paths
+// (user data) cannot inject markup. No side effects: ComfyUI imports every .js file of the
+// extension's folder; this one only exports.
 
 /**
- * Build an element: h("button", {class: "x", onclick: fn, "aria-label": "Close"}, "×").
- * "on..." attributes become listeners; `dataset` and `style` take objects; true sets an
- * empty attribute and false/null/undefined skips it; children are nodes or strings.
+ * Build an element: h("button", {class: "btn", onclick: fn, "aria-label": "Close"}, "x").
+ * Attributes starting with "on" become event listeners; `dataset` and `style` take objects;
+ * `text` sets the text; boolean true sets an empty attribute, false/null/undefined skips
+ * it. Children are nodes or strings (added as text nodes); arrays are flattened, null and
+ * false skipped.
  */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -19,6 +27,8 @@ export function h(tag, attrs = {}, ...children) {
       for (const [prop, v] of Object.entries(value)) el.style.setProperty(prop, v);
     } else if (key === "class") {
       el.className = Array.isArray(value) ? value.filter(Boolean).join(" ") : value;
+    } else if (key === "text") {
+      el.textContent = value;
     } else if (key === "value" || key === "checked" || key === "selected" || key === "disabled") {
       el[key] = value;
     } else {
@@ -44,21 +54,6 @@ export function replaceChildren(parent, ...children) {
   return append(parent, children);
 }
 
-/** A file-like name that may wrap after "_", "-" and "." (a <wbr> after each). */
-export function breakable(name) {
-  const fragment = document.createDocumentFragment();
-  for (const part of String(name ?? "").split(/(?<=[_\-.])/)) {
-    if (fragment.childNodes.length) fragment.append(document.createElement("wbr"));
-    fragment.append(part);
-  }
-  return fragment;
-}
-
-/** A PrimeIcons icon (ComfyUI ships the font), hidden from assistive technology. */
-export function icon(name) {
-  return h("i", { class: `pi pi-${name}`, "aria-hidden": "true" });
-}
-
 const HEX_COLOR = /^#[0-9a-fA-F]{6}$/;
 
 /** A color from the API, only if it is a plain #RRGGBB (user data goes into CSS). */
@@ -75,24 +70,9 @@ export function debounce(fn, ms) {
   };
 }
 
-/** 1536 -> "1.5 KB". */
-export function formatBytes(bytes) {
-  if (bytes === null || bytes === undefined || !Number.isFinite(Number(bytes))) return "";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let value = Number(bytes);
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(value >= 100 || unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
-/** A weight for display and for <lora:name:weight>: at most 3 decimals, no trailing zeros. */
-export function formatWeight(value) {
-  const n = Number(value);
-  return Number.isFinite(n) ? String(Math.round(n * 1000) / 1000) : "1";
-}
+// Off screen without a style sheet (both pages have their own): set through the CSSOM,
+// which a Content-Security-Policy without 'unsafe-inline' allows.
+const OFFSCREEN = { position: "fixed", top: "0", left: "-10000px", width: "1px", height: "1px", opacity: "0" };
 
 /** Copy text to the clipboard; falls back to a hidden textarea outside secure contexts. */
 export async function copyText(text) {
@@ -104,7 +84,7 @@ export async function copyText(text) {
       // Permission refused or no focus: fall through to the legacy path.
     }
   }
-  const area = h("textarea", { class: "hkz-offscreen", "aria-hidden": "true", readonly: true });
+  const area = h("textarea", { style: OFFSCREEN, "aria-hidden": "true", readonly: true, tabindex: "-1" });
   area.value = text;
   document.body.append(area);
   area.select();
@@ -116,19 +96,4 @@ export async function copyText(text) {
   }
   area.remove();
   return ok;
-}
-
-/** A model's thumbnail frame: its cover image (lazy), or the first letter of its name. */
-export function thumb(src, name, cls = "hkz-thumb") {
-  const letter = h("span", { class: "hkz-thumb-letter", "aria-hidden": "true" });
-  letter.textContent = (String(name || "?").trim()[0] || "?").toUpperCase();
-  const frame = h("span", { class: cls }, letter);
-  if (src) {
-    const img = h("img", { alt: "", loading: "lazy", decoding: "async", draggable: "false" });
-    img.addEventListener("load", () => frame.classList.add("hkz-loaded"));
-    img.addEventListener("error", () => img.remove());
-    img.src = src;
-    frame.append(img);
-  }
-  return frame;
 }
