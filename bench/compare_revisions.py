@@ -5,7 +5,8 @@ the same machine, minutes apart: the earlier revision is checked out into a temp
 git worktree (removed afterwards), and each benchmark script runs there and here, in
 turn, with the same arguments. Each script prints its own figures and ratios to its own
 baseline; this prints them under a heading per revision, then one table of the lines that
-carry the figures named by ``--grep`` (default: ratios and p50s).
+carry the figures named by ``--grep`` (default: ratios and p50s). A script that the earlier
+revision lacks is copied into its tree, so both figures come from the same measuring code.
 
 Usage:
     python bench/compare_revisions.py BASE_REF -- scan_bench.py --part rescan
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +61,8 @@ def main() -> int:
             capture_output=True,
         )
         try:
+            if not (base_tree / "bench" / script).exists():  # new here: measure with it there
+                shutil.copy2(REPO / "bench" / script, base_tree / "bench" / script)
             summary: list[tuple[str, str]] = []
             for n in range(1, args.rounds + 1):
                 for label, tree in ((f"base {args.base}", base_tree), ("head", REPO)):
