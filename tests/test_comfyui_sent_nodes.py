@@ -26,7 +26,6 @@ from tests.browser import requires_chromium
 pytestmark = [pytest.mark.browser, requires_chromium]
 
 library = comfy_ui.library
-chromium = comfy_ui.chromium
 page = comfy_ui.page
 
 Library = comfy_ui.Library
