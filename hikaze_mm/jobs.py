@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ from hikaze_mm.errors import ConflictError, HikazeError, NotFoundError
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], None]
+RECENT_RUNS = 16  # the runs of a job ``snapshot(started_at)`` still finds
 
 
 class JobCancelled(Exception):
@@ -99,6 +101,7 @@ class JobRun:
     finished_at: int | None = None
     error: str | None = None
     report: Any = None
+    progress: JobProgress | None = None  # kept when the run ends
 
     @property
     def cancelled(self) -> bool:
@@ -156,6 +159,7 @@ class BackgroundJob:
         self._running = False
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._recent: deque[JobRun] = deque(maxlen=RECENT_RUNS)
 
     # ------------------------------------------------------------ reading
     @property
@@ -182,20 +186,33 @@ class BackgroundJob:
             "last_report": run.report if run else None,
         }
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, started_at: int | None = None) -> dict[str, Any]:
         """The fields every job shows (``GET /api/jobs``): ``{name, running, progress:
-        {done, total, unit, phase}, started_at, finished_at, error, last_report}``."""
-        status = self.status()
-        progress = self._progress() if self._progress is not None else JobProgress()
+        {done, total, unit, phase}, started_at, finished_at, error, last_report}``, of the
+        current or last run, or of the recent run that started at ``started_at`` (one of
+        the last ``RECENT_RUNS``; NotFoundError for another), so a client follows its own
+        run even when another one has started since."""
+        with self._lock:
+            run = self._run if started_at is None else self._recent_run(started_at)
+            running = self._running and run is self._run
+        progress = run.progress if run is not None and run.progress is not None else None
+        if progress is None:
+            progress = self._progress() if self._progress is not None else JobProgress()
         return {
             "name": self.name,
-            "running": status["running"],
+            "running": running,
             "progress": asdict(progress),
-            "started_at": status["started_at"],
-            "finished_at": status["finished_at"],
-            "error": status["error"],
-            "last_report": self._view(status["last_report"]),
+            "started_at": run.started_at if run else None,
+            "finished_at": run.finished_at if run else None,
+            "error": run.error if run else None,
+            "last_report": self._view(run.report) if run else None,
         }
+
+    def _recent_run(self, started_at: int) -> JobRun:
+        for run in reversed(self._recent):
+            if run.started_at == started_at:
+                return run
+        raise NotFoundError(f"the {self.title} has no recent run that started at {started_at}")
 
     # ------------------------------------------------------------ running
     def begin(self) -> JobRun:
@@ -208,6 +225,7 @@ class BackgroundJob:
                 raise ConflictError(f"a {self.title} is already running")
             self._running = True
             self._run = JobRun()
+            self._recent.append(self._run)
             return self._run
 
     def _execute(self, run: JobRun, target: Callable[[JobRun], Any]) -> Any:
@@ -224,6 +242,8 @@ class BackgroundJob:
         finally:
             if self._after_run is not None:
                 self._after_run()
+            if self._progress is not None:
+                run.progress = self._progress()  # as it ended: a later run changes it
             with self._lock:
                 run.finished_at = now_ms()
                 self._running = False
@@ -312,9 +332,10 @@ class JobRegistry:
     def __iter__(self) -> Iterator[BackgroundJob]:
         return iter(list(self._jobs.values()))
 
-    def snapshot(self, name: str) -> dict[str, Any]:
-        """The ``snapshot()`` of the job ``name`` (NotFoundError for another name)."""
-        return self.get(name).snapshot()
+    def snapshot(self, name: str, started_at: int | None = None) -> dict[str, Any]:
+        """The ``snapshot()`` of the job ``name``, of its run that started at ``started_at``
+        if given (NotFoundError for another name or an unknown run)."""
+        return self.get(name).snapshot(started_at)
 
     def snapshots(self) -> list[dict[str, Any]]:
         """Every job's ``snapshot()``, in the order they were added."""

@@ -92,6 +92,32 @@ async def test_a_finished_scan_shows_its_report_and_progress(client, models_root
     assert scan_status["last_report"] == job["last_report"]  # the old route is unchanged
 
 
+async def test_a_run_is_followed_after_another_has_started(client, models_root: Path) -> None:
+    """The CLI follows its own run: ``?started_at=`` finds a run that is no longer the
+    job's last one, with the progress and report it ended with; a forgotten one is a 404."""
+    write_model(models_root / "a.safetensors", 3000, seed=1)
+    first = await (await client.post("/api/scan", json={})).json()
+
+    def ended(job: dict[str, Any]) -> bool:
+        return not job["running"]
+
+    await wait_until_async(lambda: _json(client.get("/api/jobs/scan")), ended)
+    write_model(models_root / "b.safetensors", 3000, seed=2)
+    write_model(models_root / "c.safetensors", 3000, seed=3)
+    second = await (await client.post("/api/scan", json={})).json()
+    last = await wait_until_async(lambda: _json(client.get("/api/jobs/scan")), ended)
+    assert last["started_at"] == second["started_at"] != first["started_at"]
+    assert last["last_report"]["counts"]["new"] == 2
+    mine = await _json(client.get(f"/api/jobs/scan?started_at={first['started_at']}"))
+    assert mine["started_at"] == first["started_at"] and not mine["running"]
+    assert mine["last_report"]["counts"]["new"] == 1
+    assert mine["progress"] == {"done": 1, "total": 1, "unit": "files", "phase": "done"}
+    for bad, status in (("1", 404), ("soon", 400), ("-5", 400)):
+        resp = await client.get(f"/api/jobs/scan?started_at={bad}")
+        assert resp.status == status
+        assert set(await resp.json()) == {"error", "detail"}
+
+
 # ---------------------------------------------------------------- Stage 1 stopped
 def test_a_cancelled_stage_1_stops_between_rows_and_resumes(services: Services, tmp_path) -> None:
     legacy, images = build_legacy(tmp_path / "src", 150)

@@ -211,7 +211,7 @@ class CivitaiService:
 
     def _claim(self, items: list[str], mode: str, force: bool) -> tuple[JobRun, _Run]:
         job_run = self.job.begin()
-        run = _Run(mode, force, items)
+        run = _Run(mode, force, items, started_at=job_run.started_at)
         with self._lock:
             self._run = run
             self._accepting = True

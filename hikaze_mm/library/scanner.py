@@ -67,7 +67,6 @@ from hikaze_mm.images import ImageStore
 from hikaze_mm.jobs import (
     BackgroundJob,
     JobCancelled,
-    JobControl,
     JobProgress,
     JobRun,
     tidy_search_index,
@@ -178,7 +177,7 @@ class _Run:
         immediate: bool,
         conf_strategy: str | None,
         on_progress: Callable[[dict[str, Any]], None] | None,
-        control: JobControl,
+        job: JobRun,
         scope: list[str] | None = None,
         settled: Callable[[SeenFile], bool] | None = None,
     ) -> None:
@@ -191,12 +190,12 @@ class _Run:
         self.counts = ScanCounts()
         self.phase = "starting"
         self.current: str | None = None
-        self.started_at = now_ms()
+        self.started_at = job.started_at  # the job's run's: one run, one start time
         self.finished_at: int | None = None
         self.problems: list[WalkProblem] = []
         self.error: str | None = None
         self.deferred: set[str] = set()  # unsettled files this scan left alone
-        self.control = control
+        self.control = job.control
         self._last_notify = 0.0
 
     def cancelled(self) -> bool:
@@ -338,7 +337,7 @@ class Scanner:
             immediate_hashing,
             conf_strategy,
             on_progress or self.listener,
-            job_run.control,
+            job_run,
             scope=scope,
             settled=settled,
         )
