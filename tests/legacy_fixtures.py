@@ -54,6 +54,8 @@ from typing import Any
 
 from PIL import Image
 
+from hikaze_mm.legacy.importer import import_legacy_data
+
 LEGACY_SCHEMA = """
 CREATE TABLE schema_version(version INTEGER NOT NULL);
 CREATE TABLE directories(id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE,
@@ -516,4 +518,19 @@ def build_sample_legacy(root: str | Path, *, wal: bool = False) -> SampleLegacy:
             # two_bad.png (truncated), gone.png (missing), four_empty.png (empty)
             "image_errors": 3,
         },
+    )
+
+
+def import_into(
+    services: Any, legacy_db: str | Path, images_dir: str | Path | None, **options: Any
+):
+    """Stage 1 of ``legacy_db`` (and its ``images_dir``) into the library of ``services``,
+    with its work folder; ``options`` go to ``import_legacy_data`` (``workers``...)."""
+    return import_legacy_data(
+        legacy_db,
+        images_dir,
+        db=services.db,
+        images=services.images,
+        work_dir=services.config.legacy_work_dir,
+        **options,
     )

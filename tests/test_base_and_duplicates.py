@@ -13,13 +13,12 @@ import pytest
 
 from hikaze_mm.config import Config
 from hikaze_mm.database import DatabaseManager
-from hikaze_mm.legacy.importer import import_legacy_data
 from hikaze_mm.library.requests import ModelPatch
 from hikaze_mm.probe import classify
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 from tests.helpers import run_cli, same_origin_headers, sha256_of
-from tests.legacy_fixtures import build_sample_legacy
+from tests.legacy_fixtures import build_sample_legacy, import_into
 from tests.library_helpers import assert_error, services_of
 from tests.test_probe import write_safetensors
 
@@ -94,14 +93,7 @@ def test_legacy_loras_have_their_base_after_stage_1_and_2(
     services: Services, tmp_path: Path
 ) -> None:
     sample = build_sample_legacy(tmp_path / "old")
-    import_legacy_data(
-        sample.db.path,
-        sample.images_dir,
-        db=services.db,
-        images=services.images,
-        work_dir=services.config.legacy_work_dir,
-        workers=1,
-    )
+    import_into(services, sample.db.path, sample.images_dir, workers=1)
     assert services.db.models.get(sample.shas[2])["base"] == "SDXL"  # hashed: Stage 1
     for pending in services.db.pending.list():
         services.promoter.promote(pending["id"], "merge")

@@ -19,10 +19,15 @@ import pytest
 
 from hikaze_mm.config import Config
 from hikaze_mm.jobs import JobCancelled, JobControl
-from hikaze_mm.legacy.importer import import_legacy_data
 from hikaze_mm.services import Services
 from tests.helpers import REPO, cli_env, run_cli, write_model
-from tests.legacy_fixtures import LegacyModel, LegacyTag, build_legacy_db, make_image
+from tests.legacy_fixtures import (
+    LegacyModel,
+    LegacyTag,
+    build_legacy_db,
+    import_into,
+    make_image,
+)
 from tests.waiting import wait_until, wait_until_async
 
 JOBS = ["scan", "legacy-import", "migration", "probe", "civitai", "search-index"]
@@ -127,17 +132,15 @@ def test_a_cancelled_stage_1_stops_between_rows_and_resumes(services: Services, 
         if phase == "models" and done == 70:
             control.cancel()
 
-    run = {"db": services.db, "images": services.images}
-    run["work_dir"] = services.config.legacy_work_dir
     with pytest.raises(JobCancelled):
-        import_legacy_data(legacy, images, progress=progress, control=control, **run)
+        import_into(services, legacy, images, progress=progress, control=control)
     first = library_counts(services.config.db_path)
     # The models in flight were finished: every committed model is whole, and some are left.
     assert 70 <= first["legacy_import_models"] < 150
     assert first["models"] == first["legacy_import_models"]
     assert not services.config.legacy_work_dir.exists()  # the private copy is gone
 
-    report = import_legacy_data(legacy, images, **run)
+    report = import_into(services, legacy, images)
     assert report.already_imported == first["legacy_import_models"]
     assert library_counts(services.config.db_path) == {
         "models": 150,

@@ -14,7 +14,6 @@ from PIL import Image
 
 from hikaze_mm.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, TIERS, encode_tiers
 from hikaze_mm.legacy.images import encode_legacy_image, image_refs, media_file_name
-from hikaze_mm.legacy.importer import import_legacy_data
 from hikaze_mm.legacy.workers import ProcessWorkers
 from hikaze_mm.services import Services
 from tests.legacy_fixtures import (
@@ -24,6 +23,7 @@ from tests.legacy_fixtures import (
     IMAGE_KINDS,
     LegacyModel,
     build_legacy_db,
+    import_into,
     make_image,
     media_url,
 )
@@ -60,13 +60,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory):
     legacy = build_legacy_db(root / "legacy.sqlite3", models=models)
     services = Services.open(Config.load(data_dir=root / "data", env={}))
     try:
-        report = import_legacy_data(
-            legacy.path,
-            images,
-            db=services.db,
-            images=services.images,
-            work_dir=services.config.legacy_work_dir,
-        )
+        report = import_into(services, legacy.path, images)
         yield services, report.to_dict(), images
     finally:
         services.close()
@@ -201,14 +195,7 @@ def test_missing_folder_entries_and_unreadable(services: Services, tmp_path: Pat
             LegacyModel(2, "/m/b.st", extra_json={"images": ["/media/fifo.png"]}),
         ],
     )
-    report = import_legacy_data(
-        legacy.path,
-        imgs,
-        db=services.db,
-        images=services.images,
-        work_dir=services.config.legacy_work_dir,
-        workers=2,
-    ).to_dict()
+    report = import_into(services, legacy.path, imgs, workers=2).to_dict()
     assert report["image_errors"] == 3
     assert all("regular file" in e["reason"] for e in report["errors"])
 

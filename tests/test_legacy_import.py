@@ -13,13 +13,13 @@ from PIL import Image
 
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.images import TIERS
-from hikaze_mm.legacy.importer import import_legacy_data
 from hikaze_mm.services import Services
 from tests.legacy_fixtures import (
     LegacyModel,
     LegacyTag,
     build_legacy_db,
     build_sample_legacy,
+    import_into,
     make_image,
     media_url,
 )
@@ -29,14 +29,7 @@ SHA_B = "B" * 64  # upper case in legacy: stored lower case
 
 
 def run_import(services: Services, db_path: Path, images_dir: Path | None, workers: int = 1):
-    return import_legacy_data(
-        db_path,
-        images_dir,
-        db=services.db,
-        images=services.images,
-        work_dir=services.config.legacy_work_dir,
-        workers=workers,
-    )
+    return import_into(services, db_path, images_dir, workers=workers)
 
 
 def dump_v3(db: DatabaseManager) -> dict[str, list[tuple]]:

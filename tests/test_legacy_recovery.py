@@ -20,12 +20,12 @@ from PIL import Image
 
 from hikaze_mm.config import Config
 from hikaze_mm.legacy.images import list_legacy_images
-from hikaze_mm.legacy.importer import import_legacy_data
 from hikaze_mm.services import Services
 from tests.helpers import run_cli
 from tests.legacy_fixtures import (
     LegacyModel,
     build_legacy_db,
+    import_into,
     make_image,
     media_url,
     upload_name,
@@ -123,14 +123,7 @@ def high_size(services: Services, sha: str, seq: int) -> tuple[int, int]:
 
 
 def run_import(services: Services, lost: Lost, workers: int = 2) -> dict:
-    return import_legacy_data(
-        lost.db,
-        lost.images,
-        db=services.db,
-        images=services.images,
-        work_dir=services.config.legacy_work_dir,
-        workers=workers,
-    ).to_dict()
+    return import_into(services, lost.db, lost.images, workers=workers).to_dict()
 
 
 def test_lost_lists_are_recovered_newest_first(services: Services, tmp_path: Path) -> None:

@@ -21,7 +21,6 @@ from hikaze_mm.config import Config
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.database.legacy_v2 import LegacyDatabaseError
 from hikaze_mm.errors import UnprocessableError, ValidationError
-from hikaze_mm.legacy.importer import import_legacy_data
 from hikaze_mm.services import Services
 from tests.legacy_fixtures import (
     LEGACY_SCHEMA,
@@ -29,6 +28,7 @@ from tests.legacy_fixtures import (
     LegacyTag,
     build_legacy_db,
     build_sample_legacy,
+    import_into,
     make_image,
     media_url,
 )
@@ -99,14 +99,7 @@ def test_unusable_input_changes_nothing(
     temp_before = set(Path(tempfile.gettempdir()).glob("hikaze-legacy-*"))
     path = tmp_path / "missing.sqlite3" if kind == "missing" else build_bad(kind, tmp_path)
     with pytest.raises(error) as raised:
-        import_legacy_data(
-            path,
-            None,
-            db=services.db,
-            images=services.images,
-            work_dir=services.config.legacy_work_dir,
-            workers=1,
-        )
+        import_into(services, path, None, workers=1)
     assert words in raised.value.detail
     assert "\n" not in raised.value.detail
     if error is LegacyDatabaseError:
@@ -123,13 +116,7 @@ def test_missing_images_folder_is_400_and_changes_nothing(services: Services, tm
     rows = dump_v3(services.db)
     for bad in (tmp_path / "nope", sample.db.path):  # missing; a file, not a folder
         with pytest.raises(ValidationError):
-            import_legacy_data(
-                sample.db.path,
-                bad,
-                db=services.db,
-                images=services.images,
-                work_dir=services.config.legacy_work_dir,
-            )
+            import_into(services, sample.db.path, bad)
     assert dump_v3(services.db) == rows
 
 
@@ -313,13 +300,7 @@ def clean_import(tmp_path_factory: pytest.TempPathFactory):
     legacy, images = build_big_legacy(root / "src")
     services = Services.open(Config.load(data_dir=root / "data", env={}))
     try:
-        report = import_legacy_data(
-            legacy,
-            images,
-            db=services.db,
-            images=services.images,
-            work_dir=services.config.legacy_work_dir,
-        )
+        report = import_into(services, legacy, images)
         yield legacy, images, dump_v3(services.db), files_of(services.config.images_dir), report
     finally:
         services.close()
@@ -351,13 +332,7 @@ def test_kill_in_the_middle_then_resume(clean_import, tmp_path: Path, when: str)
     assert done < 100  # really interrupted
     services = Services.open(Config.load(data_dir=data, env={}))  # cleans partial files
     try:
-        report = import_legacy_data(
-            legacy,
-            images,
-            db=services.db,
-            images=services.images,
-            work_dir=services.config.legacy_work_dir,
-        )
+        report = import_into(services, legacy, images)
         assert report.already_imported == done
         assert dump_v3(services.db) == rows
         assert visible_images(services.config.images_dir) == files

@@ -19,10 +19,9 @@ import pytest
 
 from hikaze_mm.config import Config
 from hikaze_mm.database.legacy_v2 import LegacyDatabaseError
-from hikaze_mm.legacy.importer import import_legacy_data
 from hikaze_mm.legacy.snapshots import LegacySnapshot, remove_stale_snapshots
 from hikaze_mm.services import Services
-from tests.legacy_fixtures import build_sample_legacy
+from tests.legacy_fixtures import build_sample_legacy, import_into
 from tests.test_legacy_safety import run_import_process
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,13 +94,7 @@ def test_the_next_import_removes_the_stale_copy_and_its_own(tmp_path: Path) -> N
     legacy, images, data = killed_import(tmp_path)
     services = Services.open(Config.load(data_dir=data, env={}))
     try:
-        report = import_legacy_data(
-            legacy,
-            images,
-            db=services.db,
-            images=services.images,
-            work_dir=services.config.legacy_work_dir,
-        )
+        report = import_into(services, legacy, images)
         assert report.active_models == 2
     finally:
         services.close()
