@@ -46,9 +46,9 @@ def main() -> int:
     parser.add_argument("base", help="the earlier revision (a commit, tag or branch)")
     parser.add_argument("--rounds", type=int, default=1, help="base then head, this many times")
     parser.add_argument("--grep", default=DEFAULT_GREP, help="the lines the summary keeps")
-    parser.add_argument("bench", nargs=argparse.REMAINDER, help="-- SCRIPT [ARGS...]")
-    args = parser.parse_args()
-    bench = args.bench[1:] if args.bench[:1] == ["--"] else args.bench
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args, bench = parser.parse_args(argv[:cut]), argv[cut + 1 :]
     if not bench:
         parser.error("name a benchmark script after --")
     script, script_args = bench[0], bench[1:]
