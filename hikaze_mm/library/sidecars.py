@@ -47,7 +47,7 @@ from hikaze_mm.library.civitai_schema import (
     parse_version,
 )
 from hikaze_mm.library.fill import fill_empty, replaces_base
-from hikaze_mm.library.scan_walk import WalkProblem, sidecar_stem
+from hikaze_mm.library.scan_walk import SIDECAR_ENDINGS, SIDECAR_SUFFIXES, WalkProblem
 from hikaze_mm.meta import (
     MAX_TRIGGER_WORD_CHARS,
     MAX_TRIGGER_WORDS,
@@ -96,27 +96,61 @@ def source_of(kind: str) -> str:
 
 
 def sidecars_of(model_path: str) -> list[Item]:
-    """The sidecars next to one model file, from a listing of its folder."""
+    """The sidecars next to one model file, from one listing of its folder (a promotion
+    outside a scan; a scan hands down its walk's listing instead, ``SidecarIndex``)."""
     folder, name = os.path.split(model_path)
-    stem = os.path.splitext(name)[0]
-    stems = {stem}
-    found: list[Item] = []
     try:
         with os.scandir(folder or ".") as it:
-            for entry in it:
-                if not entry.name.startswith(stem) or sidecar_stem(entry.name, stems) is None:
-                    continue
-                try:
-                    st = entry.stat()
-                except OSError:
-                    continue
-                if entry.is_file():
-                    found.append(
-                        (entry.path, kind_of(entry.name, stem), st.st_size, st.st_mtime_ns)
-                    )
+            entries = list(it)
     except OSError:
         return []
-    return found
+    return FolderSidecars(entries).of(os.path.splitext(name)[0])
+
+
+class FolderSidecars:
+    """A folder's entries that may be sidecars, indexed once by the stem each one would
+    be the sidecar of (one name may fit several: ``a.preview.png`` is a preview of ``a``
+    and of ``a.preview``); ``of(stem)`` then costs a lookup, not a pass over the folder."""
+
+    def __init__(self, entries: Iterable[os.DirEntry[str]]) -> None:
+        self._by_stem: dict[str, list[tuple[os.DirEntry[str], str]]] = {}
+        for entry in entries:
+            name = entry.name
+            lower = name.lower()
+            if not lower.endswith(SIDECAR_ENDINGS):
+                continue
+            for suffix in SIDECAR_SUFFIXES:
+                if lower.endswith(suffix):
+                    stem = name[: -len(suffix)]
+                    self._by_stem.setdefault(stem, []).append((entry, kind_of(name, stem)))
+
+    def of(self, stem: str) -> list[Item]:
+        """The sidecars of the model file ``<stem><ext>``: one ``stat`` each; one that
+        vanished or is no regular file is left out."""
+        found: list[Item] = []
+        for entry, kind in self._by_stem.get(stem, ()):
+            try:
+                if not entry.is_file():
+                    continue
+                st = entry.stat()
+            except OSError:
+                continue
+            found.append((entry.path, kind, st.st_size, st.st_mtime_ns))
+        return found
+
+
+class SidecarIndex:
+    """The sidecars a scan's walk found (from the folder listings it made anyway), by
+    model file path: what a promotion during that scan reads, without listing again.
+    ``found`` holds ``(model file path, sidecar path, kind, size, mtime_ns)``."""
+
+    def __init__(self, found: Iterable[tuple[str, str, str, int, int]]) -> None:
+        self._by_model: dict[str, list[Item]] = {}
+        for model_path, path, kind, size, mtime_ns in found:
+            self._by_model.setdefault(model_path, []).append((path, kind, size, mtime_ns))
+
+    def of(self, model_path: str) -> list[Item]:
+        return self._by_model.get(model_path, [])
 
 
 # ---------------------------------------------------------------- parsing
@@ -317,6 +351,15 @@ class SidecarReader:
         """Read every sidecar next to ``model_path`` into the model ``sha256`` (a promoted
         model's: ``Promoter``'s ``read_sidecars``); returns the problems as dicts."""
         return [problem.to_dict() for problem in self.apply(sha256, sidecars_of(model_path))]
+
+    def reader_of(self, index: SidecarIndex) -> Callable[[str, str], list[dict[str, str]]]:
+        """A ``read_sidecars`` hook like ``read_beside`` that takes a model's sidecars from
+        ``index`` (a scan's walk) instead of listing its folder again."""
+
+        def read(sha256: str, model_path: str) -> list[dict[str, str]]:
+            return [problem.to_dict() for problem in self.apply(sha256, index.of(model_path))]
+
+        return read
 
     def _fill(self, record: dict[str, Any], read: list[tuple[str, Fields]], previews: int) -> None:
         meta = copy.deepcopy(record["meta"])

@@ -160,8 +160,12 @@ class Promoter:
         control: JobControl | None = None,
         progress: ProgressCallback | None = None,
         on_outcome: OutcomeHook | None = None,
+        read_sidecars: SidecarHook | None = None,
     ) -> dict[str, Any]:
         """Promote one pending model; see the module docstring for the rules.
+
+        ``read_sidecars`` replaces the promoter's own hook for this call (a scan hands
+        the sidecars its walk found, so no folder is listed once per model).
 
         Returns ``{"status": "success", "id", "sha256", "action_taken"}``. Raises
         PromotionConflict (409), LockedError (423), NotFoundError / PendingFileMissing
@@ -179,9 +183,10 @@ class Promoter:
             with self.locks.hashes.hold(sha):
                 for _attempt in range(5):
                     try:
-                        return self._apply(pending, sha, size, conf_strategy, on_outcome)
+                        result = self._apply(pending, sha, size, conf_strategy, on_outcome)
                     except _ModelChanged:
                         continue
+                    return self._with_sidecars(result, pending, read_sidecars)
                 raise ConflictError(f"the model {sha} keeps changing; try again")
 
     def _hash(
@@ -288,7 +293,7 @@ class Promoter:
             raise
         if journaled:
             self.journal.finish(pid)
-        return self._result(pending, sha, branch, action, skipped)
+        return self._result(pending, sha, action, skipped)
 
     def _stage_images(
         self, pid: int, sha: str, branch: str
@@ -309,12 +314,10 @@ class Promoter:
         self,
         pending: dict[str, Any],
         sha: str,
-        branch: str,
         action: str,
         skipped: list[dict[str, str]],
     ) -> dict[str, Any]:
-        """The outcome for clients; the file is the model's now (but for ``delete``), so
-        its sidecars are read into it."""
+        """The outcome for clients."""
         result: dict[str, Any] = {
             "status": "success",
             "id": pending["id"],
@@ -323,8 +326,16 @@ class Promoter:
         }
         if skipped:
             result["skipped_images"] = skipped
-        if branch != "delete" and self.read_sidecars is not None:
-            problems = self.read_sidecars(sha, pending["path"])
+        return result
+
+    def _with_sidecars(
+        self, result: dict[str, Any], pending: dict[str, Any], hook: SidecarHook | None
+    ) -> dict[str, Any]:
+        """The file is the model's now (but for ``delete``): its sidecars are read into
+        it, by ``hook`` or the promoter's own ``read_sidecars``."""
+        read_sidecars = hook or self.read_sidecars
+        if result["action_taken"] != ACTIONS["delete"] and read_sidecars is not None:
+            problems = read_sidecars(result["sha256"], pending["path"])
             if problems:
                 result["sidecar_problems"] = problems
         return result
