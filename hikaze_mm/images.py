@@ -427,6 +427,16 @@ class ImageStore:
             self._orders_mtime = None  # reread on next use (mtime may not tick)
             return seqs
 
+    def tiered_shas(self) -> frozenset[str]:
+        """The hashes that have any tier file now (complete, partial or a claim), from one
+        listing: a caller promoting a batch asks once instead of listing per model."""
+        with os.scandir(self.images_dir) as entries:
+            return frozenset(
+                match.group(1)
+                for match in map(_TIER_FILE_RE.fullmatch, (entry.name for entry in entries))
+                if match
+            )
+
     def _tier_files(self, sha: str) -> list[re.Match[str]]:
         prefix = f"{sha}_"
         matches = []

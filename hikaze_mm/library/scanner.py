@@ -715,17 +715,23 @@ class Scanner:
 
     def _promote(self, run: _Run, pending: list[tuple[int, str]], found: SidecarIndex) -> None:
         """Immediate hashing: promote each new pending row now, through Stage 2's rules;
-        each one reads the sidecars the walk ``found`` next to it (no folder listed again)."""
+        each one reads the sidecars the walk ``found`` next to it, and the image folder is
+        listed once for the batch (no folder is listed once per model)."""
         assert self.promoter is not None
         self._set_phase(run, "promoting")
         read_sidecars = self.sidecars.reader_of(found)
+        tiered = self.promoter.tier_snapshot()  # one listing of the image folder
         for pid, path in pending:
             run.check_cancelled()
             with self._lock:
                 run.current = str(pid)
             try:
                 result = self.promoter.promote(
-                    pid, run.conf_strategy, control=run.control, read_sidecars=read_sidecars
+                    pid,
+                    run.conf_strategy,
+                    control=run.control,
+                    read_sidecars=read_sidecars,
+                    tiered=tiered,
                 )
             except HashCancelled as exc:
                 raise ScanCancelled("scan cancelled while promoting") from exc
