@@ -715,12 +715,12 @@ class Scanner:
 
     def _promote(self, run: _Run, pending: list[tuple[int, str]], found: SidecarIndex) -> None:
         """Immediate hashing: promote each new pending row now, through Stage 2's rules;
-        each one reads the sidecars the walk ``found`` next to it, and the image folder is
-        listed once for the batch (no folder is listed once per model)."""
+        each one reads the sidecars the walk ``found`` next to it, and the image folders
+        are listed once for the batch (no folder is listed once per model)."""
         assert self.promoter is not None
         self._set_phase(run, "promoting")
         read_sidecars = self.sidecars.reader_of(found)
-        tiered = self.promoter.tier_snapshot()  # one listing of the image folder
+        batch = self.promoter.snapshot(pid for pid, _ in pending)  # the image folders, once
         for pid, path in pending:
             run.check_cancelled()
             with self._lock:
@@ -731,7 +731,7 @@ class Scanner:
                     run.conf_strategy,
                     control=run.control,
                     read_sidecars=read_sidecars,
-                    tiered=tiered,
+                    batch=batch,
                 )
             except HashCancelled as exc:
                 raise ScanCancelled("scan cancelled while promoting") from exc

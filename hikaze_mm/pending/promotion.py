@@ -37,7 +37,7 @@ the next start converges (no duplicate seqs, no orphan tiers, nothing lost).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Container
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from hikaze_mm.hashing import (
     HashService,
     ProgressCallback,
 )
-from hikaze_mm.images import ImageError, ImageStore
+from hikaze_mm.images import ImageError, ImageStore, StoreSnapshot
 from hikaze_mm.jobs import JobControl
 from hikaze_mm.meta import strip_image_keys
 from hikaze_mm.params import check_int
@@ -138,10 +138,10 @@ class Promoter:
         self.journal = PromotionJournal(db, images)
         self.read_sidecars = read_sidecars
 
-    def tier_snapshot(self) -> frozenset[str]:
-        """The hashes that have image files now (one listing), for ``promote``'s ``tiered``
-        over a batch of promotions."""
-        return self.images.tiered_shas()
+    def snapshot(self, pending_ids: Iterable[int]) -> StoreSnapshot:
+        """The image folders as a batch promoting ``pending_ids`` begins (one listing of
+        each), for ``promote``'s ``batch``."""
+        return self.images.snapshot(pending_ids)
 
     def recover(self) -> int:
         """Converge promotions a dead process left half done; returns how many."""
@@ -166,15 +166,16 @@ class Promoter:
         progress: ProgressCallback | None = None,
         on_outcome: OutcomeHook | None = None,
         read_sidecars: SidecarHook | None = None,
-        tiered: Container[str] | None = None,
+        batch: StoreSnapshot | None = None,
     ) -> dict[str, Any]:
         """Promote one pending model; see the module docstring for the rules.
 
         For a caller promoting a batch (a scan), so that nothing lists a folder once per
         model: ``read_sidecars`` replaces the promoter's own hook for this call (a scan
-        hands the sidecars its walk found), and ``tiered`` holds the hashes that had image
-        files when the batch began (``tier_snapshot``): a new model whose hash is not in
-        it has no orphan tiers to sweep. None: the image folder is listed.
+        hands the sidecars its walk found), and ``batch`` is the image folders as the batch
+        began (``snapshot``): a new model whose hash had no tier file has no orphan to
+        sweep, and the pending originals come from it while their folder is unchanged.
+        None: the folders are listed.
 
         Returns ``{"status": "success", "id", "sha256", "action_taken"}``. Raises
         PromotionConflict (409), LockedError (423), NotFoundError / PendingFileMissing
@@ -192,7 +193,7 @@ class Promoter:
             with self.locks.hashes.hold(sha):
                 for _attempt in range(5):
                     try:
-                        result = self._apply(pending, sha, size, conf_strategy, on_outcome, tiered)
+                        result = self._apply(pending, sha, size, conf_strategy, on_outcome, batch)
                     except _ModelChanged:
                         continue
                     return self._with_sidecars(result, pending, read_sidecars)
@@ -263,7 +264,7 @@ class Promoter:
         size: int,
         conf_strategy: str | None,
         on_outcome: OutcomeHook | None,
-        tiered: Container[str] | None = None,
+        batch: StoreSnapshot | None = None,
     ) -> dict[str, Any]:
         pid = pending["id"]
         existing = self.db.models.get(sha)
@@ -275,7 +276,7 @@ class Promoter:
             raise self._conflict(pending, sha, existing, on_outcome)
         else:
             branch = conf_strategy
-        sources, covers, staged = self._stage_images(pid, sha, branch, tiered)
+        sources, covers, staged = self._stage_images(pid, sha, branch, batch)
         journaled = bool(staged or sources)
         probed = probe_file(pending["path"]).base if branch != "delete" else None
         if journaled:
@@ -306,15 +307,15 @@ class Promoter:
         return self._result(pending, sha, action, skipped)
 
     def _stage_images(
-        self, pid: int, sha: str, branch: str, tiered: Container[str] | None
+        self, pid: int, sha: str, branch: str, batch: StoreSnapshot | None
     ) -> tuple[list[Path], list[int], list[tuple[Path, int]]]:
         """The pending originals, the cover ``override`` replaces (the first image in
         display order), and a freshly claimed seq for each original the model gets."""
-        sources = self.images.pending_images(pid)
+        sources = (batch or self.images).pending_images(pid)
         covers = self.images.list_seqs(sha)[:1] if branch == "override" else []
         staged: list[tuple[Path, int]] = []
         if branch != "delete":
-            if branch == "created" and (tiered is None or sha in tiered):
+            if branch == "created" and (batch is None or batch.may_have_tiers(sha)):
                 # No model has this hash, so any tier of it on disk is an orphan.
                 self.images.delete_all(sha)
             staged = [(src, self.images.claim_seq(sha)) for src in sources]
