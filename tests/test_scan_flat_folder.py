@@ -132,17 +132,31 @@ def test_every_model_in_a_flat_folder_gets_its_own_sidecars(
         svc.close()
 
 
-def test_a_promotion_outside_a_scan_reads_the_same_sidecars(tmp_path: Path) -> None:
-    """Queued by a plain scan, promoted one by one (as the API and the worker do): each
-    promotion lists the model's folder itself, and finds the same sidecars."""
+def test_a_promotion_outside_a_scan_reads_the_same_sidecars(
+    tmp_path: Path, listings: Counter[str]
+) -> None:
+    """Queued by a plain scan, promoted one by one (as the API and the worker do): the
+    folder is listed for the first promotion and reused while it is unchanged; a model
+    and a sidecar added later (the folder changed) are found."""
     root = tmp_path / "models"
-    build_folder(root / "loras", 60)
+    folder = root / "loras"
+    build_folder(folder, 60)
     svc = Services.open(Config.load(data_dir=tmp_path / "data", model_roots=[str(root)], env={}))
     try:
         assert svc.scanner.scan().counts.new == 60
+        listings.clear()
         for pending in svc.db.pending.list():
             assert "sidecar_problems" not in svc.promoter.promote(pending["id"])
+        assert listings[os.path.realpath(folder)] == 1
         assert _words(svc) == _expected(60)
         assert len(svc.db.sidecars.below([str(root)])) == 20 + 6
+
+        write_model(folder / "late.safetensors", 64, seed=99)
+        (folder / "late.json").write_text(json.dumps({"activation text": "late"}))
+        assert svc.scanner.scan().counts.new == 1
+        (late,) = [p for p in svc.db.pending.list() if p["name"] == "late"]
+        svc.promoter.promote(late["id"])
+        assert _words(svc)["late"] == ["late"]
+        assert listings[os.path.realpath(folder)] == 3  # then the scan's walk, and ours
     finally:
         svc.close()
