@@ -32,7 +32,7 @@ import re
 import shutil
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -429,18 +429,15 @@ class ImageStore:
 
     def snapshot(self, pending_ids: Iterable[int]) -> StoreSnapshot:
         """What a batch of promotions needs from the folders, from one listing of each:
-        the hashes with any tier file (complete, partial or a claim), and the original
-        images of the pending ids (the folder's mtime is taken first, so a change during
-        the listing shows as a changed folder)."""
+        the hashes with any tier file (complete, partial or a claim) or an order file,
+        and the original images of the pending ids (the folder's mtime is taken first,
+        so a change during the listing shows as a changed folder)."""
         pending_mtime = os.stat(self.pending_dir).st_mtime_ns
         originals = self._pending_files(pending_ids)
-        with os.scandir(self.images_dir) as entries:
-            tiered = frozenset(
-                match.group(1)
-                for match in map(_TIER_FILE_RE.fullmatch, (entry.name for entry in entries))
-                if match
-            )
-        return StoreSnapshot(self, tiered, originals, pending_mtime)
+        found = set(_matching(self.images_dir, _TIER_FILE_RE))
+        if self.order_dir.is_dir():
+            found.update(_matching(self.order_dir, _ORDER_FILE_RE))
+        return StoreSnapshot(self, frozenset(found), originals, pending_mtime)
 
     def _tier_files(self, sha: str) -> list[re.Match[str]]:
         prefix = f"{sha}_"
@@ -648,6 +645,15 @@ class ImageStore:
         return final
 
 
+def _matching(folder: Path, pattern: re.Pattern[str]) -> Iterator[str]:
+    """The hash (first group) of each name in ``folder`` that ``pattern`` matches."""
+    with os.scandir(folder) as entries:
+        names = [entry.name for entry in entries]
+    for match in map(pattern.fullmatch, names):
+        if match:
+            yield match.group(1)
+
+
 class StoreSnapshot:
     """One listing of an image store's folders, taken before a batch of promotions (a
     scan's) so that no promotion lists them once per model (``ImageStore.snapshot``)."""
@@ -665,7 +671,7 @@ class StoreSnapshot:
         self._pending_mtime = pending_mtime
 
     def may_have_tiers(self, sha256: str) -> bool:
-        """False when ``sha256`` had no tier file at the snapshot."""
+        """False when ``sha256`` had no tier file and no order file at the snapshot."""
         return normalize_sha256(sha256) in self._tiered
 
     def pending_images(self, pending_id: int) -> list[Path]:

@@ -160,3 +160,18 @@ def test_a_promotion_outside_a_scan_reads_the_same_sidecars(
         assert listings[os.path.realpath(folder)] == 3  # then the scan's walk, and ours
     finally:
         svc.close()
+
+
+def test_a_scan_still_sweeps_the_orphan_images_of_a_new_model(
+    services: Services, models_root: Path
+) -> None:
+    """The image folder is listed once for the scan's promotions; a hash that had image
+    files then (a model deleted half way, say) still has them swept when it is created."""
+    orphan_sha = write_model(models_root / "loras" / "orphan.safetensors", 64, seed=1)
+    clean_sha = write_model(models_root / "loras" / "clean.safetensors", 64, seed=2)
+    services.images.add_image(orphan_sha, png(1))
+    assert len(services.images.image_names(orphan_sha)) == 1
+    report = services.scanner.scan(immediate_hashing=True)
+    assert report.counts.promoted == 2
+    assert services.images.image_names(orphan_sha) == []
+    assert services.images.image_names(clean_sha) == []
