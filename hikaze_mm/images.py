@@ -32,7 +32,7 @@ import re
 import shutil
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -427,6 +427,18 @@ class ImageStore:
             self._orders_mtime = None  # reread on next use (mtime may not tick)
             return seqs
 
+    def snapshot(self, pending_ids: Iterable[int]) -> StoreSnapshot:
+        """What a batch of promotions needs from the folders, from one listing of each:
+        the hashes with any tier file (complete, partial or a claim) or an order file,
+        and the original images of the pending ids (the folder's mtime is taken first,
+        so a change during the listing shows as a changed folder)."""
+        pending_mtime = os.stat(self.pending_dir).st_mtime_ns
+        originals = self._pending_files(pending_ids)
+        found = set(_matching(self.images_dir, _TIER_FILE_RE))
+        if self.order_dir.is_dir():
+            found.update(_matching(self.order_dir, _ORDER_FILE_RE))
+        return StoreSnapshot(self, frozenset(found), originals, pending_mtime)
+
     def _tier_files(self, sha: str) -> list[re.Match[str]]:
         prefix = f"{sha}_"
         matches = []
@@ -631,3 +643,42 @@ class ImageStore:
         shutil.copyfile(source, tmp)
         os.replace(tmp, final)
         return final
+
+
+def _matching(folder: Path, pattern: re.Pattern[str]) -> Iterator[str]:
+    """The hash (first group) of each name in ``folder`` that ``pattern`` matches."""
+    with os.scandir(folder) as entries:
+        names = [entry.name for entry in entries]
+    for match in map(pattern.fullmatch, names):
+        if match:
+            yield match.group(1)
+
+
+class StoreSnapshot:
+    """One listing of an image store's folders, taken before a batch of promotions (a
+    scan's) so that no promotion lists them once per model (``ImageStore.snapshot``)."""
+
+    def __init__(
+        self,
+        store: ImageStore,
+        tiered: frozenset[str],
+        originals: dict[int, list[tuple[int, str]]],
+        pending_mtime: int,
+    ) -> None:
+        self._store = store
+        self._tiered = tiered
+        self._originals = originals
+        self._pending_mtime = pending_mtime
+
+    def may_have_tiers(self, sha256: str) -> bool:
+        """False when ``sha256`` had no tier file and no order file at the snapshot."""
+        return normalize_sha256(sha256) in self._tiered
+
+    def pending_images(self, pending_id: int) -> list[Path]:
+        """``ImageStore.pending_images`` from the snapshot while the pending folder is
+        unchanged since (one ``stat``); listed again once it changed."""
+        pid = int(pending_id)
+        files = self._originals.get(pid)
+        if files is None or os.stat(self._store.pending_dir).st_mtime_ns != self._pending_mtime:
+            return self._store.pending_images(pid)
+        return [self._store.pending_dir / name for _, name in files]

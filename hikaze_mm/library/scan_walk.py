@@ -46,7 +46,7 @@ MODEL_EXTENSIONS: tuple[str, ...] = (
 )
 _MODEL_EXTENSIONS_CASED = MODEL_EXTENSIONS + tuple(ext.upper() for ext in MODEL_EXTENSIONS)
 # Other tools' files next to a model file ``<stem><ext>``, named ``<stem><suffix>``;
-# longest suffixes first, as ``sidecar_stem`` tries them.
+# longest suffixes first.
 SIDECAR_SUFFIXES: tuple[str, ...] = (
     ".civitai.info",
     ".metadata.json",
@@ -61,7 +61,8 @@ SIDECAR_SUFFIXES: tuple[str, ...] = (
     ".jpeg",
     ".webp",
 )
-_SIDECAR_ENDINGS = (".info", ".json", ".png", ".jpg", ".jpeg", ".webp")
+# What every name in SIDECAR_SUFFIXES ends with (one C-level test skips the rest).
+SIDECAR_ENDINGS = (".info", ".json", ".png", ".jpg", ".jpeg", ".webp")
 # Files directly inside a ComfyUI-style root belong to no type folder.
 ROOT_LEVEL_TYPE = "other"
 
@@ -99,15 +100,6 @@ class WalkProblem:
 
     def to_dict(self) -> dict[str, str]:
         return {"path": self.path, "kind": self.kind, "detail": self.detail}
-
-
-def sidecar_stem(name: str, stems: set[str] | frozenset[str]) -> str | None:
-    """The stem of the model file in ``stems`` that ``name`` is a sidecar of, or None."""
-    lower = name.lower()
-    for suffix in SIDECAR_SUFFIXES:
-        if lower.endswith(suffix) and name[: -len(suffix)] in stems:
-            return name[: -len(suffix)]
-    return None
 
 
 def roots_from_config(config: Config) -> tuple[ModelRoot, ...]:
@@ -299,7 +291,7 @@ class Walker:
                 continue
             lower = name.lower()
             if not lower.endswith(extensions):
-                if lower.endswith(_SIDECAR_ENDINGS):
+                if lower.endswith(SIDECAR_ENDINGS):
                     maybe_sidecars.append(entry)
                 continue
             try:

@@ -36,7 +36,8 @@ One scan, in order (steps 1-5 are ``scan_plan``'s, which decide and write nothin
    (size, mtime) differ from ``sidecar_files`` are read into the model at that path
    (moved or renamed models included), the others are not even opened. A pending file's
    sidecars wait for its promotion, which reads them.
-8. Optionally **promote** the new rows at once (immediate hashing).
+8. Optionally **promote** the new rows at once (immediate hashing); each promotion reads
+   the sidecars the walk found next to its file, so no folder is listed once per model.
 
 A rescan of an unchanged library therefore reads no file content (sidecars included)
 and writes nothing.
@@ -86,7 +87,7 @@ from hikaze_mm.library.scan_plan import (
     walk,
 )
 from hikaze_mm.library.scan_walk import ROOT_LEVEL_TYPE, SeenFile, Walker, WalkProblem
-from hikaze_mm.library.sidecars import Item, SidecarReader
+from hikaze_mm.library.sidecars import Item, SidecarIndex, SidecarReader
 from hikaze_mm.pending.promotion import (
     PendingFileError,
     PendingFileMissing,
@@ -490,7 +491,7 @@ class Scanner:
         self._read_sidecars(run, plan, run.scope or [os.fspath(r.path) for r in run.roots])
 
         if run.immediate:
-            self._promote(run, new_ids)
+            self._promote(run, new_ids, SidecarIndex(plan.sidecars))
         report.problems = [p.to_dict() for p in run.problems[:MAX_LISTED]]
         report.finished_at = now_ms()
         return report
@@ -711,16 +712,26 @@ class Scanner:
             run.counts.sidecars += len(items)
             run.notify()
 
-    def _promote(self, run: _Run, pending: list[tuple[int, str]]) -> None:
-        """Immediate hashing: promote each new pending row now, through Stage 2's rules."""
+    def _promote(self, run: _Run, pending: list[tuple[int, str]], found: SidecarIndex) -> None:
+        """Immediate hashing: promote each new pending row now, through Stage 2's rules;
+        each one reads the sidecars the walk ``found`` next to it, and the image folders
+        are listed once for the batch (no folder is listed once per model)."""
         assert self.promoter is not None
         self._set_phase(run, "promoting")
+        read_sidecars = self.sidecars.reader_of(found)
+        batch = self.promoter.snapshot(pid for pid, _ in pending)  # the image folders, once
         for pid, path in pending:
             run.check_cancelled()
             with self._lock:
                 run.current = str(pid)
             try:
-                result = self.promoter.promote(pid, run.conf_strategy, control=run.control)
+                result = self.promoter.promote(
+                    pid,
+                    run.conf_strategy,
+                    control=run.control,
+                    read_sidecars=read_sidecars,
+                    batch=batch,
+                )
             except HashCancelled as exc:
                 raise ScanCancelled("scan cancelled while promoting") from exc
             except ConflictError:

@@ -21,6 +21,11 @@ Previews become image tiers unless their decoded pixels are already the model's
 ``MAX_JSON_BYTES`` or the image store's cap, not an image) is a problem of kind
 ``sidecar``, skipped. ``sidecar_files`` keeps each one's size and mtime: the scanner
 reads only those that changed (see ``Scanner``), a promotion reads all of a new model's.
+
+Finding them never lists a folder once per model: a scan hands its promotions the
+sidecars its walk found (``SidecarIndex``); a promotion outside a scan looks its stem up
+in a listing of the folder indexed by stem (``FolderSidecars``), reused while the folder
+is unchanged (``RecentFolders``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import hashlib
 import io
 import json
 import os
+import stat
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +54,7 @@ from hikaze_mm.library.civitai_schema import (
     parse_version,
 )
 from hikaze_mm.library.fill import fill_empty, replaces_base
-from hikaze_mm.library.scan_walk import WalkProblem, sidecar_stem
+from hikaze_mm.library.scan_walk import SIDECAR_ENDINGS, SIDECAR_SUFFIXES, WalkProblem
 from hikaze_mm.meta import (
     MAX_TRIGGER_WORD_CHARS,
     MAX_TRIGGER_WORDS,
@@ -69,6 +76,7 @@ KINDS: dict[str, str] = {
     ".cm-info.json": "cm-info.json",
     ".json": "json",
 }
+MAX_RECENT_FOLDERS = 8  # listings a reader keeps (``RecentFolders``)
 _ORDER = {kind: n for n, kind in enumerate([*KINDS.values(), PREVIEW])}
 _A1111_BASES = {"SD1": SD1, "SD2": SD2, "SDXL": SDXL}
 # (sidecar path, kind, size, mtime_ns)
@@ -95,28 +103,90 @@ def source_of(kind: str) -> str:
     return SOURCE_PREFIX + kind
 
 
-def sidecars_of(model_path: str) -> list[Item]:
-    """The sidecars next to one model file, from a listing of its folder."""
-    folder, name = os.path.split(model_path)
-    stem = os.path.splitext(name)[0]
-    stems = {stem}
-    found: list[Item] = []
+def list_folder(folder: str) -> FolderSidecars | None:
+    """One listing of ``folder``, indexed by sidecar stem; None when it cannot be listed.
+    (A scan hands down its walk's listings instead: ``SidecarIndex``.)"""
     try:
         with os.scandir(folder or ".") as it:
-            for entry in it:
-                if not entry.name.startswith(stem) or sidecar_stem(entry.name, stems) is None:
-                    continue
-                try:
-                    st = entry.stat()
-                except OSError:
-                    continue
-                if entry.is_file():
-                    found.append(
-                        (entry.path, kind_of(entry.name, stem), st.st_size, st.st_mtime_ns)
-                    )
+            return FolderSidecars(it)
     except OSError:
-        return []
-    return found
+        return None
+
+
+class FolderSidecars:
+    """A folder's entries that may be sidecars, indexed once by the stem each one would
+    be the sidecar of (one name may fit several: ``a.preview.png`` is a preview of ``a``
+    and of ``a.preview``); ``of(stem)`` then costs a lookup, not a pass over the folder."""
+
+    def __init__(self, entries: Iterable[os.DirEntry[str]]) -> None:
+        self._by_stem: dict[str, list[tuple[str, str]]] = {}  # stem -> [(path, kind)]
+        for entry in entries:
+            name = entry.name
+            lower = name.lower()
+            if not lower.endswith(SIDECAR_ENDINGS):
+                continue
+            for suffix in SIDECAR_SUFFIXES:
+                if lower.endswith(suffix):
+                    stem = name[: -len(suffix)]
+                    self._by_stem.setdefault(stem, []).append((entry.path, kind_of(name, stem)))
+
+    def of(self, stem: str) -> list[Item]:
+        """The sidecars of the model file ``<stem><ext>``: one ``stat`` each, now; one
+        that vanished or is no regular file is left out."""
+        found: list[Item] = []
+        for path, kind in self._by_stem.get(stem, ()):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found.append((path, kind, st.st_size, st.st_mtime_ns))
+        return found
+
+
+class RecentFolders:
+    """The listings of the folders a reader looked in last (up to ``MAX_RECENT_FOLDERS``),
+    each reused while the folder's mtime is unchanged: promotions outside a scan (the
+    Stage 2 worker's, a bulk promote) of many models in one folder list it once, not once
+    per model. A sidecar created within the same timestamp tick as a listing may be missed
+    by it; the next scan reads it (it is in no ``sidecar_files`` row)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the worker's threads share the reader
+        self._listed: dict[str, tuple[int, FolderSidecars]] = {}
+
+    def of(self, model_path: str) -> list[Item]:
+        folder, name = os.path.split(model_path)
+        try:
+            mtime = os.stat(folder or ".").st_mtime_ns  # before listing: a change meanwhile
+        except OSError:  # shows as a new mtime next time
+            return []
+        with self._lock:
+            known = self._listed.get(folder)
+        if known is None or known[0] != mtime:
+            listed = list_folder(folder)
+            if listed is None:
+                return []
+            known = (mtime, listed)
+            with self._lock:
+                if len(self._listed) >= MAX_RECENT_FOLDERS and folder not in self._listed:
+                    self._listed.clear()
+                self._listed[folder] = known
+        return known[1].of(os.path.splitext(name)[0])
+
+
+class SidecarIndex:
+    """The sidecars a scan's walk found (from the folder listings it made anyway), by
+    model file path: what a promotion during that scan reads, without listing again.
+    ``found`` holds ``(model file path, sidecar path, kind, size, mtime_ns)``."""
+
+    def __init__(self, found: Iterable[tuple[str, str, str, int, int]]) -> None:
+        self._by_model: dict[str, list[Item]] = {}
+        for model_path, path, kind, size, mtime_ns in found:
+            self._by_model.setdefault(model_path, []).append((path, kind, size, mtime_ns))
+
+    def of(self, model_path: str) -> list[Item]:
+        return self._by_model.get(model_path, [])
 
 
 # ---------------------------------------------------------------- parsing
@@ -286,6 +356,7 @@ class SidecarReader:
     def __init__(self, db: Library, images: ImageStore | None) -> None:
         self.db = db
         self.images = images
+        self.recent = RecentFolders()
 
     def apply(self, sha256: str, items: Iterable[Item]) -> list[WalkProblem]:
         """Read ``items`` (sidecars of the model ``sha256``) and fill its empty fields;
@@ -316,7 +387,16 @@ class SidecarReader:
     def read_beside(self, sha256: str, model_path: str) -> list[dict[str, str]]:
         """Read every sidecar next to ``model_path`` into the model ``sha256`` (a promoted
         model's: ``Promoter``'s ``read_sidecars``); returns the problems as dicts."""
-        return [problem.to_dict() for problem in self.apply(sha256, sidecars_of(model_path))]
+        return [problem.to_dict() for problem in self.apply(sha256, self.recent.of(model_path))]
+
+    def reader_of(self, index: SidecarIndex) -> Callable[[str, str], list[dict[str, str]]]:
+        """A ``read_sidecars`` hook like ``read_beside`` that takes a model's sidecars from
+        ``index`` (a scan's walk) instead of listing its folder again."""
+
+        def read(sha256: str, model_path: str) -> list[dict[str, str]]:
+            return [problem.to_dict() for problem in self.apply(sha256, index.of(model_path))]
+
+        return read
 
     def _fill(self, record: dict[str, Any], read: list[tuple[str, Fields]], previews: int) -> None:
         meta = copy.deepcopy(record["meta"])

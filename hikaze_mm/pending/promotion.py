@@ -37,7 +37,7 @@ the next start converges (no duplicate seqs, no orphan tiers, nothing lost).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from hikaze_mm.hashing import (
     HashService,
     ProgressCallback,
 )
-from hikaze_mm.images import ImageError, ImageStore
+from hikaze_mm.images import ImageError, ImageStore, StoreSnapshot
 from hikaze_mm.jobs import JobControl
 from hikaze_mm.meta import strip_image_keys
 from hikaze_mm.params import check_int
@@ -138,6 +138,11 @@ class Promoter:
         self.journal = PromotionJournal(db, images)
         self.read_sidecars = read_sidecars
 
+    def snapshot(self, pending_ids: Iterable[int]) -> StoreSnapshot:
+        """The image folders as a batch promoting ``pending_ids`` begins (one listing of
+        each), for ``promote``'s ``batch``."""
+        return self.images.snapshot(pending_ids)
+
     def recover(self) -> int:
         """Converge promotions a dead process left half done; returns how many."""
         return self.journal.recover_dead(skip=self.locks.ids.held())
@@ -160,8 +165,17 @@ class Promoter:
         control: JobControl | None = None,
         progress: ProgressCallback | None = None,
         on_outcome: OutcomeHook | None = None,
+        read_sidecars: SidecarHook | None = None,
+        batch: StoreSnapshot | None = None,
     ) -> dict[str, Any]:
         """Promote one pending model; see the module docstring for the rules.
+
+        For a caller promoting a batch (a scan), so that nothing lists a folder once per
+        model: ``read_sidecars`` replaces the promoter's own hook for this call (a scan
+        hands the sidecars its walk found), and ``batch`` is the image folders as the batch
+        began (``snapshot``): a new model whose hash had no tier file has no orphan to
+        sweep, and the pending originals come from it while their folder is unchanged.
+        None: the folders are listed.
 
         Returns ``{"status": "success", "id", "sha256", "action_taken"}``. Raises
         PromotionConflict (409), LockedError (423), NotFoundError / PendingFileMissing
@@ -179,9 +193,10 @@ class Promoter:
             with self.locks.hashes.hold(sha):
                 for _attempt in range(5):
                     try:
-                        return self._apply(pending, sha, size, conf_strategy, on_outcome)
+                        result = self._apply(pending, sha, size, conf_strategy, on_outcome, batch)
                     except _ModelChanged:
                         continue
+                    return self._with_sidecars(result, pending, read_sidecars)
                 raise ConflictError(f"the model {sha} keeps changing; try again")
 
     def _hash(
@@ -249,6 +264,7 @@ class Promoter:
         size: int,
         conf_strategy: str | None,
         on_outcome: OutcomeHook | None,
+        batch: StoreSnapshot | None = None,
     ) -> dict[str, Any]:
         pid = pending["id"]
         existing = self.db.models.get(sha)
@@ -260,7 +276,7 @@ class Promoter:
             raise self._conflict(pending, sha, existing, on_outcome)
         else:
             branch = conf_strategy
-        sources, covers, staged = self._stage_images(pid, sha, branch)
+        sources, covers, staged = self._stage_images(pid, sha, branch, batch)
         journaled = bool(staged or sources)
         probed = probe_file(pending["path"]).base if branch != "delete" else None
         if journaled:
@@ -288,18 +304,18 @@ class Promoter:
             raise
         if journaled:
             self.journal.finish(pid)
-        return self._result(pending, sha, branch, action, skipped)
+        return self._result(pending, sha, action, skipped)
 
     def _stage_images(
-        self, pid: int, sha: str, branch: str
+        self, pid: int, sha: str, branch: str, batch: StoreSnapshot | None
     ) -> tuple[list[Path], list[int], list[tuple[Path, int]]]:
         """The pending originals, the cover ``override`` replaces (the first image in
         display order), and a freshly claimed seq for each original the model gets."""
-        sources = self.images.pending_images(pid)
+        sources = (batch or self.images).pending_images(pid)
         covers = self.images.list_seqs(sha)[:1] if branch == "override" else []
         staged: list[tuple[Path, int]] = []
         if branch != "delete":
-            if branch == "created":
+            if branch == "created" and (batch is None or batch.may_have_tiers(sha)):
                 # No model has this hash, so any tier of it on disk is an orphan.
                 self.images.delete_all(sha)
             staged = [(src, self.images.claim_seq(sha)) for src in sources]
@@ -309,12 +325,10 @@ class Promoter:
         self,
         pending: dict[str, Any],
         sha: str,
-        branch: str,
         action: str,
         skipped: list[dict[str, str]],
     ) -> dict[str, Any]:
-        """The outcome for clients; the file is the model's now (but for ``delete``), so
-        its sidecars are read into it."""
+        """The outcome for clients."""
         result: dict[str, Any] = {
             "status": "success",
             "id": pending["id"],
@@ -323,8 +337,16 @@ class Promoter:
         }
         if skipped:
             result["skipped_images"] = skipped
-        if branch != "delete" and self.read_sidecars is not None:
-            problems = self.read_sidecars(sha, pending["path"])
+        return result
+
+    def _with_sidecars(
+        self, result: dict[str, Any], pending: dict[str, Any], hook: SidecarHook | None
+    ) -> dict[str, Any]:
+        """The file is the model's now (but for ``delete``): its sidecars are read into
+        it, by ``hook`` or the promoter's own ``read_sidecars``."""
+        read_sidecars = hook or self.read_sidecars
+        if result["action_taken"] != ACTIONS["delete"] and read_sidecars is not None:
+            problems = read_sidecars(result["sha256"], pending["path"])
             if problems:
                 result["sidecar_problems"] = problems
         return result
