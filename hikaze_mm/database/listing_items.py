@@ -81,13 +81,14 @@ _NSFW = (
     "instr(lower(replace(lm.tags, char(383), 's')), '\"name\":\"nsfw\"') "
     "THEN 'true' ELSE 'false' END)"
 )
-# An item's fields before ``trigger_words``, and after it (``_item`` joins them).
+# An item's fields before ``tags``, and after ``trigger_words`` (``item_json`` joins them;
+# ``json('true')``, a constant, is computed once a statement).
 ITEM_HEAD = (
     "json_object('sha256', lm.sha256, 'name', lm.name, 'type', lm.type, 'base', lm.base, "
     "'path', lm.path, 'size_bytes', lm.size_bytes, 'created_at', lm.created_at, "
     "'last_used_at', lm.last_used_at, "
-    "'missing', json(CASE WHEN lm.missing THEN 'true' ELSE 'false' END), "
-    "'short_hash', substr(lm.sha256, 1, 10), 'tags', json(lm.tags))"
+    "'missing', CASE WHEN lm.missing THEN json('true') ELSE json('false') END, "
+    "'short_hash', substr(lm.sha256, 1, 10))"
 )
 ITEM_TAIL = (
     f"json_object('preferred_weight', {_PREFERRED_WEIGHT}, 'civitai_url', {_CIVITAI_URL}, "
@@ -110,15 +111,15 @@ def trigger_words_json(raw: str | None) -> str:
     return raw if words == value else json.dumps(words, ensure_ascii=False)
 
 
-def item_json(head: str, words: str | None, tail: str) -> str:
+def item_json(head: str, tags: str, words: str | None, tail: str) -> str:
     """One item's JSON object from a row of ``items_sql`` (open: no closing brace, so the
     caller may add fields)."""
-    return f'{head[:-1]},"trigger_words":{trigger_words_json(words)},{tail[1:-1]}'
+    return f'{head[:-1]},"tags":{tags},"trigger_words":{trigger_words_json(words)},{tail[1:-1]}'
 
 
 def items_sql(sql: ListingSql, *, combined: bool) -> str:
-    """The page of ``sql`` as rows ``(total, sha256, head, trigger words, tail)`` in the
-    page's order (``item_json`` makes the item of the last three).
+    """The page of ``sql`` as rows ``(total, sha256, head, tags, trigger words, tail)`` in
+    the page's order (``item_json`` makes the item of the last four).
 
     ``combined``: the matches are materialized and counted in the same pass (as
     ``ListingSql.combined_sql``: ``total`` is their count); else ``total`` is null and
@@ -143,6 +144,7 @@ def items_sql(sql: ListingSql, *, combined: bool) -> str:
     return (
         f"WITH {page}, lm AS MATERIALIZED (SELECT p.total, {page_columns}, {_META} AS lm, "
         f"{_TAGS} AS tags FROM page p) "
-        f"SELECT lm.total, lm.sha256, {ITEM_HEAD}, lm.lm -> '$[0]', {ITEM_TAIL} FROM lm "
+        f"SELECT lm.total, lm.sha256, {ITEM_HEAD}, lm.tags, lm.lm -> '$[0]', {ITEM_TAIL} "
+        "FROM lm "
         f"ORDER BY {sql.order_by.replace('m.', 'lm.')}"
     )

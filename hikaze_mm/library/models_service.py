@@ -111,14 +111,15 @@ class ModelsService:
         """
         total, rows = self.db.listing.page_json(query)
         images = self.images.counts_and_covers([sha for sha, _item in rows])
-        items = ",".join(
-            f'{item},"image_count":{images[sha][0]},"cover_image":'
-            f"{json.dumps(images[sha][1])}}}"
-            for sha, item in rows
-        )
+        items = []
+        for sha, item in rows:
+            count, cover = images[sha]
+            # A cover's name is hex digits, digits, "_" and ".webp": JSON with no escape.
+            cover_json = "null" if cover is None else f'"{cover}"'
+            items.append(f'{item},"image_count":{count},"cover_image":{cover_json}}}')
         return (
             f'{{"total":{total},"offset":{query.offset},"limit":{query.limit},'
-            f'"items":[{items}]}}'
+            f'"items":[{",".join(items)}]}}'
         )
 
     def type_counts(self, *, include_missing: bool = False) -> list[dict[str, Any]]:
