@@ -59,13 +59,13 @@ _CLEAN_WORDS = re.compile(rf"\[(?:{_WORD}(?:,{_WORD})*)?\]")
 _TAGS = (
     "(SELECT json_group_array(json_object('id', id, 'name', name, 'color', color)) "
     "FROM (SELECT t.id, t.name, t.color FROM model_tags l JOIN tags t ON t.id = l.tag_id "
-    "WHERE l.model_hash = p.sha256 ORDER BY t.name COLLATE NOCASE))"
+    "WHERE l.model_hash = m.sha256 ORDER BY t.name COLLATE NOCASE))"
 )
 # One page row's four meta fields as a JSON array (null when its meta is not valid JSON).
 _META = (
-    "(SELECT CASE WHEN json_valid(mm.meta_json) THEN json_extract(mm.meta_json, "
+    "CASE WHEN json_valid(m.meta_json) THEN json_extract(m.meta_json, "
     + ", ".join(f"'{path}'" for path in ITEM_META_PATHS)
-    + ") END FROM models mm WHERE mm.rowid = p.rid)"
+    + ") END"
 )
 _PREFERRED_WEIGHT = (
     "CASE WHEN json_type(lm.lm, '$[1]') IN ('integer', 'real') AND "
@@ -123,28 +123,27 @@ def items_sql(sql: ListingSql, *, combined: bool) -> str:
 
     ``combined``: the matches are materialized and counted in the same pass (as
     ``ListingSql.combined_sql``: ``total`` is their count); else ``total`` is null and
-    the page is ``ListingSql.page_sql``'s. Parameters: ``sql.page_args``.
+    the page is ``ListingSql.page_sql``'s. Either way the matches carry only their rowid
+    and sort keys; a page row's columns are read after the page is cut, with its meta.
+    Parameters: ``sql.page_args``.
     """
-    page_columns = ", ".join(PAGE_COLUMNS)
     if combined:
-        columns = ", ".join(f"m.{c}" for c in PAGE_COLUMNS)
+        keys = ", ".join(dict.fromkeys(term.split()[0] for term in sql.order_by.split(", ")))
         page = (
-            f"hits AS MATERIALIZED (SELECT {columns}, m.rowid AS rid FROM models m "
+            f"hits AS MATERIALIZED (SELECT m.rowid AS rid, {keys} FROM models m "
             f"WHERE {sql.where}), "
-            f"page AS (SELECT (SELECT COUNT(*) FROM hits) AS total, "
-            f"{page_columns}, rid FROM hits ORDER BY {sql.order_by.replace('m.', '')} "
-            "LIMIT ? OFFSET ?)"
+            "page AS (SELECT (SELECT COUNT(*) FROM hits) AS total, rid FROM hits "
+            f"ORDER BY {sql.order_by.replace('m.', '')} LIMIT ? OFFSET ?)"
         )
     else:
-        columns = ", ".join(f"m.{c}" for c in PAGE_COLUMNS)
         page = (
-            f"page AS (SELECT NULL AS total, {columns}, m.rowid AS rid "
-            f"FROM models m WHERE {sql.where} ORDER BY {sql.order_by} LIMIT ? OFFSET ?)"
+            "page AS (SELECT NULL AS total, m.rowid AS rid FROM models m "
+            f"WHERE {sql.where} ORDER BY {sql.order_by} LIMIT ? OFFSET ?)"
         )
+    columns = ", ".join(f"m.{c}" for c in PAGE_COLUMNS)
     return (
-        f"WITH {page}, lm AS MATERIALIZED (SELECT p.total, {page_columns}, {_META} AS lm, "
-        f"{_TAGS} AS tags FROM page p) "
+        f"WITH {page}, lm AS MATERIALIZED (SELECT p.total, {columns}, {_META} AS lm, "
+        f"{_TAGS} AS tags FROM page p CROSS JOIN models m ON m.rowid = p.rid) "
         f"SELECT lm.total, lm.sha256, {ITEM_HEAD}, lm.tags, lm.lm -> '$[0]', {ITEM_TAIL} "
-        "FROM lm "
-        f"ORDER BY {sql.order_by.replace('m.', 'lm.')}"
+        f"FROM lm ORDER BY {sql.order_by.replace('m.', 'lm.')}"
     )
