@@ -8,8 +8,8 @@ The library holds what the SQL must get right: names and paths with quotes,
 backslashes, control characters and non-ASCII letters; trigger words to trim, repeated,
 empty, of other types, a lone string, a dict; preferred weights of every JSON type and out
 of range; Civitai URLs and NSFW flags of the wrong type; a meta that is not JSON; tags
-whose names fold to "nsfw" (U+017F long s) or nearly do; missing and used models; images
-in a chosen order.
+whose names fold to "nsfw" (U+017F long s) or nearly do, or whose JSON holds it; missing
+and used models; images in a chosen order.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ MODELS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
     ),
     (
         "dict words",
-        (),
+        ('x","name":"nsfw', "nsfw2", "_nsfw"),  # not "nsfw", though their JSON holds it
         {
             "size_bytes": 3,
             "meta": {

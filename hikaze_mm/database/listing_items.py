@@ -77,9 +77,9 @@ _CIVITAI_URL = "CASE WHEN json_type(lm.lm, '$[2]') = 'text' THEN lm.lm ->> '$[2]
 # inside a JSON string is escaped, so the pattern cannot come from within a value;
 # SQLite writes letters unescaped): lower() folds ASCII case, replace() the long s.
 _NSFW = (
-    "json(CASE WHEN json_type(lm.lm, '$[3]') = 'true' OR "
+    "CASE WHEN json_type(lm.lm, '$[3]') = 'true' OR "
     "instr(lower(replace(lm.tags, char(383), 's')), '\"name\":\"nsfw\"') "
-    "THEN 'true' ELSE 'false' END)"
+    "THEN json('true') ELSE json('false') END"
 )
 # An item's fields before ``tags``, and after ``trigger_words`` (``item_json`` joins them;
 # ``json('true')``, a constant, is computed once a statement).
