@@ -375,11 +375,7 @@ class ImageStore:
     def cover_images(self, sha256s: Iterable[str]) -> dict[str, str | None]:
         """Each model's first image name (in display order), or None; from the in-memory
         index and orders, no disk reads unless a folder changed."""
-        with self._lock:
-            self._refresh_index()
-            self._refresh_orders()
-            firsts = {s: self._ordered(s)[:1] for s in sha256s}
-        return {s: public_name(s, first[0]) if first else None for s, first in firsts.items()}
+        return {s: cover for s, (_count, cover) in self.counts_and_covers(sha256s).items()}
 
     # ------------------------------------------------------------ order
     def _order_path(self, sha: str) -> Path:

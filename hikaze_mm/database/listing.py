@@ -1,8 +1,9 @@
 """ListingStore: the library's filtered, sorted, paginated listing, facets and totals.
 
 ``ModelQuery`` holds the filters; ``build_sql`` turns one into two statements (a COUNT
-and a page) with only bound parameters, and ``ListingStore.page`` runs them. Filters, all
-combined with AND:
+and a page) with only bound parameters, and ``ListingStore.page`` runs them
+(``ListingStore.page_json`` runs the same plan with each row of the page written as JSON
+by SQLite: ``listing_items``). Filters, all combined with AND:
 
 * ``type`` and ``base``: exact match (type through the canonical vocabulary); ``base``
   ``unknown`` lists the models with no base;
