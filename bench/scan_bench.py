@@ -6,11 +6,13 @@ Parts (``--part``, default ``all``):
   a first scan, then unchanged rescans timed beside a bare ``os.walk`` + ``os.stat`` of
   the same tree (target: at most 1.3x).
 * ``listing``: a real library of --models models (default 50,000) with tags, trigger words
-  and realistic meta, served by a real server on 127.0.0.1. ``GET /api/models`` with
-  limit 100 is timed --requests times for three queries: a tag filter with a text query
-  (target p50 at most 8 ms), no filter sorted by name (at most 5 ms), and a text query
-  alone; each prints p50 and p95, and the ratio to the same SQL (count + page) run
-  directly on SQLite.
+  and realistic meta, served by a real server on 127.0.0.1 in a child process (the
+  client does not share its event loop). ``GET /api/models`` with limit 100 is timed
+  --requests times from the bench's process (to the body's last byte) for three queries:
+  a tag filter with a text query, no filter sorted by name, and a text query alone; each
+  prints p50 and p95, the same SQL (count + page) run directly on SQLite in the same run
+  (interleaved with the requests), and the difference (target for the first two: HTTP
+  p50 at most 2 ms above the raw SQL's).
 * ``firstscan``: N small model files (--file-kb each, default 4; distinct contents, some
   with a ``.json`` sidecar or a preview) in ONE folder, for N = 2,000 and 10,000: the first
   scan with immediate hashing, against the hashing of the same files on their own
@@ -26,8 +28,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import http.client
 import io
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -35,12 +39,14 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from multiprocessing.connection import Connection
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp
 from aiohttp import web
 from PIL import Image
 
@@ -251,54 +257,96 @@ def build_listing_library(services: Services, count: int, seed: int = 5) -> None
     services.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def time_raw_sql(services: Services, query: ModelQuery, runs: int) -> list[float]:
-    """The listing's own SQL (``db.listing.page``), without HTTP, JSON or item assembly."""
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        services.db.listing.page(query)
-        samples.append(time.perf_counter() - start)
-    return samples
+def serve_listing(data_dir: Path, models_root: Path, channel: Connection) -> None:
+    """The listing's server, in a child process of its own (the bench's client must not
+    share its event loop): a real server on 127.0.0.1, as ``create_app`` builds it. It
+    sends its port, then serves until the bench sends anything (or goes away)."""
+    asyncio.run(_serve_listing(data_dir, models_root, channel))
 
 
-async def time_http(base_url: str, params: dict[str, str], runs: int) -> tuple[list[float], int]:
-    samples = []
-    total = -1
-    async with aiohttp.ClientSession() as session:
-        for _ in range(5):  # warm-up: connection, page cache, image index
-            async with session.get(f"{base_url}/api/models", params=params) as resp:
-                body = await resp.json()
-                assert resp.status == 200, body
-        for _ in range(runs):
-            start = time.perf_counter()
-            async with session.get(f"{base_url}/api/models", params=params) as resp:
-                body = await resp.json()
-            samples.append(time.perf_counter() - start)
-            total = body["total"]
-    return samples, total
-
-
-async def serve_and_time(services: Services, params: dict[str, str], runs: int):
-    runner = web.AppRunner(create_app(services, close_services=False))
+async def _serve_listing(data_dir: Path, models_root: Path, channel: Connection) -> None:
+    config = Config.load(data_dir=data_dir, model_roots=[str(models_root)], env={})
+    runner = web.AppRunner(create_app(Services.open(config)))  # closes them at cleanup
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
     try:
-        return await time_http(f"http://{host}:{port}", params, runs)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        channel.send(runner.addresses[0][1])
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_reader(channel.fileno(), stop.set)
+        await stop.wait()
     finally:
         await runner.cleanup()
 
 
+@contextmanager
+def listing_server(data_dir: Path, models_root: Path) -> Iterator[int]:
+    """Run ``serve_listing`` in a child process; yield its port."""
+    ours, theirs = multiprocessing.Pipe()
+    child = multiprocessing.get_context("spawn").Process(
+        target=serve_listing, args=(data_dir, models_root, theirs), daemon=True
+    )
+    child.start()
+    try:
+        if not ours.poll(120):
+            raise RuntimeError("the listing's server did not start within 120 s")
+        yield int(ours.recv())
+    finally:
+        with suppress(OSError):
+            ours.send("stop")
+        child.join(30)
+        if child.is_alive():
+            child.terminate()
+            child.join()
+
+
+def get_listing(conn: http.client.HTTPConnection, path: str) -> tuple[float, bytes]:
+    """One ``GET``, timed from sending it to the last byte of its body (parsing the body
+    is the client's work, done after)."""
+    start = time.perf_counter()
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    body = resp.read()
+    elapsed = time.perf_counter() - start
+    assert resp.status == 200, body[:500]
+    return elapsed, body
+
+
+def time_listing(
+    services: Services, port: int, params: dict[str, str], query: ModelQuery, runs: int
+) -> tuple[list[float], list[float], int]:
+    """HTTP times of ``GET /api/models`` from this process (keep-alive, one connection)
+    and times of the listing's own SQL (``db.listing.page``: count + page, without HTTP,
+    JSON or item assembly) run here, interleaved so both see the same machine."""
+    path = f"/api/models?{urlencode(params)}"
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    http_times, raw_times = [], []
+    try:
+        for _ in range(20):  # warm-up: connection, page cache, each worker's statements
+            body = get_listing(conn, path)[1]
+        for _ in range(runs):
+            elapsed, body = get_listing(conn, path)
+            http_times.append(elapsed)
+            start = time.perf_counter()
+            total, _rows = services.db.listing.page(query)
+            raw_times.append(time.perf_counter() - start)
+    finally:
+        conn.close()
+    served = json.loads(body)["total"]
+    assert served == total, (served, total)
+    return http_times, raw_times, total
+
+
 LISTING_CASES = (
-    # (label, HTTP parameters, ModelQuery, target p50 in seconds or None)
+    # (label, HTTP parameters, ModelQuery, target: at most this many seconds above the
+    # raw SQL at p50, or None)
     (
         f"tags={LISTING_TAG}&q={LISTING_QUERY}",
         {"limit": "100", "tags": LISTING_TAG, "q": LISTING_QUERY},
         ModelQuery(limit=100, tags=(LISTING_TAG,), q=LISTING_QUERY),
-        0.008,
+        0.002,
     ),
-    ("no filter, sort=name", {"limit": "100", "sort": "name"}, ModelQuery(limit=100), 0.005),
+    ("no filter, sort=name", {"limit": "100", "sort": "name"}, ModelQuery(limit=100), 0.002),
     (
         f"q={LISTING_QUERY}",
         {"limit": "100", "q": LISTING_QUERY},
@@ -314,32 +362,47 @@ def run_listing(args: argparse.Namespace, workdir: Path) -> None:
     runs = 30 if args.quick and args.requests is None else (args.requests or 300)
     models_root = workdir / "listing-models"
     models_root.mkdir()
-    config = Config.load(data_dir=workdir / "listing-data", model_roots=[str(models_root)], env={})
+    data_dir = workdir / "listing-data"
+    config = Config.load(data_dir=data_dir, model_roots=[str(models_root)], env={})
     services = Services.open(config)
     try:
         start = time.perf_counter()
         build_listing_library(services, count)
         print(f"listing: built {count} models in {time.perf_counter() - start:.1f}s")
         assert services.db.listing.search_ready()
-        for label, params, query, target in LISTING_CASES:
-            http, total = asyncio.run(serve_and_time(services, params, runs))
-            raw = time_raw_sql(services, query, runs)
-            http_p50, raw_p50 = statistics.median(http), statistics.median(raw)
-            print(f"listing: GET /api/models?limit=100 {label}: {total} of {count} match")
-            print(
-                f"  HTTP   p50 {ms(http_p50):>10}  p95 {ms(percentile(http, 0.95)):>10}"
-                f"  ({runs} runs)"
-            )
-            print(f"  raw SQL p50 {ms(raw_p50):>10}  p95 {ms(percentile(raw, 0.95)):>10}")
-            print(f"  ratio HTTP/raw SQL (p50) {http_p50 / raw_p50:.2f}x")
-            if target is not None:
-                verdict = "met" if http_p50 <= target else "NOT met"
-                print(
-                    f"  target p50 <= {target * 1000:g} ms: {verdict}"
-                    + (" (quick run)" if args.quick else "")
-                )
+        with listing_server(data_dir, models_root) as port:
+            for label, params, query, target in LISTING_CASES:
+                http_times, raw, total = time_listing(services, port, params, query, runs)
+                report_listing(label, total, count, http_times, raw, target, args.quick)
     finally:
         services.close()
+
+
+def report_listing(
+    label: str,
+    total: int,
+    count: int,
+    http_times: list[float],
+    raw: list[float],
+    target: float | None,
+    quick: bool,
+) -> None:
+    http_p50, raw_p50 = statistics.median(http_times), statistics.median(raw)
+    runs = len(http_times)
+    print(f"listing: GET /api/models?limit=100 {label}: {total} of {count} match")
+    print(
+        f"  HTTP   p50 {ms(http_p50):>10}  p95 {ms(percentile(http_times, 0.95)):>10}"
+        f"  ({runs} runs, client in another process)"
+    )
+    print(f"  raw SQL p50 {ms(raw_p50):>10}  p95 {ms(percentile(raw, 0.95)):>10}")
+    print(f"  HTTP above raw SQL (p50) {ms(http_p50 - raw_p50)}")
+    print(f"  ratio HTTP/raw SQL (p50) {http_p50 / raw_p50:.2f}x")
+    if target is not None:
+        verdict = "met" if http_p50 - raw_p50 <= target else "NOT met"
+        print(
+            f"  target p50 <= raw SQL + {target * 1000:g} ms: {verdict}"
+            + (" (quick run)" if quick else "")
+        )
 
 
 # ---------------------------------------------------------------------- firstscan

@@ -8,6 +8,7 @@ library of that backend (its ``database_url``, say).
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -327,6 +328,32 @@ def test_a_listing_filters_sorts_and_counts(library: Library) -> None:
     ]
     assert library.listing.totals()["missing"] == 1
     assert sorted(library.listing.all_sha256s()) == [SHA_A, SHA_B, SHA_C]
+
+
+def test_a_listing_page_as_json_is_the_same_page(library: Library) -> None:
+    """``page_json``: the page ``page`` finds, each item an open JSON object (the caller
+    closes it) holding the row's columns, tags by name and its meta's fields."""
+    add_model(library, SHA_A, "/m/loras/v10.safetensors", name="v10", size_bytes=1)
+    add_model(library, SHA_B, "/m/loras/v2.safetensors", name="v2", base="SDXL")
+    library.models.update(SHA_B, meta={"trigger_words": [" b ", "b"], "preferred_weight": 0.5})
+    library.models.add_tags(SHA_B, ["zeta", "Alpha"])
+    for query in (ModelQuery(), ModelQuery(tags=("alpha",)), ModelQuery(limit=1, offset=1)):
+        total, rows = library.listing.page(query)
+        assert library.listing.page_json(query)[0] == total
+        shas = [sha for sha, _item in library.listing.page_json(query)[1]]
+        assert shas == [row["sha256"] for row in rows]
+    items = dict(library.listing.page_json(ModelQuery())[1])
+    item = json.loads(items[SHA_B] + "}")
+    assert {k: item[k] for k in ("name", "base", "size_bytes", "missing")} == {
+        "name": "v2",
+        "base": "SDXL",
+        "size_bytes": None,
+        "missing": False,
+    }
+    assert [t["name"] for t in item["tags"]] == ["Alpha", "zeta"]
+    assert item["trigger_words"] == ["b"] and item["preferred_weight"] == 0.5
+    assert json.loads(items[SHA_A] + "}")["trigger_words"] == []
+    assert library.listing.page_json(ModelQuery(tags=("nobody",))) == (0, [])
 
 
 def test_text_search_finds_names_tags_and_hash_prefixes(library: Library) -> None:

@@ -1,8 +1,9 @@
 """ListingStore: the library's filtered, sorted, paginated listing, facets and totals.
 
 ``ModelQuery`` holds the filters; ``build_sql`` turns one into two statements (a COUNT
-and a page) with only bound parameters, and ``ListingStore.page`` runs them. Filters, all
-combined with AND:
+and a page) with only bound parameters, and ``ListingStore.page`` runs them
+(``ListingStore.page_json`` runs the same plan with each row of the page written as JSON
+by SQLite: ``listing_items``). Filters, all combined with AND:
 
 * ``type`` and ``base``: exact match (type through the canonical vocabulary); ``base``
   ``unknown`` lists the models with no base;
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hikaze_mm.database.errors import StorageBusyError, StorageUnavailableError
+from hikaze_mm.database.listing_items import item_json, items_sql
 from hikaze_mm.database.sql import path_prefix_bounds
 from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.tags import nocase
@@ -323,6 +325,16 @@ def build_sql(
     )
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A listing ready to run: its SQL, whether the page also counts its matches
+    (``combined_sql``: a required tag bounds them), and the total if already known."""
+
+    sql: ListingSql
+    combined: bool
+    total: int | None
+
+
 def _present(include_missing: bool) -> str:
     return "1" if include_missing else "missing = 0"
 
@@ -337,42 +349,70 @@ class ListingStore:
 
     def page(self, query: ModelQuery) -> tuple[int, list[dict[str, Any]]]:
         """``(total, rows)`` for ``query``; each row a dict of LIST_COLUMNS."""
+        plan = self._plan(query)
+        if plan is None:
+            return 0, []  # a required tag nobody has
+        rows: list[Any] = []
+        if query.limit:
+            statement = plan.sql.combined_sql if plan.combined else plan.sql.page_sql
+            rows = self.db.conn.execute(statement, plan.sql.page_args).fetchall()
+        total = self._total(plan, rows[0]["total"] if plan.combined and rows else None)
+        return total, [{key: row[key] for key in LIST_COLUMNS} for row in rows]
+
+    def page_json(self, query: ModelQuery) -> tuple[int, list[tuple[str, str]]]:
+        """``(total, [(sha256, item)])``: the page ``page`` finds, each item the text of one
+        JSON object built by SQLite (``listing_items``) without ``image_count`` and
+        ``cover_image`` and without its closing brace (the caller adds those)."""
+        plan = self._plan(query)
+        if plan is None:
+            return 0, []
+        rows: list[Any] = []
+        if query.limit:
+            statement = items_sql(plan.sql, combined=plan.combined)
+            rows = self.db.conn.execute(statement, plan.sql.page_args).fetchall()
+        total = self._total(plan, rows[0][0] if plan.combined and rows else None)
+        return total, [(row[1], item_json(*row[2:])) for row in rows]
+
+    def _plan(self, query: ModelQuery) -> _Plan | None:
+        """How ``query`` runs (None: a required tag nobody has, so nothing matches); the
+        total when the text index knows it."""
         names = [*query.tags, *query.exclude_tags]
         tag_ids = self.db.tags.ids_by_name(names) if names else {}
         if any(nocase(name) not in tag_ids for name in query.tags):
-            return 0, []  # a required tag nobody has
+            return None
         search = self._text_search(query, tag_ids) if query.q and self.search_ready() else None
         sql = build_sql(query, tag_ids, search)
-        conn = self.db.conn
-        rows: list[Any] = []
         total: int | None = None
         if search is not None and search.hits is not None and _only_text(query):
             total = search.hits  # every document is a model's: less those flagged missing
             if not query.include_missing and total:
                 total -= int(
-                    conn.execute(
+                    self.db.conn.execute(
                         "SELECT COUNT(*) FROM models m INDEXED BY idx_models_missing "
                         "WHERE m.missing != 0 AND m.rowid IN "
                         "(SELECT rowid FROM model_search WHERE model_search MATCH ?)",
                         (search.match,),
                     ).fetchone()[0]
                 )
-        if query.tags and query.limit:
-            rows = conn.execute(sql.combined_sql, sql.page_args).fetchall()
-            total = int(rows[0]["total"]) if rows else None
-        elif query.limit:
-            rows = conn.execute(sql.page_sql, sql.page_args).fetchall()
-        if total is None:
-            if sql.where == "m.missing = 0":  # no filter: two counts that read no row
-                total = int(
-                    conn.execute(
-                        "SELECT (SELECT COUNT(*) FROM models) - (SELECT COUNT(*) FROM models "
-                        "INDEXED BY idx_models_missing WHERE missing != 0)"
-                    ).fetchone()[0]
-                )
-            else:
-                total = int(conn.execute(sql.count_sql, sql.args).fetchone()[0])
-        return total, [{key: row[key] for key in LIST_COLUMNS} for row in rows]
+        return _Plan(sql, combined=bool(query.tags and query.limit), total=total)
+
+    def _total(self, plan: _Plan, counted: Any) -> int:
+        """The listing's total: the index's, else the page's count of its matches
+        (``counted``, from a combined page with rows), else a count."""
+        if counted is not None:
+            return int(counted)
+        if plan.total is not None:
+            return plan.total
+        sql = plan.sql
+        if sql.where == "m.missing = 0":  # no filter: two counts that read no row
+            statement, args = (
+                "SELECT (SELECT COUNT(*) FROM models) - (SELECT COUNT(*) FROM models "
+                "INDEXED BY idx_models_missing WHERE missing != 0)",
+                (),
+            )
+        else:
+            statement, args = sql.count_sql, sql.args
+        return int(self.db.conn.execute(statement, args).fetchone()[0])
 
     def _text_search(self, query: ModelQuery, tag_ids: Mapping[str, int]) -> TextSearch:
         """Plan ``q`` (see ``TextSearch``): with required tags the index finds the models

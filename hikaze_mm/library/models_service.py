@@ -16,6 +16,7 @@ key; "replace" stores it as the whole new meta.
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,6 @@ from hikaze_mm.meta import (
 
 # Fields whose user edits ``meta.sources`` records (``base`` is a column, the rest meta).
 USER_FIELDS = ("base", "trigger_words", "preferred_weight", "description")
-# The meta fields a listing item shows (one batch query per page).
-LIST_META_KEYS = ("trigger_words", "preferred_weight", "civitai.url", "civitai.nsfw")
 NSFW_TAG = "nsfw"
 
 
@@ -97,32 +96,31 @@ class ModelsService:
 
     # ------------------------------------------------------------ reading
     def list(self, query: ModelQuery) -> dict[str, Any]:
-        """``{total, offset, limit, items}`` for one page of the library.
+        """``{total, offset, limit, items}`` for one page of the library (``list_json``
+        parsed)."""
+        page: dict[str, Any] = json.loads(self.list_json(query))
+        return page
 
-        A fixed number of queries whatever the page's length: the page, its tags and its
-        trigger words (one batch query each), and image counts and covers from the image
-        store's index.
+    def list_json(self, query: ModelQuery) -> str:
+        """``{total, offset, limit, items}`` for one page of the library, as JSON text.
+
+        Each item is built by SQLite in the page's own statement (``page_json``: the
+        columns, tags, trigger words, preferred weight, Civitai URL and NSFW flag); only
+        ``image_count`` and ``cover_image`` (the image store's in-memory index) are added
+        here, to the item's text. A fixed number of statements whatever the page's length.
         """
-        total, rows = self.db.listing.page(query)
-        shas = [row["sha256"] for row in rows]
-        tags = self.db.tags.for_models(shas)
-        metas = self.db.models.meta_fields(shas, LIST_META_KEYS) if shas else {}
-        counts = self.images.image_counts(shas)
-        covers = self.images.cover_images(shas)
-        for item in rows:
-            sha = item["sha256"]
-            meta = metas.get(sha, {})
-            item["short_hash"] = short_hash(sha)
-            item["missing"] = bool(item["missing"])
-            item["tags"] = tags.get(sha, [])
-            item["trigger_words"] = trigger_words_of(meta.get("trigger_words"))
-            item["preferred_weight"] = preferred_weight_of(meta.get("preferred_weight"))
-            url = meta.get("civitai.url")
-            item["civitai_url"] = url if isinstance(url, str) else None
-            item["nsfw"] = is_nsfw(item["tags"], meta.get("civitai.nsfw"))
-            item["image_count"] = counts.get(sha, 0)
-            item["cover_image"] = covers.get(sha)
-        return {"total": total, "offset": query.offset, "limit": query.limit, "items": rows}
+        total, rows = self.db.listing.page_json(query)
+        images = self.images.counts_and_covers([sha for sha, _item in rows])
+        items = []
+        for sha, item in rows:
+            count, cover = images[sha]
+            # A cover's name is hex digits, digits, "_" and ".webp": JSON with no escape.
+            cover_json = "null" if cover is None else f'"{cover}"'
+            items.append(f'{item},"image_count":{count},"cover_image":{cover_json}}}')
+        return (
+            f'{{"total":{total},"offset":{query.offset},"limit":{query.limit},'
+            f'"items":[{",".join(items)}]}}'
+        )
 
     def type_counts(self, *, include_missing: bool = False) -> list[dict[str, Any]]:
         return self.db.listing.type_counts(include_missing=include_missing)

@@ -78,3 +78,8 @@ def bool_param(request: web.Request, name: str, default: bool = False) -> bool:
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+def json_text_response(body: str, status: int = 200) -> web.Response:
+    """A body that is JSON text already (built once, by the service), sent as it is."""
+    return web.Response(text=body, status=status, content_type="application/json")

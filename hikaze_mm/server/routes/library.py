@@ -12,7 +12,14 @@ from aiohttp import web
 
 from hikaze_mm.library.queries import query_from_params
 from hikaze_mm.params import parse_index
-from hikaze_mm.server.http import bool_param, json_response, read_json, run_sync, services
+from hikaze_mm.server.http import (
+    bool_param,
+    json_response,
+    json_text_response,
+    read_json,
+    run_sync,
+    services,
+)
 from hikaze_mm.server.requests import edits as parse
 from hikaze_mm.server.requests.jobs import probe_every
 
@@ -26,7 +33,7 @@ async def list_models(request: web.Request) -> web.Response:
     limit, include_missing."""
     multi = {key: request.query.getall(key, []) for key in ("tags", "exclude_tags")}
     query = query_from_params(request.query, multi)
-    return json_response(await run_sync(services(request).models.list, query))
+    return json_text_response(await run_sync(services(request).models.list_json, query))
 
 
 @routes.get("/api/models/types")
