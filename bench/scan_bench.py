@@ -15,8 +15,8 @@ Parts (``--part``, default ``all``):
   p50 at most 2 ms above the raw SQL's).
 * ``firstscan``: N model files (--file-kb each, default 16384: 16 MiB, a small LoRA; past
   4 KB they are sparse; ``--file-kb 4`` shows the fixed cost per model alone) with distinct
-  contents, some with a ``.json`` sidecar or a preview, in ONE folder, for N = 2,000 and 10,000: the first
-  scan with immediate hashing, against the hashing of the same files on their own
+  contents, some with a ``.json`` sidecar or a preview, in ONE folder, for N = 2,000 and
+  10,000: the first scan with immediate hashing, against the hashing of the same files on their own
   (``HashService.hash_file`` each, in a library of its own). Its cost beyond hashing must
   stay under 20% of the hashing time and grow linearly with N (5x from 2,000 to 10,000).
 
