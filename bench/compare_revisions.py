@@ -6,7 +6,8 @@ git worktree (removed afterwards), and each benchmark script runs there and here
 turn, with the same arguments. Each script prints its own figures and ratios to its own
 baseline; this prints them under a heading per revision, then one table of the lines that
 carry the figures named by ``--grep`` (default: ratios and p50s). A script that the earlier
-revision lacks is copied into its tree, so both figures come from the same measuring code.
+revision lacks is copied into its tree, so both figures come from the same measuring code
+(``--head-script`` copies it in any case: a script whose measuring code changed).
 
 Usage:
     python bench/compare_revisions.py BASE_REF -- scan_bench.py --part rescan
@@ -46,6 +47,11 @@ def main() -> int:
     parser.add_argument("base", help="the earlier revision (a commit, tag or branch)")
     parser.add_argument("--rounds", type=int, default=1, help="base then head, this many times")
     parser.add_argument("--grep", default=DEFAULT_GREP, help="the lines the summary keeps")
+    parser.add_argument(
+        "--head-script",
+        action="store_true",
+        help="measure the earlier revision with this tree's copy of the script too",
+    )
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)
     args, bench = parser.parse_args(argv[:cut]), argv[cut + 1 :]
@@ -61,7 +67,7 @@ def main() -> int:
             capture_output=True,
         )
         try:
-            if not (base_tree / "bench" / script).exists():  # new here: measure with it there
+            if args.head_script or not (base_tree / "bench" / script).exists():
                 shutil.copy2(REPO / "bench" / script, base_tree / "bench" / script)
             summary: list[tuple[str, str]] = []
             for n in range(1, args.rounds + 1):
