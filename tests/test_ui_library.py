@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from hikaze_mm.database import now_ms
 from tests.browser import (
     Library,
     LiveServer,

@@ -32,8 +32,9 @@ VIEWPORT = {"width": 1280, "height": 900}
 
 def seed_many(lib: Library, n: int) -> None:
     """`n` LoRAs "model 00000".. by direct inserts in one transaction (a few seconds)."""
+    created = 1_700_000_000_000
     rows = [
-        (f"{i:064x}", f"/models/loras/m{i:05d}.safetensors", f"model {i:05d}", "loras", 1_700_000_000_000 - i)
+        (f"{i:064x}", f"/models/loras/m{i:05d}.safetensors", f"model {i:05d}", "loras", created - i)
         for i in range(n)
     ]
     with lib.db.transaction() as conn:
@@ -77,7 +78,8 @@ def layout(page: Any) -> dict[str, float]:
         """() => {
           const grid = document.querySelector('.cards');
           const style = getComputedStyle(grid);
-          const cols = style.display.includes('grid') ? style.gridTemplateColumns.split(' ').length : 1;
+          const grids = style.display.includes('grid');
+          const cols = grids ? style.gridTemplateColumns.split(' ').length : 1;
           const gap = parseFloat(style.rowGap) || 0;
           const one = grid.querySelector('.card[data-sha256]');
           const box = grid.getBoundingClientRect();

@@ -25,6 +25,77 @@ function viewportOf(scroller) {
   return { top: Math.max(0, box.top), bottom: Math.min(window.innerHeight, box.bottom) };
 }
 
+/** The DOM half: the rendered elements (index -> element) and their spacers. */
+class Rows {
+  constructor(container, lay, itemAt, options) {
+    Object.assign(this, { container, lay, itemAt, options });
+    this.rendered = new Map();
+    this.shown = { start: 0, end: 0 };
+  }
+
+  build(index) {
+    const item = this.itemAt(index);
+    const el = item === undefined ? this.options.placeholder(index) : this.options.render(item, index);
+    el.dataset.index = String(index);
+    if (item === undefined) {
+      el.dataset.placeholder = "true";
+      el.style.setProperty("min-height", `${Math.max(0, this.lay.rowHeight - this.lay.gap)}px`);
+    }
+    return el;
+  }
+
+  /** Put a new element for `index` in place of the old one, keeping the focus it had. */
+  rebuild(index) {
+    const old = this.rendered.get(index);
+    const el = this.build(index);
+    this.rendered.set(index, el);
+    const focused = old.contains(document.activeElement);
+    this.options.onRemove(old);
+    old.replaceWith(el);
+    if (focused) el.focus({ preventScroll: true });
+  }
+
+  remove(index) {
+    const el = this.rendered.get(index);
+    this.options.onRemove(el);
+    el.remove();
+    this.rendered.delete(index);
+  }
+
+  clear() {
+    for (const index of [...this.rendered.keys()]) this.remove(index);
+    this.shown = { start: 0, end: 0 };
+  }
+
+  /** Render the items of `win`, reusing those in the DOM; whether anything changed. */
+  draw(win) {
+    for (const index of [...this.rendered.keys()]) if (index < win.start || index >= win.end) this.remove(index);
+    let changed = this.shown.start !== win.start || this.shown.end !== win.end;
+    let first = win.end; // the first index still in the DOM
+    for (let index = win.start; index < win.end && first === win.end; index += 1) if (this.rendered.has(index)) first = index;
+    const before = [];
+    const after = [];
+    for (let index = win.start; index < win.end; index += 1) {
+      const old = this.rendered.get(index);
+      if (old && !(old.dataset.placeholder && this.itemAt(index) !== undefined)) continue;
+      changed = true;
+      if (old) {
+        this.rebuild(index);
+        continue;
+      }
+      const el = this.build(index);
+      this.rendered.set(index, el);
+      (index < first ? before : after).push(el);
+    }
+    if (before.length) this.container.prepend(...before);
+    if (after.length) this.container.append(...after);
+    this.shown = { start: win.start, end: win.end };
+    this.container.style.setProperty("padding-top", `${win.padTop}px`);
+    this.container.style.setProperty("padding-bottom", `${win.padBottom}px`);
+    return changed;
+  }
+}
+
 /**
  * A virtual list in `container`. Options:
  * - pageSize; load(offset, limit, signal) -> {total, items};
@@ -32,280 +103,221 @@ function viewportOf(scroller) {
  * - onLoad({total, error}) after each page (error: the exception, or null);
  * - afterRender() after the rendered items changed; onRemove(element) when one leaves;
  * - estimate: the row height until one is measured.
- * Elements carry data-index. Returns the list's operations.
+ * Elements carry data-index.
  */
-export function createVirtualList(options) {
-  const { container, pageSize, load, render, placeholder } = options;
-  const hooks = { onLoad: () => {}, afterRender: () => {}, onRemove: () => {}, ...options };
-  const pages = new Map(); // page -> items
-  const pending = new Map(); // page -> AbortController
-  const rendered = new Map(); // index -> element
-  const lay = { columns: 1, rowHeight: options.estimate || 100, gap: 0, measured: false, scroller: undefined };
-  let total = null; // unknown until the first page answers
-  let generation = 0;
-  let frame = 0;
-  let shown = { start: 0, end: 0 };
-
-  container.style.setProperty("overflow-anchor", "none");
-
-  function itemAt(index) {
-    const page = pages.get(Math.floor(index / pageSize));
-    return page ? page[index % pageSize] : undefined;
+export class VirtualList {
+  constructor(options) {
+    this.options = { onLoad: () => {}, afterRender: () => {}, onRemove: () => {}, ...options };
+    const { container, pageSize, estimate } = options;
+    Object.assign(this, { container, pageSize });
+    this.pages = new Map(); // page -> items
+    this.pending = new Map(); // page -> AbortController
+    this.lay = { columns: 1, rowHeight: estimate || 100, gap: 0, measured: false, scroller: undefined };
+    this.total = null; // unknown until the first page answers
+    this.generation = 0;
+    this.frame = 0;
+    this.rows = new Rows(container, this.lay, (index) => this.itemAt(index), this.options);
+    container.style.setProperty("overflow-anchor", "none");
+    this.listen();
   }
 
-  async function fetchPage(page) {
-    if (pages.has(page) || pending.has(page)) return;
-    const controller = new AbortController();
-    pending.set(page, controller);
-    const mine = generation;
-    try {
-      const data = await load(page * pageSize, pageSize, controller.signal);
-      if (mine !== generation) return;
-      pages.set(page, data.items || []);
-      total = data.total;
-      hooks.onLoad({ total, error: null });
-    } catch (err) {
-      if (mine !== generation || (err && err.name === "AbortError")) return;
-      hooks.onLoad({ total, error: err });
-    } finally {
-      if (pending.get(page) === controller) pending.delete(page);
+  listen() {
+    this.onScroll = () => this.schedule();
+    this.onResize = () => {
+      this.lay.measured = false;
+      this.lay.scroller = undefined;
+      this.schedule();
+    };
+    document.addEventListener("scroll", this.onScroll, { capture: true, passive: true });
+    window.addEventListener("resize", this.onResize);
+    // Only a new width changes the columns (the height changes with the padding as it scrolls).
+    let width = -1;
+    this.resizer = window.ResizeObserver
+      ? new ResizeObserver((entries) => {
+          const now = entries[entries.length - 1].contentRect.width;
+          if (now !== width) {
+            width = now;
+            this.onResize();
+          }
+        })
+      : null;
+    if (this.resizer) this.resizer.observe(this.container);
+  }
+
+  get columns() {
+    return this.lay.columns;
+  }
+
+  /** Rows of the view (PageUp/PageDown). */
+  get viewRows() {
+    const { top, bottom } = this.view();
+    const end = Math.min(bottom, rowCount(this.total || 0, this.lay.columns) * this.lay.rowHeight);
+    return Math.max(1, Math.floor(Math.max(0, end - Math.max(0, top)) / this.lay.rowHeight));
+  }
+
+  itemAt(index) {
+    const page = this.pages.get(Math.floor(index / this.pageSize));
+    return page ? page[index % this.pageSize] : undefined;
+  }
+
+  elementAt(index) {
+    return this.rows.rendered.get(index) || null;
+  }
+
+  rendered() {
+    return [...this.rows.rendered.values()];
+  }
+
+  /** The index of the first cached item passing `test`, or -1. */
+  findIndex(test) {
+    for (const [page, items] of this.pages) {
+      const at = items.findIndex(test);
+      if (at >= 0) return page * this.pageSize + at;
     }
-    if (mine === generation) update();
+    return -1;
+  }
+
+  /** Put `item` at `index` of its cached page and redraw it if rendered. */
+  setItem(index, item) {
+    const page = this.pages.get(Math.floor(index / this.pageSize));
+    if (page) page[index % this.pageSize] = item;
+    if (this.rows.rendered.has(index)) {
+      this.rows.rebuild(index);
+      this.options.afterRender();
+    }
+  }
+
+  /** Build every rendered element again (a display setting changed). */
+  redraw() {
+    for (const index of [...this.rows.rendered.keys()]) this.rows.rebuild(index);
+    this.options.afterRender();
+  }
+
+  async fetchPage(page) {
+    if (this.pages.has(page) || this.pending.has(page)) return;
+    const controller = new AbortController();
+    this.pending.set(page, controller);
+    const mine = this.generation;
+    try {
+      const data = await this.options.load(page * this.pageSize, this.pageSize, controller.signal);
+      if (mine !== this.generation) return;
+      this.pages.set(page, data.items || []);
+      this.total = data.total;
+      this.options.onLoad({ total: this.total, error: null });
+    } catch (err) {
+      if (mine !== this.generation || (err && err.name === "AbortError")) return;
+      this.options.onLoad({ total: this.total, error: err });
+    } finally {
+      if (this.pending.get(page) === controller) this.pending.delete(page);
+    }
+    if (mine === this.generation) this.update();
   }
 
   /** Columns, gap and row height of the container as laid out now. */
-  function measure() {
-    const style = getComputedStyle(container);
+  measure() {
+    const style = getComputedStyle(this.container);
+    const lay = this.lay;
     lay.columns = style.display.includes("grid") ? columnsOf(style.gridTemplateColumns) : 1;
     lay.gap = parseFloat(style.rowGap) || 0;
-    const sample = [...rendered.values()].find((el) => !el.dataset.placeholder);
+    const sample = this.rendered().find((el) => !el.dataset.placeholder);
     if (sample && sample.offsetHeight > 0) {
       lay.rowHeight = sample.offsetHeight + lay.gap;
       lay.measured = true;
     }
-    lay.scroller = scrollerOf(container);
+    lay.scroller = scrollerOf(this.container);
   }
 
   /** The view in the container's coordinates (0: the top of its first row). */
-  function view() {
-    const box = container.getBoundingClientRect();
-    const top = box.top + container.clientTop;
-    const port = viewportOf(lay.scroller);
+  view() {
+    const box = this.container.getBoundingClientRect();
+    const top = box.top + this.container.clientTop;
+    const port = viewportOf(this.lay.scroller);
     return { top: port.top - top, bottom: port.bottom - top };
   }
 
-  function removeAll() {
-    for (const el of rendered.values()) {
-      hooks.onRemove(el);
-      el.remove();
-    }
-    rendered.clear();
-    shown = { start: 0, end: 0 };
-  }
-
-  function build(index) {
-    const item = itemAt(index);
-    const el = item === undefined ? placeholder(index) : render(item, index);
-    el.dataset.index = String(index);
-    if (item === undefined) {
-      el.dataset.placeholder = "true";
-      el.style.setProperty("min-height", `${Math.max(0, lay.rowHeight - lay.gap)}px`);
-    }
-    return el;
-  }
-
-  /** Put `el` in place of `old`, keeping the focus if `old` had it. */
-  function swap(old, el) {
-    const focused = old.contains(document.activeElement);
-    hooks.onRemove(old);
-    old.replaceWith(el);
-    if (focused) el.focus({ preventScroll: true });
-  }
-
-  /** Render the items of `win`, reusing those already in the DOM. */
-  function draw(win) {
-    for (const [index, el] of rendered) {
-      if (index >= win.start && index < win.end) continue;
-      hooks.onRemove(el);
-      el.remove();
-      rendered.delete(index);
-    }
-    let changed = shown.start !== win.start || shown.end !== win.end;
-    const first = firstShown(win);
-    const before = [];
-    const after = [];
-    for (let index = win.start; index < win.end; index += 1) {
-      const old = rendered.get(index);
-      if (old && !(old.dataset.placeholder && itemAt(index) !== undefined)) continue;
-      const el = build(index);
-      rendered.set(index, el);
-      changed = true;
-      if (old) swap(old, el);
-      else if (index < first) before.push(el);
-      else after.push(el);
-    }
-    if (before.length) container.prepend(...before);
-    if (after.length) container.append(...after);
-    shown = { start: win.start, end: win.end };
-    container.style.setProperty("padding-top", `${win.padTop}px`);
-    container.style.setProperty("padding-bottom", `${win.padBottom}px`);
-    return changed;
-  }
-
-  function firstShown(win) {
-    for (let index = win.start; index < win.end; index += 1) {
-      const el = rendered.get(index);
-      if (el && el.isConnected) return index;
-    }
-    return win.end;
+  windowFor({ top, bottom }) {
+    const { columns, rowHeight, gap } = this.lay;
+    return windowOf({ total: this.total, columns, rowHeight, gap, overscan: OVERSCAN, viewTop: top, viewBottom: bottom });
   }
 
   /** Bring the DOM in line with the scroll position (and fetch the pages it needs). */
-  function update() {
-    frame = 0;
-    if (!container.isConnected) return;
-    if (total === null) {
-      fetchPage(0);
+  update() {
+    this.frame = 0;
+    if (!this.container.isConnected) return;
+    if (this.total === null) {
+      this.fetchPage(0);
       return;
     }
-    if (!lay.measured || lay.scroller === undefined) measure();
-    const { top, bottom } = view();
-    const args = { total, columns: lay.columns, rowHeight: lay.rowHeight, gap: lay.gap, overscan: OVERSCAN };
-    let win = windowOf({ ...args, viewTop: top, viewBottom: bottom });
-    let changed = draw(win);
-    if (!lay.measured && rendered.size) {
-      measure();
-      if (lay.measured) {
-        win = windowOf({ ...args, rowHeight: lay.rowHeight, columns: lay.columns, viewTop: top, viewBottom: bottom });
-        changed = draw(win) || changed;
+    if (!this.lay.measured || this.lay.scroller === undefined) this.measure();
+    const view = this.view();
+    let win = this.windowFor(view);
+    let changed = this.rows.draw(win);
+    if (!this.lay.measured && this.rows.rendered.size) {
+      this.measure();
+      if (this.lay.measured) {
+        win = this.windowFor(view);
+        changed = this.rows.draw(win) || changed;
       }
     }
-    const needed = pagesOf(win.start, win.end, pageSize);
-    for (const page of farPages(pages.keys(), needed, KEEP_PAGES)) pages.delete(page);
-    for (const [page, controller] of pending) {
-      if (!needed.includes(page)) {
-        controller.abort();
-        pending.delete(page);
-      }
+    const needed = pagesOf(win.start, win.end, this.pageSize);
+    for (const page of farPages(this.pages.keys(), needed, KEEP_PAGES)) this.pages.delete(page);
+    for (const [page, controller] of this.pending) {
+      if (needed.includes(page)) continue;
+      controller.abort();
+      this.pending.delete(page);
     }
-    for (const page of needed) fetchPage(page);
-    if (changed) hooks.afterRender();
+    for (const page of needed) this.fetchPage(page);
+    if (changed) this.options.afterRender();
   }
 
-  function schedule() {
-    if (!frame) frame = requestAnimationFrame(update);
+  schedule() {
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.update());
   }
 
   /** Forget the pages (and, unless `keepTotal`, the count) and load again. */
-  function reset({ keepTotal = false } = {}) {
-    generation += 1;
-    for (const controller of pending.values()) controller.abort();
-    pending.clear();
-    pages.clear();
-    removeAll();
+  reset({ keepTotal = false } = {}) {
+    this.generation += 1;
+    for (const controller of this.pending.values()) controller.abort();
+    this.pending.clear();
+    this.pages.clear();
+    this.rows.clear();
     if (!keepTotal) {
-      total = null;
-      container.style.setProperty("padding-top", "0px");
-      container.style.setProperty("padding-bottom", "0px");
+      this.total = null;
+      this.container.style.setProperty("padding-top", "0px");
+      this.container.style.setProperty("padding-bottom", "0px");
     }
-    lay.measured = false;
-    lay.scroller = undefined;
-    update();
+    this.lay.measured = false;
+    this.lay.scroller = undefined;
+    this.update();
   }
 
   /** Scroll so the item at `index` is in view; its element (a placeholder until loaded). */
-  function reveal(index) {
-    if (total === null || index < 0 || index >= total) return null;
-    if (!rendered.has(index)) {
-      const row = Math.floor(index / lay.columns);
-      const { top, bottom } = view();
-      const y = row * lay.rowHeight;
-      const delta = y < top ? y - top : y + lay.rowHeight - bottom;
-      if (lay.scroller) lay.scroller.scrollTop += delta;
+  reveal(index) {
+    if (this.total === null || index < 0 || index >= this.total) return null;
+    if (!this.rows.rendered.has(index)) {
+      const y = Math.floor(index / this.lay.columns) * this.lay.rowHeight;
+      const { top, bottom } = this.view();
+      const delta = y < top ? y - top : y + this.lay.rowHeight - bottom;
+      if (this.lay.scroller) this.lay.scroller.scrollTop += delta;
       else window.scrollBy(0, delta);
     }
-    update();
-    const el = rendered.get(index);
+    this.update();
+    const el = this.elementAt(index);
     if (el) el.scrollIntoView({ block: "nearest" });
-    return el || null;
+    return el;
   }
 
-  const onScroll = () => schedule();
-  const onResize = () => {
-    lay.measured = false;
-    lay.scroller = undefined;
-    schedule();
-  };
-  document.addEventListener("scroll", onScroll, { capture: true, passive: true });
-  window.addEventListener("resize", onResize);
-  // Only a new width changes the columns (the height changes with the padding as it scrolls).
-  let width = -1;
-  const resizer = window.ResizeObserver
-    ? new ResizeObserver((entries) => {
-        const now = entries[entries.length - 1].contentRect.width;
-        if (now !== width) {
-          width = now;
-          onResize();
-        }
-      })
-    : null;
-  if (resizer) resizer.observe(container);
+  destroy() {
+    this.generation += 1;
+    for (const controller of this.pending.values()) controller.abort();
+    document.removeEventListener("scroll", this.onScroll, { capture: true });
+    window.removeEventListener("resize", this.onResize);
+    if (this.resizer) this.resizer.disconnect();
+    if (this.frame) cancelAnimationFrame(this.frame);
+  }
+}
 
-  return {
-    get total() {
-      return total;
-    },
-    get columns() {
-      return lay.columns;
-    },
-    /** Rows of the view (PageUp/PageDown). */
-    get viewRows() {
-      const { top, bottom } = view();
-      const port = Math.max(0, Math.min(bottom, rowCount(total || 0, lay.columns) * lay.rowHeight) - Math.max(0, top));
-      return Math.max(1, Math.floor(port / lay.rowHeight));
-    },
-    itemAt,
-    elementAt: (index) => rendered.get(index) || null,
-    /** The index of the first cached item passing `test`, or -1. */
-    findIndex(test) {
-      for (const [page, items] of pages) {
-        const at = items.findIndex(test);
-        if (at >= 0) return page * pageSize + at;
-      }
-      return -1;
-    },
-    /** Put `item` at `index` of its cached page and redraw it if rendered. */
-    setItem(index, item) {
-      const page = pages.get(Math.floor(index / pageSize));
-      if (page) page[index % pageSize] = item;
-      const old = rendered.get(index);
-      if (old) {
-        const el = build(index);
-        rendered.set(index, el);
-        swap(old, el);
-        hooks.afterRender();
-      }
-    },
-    /** Build every rendered element again (a display setting changed). */
-    redraw() {
-      for (const [index, old] of rendered) {
-        const el = build(index);
-        rendered.set(index, el);
-        swap(old, el);
-      }
-      hooks.afterRender();
-    },
-    reset,
-    reveal,
-    update,
-    rendered: () => [...rendered.values()],
-    destroy() {
-      generation += 1;
-      for (const controller of pending.values()) controller.abort();
-      document.removeEventListener("scroll", onScroll, { capture: true });
-      window.removeEventListener("resize", onResize);
-      if (resizer) resizer.disconnect();
-      if (frame) cancelAnimationFrame(frame);
-    },
-  };
+/** A VirtualList (see there for the options). */
+export function createVirtualList(options) {
+  return new VirtualList(options);
 }
