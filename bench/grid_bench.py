@@ -15,8 +15,8 @@ scrolls (no data-index on its cards) is scrolled down until item --deep is loade
 --load-timeout seconds; the part says how far it got); a virtual grid is scrolled straight
 to the row of that item.
 
-Usage: python bench/grid_bench.py [--models N] [--deep I] [--frames N] [--step PX]
-       [--view grid|list]
+Usage: python bench/grid_bench.py [--quick] [--models N] [--deep I] [--frames N]
+       [--step PX] [--view grid|list]
 """
 
 from __future__ import annotations
@@ -229,7 +229,10 @@ def main() -> int:
     parser.add_argument("--step", type=int, default=20, help="pixels scrolled per frame")
     parser.add_argument("--view", choices=("grid", "list"), default="grid")
     parser.add_argument("--load-timeout", type=float, default=600.0, help="s (appending grid)")
+    parser.add_argument("--quick", action="store_true", help="2,000 models, 60 frames")
     args = parser.parse_args()
+    if args.quick:
+        args.models, args.deep, args.frames = 2_000, 1_500, 60
     args.deep = min(args.deep, args.models - 1)
     with tempfile.TemporaryDirectory(prefix="hikaze-grid-bench-") as scratch:
         root = Path(scratch)
