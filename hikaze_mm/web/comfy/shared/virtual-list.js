@@ -6,7 +6,7 @@
 
 import { columnsOf, farPages, pagesOf, rowCount, windowOf } from "./virtual.js";
 
-const OVERSCAN = 600; // pixels rendered above and below the view
+const OVERSCAN = 600; // pixels rendered above and below the view at least (else its height)
 const KEEP_PAGES = 4; // cached pages kept on each side of the needed ones
 
 /** The nearest ancestor of `el` that clips and scrolls vertically, or null (the document). */
@@ -235,9 +235,11 @@ export class VirtualList {
     return { top: port.top - top, bottom: port.bottom - top };
   }
 
+  /** The items to render for a view: the view's rows and as many again above and below. */
   windowFor({ top, bottom }) {
     const { columns, rowHeight, gap } = this.lay;
-    return windowOf({ total: this.total, columns, rowHeight, gap, overscan: OVERSCAN, viewTop: top, viewBottom: bottom });
+    const overscan = Math.max(OVERSCAN, bottom - top);
+    return windowOf({ total: this.total, columns, rowHeight, gap, overscan, viewTop: top, viewBottom: bottom });
   }
 
   /** Bring the DOM in line with the scroll position (and fetch the pages it needs). */
