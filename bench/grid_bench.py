@@ -228,7 +228,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=180, help="frames scrolled per part")
     parser.add_argument("--step", type=int, default=20, help="pixels scrolled per frame")
     parser.add_argument("--view", choices=("grid", "list"), default="grid")
-    parser.add_argument("--load-timeout", type=float, default=600.0, help="s (appending grid)")
+    parser.add_argument("--load-timeout", type=float, default=300.0, help="s (appending grid)")
     parser.add_argument("--quick", action="store_true", help="2,000 models, 60 frames")
     args = parser.parse_args()
     if args.quick:

@@ -60,6 +60,9 @@ def grid_page(browser: Any, big: LiveServer) -> Iterator[Any]:
         pg.goto(big.url)
         expect(pg.locator(".page-library .summary")).to_have_text("20,000 models")
         expect(card(pg, 0)).to_be_visible()
+        # The facets (type tabs, filters) too: nothing above the grid changes height later.
+        expect(pg.get_by_role("tab", name=re.compile("^loras"))).to_be_visible()
+        pg.wait_for_load_state("networkidle")
         yield pg
 
 
