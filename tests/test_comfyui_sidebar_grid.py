@@ -4,19 +4,20 @@ the DOM (it stays under 10,000 elements at the top, deep in the list and at its 
 list is as tall as all its cards, and a deep card shows its model.
 
 A real ComfyUI (``tests/comfyui_harness.py``: ``COMFYUI_DIR`` and ``COMFYUI_PYTHON`` must be
-set, else the test is skipped with one line saying so) starts on a library seeded before it
-starts by direct inserts (20,000 rows in one transaction): "model 00000".."model 19999".
+set, else the test is skipped with one line saying so) starts, and once its start-up scan is
+over its library gets 20,000 models by direct inserts (one transaction): "model 00000"..
+"model 19999".
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import pytest
 
-from hikaze_mm.config import Config
-from hikaze_mm.services import Services
 from tests.browser import browser_page, requires_chromium
 from tests.comfyui_harness import ComfyBase, ComfyEnv, ComfyUI
 
@@ -30,22 +31,24 @@ DOM_LIMIT = 10_000
 
 @pytest.fixture(scope="module")
 def comfy(comfyui_env: ComfyEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyUI]:
-    """One ComfyUI whose Hikaze library holds 20,000 models."""
+    """One ComfyUI whose Hikaze library holds 20,000 models, inserted once its start-up scan
+    is over (a scan would flag them missing: they have no files)."""
     base = ComfyBase(tmp_path_factory.mktemp("comfyui-sidebar-grid"))
-    services = Services.open(Config.load(data_dir=base.data_dir, env={}))
-    created = 1_700_000_000_000
-    rows = [
-        (f"{i:064x}", f"/else/loras/m{i:05d}.safetensors", f"model {i:05d}", "loras", created - i)
-        for i in range(MODELS)
-    ]
-    with services.db.transaction() as conn:
-        conn.executemany(
-            "INSERT INTO models (sha256, path, name, type, created_at) VALUES (?, ?, ?, ?, ?)", rows
-        )
-    services.close()
     server = ComfyUI(comfyui_env, base)
     server.start()
     try:
+        server.wait_scan_idle()
+        created = 1_700_000_000_000
+        rows = [
+            (f"{i:064x}", f"/x/m{i:05d}.safetensors", f"model {i:05d}", "loras", created - i)
+            for i in range(MODELS)
+        ]
+        with closing(sqlite3.connect(base.data_dir / "hikaze_mm.db", timeout=30)) as conn, conn:
+            conn.executemany(
+                "INSERT INTO models (sha256, path, name, type, created_at) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        assert server.list_models(limit=1, include_missing="false")
         settings = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False}
         assert server.post("/settings", settings).status == 200
         yield server
