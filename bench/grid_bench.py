@@ -70,7 +70,7 @@ POSITION_JS = """(index) => {
   const style = getComputedStyle(grid);
   const cols = style.display.includes('grid') ? style.gridTemplateColumns.split(' ').length : 1;
   const one = grid.querySelector('.card[data-sha256]');
-  const row = one.offsetHeight + (parseFloat(style.rowGap) || 0);
+  const row = one.getBoundingClientRect().height + (parseFloat(style.rowGap) || 0);
   const top = grid.getBoundingClientRect().top + scrollY + grid.clientTop;
   return {y: top + Math.floor(index / cols) * row, loaded: null};
 }"""

@@ -81,7 +81,8 @@ def test_the_sidebar_list_renders_only_the_cards_in_view(browser: Any, comfy: Co
               const list = document.querySelector('.hkz-sidebar .hkz-cards');
               const one = list.querySelector('.hkz-card-item');
               const gap = parseFloat(getComputedStyle(list).rowGap) || 0;
-              return {height: list.offsetHeight, row: one.offsetHeight + gap, gap};
+              const row = one.getBoundingClientRect().height + gap;
+              return {height: list.offsetHeight, row, gap};
             }"""
         )
         assert abs(geo["height"] - (MODELS * geo["row"] - geo["gap"])) <= 2

@@ -86,7 +86,8 @@ def layout(page: Any) -> dict[str, float]:
           const gap = parseFloat(style.rowGap) || 0;
           const one = grid.querySelector('.card[data-sha256]');
           const box = grid.getBoundingClientRect();
-          return {cols, gap, row: one.offsetHeight + gap, height: grid.offsetHeight,
+          const row = one.getBoundingClientRect().height + gap;
+          return {cols, gap, row, height: grid.offsetHeight,
                   border: grid.offsetHeight - grid.clientHeight, top: box.top + scrollY};
         }"""
     )

@@ -220,8 +220,10 @@ export class VirtualList {
     lay.columns = style.display.includes("grid") ? columnsOf(style.gridTemplateColumns) : 1;
     lay.gap = parseFloat(style.rowGap) || 0;
     const sample = this.rendered().find((el) => !el.dataset.placeholder);
-    if (sample && sample.offsetHeight > 0) {
-      lay.rowHeight = sample.offsetHeight + lay.gap;
+    // The exact height (offsetHeight rounds it: 20,000 rows would add up the rounding).
+    const height = sample ? sample.getBoundingClientRect().height : 0;
+    if (height > 0) {
+      lay.rowHeight = height + lay.gap;
       lay.measured = true;
     }
     lay.scroller = scrollerOf(this.container);
