@@ -204,6 +204,8 @@ def run(url: str, args: argparse.Namespace) -> None:
         page.set_default_timeout(60_000)
         page.goto(url)
         page.wait_for_function(NAMED_JS)
+        shown = page.evaluate("() => document.querySelector('.cards').className")
+        print(f"the page shows: .cards.{'.'.join(shown.split())}", flush=True)
         top = measure(page, "top", args)
         started = time.monotonic()
         y, how = reach(page, args.deep, args.load_timeout)
