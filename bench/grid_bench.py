@@ -205,7 +205,7 @@ def run(url: str, args: argparse.Namespace) -> None:
         page.goto(url)
         page.wait_for_function(NAMED_JS)
         shown = page.evaluate("() => document.querySelector('.cards').className")
-        print(f"the page shows: .cards.{'.'.join(shown.split())}", flush=True)
+        print(f"the page shows: .{'.'.join(shown.split())}", flush=True)
         top = measure(page, "top", args)
         started = time.monotonic()
         y, how = reach(page, args.deep, args.load_timeout)
