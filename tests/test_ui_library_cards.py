@@ -94,13 +94,41 @@ def card(page, sha: str):
     return page.locator(f'.card[data-sha256="{sha}"]')
 
 
+def expect_listed(page, n: int) -> None:
+    """The filtered set holds `n` models (the grid renders only the cards near the view)."""
+    expect(page.locator(".page-library .summary")).to_have_text(f"{n} models")
+    expect(page.locator(".cards .card").first).to_have_attribute("aria-setsize", str(n))
+
+
+# Scroll the page down from the top, half a view at a time, until the card is rendered.
+SCROLL_TO_CARD = """async (sha) => {
+    const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    window.scrollTo(0, 0);
+    for (;;) {
+        await frame();
+        const el = document.querySelector(`.card[data-sha256="${sha}"]`);
+        if (el) return el.scrollIntoView({ block: "center" });
+        if (innerHeight + scrollY >= document.documentElement.scrollHeight - 1) return;
+        window.scrollBy(0, innerHeight / 2);
+    }
+}"""
+
+
+def shown(page, sha: str):
+    """The card of `sha`, scrolled into view (rendered by the virtual grid)."""
+    page.evaluate(SCROLL_TO_CARD, sha)
+    found = card(page, sha)
+    expect(found).to_be_visible()
+    return found
+
+
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_cards_are_clamped(browser, library: Library, live: LiveServer, viewport) -> None:
     models = seed(library)
     with browser_page(browser, viewport=viewport) as page:
         page.goto(live.url)
-        expect(page.locator(".card")).to_have_count(19)  # nsfw excluded by default
-        many = card(page, models["Many Tags"])
+        expect_listed(page, 19)  # nsfw excluded by default
+        many = shown(page, models["Many Tags"])
         # A few tags and "+N" (its tooltip names the rest).
         expect(many.locator(".tag:not(.tag-more)")).to_have_count(3)
         expect(many.locator(".tag-more")).to_contain_text("+61")
@@ -117,20 +145,23 @@ def test_cards_are_clamped(browser, library: Library, live: LiveServer, viewport
         assert max(heights) - min(heights) < 2, heights
         assert max(heights) < 520
         # A legacy tag that repeats the type badge is hidden; other tags stay.
-        slider = card(page, models["Detail Slider"])
+        slider = shown(page, models["Detail Slider"])
         expect(slider.locator(".tag-name")).to_have_text(["style"])
         expect(slider.locator(".badge-type")).to_have_text("loras")
         # Base badge on every card; "unknown" when none.
-        expect(card(page, models["No Base"]).locator(".badge-base")).to_have_text("unknown")
-        expect(page.locator(".card .badge-base")).to_have_count(19)
+        expect(shown(page, models["No Base"]).locator(".badge-base")).to_have_text("unknown")
+        assert page.evaluate(
+            "() => [...document.querySelectorAll('.card')]"
+            ".every((c) => c.querySelector('.badge-base'))"
+        )
         # Long names: two lines at most, the full name in the tooltip.
-        name = card(page, models[LONG_NAME.strip()]).locator(".card-name")
+        name = shown(page, models[LONG_NAME.strip()]).locator(".card-name")
         expect(name).to_have_attribute("title", LONG_NAME.strip())
         box = name.bounding_box()
         line = float(name.evaluate("el => parseFloat(getComputedStyle(el).lineHeight)"))
         assert box["height"] <= 2 * line + 1
         # Fixed thumbnail ratio (3:4) in the grid.
-        thumb = many.locator(".thumb").bounding_box()
+        thumb = shown(page, models["Many Tags"]).locator(".thumb").bounding_box()
         assert abs(thumb["height"] / thumb["width"] - 4 / 3) < 0.02
         assert horizontal_overflow(page) <= 0
         screenshot(page, f"library-cards-{viewport['width']}")
@@ -139,10 +170,10 @@ def test_cards_are_clamped(browser, library: Library, live: LiveServer, viewport
         # List view keeps whole names (not cut to a few characters).
         page.get_by_role("button", name="List view").click()
         expect(page.locator(".cards")).to_have_class(re.compile(r"\bview-list\b"))
-        expect(page.locator(".card")).to_have_count(19)
-        filler = card(page, models["Filler 00"]).locator(".card-name")
+        expect_listed(page, 19)
+        filler = shown(page, models["Filler 00"]).locator(".card-name")
         assert filler.evaluate("el => el.scrollWidth <= el.clientWidth + 1")
-        name = card(page, models[LONG_NAME.strip()]).locator(".card-name")
+        name = shown(page, models[LONG_NAME.strip()]).locator(".card-name")
         assert name.bounding_box()["width"] > 150
         assert horizontal_overflow(page) <= 0
         screenshot(page, f"library-list-{viewport['width']}")
@@ -153,7 +184,7 @@ def test_phone_filters_behind_a_button(browser, library: Library, live: LiveServ
     models = seed(library)
     with browser_page(browser, viewport=PHONE) as page:
         page.goto(live.url)
-        expect(page.locator(".card")).to_have_count(19)
+        expect_listed(page, 19)
         # The filters are folded away: the first card shows on the first screen.
         filters = page.locator("#library-filters")
         expect(filters).to_be_hidden()

@@ -1,5 +1,6 @@
 // The library as a list: search, type, base and tag filters, compact cards with lazy
-// thumbnails, and pages fetched with limit/offset as the list scrolls (or with "Load more").
+// thumbnails; a virtual list (shared/virtual-list.js): only the cards near the view are in
+// the DOM, the pages they need fetched with limit/offset, the scroll bar true to the set.
 // Used by the sidebar tab (cards with actions, draggable) and by the picker (cards are
 // buttons that choose). No side effects at import: it only exports createBrowser.
 
@@ -8,6 +9,7 @@ import { breakable, thumb } from "./parts.js";
 import { debounce, h, replaceChildren, safeColor } from "./shared/dom.js";
 import { formatBytes } from "./shared/format.js";
 import { listingParams } from "./shared/listing.js";
+import { createVirtualList } from "./shared/virtual-list.js";
 
 const PAGE_SIZE = 40;
 const CARD_TAGS = 3;
@@ -95,19 +97,11 @@ async function loadFacets(state, types, { typeSelect, baseSelect, tagSelect }) {
 }
 
 
-/** "12 models", "40 of 120 models", or why there is none. */
-function summaryText(list, state) {
-  if (!list.total) return state.q || state.base || state.tag ? "No model matches." : "No models here yet.";
-  if (list.done) return list.total === 1 ? "1 model" : `${list.total} models`;
-  return `${list.items} of ${list.total} models`;
+/** "12 models", or why there is none. */
+function summaryText(total, state) {
+  if (!total) return state.q || state.base || state.tag ? "No model matches." : "No models here yet.";
+  return total === 1 ? "1 model" : `${total} models`;
 }
-
-function isVisible(node) {
-  if (!node.isConnected) return false;
-  const rect = node.getBoundingClientRect();
-  return rect.width + rect.height > 0 && rect.top < window.innerHeight + 200;
-}
-
 
 /** A model's card: its cover, name, type, base, size and tags; picked by a click in a
  * picker, with actions and dragging in the sidebar. */
@@ -128,7 +122,7 @@ function modelCard(item, { variant, actions, onPick, onDragStart }) {
     { class: "hkz-card-body" },
     h("span", { class: "hkz-card-name", title: item.path || item.name }, breakable(item.name)),
     h("span", { class: "hkz-card-meta" }, meta),
-    tags.length ? h("span", { class: "hkz-card-tags" }, tags) : null,
+    h("span", { class: "hkz-card-tags" }, tags),
   );
   const frame = thumb(cover, item.name);
   if (variant === "picker") {
@@ -159,7 +153,7 @@ function modelCard(item, { variant, actions, onPick, onDragStart }) {
 }
 
 
-/** The browser's elements: search, type/base/tag filters, the cards, "Load more". */
+/** The browser's elements: search, type/base/tag filters, the cards. */
 function browserElements(uid, variant, types) {
   const search = h("input", {
     type: "search",
@@ -174,8 +168,6 @@ function browserElements(uid, variant, types) {
   const tagSelect = h("select", { id: `${uid}-tag`, class: "hkz-input" });
   const summary = h("p", { class: "hkz-summary", role: "status", "aria-live": "polite" });
   const cards = h("ul", { class: "hkz-cards", "aria-label": "Models" });
-  const more = h("button", { type: "button", class: "hkz-btn hkz-more", hidden: true }, "Load more");
-  const sentinel = h("div", { class: "hkz-sentinel", "aria-hidden": "true" });
 
   const field = (label, control, hidden = false) =>
     h(
@@ -203,10 +195,8 @@ function browserElements(uid, variant, types) {
     ),
     summary,
     cards,
-    more,
-    sentinel,
   );
-  return { search, typeSelect, baseSelect, tagSelect, summary, cards, more, sentinel, el };
+  return { search, typeSelect, baseSelect, tagSelect, summary, cards, el };
 }
 
 /**
@@ -215,8 +205,9 @@ function browserElements(uid, variant, types) {
  *   "picker" (each card is a button calling `onPick(item)`);
  * - types: the library types it may show (null: all; one type: no type filter shown);
  * - type: the type shown first.
- * Returns {el, load(), reload(), focus()}; `load` fetches the first page once, `reload`
- * fetches filters and models again (after a scan).
+ * Returns {el, load(), reload(), focus(), destroy()}; `load` fetches the first page once
+ * (and later only brings the list in line with its view), `reload` fetches filters and
+ * models again (after a scan).
  */
 export function createBrowser({
   variant = "sidebar",
@@ -229,70 +220,46 @@ export function createBrowser({
   browserCount += 1;
   const uid = `hkz-browser-${browserCount}`;
   const state = { q: "", type: type || "", base: "", tag: "" };
-  const list = { items: 0, total: 0, loading: false, done: false, generation: 0, controller: null };
   let loaded = false;
 
   const parts = browserElements(uid, variant, types);
-  const { search, typeSelect, baseSelect, tagSelect, summary, cards, more, sentinel, el } = parts;
+  const { search, typeSelect, baseSelect, tagSelect, summary, cards, el } = parts;
 
   // ---------------------------------------------------------------- models
-  function params(offset) {
-    return listingParams({ type: state.type, base: state.base, tags: state.tag, q: state.q }, offset, PAGE_SIZE);
-  }
-
-  async function fetchPage(reset) {
-    if (!reset && (list.loading || list.done)) return;
-    if (reset) {
-      list.generation += 1;
-      if (list.controller) list.controller.abort();
-      list.items = 0;
-      list.total = 0;
-      list.done = false;
-      cards.replaceChildren();
-    }
-    const generation = list.generation;
-    const controller = new AbortController();
-    list.controller = controller;
-    list.loading = true;
-    el.setAttribute("aria-busy", "true");
-    if (reset) summary.textContent = "Loading models…";
-    try {
-      const page = await getJson("models", params(list.items), { signal: controller.signal });
-      if (generation !== list.generation) return;
-      const items = page.items || [];
-      list.total = page.total || 0;
-      list.items += items.length;
-      list.done = items.length === 0 || list.items >= list.total;
-      cards.append(...items.map((item) => modelCard(item, { variant, actions, onPick, onDragStart })));
-      summary.textContent = summaryText(list, state);
-    } catch (err) {
-      if (err && err.name === "AbortError") return;
-      if (generation !== list.generation) return;
-      list.done = true;
+  const list = createVirtualList({
+    container: cards,
+    pageSize: PAGE_SIZE,
+    estimate: 100,
+    load: (offset, limit, signal) =>
+      getJson(
+        "models",
+        listingParams({ type: state.type, base: state.base, tags: state.tag, q: state.q }, offset, limit),
+        { signal },
+      ),
+    render: (item) => modelCard(item, { variant, actions, onPick, onDragStart }),
+    placeholder: () => h("li", { class: "hkz-card-item hkz-card-placeholder", "aria-busy": "true" }),
+    onLoad({ total, error }) {
+      el.removeAttribute("aria-busy");
+      if (!error) {
+        summary.textContent = summaryText(total, state);
+        return;
+      }
       replaceChildren(
         summary,
-        h("span", { class: "hkz-error" }, `Could not load the library: ${err.detail || err.message}`),
+        h("span", { class: "hkz-error" }, `Could not load the library: ${error.detail || error.message}`),
         " ",
-        h(
-          "button",
-          { type: "button", class: "hkz-btn hkz-btn-link", onclick: () => fetchPage(true) },
-          "Retry",
-        ),
+        h("button", { type: "button", class: "hkz-btn hkz-btn-link", onclick: () => refetch() }, "Retry"),
       );
-    } finally {
-      if (generation === list.generation) {
-        list.loading = false;
-        list.controller = null;
-        el.removeAttribute("aria-busy");
-        more.hidden = list.done;
-      }
-    }
-    // A first page shorter than the panel: the sentinel is visible, fetch on.
-    if (generation === list.generation && !list.done && isVisible(sentinel)) fetchPage(false);
+    },
+  });
+
+  function refetch() {
+    el.setAttribute("aria-busy", "true");
+    summary.textContent = "Loading models…";
+    list.reset();
   }
 
   // ---------------------------------------------------------------- events
-  const refetch = () => fetchPage(true);
   search.addEventListener(
     "input",
     debounce(() => {
@@ -318,20 +285,14 @@ export function createBrowser({
     state.tag = tagSelect.value;
     refetch();
   });
-  more.addEventListener("click", () => fetchPage(false));
-  const observer = new IntersectionObserver(
-    (entries) => {
-      if (entries.some((entry) => entry.isIntersecting)) fetchPage(false);
-    },
-    { rootMargin: "300px 0px" },
-  );
-  observer.observe(sentinel);
-
   return {
     el,
     /** The first load (filters and first page), once. */
     load() {
-      if (loaded) return;
+      if (loaded) {
+        list.update(); // shown again: the view may have changed meanwhile
+        return;
+      }
       loaded = true;
       loadFacets(state, types, { typeSelect, baseSelect, tagSelect }).finally(refetch);
     },
@@ -342,6 +303,10 @@ export function createBrowser({
     },
     focus() {
       search.focus();
+    },
+    /** The browser is gone (a picker closed): stop following the scroll. */
+    destroy() {
+      list.destroy();
     },
   };
 }

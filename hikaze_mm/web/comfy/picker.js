@@ -63,6 +63,7 @@ export function openPicker({ title = "Choose a model", types = null } = {}) {
       if (!inside) dialog.close();
     });
     dialog.addEventListener("close", () => {
+      browser.destroy();
       dialog.remove();
       resolve(chosen);
     });

@@ -181,12 +181,13 @@ async function bulkDelete(selected, hooks) {
 
 /**
  * The selection and its bar. hooks: {params() (the current query), total() (its count),
- * visibleShas() (loaded cards in order), tagNames(), onSelectionChange(selected Set),
+ * shasBetween(a, b) (the sha256s of items a..b of the query, a promise), tagNames(),
+ * onSelectionChange(selected Set),
  * afterChange(kind) (reload the list, and the facets when tags changed)}.
  */
 export function createBulk(hooks) {
   const selected = new Set();
-  let anchor = null; // the last card clicked without Shift
+  let anchor = null; // {sha, index} of the last card clicked
   let busy = false;
 
   const countText = h("span", { class: "bulk-count", role: "status" });
@@ -245,12 +246,21 @@ export function createBulk(hooks) {
     hooks.onSelectionChange(selected);
   }
 
-  /** A card's checkbox was clicked (shift: select the range from the last one clicked). */
-  function toggle(sha, { shift = false, on = !selected.has(sha) } = {}) {
-    const order = hooks.visibleShas();
-    if (shift && anchor && order.includes(anchor) && order.includes(sha)) {
-      const [a, b] = [order.indexOf(anchor), order.indexOf(sha)].sort((x, y) => x - y);
-      for (const item of order.slice(a, b + 1)) {
+  /** A card's checkbox was clicked (shift: select the range from the last one clicked;
+   * `index`: the card's place in the filtered set, the range may span cards not rendered). */
+  async function toggle(sha, { shift = false, on = !selected.has(sha), index = null } = {}) {
+    const from = anchor;
+    anchor = index === null ? null : { sha, index };
+    if (shift && from && index !== null) {
+      const [a, b] = [from.index, index].sort((x, y) => x - y);
+      let range;
+      try {
+        range = await hooks.shasBetween(a, b);
+      } catch (err) {
+        toastError(err, t("library.bulk.selectFailed"));
+        return;
+      }
+      for (const item of range) {
         if (on) selected.add(item);
         else selected.delete(item);
       }
@@ -259,7 +269,6 @@ export function createBulk(hooks) {
     } else {
       selected.delete(sha);
     }
-    anchor = sha;
     render();
   }
 
@@ -288,6 +297,10 @@ export function createBulk(hooks) {
     toggle,
     clear: clearSelection,
     render,
+    /** The list was loaded again: indexes changed, a Shift-click starts a new range. */
+    resetAnchor() {
+      anchor = null;
+    },
     /** The list changed under the selection (a model deleted from its card). */
     forget(sha) {
       if (selected.delete(sha)) render();

@@ -38,3 +38,8 @@ export function lazyThumb(src, name, { cls = "thumb", alt = "" } = {}) {
   }
   return frame;
 }
+
+/** `root` leaves the page (a card scrolled out of a virtual grid): stop watching its thumbnails. */
+export function releaseThumbs(root) {
+  for (const frame of root.querySelectorAll(".thumb")) observer.unobserve(frame);
+}

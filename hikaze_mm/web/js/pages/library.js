@@ -1,13 +1,16 @@
 // Library page: type tabs, search, and filters (a panel behind a "Filters" button on narrow
 // screens): a searchable tag filter, base (with "unknown"), folder tree, sort, "Recently
-// used", missing models, the NSFW image setting; a grid (or list) of model cards that loads
-// page by page as it scrolls, with one tab stop (roving tabindex, arrow keys between
-// cards), a menu of actions per card, and a selection for bulk actions.
+// used", missing models, the NSFW image setting; a grid (or list) of model cards that
+// renders only the rows near the viewport (pages of the listing fetched as they come into
+// view; the scroll bar spans the whole filtered set), with one tab stop (roving tabindex,
+// arrow keys over the whole set), a menu of actions per card, and a selection for bulk
+// actions.
 //
-// The parts: library/state.js (filters, list, query), library/query.js (loading),
+// The parts: library/state.js (filters, list, query), library/query.js (the virtual grid),
 // library/controls.js, library/render.js and library/grid.js (the views). They share one
 // context object, `ctx`: the state, the elements, and the functions each part adds.
 
+import { get } from "../api.js";
 import { h } from "../../comfy/shared/dom.js";
 import { insideComfy } from "../comfy-link.js";
 import { t } from "../i18n.js";
@@ -16,17 +19,37 @@ import { createControls, wireControls } from "./library/controls.js";
 import { installGrid } from "./library/grid.js";
 import { installQuery } from "./library/query.js";
 import { installRender } from "./library/render.js";
-import { NSFW, createLibraryState, queryParams } from "./library/state.js";
+import { MAX_LIMIT, NSFW, createLibraryState, queryParams } from "./library/state.js";
+
+/** The sha256s of items a..b (inclusive) of the filtered set: from the cached pages, else
+ * asked from the listing (500 at a time). */
+async function shasBetween(ctx, a, b) {
+  const cached = [];
+  for (let index = a; index <= b; index += 1) {
+    const item = ctx.cards.itemAt(index);
+    if (!item) break;
+    cached.push(item.sha256);
+  }
+  if (cached.length === b - a + 1) return cached;
+  const found = [];
+  for (let offset = a; offset <= b; offset += MAX_LIMIT) {
+    const limit = Math.min(MAX_LIMIT, b - offset + 1);
+    const data = await get("models", { ...queryParams(ctx.state, offset), limit });
+    found.push(...data.items.map((item) => item.sha256));
+    if (data.items.length < limit) break;
+  }
+  return found;
+}
 
 /** The bulk actions' bar, over the selection of the listed models. */
 function libraryBulk(ctx) {
   return createBulk({
     params: () => queryParams(ctx.state, 0),
     total: () => ctx.list.total,
-    visibleShas: () => ctx.list.items.map((item) => item.sha256),
+    shasBetween: (a, b) => shasBetween(ctx, a, b),
     tagNames: () => ctx.allTags.map((tag) => tag.name),
     onSelectionChange: (selected) => {
-      for (const el of ctx.grid.querySelectorAll(".card")) {
+      for (const el of ctx.cards ? ctx.cards.rendered() : []) {
         const on = selected.has(el.dataset.sha256);
         el.classList.toggle("selected", on);
         const box = el.querySelector(".card-select");
@@ -37,26 +60,23 @@ function libraryBulk(ctx) {
     // is done with; after a Civitai lookup it stays, to act on the same models again.
     afterChange: (kind) => {
       ctx.loadFacets();
-      ctx.reload({ keepSelection: kind === "civitai" });
+      ctx.reload({ keepSelection: kind === "civitai", keepScroll: true });
     },
   });
 }
 
 /** A model changed (saved in the details panel): redraw its card in place. */
 function updateModel(ctx, model) {
-  const { list } = ctx;
-  const index = list.items.findIndex((item) => item.sha256 === model.sha256);
+  const index = ctx.cards.findIndex((item) => item.sha256 === model.sha256);
   if (index < 0) return;
-  const merged = { ...list.items[index], ...model };
+  const merged = { ...ctx.cards.itemAt(index), ...model };
   // A full record (from the details panel) carries meta, not the listing's derived fields.
   if (model.meta && typeof model.nsfw !== "boolean") {
     const civitai = model.meta.civitai || {};
     merged.nsfw = civitai.nsfw === true || (merged.tags || []).some((tag) => tag.name.toLowerCase() === NSFW);
     if (typeof civitai.url === "string") merged.civitai_url = civitai.url;
   }
-  list.items[index] = merged;
-  const old = ctx.cardOf(model.sha256);
-  if (old) old.replaceWith(ctx.buildCard(merged));
+  ctx.cards.setItem(index, merged);
 }
 
 export function mountLibrary(root, { openDetails }) {
@@ -64,13 +84,11 @@ export function mountLibrary(root, { openDetails }) {
     ...createLibraryState(),
     openDetails,
     allTags: [],
-    controller: null,
-    activeSha: null, // the card that holds the grid's one tab stop
+    activeIndex: 0, // the item (of the filtered set) that holds the grid's one tab stop
     comfy: false, // served by ComfyUI: cards offer "Send to workflow"
     summary: h("p", { class: "summary", role: "status", "aria-live": "polite" }),
     grid: h("div", { class: "cards", role: "list", "aria-label": t("library.models") }),
     message: h("div", { class: "list-message" }),
-    sentinel: h("div", { class: "sentinel", "aria-hidden": "true" }),
   };
   insideComfy().then((inside) => {
     ctx.comfy = inside;
@@ -85,7 +103,7 @@ export function mountLibrary(root, { openDetails }) {
   ctx.bulk = libraryBulk(ctx);
   ctx.updateModel = (model) => updateModel(ctx, model);
   const { typeTabs, search, filtersButton, gridButton, listButton, filters, summary, grid, message } = ctx;
-  const { sentinel, bulk } = ctx;
+  const { bulk } = ctx;
 
   root.append(
     h(
@@ -109,7 +127,6 @@ export function mountLibrary(root, { openDetails }) {
       summary,
       grid,
       message,
-      sentinel,
       bulk.bar,
     ),
   );
@@ -127,12 +144,16 @@ export function mountLibrary(root, { openDetails }) {
   return {
     updateModel: ctx.updateModel,
     refreshFacets: () => ctx.loadFacets(),
+    /** Back from the details panel: focus the model's card (scrolling only if it is out of view). */
     focusCard(sha256) {
-      ctx.activate(ctx.cardOf(sha256), true);
+      const index = ctx.cards.findIndex((item) => item.sha256 === sha256);
+      if (index < 0) return;
+      const card = ctx.cards.elementAt(index);
+      if (card) ctx.activate(card, true);
+      else ctx.goTo(index);
     },
     unmount() {
-      if (ctx.controller) ctx.controller.abort();
-      ctx.scrollObserver.disconnect();
+      ctx.cards.destroy();
     },
   };
 }

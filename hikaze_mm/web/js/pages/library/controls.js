@@ -105,7 +105,7 @@ export function createControls(state, onTagsChange) {
 
 /** Wire the controls: each change updates the state, redraws the controls and reloads. */
 export function wireControls(ctx) {
-  const { state, list, grid, tagFilter, search, filters, filtersButton } = ctx;
+  const { state, tagFilter, search, filters, filtersButton } = ctx;
   const { recentButton, baseSelect, folderSelect, sortSelect, orderButton } = ctx;
   const { nsfwSelect, nsfwToggle, missingToggle, gridButton, listButton } = ctx;
   const renderControls = () => ctx.renderControls();
@@ -162,7 +162,7 @@ export function wireControls(ctx) {
   nsfwSelect.addEventListener("change", () => {
     state.nsfw = nsfwSelect.value;
     setNsfwMode(state.nsfw);
-    grid.replaceChildren(...list.items.map(ctx.buildCard));
+    ctx.cards.redraw();
   });
   nsfwToggle.addEventListener("change", () => {
     if (nsfwToggle.checked) state.tagStates.delete(NSFW);

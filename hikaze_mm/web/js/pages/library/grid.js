@@ -1,62 +1,72 @@
-// The library's grid: one tab stop (roving tabindex; arrow keys, Home and End move between
-// cards), clicks and keys on cards (open, select, menu), and the card menu's outcomes
-// (a model refreshed or deleted).
+// The library's grid: one tab stop (roving tabindex; arrow keys, Page Up/Down, Home and End
+// move over the whole filtered set, scrolling the target into view, not only over the cards
+// rendered), clicks and keys on cards (open, select, menu), and the card menu's outcomes
+// (a model refreshed or deleted). Cards carry data-index, their place in the filtered set.
 
 import { get } from "../../api.js";
 import { showCardMenu } from "../../components/card-actions.js";
+import { moveIndex } from "../../../comfy/shared/virtual.js";
 
-const NAV_KEYS = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End"];
+const NAV_KEYS = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End"];
 
-/** Wire the grid; adds cardOf and activate to ctx. */
+function setTabbable(card, on) {
+  const value = on ? "0" : "-1";
+  card.setAttribute("tabindex", value);
+  for (const control of card.querySelectorAll(".card-control")) control.setAttribute("tabindex", value);
+}
+
+const indexOf = (card) => Number(card.dataset.index);
+
+/** Wire the grid; adds cardOf, activate, goTo and afterRender to ctx. */
 export function installGrid(ctx) {
-  const { state, list, grid, bulk, search, openDetails } = ctx;
-  // ---------------------------------------------------------------- the grid's tab stop
+  const { list, grid, bulk, search, openDetails } = ctx;
+  let stop = null; // the rendered card holding the tab stop
   const cardOf = (sha) => grid.querySelector(`.card[data-sha256="${CSS.escape(sha)}"]`);
 
-  function setTabbable(card, on) {
-    const value = on ? "0" : "-1";
-    card.setAttribute("tabindex", value);
-    for (const control of card.querySelectorAll(".card-control")) control.setAttribute("tabindex", value);
+  /** The tab stop is the active card if rendered, else the first card rendered. */
+  function afterRender() {
+    const cards = ctx.cards;
+    const want = cards.elementAt(ctx.activeIndex) || cards.elementAt(Math.min(...cards.rendered().map(indexOf)));
+    if (stop === want && (!stop || stop.getAttribute("tabindex") === "0")) return;
+    if (stop && stop.isConnected) setTabbable(stop, false);
+    stop = want || null;
+    if (stop) setTabbable(stop, true);
   }
 
   /** Make `card` the grid's tab stop (optionally focusing it). */
   function activate(card, focus = false) {
     if (!card) return;
-    if (ctx.activeSha !== card.dataset.sha256) {
-      const old = ctx.activeSha && cardOf(ctx.activeSha);
-      if (old) setTabbable(old, false);
-      ctx.activeSha = card.dataset.sha256;
-    }
-    setTabbable(card, true);
+    ctx.activeIndex = indexOf(card);
+    afterRender();
     if (focus) {
-      card.focus();
+      card.focus({ preventScroll: true });
       card.scrollIntoView({ block: "nearest" });
     }
   }
 
-  function columns(cards) {
-    if (state.view === "list" || cards.length < 2) return 1;
-    const top = cards[0].offsetTop;
-    const n = cards.findIndex((card) => card.offsetTop !== top);
-    return n < 0 ? cards.length : n;
+  /** Move the tab stop and the focus to item `index` of the filtered set. */
+  function goTo(index) {
+    const card = ctx.cards.reveal(index);
+    ctx.activeIndex = index;
+    afterRender();
+    if (card) card.focus({ preventScroll: true });
   }
 
-  function modelOf(sha) {
-    return list.items.find((item) => item.sha256 === sha);
-  }
+  const modelOf = (card) => ctx.cards.itemAt(indexOf(card));
 
   grid.addEventListener("focusin", (event) => {
     const card = event.target.closest(".card");
     if (card) activate(card);
   });
 
-  grid.addEventListener("click", (event) => {
+  grid.addEventListener("click", async (event) => {
     const card = event.target.closest(".card");
-    if (!card) return;
+    if (!card || !card.dataset.sha256) return;
     const sha = card.dataset.sha256;
+    const index = indexOf(card);
     const box = event.target.closest(".card-select");
     if (box) {
-      bulk.toggle(sha, { shift: event.shiftKey, on: box.checked });
+      await bulk.toggle(sha, { shift: event.shiftKey, on: box.checked, index });
       return;
     }
     const menu = event.target.closest(".card-menu");
@@ -66,7 +76,7 @@ export function installGrid(ctx) {
     }
     if (event.shiftKey || event.ctrlKey || event.metaKey) {
       // Selection gestures on the card itself.
-      bulk.toggle(sha, { shift: event.shiftKey });
+      await bulk.toggle(sha, { shift: event.shiftKey, index });
       return;
     }
     openDetails(sha);
@@ -76,41 +86,34 @@ export function installGrid(ctx) {
     const card = event.target;
     if (!card.classList || !card.classList.contains("card")) return;
     const sha = card.dataset.sha256;
-    if (event.key === "Enter") {
+    if (sha && event.key === "Enter") {
       event.preventDefault();
       openDetails(sha);
       return;
     }
-    if (event.key === " ") {
+    if (sha && event.key === " ") {
       event.preventDefault();
-      bulk.toggle(sha, { shift: event.shiftKey });
+      bulk.toggle(sha, { shift: event.shiftKey, index: indexOf(card) });
       return;
     }
-    if (event.key === "ContextMenu" || (event.key === "F10" && event.shiftKey)) {
+    if (sha && (event.key === "ContextMenu" || (event.key === "F10" && event.shiftKey))) {
       event.preventDefault();
       openMenu(card, card.querySelector(".card-menu"));
       return;
     }
     if (!NAV_KEYS.includes(event.key)) return;
     event.preventDefault();
-    const cards = [...grid.querySelectorAll(".card")];
-    const index = cards.indexOf(card);
-    const cols = columns(cards);
-    let next = index;
-    if (event.key === "ArrowLeft") next = index - 1;
-    if (event.key === "ArrowRight") next = index + 1;
-    if (event.key === "ArrowUp") next = index - cols;
-    if (event.key === "ArrowDown") next = Math.min(index + cols, cards.length - 1);
-    if (event.key === "Home") next = 0;
-    if (event.key === "End") next = cards.length - 1;
-    if (next < 0 || next >= cards.length) return;
-    activate(cards[next], true);
-    // Near the end of what is loaded: fetch the next page.
-    if (next >= cards.length - cols) ctx.loadPage();
+    const cards = ctx.cards;
+    const next = moveIndex(indexOf(card), event.key, {
+      columns: cards.columns,
+      total: list.total,
+      pageRows: cards.viewRows,
+    });
+    if (next !== null) goTo(next);
   });
 
   function openMenu(card, button) {
-    const model = modelOf(card.dataset.sha256);
+    const model = modelOf(card);
     if (!model || !button) return;
     activate(card);
     showCardMenu(button, model, { comfy: ctx.comfy, onChanged: refreshModel, onDeleted: removeModel });
@@ -127,25 +130,18 @@ export function installGrid(ctx) {
     }
   }
 
-  /** A model was deleted from its card: drop the card, keep the focus in the grid. */
+  /** A model was deleted from its card: load the same place again, the focus on the card
+   * now in its place (or the search box when the list is empty). */
   function removeModel(sha) {
-    const index = list.items.findIndex((item) => item.sha256 === sha);
-    if (index < 0) return;
-    list.items.splice(index, 1);
-    list.total = Math.max(0, list.total - 1);
-    const card = cardOf(sha);
-    const neighbour = card && (card.nextElementSibling || card.previousElementSibling);
-    if (card) card.remove();
+    const index = ctx.cards.findIndex((item) => item.sha256 === sha);
     bulk.forget(sha);
-    if (ctx.activeSha === sha) {
-      ctx.activeSha = null;
-      if (neighbour) activate(neighbour, true);
-      else search.focus();
-    }
-    ctx.renderSummary();
-    ctx.renderMessage();
+    const focused = grid.contains(document.activeElement) || document.activeElement === document.body;
+    list.total = Math.max(0, list.total - 1);
+    ctx.reload({ keepSelection: true, keepScroll: true });
+    if (!list.total) search.focus();
+    else if (focused && index >= 0) goTo(Math.min(index, list.total - 1));
     ctx.loadFacets();
   }
 
-  Object.assign(ctx, { cardOf, activate });
+  Object.assign(ctx, { cardOf, activate, goTo, afterRender });
 }

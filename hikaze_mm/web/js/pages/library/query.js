@@ -1,72 +1,53 @@
-// Loading the library: the listing page by page (the next page when the end of the grid
-// nears the viewport), a reload when a filter changes, and the facets (types, bases,
-// folders, tags) with their counts.
+// Loading the library: a virtual grid (comfy/shared/virtual-list.js) that fetches the pages
+// of the listing its rows in view need, a reload when a filter changes, and the facets
+// (types, bases, folders, tags) with their counts.
 
 import { get } from "../../api.js";
 import { loadTags } from "../../tags.js";
 import { describeError } from "../../components/toast.js";
+import { releaseThumbs } from "../../components/lazyimg.js";
+import { createVirtualList } from "../../../comfy/shared/virtual-list.js";
 import { NSFW, PAGE_SIZE, UNKNOWN, queryParams, rememberView } from "./state.js";
 
-/** Add loadPage, reload and loadFacets to ctx, and start following the scroll. */
+/** Add the virtual list (ctx.cards), reload and loadFacets to ctx. */
 export function installQuery(ctx) {
-  const { state, list, grid, summary, sentinel, bulk, tagFilter } = ctx;
-  const { renderSummary, renderMessage, buildCard } = ctx;
-  async function loadPage() {
-    if (list.loading || list.done) return;
-    list.loading = true;
-    renderMessage();
-    const generation = list.generation;
-    const controller = new AbortController();
-    ctx.controller = controller;
-    try {
-      const data = await get("models", queryParams(state, list.items.length), { signal: controller.signal });
-      if (generation !== list.generation) return;
-      const items = data.items;
-      list.total = data.total;
-      list.items.push(...items);
-      if (!ctx.activeSha && items.length) ctx.activeSha = items[0].sha256;
-      grid.append(...items.map(buildCard));
-      list.done = items.length < PAGE_SIZE || list.items.length >= list.total;
-      list.error = null;
-    } catch (err) {
-      if (err.name === "AbortError" || generation !== list.generation) return;
-      list.error = describeError(err);
-    } finally {
-      if (generation === list.generation) {
-        list.loading = false;
-        renderSummary();
-        renderMessage();
-      }
-    }
-    // The sentinel may still be near the viewport (a short page): keep filling.
-    if (generation === list.generation && !list.done && !list.error && nearViewport(sentinel)) loadPage();
-  }
-
-  function reload({ keepSelection = false } = {}) {
-    rememberView(state);
-    if (ctx.controller) ctx.controller.abort();
-    if (!keepSelection) bulk.clear();
-    list.generation += 1;
-    list.items = [];
-    list.total = 0;
-    list.done = false;
-    list.loading = false;
-    list.error = null;
-    ctx.activeSha = null;
-    grid.replaceChildren();
-    summary.textContent = "";
-    loadPage();
-  }
-
-  const MARGIN = 800;
-  const nearViewport = (el) => el.isConnected && el.getBoundingClientRect().top < window.innerHeight + MARGIN;
-  const scrollObserver = new IntersectionObserver(
-    (entries) => {
-      if (entries.some((entry) => entry.isIntersecting)) loadPage();
+  const { state, list, grid, summary, bulk, tagFilter } = ctx;
+  const { renderSummary, renderMessage, buildCard, buildPlaceholder } = ctx;
+  const cards = createVirtualList({
+    container: grid,
+    pageSize: PAGE_SIZE,
+    estimate: 360,
+    load: (offset, _limit, signal) => get("models", queryParams(state, offset), { signal }),
+    render: buildCard,
+    placeholder: buildPlaceholder,
+    onRemove: releaseThumbs,
+    afterRender: () => ctx.afterRender(),
+    onLoad({ total, error }) {
+      list.total = total || 0;
+      list.loading = false;
+      list.error = error ? describeError(error) : null;
+      renderSummary();
+      renderMessage();
     },
-    { rootMargin: `${MARGIN}px 0px` },
-  );
-  scrollObserver.observe(sentinel);
+  });
+
+  /** Load the list again: after a filter changed (from the top), or after models changed
+   * under it (`keepScroll`: the same place, the count kept until the answer). */
+  function reload({ keepSelection = false, keepScroll = false } = {}) {
+    rememberView(state);
+    if (keepSelection) bulk.resetAnchor();
+    else bulk.clear();
+    list.generation += 1;
+    list.error = null;
+    if (!keepScroll) {
+      list.total = 0;
+      list.loading = true;
+      ctx.activeIndex = 0;
+      summary.textContent = "";
+    }
+    renderMessage();
+    cards.reset({ keepTotal: keepScroll });
+  }
 
   async function loadFacets() {
     const [types, bases, tags, folders] = await Promise.allSettled([
@@ -95,5 +76,5 @@ export function installQuery(ctx) {
     tagFilter.setTags(vocabulary);
   }
 
-  Object.assign(ctx, { loadPage, reload, loadFacets, scrollObserver });
+  Object.assign(ctx, { cards, reload, loadFacets });
 }

@@ -27,7 +27,7 @@ function folderOptions(roots, selected) {
 }
 
 /** Add the drawing functions to ctx (renderTypeTabs, renderBases, renderFolders,
- * renderControls, buildCard, renderSummary, renderMessage). */
+ * renderControls, buildCard, buildPlaceholder, renderSummary, renderMessage). */
 export function installRender(ctx) {
   const { state, list, typeTabs, baseSelect, folderSelect, orderButton, gridButton, listButton } = ctx;
   const { recentButton, sortSelect, grid, nsfwToggle, filtersButton, summary, message } = ctx;
@@ -119,12 +119,29 @@ export function installRender(ctx) {
     count.textContent = formatNumber(n);
   }
 
-  function buildCard(model) {
-    return modelCard(model, {
+  /** The card of `model`, item `index` of the filtered set (its place for screen readers). */
+  function buildCard(model, index) {
+    const card = modelCard(model, {
       view: state.view,
       nsfw: state.nsfw,
       selected: ctx.bulk.selected.has(model.sha256),
-      active: model.sha256 === ctx.activeSha,
+      active: false, // grid.js places the tab stop
+    });
+    card.setAttribute("aria-posinset", String(index + 1));
+    card.setAttribute("aria-setsize", String(list.total));
+    return card;
+  }
+
+  /** A card whose page is still loading (it can hold the focus; the card replaces it). */
+  function buildPlaceholder(index) {
+    return h("article", {
+      class: "card card-placeholder",
+      role: "listitem",
+      tabindex: "-1",
+      "aria-busy": "true",
+      "aria-label": t("common.loading"),
+      "aria-posinset": String(index + 1),
+      "aria-setsize": String(list.total),
     });
   }
 
@@ -138,12 +155,12 @@ export function installRender(ctx) {
       replaceChildren(message, loadFailed(t("library.loadFailed", { error: list.error }), reload));
     } else if (list.loading) {
       replaceChildren(message, h("p", { class: "muted" }, t("common.loading")));
-    } else if (!list.items.length) {
+    } else if (!list.total) {
       replaceChildren(message, h("p", { class: "muted empty" }, t("library.empty")));
     } else {
       message.replaceChildren();
     }
   }
 
-  Object.assign(ctx, { renderTypeTabs, renderBases, renderFolders, renderControls, buildCard, renderSummary, renderMessage });
+  Object.assign(ctx, { renderTypeTabs, renderBases, renderFolders, renderControls, buildCard, buildPlaceholder, renderSummary, renderMessage });
 }

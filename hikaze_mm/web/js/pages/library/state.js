@@ -1,10 +1,11 @@
-// The library page's state: the filters (some remembered in the browser), the list loaded
-// so far, and the listing query they make. No DOM.
+// The library page's state: the filters (some remembered in the browser), the list's count
+// and state, and the listing query they make. No DOM.
 
 import { listingParams } from "../../../comfy/shared/listing.js";
 import { nsfwMode } from "../../components/nsfw.js";
 
 export const PAGE_SIZE = 100;
+export const MAX_LIMIT = 500; // the listing's largest page (hikaze_mm/policy.py)
 export const NSFW = "nsfw";
 export const UNKNOWN = "unknown";
 export const SORTS = ["name", "created_at", "last_used_at", "size_bytes"];
@@ -42,7 +43,8 @@ export function createLibraryState() {
     tagStates: new Map([[NSFW, "exclude"]]),
     nsfw: nsfwMode(),
   };
-  const list = { items: [], total: 0, loading: false, done: false, generation: 0, error: null };
+  // The listing's count; its items are in the virtual grid's pages (query.js).
+  const list = { total: 0, loading: false, generation: 0, error: null };
   return { state, list };
 }
 
