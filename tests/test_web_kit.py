@@ -50,9 +50,10 @@ def test_a_shared_module_imports_only_shared_modules(path: Path) -> None:
 @pytest.mark.parametrize("path", SHARED_FILES, ids=lambda p: p.name)
 def test_a_shared_module_has_no_side_effects(path: Path) -> None:
     """ComfyUI imports every .js file of the extension's folder: top-level code is only
-    imports, exports, constants and comments."""
+    imports, exports, constants, declarations and comments."""
+    declarations = ("import ", "export ", "const ", "function ", "async function ", "class ")
     for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line or line[0] in " }/*)]" or line.startswith(("import ", "export ", "const ")):
+        if not line or line[0] in " }/*)]" or line.startswith(declarations):
             continue
         pytest.fail(f"{path.name}:{number}: top-level statement {line!r}")
 
