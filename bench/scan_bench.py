@@ -13,12 +13,13 @@ Parts (``--part``, default ``all``):
   prints p50 and p95, the same SQL (count + page) run directly on SQLite in the same run
   (interleaved with the requests), and the difference (target for the first two: HTTP
   p50 at most 2 ms above the raw SQL's).
-* ``firstscan``: N model files (--file-kb each, default 4: the cost per model, apart from
-  hashing, shows clearly; past 4 KB they are sparse, ``--file-kb 16384`` is a small LoRA)
-  with distinct contents, some with a ``.json`` sidecar or a preview, in ONE folder, for N = 2,000 and
-  10,000: the first scan with immediate hashing, against the hashing of the same files on their own
-  (``HashService.hash_file`` each, in a library of its own). Its cost beyond hashing must
-  stay under 20% of the hashing time and grow linearly with N (5x from 2,000 to 10,000).
+* ``firstscan``: N model files (--file-kb each, default 4: the cost per model, apart
+  from hashing, shows clearly; past 4 KB they are sparse, ``--file-kb 16384`` is a small
+  LoRA) with distinct contents, some with a ``.json`` sidecar or a preview, in ONE
+  folder, for N = 2,000 and 10,000: the first scan with immediate hashing, against the
+  hashing of the same files on their own (``HashService.hash_file`` each, in a library
+  of its own). Its cost beyond hashing must stay under 20% of the hashing time and grow
+  linearly with N (5x from 2,000 to 10,000).
 
 Usage: python bench/scan_bench.py [--part rescan|listing|firstscan|all] [--quick]
        [--dir DIR] [--models N] [--requests N] [--file-kb KB]
