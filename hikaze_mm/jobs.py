@@ -195,7 +195,7 @@ class BackgroundJob:
         with self._lock:
             run = self._run if started_at is None else self._recent_run(started_at)
             running = self._running and run is self._run
-        progress = run.progress if run is not None and run.progress is not None else None
+        progress = run.progress if run is not None else None  # kept when the run ended
         if progress is None:
             progress = self._progress() if self._progress is not None else JobProgress()
         return {

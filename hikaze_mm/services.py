@@ -247,13 +247,10 @@ class Services:
             if access == "write":
                 config.ensure_dirs()
             db = open_library(config)
-        except StorageError as exc:
+        except BaseException as exc:
             lock.release()
-            if access == "write":
+            if access == "write" and isinstance(exc, StorageError):
                 raise _not_a_library(exc) from None
-            raise
-        except BaseException:
-            lock.release()
             raise
         try:
             if access == "shared":

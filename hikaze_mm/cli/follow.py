@@ -3,7 +3,8 @@
 The commands that start a background job (``scan``, ``civitai``, ``probe``, ``promote
 --all``) hand it to the holder of the library when the holder serves HTTP: ``in_server``
 starts it there with one request, follows that run (``GET /api/jobs/{name}?started_at=``)
-with a progress bar until it ends, and returns its report. Ctrl-C stops the following, not the job.
+with a progress bar until it ends, and returns its report. Ctrl-C stops the following,
+not the job.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def draw(bar: Progress, job: dict[str, Any]) -> None:
 
 def in_server(owner: LockOwner, job: ServerJob) -> Any:
     """Run ``job`` in the server ``owner`` and return its run's report; None when that
-    server does not answer (the caller then runs it here). A run that failed, or another
-    run than ours that ended, is a CliError; Ctrl-C exits with 130, the job going on."""
+    server does not answer (the caller then runs it here). A run that failed, or ended
+    without a report, is a CliError; Ctrl-C exits with 130, the job going on."""
     remote = Remote(owner)
     try:
         started = job.start(remote)

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hikaze_mm.database.errors import StorageBusyError, StorageUnavailableError
-from hikaze_mm.database.listing_items import item_json, items_sql
+from hikaze_mm.database.listing_items import LIST_COLUMNS, PAGE_COLUMNS, item_json, items_sql
 from hikaze_mm.database.sql import path_prefix_bounds
 from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.tags import nocase
@@ -72,17 +72,6 @@ log = logging.getLogger(__name__)
 # The ``base`` filter value (and facet name) of the models whose base is not known.
 UNKNOWN_BASE = "unknown"
 MAX_QUERY_CHARS = 200
-LIST_COLUMNS = (
-    "sha256",
-    "name",
-    "type",
-    "base",
-    "path",
-    "size_bytes",
-    "created_at",
-    "last_used_at",
-    "missing",
-)
 
 
 @dataclass(frozen=True)
@@ -219,7 +208,7 @@ class ListingSql:
         and sorted. Used when a required tag bounds the matches by its posting list,
         where it halves the work of running the filter twice; no row means an empty
         page (the total then comes from ``count_sql``)."""
-        columns = ", ".join(f"m.{c}" for c in (*LIST_COLUMNS, "name_key"))
+        columns = ", ".join(f"m.{c}" for c in PAGE_COLUMNS)
         order_by = self.order_by.replace("m.", "")
         return (
             f"WITH hits AS MATERIALIZED (SELECT {columns} FROM models m WHERE {self.where}) "

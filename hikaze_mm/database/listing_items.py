@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 # The meta fields of an item, in ``lm``'s array: $[0] to $[3].
 ITEM_META_PATHS = ("$.trigger_words", "$.preferred_weight", "$.civitai.url", "$.civitai.nsfw")
-PAGE_COLUMNS = (
+# A listing row's columns (``ListingStore.page``), and with the name's sort key.
+LIST_COLUMNS = (
     "sha256",
     "name",
     "type",
@@ -47,8 +48,8 @@ PAGE_COLUMNS = (
     "created_at",
     "last_used_at",
     "missing",
-    "name_key",
 )
+PAGE_COLUMNS = (*LIST_COLUMNS, "name_key")
 
 # A JSON array of strings with no escape (SQLite escapes only quotes, backslashes and
 # control characters), each non-empty with no whitespace (``str.isspace``, as ``\s`` is

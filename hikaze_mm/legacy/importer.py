@@ -151,8 +151,8 @@ def import_snapshot(
     """
     notify = progress or (lambda phase, done, total: None)
     report = ImportReport(str(legacy.source), str(images_dir) if images_dir else None)
-    run = _Run(legacy, images_dir, db, images, report, notify, workers or default_workers())
-    run.control = control or run.control
+    workers = workers or default_workers()
+    run = _Run(legacy, images_dir, db, images, report, notify, workers, control or JobControl())
     run.run_all()
     report.finish()
     db.state.set(STATE_KEY, report.to_dict())
@@ -343,6 +343,7 @@ class _Run:
         report: ImportReport,
         notify: ProgressFn,
         workers: int,
+        control: JobControl,
     ) -> None:
         self.legacy = legacy
         self.images_dir = images_dir
@@ -359,7 +360,7 @@ class _Run:
         self._refs_without_folder = 0
         self._placed: set[tuple[str, str]] = set()  # images written in the open batch
         self.listing: LegacyImagesListing | None = None  # the images folder, read once
-        self.control = JobControl()
+        self.control = control  # looked at between legacy rows
 
     # ------------------------------------------------------------------ phases
     def run_all(self) -> None:
