@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,3 +75,55 @@ def same_origin_headers(client) -> dict[str, str]:
 
 def set_mtime_ns(path: Path, mtime_ns: int) -> None:
     os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+@dataclass
+class Server:
+    """A ``hikaze-mm serve`` in a process of its own, on a free port of 127.0.0.1."""
+
+    proc: subprocess.Popen
+    url: str  # http://127.0.0.1:PORT/
+    address: str  # 127.0.0.1:PORT
+    stdout: Path
+
+
+def start_server(
+    data: Path, logs: Path, *, root: Path | None = None, env: dict[str, str] | None = None
+) -> Server:
+    """Start ``hikaze-mm serve`` on the library in ``data`` (over ``root``, if given), its
+    output in ``logs``; returns once it serves (fails if it exits first)."""
+    out, err = logs / "serve.out", logs / "serve.err"
+    command = ["serve", "--data-dir", str(data), "--port", "0"]
+    if root is not None:
+        command += ["--models-root", str(root)]
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hikaze_mm", *command],
+            stdout=stdout,
+            stderr=stderr,
+            env=cli_env(env),
+            cwd=REPO,
+        )
+
+    def serving() -> re.Match[str] | None:
+        assert proc.poll() is None, err.read_text()
+        return re.search(r"Serving on (http://([\d.]+:\d+)/)", out.read_text())
+
+    match = wait_until(serving, timeout=60, interval=0.05, message="the server to start")
+    return Server(proc, match.group(1), match.group(2), out)
+
+
+def stop(server: Server) -> int:
+    """SIGTERM the server (if it still runs) and return its exit status."""
+    if server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGTERM)
+    return server.proc.wait(60)
+
+
+def server_json(server: Server, path: str, body: dict[str, Any] | None = None) -> Any:
+    """GET ``path`` (relative to the server's URL), or POST ``body`` as JSON; the answer."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {} if body is None else {"Content-Type": "application/json"}
+    request = urllib.request.Request(server.url + path, data, headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)

@@ -66,3 +66,18 @@ def jpeg_bytes(size: tuple[int, int] = (40, 30)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, (1, 200, 3)).save(out, "JPEG")
     return out.getvalue()
+
+
+def insert_models(conn: Any, count: int, *, stem: str = "model", folder: str = "/models/loras"):
+    """``count`` LoRAs named "<stem> 00000"... (newest first by ``created_at``) inserted
+    straight into ``models`` through ``conn`` (a library transaction's connection, or a
+    plain one): a fixture for tens of thousands of models, not the code under test."""
+    created = 1_700_000_000_000
+    rows = [
+        (f"{i:064x}", f"{folder}/{stem}{i:05d}.safetensors", f"{stem} {i:05d}", created - i)
+        for i in range(count)
+    ]
+    conn.executemany(
+        "INSERT INTO models (sha256, path, name, type, created_at) VALUES (?, ?, ?, 'loras', ?)",
+        rows,
+    )

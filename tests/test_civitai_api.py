@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +17,9 @@ from hikaze_mm.library.requests import ModelPatch
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 from tests.civitai_fake import FakeCivitai, Reply, free_port_url
-from tests.helpers import REPO, cli_env, run_cli, same_origin_headers
+from tests.helpers import run_cli, same_origin_headers, start_server, stop
 from tests.library_helpers import assert_error, seed_model, sha_for
-from tests.waiting import wait_until, wait_until_async
+from tests.waiting import wait_until_async
 
 A, B, C = (sha_for(x) for x in ("alpha", "beta", "gamma"))
 
@@ -299,24 +295,8 @@ def test_cli_civitai_runs_in_the_server_that_holds_the_library(
 ) -> None:
     make_library(config)
     fake.found(A, images=[])
-    out = tmp_path / "serve.out"
-    env = cli_env({"HIKAZE_CIVITAI_URL": fake.url})
-    command = ["serve", "--data-dir", str(config.data_dir), "--port", "0"]
-    with open(out, "w") as stdout:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "hikaze_mm", *command],
-            stdout=stdout,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd=REPO,
-        )
-
-    def serving() -> bool:
-        assert server.poll() is None, "hikaze-mm serve exited"
-        return bool(re.search(r"Serving on http://", out.read_text()))
-
+    server = start_server(config.data_dir, tmp_path, env={"HIKAZE_CIVITAI_URL": fake.url})
     try:
-        wait_until(serving, timeout=60, interval=0.05, message="hikaze-mm serve to start")
         # This command's own setting is not used: the server asks its Civitai.
         proc = run_cli(
             "civitai",
@@ -331,5 +311,4 @@ def test_cli_civitai_runs_in_the_server_that_holds_the_library(
         assert json.loads(proc.stdout)["counts"]["found"] == 1
         assert fake.lookup_paths() == [f"/api/v1/model-versions/by-hash/{A}"]
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(60)
+        stop(server)

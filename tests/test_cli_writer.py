@@ -6,62 +6,29 @@ second ``serve`` are refused, naming the holder (pid and address), and change no
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
 import shutil
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from hikaze_mm.config import Config
 from hikaze_mm.services import Services
-from tests.civitai_fake import fake_civitai_server
-from tests.helpers import REPO, cli_env, run_cli, write_model
+from tests.helpers import (
+    REPO,
+    Server,
+    cli_env,
+    run_cli,
+    server_json,
+    start_server,
+    stop,
+    write_model,
+)
 from tests.legacy_fixtures import build_sample_legacy
-from tests.waiting import wait_until
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen
-    url: str
-    address: str
-    stdout: Path
-
-
-def start_server(
-    data: Path, root: Path, logs: Path, env: dict[str, str] | None = None
-) -> Server:
-    out, err = logs / "serve.out", logs / "serve.err"
-    command = ["serve", "--data-dir", str(data), "--models-root", str(root), "--port", "0"]
-    with open(out, "w") as stdout, open(err, "w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hikaze_mm", *command],
-            stdout=stdout,
-            stderr=stderr,
-            env=cli_env(env),
-            cwd=REPO,
-        )
-
-    def serving() -> re.Match[str] | None:
-        assert proc.poll() is None, err.read_text()
-        return re.search(r"Serving on (http://([\d.]+:\d+)/)", out.read_text())
-
-    match = wait_until(serving, timeout=60, interval=0.05, message="the server to start")
-    return Server(proc, match.group(1), match.group(2), out)
-
-
-def stop(server: Server) -> int:
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
-    return server.proc.wait(60)
 
 
 def refused(proc: subprocess.CompletedProcess, *words: str) -> str:
@@ -77,7 +44,7 @@ def refused(proc: subprocess.CompletedProcess, *words: str) -> str:
 def served(tmp_path: Path) -> Iterator[tuple[Server, Path, Path]]:
     data, root = tmp_path / "data", tmp_path / "models"
     write_model(root / "loras" / "first.safetensors", 70_000, seed=1)
-    server = start_server(data, root, tmp_path)
+    server = start_server(data, tmp_path, root=root)
     try:
         yield server, data, root
     finally:
@@ -143,32 +110,6 @@ def test_commands_beside_a_server(served, tmp_path: Path) -> None:
     assert "1 new" in proc.stdout and "served by" not in proc.stderr
 
 
-def test_civitai_beside_a_server_runs_there(tmp_path: Path) -> None:
-    """``hikaze-mm civitai`` hands the lookup to the server (its Civitai settings) and
-    follows GET /api/jobs/civitai to the report."""
-    data, root = tmp_path / "data", tmp_path / "models"
-    sha = write_model(root / "loras" / "first.safetensors", 70_000, seed=1)
-    with contextlib.contextmanager(fake_civitai_server)() as fake:
-        fake.found(sha, images=[])
-        server = start_server(data, root, tmp_path, {"HIKAZE_CIVITAI_URL": fake.url})
-        try:
-            common = ("--data-dir", str(data))
-            assert run_cli("scan", *common).returncode == 0
-            assert run_cli("promote", "--all", *common).returncode == 0
-            proc = run_cli("civitai", "--missing", "--json", *common)
-        finally:
-            stop(server)
-    assert proc.returncode == 0, proc.stderr
-    assert "looking up there" in proc.stderr
-    report = json.loads(proc.stdout)
-    assert [(r["sha256"], r["status"]) for r in report["results"]] == [(sha, "found")]
-
-
-def server_status(server: Server, path: str) -> dict:
-    with urllib.request.urlopen(server.url + path, timeout=30) as resp:
-        return json.load(resp)
-
-
 def test_strategies_reach_the_server(served) -> None:
     """``scan --immediate --strategy`` and ``promote --all --strategy`` beside a server send
     the strategy as ``conf_strategy``, and the server's runs use it."""
@@ -178,13 +119,13 @@ def test_strategies_reach_the_server(served) -> None:
     assert run_cli("scan", *common).returncode == 0  # both files pending, none promoted
     proc = run_cli("scan", *common, "--immediate", "--strategy", "delete")
     assert proc.returncode == 0, proc.stderr
-    assert server_status(server, "api/scan/status")["conflict_strategy"] == "delete"
+    assert server_json(server, "api/scan/status")["conflict_strategy"] == "delete"
 
     # Both files are still pending (the scans found nothing new): one is promoted, the
     # other has the same content and, with "skip", stays pending as a conflict.
     proc = run_cli("promote", "--all", *common, "--strategy", "skip")
     assert proc.returncode == 0, proc.stderr
-    status = server_status(server, "api/migration/status")
+    status = server_json(server, "api/migration/status")
     assert status["policy"] == "skip"
     assert status["pending"]["conflict"] == 1 and status["pending"]["new"] == 0
     assert json.loads(run_cli("list", "--json", *common).stdout)["total"] == 1

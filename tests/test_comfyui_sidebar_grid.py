@@ -20,6 +20,7 @@ import pytest
 
 from tests.browser import browser_page, requires_chromium
 from tests.comfyui_harness import ComfyBase, ComfyEnv, ComfyUI
+from tests.library_helpers import insert_models
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -38,16 +39,8 @@ def comfy(comfyui_env: ComfyEnv, tmp_path_factory: pytest.TempPathFactory) -> It
     server.start()
     try:
         server.wait_scan_idle()
-        created = 1_700_000_000_000
-        rows = [
-            (f"{i:064x}", f"/x/m{i:05d}.safetensors", f"model {i:05d}", "loras", created - i)
-            for i in range(MODELS)
-        ]
         with closing(sqlite3.connect(base.data_dir / "hikaze_mm.db", timeout=30)) as conn, conn:
-            conn.executemany(
-                "INSERT INTO models (sha256, path, name, type, created_at) VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
+            insert_models(conn, MODELS, folder="/x")
         assert server.list_models(limit=1, include_missing="false")
         settings = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False}
         assert server.post("/settings", settings).status == 200

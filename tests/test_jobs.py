@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +17,7 @@ import pytest
 from hikaze_mm.config import Config
 from hikaze_mm.jobs import JobCancelled, JobControl
 from hikaze_mm.services import Services
-from tests.helpers import REPO, cli_env, run_cli, write_model
+from tests.helpers import run_cli, server_json, start_server, write_model
 from tests.legacy_fixtures import (
     LegacyModel,
     LegacyTag,
@@ -164,7 +161,7 @@ def test_closing_the_services_cancels_a_background_stage_1(config: Config, tmp_p
     assert job.current is not None and job.current.error == "cancelled"
     assert not job.running
     done = library_counts(config.db_path)["legacy_import_models"]
-    assert done < 200
+    assert 0 < done < 200, "the import was not interrupted"
     again = Services.open(config)
     try:
         report = again.legacy_import.run_blocking(legacy, images)
@@ -177,31 +174,24 @@ def test_closing_the_services_cancels_a_background_stage_1(config: Config, tmp_p
 def test_sigint_to_serve_during_a_background_stage_1(tmp_path: Path) -> None:
     legacy, images = build_legacy(tmp_path / "src", 400)
     data = tmp_path / "data"
-    out = tmp_path / "serve.out"
-    with open(out, "w") as stdout:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hikaze_mm", "serve", "--data-dir", str(data), "--port", "0"],
-            stdout=stdout,
-            stderr=subprocess.STDOUT,
-            env=cli_env(),
-            cwd=REPO,
-        )
+    server = start_server(data, tmp_path)
     try:
-        url = wait_until(lambda: re.search(r"Serving on (http://[\d.:]+)/", out.read_text()), bool)
-        base = url.group(1)
         body = {"legacy_db_path": str(legacy), "legacy_images_dir": str(images)}
-        started = _request("POST", f"{base}/api/migration/migrate_legacy_db", body)
+        started = server_json(server, "api/migration/migrate_legacy_db", body)
         assert started["legacy_import"]["running"] is True
         wait_until(
-            lambda: _request("GET", f"{base}/api/jobs/legacy-import")["progress"],
+            lambda: server_json(server, "api/jobs/legacy-import")["progress"],
             lambda p: p["phase"] == "models" and p["done"] > 0,
+            message="Stage 1 to import its first models",
         )
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0, out.read_text()  # stops within 10 s
+        server.proc.send_signal(signal.SIGINT)
+        # The requirement (serve stops within 10 s of Ctrl-C), not a speed claim:
+        # a shutdown that waited for the whole import would take far longer.
+        assert server.proc.wait(timeout=10) == 0, server.stdout.read_text()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()
     done = library_counts(data / "hikaze_mm.db")["legacy_import_models"]
     assert 0 < done < 400, "the import was not interrupted"
 
@@ -219,13 +209,3 @@ def test_sigint_to_serve_during_a_background_stage_1(tmp_path: Path) -> None:
 
 async def _json(response: Any) -> Any:
     return await (await response).json()
-
-
-def _request(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
-    import urllib.request
-
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if data else {}
-    request = urllib.request.Request(url, data, headers, method=method)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())

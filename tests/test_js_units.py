@@ -47,7 +47,7 @@ def node() -> str:
 def test_the_js_units_pass() -> None:
     assert len(JS_TESTS) >= 4
     done = subprocess.run(
-        [node(), "--test", *map(str, JS_TESTS)],
+        [node(), "--test", "--test-reporter=tap", *map(str, JS_TESTS)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -5,42 +5,25 @@ different values are a 400 that changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hikaze_mm.server.http import SERVICES_KEY
-from hikaze_mm.services import Services
 from tests.helpers import same_origin_headers, write_model
+from tests.library_helpers import services_of
 from tests.promotion_helpers import add_pending
-
-
-def svc(client) -> Services:
-    return client.server.app[SERVICES_KEY]
-
-
-async def wait_for(client, url: str, done, timeout: float = 30.0) -> dict[str, Any]:
-    """Poll ``url`` until ``done(status)``, failing past the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        status = await (await client.get(url)).json()
-        if done(status):
-            return status
-        assert loop.time() < deadline, status
-        await asyncio.sleep(0.02)
+from tests.test_migration_api import migration_status
+from tests.test_scan_api import wait_until_idle
+from tests.waiting import wait_until_async
 
 
 async def migrated(client) -> dict[str, Any]:
-    return await wait_for(
-        client, "/api/migration/status", lambda s: not s["active"] and s["status"] == "COMPLETED"
+    return await wait_until_async(
+        lambda: migration_status(client),
+        lambda s: not s["active"] and s["status"] == "COMPLETED",
+        message="the migration to complete",
     )
-
-
-async def scanned(client) -> dict[str, Any]:
-    return await wait_for(client, "/api/scan/status", lambda s: not s["running"])
 
 
 async def assert_400(resp, *names: str) -> None:
@@ -53,7 +36,7 @@ async def assert_400(resp, *names: str) -> None:
 async def test_migration_start_takes_conf_strategy_and_conflict_policy(
     client, models_root: Path
 ) -> None:
-    services = svc(client)
+    services = services_of(client)
     first, _ = add_pending(services, models_root, "a.safetensors", b"same")
     assert (await client.post("/api/migration/import_a_model", json={"id": first})).status == 200
 
@@ -91,7 +74,7 @@ async def test_migration_start_takes_conf_strategy_and_conflict_policy(
 async def test_a_bad_migration_start_changes_nothing(
     client, models_root: Path, body: dict[str, Any], names: tuple[str, ...]
 ) -> None:
-    services = svc(client)
+    services = services_of(client)
     pid, _ = add_pending(services, models_root, "a.safetensors", 100)
     before = await (await client.get("/api/migration/status")).json()
     await assert_400(await client.post("/api/migration/start", json=body), *names)
@@ -112,9 +95,9 @@ async def test_scan_takes_conf_strategy_and_conflict_strategy(
         json={"immediate_hashing": True, name: "delete"},
     )
     assert resp.status == 202, await resp.json()
-    status = await scanned(client)
+    status = await wait_until_idle(client)
     assert status["conflict_strategy"] == "delete"
-    services = svc(client)
+    services = services_of(client)
     assert services.db.pending.count() == 0  # one promoted, its copy's pending row deleted
     assert len(services.db.listing.all_sha256s()) == 1
 
@@ -139,7 +122,7 @@ async def test_a_bad_scan_strategy_changes_nothing(
     await assert_400(resp, *names)
     status = await (await client.get("/api/scan/status")).json()
     assert status["phase"] == "idle" and status["last_report"] is None
-    assert svc(client).db.pending.count() == 0
+    assert services_of(client).db.pending.count() == 0
 
 
 async def test_scan_accepts_both_names_with_one_value(client, models_root: Path) -> None:
@@ -147,7 +130,7 @@ async def test_scan_accepts_both_names_with_one_value(client, models_root: Path)
     body = {"immediate_hashing": True, "conf_strategy": "merge", "conflict_strategy": "merge"}
     resp = await client.post("/api/scan", headers=same_origin_headers(client), json=body)
     assert resp.status == 202, await resp.json()
-    assert (await scanned(client))["conflict_strategy"] == "merge"
+    assert (await wait_until_idle(client))["conflict_strategy"] == "merge"
 
 
 @pytest.mark.parametrize(
@@ -161,7 +144,7 @@ async def test_scan_accepts_both_names_with_one_value(client, models_root: Path)
 async def test_the_import_routes_name_conf_strategy(
     client, models_root: Path, url: str, body: dict[str, Any]
 ) -> None:
-    services = svc(client)
+    services = services_of(client)
     pid, _ = add_pending(services, models_root, "a.safetensors", 100)
     ids = {"id": pid} if url.endswith("import_a_model") else {"ids": [pid]}
     await assert_400(await client.post(url, json={**ids, **body}), "conf_strategy")
@@ -169,7 +152,7 @@ async def test_the_import_routes_name_conf_strategy(
 
 
 async def test_the_import_routes_apply_conf_strategy(client, models_root: Path) -> None:
-    services = svc(client)
+    services = services_of(client)
     first, sha = add_pending(services, models_root, "a.safetensors", b"same")
     one, _ = add_pending(services, models_root, "b.safetensors", b"same", base="One")
     many, _ = add_pending(services, models_root, "c.safetensors", b"same")

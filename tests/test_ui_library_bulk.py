@@ -20,6 +20,7 @@ from tests.browser import (
     screenshot,
 )
 from tests.civitai_fake import NOT_FOUND, FakeCivitai
+from tests.library_helpers import insert_models
 from tests.test_ui_library_cards import add, card
 
 pytestmark = [pytest.mark.browser, requires_chromium, pytest.mark.fake_civitai]
@@ -141,25 +142,11 @@ def test_bulk_tags_with_shift_click_and_select_all(
     assert tags_of(library, shas[1]) == ["fresh", "picked"]
 
 
-def insert_models(library: Library, stem: str, count: int) -> None:
-    """``count`` LoRAs named "<stem> 0000"... in one statement (a fixture, not the code
-    under test)."""
-    rows = [
-        (f"{i:064x}", f"/models/loras/{stem}{i:05d}.safetensors", f"{stem} {i:04d}")
-        for i in range(count)
-    ]
-    with library.db.transaction() as conn:
-        conn.executemany(
-            "INSERT INTO models (sha256, path, name, type, created_at)"
-            " VALUES (?, ?, ?, 'loras', 0)",
-            rows,
-        )
-
-
 def test_select_all_fetches_every_page(page, library: Library, live: LiveServer) -> None:
     """Select all takes the whole filtered set, beyond the loaded page (pages of 500)."""
     seed_numbered(library, 3)
-    insert_models(library, "bulk", 620)
+    with library.db.transaction() as conn:
+        insert_models(conn, 620, stem="bulk")
     page.goto(live.url)
     expect(page.locator(".page-library .summary")).to_have_text("623 models")
     page.get_by_role("combobox", name="Tags")  # the filters are there
@@ -186,7 +173,8 @@ def test_bulk_tags_over_more_models_than_one_request_takes(
     """A request takes 5,000 models: the page sends a larger selection in batches and
     sums the answers into one summary."""
     count = 5_120
-    insert_models(library, "many", count)
+    with library.db.transaction() as conn:
+        insert_models(conn, count, stem="many")
     page.goto(live.url)
     expect(page.locator(".page-library .summary")).to_have_text("5,120 models")
     page.locator(".card .card-select").first.click()

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser import Library, LiveServer, browser_page, open_library, requires_chromium
+from tests.browser import LiveServer, browser_page, open_library, requires_chromium
+from tests.library_helpers import insert_models
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -30,24 +31,12 @@ DOM_LIMIT = 10_000
 VIEWPORT = {"width": 1280, "height": 900}
 
 
-def seed_many(lib: Library, n: int) -> None:
-    """`n` LoRAs "model 00000".. by direct inserts in one transaction (a few seconds)."""
-    created = 1_700_000_000_000
-    rows = [
-        (f"{i:064x}", f"/models/loras/m{i:05d}.safetensors", f"model {i:05d}", "loras", created - i)
-        for i in range(n)
-    ]
-    with lib.db.transaction() as conn:
-        conn.executemany(
-            "INSERT INTO models (sha256, path, name, type, created_at) VALUES (?, ?, ?, ?, ?)", rows
-        )
-
-
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One server for the module over a library of 20,000 models (read-only for the tests)."""
     lib = open_library(Path(tmp_path_factory.mktemp("big-library")))
-    seed_many(lib, MODELS)
+    with lib.db.transaction() as conn:
+        insert_models(conn, MODELS)
     server = LiveServer(lib.services).start()
     yield server
     server.stop()
