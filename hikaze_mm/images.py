@@ -362,8 +362,8 @@ class ImageStore:
             return {s: len(self._index.get(s, ())) for s in sha256s}
 
     def counts_and_covers(self, sha256s: Iterable[str]) -> dict[str, tuple[int, str | None]]:
-        """``{sha256: (image count, first image name or None)}``: ``image_counts`` and
-        ``cover_images`` in one pass of the in-memory index."""
+        """``{sha256: (image count, first image name in display order, or None)}``, in one
+        pass of the in-memory index and orders (no disk reads unless a folder changed)."""
         with self._lock:
             self._refresh_index()
             self._refresh_orders()
@@ -371,11 +371,6 @@ class ImageStore:
         return {
             s: (n, public_name(s, first[0]) if first else None) for s, (n, first) in firsts.items()
         }
-
-    def cover_images(self, sha256s: Iterable[str]) -> dict[str, str | None]:
-        """Each model's first image name (in display order), or None; from the in-memory
-        index and orders, no disk reads unless a folder changed."""
-        return {s: cover for s, (_count, cover) in self.counts_and_covers(sha256s).items()}
 
     # ------------------------------------------------------------ order
     def _order_path(self, sha: str) -> Path:

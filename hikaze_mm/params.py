@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.errors import ValidationError
-from hikaze_mm.policy import MAX_INT
+from hikaze_mm.policy import MAX_INT, WORKER_STRATEGIES
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -129,3 +129,23 @@ def parse_path(value: object, name: str) -> Path:
         if len(os.fsencode(part)) > MAX_NAME_BYTES:
             raise ValidationError(f"{name}: a path component is longer than 255 bytes")
     return path
+
+
+def check_strategy(
+    conf_strategy: object,
+    allowed: tuple[str, ...] = WORKER_STRATEGIES,
+    *,
+    name: str = "conf_strategy",
+) -> str | None:
+    """``conf_strategy`` if it is None or one of ``allowed``; any other value is a 400."""
+    if conf_strategy is None:
+        return None
+    if not isinstance(conf_strategy, str) or conf_strategy not in allowed:
+        raise ValidationError(
+            f"{name} must be null or one of {', '.join(allowed)}, not {conf_strategy!r}"
+        )
+    return conf_strategy
+
+
+def check_pending_id(value: object) -> int:
+    return check_int(value, "a pending id")

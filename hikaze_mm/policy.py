@@ -34,3 +34,4 @@ MAX_TAGS_PER_EDIT = 500  # tags per operation (add, remove, set) of one edit
 MAX_PROMOTE_BATCH = 1000  # pending ids per ``import_models`` request
 PENDING_PAGE_LIMIT = 500  # pending models per page
 MAX_CIVITAI_BATCH = 1000  # hashes per Civitai lookup request
+MAX_IMAGE_SEQ = 999_999  # an image's sequence number (six digits) at most

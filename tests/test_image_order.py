@@ -163,7 +163,7 @@ def test_a_crash_while_writing_keeps_the_old_order(tmp_path: Path, monkeypatch) 
     # A new process sees the same: the old order, every image.
     fresh = ImageStore(store.images_dir, store.pending_dir)
     assert fresh.list_seqs(sha) == [2, 0, 1]
-    assert fresh.cover_images([sha]) == {sha: f"{sha}_2.webp"}
+    assert fresh.counts_and_covers([sha]) == {sha: (3, f"{sha}_2.webp")}
 
 
 def test_leftovers_and_broken_order_files(tmp_path: Path) -> None:

@@ -17,18 +17,13 @@ class StorageError(HikazeError):
     error = "Storage error"
 
 
-class StorageConflictError(StorageError, ConflictError):
-    """A write would break a uniqueness or reference rule (the row exists, is in use...)."""
-
-    status = 409
-    error = "Conflict"
+class StorageConflictError(ConflictError, StorageError):
+    """A write would break a uniqueness or reference rule (the row exists, is in use...);
+    a 409, as ``ConflictError`` says."""
 
 
-class StorageNotFoundError(StorageError, NotFoundError):
-    """The row a write names does not exist."""
-
-    status = 404
-    error = "Not found"
+class StorageNotFoundError(NotFoundError, StorageError):
+    """The row a write names does not exist; a 404, as ``NotFoundError`` says."""
 
 
 class StorageBusyError(StorageError):

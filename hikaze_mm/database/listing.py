@@ -337,7 +337,9 @@ class ListingStore:
         self.driving_matches = DRIVING_MATCHES
 
     def page(self, query: ModelQuery) -> tuple[int, list[dict[str, Any]]]:
-        """``(total, rows)`` for ``query``; each row a dict of LIST_COLUMNS."""
+        """``(total, rows)`` for ``query``; each row a dict of LIST_COLUMNS. The API builds
+        its pages with ``page_json``; this plain form is the matching and order on their
+        own: what the listing tests compare against, and the bench's raw-SQL baseline."""
         plan = self._plan(query)
         if plan is None:
             return 0, []  # a required tag nobody has

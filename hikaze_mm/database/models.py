@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hikaze_mm.database.errors import StorageNotFoundError
-from hikaze_mm.database.sql import chunks, path_prefix_bounds, records
+from hikaze_mm.database.sql import chunks, path_prefix_bounds, path_ranges, records
 from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.tags import MODEL_LINKS
 from hikaze_mm.database.values import TagRef, natural_key, normalize_sha256, now_ms
@@ -401,17 +401,11 @@ class ModelStore:
         return found
 
     def copies_below(self, folders: Sequence[str]) -> dict[str, str]:
-        """``path -> sha256`` of the recorded extra copies below ``folders``."""
-        found: dict[str, str] = {}
-        for folder in folders:
-            low, high = path_prefix_bounds(folder)
-            found.update(
-                self.db.tuples(
-                    "SELECT path, sha256 FROM model_files WHERE path >= ? AND path < ?",
-                    (low, high),
-                )
-            )
-        return found
+        """``path -> sha256`` of the recorded extra copies below ``folders`` (one query)."""
+        if not folders:
+            return {}
+        where, args = path_ranges("path", folders)
+        return dict(self.db.tuples(f"SELECT path, sha256 FROM model_files WHERE {where}", args))
 
     def duplicates(self) -> list[dict[str, Any]]:
         """Models found at more than one path: ``{sha256, name, size_bytes, paths,

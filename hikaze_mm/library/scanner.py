@@ -88,11 +88,11 @@ from hikaze_mm.library.scan_plan import (
 )
 from hikaze_mm.library.scan_walk import ROOT_LEVEL_TYPE, SeenFile, Walker, WalkProblem
 from hikaze_mm.library.sidecars import Item, SidecarIndex, SidecarReader
+from hikaze_mm.params import check_strategy
 from hikaze_mm.pending.promotion import (
     PendingFileError,
     PendingFileMissing,
     Promoter,
-    check_strategy,
 )
 from hikaze_mm.policy import API_STRATEGIES
 from hikaze_mm.probe import ProbeResult, probe_file
@@ -490,7 +490,7 @@ class Scanner:
         counts.pending_removed = len(self.db.pending.remove_stale_scan_rows(stale))
         self._read_sidecars(run, plan, run.scope or [os.fspath(r.path) for r in run.roots])
 
-        if run.immediate:
+        if run.immediate and new_ids:  # (no new file: no image folder listed either)
             self._promote(run, new_ids, SidecarIndex(plan.sidecars))
         report.problems = [p.to_dict() for p in run.problems[:MAX_LISTED]]
         report.finished_at = now_ms()

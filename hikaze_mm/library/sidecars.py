@@ -387,11 +387,13 @@ class SidecarReader:
     def read_beside(self, sha256: str, model_path: str) -> list[dict[str, str]]:
         """Read every sidecar next to ``model_path`` into the model ``sha256`` (a promoted
         model's: ``Promoter``'s ``read_sidecars``); returns the problems as dicts."""
-        return [problem.to_dict() for problem in self.apply(sha256, self.recent.of(model_path))]
+        return self.reader_of(self.recent)(sha256, model_path)
 
-    def reader_of(self, index: SidecarIndex) -> Callable[[str, str], list[dict[str, str]]]:
-        """A ``read_sidecars`` hook like ``read_beside`` that takes a model's sidecars from
-        ``index`` (a scan's walk) instead of listing its folder again."""
+    def reader_of(
+        self, index: SidecarIndex | RecentFolders
+    ) -> Callable[[str, str], list[dict[str, str]]]:
+        """A ``read_sidecars`` hook that takes a model's sidecars from ``index``: a scan's
+        walk (no folder listed again), or the recent folders' listings (``read_beside``)."""
 
         def read(sha256: str, model_path: str) -> list[dict[str, str]]:
             return [problem.to_dict() for problem in self.apply(sha256, index.of(model_path))]

@@ -27,8 +27,8 @@ from hikaze_mm.database import now_ms
 from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 from hikaze_mm.jobs import BackgroundJob, JobControl, JobProgress, JobRun, tidy_search_index
-from hikaze_mm.params import parse_path
-from hikaze_mm.pending.promotion import Promoter, check_strategy
+from hikaze_mm.params import check_strategy, parse_path
+from hikaze_mm.pending.promotion import Promoter
 from hikaze_mm.pending.state import MigrationState, StateTracker
 from hikaze_mm.pending.worker import LegacyImport, MigrationWorker
 from hikaze_mm.policy import DEFAULT_WORKER_STRATEGY, WORKER_STRATEGIES

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.database.interfaces import Library
-from hikaze_mm.errors import ConflictError, NotFoundError, UnprocessableError, ValidationError
+from hikaze_mm.errors import ConflictError, NotFoundError, UnprocessableError
 from hikaze_mm.hashing import (
     FileChangedError,
     HashService,
@@ -51,10 +51,9 @@ from hikaze_mm.hashing import (
 from hikaze_mm.images import ImageError, ImageStore, StoreSnapshot
 from hikaze_mm.jobs import JobControl
 from hikaze_mm.meta import strip_image_keys
-from hikaze_mm.params import check_int
+from hikaze_mm.params import check_pending_id, check_strategy
 from hikaze_mm.pending.journal import PromotionJournal
 from hikaze_mm.pending.locks import PromotionLocks
-from hikaze_mm.policy import WORKER_STRATEGIES
 from hikaze_mm.probe import probe_file
 
 log = logging.getLogger("hikaze_mm.promotion")
@@ -97,26 +96,6 @@ class PendingFileError(UnprocessableError):
 
 class _ModelChanged(Exception):
     """Another writer inserted or removed the model between the decision and the commit."""
-
-
-def check_strategy(
-    conf_strategy: object,
-    allowed: tuple[str, ...] = WORKER_STRATEGIES,
-    *,
-    name: str = "conf_strategy",
-) -> str | None:
-    """``conf_strategy`` if it is None or one of ``allowed``; any other value is a 400."""
-    if conf_strategy is None:
-        return None
-    if not isinstance(conf_strategy, str) or conf_strategy not in allowed:
-        raise ValidationError(
-            f"{name} must be null or one of {', '.join(allowed)}, not {conf_strategy!r}"
-        )
-    return conf_strategy
-
-
-def check_pending_id(value: object) -> int:
-    return check_int(value, "a pending id")
 
 
 class Promoter:

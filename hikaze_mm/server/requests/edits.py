@@ -33,7 +33,6 @@ from hikaze_mm.library.requests import (
     TagEdit,
     TagUpdate,
 )
-from hikaze_mm.library.validation import check_keys, text_field
 from hikaze_mm.meta import (
     MAX_PREFERRED_WEIGHT,
     MAX_TRIGGER_WORD_CHARS,
@@ -42,7 +41,8 @@ from hikaze_mm.meta import (
 )
 from hikaze_mm.model_types import canonical_type
 from hikaze_mm.params import check_int, parse_json
-from hikaze_mm.policy import MAX_BULK_MODELS, MAX_TAGS_PER_EDIT
+from hikaze_mm.policy import MAX_BULK_MODELS, MAX_IMAGE_SEQ, MAX_TAGS_PER_EDIT
+from hikaze_mm.server.requests.fields import check_keys, text_field
 
 PATCH_FIELDS = (
     "name",
@@ -57,7 +57,6 @@ PATCH_FIELDS = (
 TAG_OPS = ("add", "remove", "set")
 TAG_FIELDS = ("name", "color")
 TYPE_RE = re.compile(r"[a-z0-9][a-z0-9_\-]*")
-MAX_SEQ = 999_999
 
 
 # ---------------------------------------------------------------- tags of a patch
@@ -255,7 +254,8 @@ def image_order(body: dict[str, Any]) -> ImageOrder:
         raise ValidationError('body must be {"order": [seq, ...]}')
     order = body["order"]
     if not isinstance(order, list) or not all(
-        isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq <= MAX_SEQ for seq in order
+        isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq <= MAX_IMAGE_SEQ
+        for seq in order
     ):
         raise ValidationError("order must be a list of image seqs (integers >= 0)")
     if not order:

@@ -42,6 +42,14 @@ def probe_every(body: dict[str, Any] | None) -> bool:
     return every
 
 
+def civitai_force(body: dict[str, Any]) -> bool:
+    """``POST /api/models/{sha256}/civitai``: the optional ``{"force": true|false}``."""
+    unknown = sorted(set(body) - {"force"})
+    if unknown or not isinstance(body.get("force", False), bool):
+        raise ValidationError('the body is optional: {"force": true|false}')
+    return body.get("force", False)
+
+
 def civitai_fetch(body: dict[str, Any]) -> CivitaiFetch:
     """``POST /api/civitai/fetch``: ``{"sha256s": [...]}`` (at most MAX_CIVITAI_BATCH) or
     ``{"missing": true}``, and an optional ``"force": true``."""

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.errors import ValidationError
-from hikaze_mm.params import parse_path
-from hikaze_mm.pending.promotion import check_pending_id
+from hikaze_mm.params import check_pending_id, parse_path
 from hikaze_mm.pending.requests import HashFile, MigrationStart, PromoteMany, PromoteOne
 from hikaze_mm.policy import API_STRATEGIES, MAX_PROMOTE_BATCH, WORKER_STRATEGIES
 from hikaze_mm.server.requests.strategy import strategy_of

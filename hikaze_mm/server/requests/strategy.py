@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hikaze_mm.errors import ValidationError
-from hikaze_mm.pending.promotion import check_strategy
+from hikaze_mm.params import check_strategy
 from hikaze_mm.policy import STRATEGY_FIELD
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hikaze_mm.errors import ValidationError
 from hikaze_mm.server.http import json_response, read_json, run_sync, services
-from hikaze_mm.server.requests.jobs import civitai_fetch
+from hikaze_mm.server.requests.jobs import civitai_fetch, civitai_force
 
 routes = web.RouteTableDef()
 
@@ -43,10 +42,7 @@ async def status(request: web.Request) -> web.Response:
 async def lookup_one(request: web.Request) -> web.Response:
     """Look one model up now; its detail with ``civitai`` (this lookup's result).
     Optional body ``{"force": true}``."""
-    body = await read_json(request) if request.body_exists else {}
-    unknown = sorted(set(body) - {"force"})
-    if unknown or not isinstance(body.get("force", False), bool):
-        raise ValidationError('the body is optional: {"force": true|false}')
+    force = civitai_force(await read_json(request) if request.body_exists else {})
     civitai = services(request).civitai
     sha = request.match_info["sha256"]
-    return json_response(await run_sync(civitai.lookup_one, sha, force=body.get("force", False)))
+    return json_response(await run_sync(civitai.lookup_one, sha, force=force))

@@ -14,6 +14,7 @@ from aiohttp import BodyPartReader, web
 from hikaze_mm.errors import TooLargeError, ValidationError
 from hikaze_mm.library.images_service import ImageFile, parse_seq
 from hikaze_mm.params import parse_index
+from hikaze_mm.policy import MAX_IMAGE_SEQ
 from hikaze_mm.server.http import (
     int_param,
     json_response,
@@ -92,7 +93,7 @@ async def get_sample_imgs(request: web.Request) -> web.Response:
 async def get_pending_image(request: web.Request) -> web.Response:
     """The pending model's original image ``?n=`` (default 0), in its own format."""
     pending_id = parse_index(request.match_info["pending_id"], "pending id")
-    n = int_param(request, "n", 0, maximum=999_999)
+    n = int_param(request, "n", 0, maximum=MAX_IMAGE_SEQ)
     found = await run_sync(
         services(request).model_images.read_pending,
         pending_id,

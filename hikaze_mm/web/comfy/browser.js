@@ -260,18 +260,15 @@ export function createBrowser({
   }
 
   // ---------------------------------------------------------------- events
-  search.addEventListener(
-    "input",
-    debounce(() => {
-      state.q = search.value.trim();
-      refetch();
-    }, 250),
-  );
+  // Typing searches after a pause, Enter at once; a text already searched is not asked again.
+  const searchNow = () => {
+    if (search.value.trim() === state.q) return;
+    state.q = search.value.trim();
+    refetch();
+  };
+  search.addEventListener("input", debounce(searchNow, 250));
   search.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") {
-      state.q = search.value.trim();
-      refetch();
-    }
+    if (event.key === "Enter") searchNow();
   });
   typeSelect.addEventListener("change", () => {
     state.type = typeSelect.value;

@@ -8,6 +8,7 @@ import { replaceChildren } from "../comfy/shared/dom.js";
 import { formatNumber } from "./format.js";
 import { applyTranslations, t } from "./i18n.js";
 import { createDetails } from "./pages/details.js";
+import { SHA_RE } from "./pages/details/state.js";
 import { mountDuplicates } from "./pages/duplicates.js";
 import { mountLibrary } from "./pages/library.js";
 import { mountMigration } from "./pages/migration.js";
@@ -19,7 +20,6 @@ const PAGES = {
   migration: mountMigration,
   duplicates: mountDuplicates,
 };
-const SHA_RE = /^[0-9a-f]{64}$/;
 
 const view = document.getElementById("view");
 const navLinks = [...document.querySelectorAll("[data-nav]")];

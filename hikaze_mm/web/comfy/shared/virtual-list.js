@@ -205,8 +205,11 @@ export class VirtualList {
       this.total = data.total;
       this.options.onLoad({ total: this.total, error: null });
     } catch (err) {
+      // No update() after a failure: it would ask for the same page again at once, and
+      // again, while the server fails. The error's Retry resets the list.
       if (mine !== this.generation || (err && err.name === "AbortError")) return;
       this.options.onLoad({ total: this.total, error: err });
+      return;
     } finally {
       if (this.pending.get(page) === controller) this.pending.delete(page);
     }

@@ -16,14 +16,17 @@ const CIVITAI_MAX = 1000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Every sha256 of a query (the listing's params without offset/limit), by pages of 500. */
-async function allSha256s(params) {
+/** The sha256s of `count` models of a query (the listing's params) from index `from` on,
+ * all of them by default, asked by pages of 500. */
+export async function listShas(params, from = 0, count = Infinity) {
   const found = [];
-  for (let offset = 0; ; offset += PAGE) {
-    const data = await get("models", { ...params, offset, limit: PAGE });
+  for (let offset = from; found.length < count; offset += PAGE) {
+    const limit = Math.min(PAGE, count - found.length);
+    const data = await get("models", { ...params, offset, limit });
     found.push(...data.items.map((item) => item.sha256));
-    if (data.items.length < PAGE || found.length >= data.total) return found;
+    if (data.items.length < limit || offset + data.items.length >= data.total) break;
   }
+  return found;
 }
 
 /** `items` in consecutive batches of at most `size`. */
@@ -281,7 +284,7 @@ export function createBulk(hooks) {
   selectAll.addEventListener("click", async () => {
     selectAll.disabled = true;
     try {
-      for (const sha of await allSha256s(hooks.params())) selected.add(sha);
+      for (const sha of await listShas(hooks.params())) selected.add(sha);
       render();
     } catch (err) {
       toastError(err, t("library.bulk.selectFailed"));

@@ -10,16 +10,16 @@
 // library/controls.js, library/render.js and library/grid.js (the views). They share one
 // context object, `ctx`: the state, the elements, and the functions each part adds.
 
-import { get } from "../api.js";
 import { h } from "../../comfy/shared/dom.js";
 import { insideComfy } from "../comfy-link.js";
 import { t } from "../i18n.js";
-import { createBulk } from "../components/bulk.js";
+import { createBulk, listShas } from "../components/bulk.js";
+import { isNsfw } from "../components/gallery.js";
 import { createControls, wireControls } from "./library/controls.js";
 import { installGrid } from "./library/grid.js";
 import { installQuery } from "./library/query.js";
 import { installRender } from "./library/render.js";
-import { MAX_LIMIT, NSFW, createLibraryState, queryParams } from "./library/state.js";
+import { createLibraryState, queryParams } from "./library/state.js";
 
 /** The sha256s of items a..b (inclusive) of the filtered set: from the cached pages, else
  * asked from the listing (500 at a time). */
@@ -31,14 +31,7 @@ async function shasBetween(ctx, a, b) {
     cached.push(item.sha256);
   }
   if (cached.length === b - a + 1) return cached;
-  const found = [];
-  for (let offset = a; offset <= b; offset += MAX_LIMIT) {
-    const limit = Math.min(MAX_LIMIT, b - offset + 1);
-    const data = await get("models", { ...queryParams(ctx.state, offset), limit });
-    found.push(...data.items.map((item) => item.sha256));
-    if (data.items.length < limit) break;
-  }
-  return found;
+  return listShas(queryParams(ctx.state, 0), a, b - a + 1);
 }
 
 /** The bulk actions' bar, over the selection of the listed models. */
@@ -72,8 +65,8 @@ function updateModel(ctx, model) {
   const merged = { ...ctx.cards.itemAt(index), ...model };
   // A full record (from the details panel) carries meta, not the listing's derived fields.
   if (model.meta && typeof model.nsfw !== "boolean") {
+    merged.nsfw = isNsfw(model);
     const civitai = model.meta.civitai || {};
-    merged.nsfw = civitai.nsfw === true || (merged.tags || []).some((tag) => tag.name.toLowerCase() === NSFW);
     if (typeof civitai.url === "string") merged.civitai_url = civitai.url;
   }
   ctx.cards.setItem(index, merged);

@@ -17,11 +17,10 @@ function setTabbable(card, on) {
 
 const indexOf = (card) => Number(card.dataset.index);
 
-/** Wire the grid; adds cardOf, activate, goTo and afterRender to ctx. */
+/** Wire the grid; adds activate, goTo and afterRender to ctx. */
 export function installGrid(ctx) {
   const { list, grid, bulk, search, openDetails } = ctx;
   let stop = null; // the rendered card holding the tab stop
-  const cardOf = (sha) => grid.querySelector(`.card[data-sha256="${CSS.escape(sha)}"]`);
 
   /** The tab stop is the active card if rendered, else the first card rendered. */
   function afterRender() {
@@ -143,5 +142,5 @@ export function installGrid(ctx) {
     ctx.loadFacets();
   }
 
-  Object.assign(ctx, { cardOf, activate, goTo, afterRender });
+  Object.assign(ctx, { activate, goTo, afterRender });
 }

@@ -37,7 +37,6 @@ export function installQuery(ctx) {
     rememberView(state);
     if (keepSelection) bulk.resetAnchor();
     else bulk.clear();
-    list.generation += 1;
     list.error = null;
     if (!keepScroll) {
       list.total = 0;

@@ -5,7 +5,6 @@ import { listingParams } from "../../../comfy/shared/listing.js";
 import { nsfwMode } from "../../components/nsfw.js";
 
 export const PAGE_SIZE = 100;
-export const MAX_LIMIT = 500; // the listing's largest page (hikaze_mm/policy.py)
 export const NSFW = "nsfw";
 export const UNKNOWN = "unknown";
 export const SORTS = ["name", "created_at", "last_used_at", "size_bytes"];
@@ -44,7 +43,7 @@ export function createLibraryState() {
     nsfw: nsfwMode(),
   };
   // The listing's count; its items are in the virtual grid's pages (query.js).
-  const list = { total: 0, loading: false, generation: 0, error: null };
+  const list = { total: 0, loading: false, error: null };
   return { state, list };
 }
 

@@ -1,4 +1,4 @@
-"""Checks on JSON request bodies shared by the library services.
+"""Checks on the fields of JSON request bodies, shared by the request parsers.
 
 Each raises ``ValidationError`` (HTTP 400) with a message naming the offending field, so a
 client learns exactly what to fix, and nothing has been changed when it is raised.
