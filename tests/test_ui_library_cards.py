@@ -150,9 +150,11 @@ def test_cards_are_clamped(browser, library: Library, live: LiveServer, viewport
         expect(slider.locator(".badge-type")).to_have_text("loras")
         # Base badge on every card; "unknown" when none.
         expect(shown(page, models["No Base"]).locator(".badge-base")).to_have_text("unknown")
-        rendered = page.locator(".cards .card").count()
-        assert rendered > 0
-        expect(page.locator(".cards .card .badge-base")).to_have_count(rendered)
+        cards, badges = page.evaluate(  # one moment: the grid renders cards as it settles
+            "() => ['.cards .card', '.cards .card .badge-base']"
+            ".map((s) => document.querySelectorAll(s).length)"
+        )
+        assert cards > 0 and badges == cards
         # Long names: two lines at most, the full name in the tooltip.
         name = shown(page, models[LONG_NAME.strip()]).locator(".card-name")
         expect(name).to_have_attribute("title", LONG_NAME.strip())
