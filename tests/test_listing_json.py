@@ -46,7 +46,7 @@ MODELS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
         {
             "base": "Flux.1",
             "meta": {
-                "trigger_words": ["x", 3, None, ["y"], {"z": 1}, "x", "w\"q", "\\n"],
+                "trigger_words": ["x", 3, None, ["y"], {"z": 1}, "x", 'w"q', "\\n"],
                 "preferred_weight": 10,
                 "civitai": {"url": "https://civitai.example/m/1?a=b&c=\u00e9", "nsfw": True},
             },

@@ -84,7 +84,6 @@ class BaseProber:
     def wait(self, timeout: float | None = None) -> bool:
         return self.job.wait(timeout)
 
-
     # ------------------------------------------------------------ the work
     def _job_progress(self) -> JobProgress:
         with self._lock:

@@ -64,7 +64,7 @@ from hikaze_mm.database import now_ms
 from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, ValidationError
 from hikaze_mm.hashing import FileChangedError, HashCancelled, HashService
-from hikaze_mm.images import ImageStore
+from hikaze_mm.images import ImageStore, StoreSnapshot
 from hikaze_mm.jobs import (
     BackgroundJob,
     JobCancelled,
@@ -93,6 +93,8 @@ from hikaze_mm.pending.promotion import (
     PendingFileError,
     PendingFileMissing,
     Promoter,
+    PromotionDeferred,
+    SidecarHook,
 )
 from hikaze_mm.policy import API_STRATEGIES
 from hikaze_mm.probe import ProbeResult, probe_file
@@ -102,6 +104,10 @@ log = logging.getLogger(__name__)
 PROBE_SOURCE = "probe"  # ``meta.sources.base`` of a base read from the file's header
 
 BATCH_SIZE = 500
+# Immediate hashing promotes new files in groups: this many hashed ahead, then promoted in
+# write transactions of at most this long (a group holds the library's write lock).
+PROMOTE_GROUP = 64
+PROMOTE_GROUP_SECONDS = 0.25
 # Lists in reports and status are capped; the counts are always complete.
 MAX_LISTED = 1000
 STATUS_PROBLEMS = 50
@@ -715,41 +721,90 @@ class Scanner:
     def _promote(self, run: _Run, pending: list[tuple[int, str]], found: SidecarIndex) -> None:
         """Immediate hashing: promote each new pending row now, through Stage 2's rules;
         each one reads the sidecars the walk ``found`` next to it, and the image folders
-        are listed once for the batch (no folder is listed once per model)."""
+        are listed once for the batch (no folder is listed once per model).
+
+        The rows go in groups (``Promoter.group``): each group's files are hashed first,
+        outside any transaction, then promoted in one write transaction of at most
+        ``PROMOTE_GROUP_SECONDS``; a promotion the group defers runs alone after it."""
         assert self.promoter is not None
         self._set_phase(run, "promoting")
         read_sidecars = self.sidecars.reader_of(found)
         batch = self.promoter.snapshot(pid for pid, _ in pending)  # the image folders, once
-        for pid, path in pending:
+
+        def promote(pid: int, path: str) -> bool:
+            return self._promote_one(run, pid, path, read_sidecars, batch)
+
+        for group in _chunks(pending, PROMOTE_GROUP):
             run.check_cancelled()
-            with self._lock:
-                run.current = str(pid)
-            try:
-                result = self.promoter.promote(
-                    pid,
-                    run.conf_strategy,
-                    control=run.control,
-                    read_sidecars=read_sidecars,
-                    batch=batch,
-                )
-            except HashCancelled as exc:
-                raise ScanCancelled("scan cancelled while promoting") from exc
-            except ConflictError:
-                run.counts.conflicts += 1  # left pending for review
-            except PendingFileMissing as exc:
-                run.problem(WalkProblem(path, "vanished", str(exc)))
-                continue
-            except (LockedError, NotFoundError):
-                continue  # the background worker has it, or it is gone already
-            except PendingFileError as exc:
-                run.problem(WalkProblem(path, "error", str(exc)))
-                continue
-            except Exception as exc:  # one bad file must not stop the others
-                log.exception("scan: promoting pending model %s failed", pid)
-                run.problem(WalkProblem(path, "error", f"promotion failed: {exc}"))
-                continue
-            else:
-                run.counts.promoted += 1
-                for problem in result.get("sidecar_problems", ()):
-                    run.problem(WalkProblem(**problem))
-            run.notify()
+            for _pid, path in group:
+                with self._lock:
+                    run.current = path
+                try:
+                    self.promoter.hash_ahead(path, run.control)
+                except HashCancelled as exc:
+                    raise ScanCancelled("scan cancelled while hashing") from exc
+            for pid, path in self._promote_group(run, list(group), promote):
+                run.check_cancelled()
+                promote(pid, path)
+        run.check_cancelled()
+
+    def _promote_group(
+        self, run: _Run, group: list[tuple[int, str]], promote: Callable[[int, str], bool]
+    ) -> list[tuple[int, str]]:
+        """Promote ``group`` in write transactions of at most ``PROMOTE_GROUP_SECONDS``
+        each; returns the rows deferred to a promotion alone."""
+        assert self.promoter is not None
+        deferred: list[tuple[int, str]] = []
+        rest = group[::-1]
+        while rest and not run.cancelled():
+            started = time.monotonic()
+            with self.promoter.group():
+                while rest and not run.cancelled():
+                    pid, path = rest.pop()
+                    if not promote(pid, path):
+                        deferred.append((pid, path))
+                    if time.monotonic() - started > PROMOTE_GROUP_SECONDS:
+                        break
+        return deferred
+
+    def _promote_one(
+        self,
+        run: _Run,
+        pid: int,
+        path: str,
+        read_sidecars: SidecarHook,
+        batch: StoreSnapshot,
+    ) -> bool:
+        """Promote one row, counting its outcome in ``run``; False if a group deferred it."""
+        assert self.promoter is not None
+        with self._lock:
+            run.current = str(pid)
+        try:
+            result = self.promoter.promote(
+                pid,
+                run.conf_strategy,
+                control=run.control,
+                read_sidecars=read_sidecars,
+                batch=batch,
+            )
+        except PromotionDeferred:
+            return False
+        except HashCancelled as exc:
+            raise ScanCancelled("scan cancelled while promoting") from exc
+        except ConflictError:
+            run.counts.conflicts += 1  # left pending for review
+        except PendingFileMissing as exc:
+            run.problem(WalkProblem(path, "vanished", str(exc)))
+        except (LockedError, NotFoundError):
+            pass  # the background worker has it, or it is gone already
+        except PendingFileError as exc:
+            run.problem(WalkProblem(path, "error", str(exc)))
+        except Exception as exc:  # one bad file must not stop the others
+            log.exception("scan: promoting pending model %s failed", pid)
+            run.problem(WalkProblem(path, "error", f"promotion failed: {exc}"))
+        else:
+            run.counts.promoted += 1
+            for problem in result.get("sidecar_problems", ()):
+                run.problem(WalkProblem(**problem))
+        run.notify()
+        return True

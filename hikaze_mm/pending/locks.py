@@ -60,23 +60,32 @@ class KeyedLocks:
         self._locks: dict[Hashable, tuple[threading.Lock, int]] = {}
 
     @contextmanager
-    def hold(self, key: Hashable) -> Iterator[None]:
+    def hold(self, key: Hashable, *, busy: Exception | None = None) -> Iterator[None]:
+        """Hold the lock of ``key`` for the block, waiting for it; with ``busy``, raise
+        that at once instead of waiting when someone else holds it."""
         with self._mutex:
             lock, users = self._locks.get(key, (None, 0))
             if lock is None:
                 lock = threading.Lock()
             self._locks[key] = (lock, users + 1)
-        lock.acquire()
+        if not lock.acquire(blocking=busy is None):
+            self._forget(key)
+            assert busy is not None
+            raise busy
         try:
             yield
         finally:
             lock.release()
-            with self._mutex:
-                current, users = self._locks[key]
-                if users <= 1:
-                    del self._locks[key]
-                else:
-                    self._locks[key] = (current, users - 1)
+            self._forget(key)
+
+    def _forget(self, key: Hashable) -> None:
+        """One user fewer; the lock goes when it has none."""
+        with self._mutex:
+            current, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (current, users - 1)
 
 
 class PromotionLocks:

@@ -28,6 +28,13 @@ the model by the ``read_sidecars`` callable the promoter is handed (the library'
 reader; this package sits below ``library/`` and never imports it); bad ones are listed
 in ``sidecar_problems``.
 
+Grouped promotion (``group()``): a caller promoting many files (a scan) promotes them in
+one write transaction per group instead of about a dozen transactions each. In a group a
+promotion never reads a file, waits for a lock or journals images: one that would (its
+hash not cached, its hash locked by another thread, pending images to move) raises
+``PromotionDeferred`` and the caller promotes it alone after the group commits. So the
+write lock is never held while a file is hashed, and never while waiting for a lock.
+
 Crash safety: images are written to freshly claimed seqs before the one DB transaction
 that records the promotion; the pending originals are removed and ``override``'s rename
 onto seq 0 happens after it. ``PromotionJournal`` records each step so that a retry or
@@ -37,12 +44,14 @@ the next start converges (no duplicate seqs, no orphan tiers, nothing lost).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from hikaze_mm.database.interfaces import Library
-from hikaze_mm.errors import ConflictError, NotFoundError, UnprocessableError
+from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, UnprocessableError
 from hikaze_mm.hashing import (
     FileChangedError,
     HashService,
@@ -94,6 +103,10 @@ class PendingFileError(UnprocessableError):
     """The pending model's file cannot be read or changed while hashed (row marked ``error``)."""
 
 
+class PromotionDeferred(LockedError):
+    """Inside ``group()``: this promotion must run alone, after the group commits."""
+
+
 class _ModelChanged(Exception):
     """Another writer inserted or removed the model between the decision and the commit."""
 
@@ -116,11 +129,30 @@ class Promoter:
         self.locks = locks or PromotionLocks()
         self.journal = PromotionJournal(db, images)
         self.read_sidecars = read_sidecars
+        self._grouped = threading.local()
 
     def snapshot(self, pending_ids: Iterable[int]) -> StoreSnapshot:
         """The image folders as a batch promoting ``pending_ids`` begins (one listing of
         each), for ``promote``'s ``batch``."""
         return self.images.snapshot(pending_ids)
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Promotions on this thread inside the block share one write transaction; see
+        the module docstring. Keep a group short: it holds the library's write lock."""
+        self._grouped.active = True
+        try:
+            with self.db.transaction():
+                yield
+        finally:
+            self._grouped.active = False
+
+    def hash_ahead(self, path: str, control: JobControl | None = None) -> None:
+        """Hash ``path`` into the cache (outside any transaction), so that a promotion of
+        it in a group finds its hash there. A file that cannot be hashed is left for the
+        promotion alone to report."""
+        with suppress(OSError, FileChangedError):
+            self.hashes.hash_file(path, control=control)
 
     def recover(self) -> int:
         """Converge promotions a dead process left half done; returns how many."""
@@ -163,20 +195,37 @@ class Promoter:
         """
         conf_strategy = check_strategy(conf_strategy)
         pid = check_pending_id(pending_id)
+        grouped = getattr(self._grouped, "active", False)
         with self.locks.ids.hold(pid):
             self.journal.recover_entry(pid)
             pending = self.db.pending.get(pid)
             if pending is None:
                 raise NotFoundError(f"no pending model {pid}")
-            sha, size = self._hash(pending, control, progress, on_outcome)
-            with self.locks.hashes.hold(sha):
+            if grouped:
+                sha, size = self._cached_hash(pending)
+            else:
+                sha, size = self._hash(pending, control, progress, on_outcome)
+            busy = PromotionDeferred(f"the model {sha} is being promoted") if grouped else None
+            with self.locks.hashes.hold(sha, busy=busy):
                 for _attempt in range(5):
                     try:
-                        result = self._apply(pending, sha, size, conf_strategy, on_outcome, batch)
+                        result = self._apply(
+                            pending, sha, size, conf_strategy, on_outcome, batch, grouped
+                        )
                     except _ModelChanged:
                         continue
                     return self._with_sidecars(result, pending, read_sidecars)
                 raise ConflictError(f"the model {sha} keeps changing; try again")
+
+    def _cached_hash(self, pending: dict[str, Any]) -> tuple[str, int]:
+        """In a group: the hash from the cache, or ``PromotionDeferred`` (it must be read)."""
+        try:
+            hit = self.hashes.lookup_cache(pending["path"])
+        except OSError:
+            hit = None
+        if hit is None:
+            raise PromotionDeferred(f"pending model {pending['id']} must be hashed first")
+        return hit.sha256, hit.stat.size
 
     def _hash(
         self,
@@ -244,8 +293,12 @@ class Promoter:
         conf_strategy: str | None,
         on_outcome: OutcomeHook | None,
         batch: StoreSnapshot | None = None,
+        grouped: bool = False,
     ) -> dict[str, Any]:
         pid = pending["id"]
+        sources = (batch or self.images).pending_images(pid)
+        if grouped and sources:
+            raise PromotionDeferred(f"pending model {pid} has images to move")
         existing = self.db.models.get(sha)
         if existing is not None:  # another copy of a model: record where it was found
             self.db.models.add_files([(sha, pending["path"], size)])
@@ -255,7 +308,7 @@ class Promoter:
             raise self._conflict(pending, sha, existing, on_outcome)
         else:
             branch = conf_strategy
-        sources, covers, staged = self._stage_images(pid, sha, branch, batch)
+        covers, staged = self._stage_images(sha, branch, sources, batch)
         journaled = bool(staged or sources)
         probed = probe_file(pending["path"]).base if branch != "delete" else None
         if journaled:
@@ -286,11 +339,10 @@ class Promoter:
         return self._result(pending, sha, action, skipped)
 
     def _stage_images(
-        self, pid: int, sha: str, branch: str, batch: StoreSnapshot | None
-    ) -> tuple[list[Path], list[int], list[tuple[Path, int]]]:
-        """The pending originals, the cover ``override`` replaces (the first image in
-        display order), and a freshly claimed seq for each original the model gets."""
-        sources = (batch or self.images).pending_images(pid)
+        self, sha: str, branch: str, sources: list[Path], batch: StoreSnapshot | None
+    ) -> tuple[list[int], list[tuple[Path, int]]]:
+        """The cover ``override`` replaces (the first image in display order), and a
+        freshly claimed seq for each pending original (``sources``) the model gets."""
         covers = self.images.list_seqs(sha)[:1] if branch == "override" else []
         staged: list[tuple[Path, int]] = []
         if branch != "delete":
@@ -298,7 +350,7 @@ class Promoter:
                 # No model has this hash, so any tier of it on disk is an orphan.
                 self.images.delete_all(sha)
             staged = [(src, self.images.claim_seq(sha)) for src in sources]
-        return sources, covers, staged
+        return covers, staged
 
     def _result(
         self,
