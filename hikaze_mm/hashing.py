@@ -40,6 +40,36 @@ def short_hash(sha256: str) -> str:
     return sha256[:10]
 
 
+class TailHash:
+    """AutoV3 in the same read as the SHA-256: the SHA-256 of a safetensors file's bytes
+    after its header (8 bytes of little-endian length N, then N bytes of JSON); its first
+    12 hex digits, upper case, are the AutoV3 that A1111 and Civitai name LoRAs and
+    embeddings by."""
+
+    def __init__(self) -> None:
+        self._head = b""
+        self.start: int | None = None  # where the tensors begin
+        self._hasher = hashlib.sha256()
+
+    def update(self, data: memoryview, offset: int) -> None:
+        """Feed the bytes read at ``offset`` (chunks come in file order)."""
+        if self.start is None:
+            if offset < 8:
+                self._head += bytes(data[: 8 - offset])
+            if len(self._head) < 8:
+                return
+            self.start = 8 + int.from_bytes(self._head[:8], "little")
+        skip = self.start - offset
+        if skip < len(data):
+            self._hasher.update(data[max(0, skip) :])
+
+    def autov3(self, size: int) -> str | None:
+        """The AutoV3 of a file of ``size`` bytes; None when it has no safetensors header."""
+        if self.start is None or self.start > size:
+            return None
+        return self._hasher.hexdigest()[:12].upper()
+
+
 class HashCancelled(JobCancelled):
     """The job was cancelled; nothing was returned."""
 
@@ -112,6 +142,7 @@ class HashResult:
     stat: FileStat
     cached: bool
     bytes_read: int
+    autov3: str | None = None  # when asked for (``hash_file(autov3=True)``) or cached
 
     @property
     def short_hash(self) -> str:
@@ -121,8 +152,11 @@ class HashResult:
 class HashJob:
     """One file's hash, resumable at any chunk boundary within this process."""
 
-    def __init__(self, path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK, *, autov3: bool = False
+    ) -> None:
         self.path = str(path)
+        self.tail = TailHash() if autov3 else None
         self.chunk_size = chunk_size
         self.offset = 0
         self.bytes_read = 0
@@ -152,6 +186,7 @@ class HashJob:
             if self.offset:
                 f.seek(self.offset)
             update = self._hasher.update
+            tail = self.tail
             while True:
                 if control is not None:
                     if control.cancelled:
@@ -162,6 +197,8 @@ class HashJob:
                 if not n:
                     break
                 update(view[:n])
+                if tail is not None:
+                    tail.update(view[:n], self.offset)
                 self.offset += n
                 self.bytes_read += n
                 if progress is not None:
@@ -217,8 +254,10 @@ class HashService:
             return None
         key = str(Path(path).absolute())
         stat = FileStat.of(os.stat(key))
-        sha = self.db.hash_cache.lookup(key, stat.size, stat.mtime_ns, stat.inode)
-        return HashResult(key, sha, stat, cached=True, bytes_read=0) if sha else None
+        entry = self.db.hash_cache.entry(key, stat.size, stat.mtime_ns, stat.inode)
+        if entry is None:
+            return None
+        return HashResult(key, entry[0], stat, cached=True, bytes_read=0, autov3=entry[1])
 
     def hash_file(
         self,
@@ -228,10 +267,14 @@ class HashService:
         progress: ProgressCallback | None = None,
         use_cache: bool = True,
         on_job: Callable[[HashJob], None] | None = None,
+        autov3: bool = False,
     ) -> HashResult:
         """Hash ``path`` in the calling thread, blocking while ``control`` is paused.
 
-        A pause keeps the job's state, so resuming reads only the remaining bytes.
+        A pause keeps the job's state, so resuming reads only the remaining bytes. With
+        ``autov3`` (LoRAs and embeddings) the AutoV3 is computed in the same read; a
+        cache hit returns the cached one, or None when it was never computed (the file is
+        not read again for it: the AutoV3 backfill job does that).
         """
         key = str(Path(path).absolute())
         if use_cache:
@@ -240,7 +283,7 @@ class HashService:
                 return hit
         if self.on_chunk is not None:
             progress = _with_hook(progress, self.on_chunk, key)
-        job = HashJob(key, self.chunk_size)
+        job = HashJob(key, self.chunk_size, autov3=autov3)
         if on_job is not None:
             on_job(job)
         while True:
@@ -252,9 +295,10 @@ class HashService:
                 control.wait_until_running()
         stat = job.start_stat
         assert stat is not None
+        v3 = job.tail.autov3(stat.size) if job.tail is not None else None
         if self.db is not None and not self.db.read_only:  # a reader only reads the cache
-            self.db.hash_cache.store(key, stat.size, stat.mtime_ns, stat.inode, sha)
-        return HashResult(key, sha, stat, cached=False, bytes_read=job.bytes_read)
+            self.db.hash_cache.store(key, stat.size, stat.mtime_ns, stat.inode, sha, v3)
+        return HashResult(key, sha, stat, cached=False, bytes_read=job.bytes_read, autov3=v3)
 
     def submit(self, fn: Callable[..., object], *args: object):
         """Run ``fn`` on the hashing pool (for callers that hash several files at once)."""

@@ -30,6 +30,10 @@ CANONICAL_TYPES: tuple[str, ...] = (
     "other",
 )
 
+# The types images made elsewhere name by AutoV3 (``hashing.TailHash``): computed for them
+# in the same read as the SHA-256.
+AUTOV3_TYPES = frozenset({"loras", "embeddings"})
+
 # Lower-cased aliases -> canonical key.
 _ALIASES: dict[str, str] = {
     "checkpoint": "checkpoints",

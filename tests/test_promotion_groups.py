@@ -23,7 +23,7 @@ def queued(services: Services, root: Path, count: int) -> list[tuple[int, str]]:
     items = []
     for n in range(count):
         pid, sha = add_pending(services, root, f"g{n}.safetensors", 2048, seed=n)
-        services.promoter.hash_ahead(services.db.pending.get(pid)["path"])
+        services.promoter.hash_ahead(services.db.pending.get(pid)["path"], "checkpoints")
         items.append((pid, sha))
     return items
 
@@ -61,7 +61,7 @@ def test_a_file_not_hashed_yet_is_deferred(services: Services, models_root: Path
 def test_pending_images_are_deferred(services: Services, models_root: Path) -> None:
     """Moving pending images needs the journal and its own commit: deferred, untouched."""
     pid, sha = add_pending(services, models_root, "pics.safetensors", 4096, images=((1, 2, 3),))
-    services.promoter.hash_ahead(services.db.pending.get(pid)["path"])
+    services.promoter.hash_ahead(services.db.pending.get(pid)["path"], "checkpoints")
     with services.promoter.group(), pytest.raises(PromotionDeferred):
         services.promoter.promote(pid)
     assert len(services.images.pending_images(pid)) == 1
@@ -103,7 +103,7 @@ def test_same_content_twice_in_one_group(services: Services, models_root: Path) 
     first, sha = add_pending(services, models_root, "one.safetensors", b"same bytes")
     second, _ = add_pending(services, models_root, "two.safetensors", b"same bytes")
     for pid in (first, second):
-        services.promoter.hash_ahead(services.db.pending.get(pid)["path"])
+        services.promoter.hash_ahead(services.db.pending.get(pid)["path"], "checkpoints")
     with services.promoter.group():
         services.promoter.promote(first)
         with pytest.raises(PromotionConflict):

@@ -34,22 +34,43 @@ class HashCacheStore:
 
     def lookup(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
         """The cached hash of this exact file version, or None."""
+        entry = self.entry(path, size, mtime_ns, inode)
+        return entry[0] if entry else None
+
+    def entry(
+        self, path: str, size: int, mtime_ns: int, inode: int
+    ) -> tuple[str, str | None] | None:
+        """``(sha256, autov3)`` of this exact file version (autov3 None when it was never
+        computed), or None."""
         row = self.db.conn.execute(
-            "SELECT sha256 FROM hash_cache WHERE path = ? AND size_bytes = ? AND mtime_ns = ? "
-            "AND inode = ?",
+            "SELECT sha256, autov3 FROM hash_cache WHERE path = ? AND size_bytes = ? "
+            "AND mtime_ns = ? AND inode = ?",
             (path, size, mtime_ns, inode),
         ).fetchone()
-        return row[0] if row else None
+        return (row[0], row[1]) if row else None
 
-    def store(self, path: str, size: int, mtime_ns: int, inode: int, sha256: str) -> None:
+    def store(
+        self,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        inode: int,
+        sha256: str,
+        autov3: str | None = None,
+    ) -> None:
+        """Record a file version's hash; an AutoV3 already known for the same content is
+        kept when this one has none."""
         sha = normalize_sha256(sha256)
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT INTO hash_cache (path, size_bytes, mtime_ns, inode, sha256, hashed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                "INSERT INTO hash_cache (path, size_bytes, mtime_ns, inode, sha256, hashed_at, "
+                "autov3) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
                 "size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
-                "inode = excluded.inode, sha256 = excluded.sha256, hashed_at = excluded.hashed_at",
-                (path, size, mtime_ns, inode, sha, now_ms()),
+                "inode = excluded.inode, hashed_at = excluded.hashed_at, "
+                "autov3 = CASE WHEN hash_cache.sha256 = excluded.sha256 "
+                "THEN COALESCE(excluded.autov3, hash_cache.autov3) ELSE excluded.autov3 END, "
+                "sha256 = excluded.sha256",
+                (path, size, mtime_ns, inode, sha, now_ms(), autov3),
             )
 
     def forget(self, path: str) -> None:

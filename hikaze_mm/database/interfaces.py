@@ -59,6 +59,13 @@ class ModelStoreContract(Protocol):
     ) -> list[tuple[str, str, bool]]:
         """``(path, sha256, missing)`` of the models with one of these hashes or paths."""
 
+    def find_by_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        """sha256 of the models whose hash starts with ``prefix`` (an AutoV2, say)."""
+
+    def find_by_autov3(self, autov3: str) -> list[str]: ...
+    def without_autov3(self, types: Sequence[str]) -> list[tuple[str, str]]:
+        """``(sha256, path)`` of the present models of these types without an AutoV3."""
+
     def with_sizes(self, sizes: Sequence[int]) -> list[tuple[str, str, bool]]:
         """``(path, sha256, missing)`` of the models of these sizes."""
 
@@ -172,7 +179,20 @@ class HashCacheStoreContract(Protocol):
     """A file's hash by (path, size, mtime_ns, inode)."""
 
     def lookup(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None: ...
-    def store(self, path: str, size: int, mtime_ns: int, inode: int, sha256: str) -> None: ...
+    def entry(
+        self, path: str, size: int, mtime_ns: int, inode: int
+    ) -> tuple[str, str | None] | None:
+        """``(sha256, autov3)`` of this exact file version, or None."""
+
+    def store(
+        self,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        inode: int,
+        sha256: str,
+        autov3: str | None = None,
+    ) -> None: ...
     def forget(self, path: str) -> None: ...
     def below(self, folders: Sequence[str]) -> dict[str, CacheRow]: ...
     def rows(self, paths: Sequence[str]) -> dict[str, CacheRow]: ...
@@ -244,6 +264,19 @@ class ListingStoreContract(Protocol):
 
 
 @runtime_checkable
+class GenerationStoreContract(Protocol):
+    """The images the HikazeSaveImage node saved, and the library's models each used."""
+
+    def add(self, record: Record, resources: Sequence[Record]) -> int:
+        """One generation (``file``, prompt... ``params``) and its resources
+        (``{sha256, role, name, weight}``; those not in the library left out); its id."""
+
+    def get(self, generation_id: int) -> Record | None: ...
+    def for_model(self, sha256: str, offset: int = 0, limit: int = 50) -> tuple[int, list[Record]]:
+        """``(total, page)`` of the model's generations, newest first, with resources."""
+
+
+@runtime_checkable
 class Library(Protocol):
     """One library: its stores, its units of work, its schema.
 
@@ -260,6 +293,7 @@ class Library(Protocol):
     state: StateStoreContract
     legacy_ledger: LegacyLedgerStoreContract
     listing: ListingStoreContract
+    generations: GenerationStoreContract
 
     def transaction(self) -> AbstractContextManager[Any]: ...
     def release_thread(self) -> None: ...

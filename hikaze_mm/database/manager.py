@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.database.errors import StorageUnavailableError
+from hikaze_mm.database.generations import GenerationStore
 from hikaze_mm.database.hash_cache import HashCacheStore
 from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
 from hikaze_mm.database.listing import ListingStore
@@ -76,6 +77,7 @@ class DatabaseManager:
         self.state = StateStore(self)
         self.legacy_ledger = LegacyLedgerStore(self)
         self.listing = ListingStore(self)
+        self.generations = GenerationStore(self)
 
     # ----------------------------------------------------------------- connections
     def _connect(self) -> sqlite3.Connection:

@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
 
 # Columns a caller may set on a model besides its sha256.
-MODEL_DATA_COLUMNS = ("path", "name", "type", "base", "size_bytes", "created_at", "last_used_at")
+MODEL_DATA_COLUMNS = (
+    "path",
+    "name",
+    "type",
+    "base",
+    "size_bytes",
+    "created_at",
+    "last_used_at",
+    "autov3",
+)
 # A key of the meta object, or a dotted path of keys (``civitai_not_found.until``).
 _META_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 # ``meta_json`` that is not valid JSON reads as no meta (json_extract would fail the query).
@@ -117,6 +126,35 @@ class ModelStore:
                 ):
                     found[sha] = (path, sha, bool(missing))
         return list(found.values())
+
+    def find_by_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        """sha256 of the models whose hash starts with ``prefix`` (hex, any case; an AutoV2
+        hash is the first 10 digits): a range on the primary key."""
+        low = prefix.strip().lower()
+        if not low or any(c not in "0123456789abcdef" for c in low):
+            return []
+        rows = self.db.tuples(
+            "SELECT sha256 FROM models WHERE sha256 >= ? AND sha256 < ? ORDER BY sha256 LIMIT ?",
+            (low, low + "g", limit),
+        )
+        return [row[0] for row in rows]
+
+    def find_by_autov3(self, autov3: str) -> list[str]:
+        """sha256 of the models with this AutoV3 (12 hex digits, any case)."""
+        rows = self.db.tuples(
+            "SELECT sha256 FROM models WHERE autov3 = ? ORDER BY sha256", (autov3.upper(),)
+        )
+        return [row[0] for row in rows]
+
+    def without_autov3(self, types: Sequence[str]) -> list[tuple[str, str]]:
+        """``(sha256, path)`` of the models of these types without an AutoV3 whose file is
+        not flagged missing (the AutoV3 backfill's work list)."""
+        marks = ",".join("?" * len(types))
+        return self.db.tuples(
+            f"SELECT sha256, path FROM models WHERE autov3 IS NULL AND missing = 0 "
+            f"AND type IN ({marks}) ORDER BY sha256",
+            list(types),
+        )
 
     def with_sizes(self, sizes: Sequence[int]) -> list[tuple[str, str, bool]]:
         """``(path, sha256, missing)`` of the models of these sizes (``idx_models_size``)."""

@@ -400,6 +400,45 @@ INSERT INTO migration_state (key, value_json, updated_at) VALUES (
 ) ON CONFLICT(key) DO UPDATE SET value_json = excluded.value_json;
 """
 
+# Revision 11 (images that carry their models):
+# * generations: each image the HikazeSaveImage node saved: its file (relative to ComfyUI's
+#   output folder, '/'-separated), when, and what the sampler did. ``seed`` is decimal
+#   text, since ComfyUI's seeds reach 2**64 - 1 (past SQLite's integers); the rest of the
+#   parameters (schedule type, format, ...) go in params_json.
+# * generation_resources: the models an image used, by hash, with their role ("model",
+#   "lora", "embedding"), name and weight; a model's rows go with it.
+# * models.autov3 and hash_cache.autov3: the AutoV3 hash (the first 12 hex digits, upper
+#   case, of the SHA-256 of a safetensors file's bytes after its header) of LoRAs and
+#   embeddings, which images made elsewhere name them by.
+REVISION_11 = """
+CREATE TABLE generations (
+    id              INTEGER PRIMARY KEY,
+    file            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    prompt          TEXT,
+    negative_prompt TEXT,
+    seed            TEXT,
+    steps           INTEGER,
+    sampler         TEXT,
+    cfg             REAL,
+    width           INTEGER,
+    height          INTEGER,
+    params_json     TEXT
+);
+CREATE TABLE generation_resources (
+    generation_id INTEGER NOT NULL REFERENCES generations(id) ON DELETE CASCADE,
+    sha256        TEXT NOT NULL REFERENCES models(sha256) ON DELETE CASCADE ON UPDATE CASCADE,
+    role          TEXT NOT NULL,
+    name          TEXT,
+    weight        REAL,
+    PRIMARY KEY (generation_id, sha256, role)
+);
+CREATE INDEX idx_generation_resources_model ON generation_resources(sha256, generation_id);
+ALTER TABLE models ADD COLUMN autov3 TEXT;
+CREATE INDEX idx_models_autov3 ON models(autov3);
+ALTER TABLE hash_cache ADD COLUMN autov3 TEXT;
+"""
+
 REVISIONS: tuple[str, ...] = (
     REVISION_1,
     REVISION_2,
@@ -411,6 +450,7 @@ REVISIONS: tuple[str, ...] = (
     REVISION_8,
     REVISION_9,
     REVISION_10,
+    REVISION_11,
 )
 LATEST_REVISION = len(REVISIONS)
 

@@ -497,7 +497,8 @@ class Scanner:
         self._read_sidecars(run, plan, run.scope or [os.fspath(r.path) for r in run.roots])
 
         if run.immediate and new_ids:  # (no new file: no image folder listed either)
-            self._promote(run, new_ids, SidecarIndex(plan.sidecars))
+            types = {row["path"]: row.get("type") for row in new_rows}
+            self._promote(run, new_ids, types, SidecarIndex(plan.sidecars))
         report.problems = [p.to_dict() for p in run.problems[:MAX_LISTED]]
         report.finished_at = now_ms()
         return report
@@ -718,7 +719,13 @@ class Scanner:
             run.counts.sidecars += len(items)
             run.notify()
 
-    def _promote(self, run: _Run, pending: list[tuple[int, str]], found: SidecarIndex) -> None:
+    def _promote(
+        self,
+        run: _Run,
+        pending: list[tuple[int, str]],
+        types: dict[str, str | None],
+        found: SidecarIndex,
+    ) -> None:
         """Immediate hashing: promote each new pending row now, through Stage 2's rules;
         each one reads the sidecars the walk ``found`` next to it, and the image folders
         are listed once for the batch (no folder is listed once per model).
@@ -740,7 +747,7 @@ class Scanner:
                 with self._lock:
                     run.current = path
                 try:
-                    self.promoter.hash_ahead(path, run.control)
+                    self.promoter.hash_ahead(path, types.get(path), run.control)
                 except HashCancelled as exc:
                     raise ScanCancelled("scan cancelled while hashing") from exc
             for pid, path in self._promote_group(run, list(group), promote):

@@ -54,12 +54,14 @@ from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, UnprocessableError
 from hikaze_mm.hashing import (
     FileChangedError,
+    HashResult,
     HashService,
     ProgressCallback,
 )
 from hikaze_mm.images import ImageError, ImageStore, StoreSnapshot
 from hikaze_mm.jobs import JobControl
 from hikaze_mm.meta import strip_image_keys
+from hikaze_mm.model_types import AUTOV3_TYPES
 from hikaze_mm.params import check_pending_id, check_strategy
 from hikaze_mm.pending.journal import PromotionJournal
 from hikaze_mm.pending.locks import PromotionLocks
@@ -147,12 +149,14 @@ class Promoter:
         finally:
             self._grouped.active = False
 
-    def hash_ahead(self, path: str, control: JobControl | None = None) -> None:
-        """Hash ``path`` into the cache (outside any transaction), so that a promotion of
-        it in a group finds its hash there. A file that cannot be hashed is left for the
-        promotion alone to report."""
+    def hash_ahead(
+        self, path: str, model_type: str | None, control: JobControl | None = None
+    ) -> None:
+        """Hash ``path`` (a pending model of ``model_type``) into the cache, outside any
+        transaction, so that a promotion of it in a group finds its hash there. A file
+        that cannot be hashed is left for the promotion alone to report."""
         with suppress(OSError, FileChangedError):
-            self.hashes.hash_file(path, control=control)
+            self.hashes.hash_file(path, control=control, autov3=model_type in AUTOV3_TYPES)
 
     def recover(self) -> int:
         """Converge promotions a dead process left half done; returns how many."""
@@ -202,22 +206,23 @@ class Promoter:
             if pending is None:
                 raise NotFoundError(f"no pending model {pid}")
             if grouped:
-                sha, size = self._cached_hash(pending)
+                hashed = self._cached_hash(pending)
             else:
-                sha, size = self._hash(pending, control, progress, on_outcome)
+                hashed = self._hash(pending, control, progress, on_outcome)
+            sha = hashed.sha256
             busy = PromotionDeferred(f"the model {sha} is being promoted") if grouped else None
             with self.locks.hashes.hold(sha, busy=busy):
                 for _attempt in range(5):
                     try:
                         result = self._apply(
-                            pending, sha, size, conf_strategy, on_outcome, batch, grouped
+                            pending, hashed, conf_strategy, on_outcome, batch, grouped
                         )
                     except _ModelChanged:
                         continue
                     return self._with_sidecars(result, pending, read_sidecars)
                 raise ConflictError(f"the model {sha} keeps changing; try again")
 
-    def _cached_hash(self, pending: dict[str, Any]) -> tuple[str, int]:
+    def _cached_hash(self, pending: dict[str, Any]) -> HashResult:
         """In a group: the hash from the cache, or ``PromotionDeferred`` (it must be read)."""
         try:
             hit = self.hashes.lookup_cache(pending["path"])
@@ -225,7 +230,7 @@ class Promoter:
             hit = None
         if hit is None:
             raise PromotionDeferred(f"pending model {pending['id']} must be hashed first")
-        return hit.sha256, hit.stat.size
+        return hit
 
     def _hash(
         self,
@@ -233,11 +238,12 @@ class Promoter:
         control: JobControl | None,
         progress: ProgressCallback | None,
         on_outcome: OutcomeHook | None,
-    ) -> tuple[str, int]:
+    ) -> HashResult:
         pid, path = pending["id"], pending["path"]
         self.db.pending.update(pid, status="hashing")
+        autov3 = pending.get("type") in AUTOV3_TYPES
         try:
-            result = self.hashes.hash_file(path, control=control, progress=progress)
+            result = self.hashes.hash_file(path, control=control, progress=progress, autov3=autov3)
         except FileNotFoundError:
             self._record_error(pending, f"file not found: {path}", on_outcome)
             raise PendingFileMissing(
@@ -253,7 +259,7 @@ class Promoter:
         except BaseException:  # HashCancelled, KeyboardInterrupt...: no outcome
             self.db.pending.update(pid, status=_resting_status(pending))
             raise
-        return result.sha256, result.stat.size
+        return result
 
     def _record_error(
         self, pending: dict[str, Any], reason: str, on_outcome: OutcomeHook | None
@@ -288,14 +294,13 @@ class Promoter:
     def _apply(
         self,
         pending: dict[str, Any],
-        sha: str,
-        size: int,
+        hashed: HashResult,
         conf_strategy: str | None,
         on_outcome: OutcomeHook | None,
         batch: StoreSnapshot | None = None,
         grouped: bool = False,
     ) -> dict[str, Any]:
-        pid = pending["id"]
+        pid, sha, size = pending["id"], hashed.sha256, hashed.stat.size
         sources = (batch or self.images).pending_images(pid)
         if grouped and sources:
             raise PromotionDeferred(f"pending model {pid} has images to move")
@@ -323,7 +328,7 @@ class Promoter:
             with self.db.transaction():
                 if (self.db.models.get(sha) is None) != (branch == "created"):
                     raise _ModelChanged
-                self._record(pending, sha, size, branch, existing, probed)
+                self._record(pending, hashed, branch, existing, probed)
                 self.db.pending.remove(pid)
                 if journaled:
                     self.journal.mark_committed(pid, moves)
@@ -402,8 +407,7 @@ class Promoter:
     def _record(
         self,
         pending: dict[str, Any],
-        sha: str,
-        size: int,
+        hashed: HashResult,
         branch: str,
         existing: dict[str, Any] | None,
         probed: str | None = None,
@@ -412,6 +416,7 @@ class Promoter:
         the file among the model's copies, and the base its header names (``probed``)."""
         if branch == "delete":
             return
+        sha, size = hashed.sha256, hashed.stat.size
         data: dict[str, Any] = {
             "sha256": sha,
             "path": pending["path"],
@@ -421,6 +426,7 @@ class Promoter:
             "size_bytes": size,
             "created_at": pending.get("created_at"),
             "meta": strip_image_keys(pending.get("meta") or {}),
+            "autov3": hashed.autov3,
         }
         tags = [tag["id"] for tag in pending.get("tags", [])]
         if branch == "created":
