@@ -33,6 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hikaze_mm.comfy.credit_lookup import LibraryCredits
 from hikaze_mm.comfy.nodes import CONTEXT
 from hikaze_mm.config import Config, ModelRoot
 from hikaze_mm.library.resolver import ModelResolver
@@ -114,14 +115,16 @@ def auto_hash(env: Mapping[str, str] | None = None) -> bool:
 
 def name_lookup(folder_paths: Any) -> Callable[[str, str], str | None]:
     """A node's model name in ComfyUI's folder for its type: as given (``sub/x.safetensors``),
-    else the file whose name without extension is the name."""
+    else the file whose name, or name without extension (``x``, ``sub/x``), is the name."""
 
     def find(folder: str, name: str) -> str | None:
         path = folder_paths.get_full_path(folder, name)
         if path:
             return path
+        wanted = name.replace("\\", "/")
         for candidate in folder_paths.get_filename_list(folder):
-            if Path(candidate).stem == name or Path(candidate).name == name:
+            plain = candidate.replace("\\", "/")
+            if wanted in (Path(plain).stem, Path(plain).name, os.path.splitext(plain)[0]):
                 return folder_paths.get_full_path(folder, candidate)
         return None
 
@@ -227,18 +230,34 @@ def _open(config: Config):
 
 
 def _bind(services: Any, folder_paths: Any, *, writes: bool) -> None:
-    """Give the nodes the library: resolution, trigger words and (when this process
-    writes the library) use tracking and relinks."""
+    """Give the nodes the library: resolution, trigger words, the save node's credits and
+    (when this process writes the library) use tracking, relinks and recorded generations."""
+    find = name_lookup(folder_paths)
     CONTEXT.resolver = ModelResolver(
         services.db,
         services.hashes,
         lambda: services.config.model_roots,
-        name_lookup(folder_paths),
+        find,
         relink=writes,
     )
     CONTEXT.mark_used = services.models.mark_used if writes else None
     CONTEXT.trigger_words = services.models.trigger_words
+    credits = LibraryCredits(services.db, services.hashes)
+    CONTEXT.credit_model, CONTEXT.credit_file = credits.by_sha, credits.by_path
+    CONTEXT.find_file = find
+    CONTEXT.record_generation = generation_recorder(services, writes)
     CONTEXT.broken = None
+
+
+def generation_recorder(services: Any, writes: bool) -> Callable[..., int] | None:
+    """``GenerationsService.record`` when this process writes the library and
+    ``HIKAZE_RECORD_GENERATIONS`` is on; else None."""
+    generations = getattr(services, "generations", None)
+    if not writes or generations is None:
+        return None
+    if not getattr(services.config, "record_generations", True):
+        return None
+    return generations.record
 
 
 def mount_broken(server: Any, reason: str, *, nodes_work: bool = False) -> None:
