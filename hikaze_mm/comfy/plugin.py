@@ -33,8 +33,8 @@ from typing import Any
 
 from aiohttp import web
 
+from hikaze_mm.comfy.context import CONTEXT
 from hikaze_mm.comfy.credit_lookup import LibraryCredits
-from hikaze_mm.comfy.nodes import CONTEXT
 from hikaze_mm.config import Config, ModelRoot
 from hikaze_mm.library.resolver import ModelResolver
 from hikaze_mm.model_types import canonical_type
