@@ -44,6 +44,7 @@ from hikaze_mm.jobs import JobRegistry
 from hikaze_mm.legacy.job import LegacyImportJob
 from hikaze_mm.legacy.snapshots import remove_stale_snapshots
 from hikaze_mm.library.civitai import CivitaiService
+from hikaze_mm.library.generations_service import GenerationsService
 from hikaze_mm.library.images_service import ImagesService
 from hikaze_mm.library.models_service import ModelsService
 from hikaze_mm.library.probing import BaseProber
@@ -205,6 +206,7 @@ class Services:
     models: ModelsService
     tags: TagsService
     model_images: ImagesService
+    generations: GenerationsService
     pending: PendingService
     legacy_import: LegacyImportJob
     promoter: Promoter
@@ -295,6 +297,7 @@ class Services:
         if recover:  # this process alone works on the library
             prober.start_upgrade()  # an upgraded library's bases, probed once
         civitai = CivitaiService(db, images, models, config.civitai)
+        model_images = ImagesService(db, images)
         owners = (scanner, legacy_import, migration, prober, civitai, search_index)
         jobs = JobRegistry(owner.job for owner in owners)
         return cls(
@@ -304,7 +307,8 @@ class Services:
             images=images,
             models=models,
             tags=TagsService(db),
-            model_images=ImagesService(db, images),
+            model_images=model_images,
+            generations=GenerationsService(db, model_images, config.output_dir),
             pending=PendingService(db, images, hashes, promoter, config),
             legacy_import=legacy_import,
             promoter=promoter,

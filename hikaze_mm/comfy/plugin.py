@@ -172,6 +172,7 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
     from hikaze_mm.server.app import mount
 
     _bind(services, folder_paths, writes=True)
+    _remember_output(services, folder_paths)
     mount(server.app, PREFIX, services)
     hashing = auto_hash(env)
 
@@ -239,6 +240,17 @@ def _bind(services: Any, folder_paths: Any, *, writes: bool) -> None:
     CONTEXT.mark_used = services.models.mark_used if writes else None
     CONTEXT.trigger_words = services.models.trigger_words
     CONTEXT.broken = None
+
+
+def _remember_output(services: Any, folder_paths: Any) -> None:
+    """ComfyUI's output folder, where HikazeSaveImage's generations are served from (a
+    standalone ``serve`` of this library uses it too); ``HIKAZE_OUTPUT_DIR`` wins."""
+    if services.config.output_dir is not None:
+        return
+    try:
+        services.generations.remember_output_dir(Path(folder_paths.get_output_directory()))
+    except Exception as exc:  # never stops ComfyUI
+        log.warning("hikaze: cannot record ComfyUI's output folder: %s", exc)
 
 
 def mount_broken(server: Any, reason: str, *, nodes_work: bool = False) -> None:
