@@ -149,6 +149,11 @@ class Config:
     watch: str = "on"
     rescan_interval: float = DEFAULT_RESCAN_INTERVAL
     civitai: CivitaiSettings = field(default_factory=CivitaiSettings)
+    # HikazeSaveImage records each image it saves (``HIKAZE_RECORD_GENERATIONS=0``: off).
+    record_generations: bool = True
+    # ComfyUI's output folder, where recorded generations live (``HIKAZE_OUTPUT_DIR``; the
+    # ComfyUI plugin sets it from ComfyUI and the library remembers it for ``serve``).
+    output_dir: Path | None = None
 
     @property
     def images_dir(self) -> Path:
@@ -224,6 +229,7 @@ class Config:
         civitai = overrides.pop("civitai", None) or CivitaiSettings.from_env(env)
         # Settings of a serving process, unread (like the address) by commands that do not.
         overrides.update(_watch_settings(overrides, env if address_from_env else {}))
+        overrides.update(_generation_settings(overrides, env))
         return cls(
             data_dir=data,
             db_path=db_file,
@@ -265,6 +271,20 @@ def _watch_settings(overrides: dict[str, object], env: Mapping[str, str]) -> dic
             f"the rescan interval must be a positive number of seconds, not {interval}"
         )
     return {"watch": watch, "rescan_interval": interval}
+
+
+def _generation_settings(overrides: dict[str, object], env: Mapping[str, str]) -> dict[str, object]:
+    """``record_generations`` (``HIKAZE_RECORD_GENERATIONS``: 1 or 0) and ``output_dir``
+    (``HIKAZE_OUTPUT_DIR``): the overrides', else the environment's."""
+    record = overrides.pop("record_generations", None)
+    if record is None:
+        raw = env.get("HIKAZE_RECORD_GENERATIONS", "1").strip().lower()
+        if raw not in _TRUE and raw not in ("0", "off", "false", "no"):
+            raise ValueError(f"HIKAZE_RECORD_GENERATIONS must be 1 or 0, not {raw!r}")
+        record = raw in _TRUE
+    output = overrides.pop("output_dir", None) or env.get("HIKAZE_OUTPUT_DIR") or None
+    output_dir = Path(str(output)).expanduser().resolve() if output else None
+    return {"record_generations": bool(record), "output_dir": output_dir}
 
 
 def _watch_mode(raw: str) -> str:

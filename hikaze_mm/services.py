@@ -43,7 +43,9 @@ from hikaze_mm.images import ImageStore
 from hikaze_mm.jobs import JobRegistry
 from hikaze_mm.legacy.job import LegacyImportJob
 from hikaze_mm.legacy.snapshots import remove_stale_snapshots
+from hikaze_mm.library.autov3_backfill import AutoV3Backfill
 from hikaze_mm.library.civitai import CivitaiService
+from hikaze_mm.library.generations_service import GenerationsService
 from hikaze_mm.library.images_service import ImagesService
 from hikaze_mm.library.models_service import ModelsService
 from hikaze_mm.library.probing import BaseProber
@@ -205,6 +207,7 @@ class Services:
     models: ModelsService
     tags: TagsService
     model_images: ImagesService
+    generations: GenerationsService
     pending: PendingService
     legacy_import: LegacyImportJob
     promoter: Promoter
@@ -214,6 +217,7 @@ class Services:
     watcher: LibraryWatcher
     civitai: CivitaiService
     prober: BaseProber
+    autov3: AutoV3Backfill
     jobs: JobRegistry
     lock: ProcessLock
 
@@ -295,7 +299,9 @@ class Services:
         if recover:  # this process alone works on the library
             prober.start_upgrade()  # an upgraded library's bases, probed once
         civitai = CivitaiService(db, images, models, config.civitai)
-        owners = (scanner, legacy_import, migration, prober, civitai, search_index)
+        model_images = ImagesService(db, images)
+        autov3 = AutoV3Backfill(db, hashes)
+        owners = (scanner, legacy_import, migration, prober, civitai, search_index, autov3)
         jobs = JobRegistry(owner.job for owner in owners)
         return cls(
             config=config,
@@ -304,7 +310,8 @@ class Services:
             images=images,
             models=models,
             tags=TagsService(db),
-            model_images=ImagesService(db, images),
+            model_images=model_images,
+            generations=GenerationsService(db, model_images, config.output_dir),
             pending=PendingService(db, images, hashes, promoter, config),
             legacy_import=legacy_import,
             promoter=promoter,
@@ -316,6 +323,7 @@ class Services:
             ),
             civitai=civitai,
             prober=prober,
+            autov3=autov3,
             jobs=jobs,
             lock=lock,
         )
@@ -324,8 +332,10 @@ class Services:
         self, *, immediate_hashing: bool = False, conf_strategy: str | None = None
     ) -> None:
         """Follow the model roots from now on, as ``config.watch`` says (a serving process:
-        ``serve``, or ComfyUI); ``immediate_hashing`` promotes the new files it finds."""
+        ``serve``, or ComfyUI); ``immediate_hashing`` promotes the new files it finds. The
+        AutoV3 of LoRAs and embeddings hashed before it existed is filled in the background."""
         self.watcher.start(immediate_hashing=immediate_hashing, conf_strategy=conf_strategy)
+        self.autov3.start_if_needed()
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the watcher, cancel every job and wait for them (each stops within a step:

@@ -27,7 +27,7 @@ import atexit
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +175,7 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
     from hikaze_mm.server.app import mount
 
     _bind(services, folder_paths, writes=True)
+    _remember_output(services, folder_paths)
     mount(server.app, PREFIX, services)
     hashing = auto_hash(env)
 
@@ -250,14 +251,35 @@ def _bind(services: Any, folder_paths: Any, *, writes: bool) -> None:
 
 
 def generation_recorder(services: Any, writes: bool) -> Callable[..., int] | None:
-    """``GenerationsService.record`` when this process writes the library and
-    ``HIKAZE_RECORD_GENERATIONS`` is on; else None."""
-    generations = getattr(services, "generations", None)
-    if not writes or generations is None:
+    """What ``CONTEXT.record_generation`` calls: ``GenerationsService.record`` with the
+    node's ``Parameters`` and ``Resource``s as plain values, when this process writes the
+    library and ``HIKAZE_RECORD_GENERATIONS`` is on; else None."""
+    if not writes or not services.config.record_generations:
         return None
-    if not getattr(services.config, "record_generations", True):
-        return None
-    return generations.record
+    record = services.generations.record
+
+    def record_generation(
+        file_rel: str, params: Any, resources: Sequence[Any], extra: Mapping[str, Any]
+    ) -> int:
+        values = {**dataclasses.asdict(params), **extra}
+        used = [
+            {"sha256": r.sha256, "role": r.role, "name": r.name, "weight": r.weight}
+            for r in resources
+        ]
+        return record(file_rel, values, used)
+
+    return record_generation
+
+
+def _remember_output(services: Any, folder_paths: Any) -> None:
+    """ComfyUI's output folder, where HikazeSaveImage's generations are served from (a
+    standalone ``serve`` of this library uses it too); ``HIKAZE_OUTPUT_DIR`` wins."""
+    if services.config.output_dir is not None:
+        return
+    try:
+        services.generations.remember_output_dir(Path(folder_paths.get_output_directory()))
+    except Exception as exc:  # never stops ComfyUI
+        log.warning("hikaze: cannot record ComfyUI's output folder: %s", exc)
 
 
 def mount_broken(server: Any, reason: str, *, nodes_work: bool = False) -> None:

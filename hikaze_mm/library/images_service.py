@@ -61,7 +61,7 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-def _read(path: Path, content_type: str, if_none_match: str | None) -> ImageFile:
+def read_image_file(path: Path, content_type: str, if_none_match: str | None) -> ImageFile:
     try:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
@@ -90,7 +90,7 @@ class ImagesService:
         """``<hash>[_<seq>].webp`` at one quality; NotFoundError when absent."""
         sha, seq = parse_public_name(filename)
         path = self.images.tier_path(sha, seq, check_quality(quality))
-        return _read(path, "image/webp", if_none_match)
+        return read_image_file(path, "image/webp", if_none_match)
 
     def sample_names(self, sha256: str) -> list[str]:
         """``["<hash>_0.webp", ...]`` for the images on disk (an unknown hash has none)."""
@@ -138,5 +138,5 @@ class ImagesService:
                 content_type = PENDING_CONTENT_TYPES.get(path.suffix.lower())
                 if content_type is None:
                     break
-                return _read(path, content_type, if_none_match)
+                return read_image_file(path, content_type, if_none_match)
         raise NotFoundError(f"pending import {pending_id} has no image {n}")

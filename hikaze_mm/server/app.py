@@ -10,6 +10,7 @@ from hikaze_mm.server.http import HOST_KEY, SERVICES_KEY
 from hikaze_mm.server.middleware import json_errors, make_host_guard, same_origin
 from hikaze_mm.server.routes import (
     civitai,
+    generations,
     health,
     images,
     jobs,
@@ -29,6 +30,7 @@ ROUTE_MODULES = (
     migration,
     library,
     images,
+    generations,
     scan,
     civitai,
     web_ui,

@@ -38,7 +38,7 @@ MULTIPART_OVERHEAD = 64 * 1024
 UPLOAD_FIELDS = ("image", "file")
 
 
-def _file_response(found: ImageFile, cache_control: str) -> web.Response:
+def file_response(found: ImageFile, cache_control: str) -> web.Response:
     headers = {
         "ETag": found.etag,
         "Cache-Control": cache_control,
@@ -100,7 +100,7 @@ async def get_pending_image(request: web.Request) -> web.Response:
         n,
         request.headers.get("If-None-Match"),
     )
-    return _file_response(found, PENDING_CACHE_CONTROL)
+    return file_response(found, PENDING_CACHE_CONTROL)
 
 
 @routes.get("/api/images/{filename}")
@@ -113,7 +113,7 @@ async def get_image(request: web.Request) -> web.Response:
         quality,
         request.headers.get("If-None-Match"),
     )
-    return _file_response(found, TIER_CACHE_CONTROL)
+    return file_response(found, TIER_CACHE_CONTROL)
 
 
 @routes.post("/api/images/{sha256}")
