@@ -45,7 +45,7 @@ def test_roles_and_their_keys() -> None:
     "name,expected",
     [
         ("plain_name-v2.1", "plain_name-v2.1"),
-        ('a{b}[c]"d\'e,f:g', "abcdefg"),
+        ("a{b}[c]\"d'e,f:g", "abcdefg"),
         ("  spaced \t out\nname  ", "spaced out name"),
         ("line\u2028sep\x00nul\x7fdel", "line sep nul del"),
         ("日本語 ✨ LoRA", "日本語 ✨ LoRA"),
@@ -63,7 +63,7 @@ def test_a_clean_name_is_short_and_never_breaks_a_key_or_json() -> None:
     hostile = ('x]}", "model": "0000000000"}, {' * 40) + "\ud800end"
     name = clean_name(hostile)
     assert len(name) <= MAX_NAME_CHARS
-    assert not set(name) & set('{}[]"\',:')
+    assert not set(name) & set("{}[]\"',:")
     key = hashes_key("lora", hostile)
     obj = json.dumps({key: "1A2B3C4D5E"}, ensure_ascii=False)
     # Civitai's pattern: the object ends at the first "}" and the array at the first "]".

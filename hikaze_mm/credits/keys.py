@@ -15,7 +15,7 @@ ROLES = ("model", "lora", "embedding")
 KEY_PREFIXES = {"model": "model", "lora": "lora", "embedding": "embed"}
 FALLBACK_NAME = "model"
 MAX_NAME_CHARS = 200
-UNSAFE_CHARS = frozenset('{}[]"\',:')
+UNSAFE_CHARS = frozenset("{}[]\"',:")
 # Control characters, surrogates and line/paragraph separators become spaces.
 SPACED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 _HEX = re.compile(r"[0-9a-fA-F]+")
