@@ -187,10 +187,15 @@ def test_saved_images_credit_their_four_models(
         f"embed:{tag}_emb": autov2(shas["embedding"]),
     }
     assert parsed["seed"] == SEEDS[fmt]
-    assert (parsed["steps"], parsed["width"], parsed["height"]) == (2, 64, 64)
+    assert (parsed["steps"], parsed["size"]) == (2, "64x64")
     assert parsed["prompt"] == f"a lighthouse, embedding:sub/{tag}_emb"
     assert parsed["negative_prompt"] == "blurry"
-    assert parsed["sampler"] == "DPM++ 2M" and parsed["schedule_type"] == "Karras"
+    details = parsed["details"]
+    assert (details["Sampler"], details["Schedule type"], details["CFG scale"]) == (
+        "DPM++ 2M",
+        "Karras",
+        "6.5",
+    )
     (resource,) = parsed["civitai_resources"]
     assert resource["type"] == "checkpoint"
     assert resource["modelVersionId"] == CIVITAI["version_id"]
