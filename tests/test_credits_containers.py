@@ -334,3 +334,8 @@ def test_mutated_files_give_metadata_or_our_error_never_another_exception() -> N
             except ImageMetadataError:
                 outcomes["refused"] += 1
     assert outcomes["read"] > 0 and outcomes["refused"] > 0
+
+
+def test_bytes_like_input_reads_the_same() -> None:
+    data = encoded("PNG")
+    assert read_metadata(bytearray(data)) == read_metadata(memoryview(data)) == read_metadata(data)

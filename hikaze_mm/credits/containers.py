@@ -79,6 +79,8 @@ def read_metadata(data: bytes) -> ImageMetadata:
         )
     if not data:
         raise ImageMetadataError("the file is empty")
+    if not isinstance(data, bytes):  # a bytearray or memoryview
+        data = bytes(data)
     with _decoded(data) as image:
         texts = _texts(image)
         return ImageMetadata(
@@ -96,11 +98,11 @@ def _decoded(data: bytes) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=list(FORMATS))
     except Image.DecompressionBombError as exc:
-        raise ImageMetadataError(f"the image declares too many pixels ({exc})") from exc
+        raise ImageMetadataError(f"the image declares too many pixels ({_why(exc)})") from exc
     except Image.UnidentifiedImageError as exc:
         raise ImageMetadataError("not a PNG, WebP or JPEG image") from exc
     except Exception as exc:  # Pillow's header parsers raise many kinds
-        raise ImageMetadataError(f"not a readable image: {exc}") from exc
+        raise ImageMetadataError(f"not a readable image: {_why(exc)}") from exc
     if image.format == "PNG" and data.rfind(PNG_END) < 0:
         image.close()
         raise ImageMetadataError("the PNG file is truncated (it has no IEND chunk)")
@@ -115,9 +117,13 @@ def _decoded(data: bytes) -> Image.Image:
     except Exception as exc:  # truncated data, a broken chunk, a compressed-text bomb...
         image.close()
         raise ImageMetadataError(
-            f"the image does not decode (truncated or damaged): {exc}"
+            f"the image does not decode (truncated or damaged): {_why(exc)}"
         ) from exc
     return image
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc)[:200] or type(exc).__name__
 
 
 def _texts(image: Image.Image) -> dict[str, str]:
