@@ -176,6 +176,9 @@ def measure(runs: int, tmp: Path) -> dict[str, list[float]]:
 def inside(runs: int) -> None:
     sys.path.insert(0, os.getcwd())  # ComfyUI's checkout
     sys.path.insert(1, str(REPO))
+    from comfy.cli_args import args
+
+    args.cpu = True  # as the real-ComfyUI tests run it; before comfy.model_management loads
     with tempfile.TemporaryDirectory(prefix="hikaze-save-bench-") as tmp:
         print(f"SaveImage vs HikazeSaveImage, {SIZE}x{SIZE} PNG, {runs} runs each")
         times = measure(runs, Path(tmp))
