@@ -218,3 +218,16 @@ def test_saved_images_credit_their_four_models(
             (shas["core_lora"], "lora"),
             (shas["embedding"], "embedding"),
         }
+
+
+def test_the_node_offers_save_images_inputs_and_more(comfyui: ComfyUI) -> None:
+    info = comfyui.object_info()
+    ours, stock = info["HikazeSaveImage"], info["SaveImage"]
+    required = ours["input"]["required"]
+    for name in stock["input"]["required"]:
+        assert required[name][0] == stock["input"]["required"][name][0], name
+    assert required["format"][0] == ["png", "webp", "jpeg"]
+    assert required["quality"][0] == "INT"
+    assert (required["quality"][1]["min"], required["quality"][1]["max"]) == (1, 100)
+    assert set(ours["input"]["hidden"]) == {"prompt", "extra_pnginfo", "unique_id"}
+    assert ours["output_node"] is True and ours["output"] == []
