@@ -89,6 +89,15 @@ def test_a_ksampler_workflow_gives_values_models_prompts_and_embeddings() -> Non
     ]
 
 
+def test_a_payload_from_a_primitive_node() -> None:
+    prompt = ksampler_prompt()
+    want = walk_generation(prompt, "9").uses
+    prompt["20"] = node("PrimitiveString", value=prompt["3"]["inputs"]["hikaze_payload"])
+    prompt["3"]["inputs"]["hikaze_payload"] = ["20", 0]
+    got = walk_generation(prompt, "9").uses
+    assert got == want and got[0].ref == ModelRef(SHA_LORA, "detail", None)
+
+
 def test_the_nearest_sampler_wins_in_a_hires_fix() -> None:
     prompt = ksampler_prompt()
     prompt["12"] = node("LatentUpscaleBy", samples=["8", 0], upscale_method="nearest-exact")

@@ -292,12 +292,11 @@ def read_guider(
 
 
 # ---------------------------------------------------------------- loaders
-def _payload_uses(class_type: str, inputs: dict[str, Any], via_clip: bool) -> list[LoaderUse]:
+def _payload_uses(class_type: str, text: Any, via_clip: bool) -> list[LoaderUse]:
     folders = {
         "HikazeCheckpointLoader": "checkpoints",
         "HikazeDiffusionModelLoader": "diffusion_models",
     }
-    text = inputs.get("hikaze_payload")
     try:
         if class_type in folders and not via_clip:
             ref = parse_model(text)
@@ -336,7 +335,7 @@ def node_uses(graph: Graph, node_id: str, *, via_clip: bool = False) -> list[Loa
     """The models node ``node_id`` loads (only LoRAs when reached through a CLIP chain)."""
     class_type = graph.class_type(node_id)
     if class_type.startswith("Hikaze"):
-        uses = _payload_uses(class_type, graph.inputs(node_id), via_clip)
+        uses = _payload_uses(class_type, graph.value(node_id, "hikaze_payload"), via_clip)
         return [LoaderUse(u.kind, u.folder, u.name, u.ref, u.weight, node_id) for u in uses]
     lora = as_text(graph.value(node_id, "lora_name"))
     if lora is not None:
