@@ -8,7 +8,8 @@ Civitai reads it (PNG ``parameters`` chunk, EXIF ``UserComment``) and parsed wit
 rules (``tests/civitai_infotext.py``): the AutoV2 hash of all four models under Civitai's
 keys, seed, steps, size, and ``Civitai resources`` for the checkpoint, which has Civitai
 ids in the library. A PNG keeps ComfyUI's ``prompt`` and ``workflow``; the UI result lists
-the images as ``SaveImage``'s does; each model gets one generation per file.
+the images as ``SaveImage``'s does; each model gets one generation per file, whose image
+the library serves from ComfyUI's output folder.
 """
 
 from __future__ import annotations
@@ -211,6 +212,8 @@ def test_saved_images_credit_their_four_models(
         assert total == before[key] + 1, key
         assert int(newest["seed"]) == SEEDS[fmt] and newest["steps"] == 2, key
         assert (newest["width"], newest["height"], newest["missing"]) == (64, 64, False), key
+        served = comfyui.get("/hikaze/" + newest["image_url"])
+        assert served.status == 200 and served.body == saved.read_bytes(), key
         roles = {(r["sha256"], r["role"]) for r in newest["resources"]}
         assert roles == {
             (shas["ckpt"], "model"),
