@@ -1,4 +1,4 @@
-"""The walk of ComfyUI's executed prompt back from a save node (hikaze_mm.comfy.graph):
+"""The walk of ComfyUI's executed prompt back from a save node (hikaze_mm.workflow.graph):
 the sampler's values, the models on its model chain, the prompts and their embeddings,
 LoRAs applied to CLIP only, and graphs that are broken or hostile. No ComfyUI needed."""
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from hikaze_mm.comfy.graph import LoaderUse, walk_generation
-from hikaze_mm.comfy.payload import ModelRef
+from hikaze_mm.workflow.graph import LoaderUse, walk_generation
+from hikaze_mm.workflow.payload import ModelRef
 
 SHA_CKPT = "a1" * 32
 SHA_LORA = "b2" * 32

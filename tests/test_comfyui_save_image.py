@@ -9,7 +9,8 @@ rules (``tests/civitai_infotext.py``): the AutoV2 hash of all four models under 
 keys, seed, steps, size, and ``Civitai resources`` for the checkpoint, which has Civitai
 ids in the library. A PNG keeps ComfyUI's ``prompt`` and ``workflow``; the UI result lists
 the images as ``SaveImage``'s does; each model gets one generation per file, whose image
-the library serves from ComfyUI's output folder.
+the library serves from ComfyUI's output folder. ``POST /hikaze/api/images/inspect`` finds
+the four models again in what the node saved, and in what ComfyUI's own SaveImage saved.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +223,66 @@ def test_saved_images_credit_their_four_models(
             (shas["core_lora"], "lora"),
             (shas["embedding"], "embedding"),
         }
+
+
+def inspect(comfyui: ComfyUI, data: bytes, content_type: str) -> dict[str, Any]:
+    """POST /hikaze/api/images/inspect with the image's bytes."""
+    request = urllib.request.Request(
+        f"{comfyui.url}/hikaze/api/images/inspect", data=data, method="POST"
+    )
+    request.add_header("Content-Type", content_type)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+        return json.loads(response.read())
+
+
+def found_models(answer: dict[str, Any]) -> set[tuple[str, str]]:
+    assert all(r["in_library"] for r in answer["resources"]), answer["resources"]
+    return {(r["role"], r["sha256"]) for r in answer["resources"]}
+
+
+def four_models(shas: dict[str, str]) -> set[tuple[str, str]]:
+    return {
+        ("model", shas["ckpt"]),
+        ("lora", shas["hikaze_lora"]),
+        ("lora", shas["core_lora"]),
+        ("embedding", shas["embedding"]),
+    }
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+def test_inspect_reads_what_the_node_saved(
+    comfyui: ComfyUI, credited: dict[str, Any], fmt: str
+) -> None:
+    shas = {key: item["sha256"] for key, item in credited["items"].items()}
+    entry = run_with_workflow_chunk(comfyui, workflow(credited, fmt, unique(f"inspect_{fmt}")))
+    (shown,) = entry["outputs"]["9"]["images"]
+    saved = comfyui.base.output / shown["subfolder"] / shown["filename"]
+    answer = inspect(comfyui, saved.read_bytes(), f"image/{fmt}")
+    assert found_models(answer) == four_models(shas)
+    assert (answer["parameters"]["seed"], answer["parameters"]["steps"]) == (SEEDS[fmt], 2)
+    weights = {r["sha256"]: r["weight"] for r in answer["resources"]}
+    assert weights[shas["core_lora"]] == 0.6
+
+
+def test_inspect_reads_an_image_comfyui_saved_alone(
+    comfyui: ComfyUI, credited: dict[str, Any]
+) -> None:
+    """ComfyUI's own SaveImage writes no A1111 text: the models come from its prompt
+    chunk (ours by hash, ComfyUI's LoRA and the embedding by file name)."""
+    shas = {key: item["sha256"] for key, item in credited["items"].items()}
+    prompt = workflow(credited, "png", "x")
+    prompt["9"] = {
+        "class_type": "SaveImage",
+        "inputs": {"images": ["8", 0], "filename_prefix": unique("core_save")},
+    }
+    entry = run_with_workflow_chunk(comfyui, prompt)
+    (shown,) = entry["outputs"]["9"]["images"]
+    saved = comfyui.base.output / shown["subfolder"] / shown["filename"]
+    answer = inspect(comfyui, saved.read_bytes(), "image/png")
+    assert found_models(answer) == four_models(shas)
+    assert answer["parameters"]["seed"] == SEEDS["png"]
+    assert answer["parameters"]["prompt"].startswith("a lighthouse")
 
 
 def test_the_node_offers_save_images_inputs_and_more(comfyui: ComfyUI) -> None:

@@ -19,11 +19,11 @@ import logging
 from typing import Any
 
 from hikaze_mm.comfy.context import CATEGORY, CONTEXT, Context
-from hikaze_mm.comfy.payload import LoraEntry, ModelRef, PayloadError, fingerprint
-from hikaze_mm.comfy.payload import parse_loras as _parse_loras
-from hikaze_mm.comfy.payload import parse_model as _parse_model
 from hikaze_mm.comfy.save_image import HikazeSaveImage
 from hikaze_mm.library.resolver import Resolved, ResolveError
+from hikaze_mm.workflow.payload import LoraEntry, ModelRef, PayloadError, fingerprint
+from hikaze_mm.workflow.payload import parse_loras as _parse_loras
+from hikaze_mm.workflow.payload import parse_model as _parse_model
 
 __all__ = ["CONTEXT", "NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "Context"]
 

@@ -24,10 +24,10 @@ from typing import Any
 
 from hikaze_mm.comfy.context import CATEGORY, CONTEXT
 from hikaze_mm.comfy.credit_lookup import KnownModel
-from hikaze_mm.comfy.graph import Generation, LoaderUse, walk_generation
 from hikaze_mm.credits.containers import save_image
 from hikaze_mm.credits.infotext import Parameters, Resource, build_infotext
 from hikaze_mm.credits.samplers import a1111_sampler
+from hikaze_mm.workflow.graph import Generation, LoaderUse, walk_generation
 
 log = logging.getLogger("hikaze_mm.comfy")
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hikaze_mm.comfy.payload import ModelRef, PayloadError, parse_loras, parse_model
+from hikaze_mm.workflow.payload import ModelRef, PayloadError, parse_loras, parse_model
 
 MAX_NODES = 5000  # a walk visits at most this many nodes
 MAX_HOPS = 8  # a widget value followed through at most this many primitive nodes
@@ -232,6 +232,28 @@ def walk_generation(prompt: Any, save_id: Any) -> Generation:
     except (RecursionError, TypeError, ValueError, AttributeError):  # a graph we cannot read
         pass
     return found
+
+
+def walk_any(prompt: Any) -> Generation:
+    """``walk_generation`` for an image whose saving node is not known (an image made
+    elsewhere): from each node that nothing links to and that takes an image, the first
+    whose walk finds a sampler. Nothing found: an empty Generation."""
+    graph = Graph(prompt)
+    try:
+        linked_to = {source for node_id in graph.nodes for _, source, _ in graph.links(node_id)}
+        sinks = [
+            node_id
+            for node_id in list(graph.nodes)[:MAX_NODES]
+            if node_id not in linked_to
+            and any(name.startswith(IMAGE_PREFIXES) for name, _, _ in graph.links(node_id))
+        ]
+    except (TypeError, ValueError, AttributeError):
+        return Generation()
+    for node_id in sinks:
+        found = walk_generation(prompt, node_id)
+        if found.sampler_node is not None:
+            return found
+    return Generation()
 
 
 # ---------------------------------------------------------------- the sampler
