@@ -6,7 +6,8 @@ never a field a user edited (``meta.sources[field] == "user"``), recording
 
 * ``meta.trigger_words`` from ``trainedWords``, ``meta.description`` (the HTML as text);
 * ``meta.civitai``: ``{model_id, version_id, model_name, version_name, url, base_model,
-  nsfw, nsfw_level}``;
+  nsfw, nsfw_level, air, hashes}`` (``air`` Civitai's AIR of the version, ``hashes`` the
+  matched file's hashes as Civitai gives them: SHA256, AutoV2, AutoV3, BLAKE3, CRC32...);
 * the ``base`` column (Civitai's name wins over a probed one, never over a user's);
 * up to ``max_images`` previews, when the model has no image yet, stored as WebP tiers;
   images above the NSFW setting (``nsfwLevel`` > ``max_nsfw``; unrated ones included),
@@ -22,9 +23,13 @@ the CLI) and ``lookup_one`` (a model's button) are explicit requests; ``maybe_au
 hook for newly added models, does nothing unless ``HIKAZE_CIVITAI_AUTO`` is on.
 
 One job at a time (a ``BackgroundJob``: 409 while one runs) works through its hashes in
-its own thread, on an event loop of its own. A connection that cannot be made, a refused
-token, or three lookups in a row that got no answer end the job with one error
-("Civitai unreachable: ..."), keeping what was done.
+its own thread, on an event loop of its own. It asks about up to 100 hashes in one request
+(``POST .../by-hash``), and one hash per request (``GET .../by-hash/{sha256}``) for the rest
+of the run once Civitai answers that endpoint with 404 or 405; a model's button
+(``lookup_one``) asks with one GET. A connection that cannot be made, a refused token, or
+three requests in a row that got no answer end the job with one error ("Civitai
+unreachable: ..."), keeping what was done; a request that gets no usable answer fails each
+model it asked about.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from hikaze_mm.errors import ConflictError, NotFoundError
 from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.library.civitai_client import (
+    BATCH_SIZE,
     CivitaiClient,
     CivitaiUnreachable,
     DownloadError,
@@ -52,7 +58,7 @@ from hikaze_mm.library.civitai_client import (
     TokenBucket,
     until_cancelled,
 )
-from hikaze_mm.library.civitai_schema import CivitaiError, CivitaiVersion
+from hikaze_mm.library.civitai_schema import CivitaiBadResponse, CivitaiError, CivitaiVersion
 from hikaze_mm.library.fill import fill_empty, replaces_base
 from hikaze_mm.library.models_service import ModelsService
 from hikaze_mm.meta import is_empty, sources_of
@@ -79,6 +85,19 @@ class LookupResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+Outcome = CivitaiVersion | None | CivitaiError  # a hash's answer: found, not known, failed
+
+
+@dataclass
+class _Asking:
+    """How a run asks: in batches until the endpoint is missing, the requests in a row
+    that got no answer, and the error that stops the run."""
+
+    batching: bool = True
+    failures: int = 0
+    stop: str | None = None
 
 
 @dataclass
@@ -284,26 +303,21 @@ class CivitaiService:
         self.close_lookups()
         self.job.close()
 
-    def _next(self, run: _Run) -> str | None:
+    def _take(self, run: _Run, size: int) -> list[str]:
+        """The run's next hashes (at most ``size``; hashes queued by ``maybe_auto`` join
+        the run first), or [] at its end."""
         with self._lock:
-            if run.done < len(run.items):
-                sha = run.items[run.done]
-            elif self._queue:
-                queued = [s for s in self._queue if s not in run.items]
+            if self._queue:
+                held = set(run.items)
+                run.items.extend(s for s in self._queue if s not in held)
                 self._queue.clear()
-                if not queued:
-                    return self._next_end(run)
-                run.items.extend(queued)
-                sha = run.items[run.done]
-            else:
-                return self._next_end(run)
-            run.current = sha
-            return sha
-
-    def _next_end(self, run: _Run) -> None:
-        self._accepting = False  # (the lock is held) from here, maybe_auto starts a new run
-        run.current = None
-        return None
+            batch = run.items[run.done : run.done + size]
+            if not batch:
+                self._accepting = False  # from here, maybe_auto starts a new run
+                run.current = None
+                return []
+            run.current = batch[0]
+            return batch
 
     def _execute(
         self,
@@ -332,37 +346,86 @@ class CivitaiService:
         run: _Run,
         on_progress: Callable[[dict[str, Any]], None] | None,
     ) -> None:
+        """Ask Civitai about the run's hashes, a batch of up to ``BATCH_SIZE`` per request
+        (one at a time once the batch endpoint answered 404 or 405), then settle each
+        model of the batch (previews, fill) in order."""
+
         def cancelled() -> bool:
             return job_run.cancelled or self._closing.is_set()
 
-        failures = 0
+        state = _Asking()
         async with self.client.session() as session:
-            while (sha := self._next(run)) is not None:
+            while batch := self._take(run, BATCH_SIZE if state.batching else 1):
                 if cancelled():
                     raise JobCancelled()
-                stop = None
-                try:
-                    result = await until_cancelled(
-                        self._lookup(session, sha, force=run.force, cancelled=cancelled),
-                        cancelled,
+                early = {sha: r for sha in batch if (r := self._precheck(sha, run.force))}
+                ask = [sha for sha in batch if sha not in early]
+                outcomes: dict[str, Outcome] = {}
+                if ask:
+                    asked = await until_cancelled(
+                        self._ask(session, ask, state, cancelled), cancelled
                     )
-                    failures = 0 if not result.remembered else failures
-                except CivitaiError as exc:
-                    result = LookupResult(sha, "failed", exc.detail)
-                    failures = failures + 1 if isinstance(exc, CivitaiUnreachable) else 0
-                    if exc.fatal or failures >= MAX_CONSECUTIVE_FAILURES:
-                        stop = f"{exc.error}: {exc.detail}"
-                with self._lock:
-                    run.done += 1
-                    run.counts[result.status] += 1
-                    run.counts["images"] += result.images
-                    run.results.append(result.to_dict())
-                    if stop:
-                        run.error = stop
-                if on_progress is not None:
-                    on_progress(self.status())
-                if stop:
+                    if asked is None:
+                        continue  # no batch endpoint: this batch again, one hash at a time
+                    outcomes = asked
+                for sha in batch:
+                    with self._lock:
+                        run.current = sha
+                    result = early.get(sha) or await until_cancelled(
+                        self._settle(session, sha, outcomes[sha], cancelled), cancelled
+                    )
+                    self._record(run, result, state.stop, on_progress)
+                if state.stop:
                     return
+
+    async def _ask(
+        self,
+        session: aiohttp.ClientSession,
+        ask: list[str],
+        state: _Asking,
+        cancelled: Callable[[], bool],
+    ) -> dict[str, Outcome] | None:
+        """One request about ``ask``: each hash's version, None (not known) or the error;
+        None when the batch endpoint is missing (``state.batching`` is then off). Counts
+        the requests in a row that got no answer into ``state``."""
+        try:
+            if not state.batching:
+                (sha,) = ask
+                outcomes: dict[str, Outcome] = {
+                    sha: await self.client.lookup(session, sha, cancelled)
+                }
+            else:
+                answer = await self.client.lookup_batch(session, ask, cancelled)
+                if answer is None:
+                    state.batching = False
+                    return None
+                problem = CivitaiBadResponse(answer.problem) if answer.problem else None
+                outcomes = {sha: answer.found.get(sha, problem) for sha in ask}
+        except CivitaiError as exc:
+            unanswered = isinstance(exc, CivitaiUnreachable)
+            state.failures = state.failures + 1 if unanswered else 0
+            if exc.fatal or state.failures >= MAX_CONSECUTIVE_FAILURES:
+                state.stop = f"{exc.error}: {exc.detail}"
+            return dict.fromkeys(ask, exc)
+        state.failures = 0
+        return outcomes
+
+    def _record(
+        self,
+        run: _Run,
+        result: LookupResult,
+        stop: str | None,
+        on_progress: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        with self._lock:
+            run.done += 1
+            run.counts[result.status] += 1
+            run.counts["images"] += result.images
+            run.results.append(result.to_dict())
+            if stop:
+                run.error = stop
+        if on_progress is not None:
+            on_progress(self.status())
 
     # ------------------------------------------------------------ one model
     def lookup_one(self, sha256: str, *, force: bool = False) -> dict[str, Any]:
@@ -374,8 +437,13 @@ class CivitaiService:
             raise NotFoundError(f"no model {sha}")
 
         async def one() -> LookupResult:
+            early = self._precheck(sha, force)
+            if early is not None:
+                return early
+            closing = self._closing.is_set
             async with self.client.session() as session:
-                return await self._lookup(session, sha, force=force, cancelled=self._closing.is_set)
+                version = await self.client.lookup(session, sha, closing)
+                return await self._settle(session, sha, version, closing)
 
         try:
             result = asyncio.run(one())
@@ -385,14 +453,9 @@ class CivitaiService:
         detail["civitai"] = result.to_dict()
         return detail
 
-    async def _lookup(
-        self,
-        session: aiohttp.ClientSession,
-        sha: str,
-        *,
-        force: bool,
-        cancelled: Callable[[], bool],
-    ) -> LookupResult:
+    def _precheck(self, sha: str, force: bool) -> LookupResult | None:
+        """The result of a model that needs no request (not in the library, remembered as
+        unknown to Civitai), or None."""
         record = self.db.models.get(sha)
         if record is None:
             return LookupResult(sha, "skipped", "not in the library")
@@ -400,13 +463,25 @@ class CivitaiService:
         until = memo.get("until") if isinstance(memo, dict) else None
         if not force and isinstance(until, int) and until > self.now():
             return LookupResult(sha, "not_found", "not on Civitai (remembered)", remembered=True)
-        version = await self.client.lookup(session, sha, cancelled)
-        if version is None:
+        return None
+
+    async def _settle(
+        self,
+        session: aiohttp.ClientSession,
+        sha: str,
+        outcome: Outcome,
+        cancelled: Callable[[], bool],
+    ) -> LookupResult:
+        """What Civitai's answer about one model does: a version fills it (previews
+        first), None is remembered as unknown, an error fails it."""
+        if isinstance(outcome, CivitaiError):
+            return LookupResult(sha, "failed", outcome.detail)
+        if outcome is None:
             self._remember_not_found(sha)
             return LookupResult(sha, "not_found", "not on Civitai")
         result = LookupResult(sha, "found")
-        stored = await self._previews(session, sha, version, result, cancelled)
-        filled = self._apply(sha, version, stored)
+        stored = await self._previews(session, sha, outcome, result, cancelled)
+        filled = self._apply(sha, outcome, stored)
         if filled is None:
             return LookupResult(sha, "skipped", "deleted from the library meanwhile")
         result.filled = filled
@@ -471,7 +546,7 @@ class CivitaiService:
                 SOURCE,
             )
             if is_empty(meta.get(SOURCE)):
-                meta[SOURCE] = version.meta_block(self.settings.url)
+                meta[SOURCE] = version.meta_block(self.settings.url, sha)
                 filled.append(SOURCE)
             columns: dict[str, Any] = {}
             base = version.base_model
