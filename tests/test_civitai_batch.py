@@ -12,11 +12,18 @@ from typing import Any
 
 import pytest
 
-from hikaze_mm.config import Config
-from hikaze_mm.library.civitai import NOT_FOUND_KEY
+from hikaze_mm.config import CivitaiSettings, Config
+from hikaze_mm.library.civitai import NOT_FOUND_KEY, CivitaiService
 from hikaze_mm.library.civitai_schema import air_type_of, ecosystem_of, parse_version
 from hikaze_mm.services import Services
-from tests.civitai_fake import FakeCivitai, Reply, file_json, version_json
+from tests.civitai_fake import (
+    FakeCivitai,
+    Reply,
+    fake_civitai_server,
+    file_json,
+    free_port_url,
+    version_json,
+)
 from tests.library_helpers import seed_model, sha_for
 
 A, B, C, D = (sha_for(x) for x in ("alpha", "beta", "gamma", "delta"))
@@ -221,3 +228,95 @@ def test_ecosystems_and_types() -> None:
     assert version.air_urn() == "urn:air:other:other:civitai:4@5" and version.files == []
     block = version.meta_block("https://civitai.com", A)
     assert block["hashes"] == {} and block["air"] == "urn:air:other:other:civitai:4@5"
+
+
+# ---------------------------------------------------------------- Civitai's NSFW site
+@pytest.fixture
+def red() -> Iterator[FakeCivitai]:
+    """A second stand-in: the NSFW site (civitai.red)."""
+    yield from fake_civitai_server()
+
+
+def with_red(svc: Services, fake: FakeCivitai, red: FakeCivitai, **kwargs: Any) -> CivitaiService:
+    settings = fake.settings(nsfw_url=red.url, **kwargs)
+    return CivitaiService(svc.db, svc.images, svc.models, settings)
+
+
+def test_hashes_the_first_site_does_not_know_are_asked_on_the_nsfw_site(
+    svc: Services, fake: FakeCivitai, red: FakeCivitai
+) -> None:
+    fake.found(A, images=[])
+    red.found(B, model_id=12, version_id=102, images=[])
+    report = with_red(svc, fake, red, token="s3cret").run(sha256s=[A, B, C])
+    assert statuses(report) == {A: "found", B: "found", C: "not_found"}
+    assert report["done"] == 3 and report["error"] is None
+    assert fake.posted == [[A.upper(), B.upper(), C.upper()]]
+    assert red.posted == [[B.upper(), C.upper()]] and red.lookup_paths() == [BATCH]
+    assert red.requests[0][1]["Authorization"] == "Bearer s3cret"  # Civitai's API, too
+    urls = {s: svc.db.models.get(s)["meta"]["civitai"]["url"] for s in (A, B)}
+    assert urls == {
+        A: f"{fake.url}/models/11?modelVersionId=101",
+        B: f"{red.url}/models/12?modelVersionId=102",
+    }
+    assert NOT_FOUND_KEY in svc.db.models.get(C)["meta"]  # known to neither
+
+
+def test_the_nsfw_site_is_asked_in_full_batches(
+    svc: Services, fake: FakeCivitai, red: FakeCivitai
+) -> None:
+    shas = [seed_model(svc, f"model {i}") for i in range(250)]
+    for i, sha in enumerate(shas):
+        (red if i % 2 else fake).found(sha, model_id=1000 + i, version_id=5000 + i, images=[])
+    done: list[int] = []
+    civitai = with_red(svc, fake, red)
+    report = civitai.run(sha256s=shas, on_progress=lambda s: done.append(s["progress"]["done"]))
+    assert report["counts"]["found"] == 250 and report["error"] is None
+    assert len(fake.posted) == 3 and len(red.posted) == 2  # 125 unknown: 100 + 25
+    assert [len(asked) for asked in red.posted] == [100, 25]
+    assert done == list(range(1, 251))
+    meta = svc.db.models.get(shas[1])["meta"]["civitai"]
+    assert meta["url"].startswith(red.url) and meta["hashes"]["SHA256"] == shas[1].upper()
+
+
+def test_the_nsfw_site_without_the_batch_endpoint(
+    svc: Services, fake: FakeCivitai, red: FakeCivitai
+) -> None:
+    red.batch_script = [Reply(405, {})]
+    red.found(B, images=[])
+    report = with_red(svc, fake, red).run(sha256s=[A, B, C])
+    assert statuses(report) == {A: "not_found", B: "found", C: "not_found"}
+    assert fake.lookup_paths() == [BATCH]
+    assert red.lookup_paths() == [BATCH, *(f"{BATCH}/{s}" for s in (A, B, C))]
+
+
+def test_a_single_lookup_tries_the_nsfw_site_too(
+    svc: Services, fake: FakeCivitai, red: FakeCivitai
+) -> None:
+    red.found(A, images=[])
+    detail = with_red(svc, fake, red).lookup_one(A)
+    assert detail["civitai"]["status"] == "found"
+    assert detail["meta"]["civitai"]["url"] == f"{red.url}/models/11?modelVersionId=101"
+    assert fake.lookup_paths() == [f"{BATCH}/{A}"] and red.lookup_paths() == [f"{BATCH}/{A}"]
+
+
+def test_an_unreachable_nsfw_site_ends_the_job(svc: Services, fake: FakeCivitai) -> None:
+    fake.found(A, images=[])
+    offline = free_port_url()
+    settings = fake.settings(nsfw_url=offline)
+    report = CivitaiService(svc.db, svc.images, svc.models, settings).run(sha256s=[A, B])
+    assert statuses(report) == {A: "found", B: "failed"}
+    assert report["error"].startswith(f"Civitai unreachable: cannot connect to {offline}")
+    assert "civitai_not_found" not in svc.db.models.get(B)["meta"]  # not known either way
+
+
+def test_the_nsfw_sites_setting() -> None:
+    assert CivitaiSettings().nsfw_site == "https://civitai.red"  # Civitai's own
+    assert CivitaiSettings(url="http://127.0.0.1:9").nsfw_site is None  # a stand-in: none
+    assert CivitaiSettings(nsfw_url="").nsfw_site is None
+    env = {"HIKAZE_CIVITAI_NSFW_URL": "http://127.0.0.1:8/"}
+    assert CivitaiSettings.from_env(env).nsfw_site == "http://127.0.0.1:8"
+    assert CivitaiSettings.from_env({"HIKAZE_CIVITAI_NSFW_URL": "off"}).nsfw_site is None
+    assert CivitaiSettings.from_env({}).nsfw_site == "https://civitai.red"
+    for bad in ("ftp://x", "civitai.red", "http://x/?q=1"):
+        with pytest.raises(ValueError, match="HIKAZE_CIVITAI_NSFW_URL"):
+            CivitaiSettings.from_env({"HIKAZE_CIVITAI_NSFW_URL": bad})

@@ -38,7 +38,7 @@ import asyncio
 import copy
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -92,12 +92,15 @@ Outcome = CivitaiVersion | None | CivitaiError  # a hash's answer: found, not kn
 
 @dataclass
 class _Asking:
-    """How a run asks: in batches until the endpoint is missing, the requests in a row
-    that got no answer, and the error that stops the run."""
+    """How a run asks: the sites without the batch endpoint (asked one hash at a time),
+    the requests in a row that got no answer, and the error that stops the run."""
 
-    batching: bool = True
+    no_batch: set[str] = field(default_factory=set)
     failures: int = 0
     stop: str | None = None
+
+    def batch_size(self, client: CivitaiClient) -> int:
+        return 1 if client.settings.url in self.no_batch else BATCH_SIZE
 
 
 @dataclass
@@ -107,6 +110,7 @@ class _Run:
     mode: str
     force: bool
     items: list[str]
+    taken: int = 0  # items[:taken] have been taken for asking
     started_at: int = field(default_factory=now_ms)
     finished_at: int | None = None
     done: int = 0
@@ -162,6 +166,12 @@ class CivitaiService:
         self.now = now
         self.bucket = bucket or TokenBucket(settings.requests_per_second)
         self.client = CivitaiClient(settings, self.bucket, sleep=sleep)
+        nsfw = settings.nsfw_site
+        self.nsfw_client = (  # asked about the hashes the first site does not know
+            CivitaiClient(replace(settings, url=nsfw, nsfw_url=""), self.bucket, sleep=sleep)
+            if nsfw and nsfw != settings.url
+            else None
+        )
         self.job = BackgroundJob(
             "civitai",
             title="Civitai lookup",
@@ -303,21 +313,28 @@ class CivitaiService:
         self.close_lookups()
         self.job.close()
 
-    def _take(self, run: _Run, size: int) -> list[str]:
+    def _take(self, run: _Run, size: int, *, final: bool) -> list[str]:
         """The run's next hashes (at most ``size``; hashes queued by ``maybe_auto`` join
-        the run first), or [] at its end."""
+        the run first), or [] when none is left (with ``final``, the run then takes no
+        more queued hashes)."""
         with self._lock:
             if self._queue:
                 held = set(run.items)
                 run.items.extend(s for s in self._queue if s not in held)
                 self._queue.clear()
-            batch = run.items[run.done : run.done + size]
+            batch = run.items[run.taken : run.taken + size]
             if not batch:
-                self._accepting = False  # from here, maybe_auto starts a new run
-                run.current = None
+                if final:
+                    self._accepting = False  # from here, maybe_auto starts a new run
+                    run.current = None
                 return []
+            run.taken += len(batch)
             run.current = batch[0]
             return batch
+
+    def _untake(self, run: _Run, count: int) -> None:
+        with self._lock:
+            run.taken -= count
 
     def _execute(
         self,
@@ -348,56 +365,114 @@ class CivitaiService:
     ) -> None:
         """Ask Civitai about the run's hashes, a batch of up to ``BATCH_SIZE`` per request
         (one at a time once the batch endpoint answered 404 or 405), then settle each
-        model of the batch (previews, fill) in order."""
+        model of the batch (previews, fill) in order. Hashes the first site does not know
+        wait for the NSFW site, asked in batches of their own."""
 
         def cancelled() -> bool:
             return job_run.cancelled or self._closing.is_set()
 
-        state = _Asking()
+        state, later = _Asking(), list[str]()
         async with self.client.session() as session:
-            while batch := self._take(run, BATCH_SIZE if state.batching else 1):
+            while not state.stop:
+                size = state.batch_size(self.client)
+                batch = self._take(run, size, final=not later)
                 if cancelled():
                     raise JobCancelled()
-                early = {sha: r for sha in batch if (r := self._precheck(sha, run.force))}
-                ask = [sha for sha in batch if sha not in early]
-                outcomes: dict[str, Outcome] = {}
-                if ask:
-                    asked = await until_cancelled(
-                        self._ask(session, ask, state, cancelled), cancelled
-                    )
-                    if asked is None:
-                        continue  # no batch endpoint: this batch again, one hash at a time
-                    outcomes = asked
-                for sha in batch:
-                    with self._lock:
-                        run.current = sha
-                    result = early.get(sha) or await until_cancelled(
-                        self._settle(session, sha, outcomes[sha], cancelled), cancelled
-                    )
-                    self._record(run, result, state.stop, on_progress)
-                if state.stop:
+                if not batch and not later:
                     return
+                if batch:
+                    early = {sha: r for sha in batch if (r := self._precheck(sha, run.force))}
+                    ask = [sha for sha in batch if sha not in early]
+                    outcomes = await self._asked(session, self.client, ask, state, cancelled)
+                    if outcomes is None:
+                        self._untake(run, len(batch))  # again, one hash at a time
+                        continue
+                    for sha in batch:
+                        if sha not in early and outcomes[sha] is None and self.nsfw_client:
+                            later.append(sha)
+                            continue
+                        result = early.get(sha) or await self._settled(
+                            session, self.client, sha, outcomes[sha], cancelled
+                        )
+                        self._record(run, sha, result, state.stop, on_progress)
+                if later and not state.stop:
+                    final = not batch  # the last ones; else full batches only
+                    await self._ask_nsfw(session, run, later, final, state, cancelled, on_progress)
 
-    async def _ask(
+    async def _ask_nsfw(
         self,
         session: aiohttp.ClientSession,
+        run: _Run,
+        later: list[str],
+        final: bool,
+        state: _Asking,
+        cancelled: Callable[[], bool],
+        on_progress: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        """Ask the NSFW site about ``later``, a full batch at a time (with ``final``, the
+        rest too), settling each model; what was asked leaves ``later``."""
+        client = self.nsfw_client
+        assert client is not None
+        while later and not state.stop:
+            size = state.batch_size(client)
+            if len(later) < size and not final:
+                return
+            ask = later[:size]
+            outcomes = await self._asked(session, client, ask, state, cancelled)
+            if outcomes is None:
+                continue  # no batch endpoint there: one at a time
+            del later[: len(ask)]
+            for sha in ask:
+                result = await self._settled(session, client, sha, outcomes[sha], cancelled)
+                self._record(run, sha, result, state.stop, on_progress)
+
+    async def _asked(
+        self,
+        session: aiohttp.ClientSession,
+        client: CivitaiClient,
         ask: list[str],
         state: _Asking,
         cancelled: Callable[[], bool],
     ) -> dict[str, Outcome] | None:
-        """One request about ``ask``: each hash's version, None (not known) or the error;
-        None when the batch endpoint is missing (``state.batching`` is then off). Counts
-        the requests in a row that got no answer into ``state``."""
+        if not ask:
+            return {}
+        return await until_cancelled(self._ask(session, client, ask, state, cancelled), cancelled)
+
+    async def _settled(
+        self,
+        session: aiohttp.ClientSession,
+        client: CivitaiClient,
+        sha: str,
+        outcome: Outcome,
+        cancelled: Callable[[], bool],
+    ) -> LookupResult:
+        with self._lock:
+            if self._run is not None:
+                self._run.current = sha
+        site = client.settings.url
+        return await until_cancelled(
+            self._settle(session, sha, outcome, site, cancelled), cancelled
+        )
+
+    async def _ask(
+        self,
+        session: aiohttp.ClientSession,
+        client: CivitaiClient,
+        ask: list[str],
+        state: _Asking,
+        cancelled: Callable[[], bool],
+    ) -> dict[str, Outcome] | None:
+        """One request to ``client``'s site about ``ask``: each hash's version, None (not
+        known) or the error; None when the site has no batch endpoint (it is then asked
+        one hash at a time). Counts the requests in a row that got no answer."""
         try:
-            if not state.batching:
+            if state.batch_size(client) == 1:
                 (sha,) = ask
-                outcomes: dict[str, Outcome] = {
-                    sha: await self.client.lookup(session, sha, cancelled)
-                }
+                outcomes: dict[str, Outcome] = {sha: await client.lookup(session, sha, cancelled)}
             else:
-                answer = await self.client.lookup_batch(session, ask, cancelled)
+                answer = await client.lookup_batch(session, ask, cancelled)
                 if answer is None:
-                    state.batching = False
+                    state.no_batch.add(client.settings.url)
                     return None
                 problem = CivitaiBadResponse(answer.problem) if answer.problem else None
                 outcomes = {sha: answer.found.get(sha, problem) for sha in ask}
@@ -413,11 +488,13 @@ class CivitaiService:
     def _record(
         self,
         run: _Run,
+        sha: str,
         result: LookupResult,
         stop: str | None,
         on_progress: Callable[[dict[str, Any]], None] | None,
     ) -> None:
         with self._lock:
+            run.current = sha
             run.done += 1
             run.counts[result.status] += 1
             run.counts["images"] += result.images
@@ -442,8 +519,12 @@ class CivitaiService:
                 return early
             closing = self._closing.is_set
             async with self.client.session() as session:
-                version = await self.client.lookup(session, sha, closing)
-                return await self._settle(session, sha, version, closing)
+                client = self.client
+                version = await client.lookup(session, sha, closing)
+                if version is None and self.nsfw_client is not None:
+                    client = self.nsfw_client
+                    version = await client.lookup(session, sha, closing)
+                return await self._settle(session, sha, version, client.settings.url, closing)
 
         try:
             result = asyncio.run(one())
@@ -470,10 +551,11 @@ class CivitaiService:
         session: aiohttp.ClientSession,
         sha: str,
         outcome: Outcome,
+        site: str,
         cancelled: Callable[[], bool],
     ) -> LookupResult:
-        """What Civitai's answer about one model does: a version fills it (previews
-        first), None is remembered as unknown, an error fails it."""
+        """What Civitai's answer about one model does: a version (from ``site``) fills it
+        (previews first), None is remembered as unknown, an error fails it."""
         if isinstance(outcome, CivitaiError):
             return LookupResult(sha, "failed", outcome.detail)
         if outcome is None:
@@ -481,7 +563,7 @@ class CivitaiService:
             return LookupResult(sha, "not_found", "not on Civitai")
         result = LookupResult(sha, "found")
         stored = await self._previews(session, sha, outcome, result, cancelled)
-        filled = self._apply(sha, outcome, stored)
+        filled = self._apply(sha, outcome, stored, site)
         if filled is None:
             return LookupResult(sha, "skipped", "deleted from the library meanwhile")
         result.filled = filled
@@ -528,7 +610,9 @@ class CivitaiService:
         result.images = len(stored)
         return stored
 
-    def _apply(self, sha: str, version: CivitaiVersion, stored: list[int]) -> list[str] | None:
+    def _apply(
+        self, sha: str, version: CivitaiVersion, stored: list[int], site: str
+    ) -> list[str] | None:
         """Fill the model's empty fields from ``version`` (one transaction); the fields
         filled, or None for a model deleted meanwhile (the images just stored go too)."""
         with self.db.transaction():
@@ -546,7 +630,7 @@ class CivitaiService:
                 SOURCE,
             )
             if is_empty(meta.get(SOURCE)):
-                meta[SOURCE] = version.meta_block(self.settings.url, sha)
+                meta[SOURCE] = version.meta_block(site, sha)
                 filled.append(SOURCE)
             columns: dict[str, Any] = {}
             base = version.base_model
