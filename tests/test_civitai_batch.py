@@ -1,8 +1,9 @@
 """Batched Civitai lookups against our own Civitai on 127.0.0.1 (``tests/civitai_fake.py``):
 up to 100 hashes per ``POST /api/v1/model-versions/by-hash``, matched back by the files'
 SHA256; the fallback to one ``GET`` per hash on 404/405; unknown hashes in a batch; a
-version with several files; hashes in any case; malformed batch answers; and what
-``meta.civitai`` keeps (the AIR, the matched file's hashes)."""
+version with several files; hashes in any case; malformed batch answers; what
+``meta.civitai`` keeps (the AIR, the matched file's hashes); and Civitai's NSFW site (a
+second stand-in) asked about the hashes the first does not know."""
 
 from __future__ import annotations
 
