@@ -30,6 +30,11 @@ of the run once Civitai answers that endpoint with 404 or 405; a model's button
 three requests in a row that got no answer end the job with one error ("Civitai
 unreachable: ..."), keeping what was done; a request that gets no usable answer fails each
 model it asked about.
+
+Civitai serves NSFW models from a second site (``settings.nsfw_site``, civitai.red): the
+hashes the first does not know are asked there, by the job in full batches of their own
+(the rest at the end of the run), by ``lookup_one`` after the first site's 404. A model
+found there links to that site; a hash neither knows is remembered as unknown.
 """
 
 from __future__ import annotations
@@ -392,7 +397,7 @@ class CivitaiService:
                             later.append(sha)
                             continue
                         result = early.get(sha) or await self._settled(
-                            session, self.client, sha, outcomes[sha], cancelled
+                            session, run, self.client, sha, outcomes[sha], cancelled
                         )
                         self._record(run, sha, result, state.stop, on_progress)
                 if later and not state.stop:
@@ -423,10 +428,10 @@ class CivitaiService:
                 continue  # no batch endpoint there: one at a time
             del later[: len(ask)]
             for sha in ask:
-                result = await self._settled(session, client, sha, outcomes[sha], cancelled)
+                result = await self._settled(session, run, client, sha, outcomes[sha], cancelled)
                 self._record(run, sha, result, state.stop, on_progress)
 
-    async def _asked(
+    async def _asked(  # _ask, abandoned within WAIT_SLICE of a cancel
         self,
         session: aiohttp.ClientSession,
         client: CivitaiClient,
@@ -441,14 +446,15 @@ class CivitaiService:
     async def _settled(
         self,
         session: aiohttp.ClientSession,
+        run: _Run,
         client: CivitaiClient,
         sha: str,
         outcome: Outcome,
         cancelled: Callable[[], bool],
     ) -> LookupResult:
+        """``_settle`` for a run: the model is its ``current`` meanwhile."""
         with self._lock:
-            if self._run is not None:
-                self._run.current = sha
+            run.current = sha
         site = client.settings.url
         return await until_cancelled(
             self._settle(session, sha, outcome, site, cancelled), cancelled
