@@ -229,6 +229,7 @@ def test_ecosystems_and_types() -> None:
     assert version.air_urn() == "urn:air:other:other:civitai:4@5" and version.files == []
     block = version.meta_block("https://civitai.com", A)
     assert block["hashes"] == {} and block["air"] == "urn:air:other:other:civitai:4@5"
+    assert "air" not in version.meta_block("https://civitai.com")  # a sidecar's: as before
 
 
 # ---------------------------------------------------------------- Civitai's NSFW site

@@ -130,11 +130,12 @@ class CivitaiVersion:
         )
 
     def meta_block(self, base_url: str, sha256: str | None = None) -> dict[str, Any]:
-        """What ``meta.civitai`` holds; with ``sha256`` (a lookup by hash) also the
-        matched file's ``hashes`` ({} when no file matches)."""
+        """What ``meta.civitai`` holds; with ``sha256`` (a lookup by hash, whose answer
+        names the model's type) also the ``air`` and the matched file's ``hashes`` ({}
+        when no file matches)."""
         block = self._meta_names(base_url)
-        block["air"] = self.air_urn()
         if sha256 is not None:
+            block["air"] = self.air_urn()
             block["hashes"] = dict(self.file_hashes(sha256) or {})
         return block
 
