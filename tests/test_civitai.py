@@ -287,6 +287,9 @@ def test_a_malformed_answer_fails_that_model(
 def test_an_answer_over_the_cap_is_malformed(svc: Services, fake: FakeCivitai) -> None:
     fake.found(A, description="x" * 5000)
     report = service(svc, fake.settings(max_response_bytes=1000)).run(sha256s=[A])
+    assert "over 4000 bytes" in result_of(report, A)["detail"]  # a batch's cap: 4 times
+    fake.batch_script = [NO_BATCH]
+    report = service(svc, fake.settings(max_response_bytes=1000)).run(sha256s=[A])
     assert "over 1000 bytes" in result_of(report, A)["detail"]
 
 

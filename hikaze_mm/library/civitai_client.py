@@ -56,6 +56,7 @@ USER_AGENT = f"hikaze-mm/{__version__} (+https://github.com/hikaze/hikaze-model-
 CHUNK = 64 * 1024
 WAIT_SLICE = 0.1  # a wait checks for cancellation this often
 BATCH_SIZE = 100  # hashes in one POST .../by-hash
+BATCH_CAP_FACTOR = 4  # a batch answer may be this many times a single one's cap
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -251,7 +252,7 @@ class CivitaiClient:
         headers = {"Accept": "application/json"}
         if self.settings.token:
             headers["Authorization"] = f"Bearer {self.settings.token}"
-        cap = self.settings.max_response_bytes * max(1, len(body or ()))
+        cap = self.settings.max_response_bytes * (BATCH_CAP_FACTOR if body else 1)
         tries = max(1, self.settings.tries)
         last = ""
         for attempt in range(tries):
