@@ -65,6 +65,7 @@ class ModelRoot:
 
 
 DEFAULT_CIVITAI_URL = "https://civitai.com"
+DEFAULT_CIVITAI_NSFW_URL = "https://civitai.red"  # Civitai's NSFW models, since 2026
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -77,9 +78,14 @@ class CivitaiSettings:
     lookup sends the model's hash to a third party); an explicit request always runs.
     Images whose ``nsfwLevel`` is above ``max_nsfw`` (Civitai's levels: 1 PG, 2 PG-13,
     4 R, 8 X, 16 XXX) are not downloaded. The rest are limits a good client keeps.
+
+    ``nsfw_url`` is the site a hash unknown to ``url`` is asked next (``nsfw_site``):
+    None means civitai.red when ``url`` is Civitai's own and none for any other ``url``
+    (a mirror, a stand-in); "" means none.
     """
 
     url: str = DEFAULT_CIVITAI_URL
+    nsfw_url: str | None = None
     token: str | None = field(default=None, repr=False)
     auto: bool = False
     max_nsfw: int = 2
@@ -94,18 +100,19 @@ class CivitaiSettings:
     max_image_bytes: int = 16 * 1024 * 1024
     max_response_bytes: int = 8 * 1024 * 1024
 
+    @property
+    def nsfw_site(self) -> str | None:
+        """The second site asked about hashes ``url`` does not know, or None."""
+        if self.nsfw_url is None:
+            return DEFAULT_CIVITAI_NSFW_URL if self.url == DEFAULT_CIVITAI_URL else None
+        return self.nsfw_url or None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CivitaiSettings:
-        """``HIKAZE_CIVITAI_URL``, ``_TOKEN``, ``_AUTO`` and ``_MAX_NSFW``; ValueError names
-        the variable at fault."""
-        url = env.get("HIKAZE_CIVITAI_URL", "").strip() or DEFAULT_CIVITAI_URL
-        try:
-            parts = urlsplit(url)
-            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-        except ValueError:
-            valid = False
-        if not valid or parts.query or parts.fragment:
-            raise ValueError(f"HIKAZE_CIVITAI_URL must be an http(s) address, not {url!r}")
+        """``HIKAZE_CIVITAI_URL``, ``_NSFW_URL`` (``off`` for none), ``_TOKEN``, ``_AUTO``
+        and ``_MAX_NSFW``; ValueError names the variable at fault."""
+        url = _site(env, "HIKAZE_CIVITAI_URL") or DEFAULT_CIVITAI_URL
+        nsfw_url = _site(env, "HIKAZE_CIVITAI_NSFW_URL", off=True)
         auto = env.get("HIKAZE_CIVITAI_AUTO", "").strip().lower()
         if auto not in _TRUE + _FALSE:
             raise ValueError(f"HIKAZE_CIVITAI_AUTO must be 1 or 0, not {auto!r}")
@@ -115,11 +122,31 @@ class CivitaiSettings:
                 f"HIKAZE_CIVITAI_MAX_NSFW must be a level from 1 to 32, not {raw_nsfw!r}"
             )
         return cls(
-            url=url.rstrip("/"),
+            url=url,
+            nsfw_url=nsfw_url,
             token=env.get("HIKAZE_CIVITAI_TOKEN", "").strip() or None,
             auto=auto in _TRUE,
             max_nsfw=int(raw_nsfw),
         )
+
+
+def _site(env: Mapping[str, str], key: str, *, off: bool = False) -> str | None:
+    """An http(s) base address from ``env[key]`` (no trailing slash): None when unset,
+    "" for ``off`` (if allowed); ValueError names ``key``."""
+    url = env.get(key, "").strip()
+    if not url:
+        return None
+    if off and url.lower() == "off":
+        return ""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid or parts.query or parts.fragment:
+        either = " or off" if off else ""
+        raise ValueError(f"{key} must be an http(s) address{either}, not {url!r}")
+    return url.rstrip("/")
 
 
 @dataclass(frozen=True)

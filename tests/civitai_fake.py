@@ -1,7 +1,16 @@
 """Our own Civitai: a real aiohttp server on 127.0.0.1 (a thread with its own loop) that
-answers ``GET /api/v1/model-versions/by-hash/{sha256}`` in Civitai's documented shape and
-serves images, as scripted per test. It counts every request. No test reaches the
-internet: the settings' base URL always points here."""
+answers ``GET /api/v1/model-versions/by-hash/{sha256}`` and ``POST
+/api/v1/model-versions/by-hash`` (a JSON array of hashes, any case, answered by a JSON array
+of the versions whose files carry them) in Civitai's documented shape and serves images, as
+scripted per test. It logs every request (``requests``; ``posted`` holds each POST's
+hashes). No test reaches the internet: the settings' base URL always points here.
+
+Scripting is per hash (``lookups``): a GET answers the hash's next reply; a POST composes
+its answer from the next reply of each hash asked (a 200 is a version in the array, a 404
+none), and answers the first other reply (a 429, a 5xx, a 400) as a whole, waiting for any
+reply that waits. ``batch_script`` replaces that with whole replies for the POST (a 405 for
+a Civitai without the endpoint, a malformed answer), answered in order, the last repeating.
+"""
 
 from __future__ import annotations
 
@@ -39,11 +48,28 @@ class Reply:
 NOT_FOUND = Reply(404, {"error": "Model not found"})
 
 
+def file_json(sha: str, name: str = "alpha.safetensors", **extra: Any) -> dict[str, Any]:
+    """A version's file as Civitai lists it: its hashes in upper case."""
+    up = sha.upper()
+    hashes = {
+        "AutoV1": up[:8],
+        "AutoV2": up[:10],
+        "SHA256": up,
+        "CRC32": up[-8:],
+        "BLAKE3": up[::-1],
+        "AutoV3": up[2:14],
+    }
+    return {"name": name, "type": "Model", "primary": True, "hashes": hashes, **extra}
+
+
 def version_json(
     base: str,
     model_id: int = 11,
     version_id: int = 101,
     *,
+    sha: str | None = None,
+    files: list[dict[str, Any]] | None = None,
+    model_type: str = "LORA",
     images: list[dict[str, Any]] | None = None,
     words: list[str] | None = None,
     base_model: str = "SDXL 1.0",
@@ -60,8 +86,8 @@ def version_json(
         "baseModelType": "Standard",
         "trainedWords": ["alpha style", " alpha ", "alpha style"] if words is None else words,
         "description": description,
-        "model": {"name": "Alpha LoRA", "type": "LORA", "nsfw": nsfw, "poi": False},
-        "files": [{"name": "alpha.safetensors", "hashes": {"SHA256": "..."}}],
+        "model": {"name": "Alpha LoRA", "type": model_type, "nsfw": nsfw, "poi": False},
+        "files": files if files is not None else [file_json(sha)] if sha else [],
         "images": images if images is not None else [image(base, "a.png", 1)],
         "downloadUrl": f"{base}/api/download/models/{version_id}",
     }
@@ -77,6 +103,8 @@ def image(base: str, name: str, nsfw_level: int | None = 1, **extra: Any) -> dic
 class FakeCivitai:
     def __init__(self) -> None:
         self.lookups: dict[str, list[Reply]] = {}  # by sha: answered in order, last repeats
+        self.batch_script: list[Reply] = []  # whole POST answers, in order, last repeats
+        self.posted: list[list[str]] = []  # the hashes of each POST, as sent
         self.images: dict[str, Reply] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.streamed = 0  # bytes a stream reply wrote before the client went away
@@ -106,7 +134,8 @@ class FakeCivitai:
 
     # ------------------------------------------------------------ scripting
     def found(self, sha: str, **kwargs: Any) -> dict[str, Any]:
-        body = version_json(self.url, **kwargs)
+        """``sha`` is a version (``version_json``'s arguments) with one file of this hash."""
+        body = version_json(self.url, sha=sha, **kwargs)
         self.lookups[sha] = [Reply(body=body)]
         return body
 
@@ -151,6 +180,25 @@ class FakeCivitai:
         reply = script.pop(0) if len(script) > 1 else script[0]
         return await self._reply(request, reply)
 
+    async def _by_hashes(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.path, dict(request.headers)))
+        try:
+            asked = await request.json()
+        except ValueError:
+            asked = None
+        if not isinstance(asked, list) or not all(isinstance(h, str) for h in asked):
+            return web.json_response({"error": "expected an array of hashes"}, status=400)
+        self.posted.append(asked)
+        if self.batch_script:
+            script = self.batch_script
+            return await self._reply(request, script.pop(0) if len(script) > 1 else script[0])
+        replies = []
+        for sha in asked:
+            script = self.lookups.get(sha.lower())
+            if script:
+                replies.append(script.pop(0) if len(script) > 1 else script[0])
+        return await self._reply(request, _composed(replies))
+
     async def _image(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.path, dict(request.headers)))
         reply = self.images.get(request.match_info["name"])
@@ -166,6 +214,7 @@ class FakeCivitai:
             self._loop = loop
             app = web.Application()
             app.router.add_get("/api/v1/model-versions/by-hash/{sha}", self._by_hash)
+            app.router.add_post("/api/v1/model-versions/by-hash", self._by_hashes)
             app.router.add_get("/img/{name}", self._image)
             self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
             loop.run_until_complete(self._runner.setup())
@@ -187,6 +236,22 @@ class FakeCivitai:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
+
+
+def _composed(replies: list[Reply]) -> Reply:
+    """One POST answer from the hashes' replies: the first one that is neither a 200 nor
+    a 404 as it is, else the array of the 200s' bodies (each version once); it waits as
+    long as the longest of them."""
+    sleep = max((r.sleep for r in replies), default=0.0)
+    hold = any(r.hold for r in replies)
+    other = next((r for r in replies if r.status not in (200, 404)), None)
+    if other is not None:
+        return dataclasses.replace(other, sleep=sleep, hold=hold)
+    bodies: list[Any] = []
+    for reply in replies:
+        if reply.status == 200 and all(reply.body is not b for b in bodies):
+            bodies.append(reply.body)
+    return Reply(body=bodies, sleep=sleep, hold=hold)
 
 
 def fake_civitai_server() -> Iterator[FakeCivitai]:

@@ -27,12 +27,15 @@ from hikaze_mm.services import Services
 from tests.civitai_fake import (
     FakeCivitai,
     Reply,
+    file_json,
     free_port_url,
     image,
 )
 from tests.library_helpers import png_bytes, seed_model, sha_for
 
 A, B, C, D = (sha_for(x) for x in ("alpha", "beta", "gamma", "delta"))
+BATCH = "/api/v1/model-versions/by-hash"  # the POST of a batch; a GET adds /{sha256}
+NO_BATCH = Reply(405, {"error": "Method not allowed"})  # a Civitai without the POST
 
 
 class Clock:
@@ -91,7 +94,10 @@ def test_a_found_model_gets_its_empty_fields_and_previews(svc: Services, fake: F
         "base_model": "SDXL 1.0",
         "nsfw": False,
         "nsfw_level": None,
+        "air": "urn:air:sdxl:lora:civitai:11@101",
+        "hashes": file_json(A)["hashes"],
     }
+    assert meta["civitai"]["hashes"]["SHA256"] == A.upper()
     assert record["base"] == "SDXL 1.0"
     assert meta["sources"] == {
         "trigger_words": "civitai",
@@ -101,7 +107,7 @@ def test_a_found_model_gets_its_empty_fields_and_previews(svc: Services, fake: F
     }
     assert record["image_count"] == 2
     paths = [p for p, _ in fake.requests]
-    assert paths == [f"/api/v1/model-versions/by-hash/{A}", "/img/a.png", "/img/b.png"]
+    assert paths == [BATCH, "/img/a.png", "/img/b.png"] and fake.posted == [[A.upper()]]
     assert all("Authorization" not in h for _, h in fake.requests)  # no token configured
 
 
@@ -111,7 +117,7 @@ def test_the_token_goes_to_the_api_only(svc: Services, fake: FakeCivitai) -> Non
     civitai = service(svc, fake.settings(token="s3cret"))
     assert civitai.run(sha256s=[A])["counts"]["found"] == 1
     (api_path, api_headers), (img_path, img_headers) = fake.requests
-    assert api_path == f"/api/v1/model-versions/by-hash/{A}"
+    assert api_path == BATCH
     assert api_headers["Authorization"] == "Bearer s3cret"
     assert img_path == "/img/a.png" and "Authorization" not in img_headers
     assert "s3cret" not in repr(civitai.settings)
@@ -182,7 +188,9 @@ def test_missing_means_without_civitai_data(svc: Services, fake: FakeCivitai) ->
     fake.requests.clear()
     report = svc.civitai.run(missing=True)
     assert report["total"] == 2 and report["mode"] == "missing"
-    assert sorted(p.rsplit("/", 1)[1] for p in fake.lookup_paths()) == sorted([C, D])
+    assert fake.lookup_paths() == [BATCH] and sorted(fake.posted[-1]) == sorted(
+        [C.upper(), D.upper()]
+    )
 
 
 # ---------------------------------------------------------------- a good citizen
@@ -202,37 +210,51 @@ def test_429_honours_retry_after_then_succeeds(svc: Services, fake: FakeCivitai)
 
 
 def test_429_with_retry_after_0_and_5xx_backoff(svc: Services, fake: FakeCivitai) -> None:
+    """A batch answered 429, then 503, is tried again as a whole: three requests."""
     body = fake.found(A, images=[])
     fake.lookups[A] = [Reply(429, {}, headers={"Retry-After": "0"}), Reply(body=body)]
-    fake.found(B, images=[])
+    body = fake.found(B, images=[])
     fake.lookups[B] = [Reply(500, {}), Reply(503, {}), Reply(body=body)]
     report = svc.civitai.run(sha256s=[A, B])
     assert report["counts"]["found"] == 2
-    assert len(fake.lookup_paths()) == 5
+    assert fake.lookup_paths() == [BATCH] * 3
 
 
-def test_5xx_until_the_tries_run_out_fails_the_model(svc: Services, fake: FakeCivitai) -> None:
+def test_5xx_until_the_tries_run_out_fails_the_batch(svc: Services, fake: FakeCivitai) -> None:
     fake.lookups[A] = [Reply(502, {})]
     fake.found(B, images=[])
     report = service(svc, fake.settings(tries=3)).run(sha256s=[A, B])
-    a = result_of(report, A)
-    assert a["status"] == "failed" and "HTTP 502 after 3 tries" in a["detail"]
-    assert len(fake.lookup_paths()) == 4  # three tries for A, then B
+    for sha in (A, B):  # one request asked about both: both failed, neither remembered
+        result = result_of(report, sha)
+        assert result["status"] == "failed" and "HTTP 502 after 3 tries" in result["detail"]
+        assert svc.db.models.get(sha)["meta"] == {}
+    assert fake.lookup_paths() == [BATCH] * 3 and report["error"] is None
+    fake.batch_script = [NO_BATCH]  # one hash a time: three tries for A, then B
+    report = service(svc, fake.settings(tries=3)).run(sha256s=[A, B])
+    assert result_of(report, A)["status"] == "failed"
     assert result_of(report, B)["status"] == "found" and report["error"] is None
+    assert fake.lookup_paths()[3:] == [BATCH, *[f"{BATCH}/{A}"] * 3, f"{BATCH}/{B}"]
 
 
-def test_three_unanswered_lookups_in_a_row_end_the_job(svc: Services, fake: FakeCivitai) -> None:
+def test_three_unanswered_requests_in_a_row_end_the_job(svc: Services, fake: FakeCivitai) -> None:
+    fake.batch_script = [NO_BATCH]
     for sha in (A, B, C, D):
         fake.lookups[sha] = [Reply(500, {})]
     report = service(svc, fake.settings(tries=2)).run(sha256s=[A, B, C, D])
     assert report["done"] == 3 and report["counts"]["failed"] == 3
     assert report["error"].startswith("Civitai unreachable: HTTP 500 after 2 tries")
-    assert len(fake.lookup_paths()) == 6  # D was never asked
+    assert fake.lookup_paths() == [BATCH, *(f"{BATCH}/{s}" for s in (A, A, B, B, C, C))]
 
 
-def test_a_timeout_fails_one_model_and_the_job_goes_on(svc: Services, fake: FakeCivitai) -> None:
+def test_a_timeout_fails_its_request_and_the_job_goes_on(svc: Services, fake: FakeCivitai) -> None:
     fake.lookups[A] = [Reply(body={}, sleep=5)]
     fake.found(B, images=[])
+    report = service(svc, fake.settings(timeout=0.3)).run(sha256s=[A, B])
+    for sha in (A, B):  # asked in one request
+        result = result_of(report, sha)
+        assert result["status"] == "failed" and "no answer" in result["detail"]
+        assert "0.3s" in result["detail"]
+    fake.batch_script = [NO_BATCH]
     report = service(svc, fake.settings(timeout=0.3)).run(sha256s=[A, B])
     a = result_of(report, A)
     assert a["status"] == "failed" and "no answer" in a["detail"] and "0.3s" in a["detail"]
@@ -252,26 +274,31 @@ def test_a_timeout_fails_one_model_and_the_job_goes_on(svc: Services, fake: Fake
 def test_a_malformed_answer_fails_that_model(
     svc: Services, fake: FakeCivitai, reply: Reply, reason: str
 ) -> None:
+    fake.batch_script = [NO_BATCH]  # the single lookup's answer
     fake.lookups[A] = [reply]
     report = svc.civitai.run(sha256s=[A])
     a = result_of(report, A)
     assert a["status"] == "failed" and reason in a["detail"]
-    assert len(fake.lookup_paths()) == 1 and report["error"] is None  # not retried
+    assert fake.lookup_paths() == [BATCH, f"{BATCH}/{A}"]  # not retried
+    assert report["error"] is None
     assert svc.db.models.get(A)["meta"] == {}
 
 
 def test_an_answer_over_the_cap_is_malformed(svc: Services, fake: FakeCivitai) -> None:
     fake.found(A, description="x" * 5000)
     report = service(svc, fake.settings(max_response_bytes=1000)).run(sha256s=[A])
+    assert "over 4000 bytes" in result_of(report, A)["detail"]  # a batch's cap: 4 times
+    fake.batch_script = [NO_BATCH]
+    report = service(svc, fake.settings(max_response_bytes=1000)).run(sha256s=[A])
     assert "over 1000 bytes" in result_of(report, A)["detail"]
 
 
 def test_offline_says_unreachable_once_and_stops(svc: Services) -> None:
     settings = CivitaiSettings(url=free_port_url(), requests_per_second=1000.0)
-    report = service(svc, settings).run(sha256s=[A, B, C])
-    assert report["done"] == 1 and report["total"] == 3
+    report = service(svc, settings).run(sha256s=[A, B, C])  # one batch: all three failed
+    assert report["done"] == 3 and report["total"] == 3
     assert report["error"].startswith("Civitai unreachable: cannot connect to http://127.0.0.1:")
-    assert report["counts"] == {"found": 0, "not_found": 0, "failed": 1, "skipped": 0, "images": 0}
+    assert report["counts"] == {"found": 0, "not_found": 0, "failed": 3, "skipped": 0, "images": 0}
 
 
 def test_the_job_paces_every_request_through_one_bucket(svc: Services, fake: FakeCivitai) -> None:
@@ -287,8 +314,8 @@ def test_the_job_paces_every_request_through_one_bucket(svc: Services, fake: Fak
     bucket = TokenBucket(2.0, clock=lambda: 100.0)
     civitai = service(svc, fake.settings(), bucket=bucket, sleep=record)
     civitai.run(sha256s=[A, B])
-    assert len(fake.requests) == 4  # two lookups, two images
-    assert waits == [0.5, 1.0, 1.5]  # the first went at once
+    assert len(fake.requests) == 3  # one batch of two lookups, two images
+    assert waits == [0.5, 1.0]  # the first went at once
 
 
 def test_token_bucket_decisions() -> None:

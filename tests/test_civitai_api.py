@@ -22,6 +22,7 @@ from tests.library_helpers import assert_error, seed_model, sha_for
 from tests.waiting import wait_until_async
 
 A, B, C = (sha_for(x) for x in ("alpha", "beta", "gamma"))
+BATCH = "/api/v1/model-versions/by-hash"  # a batch's POST
 
 
 async def open_client(aiohttp_client, config: Config, settings: CivitaiSettings):
@@ -151,14 +152,13 @@ async def test_fetch_runs_a_job_the_status_follows(api, fake: FakeCivitai) -> No
     resp = await post(client, "/api/civitai/fetch", {"missing": True})
     assert resp.status == 202
     status = await wait_idle(client)
-    assert status["progress"]["total"] == 1 and fake.lookup_paths() == [
-        f"/api/v1/model-versions/by-hash/{C}"
-    ]
+    assert status["progress"]["total"] == 1
+    assert fake.lookup_paths() == [BATCH] and fake.posted[-1] == [C.upper()]
     # force asks about B again
     resp = await post(client, "/api/civitai/fetch", {"sha256s": [B], "force": True})
     assert resp.status == 202
     await wait_idle(client)
-    assert fake.lookup_paths()[-1].endswith(B)
+    assert fake.lookup_paths()[-1] == BATCH and fake.posted[-1] == [B.upper()]
 
 
 @pytest.mark.parametrize(
@@ -254,7 +254,7 @@ def test_cli_civitai(config: Config, fake: FakeCivitai) -> None:
     assert "1 of 1 model: 0 found, 1 not found, 0 failed, 0 skipped, 0 images" in proc.stdout
     proc = run_cli("civitai", B, *data, env_extra=env)  # remembered: no request
     assert "not found (remembered)" in proc.stdout
-    assert len(fake.lookup_paths()) == 3
+    assert fake.lookup_paths() == [BATCH, BATCH]  # A and B in one request, then C
     # list shows the trigger words (text) and carries them (JSON)
     proc = run_cli("list", *data)
     assert "<alpha style, alpha>" in proc.stdout
@@ -309,6 +309,6 @@ def test_cli_civitai_runs_in_the_server_that_holds_the_library(
         assert proc.returncode == 0, proc.stderr
         assert "served by hikaze-mm serve" in proc.stderr
         assert json.loads(proc.stdout)["counts"]["found"] == 1
-        assert fake.lookup_paths() == [f"/api/v1/model-versions/by-hash/{A}"]
+        assert fake.lookup_paths() == [BATCH]
     finally:
         stop(server)

@@ -6,7 +6,8 @@ never a field a user edited (``meta.sources[field] == "user"``), recording
 
 * ``meta.trigger_words`` from ``trainedWords``, ``meta.description`` (the HTML as text);
 * ``meta.civitai``: ``{model_id, version_id, model_name, version_name, url, base_model,
-  nsfw, nsfw_level}``;
+  nsfw, nsfw_level, air, hashes}`` (``air`` Civitai's AIR of the version, ``hashes`` the
+  matched file's hashes as Civitai gives them: SHA256, AutoV2, AutoV3, BLAKE3, CRC32...);
 * the ``base`` column (Civitai's name wins over a probed one, never over a user's);
 * up to ``max_images`` previews, when the model has no image yet, stored as WebP tiers;
   images above the NSFW setting (``nsfwLevel`` > ``max_nsfw``; unrated ones included),
@@ -22,9 +23,18 @@ the CLI) and ``lookup_one`` (a model's button) are explicit requests; ``maybe_au
 hook for newly added models, does nothing unless ``HIKAZE_CIVITAI_AUTO`` is on.
 
 One job at a time (a ``BackgroundJob``: 409 while one runs) works through its hashes in
-its own thread, on an event loop of its own. A connection that cannot be made, a refused
-token, or three lookups in a row that got no answer end the job with one error
-("Civitai unreachable: ..."), keeping what was done.
+its own thread, on an event loop of its own. It asks about up to 100 hashes in one request
+(``POST .../by-hash``), and one hash per request (``GET .../by-hash/{sha256}``) for the rest
+of the run once Civitai answers that endpoint with 404 or 405; a model's button
+(``lookup_one``) asks with one GET. A connection that cannot be made, a refused token, or
+three requests in a row that got no answer end the job with one error ("Civitai
+unreachable: ..."), keeping what was done; a request that gets no usable answer fails each
+model it asked about.
+
+Civitai serves NSFW models from a second site (``settings.nsfw_site``, civitai.red): the
+hashes the first does not know are asked there, by the job in full batches of their own
+(the rest at the end of the run), by ``lookup_one`` after the first site's 404. A model
+found there links to that site; a hash neither knows is remembered as unknown.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ import asyncio
 import copy
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -45,6 +55,7 @@ from hikaze_mm.errors import ConflictError, NotFoundError
 from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.library.civitai_client import (
+    BATCH_SIZE,
     CivitaiClient,
     CivitaiUnreachable,
     DownloadError,
@@ -52,7 +63,7 @@ from hikaze_mm.library.civitai_client import (
     TokenBucket,
     until_cancelled,
 )
-from hikaze_mm.library.civitai_schema import CivitaiError, CivitaiVersion
+from hikaze_mm.library.civitai_schema import CivitaiBadResponse, CivitaiError, CivitaiVersion
 from hikaze_mm.library.fill import fill_empty, replaces_base
 from hikaze_mm.library.models_service import ModelsService
 from hikaze_mm.meta import is_empty, sources_of
@@ -81,6 +92,22 @@ class LookupResult:
         return asdict(self)
 
 
+Outcome = CivitaiVersion | None | CivitaiError  # a hash's answer: found, not known, failed
+
+
+@dataclass
+class _Asking:
+    """How a run asks: the sites without the batch endpoint (asked one hash at a time),
+    the requests in a row that got no answer, and the error that stops the run."""
+
+    no_batch: set[str] = field(default_factory=set)
+    failures: int = 0
+    stop: str | None = None
+
+    def batch_size(self, client: CivitaiClient) -> int:
+        return 1 if client.settings.url in self.no_batch else BATCH_SIZE
+
+
 @dataclass
 class _Run:
     """The progress of one job run (guarded by the service's lock)."""
@@ -88,6 +115,7 @@ class _Run:
     mode: str
     force: bool
     items: list[str]
+    taken: int = 0  # items[:taken] have been taken for asking
     started_at: int = field(default_factory=now_ms)
     finished_at: int | None = None
     done: int = 0
@@ -143,6 +171,12 @@ class CivitaiService:
         self.now = now
         self.bucket = bucket or TokenBucket(settings.requests_per_second)
         self.client = CivitaiClient(settings, self.bucket, sleep=sleep)
+        nsfw = settings.nsfw_site
+        self.nsfw_client = (  # asked about the hashes the first site does not know
+            CivitaiClient(replace(settings, url=nsfw, nsfw_url=""), self.bucket, sleep=sleep)
+            if nsfw and nsfw != settings.url
+            else None
+        )
         self.job = BackgroundJob(
             "civitai",
             title="Civitai lookup",
@@ -284,26 +318,28 @@ class CivitaiService:
         self.close_lookups()
         self.job.close()
 
-    def _next(self, run: _Run) -> str | None:
+    def _take(self, run: _Run, size: int, *, final: bool) -> list[str]:
+        """The run's next hashes (at most ``size``; hashes queued by ``maybe_auto`` join
+        the run first), or [] when none is left (with ``final``, the run then takes no
+        more queued hashes)."""
         with self._lock:
-            if run.done < len(run.items):
-                sha = run.items[run.done]
-            elif self._queue:
-                queued = [s for s in self._queue if s not in run.items]
+            if self._queue:
+                held = set(run.items)
+                run.items.extend(s for s in self._queue if s not in held)
                 self._queue.clear()
-                if not queued:
-                    return self._next_end(run)
-                run.items.extend(queued)
-                sha = run.items[run.done]
-            else:
-                return self._next_end(run)
-            run.current = sha
-            return sha
+            batch = run.items[run.taken : run.taken + size]
+            if not batch:
+                if final:
+                    self._accepting = False  # from here, maybe_auto starts a new run
+                    run.current = None
+                return []
+            run.taken += len(batch)
+            run.current = batch[0]
+            return batch
 
-    def _next_end(self, run: _Run) -> None:
-        self._accepting = False  # (the lock is held) from here, maybe_auto starts a new run
-        run.current = None
-        return None
+    def _untake(self, run: _Run, count: int) -> None:
+        with self._lock:
+            run.taken -= count
 
     def _execute(
         self,
@@ -332,37 +368,147 @@ class CivitaiService:
         run: _Run,
         on_progress: Callable[[dict[str, Any]], None] | None,
     ) -> None:
+        """Ask Civitai about the run's hashes, a batch of up to ``BATCH_SIZE`` per request
+        (one at a time once the batch endpoint answered 404 or 405), then settle each
+        model of the batch (previews, fill) in order. Hashes the first site does not know
+        wait for the NSFW site, asked in batches of their own."""
+
         def cancelled() -> bool:
             return job_run.cancelled or self._closing.is_set()
 
-        failures = 0
+        state, later = _Asking(), list[str]()
         async with self.client.session() as session:
-            while (sha := self._next(run)) is not None:
+            while not state.stop:
+                size = state.batch_size(self.client)
+                batch = self._take(run, size, final=not later)
                 if cancelled():
                     raise JobCancelled()
-                stop = None
-                try:
-                    result = await until_cancelled(
-                        self._lookup(session, sha, force=run.force, cancelled=cancelled),
-                        cancelled,
-                    )
-                    failures = 0 if not result.remembered else failures
-                except CivitaiError as exc:
-                    result = LookupResult(sha, "failed", exc.detail)
-                    failures = failures + 1 if isinstance(exc, CivitaiUnreachable) else 0
-                    if exc.fatal or failures >= MAX_CONSECUTIVE_FAILURES:
-                        stop = f"{exc.error}: {exc.detail}"
-                with self._lock:
-                    run.done += 1
-                    run.counts[result.status] += 1
-                    run.counts["images"] += result.images
-                    run.results.append(result.to_dict())
-                    if stop:
-                        run.error = stop
-                if on_progress is not None:
-                    on_progress(self.status())
-                if stop:
+                if not batch and not later:
                     return
+                if batch:
+                    early = {sha: r for sha in batch if (r := self._precheck(sha, run.force))}
+                    ask = [sha for sha in batch if sha not in early]
+                    outcomes = await self._asked(session, self.client, ask, state, cancelled)
+                    if outcomes is None:
+                        self._untake(run, len(batch))  # again, one hash at a time
+                        continue
+                    for sha in batch:
+                        if sha not in early and outcomes[sha] is None and self.nsfw_client:
+                            later.append(sha)
+                            continue
+                        result = early.get(sha) or await self._settled(
+                            session, run, self.client, sha, outcomes[sha], cancelled
+                        )
+                        self._record(run, sha, result, state.stop, on_progress)
+                if later and not state.stop:
+                    final = not batch  # the last ones; else full batches only
+                    await self._ask_nsfw(session, run, later, final, state, cancelled, on_progress)
+
+    async def _ask_nsfw(
+        self,
+        session: aiohttp.ClientSession,
+        run: _Run,
+        later: list[str],
+        final: bool,
+        state: _Asking,
+        cancelled: Callable[[], bool],
+        on_progress: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        """Ask the NSFW site about ``later``, a full batch at a time (with ``final``, the
+        rest too), settling each model; what was asked leaves ``later``."""
+        client = self.nsfw_client
+        assert client is not None
+        while later and not state.stop:
+            size = state.batch_size(client)
+            if len(later) < size and not final:
+                return
+            ask = later[:size]
+            outcomes = await self._asked(session, client, ask, state, cancelled)
+            if outcomes is None:
+                continue  # no batch endpoint there: one at a time
+            del later[: len(ask)]
+            for sha in ask:
+                result = await self._settled(session, run, client, sha, outcomes[sha], cancelled)
+                self._record(run, sha, result, state.stop, on_progress)
+
+    async def _asked(  # _ask, abandoned within WAIT_SLICE of a cancel
+        self,
+        session: aiohttp.ClientSession,
+        client: CivitaiClient,
+        ask: list[str],
+        state: _Asking,
+        cancelled: Callable[[], bool],
+    ) -> dict[str, Outcome] | None:
+        if not ask:
+            return {}
+        return await until_cancelled(self._ask(session, client, ask, state, cancelled), cancelled)
+
+    async def _settled(
+        self,
+        session: aiohttp.ClientSession,
+        run: _Run,
+        client: CivitaiClient,
+        sha: str,
+        outcome: Outcome,
+        cancelled: Callable[[], bool],
+    ) -> LookupResult:
+        """``_settle`` for a run: the model is its ``current`` meanwhile."""
+        with self._lock:
+            run.current = sha
+        site = client.settings.url
+        return await until_cancelled(
+            self._settle(session, sha, outcome, site, cancelled), cancelled
+        )
+
+    async def _ask(
+        self,
+        session: aiohttp.ClientSession,
+        client: CivitaiClient,
+        ask: list[str],
+        state: _Asking,
+        cancelled: Callable[[], bool],
+    ) -> dict[str, Outcome] | None:
+        """One request to ``client``'s site about ``ask``: each hash's version, None (not
+        known) or the error; None when the site has no batch endpoint (it is then asked
+        one hash at a time). Counts the requests in a row that got no answer."""
+        try:
+            if state.batch_size(client) == 1:
+                (sha,) = ask
+                outcomes: dict[str, Outcome] = {sha: await client.lookup(session, sha, cancelled)}
+            else:
+                answer = await client.lookup_batch(session, ask, cancelled)
+                if answer is None:
+                    state.no_batch.add(client.settings.url)
+                    return None
+                problem = CivitaiBadResponse(answer.problem) if answer.problem else None
+                outcomes = {sha: answer.found.get(sha, problem) for sha in ask}
+        except CivitaiError as exc:
+            unanswered = isinstance(exc, CivitaiUnreachable)
+            state.failures = state.failures + 1 if unanswered else 0
+            if exc.fatal or state.failures >= MAX_CONSECUTIVE_FAILURES:
+                state.stop = f"{exc.error}: {exc.detail}"
+            return dict.fromkeys(ask, exc)
+        state.failures = 0
+        return outcomes
+
+    def _record(
+        self,
+        run: _Run,
+        sha: str,
+        result: LookupResult,
+        stop: str | None,
+        on_progress: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        with self._lock:
+            run.current = sha
+            run.done += 1
+            run.counts[result.status] += 1
+            run.counts["images"] += result.images
+            run.results.append(result.to_dict())
+            if stop:
+                run.error = stop
+        if on_progress is not None:
+            on_progress(self.status())
 
     # ------------------------------------------------------------ one model
     def lookup_one(self, sha256: str, *, force: bool = False) -> dict[str, Any]:
@@ -374,8 +520,17 @@ class CivitaiService:
             raise NotFoundError(f"no model {sha}")
 
         async def one() -> LookupResult:
+            early = self._precheck(sha, force)
+            if early is not None:
+                return early
+            closing = self._closing.is_set
             async with self.client.session() as session:
-                return await self._lookup(session, sha, force=force, cancelled=self._closing.is_set)
+                client = self.client
+                version = await client.lookup(session, sha, closing)
+                if version is None and self.nsfw_client is not None:
+                    client = self.nsfw_client
+                    version = await client.lookup(session, sha, closing)
+                return await self._settle(session, sha, version, client.settings.url, closing)
 
         try:
             result = asyncio.run(one())
@@ -385,14 +540,9 @@ class CivitaiService:
         detail["civitai"] = result.to_dict()
         return detail
 
-    async def _lookup(
-        self,
-        session: aiohttp.ClientSession,
-        sha: str,
-        *,
-        force: bool,
-        cancelled: Callable[[], bool],
-    ) -> LookupResult:
+    def _precheck(self, sha: str, force: bool) -> LookupResult | None:
+        """The result of a model that needs no request (not in the library, remembered as
+        unknown to Civitai), or None."""
         record = self.db.models.get(sha)
         if record is None:
             return LookupResult(sha, "skipped", "not in the library")
@@ -400,13 +550,26 @@ class CivitaiService:
         until = memo.get("until") if isinstance(memo, dict) else None
         if not force and isinstance(until, int) and until > self.now():
             return LookupResult(sha, "not_found", "not on Civitai (remembered)", remembered=True)
-        version = await self.client.lookup(session, sha, cancelled)
-        if version is None:
+        return None
+
+    async def _settle(
+        self,
+        session: aiohttp.ClientSession,
+        sha: str,
+        outcome: Outcome,
+        site: str,
+        cancelled: Callable[[], bool],
+    ) -> LookupResult:
+        """What Civitai's answer about one model does: a version (from ``site``) fills it
+        (previews first), None is remembered as unknown, an error fails it."""
+        if isinstance(outcome, CivitaiError):
+            return LookupResult(sha, "failed", outcome.detail)
+        if outcome is None:
             self._remember_not_found(sha)
             return LookupResult(sha, "not_found", "not on Civitai")
         result = LookupResult(sha, "found")
-        stored = await self._previews(session, sha, version, result, cancelled)
-        filled = self._apply(sha, version, stored)
+        stored = await self._previews(session, sha, outcome, result, cancelled)
+        filled = self._apply(sha, outcome, stored, site)
         if filled is None:
             return LookupResult(sha, "skipped", "deleted from the library meanwhile")
         result.filled = filled
@@ -453,7 +616,9 @@ class CivitaiService:
         result.images = len(stored)
         return stored
 
-    def _apply(self, sha: str, version: CivitaiVersion, stored: list[int]) -> list[str] | None:
+    def _apply(
+        self, sha: str, version: CivitaiVersion, stored: list[int], site: str
+    ) -> list[str] | None:
         """Fill the model's empty fields from ``version`` (one transaction); the fields
         filled, or None for a model deleted meanwhile (the images just stored go too)."""
         with self.db.transaction():
@@ -471,7 +636,7 @@ class CivitaiService:
                 SOURCE,
             )
             if is_empty(meta.get(SOURCE)):
-                meta[SOURCE] = version.meta_block(self.settings.url)
+                meta[SOURCE] = version.meta_block(site, sha)
                 filled.append(SOURCE)
             columns: dict[str, Any] = {}
             base = version.base_model

@@ -3,12 +3,15 @@
 ``GET {base}/api/v1/model-versions/by-hash/{sha256}`` answers a model version (``id``,
 ``modelId``, ``name``, ``model.name``, ``model.nsfw``, ``baseModel``, ``trainedWords``,
 ``description``, ``images[]`` with ``url``, ``nsfwLevel``, ``width``, ``height``) or 404
-for a hash Civitai does not know. ``civitai_schema.parse_version`` reads the answer
-(sidecars hold the same JSON, so the schema lives apart from this HTTP client).
+for a hash Civitai does not know. ``POST {base}/api/v1/model-versions/by-hash`` with a
+JSON array of up to ``BATCH_SIZE`` (100) hashes answers a JSON array of such versions, each
+matched back to the hashes asked by its ``files[].hashes.SHA256``; a hash with no version
+in it is not known. ``civitai_schema`` reads both answers (sidecars hold the same JSON, so
+the schema lives apart from this HTTP client).
 
 The client is a good citizen:
 
-* every request (lookups and image downloads alike) first takes a token from one
+* every request (a lookup, a batch of lookups, an image download) first takes a token from one
   ``TokenBucket`` (2 a second by default), shared by everything one service sends;
 * a 429 holds the bucket for its ``Retry-After`` (capped), a 5xx for an exponential
   backoff, and the lookup is tried again, a few times in all;
@@ -41,15 +44,19 @@ from hikaze_mm import __version__
 from hikaze_mm.config import CivitaiSettings, is_loopback_name
 from hikaze_mm.jobs import JobCancelled
 from hikaze_mm.library.civitai_schema import (
+    BatchAnswer,
     CivitaiBadResponse,
     CivitaiError,
     CivitaiVersion,
     parse_version,
+    parse_versions,
 )
 
 USER_AGENT = f"hikaze-mm/{__version__} (+https://github.com/hikaze/hikaze-model-manager)"
 CHUNK = 64 * 1024
 WAIT_SLICE = 0.1  # a wait checks for cancellation this often
+BATCH_SIZE = 100  # hashes in one POST .../by-hash
+BATCH_CAP_FACTOR = 4  # a batch answer may be this many times a single one's cap
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -211,46 +218,54 @@ class CivitaiClient:
     ) -> CivitaiVersion | None:
         """The model version of this hash, or None when Civitai does not know it (404)."""
         url = f"{self.settings.url}/api/v1/model-versions/by-hash/{quote(sha256)}"
+        status, data = await self._api_json(session, "GET", url, cancelled, absent=(404,))
+        return None if status == 404 else parse_version(data)
+
+    async def lookup_batch(
+        self, session: aiohttp.ClientSession, sha256s: list[str], cancelled: Callable[[], bool]
+    ) -> BatchAnswer | None:
+        """The model versions of up to ``BATCH_SIZE`` hashes in one request
+        (``POST .../by-hash`` with a JSON array, sent in upper case as Civitai stores
+        them), matched back to the hashes; None when Civitai has no such endpoint (404 or
+        405): then ask one hash at a time."""
+        if not 0 < len(sha256s) <= BATCH_SIZE:
+            raise ValueError(f"a batch holds 1 to {BATCH_SIZE} hashes")
+        url = f"{self.settings.url}/api/v1/model-versions/by-hash"
+        body = [sha.upper() for sha in sha256s]
+        status, data = await self._api_json(
+            session, "POST", url, cancelled, body=body, absent=(404, 405)
+        )
+        return None if status in (404, 405) else parse_versions(data, sha256s)
+
+    async def _api_json(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        cancelled: Callable[[], bool],
+        *,
+        body: list[str] | None = None,
+        absent: tuple[int, ...] = (),
+    ) -> tuple[int, object]:
+        """One API request, paced and tried again on 429, 5xx and dropped connections:
+        ``(200, the JSON)``, or ``(status, None)`` for a status in ``absent``."""
         headers = {"Accept": "application/json"}
         if self.settings.token:
             headers["Authorization"] = f"Bearer {self.settings.token}"
+        cap = self.settings.max_response_bytes * (BATCH_CAP_FACTOR if body else 1)
         tries = max(1, self.settings.tries)
         last = ""
         for attempt in range(tries):
             await self._paced(cancelled)
             try:
-                async with session.get(
-                    url, headers=headers, proxy=proxy_for(url), max_redirects=3
+                async with session.request(
+                    method, url, json=body, headers=headers, proxy=proxy_for(url), max_redirects=3
                 ) as resp:
                     if resp.status == 200:
-                        body = await _read_capped(resp, self.settings.max_response_bytes)
-                        if body is None:
-                            raise CivitaiBadResponse(
-                                f"the answer is over {self.settings.max_response_bytes} bytes"
-                            )
-                        try:
-                            data = json.loads(body)
-                        except ValueError:
-                            raise CivitaiBadResponse("the answer is not JSON") from None
-                        return parse_version(data)
-                    if resp.status == 404:
-                        return None
-                    last = f"HTTP {resp.status}"
-                    if resp.status == 429:
-                        wait = retry_after_seconds(resp.headers.get("Retry-After"))
-                        wait = self._backoff(attempt) if wait is None else wait
-                        self.bucket.hold(min(wait, self.settings.max_retry_after))
-                        last = "rate limited (HTTP 429)"
-                    elif resp.status >= 500:
-                        self.bucket.hold(self._backoff(attempt))
-                    elif resp.status in (401, 403):
-                        raise CivitaiUnreachable(
-                            f"Civitai refused the request (HTTP {resp.status}); "
-                            "check HIKAZE_CIVITAI_TOKEN",
-                            fatal=True,
-                        )
-                    else:
-                        raise CivitaiBadResponse(f"Civitai answered HTTP {resp.status}")
+                        return 200, await _read_json(resp, cap)
+                    if resp.status in absent:
+                        return resp.status, None
+                    last = self._refused(resp, attempt)
             except _CONNECT_ERRORS as exc:
                 raise CivitaiUnreachable(
                     f"cannot connect to {self.settings.url}: {_reason(exc)}", fatal=True
@@ -265,6 +280,24 @@ class CivitaiClient:
                 last = _reason(exc)  # a dropped connection: tried again like a 5xx
                 self.bucket.hold(self._backoff(attempt))
         raise CivitaiUnreachable(f"{last} after {tries} tries")
+
+    def _refused(self, resp: aiohttp.ClientResponse, attempt: int) -> str:
+        """A status other than 200: the reason to try again (429 holds the bucket for its
+        Retry-After, a 5xx for a backoff), or the CivitaiError that ends the lookup."""
+        if resp.status == 429:
+            wait = retry_after_seconds(resp.headers.get("Retry-After"))
+            wait = self._backoff(attempt) if wait is None else wait
+            self.bucket.hold(min(wait, self.settings.max_retry_after))
+            return "rate limited (HTTP 429)"
+        if resp.status >= 500:
+            self.bucket.hold(self._backoff(attempt))
+            return f"HTTP {resp.status}"
+        if resp.status in (401, 403):
+            raise CivitaiUnreachable(
+                f"Civitai refused the request (HTTP {resp.status}); check HIKAZE_CIVITAI_TOKEN",
+                fatal=True,
+            )
+        raise CivitaiBadResponse(f"Civitai answered HTTP {resp.status}")
 
     async def download(
         self,
@@ -295,6 +328,17 @@ class CivitaiClient:
             raise DownloadError(f"no answer within {self.settings.timeout:g}s") from None
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise DownloadError(_reason(exc)) from None
+
+
+async def _read_json(resp: aiohttp.ClientResponse, cap: int) -> object:
+    """A JSON answer of at most ``cap`` bytes; CivitaiBadResponse otherwise."""
+    body = await _read_capped(resp, cap)
+    if body is None:
+        raise CivitaiBadResponse(f"the answer is over {cap} bytes")
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise CivitaiBadResponse("the answer is not JSON") from None
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes | None:

@@ -1,16 +1,28 @@
 """Civitai's answer schema: a model version as ``by-hash`` answers it, parsed and checked.
 
-A model version (``id``, ``modelId``, ``name``, ``model.name``, ``model.nsfw``,
-``baseModel``, ``trainedWords``, ``description``, ``images[]`` with ``url``, ``nsfwLevel``,
-``width``, ``height``) becomes a ``CivitaiVersion``; anything else is a
-``CivitaiBadResponse``. The HTTP client (``civitai_client``) and the sidecar reader (a
-``.civitai.info`` file holds the same JSON) both read it here; nothing here talks to the
-network.
+A model version (``id``, ``modelId``, ``name``, ``model.name``, ``model.type``,
+``model.nsfw``, ``baseModel``, ``air``, ``trainedWords``, ``description``, ``files[]`` with
+``hashes``, ``images[]`` with ``url``, ``nsfwLevel``, ``width``, ``height``) becomes a
+``CivitaiVersion``; anything else is a ``CivitaiBadResponse``. ``parse_versions`` reads the
+batch answer (a JSON array of versions) and matches each version back to the hashes asked
+by its files' ``hashes.SHA256``.
+
+A version's AIR is Civitai's ``air`` when the answer has one, otherwise
+``urn:air:{ecosystem}:{type}:civitai:{model_id}@{version_id}`` with the ecosystem from
+``baseModel`` (``ECOSYSTEMS``: SD 1.x ``sd1``, SD 2.x ``sd2``, SDXL and its families
+Illustrious and NoobAI ``sdxl``, Pony ``pony``, SD 3.x ``sd3``, Flux.1 ``flux1``, any other
+its name in lower case, letters and digits only) and the type from ``model.type``
+(``AIR_TYPES``: ``LORA`` ``lora``, ``LoCon`` ``lycoris``, ``Checkpoint`` ``checkpoint``,
+``TextualInversion`` ``embedding``, ``VAE`` ``vae``, ...).
+
+The HTTP client (``civitai_client``) and the sidecar reader (a ``.civitai.info`` file holds
+the same JSON) both read it here; nothing here talks to the network.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -21,6 +33,38 @@ from hikaze_mm.meta import MAX_TRIGGER_WORD_CHARS, MAX_TRIGGER_WORDS, trigger_wo
 MAX_DESCRIPTION_CHARS = 20_000
 MAX_TEXT_CHARS = 255
 MAX_BASE_CHARS = 64
+MAX_HASH_CHARS = 128
+
+# baseModel prefixes (lower case, first match wins) -> AIR ecosystem
+ECOSYSTEMS: tuple[tuple[str, str], ...] = (
+    ("sd 1", "sd1"),
+    ("sd 2", "sd2"),
+    ("sd 3", "sd3"),
+    ("sdxl", "sdxl"),
+    ("illustrious", "sdxl"),
+    ("noobai", "sdxl"),
+    ("pony", "pony"),
+    ("flux.1", "flux1"),
+)
+# model.type -> AIR type
+AIR_TYPES = {
+    "checkpoint": "checkpoint",
+    "textualinversion": "embedding",
+    "hypernetwork": "hypernet",
+    "aestheticgradient": "ag",
+    "lora": "lora",
+    "locon": "lycoris",
+    "dora": "dora",
+    "controlnet": "controlnet",
+    "upscaler": "upscaler",
+    "motionmodule": "motion",
+    "vae": "vae",
+    "poses": "poses",
+    "wildcards": "wildcards",
+    "workflows": "workflows",
+    "other": "other",
+}
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class CivitaiError(UpstreamError):
@@ -50,6 +94,12 @@ class CivitaiImage:
 
 
 @dataclass(frozen=True)
+class CivitaiFile:
+    sha256: str | None  # lower case; None when the file has no valid SHA256
+    hashes: dict[str, str]  # as Civitai gives them: SHA256, AutoV2, AutoV3, BLAKE3, CRC32...
+
+
+@dataclass(frozen=True)
 class CivitaiVersion:
     model_id: int
     version_id: int
@@ -61,9 +111,35 @@ class CivitaiVersion:
     nsfw: bool | None
     nsfw_level: int | None
     images: list[CivitaiImage] = field(default_factory=list)
+    model_type: str | None = None
+    air: str | None = None  # Civitai's own, when the answer has one
+    files: list[CivitaiFile] = field(default_factory=list)
 
-    def meta_block(self, base_url: str) -> dict[str, Any]:
-        """What ``meta.civitai`` holds."""
+    def file_hashes(self, sha256: str) -> dict[str, str] | None:
+        """The ``hashes`` of the file whose SHA256 is ``sha256`` (any case), or None."""
+        wanted = sha256.lower()
+        return next((f.hashes for f in self.files if f.sha256 == wanted), None)
+
+    def air_urn(self) -> str:
+        """Civitai's AIR of this version (its own, or derived; see the module)."""
+        if self.air:
+            return self.air
+        return (
+            f"urn:air:{ecosystem_of(self.base_model)}:{air_type_of(self.model_type)}"
+            f":civitai:{self.model_id}@{self.version_id}"
+        )
+
+    def meta_block(self, base_url: str, sha256: str | None = None) -> dict[str, Any]:
+        """What ``meta.civitai`` holds; with ``sha256`` (a lookup by hash, whose answer
+        names the model's type) also the ``air`` and the matched file's ``hashes`` ({}
+        when no file matches)."""
+        block = self._meta_names(base_url)
+        if sha256 is not None:
+            block["air"] = self.air_urn()
+            block["hashes"] = dict(self.file_hashes(sha256) or {})
+        return block
+
+    def _meta_names(self, base_url: str) -> dict[str, Any]:
         return {
             "model_id": self.model_id,
             "version_id": self.version_id,
@@ -74,6 +150,25 @@ class CivitaiVersion:
             "nsfw": self.nsfw,
             "nsfw_level": self.nsfw_level,
         }
+
+
+def _slug(value: str | None) -> str:
+    return re.sub(r"[^a-z0-9]", "", (value or "").lower())
+
+
+def ecosystem_of(base_model: str | None) -> str:
+    """The AIR ecosystem of a Civitai ``baseModel`` (``other`` when there is none)."""
+    name = (base_model or "").strip().lower()
+    for prefix, ecosystem in ECOSYSTEMS:
+        if name.startswith(prefix):
+            return ecosystem
+    return _slug(name) or "other"
+
+
+def air_type_of(model_type: str | None) -> str:
+    """The AIR type of a Civitai ``model.type`` (``other`` when there is none)."""
+    slug = _slug(model_type)
+    return AIR_TYPES.get(slug, slug or "other")
 
 
 def _int(value: Any) -> int | None:
@@ -132,17 +227,7 @@ def html_to_text(markup: str) -> str:
     return "\n\n".join(paragraphs)[:MAX_DESCRIPTION_CHARS]
 
 
-def parse_version(data: Any) -> CivitaiVersion:
-    """A by-hash answer as a CivitaiVersion; CivitaiBadResponse if it is not one."""
-    if not isinstance(data, dict):
-        raise CivitaiBadResponse("the answer is not a JSON object")
-    model_id, version_id = _int(data.get("modelId")), _int(data.get("id"))
-    if not model_id or not version_id or model_id < 0 or version_id < 0:
-        raise CivitaiBadResponse("the answer has no model and version id")
-    model = data.get("model") if isinstance(data.get("model"), dict) else {}
-    words = data.get("trainedWords") if isinstance(data.get("trainedWords"), list) else []
-    words = [w for w in trigger_words_of(words) if len(w) <= MAX_TRIGGER_WORD_CHARS]
-    description = data.get("description")
+def _images(data: dict[str, Any]) -> list[CivitaiImage]:
     images = []
     for item in data.get("images") if isinstance(data.get("images"), list) else []:
         if isinstance(item, dict) and isinstance(item.get("url"), str):
@@ -155,7 +240,38 @@ def parse_version(data: Any) -> CivitaiVersion:
                     kind=item.get("type") if isinstance(item.get("type"), str) else None,
                 )
             )
+    return images
+
+
+def _files(data: dict[str, Any]) -> list[CivitaiFile]:
+    files = []
+    for item in data.get("files") if isinstance(data.get("files"), list) else []:
+        raw = item.get("hashes") if isinstance(item, dict) else None
+        if not isinstance(raw, dict):
+            continue
+        hashes = {
+            str(k)[:32]: v[:MAX_HASH_CHARS]
+            for k, v in raw.items()
+            if isinstance(v, str) and v.strip()
+        }
+        sha = hashes.get("SHA256", "").strip()
+        files.append(CivitaiFile(sha.lower() if _SHA256.fullmatch(sha) else None, hashes))
+    return files
+
+
+def parse_version(data: Any) -> CivitaiVersion:
+    """A by-hash answer as a CivitaiVersion; CivitaiBadResponse if it is not one."""
+    if not isinstance(data, dict):
+        raise CivitaiBadResponse("the answer is not a JSON object")
+    model_id, version_id = _int(data.get("modelId")), _int(data.get("id"))
+    if not model_id or not version_id or model_id < 0 or version_id < 0:
+        raise CivitaiBadResponse("the answer has no model and version id")
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    words = data.get("trainedWords") if isinstance(data.get("trainedWords"), list) else []
+    words = [w for w in trigger_words_of(words) if len(w) <= MAX_TRIGGER_WORD_CHARS]
+    description = data.get("description")
     nsfw = model.get("nsfw")
+    air = _text(data.get("air"))
     return CivitaiVersion(
         model_id=model_id,
         version_id=version_id,
@@ -166,5 +282,40 @@ def parse_version(data: Any) -> CivitaiVersion:
         description=(html_to_text(description) or None) if isinstance(description, str) else None,
         nsfw=nsfw if isinstance(nsfw, bool) else None,
         nsfw_level=_int(data.get("nsfwLevel")),
-        images=images,
+        images=_images(data),
+        model_type=_text(model.get("type"), MAX_BASE_CHARS),
+        air=air if air and air.startswith("urn:air:") else None,
+        files=_files(data),
     )
+
+
+@dataclass
+class BatchAnswer:
+    """A batch answer matched back to the hashes asked: ``found`` by hash (lower case);
+    ``problem`` says why some items could not be read (a hash not in ``found`` may then
+    be among them, so it is not "not found")."""
+
+    found: dict[str, CivitaiVersion] = field(default_factory=dict)
+    problem: str | None = None
+
+
+def parse_versions(data: Any, asked: list[str]) -> BatchAnswer:
+    """The batch answer (a JSON array of versions) by the hashes ``asked``; each version
+    matches the asked hashes among its files' SHA256. CivitaiBadResponse if it is not an
+    array."""
+    if not isinstance(data, list):
+        raise CivitaiBadResponse("the answer is not a JSON array")
+    wanted = {sha.lower() for sha in asked}
+    answer = BatchAnswer()
+    for item in data:
+        try:
+            version = parse_version(item)
+        except CivitaiBadResponse as exc:
+            answer.problem = f"an item of the answer is malformed: {exc.detail}"
+            continue
+        shas = [f.sha256 for f in version.files if f.sha256 in wanted]
+        if not any(f.sha256 for f in version.files):
+            answer.problem = f"version {version.version_id} of the answer has no file SHA256"
+        for sha in shas:
+            answer.found.setdefault(sha, version)
+    return answer
