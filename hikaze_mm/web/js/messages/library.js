@@ -124,6 +124,7 @@ export default {
   "tags.more": "more tags",
 
   "inspect.button": "Inspect image…",
+  "inspect.buttonShort": "Inspect",
   "inspect.buttonHelp": "Read an image's parameters and the models it was made with (or drop an image anywhere on this page)",
   "inspect.dropHint": "Drop the image to see what it was made with",
   "inspect.title": "What this image was made with",

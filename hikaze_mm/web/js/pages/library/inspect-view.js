@@ -72,7 +72,7 @@ function modelButton(model, record, onOpen) {
 /** One resource of the image: what the image says, then the library's model or "not in the library". */
 function resourceItem(resource, records, onOpen) {
   const role = t(`inspect.role.${resource.role}`, { _: resource.role || "" });
-  const hash = resource.sha256 || resource.hash;
+  const hash = resource.hash || resource.sha256; // what the image names
   const model = resource.model;
   return h(
     "li",

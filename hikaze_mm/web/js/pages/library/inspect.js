@@ -37,6 +37,7 @@ function createDialog(onClose) {
   const title = h("h2", { id: "inspect-title", tabindex: "-1" }, t("inspect.title"));
   const fileName = h("p", { class: "muted inspect-file" });
   const preview = h("img", { class: "inspect-preview", alt: "", hidden: true });
+  preview.addEventListener("error", () => (preview.hidden = true)); // not an image after all
   const body = h("div", { class: "inspect-body", "aria-live": "polite" });
   const close = h(
     "button",
@@ -87,7 +88,8 @@ export function installInspect(ctx) {
   const button = h(
     "button",
     { type: "button", class: "btn inspect-button", title: t("inspect.buttonHelp"), onclick: () => fileInput.click() },
-    t("inspect.button"),
+    h("span", { class: "inspect-long" }, t("inspect.button")),
+    h("span", { class: "inspect-short" }, t("inspect.buttonShort")), // a phone's narrow bar
   );
 
   /** The details of a resource's model: the inspect dialog gives way to the panel. */
