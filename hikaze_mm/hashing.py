@@ -63,10 +63,11 @@ class TailHash:
         if skip < len(data):
             self._hasher.update(data[max(0, skip) :])
 
-    def autov3(self, size: int) -> str | None:
-        """The AutoV3 of a file of ``size`` bytes; None when it has no safetensors header."""
+    def autov3(self, size: int) -> str:
+        """The AutoV3 of a file of ``size`` bytes; "" when it has no safetensors header
+        (known to have none, unlike None: not computed)."""
         if self.start is None or self.start > size:
-            return None
+            return ""
         return self._hasher.hexdigest()[:12].upper()
 
 
@@ -142,7 +143,9 @@ class HashResult:
     stat: FileStat
     cached: bool
     bytes_read: int
-    autov3: str | None = None  # when asked for (``hash_file(autov3=True)``) or cached
+    # When asked for (``hash_file(autov3=True)``) or cached: "" for a file without a
+    # safetensors header, None when never computed.
+    autov3: str | None = None
 
     @property
     def short_hash(self) -> str:

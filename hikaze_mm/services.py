@@ -43,6 +43,7 @@ from hikaze_mm.images import ImageStore
 from hikaze_mm.jobs import JobRegistry
 from hikaze_mm.legacy.job import LegacyImportJob
 from hikaze_mm.legacy.snapshots import remove_stale_snapshots
+from hikaze_mm.library.autov3_backfill import AutoV3Backfill
 from hikaze_mm.library.civitai import CivitaiService
 from hikaze_mm.library.generations_service import GenerationsService
 from hikaze_mm.library.images_service import ImagesService
@@ -216,6 +217,7 @@ class Services:
     watcher: LibraryWatcher
     civitai: CivitaiService
     prober: BaseProber
+    autov3: AutoV3Backfill
     jobs: JobRegistry
     lock: ProcessLock
 
@@ -298,7 +300,8 @@ class Services:
             prober.start_upgrade()  # an upgraded library's bases, probed once
         civitai = CivitaiService(db, images, models, config.civitai)
         model_images = ImagesService(db, images)
-        owners = (scanner, legacy_import, migration, prober, civitai, search_index)
+        autov3 = AutoV3Backfill(db, hashes)
+        owners = (scanner, legacy_import, migration, prober, civitai, search_index, autov3)
         jobs = JobRegistry(owner.job for owner in owners)
         return cls(
             config=config,
@@ -320,6 +323,7 @@ class Services:
             ),
             civitai=civitai,
             prober=prober,
+            autov3=autov3,
             jobs=jobs,
             lock=lock,
         )
@@ -328,8 +332,10 @@ class Services:
         self, *, immediate_hashing: bool = False, conf_strategy: str | None = None
     ) -> None:
         """Follow the model roots from now on, as ``config.watch`` says (a serving process:
-        ``serve``, or ComfyUI); ``immediate_hashing`` promotes the new files it finds."""
+        ``serve``, or ComfyUI); ``immediate_hashing`` promotes the new files it finds. The
+        AutoV3 of LoRAs and embeddings hashed before it existed is filled in the background."""
         self.watcher.start(immediate_hashing=immediate_hashing, conf_strategy=conf_strategy)
+        self.autov3.start_if_needed()
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the watcher, cancel every job and wait for them (each stops within a step:

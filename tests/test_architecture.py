@@ -25,6 +25,7 @@ LAYERS = [
     "errors",
     "params",
     "meta",
+    "credits",
     "model_types",
     "process_lock",
     "config",

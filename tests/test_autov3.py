@@ -54,14 +54,15 @@ def test_autov3_in_the_same_read_at_any_chunk_size(db, tmp_path: Path, chunk: in
 
 
 def test_no_autov3_without_a_safetensors_header(db, tmp_path: Path) -> None:
-    """A file whose first 8 bytes announce more header than it has gets none."""
+    """A file whose first 8 bytes announce more header than it has is known to have none
+    (""); without asking, it is not computed (None)."""
     (tmp_path / "junk.bin").write_bytes(b"\xff" * 64)
     (tmp_path / "short.bin").write_bytes(b"\x01\x02")
     service = HashService(db, workers=1)
     try:
-        assert service.hash_file(tmp_path / "junk.bin", autov3=True).autov3 is None
-        assert service.hash_file(tmp_path / "short.bin", autov3=True).autov3 is None
-        assert service.hash_file(tmp_path / "junk.bin").autov3 is None
+        assert service.hash_file(tmp_path / "junk.bin", autov3=True).autov3 == ""
+        assert service.hash_file(tmp_path / "short.bin", autov3=True).autov3 == ""
+        assert service.hash_file(tmp_path / "junk.bin", use_cache=False).autov3 is None
     finally:
         service.close()
 
@@ -129,3 +130,43 @@ def test_a_scan_stores_autov3_for_loras_and_embeddings_only(
     assert services.db.models.without_autov3(["checkpoints"]) == [
         (by_name["base"]["sha256"], by_name["base"]["path"])
     ]
+
+
+def test_the_backfill_fills_older_loras_once(services: Services, models_root: Path) -> None:
+    """Models recorded before AutoV3 existed get it from one read of their file; a file
+    with no safetensors header is remembered as having none, so no start reads it again;
+    a changed file and an absent one are left to the scanner."""
+    header, data = tensors(2000)
+    folder = models_root / "loras"
+    old = safetensors(folder / "old.safetensors", header, data)
+    (folder / "legacy.pt").write_bytes(b"\x80\x02not safetensors at all")
+    safetensors(folder / "edited.safetensors", header, data + b"edited")
+    records = {
+        "old": folder / "old.safetensors",
+        "legacy": folder / "legacy.pt",
+        "edited": folder / "edited.safetensors",
+        "absent": folder / "absent.safetensors",
+        "base": folder / "base.safetensors",
+    }
+    shas = {}
+    for name, path in records.items():
+        content = path.read_bytes() if path.exists() and name != "edited" else name.encode()
+        shas[name] = hashlib.sha256(content).hexdigest()
+        kind = "checkpoints" if name == "base" else "loras"
+        services.db.models.upsert({"sha256": shas[name], "path": str(path), "type": kind})
+    safetensors(folder / "base.safetensors", header, data + b"base")
+
+    assert services.autov3.start_if_needed() is True
+    assert services.autov3.wait(30)
+    report = services.autov3.job.status()["last_report"]
+    assert report["counts"] == {"filled": 1, "none": 1, "absent": 1, "changed": 1}
+    assert services.db.models.get(shas["old"])["autov3"] == old
+    assert services.db.models.get(shas["legacy"])["autov3"] == ""
+    assert services.db.models.get(shas["edited"])["autov3"] is None
+    assert services.db.models.get(shas["base"])["autov3"] is None  # not a LoRA
+    jobs = {job["name"] for job in services.jobs.snapshots()}
+    assert "autov3" in jobs
+
+    for name in ("edited", "absent"):
+        services.db.models.update(shas[name], missing=True)
+    assert services.autov3.start_if_needed() is False  # nothing left to read

@@ -141,6 +141,8 @@ class ModelStore:
 
     def find_by_autov3(self, autov3: str) -> list[str]:
         """sha256 of the models with this AutoV3 (12 hex digits, any case)."""
+        if len(autov3) != 12 or any(c not in "0123456789abcdefABCDEF" for c in autov3):
+            return []
         rows = self.db.tuples(
             "SELECT sha256 FROM models WHERE autov3 = ? ORDER BY sha256", (autov3.upper(),)
         )
