@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageStat, PngImagePlugin
 
+from hikaze_mm.credits.infotext import Parameters, Resource, build_infotext
 from tests.browser import (
     Library,
     LiveServer,
@@ -212,24 +213,31 @@ def test_a_dropped_image_lists_its_parameters_and_resources(browser, site: Site)
     lib = site.library
     base = lib.add_model("Base Model", type_="checkpoints", image=(47, 129, 247))
     lora = lib.add_model("Style LoRA", image=(219, 97, 162))
-    hashes = {
-        "model": base[:10].upper(),
-        "lora:Style LoRA": lora[:10].upper(),
-        "lora:elsewhere": "ABCDEF0123",
-    }
-    text = (
-        "a cat in a hat\nNegative prompt: blurry\n"
-        "Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 424242, "
-        f"Size: 64x80, Model hash: {base[:10].upper()}, Model: Base Model, "
-        f"Hashes: {json.dumps(hashes)}, Version: ComfyUI"
+    elsewhere = "ab" * 32  # a LoRA this library does not have: AutoV2 ABABABABAB
+    params = Parameters(
+        prompt="a cat in a hat",
+        negative_prompt="blurry",
+        steps=28,
+        sampler="DPM++ 2M",
+        schedule_type="Karras",
+        cfg=6.5,
+        seed=424242,
+        width=64,
+        height=80,
     )
+    resources = [
+        Resource("model", "Base Model", base),
+        Resource("lora", "Style LoRA", lora, 0.8),
+        Resource("lora", "elsewhere", elsewhere, 1.0),
+    ]
+    text = build_infotext(params, resources)  # what HikazeSaveImage writes
     with browser_page(browser) as page:
         page.goto(site.server.url)
         expect(page.locator(".card")).to_have_count(2)
         drop_file(page, ".cards", a1111_png(text), "cat.png", "image/png")
         dialog = page.locator("dialog.inspect")
         expect(dialog).to_be_visible()
-        params = dialog.locator(".inspect-params")
+        shown = dialog.locator(".inspect-params")
         for value in (
             "a cat in a hat",
             "blurry",
@@ -239,18 +247,18 @@ def test_a_dropped_image_lists_its_parameters_and_resources(browser, site: Site)
             "6.5",
             "64×80",
         ):
-            expect(params).to_contain_text(value)
+            expect(shown).to_contain_text(value)
         found = dialog.locator(".inspect-resource.in-library")
-        expect(found.get_by_role("button", name="Style LoRA")).to_be_visible()
-        expect(found.get_by_role("button", name="Base Model")).to_be_visible()
-        elsewhere = dialog.locator(".inspect-resource.not-in-library", has_text="elsewhere")
-        expect(elsewhere).to_contain_text("Not in the library")
-        expect(elsewhere).to_contain_text("ABCDEF0123")
+        expect(found.get_by_role("button", name="Style LoRA").first).to_be_visible()
+        expect(found.get_by_role("button", name="Base Model").first).to_be_visible()
+        missing = dialog.locator(".inspect-resource.not-in-library", has_text="elsewhere")
+        expect(missing).to_contain_text("Not in the library")
+        expect(missing).to_contain_text("ABABABABAB")
         violations = axe_violations(page)
         assert not violations, violations
 
         # A card opens the model's details in place of the dialog.
-        found.get_by_role("button", name="Style LoRA").click()
+        found.get_by_role("button", name="Style LoRA").first.click()
         expect(dialog).to_be_hidden()
         details = page.locator("dialog.details")
         expect(details.get_by_role("heading", name="Style LoRA")).to_be_visible()

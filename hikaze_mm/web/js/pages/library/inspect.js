@@ -140,7 +140,9 @@ export function installInspect(ctx) {
       if (carriesFiles(event) && !otherDialogOpen()) showHint(++depth > 0);
     },
     dragleave: (event) => {
-      if (carriesFiles(event)) showHint(--depth > 0 && !otherDialogOpen());
+      if (!carriesFiles(event)) return;
+      depth = Math.max(0, depth - 1);
+      showHint(depth > 0 && !otherDialogOpen());
     },
     dragover: (event) => {
       if (!carriesFiles(event) || event.defaultPrevented || otherDialogOpen()) return;
