@@ -307,3 +307,33 @@ def test_a_drop_on_the_details_gallery_uploads_and_is_not_inspected(browser, sit
         expect(page.locator("dialog.inspect")).to_be_hidden()
         assert len(site.api(f"models/{sha}")["images"]) == 2
         assert sent == []
+
+
+DRAG = """({selector, kinds}) => {
+    const data = new DataTransfer();
+    data.items.add(new File(["x"], "x.png", { type: "image/png" }));
+    const target = document.querySelector(selector);
+    for (const kind of kinds) {
+        const init = { bubbles: true, cancelable: true, dataTransfer: data };
+        target.dispatchEvent(new DragEvent(kind, init));
+    }
+}"""
+
+
+def test_a_file_dragged_over_the_library_shows_where_to_drop_it(browser, site: Site) -> None:
+    sha = site.library.add_model("Style LoRA", image=(219, 97, 162))
+    with browser_page(browser) as page:
+        page.goto(site.server.url)
+        expect(page.locator(".card")).to_have_count(1)
+        hint = page.locator(".inspect-drop-hint")
+        expect(hint).to_be_hidden()
+        page.evaluate(DRAG, {"selector": ".cards", "kinds": ["dragenter", "dragover"]})
+        expect(hint).to_be_visible()
+        expect(hint).to_contain_text("Drop the image to see what it was made with")
+        page.evaluate(DRAG, {"selector": ".cards", "kinds": ["dragleave"]})
+        expect(hint).to_be_hidden()
+        # Not over the details panel: its drops are its own.
+        page.goto(f"{site.server.url}#/library/{sha}")
+        expect(page.locator("dialog.details .gallery-item")).to_have_count(1)
+        page.evaluate(DRAG, {"selector": "dialog.details .dropzone", "kinds": ["dragenter"]})
+        expect(hint).to_be_hidden()
