@@ -47,6 +47,7 @@ from hikaze_mm.library.autov3_backfill import AutoV3Backfill
 from hikaze_mm.library.civitai import CivitaiService
 from hikaze_mm.library.generations_service import GenerationsService
 from hikaze_mm.library.images_service import ImagesService
+from hikaze_mm.library.inspect_service import InspectService
 from hikaze_mm.library.models_service import ModelsService
 from hikaze_mm.library.probing import BaseProber
 from hikaze_mm.library.scan_walk import roots_from_config
@@ -198,6 +199,33 @@ def _image_store(config: Config) -> ImageStore:
     )
 
 
+def _migration(
+    config: Config, db: Library, images: ImageStore, hashes: HashService, recover: bool
+) -> tuple[LegacyImportJob, Promoter, MigrationManager]:
+    """Stage 1 (the legacy import), the promoter and Stage 2 (the migration manager); a
+    process that alone works on the library first converges what a killed one left."""
+    legacy_import = LegacyImportJob(
+        db,
+        images,
+        work_dir=config.legacy_work_dir,
+        lock_path=config.legacy_import_lock_path,
+    )
+    sidecars = SidecarReader(db, images)  # handed down: pending/ sits below library/
+    promoter = Promoter(db, images, hashes, read_sidecars=sidecars.read_beside)
+    if recover:
+        images.cleanup_partial()
+        remove_stale_snapshots(config.legacy_work_dir)  # copies a killed import left
+        promoter.recover()  # converge promotions a killed process left half done
+    migration = MigrationManager(
+        db,
+        promoter,
+        legacy_import.run_blocking,
+        workers=config.hash_workers,
+        conf_strategy=config.worker_conf_strategy,
+    )
+    return legacy_import, promoter, migration
+
+
 @dataclass
 class Services:
     config: Config
@@ -208,6 +236,7 @@ class Services:
     tags: TagsService
     model_images: ImagesService
     generations: GenerationsService
+    inspect: InspectService
     pending: PendingService
     legacy_import: LegacyImportJob
     promoter: Promoter
@@ -271,25 +300,7 @@ class Services:
     ) -> Services:
         hashes = HashService(db, chunk_size=config.hash_chunk_bytes, workers=config.hash_workers)
         images = _image_store(config)
-        legacy_import = LegacyImportJob(
-            db,
-            images,
-            work_dir=config.legacy_work_dir,
-            lock_path=config.legacy_import_lock_path,
-        )
-        sidecars = SidecarReader(db, images)  # handed down: pending/ sits below library/
-        promoter = Promoter(db, images, hashes, read_sidecars=sidecars.read_beside)
-        if recover:  # this process alone works on the library
-            images.cleanup_partial()
-            remove_stale_snapshots(config.legacy_work_dir)  # copies a killed import left
-            promoter.recover()  # converge promotions a killed process left half done
-        migration = MigrationManager(
-            db,
-            promoter,
-            legacy_import.run_blocking,
-            workers=config.hash_workers,
-            conf_strategy=config.worker_conf_strategy,
-        )
+        legacy_import, promoter, migration = _migration(config, db, images, hashes, recover)
         roots = partial(roots_from_config, config)
         scanner = Scanner(db, hashes, roots=roots, images=images, promoter=promoter)
         search_index = SearchIndexer(db)
@@ -312,6 +323,7 @@ class Services:
             tags=TagsService(db),
             model_images=model_images,
             generations=GenerationsService(db, model_images, config.output_dir),
+            inspect=InspectService(db),
             pending=PendingService(db, images, hashes, promoter, config),
             legacy_import=legacy_import,
             promoter=promoter,

@@ -33,6 +33,7 @@ LAYERS = [
     "jobs",
     "probe",
     "hashing",
+    "workflow",
     "images",
     "pending",
     "library",

@@ -14,10 +14,10 @@ import pytest
 from aiohttp import web
 
 from hikaze_mm.comfy import nodes, plugin
-from hikaze_mm.comfy.payload import ModelRef, PayloadError, parse_loras, parse_model
 from hikaze_mm.config import ModelRoot
 from hikaze_mm.library.resolver import ModelResolver, ResolveError
 from hikaze_mm.services import Services
+from hikaze_mm.workflow.payload import ModelRef, PayloadError, parse_loras, parse_model
 from tests.helpers import sha256_of, write_model
 
 SHA = "ab" * 32

@@ -1,7 +1,7 @@
 """The pure JS modules of the web UI under ``node --test`` (tests/js/), and their Python
 twins on the same case tables (tests/cases/):
 
-- payload.json: web/comfy/payload.js and hikaze_mm/comfy/payload.py read the same payloads;
+- payload.json: web/comfy/payload.js and hikaze_mm/workflow/payload.py read the same payloads;
 - listing.json: the query web/comfy/shared/listing.js builds is what
   hikaze_mm/library/queries.py parses into the expected ModelQuery;
 - lora.json and rate.json: JS only (nothing in Python writes a LoRA tag or estimates a rate).
@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from hikaze_mm.comfy.payload import PayloadError, parse_loras, parse_model
 from hikaze_mm.library.queries import query_from_params
+from hikaze_mm.workflow.payload import PayloadError, parse_loras, parse_model
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = REPO / "tests" / "cases"

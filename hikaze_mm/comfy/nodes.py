@@ -8,27 +8,27 @@ strengths, so an unchanged prompt loads nothing again. At run time each model is
 loader does, and its use is recorded (``last_used_at``, ``use_count``).
 
 ComfyUI creates nodes without arguments, so the plugin binds the library to ``CONTEXT``
-once at start-up; a library that could not open leaves its reason there, and every node
-fails with it. ComfyUI's modules (``comfy``, ``folder_paths``, ``torch``) are imported only
-inside the methods that load, so this module imports anywhere.
+(``context``) once at start-up; a library that could not open leaves its reason there, and
+every node fails with it. ComfyUI's modules (``comfy``, ``folder_paths``, ``torch``) are
+imported only inside the methods that load, so this module imports anywhere.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from hikaze_mm.comfy.payload import LoraEntry, ModelRef, PayloadError, fingerprint
-from hikaze_mm.comfy.payload import parse_loras as _parse_loras
-from hikaze_mm.comfy.payload import parse_model as _parse_model
-from hikaze_mm.errors import HikazeError
-from hikaze_mm.library.resolver import ModelResolver, Resolved, ResolveError
+from hikaze_mm.comfy.context import CATEGORY, CONTEXT, Context
+from hikaze_mm.comfy.save_image import HikazeSaveImage
+from hikaze_mm.library.resolver import Resolved, ResolveError
+from hikaze_mm.workflow.payload import LoraEntry, ModelRef, PayloadError, fingerprint
+from hikaze_mm.workflow.payload import parse_loras as _parse_loras
+from hikaze_mm.workflow.payload import parse_model as _parse_model
+
+__all__ = ["CONTEXT", "NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "Context"]
 
 log = logging.getLogger("hikaze_mm.comfy")
 
-CATEGORY = "Hikaze"
 PAYLOAD_INPUT = (
     "STRING",
     {
@@ -37,31 +37,6 @@ PAYLOAD_INPUT = (
         "tooltip": "The model, chosen in the Hikaze library (JSON: sha256 and name).",
     },
 )
-
-
-@dataclass
-class Context:
-    """What the nodes use: the resolver and use tracking, or why the library is broken."""
-
-    resolver: ModelResolver | None = None
-    mark_used: Callable[[str], object] | None = None
-    trigger_words: Callable[[str], list[str]] | None = None
-    broken: str | None = "the Hikaze library has not been set up"
-
-    def require(self) -> ModelResolver:
-        if self.resolver is None:
-            raise RuntimeError(f"Hikaze Model Manager: {self.broken}")
-        return self.resolver
-
-    def used(self, resolved: Resolved) -> None:
-        if resolved.sha256 and self.mark_used is not None:
-            try:
-                self.mark_used(resolved.sha256)
-            except HikazeError as exc:  # a model deleted meanwhile: the load still counts
-                log.warning("hikaze: could not record the use of %s: %s", resolved.sha256, exc)
-
-
-CONTEXT = Context()
 
 
 def _validate(check: Any) -> bool | str:
@@ -261,10 +236,12 @@ NODE_CLASS_MAPPINGS = {
     "HikazeLoraPowerLoader": HikazeLoraPowerLoader,
     "HikazeDiffusionModelLoader": HikazeDiffusionModelLoader,
     "HikazeVAELoader": HikazeVAELoader,
+    "HikazeSaveImage": HikazeSaveImage,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "HikazeCheckpointLoader": "Hikaze Checkpoint Loader",
     "HikazeLoraPowerLoader": "Hikaze LoRA Power Loader",
     "HikazeDiffusionModelLoader": "Hikaze Diffusion Model Loader",
     "HikazeVAELoader": "Hikaze VAE Loader",
+    "HikazeSaveImage": "Hikaze Save Image",
 }

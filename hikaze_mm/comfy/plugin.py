@@ -27,13 +27,14 @@ import atexit
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from hikaze_mm.comfy.nodes import CONTEXT
+from hikaze_mm.comfy.context import CONTEXT
+from hikaze_mm.comfy.credit_lookup import LibraryCredits
 from hikaze_mm.config import Config, ModelRoot
 from hikaze_mm.library.resolver import ModelResolver
 from hikaze_mm.model_types import canonical_type
@@ -114,14 +115,16 @@ def auto_hash(env: Mapping[str, str] | None = None) -> bool:
 
 def name_lookup(folder_paths: Any) -> Callable[[str, str], str | None]:
     """A node's model name in ComfyUI's folder for its type: as given (``sub/x.safetensors``),
-    else the file whose name without extension is the name."""
+    else the file whose name, or name without extension (``x``, ``sub/x``), is the name."""
 
     def find(folder: str, name: str) -> str | None:
         path = folder_paths.get_full_path(folder, name)
         if path:
             return path
+        wanted = name.replace("\\", "/")
         for candidate in folder_paths.get_filename_list(folder):
-            if Path(candidate).stem == name or Path(candidate).name == name:
+            plain = candidate.replace("\\", "/")
+            if wanted in (Path(plain).stem, Path(plain).name, os.path.splitext(plain)[0]):
                 return folder_paths.get_full_path(folder, candidate)
         return None
 
@@ -228,18 +231,44 @@ def _open(config: Config):
 
 
 def _bind(services: Any, folder_paths: Any, *, writes: bool) -> None:
-    """Give the nodes the library: resolution, trigger words and (when this process
-    writes the library) use tracking and relinks."""
+    """Give the nodes the library: resolution, trigger words, the save node's credits and
+    (when this process writes the library) use tracking, relinks and recorded generations."""
+    find = name_lookup(folder_paths)
     CONTEXT.resolver = ModelResolver(
         services.db,
         services.hashes,
         lambda: services.config.model_roots,
-        name_lookup(folder_paths),
+        find,
         relink=writes,
     )
     CONTEXT.mark_used = services.models.mark_used if writes else None
     CONTEXT.trigger_words = services.models.trigger_words
+    credits = LibraryCredits(services.db, services.hashes)
+    CONTEXT.credit_model, CONTEXT.credit_file = credits.by_sha, credits.by_path
+    CONTEXT.find_file = find
+    CONTEXT.record_generation = generation_recorder(services, writes)
     CONTEXT.broken = None
+
+
+def generation_recorder(services: Any, writes: bool) -> Callable[..., int] | None:
+    """What ``CONTEXT.record_generation`` calls: ``GenerationsService.record`` with the
+    node's ``Parameters`` and ``Resource``s as plain values, when this process writes the
+    library and ``HIKAZE_RECORD_GENERATIONS`` is on; else None."""
+    if not writes or not services.config.record_generations:
+        return None
+    record = services.generations.record
+
+    def record_generation(
+        file_rel: str, params: Any, resources: Sequence[Any], extra: Mapping[str, Any]
+    ) -> int:
+        values = {**dataclasses.asdict(params), **extra}
+        used = [
+            {"sha256": r.sha256, "role": r.role, "name": r.name, "weight": r.weight}
+            for r in resources
+        ]
+        return record(file_rel, values, used)
+
+    return record_generation
 
 
 def _remember_output(services: Any, folder_paths: Any) -> None:

@@ -63,6 +63,9 @@ class ModelStoreContract(Protocol):
         """sha256 of the models whose hash starts with ``prefix`` (an AutoV2, say)."""
 
     def find_by_autov3(self, autov3: str) -> list[str]: ...
+    def with_file_name(self, name: str, limit: int = 10) -> list[str]:
+        """sha256 of the models whose file is ``name`` (or ends with that path tail)."""
+
     def without_autov3(self, types: Sequence[str]) -> list[tuple[str, str]]:
         """``(sha256, path)`` of the present models of these types without an AutoV3."""
 

@@ -148,6 +148,24 @@ class ModelStore:
         )
         return [row[0] for row in rows]
 
+    def with_file_name(self, name: str, limit: int = 10) -> list[str]:
+        """sha256 of the models whose file is ``name`` (``x.safetensors``, a tail of its
+        path such as ``sub/x.safetensors``, or without its extension as embeddings are
+        named: ``x``), present ones first; a scan of the paths, for the rare caller that
+        knows a model by its file only."""
+        tail = name.replace("\\", "/").strip().lstrip("/")
+        if not tail:
+            return []
+        like = "%/" + tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        if "." not in tail.rsplit("/", 1)[-1]:
+            like += ".%"
+        rows = self.db.tuples(
+            "SELECT sha256 FROM models WHERE path = ? OR path LIKE ? ESCAPE '\\' "
+            "ORDER BY missing, sha256 LIMIT ?",
+            (tail, like, limit),
+        )
+        return [row[0] for row in rows]
+
     def without_autov3(self, types: Sequence[str]) -> list[tuple[str, str]]:
         """``(sha256, path)`` of the models of these types without an AutoV3 whose file is
         not flagged missing (the AutoV3 backfill's work list)."""

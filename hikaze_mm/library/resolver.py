@@ -38,7 +38,7 @@ class ResolveError(LookupError):
 
 
 class Reference(Protocol):
-    """What the resolver needs of a model reference (``comfy.payload.ModelRef`` fits)."""
+    """What the resolver needs of a model reference (``workflow.payload.ModelRef`` fits)."""
 
     @property
     def sha256(self) -> str | None: ...

@@ -1,4 +1,4 @@
-// web/comfy/payload.js against tests/cases/payload.json (hikaze_mm/comfy/payload.py reads
+// web/comfy/payload.js against tests/cases/payload.json (hikaze_mm/workflow/payload.py reads
 // the same cases in tests/test_js_units.py).
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from aiohttp import BodyPartReader, web
 
+from hikaze_mm.credits.containers import MAX_INSPECT_BYTES
 from hikaze_mm.errors import TooLargeError, ValidationError
 from hikaze_mm.library.images_service import ImageFile, parse_seq
 from hikaze_mm.params import parse_index
@@ -114,6 +115,14 @@ async def get_image(request: web.Request) -> web.Response:
         request.headers.get("If-None-Match"),
     )
     return file_response(found, TIER_CACHE_CONTROL)
+
+
+@routes.post("/api/images/inspect")
+async def inspect_image(request: web.Request) -> web.Response:
+    """Any image (raw body or multipart, at most 32 MiB): its parameters and the models
+    it names, matched against the library."""
+    data = await read_upload(request, MAX_INSPECT_BYTES)
+    return json_response(await run_sync(services(request).inspect.inspect, data))
 
 
 @routes.post("/api/images/{sha256}")

@@ -1,5 +1,5 @@
 // The Hikaze nodes and the `hikaze_payload` JSON each of them carries (see
-// hikaze_mm/comfy/payload.py): single loaders {"sha256", "name", "ckpt_path"}, the LoRA loader
+// hikaze_mm/workflow/payload.py): single loaders {"sha256", "name", "ckpt_path"}, the LoRA loader
 // {"version": 2, "loras": [{"name", "full_path", "strength_model", "strength_clip", "sha256",
 // "enabled"}]}. Pure functions only (no DOM, no ComfyUI): this module has no side effects.
 
