@@ -18,6 +18,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +39,7 @@ from tests.browser import (
     readme_screenshots_wanted,
     requires_chromium,
     wait_for_visible_images,
+    write_png,
 )
 from tests.helpers import write_model
 
@@ -123,11 +125,23 @@ def seed(lib: Library) -> str:
     return anime
 
 
+def seed_generations(lib: Library, output: Path, sha: str) -> None:
+    """What the model made (its details' strip): an image in ComfyUI's output folder and
+    one whose file was deleted."""
+    write_png(output / "ComfyUI_00001_.png", (88, 166, 255), (64, 80))
+    params = {"prompt": "lineart, flat color, a fox", "seed": 42, "steps": 20, "sampler": "Euler"}
+    uses = [{"sha256": sha, "role": "lora", "name": "Anime Lineart Style", "weight": 0.8}]
+    lib.services.generations.record("ComfyUI_00001_.png", params, uses)
+    lib.services.generations.record("ComfyUI_00002_.png", {**params, "seed": 43}, uses)
+
+
 @pytest.fixture(scope="module", name="site")
 def site_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """One seeded library and server for the whole module (the tests only look)."""
-    library = open_library(tmp_path_factory.mktemp("a11y"))
+    root = tmp_path_factory.mktemp("a11y")
+    library = open_library(root, output_dir=root / "output")
     sha = seed(library)
+    seed_generations(library, root / "output", sha)
     server = LiveServer(library.services).start()
     yield Site(library, server, sha)
     server.stop()
@@ -144,6 +158,7 @@ def open_page(page: Any, site: Site, name: str) -> None:
         dialog = page.locator("dialog[open]")
         expect(dialog).to_be_visible()
         expect(dialog.get_by_text("Anime Lineart Style").first).to_be_visible()
+        expect(dialog.locator(".made-item")).to_have_count(2)
     elif name == "pending":
         expect(page.get_by_text(PENDING_NAME).first).to_be_visible()
     elif name == "duplicates":

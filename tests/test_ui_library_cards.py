@@ -212,9 +212,9 @@ def test_phone_filters_behind_a_button(browser, library: Library, live: LiveServ
         expect(button).to_be_focused()
         expect(button).to_have_attribute("aria-expanded", "false")
         # With the filters folded, a few Tab presses lead from the search box to a card:
-        # Filters, grid view, list view, the card.
+        # Filters, grid view, list view, Inspect image, the card.
         page.get_by_label(re.compile("^Search models")).focus()
-        for _ in range(4):
+        for _ in range(5):
             page.keyboard.press("Tab")
         expect(card(page, models["No Base"])).to_be_focused()
 
@@ -279,9 +279,10 @@ def test_one_tab_stop_and_arrow_keys(browser, library: Library, live: LiveServer
             presses += 1
             if page.evaluate("() => document.activeElement.classList.contains('card')"):
                 break
-        # search, grid/list view, the tag finder and its nsfw chip, base, folder, sort,
-        # order, recently used, NSFW images, show NSFW, show missing, then the first card.
-        assert presses <= 13, presses
+        # search, grid/list view, Inspect image, the tag finder and its nsfw chip, base,
+        # folder, sort, order, recently used, NSFW images, show NSFW, show missing, then the
+        # first card.
+        assert presses <= 14, presses
         first = page.locator(".card").first
         expect(first).to_be_focused()
         # Arrow keys by the grid's columns.

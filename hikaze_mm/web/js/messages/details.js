@@ -71,5 +71,23 @@ export default {
   "details.discard": "Discard changes",
   "details.keepEditing": "Keep editing",
 
+  "made.title": "Made with this model",
+  "made.count": "{shown} of {n}",
+  "made.empty": "Nothing made with this model yet. Images saved by the Hikaze Save Image node show here.",
+  "made.more": "Load more",
+  "made.loadFailed": "Could not load what this model made: {error}",
+  "made.missing": "File deleted",
+  "made.missingLabel": "Image {n}: the file was deleted",
+  "made.openLabel": "Open image {n} at full size in a new tab",
+  "made.noPrompt": "No prompt",
+  "made.seed": "Seed {seed}",
+  "made.steps": "{n} steps",
+  "made.steps.one": "{n} step",
+  "made.cfg": "CFG {cfg}",
+  "made.useAsCover": "Use as cover",
+  "made.useAsCoverLabel": "Use as cover: image {n}",
+  "made.coverSet": "The image is now the cover",
+  "made.coverFailed": "Could not make the image the cover",
+
   "tagEditor.create": "Create tag “{name}”",
 };

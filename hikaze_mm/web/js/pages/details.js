@@ -1,8 +1,10 @@
 // Details panel: a modal dialog with the model's gallery (components/gallery.js: order,
-// cover, full-screen viewer, upload, delete, NSFW blur), its file facts and hashes, and its
-// metadata. It opens in view mode (text, nothing focused that a keypress could change);
-// "Edit" turns the metadata into a form (name, type, base, tags, description, prompts,
-// community links) saved with one PATCH from a Save bar that sticks to the panel's bottom.
+// cover, full-screen viewer, upload, delete, NSFW blur), what the model made (the "Made
+// with this model" strip of details/generations.js, whose images can become the cover), its
+// file facts and hashes, and its metadata. It opens in view mode (text, nothing focused
+// that a keypress could change); "Edit" turns the metadata into a form (name, type, base,
+// tags, description, prompts, community links) saved with one PATCH from a Save bar that
+// sticks to the panel's bottom.
 
 //
 // The parts: details/state.js (the state, the PATCH body), details/view.js and
@@ -16,6 +18,7 @@ import { describeError, toastError } from "../components/toast.js";
 import { statusBadge } from "../components/widgets.js";
 import { form } from "./details/form.js";
 import { SHA_RE, createDetailsState } from "./details/state.js";
+import { generationsStrip } from "./details/generations.js";
 import { info, view } from "./details/view.js";
 
 function gallerySection(ctx, record, message = "", focus = null) {
@@ -47,6 +50,20 @@ async function imagesChanged(ctx, names, message, focus) {
   ctx.onSaved({ sha256: sha, image_count: names.length, cover_image: names[0] ?? null });
 }
 
+/** The "Made with this model" strip, kept across re-renders of the same model (Edit, Save). */
+function madeSection(ctx, record) {
+  if (!ctx.made || ctx.made.sha !== record.sha256) {
+    const onImages = (names, message) => imagesChanged(ctx, names, message, null);
+    ctx.made = generationsStrip(record.sha256, { onImages });
+  }
+  return ctx.made.el;
+}
+
+/** The panel's left column: images, what the model made, file and hashes. */
+function leftColumn(ctx, record) {
+  const parts = [gallerySection(ctx, record), madeSection(ctx, record), info(ctx, record)];
+  return h("div", { class: "details-left" }, parts);
+}
 
 /** Open the panel for a model (fetches the full record), in view mode. */
 async function openPanel(ctx, sha256) {
@@ -54,6 +71,7 @@ async function openPanel(ctx, sha256) {
   ctx.dirty = false;
   ctx.editing = false;
   ctx.discardBar.hidden = true;
+  ctx.made = null; // opened (again): read what the model made afresh
   if (!ctx.current || ctx.current.sha256 !== sha256) ctx.revealed = new Set();
   replaceChildren(
     ctx.dialog,
@@ -136,6 +154,7 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
   dialog.addEventListener("close", () => {
     const sha = ctx.current && ctx.current.sha256;
     ctx.current = null;
+    ctx.made = null;
     ctx.editing = false;
     ctx.revealed = new Set();
     onClosed(sha);
@@ -205,7 +224,7 @@ export function createDetails({ onSaved = () => {}, onClosed = () => {} } = {}) 
       h(
         "div",
         { class: "details-body" },
-        h("div", { class: "details-left" }, gallerySection(ctx, record), info(ctx, record)),
+        leftColumn(ctx, record),
         ctx.editing ? parts.formEl : view(record),
       ),
       ctx.editing ? parts.bar : null,

@@ -4,7 +4,8 @@
 // renders only the rows near the viewport (pages of the listing fetched as they come into
 // view; the scroll bar spans the whole filtered set), with one tab stop (roving tabindex,
 // arrow keys over the whole set), a menu of actions per card, and a selection for bulk
-// actions.
+// actions. "Inspect image…" (or an image dropped anywhere on the page) lists what an image
+// was made with (library/inspect.js).
 //
 // The parts: library/state.js (filters, list, query), library/query.js (the virtual grid),
 // library/controls.js, library/render.js and library/grid.js (the views). They share one
@@ -17,6 +18,7 @@ import { createBulk, listShas } from "../components/bulk.js";
 import { isNsfw } from "../components/gallery.js";
 import { createControls, wireControls } from "./library/controls.js";
 import { installGrid } from "./library/grid.js";
+import { installInspect } from "./library/inspect.js";
 import { installQuery } from "./library/query.js";
 import { installRender } from "./library/render.js";
 import { createLibraryState, queryParams } from "./library/state.js";
@@ -94,6 +96,7 @@ export function mountLibrary(root, { openDetails }) {
     }),
   );
   ctx.bulk = libraryBulk(ctx);
+  const inspect = installInspect(ctx);
   ctx.updateModel = (model) => updateModel(ctx, model);
   const { typeTabs, search, filtersButton, gridButton, listButton, filters, summary, grid, message } = ctx;
   const { bulk } = ctx;
@@ -115,6 +118,8 @@ export function mountLibrary(root, { openDetails }) {
           gridButton,
           listButton,
         ),
+        inspect.button,
+        inspect.fileInput,
       ),
       filters,
       summary,
@@ -147,6 +152,7 @@ export function mountLibrary(root, { openDetails }) {
     },
     unmount() {
       ctx.cards.destroy();
+      inspect.destroy();
     },
   };
 }

@@ -15,6 +15,7 @@ export function createDetailsState({ onSaved, onClosed }) {
     fields: {},
     revealed: new Set(), // NSFW images the user chose to see, while the panel is open
     galleryPart: null,
+    made: null, // the "Made with this model" strip: {sha, el}
     afterDiscard: "close", // what "Discard changes" does: close the panel or leave Edit
   };
 }
