@@ -9,7 +9,8 @@ backslashes, control characters and non-ASCII letters; trigger words to trim, re
 empty, of other types, a lone string, a dict; preferred weights of every JSON type and out
 of range; Civitai URLs and NSFW flags of the wrong type; a meta that is not JSON; tags
 whose names fold to "nsfw" (U+017F long s) or nearly do, or whose JSON holds it; missing
-and used models; images in a chosen order.
+and used models; images in a chosen order; ``meta.update`` (an update on Civitai, the
+card's badge) well formed, with a version name or id of the wrong type, and not an object.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ MODELS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
                 "trigger_words": ["x", 3, None, ["y"], {"z": 1}, "x", 'w"q', "\\n"],
                 "preferred_weight": 10,
                 "civitai": {"url": "https://civitai.example/m/1?a=b&c=\u00e9", "nsfw": True},
+                "update": {"version_id": 7, "version_name": 'v2 "名" \\', "base_model": "x"},
             },
         },
     ),
@@ -64,13 +66,33 @@ MODELS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
             },
         },
     ),
-    ("weight 11", (), {"meta": {"preferred_weight": 11, "civitai": {"nsfw": False}}}),
-    ("weight -10.0", (), {"meta": {"preferred_weight": -10.0, "trigger_words": []}}),
-    ("weight str", (), {"meta": {"preferred_weight": "1", "civitai": "not a dict"}}),
+    (
+        "weight 11",
+        (),
+        {"meta": {"preferred_weight": 11, "civitai": {"nsfw": False}, "update": {"x": 1}}},
+    ),
+    (
+        "weight -10.0",
+        (),
+        {"meta": {"preferred_weight": -10.0, "trigger_words": [], "update": "v9"}},
+    ),
+    (
+        "weight str",
+        (),
+        {"meta": {"preferred_weight": "1", "civitai": "not a dict", "update": {"version_id": "8"}}},
+    ),
     ("weight tiny", (), {"meta": {"preferred_weight": 0.30000000000000004}}),
-    ("gone", ("style",), {"missing": True, "meta": {"trigger_words": ["g"]}}),
+    (
+        "gone",
+        ("style",),
+        {"missing": True, "meta": {"trigger_words": ["g"], "update": {"version_id": 9}}},
+    ),
     ("bad meta", ("style",), {"base": "SD1.x"}),
-    ("used one", (), {"size_bytes": 50, "type": "vae"}),
+    (
+        "used one",
+        (),
+        {"size_bytes": 50, "type": "vae", "meta": {"update": {"version_id": 3, "version_name": 4}}},
+    ),
 ]
 
 
@@ -119,6 +141,18 @@ def weight(value: Any) -> float | int | None:
     return value if math.isfinite(value) and abs(value) <= 10 else None
 
 
+def expected_update(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The badge's ``update``: ``meta.update``'s integer version id and its name (a string,
+    else None), or None."""
+    update = meta.get("update")
+    if not isinstance(update, dict):
+        return None
+    version_id, name = update.get("version_id"), update.get("version_name")
+    if not isinstance(version_id, int) or isinstance(version_id, bool):
+        return None
+    return {"version_id": version_id, "version_name": name if isinstance(name, str) else None}
+
+
 def expected_item(svc, sha: str) -> dict[str, Any]:
     """The item of ``sha`` as the API must answer it, from the model's record."""
     record = svc.db.models.get(sha)
@@ -140,6 +174,7 @@ def expected_item(svc, sha: str) -> dict[str, Any]:
         "preferred_weight": weight(meta.get("preferred_weight")),
         "civitai_url": url if isinstance(url, str) else None,
         "nsfw": civitai.get("nsfw") is True or any(t["name"].casefold() == "nsfw" for t in tags),
+        "update": expected_update(meta),
         "image_count": len(seqs),
         "cover_image": (f"{sha}_{seqs[0]}.webp" if seqs else None),
     }
@@ -174,7 +209,15 @@ def matches(svc, sha: str, params: dict[str, str], folder: str | None) -> bool:
         and not any(t in names for t in unwanted)
         and (folder is None or record["path"].startswith(folder + "/"))
         and (params.get("used") != "true" or record["last_used_at"] is not None)
+        and (params.get("update") != "available" or has_update(record))
     )
+
+
+def has_update(record: dict[str, Any]) -> bool:
+    """``update=available``: ``meta.update.version_id`` is set (not null)."""
+    meta = record["meta"] if isinstance(record["meta"], dict) else {}
+    update = meta.get("update")
+    return isinstance(update, dict) and update.get("version_id") is not None
 
 
 # ---------------------------------------------------------------------- the tests
@@ -194,6 +237,9 @@ QUERIES = [
     {"base": "SDXL", "order": "desc"},
     {"used": "true"},
     {"folder": "sub"},
+    {"update": "available"},
+    {"update": "available", "include_missing": "true", "sort": "size_bytes"},
+    {"update": "available", "tags": "nsfw"},
     {"offset": "100"},
     {"limit": "0"},
 ]
@@ -263,3 +309,19 @@ async def test_every_catalog_item_shown_as_its_record(client, catalog) -> None:
     assert by_label["weight tiny"]["preferred_weight"] == 0.30000000000000004
     assert by_label["bad meta"]["trigger_words"] == [] and by_label["gone"]["missing"] is True
     assert by_label["dict words"]["nsfw"] is False and by_label["plain v2"]["nsfw"] is False
+    assert by_label["Ünïcødé 名前"]["update"] == {"version_id": 7, "version_name": 'v2 "名" \\'}
+    assert by_label["used one"]["update"] == {"version_id": 3, "version_name": None}
+    assert by_label["weight str"]["update"] is None and by_label["plain v2"]["update"] is None
+
+
+async def test_update_filter(client, catalog) -> None:
+    """``update=available`` keeps the models whose ``meta.update`` names a version (a
+    version id of the wrong type still counts: the filter is ``IS NOT NULL``); a value
+    other than ``available`` is a 400."""
+    body = await (await client.get("/api/models?update=available&include_missing=true")).json()
+    names = sorted(item["name"] for item in body["items"])
+    assert names == ["gone", "used one", "weight str", "Ünïcødé 名前"]
+    assert body["total"] == 4
+    resp = await client.get("/api/models?update=yes")
+    assert resp.status == 400
+    assert "update must be one of available" in (await resp.json())["detail"]

@@ -84,6 +84,12 @@ class ModelStoreContract(Protocol):
         """Every model whose ``meta[key]`` is absent or null, except, with ``unless_after``
         (a meta key holding a time in ms), those whose time is after ``now``."""
 
+    def with_meta(self, key: str) -> list[str]:
+        """Every model whose ``meta[key]`` (a dotted path) is set and not null."""
+
+    def with_updates(self) -> list[Record]:
+        """The models whose ``meta.update`` names a version, with their Civitai block."""
+
     def upsert(
         self, data: Record, tags: Iterable[TagRef] = (), *, on_conflict: str = "update"
     ) -> tuple[Record, str]:

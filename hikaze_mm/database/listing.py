@@ -21,6 +21,9 @@ by SQLite: ``listing_items``). Filters, all combined with AND:
 * ``folder``: models whose path lies under that folder (any depth), a range of the path
   index;
 * ``used``: only models used at least once (``last_used_at`` set);
+* ``update``: ``available`` keeps the models whose ``meta.update`` names a newer version
+  on Civitai (``meta.update.version_id``, a ``json_extract`` of the row's meta; no index:
+  the other filters narrow first, and a check of every model's meta costs a few ms);
 * ``include_missing``: models whose file is gone are left out unless asked for.
 
 Names sort in natural order (``v2`` before ``v10``) through ``name_key``.
@@ -72,6 +75,12 @@ log = logging.getLogger(__name__)
 # The ``base`` filter value (and facet name) of the models whose base is not known.
 UNKNOWN_BASE = "unknown"
 MAX_QUERY_CHARS = 200
+# The ``update`` filter's values: ``available``, the models with a newer version on Civitai.
+UPDATE_FILTERS = ("available",)
+UPDATE_CLAUSE = (
+    "json_extract(CASE WHEN json_valid(m.meta_json) THEN m.meta_json END, "
+    "'$.update.version_id') IS NOT NULL"
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,7 @@ class ModelQuery:
     offset: int = 0
     limit: int = DEFAULT_LIMIT
     include_missing: bool = False
+    update: str | None = None
 
     def __post_init__(self) -> None:
         if self.sort not in SORT_COLUMNS:
@@ -104,6 +114,10 @@ class ModelQuery:
             raise ValidationError(f"q is at most {MAX_QUERY_CHARS} characters")
         if self.folder is not None and len(self.folder) > MAX_PATH_CHARS:
             raise ValidationError(f"folder is at most {MAX_PATH_CHARS} characters")
+        if self.update is not None and self.update not in UPDATE_FILTERS:
+            raise ValidationError(
+                f"update must be one of {', '.join(UPDATE_FILTERS)}, not {self.update!r:.40}"
+            )
         for name in ("type", "base", "q", "folder"):
             if getattr(self, name) is not None:
                 check_text(getattr(self, name), name)
@@ -156,6 +170,7 @@ def _only_text(query: ModelQuery) -> bool:
         and not query.exclude_tags
         and query.folder is None
         and not query.used
+        and query.update is None
         and hash_prefix(query.q or "") is None
     )
 
@@ -299,6 +314,8 @@ def build_sql(
         args.extend(path_prefix_bounds(query.folder))
     if query.used:
         clauses.append("m.last_used_at IS NOT NULL")
+    if query.update == "available":
+        clauses.append(UPDATE_CLAUSE)
     if query.q:
         clause, q_args = _text_clause(query.q, search)
         clauses.append(clause)

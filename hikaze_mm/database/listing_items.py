@@ -3,7 +3,8 @@
 ``items_sql`` wraps the page of a ``ListingSql`` (the same filter, order, limit and
 offset) so that each row comes back as the parts of one JSON object: the listing's
 columns, ``short_hash`` and ``tags`` (``[{id, name, color}]`` by name); the raw
-``meta.trigger_words``; then ``preferred_weight``, ``civitai_url`` and ``nsfw``.
+``meta.trigger_words``; then ``preferred_weight``, ``civitai_url``, ``nsfw`` and
+``update``.
 ``item_json`` joins them, the trigger words cleaned in between (Python's rule, and in the
 common case the stored text as it is: cleaning them in SQL cost 0.8 ms a page of 100).
 The caller adds ``image_count`` and ``cover_image`` (the image store is not in the
@@ -12,7 +13,7 @@ database) before the closing brace.
 The steps, so that no per-item work runs before the page is cut: ``page`` (the page's
 rows, in order: a co-routine, since materializing it cost the sort its LIMIT, 0.3 ms on
 1,000 matches), ``lm`` (materialized, so each is computed once: each page row's tags, and
-its four meta fields read with one ``json_extract`` of its meta; a meta that is not valid
+its five meta fields read with one ``json_extract`` of its meta; a meta that is not valid
 JSON has none), then the JSON of each row, ordered as the page. The rules are those of
 ``hikaze_mm.meta`` and ``ModelsService.detail``:
 
@@ -21,7 +22,9 @@ JSON has none), then the JSON of each row, ordered as the page. The rules are th
 * ``preferred_weight``: a number (not a boolean) from -10 to 10, else null;
 * ``civitai_url``: ``meta.civitai.url`` when it is a string, else null;
 * ``nsfw``: ``meta.civitai.nsfw`` is ``true``, or a tag whose ``str.casefold()`` is
-  ``nsfw`` (ASCII case, and U+017F long s, the one other letter that folds into it).
+  ``nsfw`` (ASCII case, and U+017F long s, the one other letter that folds into it);
+* ``update``: ``{version_id, version_name}`` of ``meta.update`` when its ``version_id`` is
+  an integer (``version_name`` a string, else null), else null: the card's badge.
 """
 
 from __future__ import annotations
@@ -35,8 +38,14 @@ from hikaze_mm.meta import MAX_PREFERRED_WEIGHT, trigger_words_of
 if TYPE_CHECKING:
     from hikaze_mm.database.listing import ListingSql
 
-# The meta fields of an item, in ``lm``'s array: $[0] to $[3].
-ITEM_META_PATHS = ("$.trigger_words", "$.preferred_weight", "$.civitai.url", "$.civitai.nsfw")
+# The meta fields of an item, in ``lm``'s array: $[0] to $[4].
+ITEM_META_PATHS = (
+    "$.trigger_words",
+    "$.preferred_weight",
+    "$.civitai.url",
+    "$.civitai.nsfw",
+    "$.update",
+)
 # A listing row's columns (``ListingStore.page``), and with the name's sort key.
 LIST_COLUMNS = (
     "sha256",
@@ -62,7 +71,7 @@ _TAGS = (
     "FROM (SELECT t.id, t.name, t.color FROM model_tags l JOIN tags t ON t.id = l.tag_id "
     "WHERE l.model_hash = m.sha256 ORDER BY t.name COLLATE NOCASE))"
 )
-# One page row's four meta fields as a JSON array (null when its meta is not valid JSON).
+# One page row's five meta fields as a JSON array (null when its meta is not valid JSON).
 _META = (
     "CASE WHEN json_valid(m.meta_json) THEN json_extract(m.meta_json, "
     + ", ".join(f"'{path}'" for path in ITEM_META_PATHS)
@@ -82,6 +91,13 @@ _NSFW = (
     "instr(lower(replace(lm.tags, char(383), 's')), '\"name\":\"nsfw\"') "
     "THEN json('true') ELSE json('false') END"
 )
+# ``meta.update`` as the card's badge needs it: its version's id and name, or null.
+_UPDATE = (
+    "CASE WHEN json_type(lm.lm, '$[4].version_id') = 'integer' THEN json_object("
+    "'version_id', lm.lm -> '$[4].version_id', 'version_name', "
+    "CASE WHEN json_type(lm.lm, '$[4].version_name') = 'text' "
+    "THEN lm.lm ->> '$[4].version_name' END) END"
+)
 # An item's fields before ``tags``, and after ``trigger_words`` (``item_json`` joins them;
 # ``json('true')``, a constant, is computed once a statement).
 ITEM_HEAD = (
@@ -93,7 +109,7 @@ ITEM_HEAD = (
 )
 ITEM_TAIL = (
     f"json_object('preferred_weight', {_PREFERRED_WEIGHT}, 'civitai_url', {_CIVITAI_URL}, "
-    f"'nsfw', {_NSFW})"
+    f"'nsfw', {_NSFW}, 'update', {_UPDATE})"
 )
 
 

@@ -250,6 +250,39 @@ class ModelStore:
             args += [meta_path(unless_after), now]
         return [row[0] for row in self.db.tuples(sql + " ORDER BY sha256", args)]
 
+    def with_meta(self, key: str) -> list[str]:
+        """sha256 of every model whose ``meta[key]`` (a dotted path) is set and not null,
+        in sha256 order."""
+        sql = f"SELECT sha256 FROM models WHERE json_extract({_META}, ?) IS NOT NULL"
+        return [row[0] for row in self.db.tuples(sql + " ORDER BY sha256", [meta_path(key)])]
+
+    def with_updates(self) -> list[dict[str, Any]]:
+        """The models whose ``meta.update`` names a version (``update.version_id``), by
+        name: ``{sha256, name, type, base, path, missing, civitai, update}`` with
+        ``civitai`` and ``update`` the meta's objects (None when not objects)."""
+        rows = self.db.tuples(
+            "SELECT sha256, name, type, base, path, missing, "
+            f"json_extract({_META}, '$.civitai', '$.update') FROM models "
+            f"WHERE json_extract({_META}, '$.update.version_id') IS NOT NULL "
+            "ORDER BY name_key, sha256"
+        )
+        found = []
+        for sha, name, model_type, base, path, missing, extra in rows:
+            civitai, update = json.loads(extra)
+            found.append(
+                {
+                    "sha256": sha,
+                    "name": name,
+                    "type": model_type,
+                    "base": base,
+                    "path": path,
+                    "missing": bool(missing),
+                    "civitai": civitai if isinstance(civitai, dict) else None,
+                    "update": update if isinstance(update, dict) else None,
+                }
+            )
+        return found
+
     # ----------------------------------------------------------------- writing
     def upsert(
         self,

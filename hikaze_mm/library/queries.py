@@ -29,6 +29,7 @@ QUERY_PARAMS = frozenset(
         "include_missing",
         "folder",
         "used",
+        "update",
     }
 )
 
@@ -71,4 +72,5 @@ def query_from_params(params: Mapping[str, str], multi: Mapping[str, list[str]])
         offset=parse_int(params.get("offset"), "offset", 0),
         limit=parse_int(params.get("limit"), "limit", DEFAULT_LIMIT, maximum=MAX_LIMIT),
         include_missing=parse_bool(params.get("include_missing"), "include_missing"),
+        update=(params.get("update") or "").strip() or None,
     )
