@@ -55,6 +55,7 @@ from hikaze_mm.library.scanner import Scanner
 from hikaze_mm.library.search_index import SearchIndexer
 from hikaze_mm.library.sidecars import SidecarReader
 from hikaze_mm.library.tags_service import TagsService
+from hikaze_mm.library.updates import UpdateService
 from hikaze_mm.library.watcher import LibraryWatcher
 from hikaze_mm.pending.manager import MigrationManager
 from hikaze_mm.pending.operations import PendingService
@@ -245,6 +246,7 @@ class Services:
     search_index: SearchIndexer
     watcher: LibraryWatcher
     civitai: CivitaiService
+    updates: UpdateService
     prober: BaseProber
     autov3: AutoV3Backfill
     jobs: JobRegistry
@@ -312,7 +314,8 @@ class Services:
         civitai = CivitaiService(db, images, models, config.civitai)
         model_images = ImagesService(db, images)
         autov3 = AutoV3Backfill(db, hashes)
-        owners = (scanner, legacy_import, migration, prober, civitai, search_index, autov3)
+        updates = UpdateService(db, config.civitai, bucket=civitai.bucket)
+        owners = (scanner, legacy_import, migration, prober, civitai, updates, search_index, autov3)
         jobs = JobRegistry(owner.job for owner in owners)
         return cls(
             config=config,
@@ -334,6 +337,7 @@ class Services:
                 scanner, roots, mode=config.watch, interval=config.rescan_interval
             ),
             civitai=civitai,
+            updates=updates,
             prober=prober,
             autov3=autov3,
             jobs=jobs,

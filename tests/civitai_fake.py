@@ -10,6 +10,12 @@ its answer from the next reply of each hash asked (a 200 is a version in the arr
 none), and answers the first other reply (a 429, a 5xx, a 400) as a whole, waiting for any
 reply that waits. ``batch_script`` replaces that with whole replies for the POST (a 405 for
 a Civitai without the endpoint, a malformed answer), answered in order, the last repeating.
+
+``GET /api/v1/models?ids=1,2,...&nsfw=true`` (the update checks) answers the models of
+``civitai_models`` among the ids asked, in Civitai's documented shape (``model_item``,
+``model_version_item``): ``{items: [{id, name, type, creator, tags, modelVersions: [...]}],
+metadata}``; ``models_asked`` logs each request's ids and ``nsfw`` value, and
+``models_script`` replaces the answer with whole replies (in order, the last repeating).
 """
 
 from __future__ import annotations
@@ -108,6 +114,10 @@ class FakeCivitai:
         self.images: dict[str, Reply] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.streamed = 0  # bytes a stream reply wrote before the client went away
+        # GET /api/v1/models?ids=: the models by id, the log of (ids, nsfw), whole replies
+        self.civitai_models: dict[int, dict[str, Any]] = {}
+        self.models_asked: list[tuple[list[int], str | None]] = []
+        self.models_script: list[Reply] = []
         self.release = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -216,6 +226,7 @@ class FakeCivitai:
             app.router.add_get("/api/v1/model-versions/by-hash/{sha}", self._by_hash)
             app.router.add_post("/api/v1/model-versions/by-hash", self._by_hashes)
             app.router.add_get("/img/{name}", self._image)
+            app.router.add_get("/api/v1/models", lambda r: models_by_ids(self, r))
             self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -279,3 +290,64 @@ def free_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+# ---------------------------------------------------------------- GET /api/v1/models?ids=
+def model_version_item(
+    version_id: int,
+    name: str,
+    base_model: str = "SDXL 1.0",
+    published_at: str | None = "2024-01-01T00:00:00.000Z",
+    *,
+    created_at: str = "2023-12-31T00:00:00.000Z",
+) -> dict[str, Any]:
+    """A model version as ``/api/v1/models`` lists it (``publishedAt`` may be absent)."""
+    item: dict[str, Any] = {
+        "id": version_id,
+        "name": name,
+        "baseModel": base_model,
+        "baseModelType": "Standard",
+        "createdAt": created_at,
+        "trainedWords": [],
+        "files": [file_json(f"{version_id:064x}", f"v{version_id}.safetensors")],
+        "images": [],
+        "downloadUrl": f"/api/download/models/{version_id}",
+    }
+    if published_at is not None:
+        item["publishedAt"] = published_at
+    return item
+
+
+def model_item(
+    model_id: int, versions: list[dict[str, Any]], *, name: str = "Alpha", model_type: str = "LORA"
+) -> dict[str, Any]:
+    """A model as ``/api/v1/models`` lists it: its versions newest first, as given."""
+    return {
+        "id": model_id,
+        "name": name,
+        "description": "<p>A model.</p>",
+        "type": model_type,
+        "nsfw": False,
+        "tags": ["style"],
+        "creator": {"username": "someone", "image": None},
+        "stats": {"downloadCount": 1},
+        "modelVersions": versions,
+    }
+
+
+async def models_by_ids(fake: FakeCivitai, request: web.Request) -> web.StreamResponse:
+    """``GET /api/v1/models?ids=1,2&nsfw=true``: the known models among ``ids``, in the
+    order asked (an id that is not a number is a 400, as Civitai's validation answers)."""
+    fake.requests.append((request.path_qs, dict(request.headers)))
+    raw = ",".join(request.query.getall("ids", []))
+    try:
+        ids = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        return web.json_response({"error": "ids must be numbers"}, status=400)
+    fake.models_asked.append((ids, request.query.get("nsfw")))
+    if fake.models_script:
+        script = fake.models_script
+        return await fake._reply(request, script.pop(0) if len(script) > 1 else script[0])
+    items = [fake.civitai_models[i] for i in ids if i in fake.civitai_models]
+    metadata = {"totalItems": len(items), "currentPage": 1, "pageSize": 100, "totalPages": 1}
+    return web.json_response({"items": items, "metadata": metadata})

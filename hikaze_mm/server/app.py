@@ -18,6 +18,7 @@ from hikaze_mm.server.routes import (
     library,
     migration,
     scan,
+    updates,
     web_ui,
 )
 from hikaze_mm.services import Services
@@ -33,6 +34,7 @@ ROUTE_MODULES = (
     generations,
     scan,
     civitai,
+    updates,
     web_ui,
 )
 

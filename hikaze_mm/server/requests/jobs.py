@@ -69,3 +69,24 @@ def civitai_fetch(body: dict[str, Any]) -> CivitaiFetch:
     if len(shas) > MAX_CIVITAI_BATCH:
         raise ValidationError(f"sha256s holds at most {MAX_CIVITAI_BATCH} hashes")
     return CivitaiFetch(sha256s=tuple(normalize_sha256(s) for s in shas), force=force)
+
+
+def update_check_any_base(body: dict[str, Any] | None) -> bool:
+    """``POST /api/updates/check``: the optional ``{"any_base": true|false}`` (no body:
+    False, updates of the held version's base model only)."""
+    if body is None:
+        return False
+    unknown = sorted(set(body) - {"any_base"})
+    if unknown or not isinstance(body.get("any_base", False), bool):
+        raise ValidationError('the body is optional: {"any_base": true|false}')
+    return body.get("any_base", False)
+
+
+def ignored_version(body: dict[str, Any]) -> int:
+    """``POST /api/models/{sha256}/update/ignore``: ``{"version_id": <positive int>}``."""
+    unknown = sorted(set(body) - {"version_id"})
+    version_id = body.get("version_id")
+    valid = isinstance(version_id, int) and not isinstance(version_id, bool) and version_id > 0
+    if unknown or not valid:
+        raise ValidationError('the body is {"version_id": <a Civitai version id>}')
+    return version_id
