@@ -209,6 +209,9 @@ class FakeCivitai:
                 replies.append(script.pop(0) if len(script) > 1 else script[0])
         return await self._reply(request, _composed(replies))
 
+    async def _models_by_ids(self, request: web.Request) -> web.StreamResponse:
+        return await models_by_ids(self, request)  # below, with the update checks' helpers
+
     async def _image(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.path, dict(request.headers)))
         reply = self.images.get(request.match_info["name"])
@@ -226,7 +229,7 @@ class FakeCivitai:
             app.router.add_get("/api/v1/model-versions/by-hash/{sha}", self._by_hash)
             app.router.add_post("/api/v1/model-versions/by-hash", self._by_hashes)
             app.router.add_get("/img/{name}", self._image)
-            app.router.add_get("/api/v1/models", lambda r: models_by_ids(self, r))
+            app.router.add_get("/api/v1/models", self._models_by_ids)
             self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", 0)

@@ -2,7 +2,7 @@
 
 The answer is ``{"items": [{id, name, type, modelVersions: [{id, name, baseModel,
 publishedAt, createdAt, ...}]}], "metadata": {...}}``; ``parse_models`` reads each model's
-versions (an item that cannot be read is reported in ``problem`` and left out; an answer
+versions (an item that cannot be read is reported in ``problems`` and left out; an answer
 that is not such an object is a ``CivitaiBadResponse``).
 
 ``pick_update`` decides. Civitai lists a model's versions newest first; a version's time is
@@ -40,10 +40,10 @@ class RemoteVersion:
 @dataclass
 class ModelsAnswer:
     """The models of one answer by id, each with its versions in Civitai's order;
-    ``problem`` says why some items could not be read."""
+    ``problems`` say why some items could not be read."""
 
     models: dict[int, list[RemoteVersion]] = field(default_factory=dict)
-    problem: str | None = None
+    problems: list[str] = field(default_factory=list)
 
 
 def _id(value: Any) -> int | None:
@@ -78,11 +78,11 @@ def parse_models(data: Any) -> ModelsAnswer:
         model_id = _id(item.get("id")) if isinstance(item, dict) else None
         raw = item.get("modelVersions") if isinstance(item, dict) else None
         if model_id is None or not isinstance(raw, list):
-            answer.problem = "an item of the answer has no id or no list of versions"
+            answer.problems.append("an item of the answer has no id or no list of versions")
             continue
         versions = [v for v in map(_version, raw) if v is not None]
         if len(versions) != len(raw):
-            answer.problem = f"model {model_id} of the answer has malformed versions"
+            answer.problems.append(f"model {model_id} of the answer has malformed versions")
         answer.models[model_id] = versions
     return answer
 

@@ -86,8 +86,9 @@ def ignored_versions(meta: dict[str, Any]) -> list[int]:
 class _Run:
     """One check's counts and problems (guarded by the service's lock)."""
 
-    def __init__(self, any_base: bool, total: int) -> None:
+    def __init__(self, any_base: bool, total: int, checked_at: int = 0) -> None:
         self.any_base = any_base
+        self.checked_at = checked_at  # the check's time (ms): every model's checked_at
         self.total = total
         self.done = 0
         self.requests = 0
@@ -207,7 +208,7 @@ class UpdateService:
         return found
 
     # ------------------------------------------------------------ ignoring
-    def ignore(self, sha256: str, version_id: Any) -> dict[str, Any]:
+    def ignore(self, sha256: str, version_id: int) -> dict[str, Any]:
         """Never offer ``version_id`` for this model again: ``{sha256, update_ignored,
         update}`` after. NotFoundError for a model not in the library."""
         if _int(version_id) is None:
@@ -237,7 +238,7 @@ class UpdateService:
     ) -> dict[str, Any]:
         held = self.targets()
         with self._lock:
-            run = self._run = _Run(any_base, len(held))
+            run = self._run = _Run(any_base, len(held), self.now())
         try:
             asyncio.run(self._work(job_run, run, held, on_progress))
         except CivitaiError as exc:
@@ -258,19 +259,19 @@ class UpdateService:
         for h in held:
             by_model.setdefault(h.model_id, []).append(h)
         nsfw = self.nsfw_client
-        first = [m for m, hs in by_model.items() if nsfw is None or not hs[0].nsfw_site]
-        later = [m for m in by_model if m not in set(first)]
+        first = sorted(m for m, hs in by_model.items() if nsfw is None or not hs[0].nsfw_site)
+        later = sorted(set(by_model) - set(first))
         async with self.client.session() as session:
             ask = _Asker(self, session, job_run, run, by_model, in_library, on_progress)
             unlisted = await ask.site(self.client, first, final=nsfw is None)
             if nsfw is not None:
-                await ask.site(nsfw, later + unlisted, final=True)
+                await ask.site(nsfw, sorted(later + unlisted), final=True)
 
     def settle(
         self, run: _Run, group: list[Held], versions: list[RemoteVersion], in_library: set[int]
     ) -> None:
         """Record the update (or none) of each model holding one Civitai model."""
-        checked = self.now()
+        checked = run.checked_at
         for h in group:
             with self.db.transaction():
                 record = self.db.models.get(h.sha256)
@@ -357,8 +358,8 @@ class _Asker:
                     raise
                 self.service.tally(self.run, self._held(batch), "failed", exc.detail)
                 continue
-            if answer.problem:
-                self.service.tally(self.run, 0, "failed", answer.problem)
+            for problem in answer.problems:
+                self.service.tally(self.run, 0, "failed", problem)
             for model_id in batch:
                 versions = answer.models.get(model_id)
                 if versions is None:
