@@ -1,7 +1,8 @@
 // One model card of the Library grid (or row of its list view): a thumbnail of fixed ratio
 // (blurred or hidden for NSFW models, per the NSFW setting), a selection checkbox, the name
-// clamped to two lines (full name in the tooltip), type and base badges, a few tags and
-// "+N", and an actions button. The card is one stop of the grid's roving tabindex: its
+// clamped to two lines (full name in the tooltip), type and base badges, an "Update" badge
+// when Civitai has a newer version (the listing's `update`), a few tags and "+N", and an
+// actions button. The card is one stop of the grid's roving tabindex: its
 // inner controls (class "card-control") are reachable by Tab only while it is the active card.
 
 import { imageUrl } from "../api.js";
@@ -18,6 +19,19 @@ export const CARD_TAG_LIMIT = 3;
 export function isNsfw(model) {
   if (typeof model.nsfw === "boolean") return model.nsfw;
   return (model.tags || []).some((tag) => String(tag.name).toLowerCase() === "nsfw");
+}
+
+/** The "Update" badge of a model with a newer version on Civitai (the listing's `update`:
+ * {version_id, version_name}), or null. */
+export function updateBadge(model) {
+  const update = model.update;
+  if (!update || typeof update.version_id !== "number") return null;
+  const version = update.version_name || `#${update.version_id}`;
+  return h(
+    "span",
+    { class: "badge badge-update", title: t("library.updateTitle", { version }) },
+    t("library.updateBadge"),
+  );
 }
 
 /** The name a card shows: the model's name, else its path or hash. */
@@ -94,6 +108,7 @@ export function modelCard(model, { view = "grid", nsfw = "blur", selected = fals
           { class: ["badge", "badge-base", model.base ? "" : "badge-unknown"] },
           model.base || t("library.unknownBase"),
         ),
+        updateBadge(model),
         model.missing ? h("span", { class: "badge status-missing" }, t("status.missing")) : null,
         h("code", { class: "hash", title: model.sha256 }, model.short_hash),
         h("span", { class: "size" }, formatBytes(model.size_bytes)),

@@ -10,6 +10,8 @@ export default {
   "library.base": "Base model",
   "library.allBases": "All base models",
   "library.unknownBase": "unknown",
+  "library.updateBadge": "Update",
+  "library.updateTitle": "A newer version on Civitai: {version}",
   "library.folder": "Folder",
   "library.allFolders": "All folders",
   "library.sort": "Sort by",

@@ -60,6 +60,14 @@ function libraryBulk(ctx) {
   });
 }
 
+/** The listing's `update` of a record's meta: {version_id, version_name}, or null. */
+function updateOf(meta) {
+  const update = meta.update;
+  if (!update || !Number.isInteger(update.version_id)) return null;
+  const name = typeof update.version_name === "string" ? update.version_name : null;
+  return { version_id: update.version_id, version_name: name };
+}
+
 /** A model changed (saved in the details panel): redraw its card in place. */
 function updateModel(ctx, model) {
   const index = ctx.cards.findIndex((item) => item.sha256 === model.sha256);
@@ -70,6 +78,7 @@ function updateModel(ctx, model) {
     merged.nsfw = isNsfw(model);
     const civitai = model.meta.civitai || {};
     if (typeof civitai.url === "string") merged.civitai_url = civitai.url;
+    merged.update = updateOf(model.meta);
   }
   ctx.cards.setItem(index, merged);
 }

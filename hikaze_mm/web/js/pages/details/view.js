@@ -1,5 +1,5 @@
 // The details panel in view mode: the metadata as text, and the file's facts (hashes with
-// copy buttons, path, size, dates, the Civitai page and lookup).
+// copy buttons, path, size, dates, the Civitai page and lookup, and an update Civitai has).
 
 import { bumpImageVersion, post } from "../../api.js";
 import { copyText, h } from "../../../comfy/shared/dom.js";
@@ -9,6 +9,7 @@ import { t } from "../../i18n.js";
 import { toast, toastError } from "../../components/toast.js";
 import { fieldList, tagList } from "../../components/widgets.js";
 import { linksOf, promptsOf } from "./state.js";
+import { updateRow } from "./update.js";
 
 const URL_RE = /^https?:\/\/\S+$/i;
 
@@ -80,6 +81,7 @@ function copyButton(label, value) {
 
 export function info(ctx, record) {
   const autov2 = record.short_hash;
+  const update = updateRow(ctx, record);
   return h(
     "section",
     { class: "details-info", "aria-label": t("details.info") },
@@ -107,6 +109,7 @@ export function info(ctx, record) {
       [t("details.created"), formatDate(record.created_at)],
       [t("details.lastUsed"), formatDate(record.last_used_at)],
       [t("details.civitai"), civitaiRow(ctx, record)],
+      ...(update ? [[t("details.update"), update, "details-update"]] : []),
     ]),
   );
 }
