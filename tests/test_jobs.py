@@ -27,7 +27,16 @@ from tests.legacy_fixtures import (
 )
 from tests.waiting import wait_until, wait_until_async
 
-JOBS = ["scan", "legacy-import", "migration", "probe", "civitai", "search-index", "autov3"]
+JOBS = [
+    "scan",
+    "legacy-import",
+    "migration",
+    "probe",
+    "civitai",
+    "updates",
+    "search-index",
+    "autov3",
+]
 FIELDS = {"name", "running", "progress", "started_at", "finished_at", "error", "last_report"}
 
 
