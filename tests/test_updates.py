@@ -321,6 +321,25 @@ async def test_api_check_list_filter_and_ignore(client_for, fake: FakeCivitai) -
     assert page["total"] == 0
 
 
+async def test_api_any_base_and_status(client_for, fake: FakeCivitai) -> None:
+    svc = services_of(client_for)
+    sha = holding(svc, "xl", 7, 71)
+    fake.civitai_models[7] = model_item(
+        7, [model_version_item(72, "pony", "Pony", FEB), model_version_item(71, "xl", "SDXL 1.0")]
+    )
+    resp = await client_for.post("/api/updates/check", json={"any_base": True})
+    assert resp.status == 202
+    wait_until(lambda: not svc.updates.job.running, timeout=30, message="the check to end")
+    status = await (await client_for.get("/api/updates/status")).json()
+    assert status["running"] is False and status["progress"] == {"done": 1, "total": 1}
+    assert status["last_report"]["any_base"] is True and status["last_report"]["requests"] == 1
+    assert update_of(svc, sha)["version_id"] == 72
+    resp = await client_for.post("/api/updates/check")  # no body: the same base only
+    assert resp.status == 202
+    wait_until(lambda: not svc.updates.job.running, timeout=30, message="the check to end")
+    assert update_of(svc, sha) is None
+
+
 @pytest.mark.parametrize(
     "path, body, status",
     [

@@ -71,8 +71,11 @@ def _int(value: Any) -> int | None:
 
 
 def _host(url: Any) -> str | None:
+    """``host:port`` of a URL (lower case), or None."""
+    if not isinstance(url, str):
+        return None
     try:
-        return urlsplit(url).netloc.lower() or None if isinstance(url, str) else None
+        return urlsplit(url).netloc.lower() or None
     except ValueError:
         return None
 
