@@ -271,40 +271,52 @@ class UpdateService:
                 await ask.site(nsfw, sorted(later + unlisted), final=True)
 
     def settle(
-        self, run: _Run, group: list[Held], versions: list[RemoteVersion], in_library: set[int]
+        self,
+        run: _Run,
+        answered: list[tuple[list[Held], list[RemoteVersion]]],
+        in_library: set[int],
     ) -> None:
-        """Record the update (or none) of each model holding one Civitai model."""
-        checked = run.checked_at
-        for h in group:
-            with self.db.transaction():
-                record = self.db.models.get(h.sha256)
-                if record is None:  # deleted meanwhile
-                    self.tally(run, 1, "not_found")
-                    continue
-                meta = copy.deepcopy(record["meta"])
-                pick = pick_update(
-                    versions,
-                    h.version_id,
-                    h.base_model,
-                    any_base=run.any_base,
-                    ignored=ignored_versions(meta),
-                    in_library=in_library,
-                )
-                if pick is None:
-                    meta.pop(UPDATE_KEY, None)
-                else:
-                    meta[UPDATE_KEY] = {
-                        "version_id": pick.id,
-                        "version_name": pick.name,
-                        "base_model": pick.base_model,
-                        "published_at": pick.published_at,
-                        "checked_at": checked,
-                    }
-                meta[CHECKED_KEY] = checked
-                self.db.models.update(h.sha256, meta=meta)
-            with self._lock:
-                run.counts["newest" if pick is None else "updates"] += 1
-                run.done += 1
+        """Record the update (or none) of each model of a batch's answer (``answered``: the
+        models holding one Civitai model, and its versions), in one transaction."""
+        counts = {"updates": 0, "newest": 0, "not_found": 0}
+        with self.db.transaction():
+            for group, versions in answered:
+                for h in group:
+                    counts[self._settle_one(run, h, versions, in_library)] += 1
+        with self._lock:
+            for key, count in counts.items():
+                run.counts[key] += count
+                run.done += count
+
+    def _settle_one(
+        self, run: _Run, h: Held, versions: list[RemoteVersion], in_library: set[int]
+    ) -> str:
+        """Record one model's update (or none); the count it goes to."""
+        record = self.db.models.get(h.sha256)
+        if record is None:  # deleted meanwhile
+            return "not_found"
+        meta = copy.deepcopy(record["meta"])
+        pick = pick_update(
+            versions,
+            h.version_id,
+            h.base_model,
+            any_base=run.any_base,
+            ignored=ignored_versions(meta),
+            in_library=in_library,
+        )
+        if pick is None:
+            meta.pop(UPDATE_KEY, None)
+        else:
+            meta[UPDATE_KEY] = {
+                "version_id": pick.id,
+                "version_name": pick.name,
+                "base_model": pick.base_model,
+                "published_at": pick.published_at,
+                "checked_at": run.checked_at,
+            }
+        meta[CHECKED_KEY] = run.checked_at
+        self.db.models.update(h.sha256, meta=meta)
+        return "newest" if pick is None else "updates"
 
     def tally(self, run: _Run, models: int, key: str, problem: str | None = None) -> None:
         with self._lock:
@@ -363,13 +375,9 @@ class _Asker:
                 continue
             for problem in answer.problems:
                 self.service.tally(self.run, 0, "failed", problem)
-            for model_id in batch:
-                versions = answer.models.get(model_id)
-                if versions is None:
-                    unlisted.append(model_id)
-                else:
-                    group = self.by_model[model_id]
-                    self.service.settle(self.run, group, versions, self.in_library)
+            unlisted += [m for m in batch if m not in answer.models]
+            answered = [(self.by_model[m], answer.models[m]) for m in batch if m in answer.models]
+            self.service.settle(self.run, answered, self.in_library)
             if self.on_progress is not None:
                 self.on_progress(self.service.status())
         if final:
