@@ -220,6 +220,9 @@ async def test_hashes_and_ids_unknown_to_civitai_are_asked_on_the_nsfw_site(
     page = await resolved(f"{nsfw.url}/models/11?modelVersionId=101", settings)
     assert page == expected_alpha(nsfw)  # a URL on the NSFW site is asked there only
     assert len(fake.requests) == main_asked
+    on_main = await resolved(f"{fake.url}/models/11?modelVersionId=101", settings)
+    assert on_main == expected_alpha(nsfw)  # a page on the main site it hides: the NSFW one
+    assert fake.requests[-1][0] == "/api/v1/model-versions/101"
     plain = await resolved(f"{nsfw.url}/models/11", settings_for(fake))
     assert plain.kind == "url"  # a site that is not configured is any web address
 

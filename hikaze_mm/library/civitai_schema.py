@@ -19,8 +19,9 @@ A version's files also carry what a download needs (``id``, ``name``, ``sizeKB``
 ``type``, ``primary``, ``downloadUrl``, ``metadata``); ``parse_model`` reads ``GET
 /api/v1/models/{id}`` (the creator, the tags, the versions, newest first).
 
-The HTTP client (``civitai_client``), the download sources and the sidecar reader (a ``.civitai.info`` file holds
-the same JSON) both read it here; nothing here talks to the network.
+The HTTP client (``civitai_client``), the download sources (``download_sources``) and the
+sidecar reader (a ``.civitai.info`` file holds the same JSON) read it here; nothing here
+talks to the network.
 """
 
 from __future__ import annotations

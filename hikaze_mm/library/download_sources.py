@@ -550,7 +550,7 @@ async def _civitai_version(
 ) -> tuple[str, CivitaiVersion, CivitaiModel | None]:
     """The version a Civitai source names, the site that knows it, and its model when it
     was asked for already (the latest version of a model)."""
-    sites = [parsed.site] if parsed.site else http.settings.civitai_sites()
+    sites = _sites_from(parsed.site, http.settings.civitai_sites())
     if parsed.hash is not None:
         site, data = await _on_sites(
             sites,
@@ -578,6 +578,14 @@ async def _civitai_version(
         ),
     )
     return site, _version(data), model
+
+
+def _sites_from(site: str | None, configured: list[str]) -> list[str]:
+    """The sites to ask, in order: all of them for no site or the main one (what it does
+    not know may be on the NSFW site), else just the URL's own."""
+    if site is None:
+        return configured
+    return configured[configured.index(site) :] if site in configured else [site]
 
 
 def _version(data: Any) -> CivitaiVersion:
