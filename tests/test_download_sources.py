@@ -376,6 +376,10 @@ async def test_hugging_face_revisions_datasets_small_files_and_the_bytes(hf: Fak
     assert dataset == await resolved(
         f"{hf.url}/datasets/acme/pics/blob/main/data/x.safetensors", settings
     )
+    hf.add_file("gpt2", "model.safetensors", WEIGHTS)
+    legacy = await resolved(f"{hf.url}/gpt2/resolve/main/model.safetensors", settings)
+    assert legacy.url == f"{hf.url}/gpt2/resolve/main/model.safetensors"
+    assert (legacy.values["author"], legacy.values["model_name"]) == ("", "gpt2")
     small = await resolved("hf:acme/flux-tools/config.json", settings)
     assert (small.sha256, small.size) == (None, 2)  # not in LFS: the Hub lists no SHA-256
     given = await resolved("hf:acme/flux-tools/config.json", settings, sha256=A)
@@ -550,6 +554,9 @@ def test_file_names_are_cleaned() -> None:
         "CON.safetensors": "_CON.safetensors",
         "nul": "_nul",
         "café.safetensors": "café.safetensors",
+        "cafe\u0301.pt": "café.pt",  # NFC
+        "evil\u202egpj.safetensors": "evil_gpj.safetensors",  # no right-to-left override
+        "a\u2028b\x85c.pt": "a_b_c.pt",
     }
     assert {raw: file_name_of(raw) for raw in cases} == cases
     long = file_name_of("é" * 300 + ".safetensors")
