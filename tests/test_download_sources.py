@@ -289,6 +289,35 @@ async def test_an_unreachable_site_names_the_site_never_the_token() -> None:
         assert exc.status == 502
 
 
+async def test_an_api_redirect_elsewhere_is_followed_without_the_token(
+    fake: FakeCivitai, nsfw: FakeCivitai
+) -> None:
+    publish_alpha(nsfw)
+    fake.versions[101] = Reply(302, headers={"Location": f"{nsfw.url}/api/v1/model-versions/101"})
+    fake.models[11] = Reply(301, headers={"Location": "/api/v1/models/12"})  # same host
+    fake.models[12] = Reply(body=nsfw.models[11].body)
+    got = await resolved("civitai:101", settings_for(fake, civitai_token=TOKEN))
+    assert got.civitai is not None and got.civitai["version_id"] == 101
+    assert got.values["author"] == "alice"
+    asked = {path: headers.get("Authorization") for path, headers in fake.requests}
+    assert asked == {
+        "/api/v1/model-versions/101": f"Bearer {TOKEN}",
+        "/api/v1/models/11?nsfw=true": f"Bearer {TOKEN}",
+        "/api/v1/models/12": f"Bearer {TOKEN}",
+    }
+    assert [(p, "Authorization" in h) for p, h in nsfw.requests] == [
+        ("/api/v1/model-versions/101", False)
+    ]
+
+
+async def test_a_site_that_does_not_answer_in_time(fake: FakeCivitai) -> None:
+    fake.versions[1] = Reply(body={}, hold=True)
+    timeout = aiohttp.ClientTimeout(total=0.5)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        with pytest.raises(SourceUnreachable, match=f"no answer from Civitai \\({fake.url}\\)"):
+            await resolve("civitai:1", session, settings_for(fake))
+
+
 async def test_civitai_errors_and_malformed_answers(fake: FakeCivitai) -> None:
     fake.versions[1] = Reply(500, {"error": "boom"})
     fake.versions[2] = Reply(401, {"error": "unauthorized"})

@@ -38,7 +38,13 @@ import aiohttp
 from yarl import URL
 
 from hikaze_mm.config import DEFAULT_CIVITAI_URL, DEFAULT_HF_URL, Config
-from hikaze_mm.errors import ForbiddenError, NotFoundError, UpstreamError, ValidationError
+from hikaze_mm.errors import (
+    ForbiddenError,
+    HikazeError,
+    NotFoundError,
+    UpstreamError,
+    ValidationError,
+)
 from hikaze_mm.library.civitai_client import USER_AGENT, proxy_for
 from hikaze_mm.library.civitai_schema import (
     CivitaiBadResponse,
@@ -492,6 +498,8 @@ class _Http:
                     if resp.status not in _REDIRECTS or not location:
                         return await self._answer(resp, name, missing, hf)
                     url = str(resp.url.join(URL(location)))
+        except HikazeError:
+            raise
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             raise SourceUnreachable(f"no answer from {name} ({where}) in time") from None
         except (aiohttp.ClientError, OSError, ValueError) as exc:
