@@ -45,6 +45,7 @@ from hikaze_mm.legacy.job import LegacyImportJob
 from hikaze_mm.legacy.snapshots import remove_stale_snapshots
 from hikaze_mm.library.autov3_backfill import AutoV3Backfill
 from hikaze_mm.library.civitai import CivitaiService
+from hikaze_mm.library.download_sources import SourceSettings
 from hikaze_mm.library.generations_service import GenerationsService
 from hikaze_mm.library.images_service import ImagesService
 from hikaze_mm.library.inspect_service import InspectService
@@ -56,6 +57,7 @@ from hikaze_mm.library.search_index import SearchIndexer
 from hikaze_mm.library.sidecars import SidecarReader
 from hikaze_mm.library.tags_service import TagsService
 from hikaze_mm.library.watcher import LibraryWatcher
+from hikaze_mm.library.workflow_service import WorkflowService
 from hikaze_mm.pending.manager import MigrationManager
 from hikaze_mm.pending.operations import PendingService
 from hikaze_mm.pending.promotion import Promoter
@@ -237,6 +239,7 @@ class Services:
     model_images: ImagesService
     generations: GenerationsService
     inspect: InspectService
+    workflows: WorkflowService
     pending: PendingService
     legacy_import: LegacyImportJob
     promoter: Promoter
@@ -324,6 +327,7 @@ class Services:
             model_images=model_images,
             generations=GenerationsService(db, model_images, config.output_dir),
             inspect=InspectService(db),
+            workflows=WorkflowService(db, SourceSettings.from_config(config)),
             pending=PendingService(db, images, hashes, promoter, config),
             legacy_import=legacy_import,
             promoter=promoter,

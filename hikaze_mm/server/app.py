@@ -19,6 +19,7 @@ from hikaze_mm.server.routes import (
     migration,
     scan,
     web_ui,
+    workflows,
 )
 from hikaze_mm.services import Services
 
@@ -33,6 +34,7 @@ ROUTE_MODULES = (
     generations,
     scan,
     civitai,
+    workflows,
     web_ui,
 )
 
