@@ -19,13 +19,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hikaze_mm.config import ModelRoot
-from hikaze_mm.library.scan_walk import MODEL_EXTENSIONS
-from hikaze_mm.library.sidecars import list_folder
+from hikaze_mm.library.scan_walk import MODEL_EXTENSIONS, SIDECAR_SUFFIXES
 from hikaze_mm.model_types import canonical_type
 
 TEMP_SUFFIX = ".hikaze-move"
 COPY_CHUNK = 4 * 1024 * 1024
 Stat = tuple[int, int, int]  # size, mtime_ns, inode
+# Files beside a model that move with it besides the sidecars we read: notes, a
+# checkpoint's config, a hash file.
+MOVED_SUFFIXES = (".txt", ".md", ".yaml", ".yml", ".sha256")
 
 
 class MoveRefused(Exception):
@@ -117,16 +119,24 @@ def move_plain(source: str, target: str) -> None:
 
 
 def sidecars_beside(model_path: str) -> list[str]:
-    """The sidecar files of ``model_path`` (``sidecars.SIDECAR_SUFFIXES`` after its stem);
-    none when another model file in its folder has the same stem (they are shared)."""
+    """The files that go with ``model_path``: its sidecars (``SIDECAR_SUFFIXES`` after its
+    stem) and ``MOVED_SUFFIXES`` (notes, a checkpoint's config); none when another model
+    file in its folder has the same stem (they are shared)."""
     folder, name = os.path.split(model_path)
     stem = os.path.splitext(name)[0]
     for ext in MODEL_EXTENSIONS:
         other = os.path.join(folder, stem + ext)
         if other != model_path and os.path.exists(other):
             return []
-    listed = list_folder(folder)
-    return sorted(path for path, _, _, _ in listed.of(stem)) if listed else []
+    suffixes = {s.lower() for s in (*SIDECAR_SUFFIXES, *MOVED_SUFFIXES)}
+    found = []
+    with os.scandir(folder or ".") as entries:
+        for entry in entries:
+            name = entry.name
+            ours = name.startswith(stem) and name[len(stem) :].lower() in suffixes
+            if ours and entry.is_file(follow_symlinks=False):
+                found.append(entry.path)
+    return sorted(found)
 
 
 def under_roots(path: str, roots: Sequence[ModelRoot]) -> bool:

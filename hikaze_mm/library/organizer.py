@@ -221,10 +221,10 @@ class Organizer:
         claimed.add(plan.target)
         if dry_run:
             return _result(sha, plan.source, plan.target, "planned")
-        return self.execute(plan)
+        return self.run_move(plan)
 
     # ------------------------------------------------------------ one move
-    def execute(self, plan: MovePlan) -> dict[str, Any]:
+    def run_move(self, plan: MovePlan) -> dict[str, Any]:
         """Move one model (``begin``, ``transfer``, ``converge``)."""
         sha, source, target = plan.sha256, plan.source, plan.target
         with self._lock:
@@ -274,6 +274,13 @@ class Organizer:
             except OSError as exc:
                 if exc.errno != errno.EXDEV:  # another mount of the same device
                     raise
+        temp = self.copy_across(plan, entry)
+        replace_new(temp, plan.target)
+        os.unlink(plan.source)
+
+    def copy_across(self, plan: MovePlan, entry: dict[str, Any]) -> str:
+        """Across file systems: the verified copy beside the target (returned), journaled
+        (phase ``copied``) with the target's cache row in one transaction."""
         temp = temp_path(plan.target)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
@@ -281,8 +288,7 @@ class Organizer:
         with self.db.transaction():
             self.journal.put(plan.sha256, {**entry, "phase": "copied", "copy": list(copied)})
             self.db.hash_cache.store(plan.target, *copied, plan.sha256, entry.get("autov3"))
-        replace_new(temp, plan.target)
-        os.unlink(plan.source)
+        return temp
 
     # ------------------------------------------------------------ convergence
     def converge(self, sha256: str) -> bool:
