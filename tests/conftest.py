@@ -35,6 +35,7 @@ for _var in (
     "HIKAZE_CIVITAI_MAX_NSFW",
     "HIKAZE_WATCH",
     "HIKAZE_RESCAN_INTERVAL",
+    "HIKAZE_DOWNLOAD_TEMPLATE",
 ):
     os.environ.pop(_var, None)
 
