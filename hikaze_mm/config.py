@@ -205,6 +205,10 @@ class Config:
     # ComfyUI's output folder, where recorded generations live (``HIKAZE_OUTPUT_DIR``; the
     # ComfyUI plugin sets it from ComfyUI and the library remembers it for ``serve``).
     output_dir: Path | None = None
+    # Where downloads and "Move to template folder" put a model below its type's folder
+    # (``HIKAZE_DOWNLOAD_TEMPLATE``, e.g. ``{base_model}/{author}``; library/path_template.py
+    # checks and renders it); None: straight into the type's folder.
+    download_template: str | None = None
 
     @property
     def images_dir(self) -> Path:
@@ -283,6 +287,7 @@ class Config:
         # Settings of a serving process, unread (like the address) by commands that do not.
         overrides.update(_watch_settings(overrides, env if address_from_env else {}))
         overrides.update(_generation_settings(overrides, env))
+        overrides.setdefault("download_template", _download_template(env))
         return cls(
             data_dir=data,
             db_path=db_file,
@@ -338,6 +343,11 @@ def _generation_settings(overrides: dict[str, object], env: Mapping[str, str]) -
     output = overrides.pop("output_dir", None) or env.get("HIKAZE_OUTPUT_DIR") or None
     output_dir = Path(str(output)).expanduser().resolve() if output else None
     return {"record_generations": bool(record), "output_dir": output_dir}
+
+
+def _download_template(env: Mapping[str, str]) -> str | None:
+    """``HIKAZE_DOWNLOAD_TEMPLATE``, trimmed; None when unset or blank."""
+    return env.get("HIKAZE_DOWNLOAD_TEMPLATE", "").strip() or None
 
 
 def _watch_mode(raw: str) -> str:
