@@ -45,10 +45,12 @@ from hikaze_mm.legacy.job import LegacyImportJob
 from hikaze_mm.legacy.snapshots import remove_stale_snapshots
 from hikaze_mm.library.autov3_backfill import AutoV3Backfill
 from hikaze_mm.library.civitai import CivitaiService
+from hikaze_mm.library.download_sources import SourceSettings
 from hikaze_mm.library.generations_service import GenerationsService
 from hikaze_mm.library.images_service import ImagesService
 from hikaze_mm.library.inspect_service import InspectService
 from hikaze_mm.library.models_service import ModelsService
+from hikaze_mm.library.organizer import Organizer
 from hikaze_mm.library.probing import BaseProber
 from hikaze_mm.library.scan_walk import roots_from_config
 from hikaze_mm.library.scanner import Scanner
@@ -57,6 +59,7 @@ from hikaze_mm.library.sidecars import SidecarReader
 from hikaze_mm.library.tags_service import TagsService
 from hikaze_mm.library.updates import UpdateService
 from hikaze_mm.library.watcher import LibraryWatcher
+from hikaze_mm.library.workflow_service import WorkflowService
 from hikaze_mm.pending.manager import MigrationManager
 from hikaze_mm.pending.operations import PendingService
 from hikaze_mm.pending.promotion import Promoter
@@ -238,6 +241,8 @@ class Services:
     model_images: ImagesService
     generations: GenerationsService
     inspect: InspectService
+    workflows: WorkflowService
+    organizer: Organizer
     pending: PendingService
     legacy_import: LegacyImportJob
     promoter: Promoter
@@ -305,6 +310,9 @@ class Services:
         legacy_import, promoter, migration = _migration(config, db, images, hashes, recover)
         roots = partial(roots_from_config, config)
         scanner = Scanner(db, hashes, roots=roots, images=images, promoter=promoter)
+        organizer = Organizer(db, roots, config.download_template)
+        if recover:
+            organizer.recover()  # converge moves a killed process left half done
         search_index = SearchIndexer(db)
         search_index.start()  # an upgraded library's text index, built in the background
         models = ModelsService(db, images, config)
@@ -327,6 +335,8 @@ class Services:
             model_images=model_images,
             generations=GenerationsService(db, model_images, config.output_dir),
             inspect=InspectService(db),
+            workflows=WorkflowService(db, SourceSettings.from_config(config)),
+            organizer=organizer,
             pending=PendingService(db, images, hashes, promoter, config),
             legacy_import=legacy_import,
             promoter=promoter,

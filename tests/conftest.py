@@ -13,8 +13,8 @@ from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 
 # The browser tests' fixtures (browser, library, live, page; Playwright loads lazily), the
-# real ComfyUI's, and ``fake``, our Civitai stand-in.
-pytest_plugins = ["tests.browser", "tests.comfyui_harness", "tests.civitai_fake"]
+# real ComfyUI's, ``fake``, our Civitai stand-in, and ``hf``, our Hugging Face one.
+pytest_plugins = ["tests.browser", "tests.comfyui_harness", "tests.civitai_fake", "tests.hf_fake"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,8 +33,12 @@ for _var in (
     "HIKAZE_CIVITAI_TOKEN",
     "HIKAZE_CIVITAI_AUTO",
     "HIKAZE_CIVITAI_MAX_NSFW",
+    "HIKAZE_CIVITAI_NSFW_URL",
+    "HIKAZE_HF_URL",
+    "HIKAZE_HF_TOKEN",
     "HIKAZE_WATCH",
     "HIKAZE_RESCAN_INTERVAL",
+    "HIKAZE_DOWNLOAD_TEMPLATE",
 ):
     os.environ.pop(_var, None)
 
@@ -54,7 +58,7 @@ def models_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def config(data_dir: Path, models_root: Path) -> Config:
     # A closed port on this machine: a Civitai lookup no test arranged fails here, at once.
-    env = {"HIKAZE_CIVITAI_URL": "http://127.0.0.1:9"}
+    env = {"HIKAZE_CIVITAI_URL": "http://127.0.0.1:9", "HIKAZE_HF_URL": "http://127.0.0.1:9"}
     return Config.load(data_dir=data_dir, model_roots=[str(models_root)], env=env)
 
 

@@ -20,6 +20,7 @@ from hikaze_mm.server.routes import (
     scan,
     updates,
     web_ui,
+    workflows,
 )
 from hikaze_mm.services import Services
 
@@ -35,6 +36,7 @@ ROUTE_MODULES = (
     scan,
     civitai,
     updates,
+    workflows,
     web_ui,
 )
 

@@ -4,7 +4,9 @@
 // - a "Models" sidebar tab (search, filters, thumbnails, send to workflow, drag to canvas);
 // - on the Hikaze loader nodes, a view of the chosen model(s) and the picker;
 // - toasts for the library scans reported on the websocket (`hikaze.scan`);
-// - models sent from the manager's own page (/hikaze/) land in this workflow.
+// - models sent from the manager's own page (/hikaze/) land in this workflow;
+// - when a loaded workflow needs models the library lacks, one dialog lists them and can
+//   download them (`missing-models.js`).
 
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
@@ -14,6 +16,7 @@ import { NODE_SPECS } from "./payload.js";
 import { createScanToasts } from "./scan-toasts.js";
 import { installLink } from "./link.js";
 import { createSidebar } from "./sidebar.js";
+import { checkWorkflow } from "./missing-models.js";
 import { installDrop } from "./workflow.js";
 
 const EXTENSION = "hikaze.ModelManager";
@@ -73,6 +76,10 @@ app.registerExtension({
     registerSidebar();
     installDrop();
     installLink();
+  },
+  async afterConfigureGraph() {
+    // Called by ComfyUI after it loaded a workflow (opened, dropped as a file or an image).
+    if (app.graph) await checkWorkflow(app.graph.serialize());
   },
   beforeRegisterNodeDef(nodeType, nodeData) {
     if (!NODE_SPECS[nodeData.name]) return;
