@@ -27,8 +27,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.database.errors import StorageUnavailableError
 from hikaze_mm.database.downloads import DownloadStore
+from hikaze_mm.database.errors import StorageUnavailableError
 from hikaze_mm.database.generations import GenerationStore
 from hikaze_mm.database.hash_cache import HashCacheStore
 from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
