@@ -150,6 +150,26 @@ def _site(env: Mapping[str, str], key: str, *, off: bool = False) -> str | None:
 
 
 @dataclass(frozen=True)
+class DownloadSettings:
+    """Downloads (``HIKAZE_DOWNLOAD_*``): how many run at once (``CONCURRENCY``, default 2;
+    the rest wait queued) and the optional path ``TEMPLATE`` below a type's folder
+    (``{base_model}/{model_name}``...; ``library/path_template.py``)."""
+
+    concurrency: int = 2
+    template: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DownloadSettings:
+        raw = env.get("HIKAZE_DOWNLOAD_CONCURRENCY", "").strip() or "2"
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 16:
+            raise ValueError(
+                f"HIKAZE_DOWNLOAD_CONCURRENCY must be a number from 1 to 16, not {raw!r}"
+            )
+        template = env.get("HIKAZE_DOWNLOAD_TEMPLATE", "").strip() or None
+        return cls(concurrency=int(raw), template=template)
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     db_path: Path
@@ -181,6 +201,7 @@ class Config:
     # ComfyUI's output folder, where recorded generations live (``HIKAZE_OUTPUT_DIR``; the
     # ComfyUI plugin sets it from ComfyUI and the library remembers it for ``serve``).
     output_dir: Path | None = None
+    downloads: DownloadSettings = field(default_factory=DownloadSettings)
 
     @property
     def images_dir(self) -> Path:
@@ -238,7 +259,8 @@ class Config:
         ValueError names the setting at fault. ``address_from_env=False`` leaves
         ``HIKAZE_HOST``, ``HIKAZE_PORT``, ``HIKAZE_WATCH`` and ``HIKAZE_RESCAN_INTERVAL``
         unread (for callers that do not serve).
-        ``civitai`` (a CivitaiSettings) replaces the ``HIKAZE_CIVITAI_*`` settings.
+        ``civitai`` (a CivitaiSettings) replaces the ``HIKAZE_CIVITAI_*`` settings, and
+        ``downloads`` (a DownloadSettings) the ``HIKAZE_DOWNLOAD_*`` ones.
         """
         env = os.environ if env is None else env
         data = Path(data_dir or env.get("HIKAZE_DATA_DIR") or "./data").expanduser().resolve()
@@ -254,6 +276,7 @@ class Config:
         env_host = env.get("HIKAZE_HOST") if address_from_env else None
         _check_worker_strategy(overrides.get("worker_conf_strategy", DEFAULT_WORKER_STRATEGY))
         civitai = overrides.pop("civitai", None) or CivitaiSettings.from_env(env)
+        overrides.setdefault("downloads", DownloadSettings.from_env(env))
         # Settings of a serving process, unread (like the address) by commands that do not.
         overrides.update(_watch_settings(overrides, env if address_from_env else {}))
         overrides.update(_generation_settings(overrides, env))

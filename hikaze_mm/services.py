@@ -45,6 +45,7 @@ from hikaze_mm.legacy.job import LegacyImportJob
 from hikaze_mm.legacy.snapshots import remove_stale_snapshots
 from hikaze_mm.library.autov3_backfill import AutoV3Backfill
 from hikaze_mm.library.civitai import CivitaiService
+from hikaze_mm.library.downloads import DownloadService
 from hikaze_mm.library.generations_service import GenerationsService
 from hikaze_mm.library.images_service import ImagesService
 from hikaze_mm.library.inspect_service import InspectService
@@ -247,6 +248,7 @@ class Services:
     civitai: CivitaiService
     prober: BaseProber
     autov3: AutoV3Backfill
+    downloads: DownloadService
     jobs: JobRegistry
     lock: ProcessLock
 
@@ -314,6 +316,9 @@ class Services:
         autov3 = AutoV3Backfill(db, hashes)
         owners = (scanner, legacy_import, migration, prober, civitai, search_index, autov3)
         jobs = JobRegistry(owner.job for owner in owners)
+        downloads = DownloadService(db, config, hashes, promoter)
+        if recover:  # this process alone works on the library: its downloads go on
+            downloads.recover()
         return cls(
             config=config,
             db=db,
@@ -336,6 +341,7 @@ class Services:
             civitai=civitai,
             prober=prober,
             autov3=autov3,
+            downloads=downloads,
             jobs=jobs,
             lock=lock,
         )
@@ -354,6 +360,7 @@ class Services:
         a hash chunk, a folder, a legacy row), then close the library."""
         self.watcher.close()
         self.civitai.close_lookups()
+        self.downloads.close()
         stuck = self.jobs.close(timeout)
         if stuck:
             log.warning("jobs still running at close: %s", ", ".join(stuck))

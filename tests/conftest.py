@@ -13,8 +13,13 @@ from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 
 # The browser tests' fixtures (browser, library, live, page; Playwright loads lazily), the
-# real ComfyUI's, and ``fake``, our Civitai stand-in.
-pytest_plugins = ["tests.browser", "tests.comfyui_harness", "tests.civitai_fake"]
+# real ComfyUI's, ``fake``, our Civitai stand-in, and ``storage``, our storage host.
+pytest_plugins = [
+    "tests.browser",
+    "tests.comfyui_harness",
+    "tests.civitai_fake",
+    "tests.storage_fake",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:
