@@ -53,7 +53,7 @@ def type_folder(config: Config, type_key: str) -> Path:
     for root, folder in candidates:
         if folder is not None and (root.type_key is not None or folder.is_dir()):
             return folder
-    for root, folder in candidates:
+    for _root, folder in candidates:
         if folder is not None:
             return folder
     raise ValidationError(f"no model root holds {type_key!r} models (set HIKAZE_MODEL_ROOTS)")

@@ -10,9 +10,36 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from hikaze_mm.errors import ValidationError
+
+
+class ResolvedSource(Protocol):
+    """What the download service reads of a resolved source (``download_sources.Resolved``
+    has these fields)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def file_name(self) -> str: ...
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def model_type(self) -> str | None: ...
+    @property
+    def auth_host(self) -> str | None: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def civitai(self) -> dict[str, Any] | None: ...
+    @property
+    def values(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -27,7 +54,7 @@ class UrlResolved:
     model_type: str | None = None
     auth_host: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-    civitai: dict | None = None
+    civitai: dict[str, Any] | None = None
     values: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -29,6 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,13 @@ from hikaze_mm.library.download_fetch import (
     Progress,
     fetch,
 )
-from hikaze_mm.library.download_sources_url import check_url, is_url, redact, resolve_url
+from hikaze_mm.library.download_sources_url import (
+    ResolvedSource,
+    check_url,
+    is_url,
+    redact,
+    resolve_url,
+)
 from hikaze_mm.model_types import AUTOV3_TYPES, canonical_type
 from hikaze_mm.pending.promotion import Promoter
 
@@ -124,11 +131,11 @@ class DownloadService:
     # ------------------------------------------------------------------ requests
     def enqueue(
         self,
-        source: Any,
-        type: Any = None,  # noqa: A002 - the API's name
-        folder: Any = None,
-        file_id: Any = None,
-        sha256: Any = None,
+        source: str,
+        type: str | None = None,
+        folder: str | None = None,
+        file_id: int | None = None,
+        sha256: str | None = None,
     ) -> dict[str, Any]:
         """Queue a download; ``{id, status}`` (``done`` at once when the library holds the
         expected hash). Bad input is a ValidationError and queues nothing."""
@@ -151,27 +158,27 @@ class DownloadService:
         return {"id": new_id, "status": "queued"}
 
     def _check_request(
-        self, source: Any, type_key: Any, folder: Any, file_id: Any, sha256: Any
+        self,
+        source: str,
+        type_key: str | None,
+        folder: str | None,
+        file_id: int | None,
+        sha256: str | None,
     ) -> dict[str, Any]:
-        if not isinstance(source, str) or not source.strip() or len(source) > 4096:
-            raise ValidationError("source must be a URL, a hash or a model id (a string)")
-        request: dict[str, Any] = {"source": source.strip()}
-        if type_key is not None:
-            if not isinstance(type_key, str) or not type_key.strip():
-                raise ValidationError("type must be a model folder key (loras, checkpoints...)")
+        source = source.strip()
+        if not source or len(source) > 4096:
+            raise ValidationError("source must be a URL, a hash or a model id")
+        request: dict[str, Any] = {"source": source}
+        if type_key:
             request["type"] = canonical_type(type_key)
-        if folder is not None:
-            if not isinstance(folder, str) or not folder:
-                raise ValidationError("folder must be a path below a model root")
+        if folder:
             path, root_type = place.check_folder(self.config, folder)
             request["folder"], request["type"] = str(path), root_type
         if file_id is not None:
-            if isinstance(file_id, bool) or not isinstance(file_id, int) or file_id < 1:
+            if file_id < 1:
                 raise ValidationError("file_id must be a positive integer")
             request["file_id"] = file_id
-        if sha256 is not None:
-            if not isinstance(sha256, str):
-                raise ValidationError("sha256 must be 64 hex digits")
+        if sha256:
             request["sha256"] = normalize_sha256(sha256)
         self._check_source(request)
         return request
@@ -288,7 +295,7 @@ class DownloadService:
         future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
         try:
             future.result(timeout)
-        except Exception as exc:  # noqa: BLE001 - closing anyway
+        except Exception as exc:
             log.warning("downloads did not stop in time: %s", exc)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
@@ -343,7 +350,7 @@ class DownloadService:
         for listener in list(self._listeners):
             try:
                 listener(view)
-            except Exception:  # noqa: BLE001 - a listener never stops a download
+            except Exception:
                 log.exception("a download listener failed")
 
     # ------------------------------------------------------------------ the loop
@@ -385,7 +392,7 @@ class DownloadService:
             self._fail(active.id, exc.detail)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             self._fail(active.id, f"the download failed: {_reason(exc)}")
-        except Exception as exc:  # noqa: BLE001 - recorded, never lost silently
+        except Exception as exc:
             log.exception("download %s failed", active.id)
             self._fail(active.id, f"the download failed: {type(exc).__name__}")
         finally:
@@ -448,7 +455,7 @@ class DownloadService:
         final = await asyncio.to_thread(self._finish, active.id, part, writer, resolved)
         self._set(active.id, status="done", path=str(final), part_path=None, error=None)
 
-    async def _resolve(self, request: Mapping[str, Any]) -> Any:
+    async def _resolve(self, request: Mapping[str, Any]) -> ResolvedSource:
         sources = _sources_module()
         if sources is None:
             return resolve_url(request["source"], request.get("sha256"))
@@ -461,7 +468,11 @@ class DownloadService:
         )
 
     def _prepare(
-        self, download_id: int, record: Mapping[str, Any], resolved: Any, expected: str | None
+        self,
+        download_id: int,
+        record: Mapping[str, Any],
+        resolved: ResolvedSource,
+        expected: str | None,
     ) -> Path:
         """The part file (the one already begun, else a new one in the target folder);
         records what the source resolved to."""
@@ -487,7 +498,9 @@ class DownloadService:
         )  # fmt: skip
         return part
 
-    async def _transfer(self, active: _Active, resolved: Any, writer: PartWriter) -> None:
+    async def _transfer(
+        self, active: _Active, resolved: ResolvedSource, writer: PartWriter
+    ) -> None:
         """Fetch the rest, continuing with Range after a dropped connection."""
         target = FetchTarget(
             url=resolved.url,
@@ -526,7 +539,9 @@ class DownloadService:
             self._notify(self._view(self._record(active.id)))
 
     # ------------------------------------------------------------------ into the library
-    def _finish(self, download_id: int, part: Path, writer: PartWriter, resolved: Any) -> Path:
+    def _finish(
+        self, download_id: int, part: Path, writer: PartWriter, resolved: ResolvedSource
+    ) -> Path:
         sha = writer.sha.hexdigest()
         final = part.with_name(part.name[: -len(".part")])
 
@@ -543,7 +558,12 @@ class DownloadService:
         return placed
 
     def _promote(
-        self, path: Path, sha: str, autov3: str | None, type_key: str, civitai: Any
+        self,
+        path: Path,
+        sha: str,
+        autov3: str | None,
+        type_key: str,
+        civitai: dict[str, Any] | None,
     ) -> None:
         """The file's hash into the hash cache (from the stream), then its pending row
         promoted: the promoter's hash is a cache hit."""
@@ -573,10 +593,8 @@ class DownloadService:
 
 def _remove(path: str | None) -> None:
     if path:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 def _reason(exc: BaseException) -> str:

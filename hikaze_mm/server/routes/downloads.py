@@ -11,10 +11,9 @@ from aiohttp import web
 
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.server.http import json_response, read_json, run_sync, services
+from hikaze_mm.server.requests.downloads import download_request
 
 routes = web.RouteTableDef()
-
-_FIELDS = ("source", "type", "folder", "file_id", "sha256")
 
 
 def _download_id(request: web.Request) -> int:
@@ -27,11 +26,7 @@ def _download_id(request: web.Request) -> int:
 @routes.post("/api/downloads")
 async def enqueue(request: web.Request) -> web.Response:
     """``{source, type?, folder?, file_id?, sha256?}``: 202 ``{id, status}``."""
-    body = await read_json(request)
-    unknown = sorted(set(body) - set(_FIELDS))
-    if unknown:
-        raise ValidationError(f"unknown fields: {', '.join(unknown)}")
-    args = {key: body.get(key) for key in _FIELDS}
+    args = download_request(await read_json(request))
     return json_response(await run_sync(services(request).downloads.enqueue, **args), status=202)
 
 
