@@ -28,6 +28,7 @@ from hikaze_mm.hashing import TailHash
 
 MAX_REDIRECTS = 10
 BUFFER_BYTES = 4 * 1024 * 1024
+FLUSH_SECONDS = 0.5  # a slow download reaches its part file at least this often
 REHASH_CHUNK = 4 * 1024 * 1024
 CIVITAI_KEY_NEEDED = "Civitai needs an API key to download: set HIKAZE_CIVITAI_TOKEN"
 CIVITAI_EARLY_ACCESS = (
@@ -211,6 +212,7 @@ async def _stream(
     buffer = bytearray()
     pending: asyncio.Future[None] | None = None
     first = writer.size == 0
+    flushed_at = loop.time()
     try:
         async for chunk in resp.content.iter_any():
             if first and chunk.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
@@ -219,7 +221,9 @@ async def _stream(
             buffer += chunk
             progress.bytes_done += len(chunk)
             halt = stopped()
-            if len(buffer) >= BUFFER_BYTES or halt:
+            now = loop.time()
+            if len(buffer) >= BUFFER_BYTES or halt or now - flushed_at >= FLUSH_SECONDS:
+                flushed_at = now
                 if pending is not None:
                     await pending
                 pending = loop.run_in_executor(None, writer.write, bytes(buffer))
