@@ -235,7 +235,6 @@ def test_an_html_page_is_never_saved(
 def test_bad_requests_queue_nothing(services: Services, tmp_path: Path) -> None:
     bad = [
         {"source": ""},
-        {"source": 5},
         {"source": "ftp://example.invalid/a.bin", "type": "loras"},
         {"source": "http://127.0.0.1:9/a.safetensors", "type": "loras", "sha256": "xyz"},
         {"source": "http://127.0.0.1:9/a.safetensors", "folder": str(tmp_path / "elsewhere")},
