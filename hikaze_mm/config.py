@@ -130,6 +130,28 @@ class CivitaiSettings:
         )
 
 
+DEFAULT_HF_URL = "https://huggingface.co"
+
+
+@dataclass(frozen=True)
+class HfSettings:
+    """Hugging Face, a source of downloads (``HIKAZE_HF_URL``, ``HIKAZE_HF_TOKEN``).
+
+    The token (a gated or private repo needs one) is sent as ``Authorization: Bearer`` to
+    this address only; it is never shown (not in ``repr``)."""
+
+    url: str = DEFAULT_HF_URL
+    token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> HfSettings:
+        """ValueError names the variable at fault."""
+        return cls(
+            url=_site(env, "HIKAZE_HF_URL") or DEFAULT_HF_URL,
+            token=env.get("HIKAZE_HF_TOKEN", "").strip() or None,
+        )
+
+
 def _site(env: Mapping[str, str], key: str, *, off: bool = False) -> str | None:
     """An http(s) base address from ``env[key]`` (no trailing slash): None when unset,
     "" for ``off`` (if allowed); ValueError names ``key``."""
@@ -196,6 +218,8 @@ class Config:
     watch: str = "on"
     rescan_interval: float = DEFAULT_RESCAN_INTERVAL
     civitai: CivitaiSettings = field(default_factory=CivitaiSettings)
+    # Hugging Face's address and token, for downloads (``HIKAZE_HF_*``).
+    hf: HfSettings = field(default_factory=HfSettings)
     # HikazeSaveImage records each image it saves (``HIKAZE_RECORD_GENERATIONS=0``: off).
     record_generations: bool = True
     # ComfyUI's output folder, where recorded generations live (``HIKAZE_OUTPUT_DIR``; the
@@ -259,8 +283,9 @@ class Config:
         ValueError names the setting at fault. ``address_from_env=False`` leaves
         ``HIKAZE_HOST``, ``HIKAZE_PORT``, ``HIKAZE_WATCH`` and ``HIKAZE_RESCAN_INTERVAL``
         unread (for callers that do not serve).
-        ``civitai`` (a CivitaiSettings) replaces the ``HIKAZE_CIVITAI_*`` settings, and
-        ``downloads`` (a DownloadSettings) the ``HIKAZE_DOWNLOAD_*`` ones.
+        ``civitai`` (a CivitaiSettings) replaces the ``HIKAZE_CIVITAI_*`` settings, ``hf``
+        (an HfSettings) the ``HIKAZE_HF_*`` ones, and ``downloads`` (a DownloadSettings)
+        the ``HIKAZE_DOWNLOAD_*`` ones.
         """
         env = os.environ if env is None else env
         data = Path(data_dir or env.get("HIKAZE_DATA_DIR") or "./data").expanduser().resolve()
@@ -276,6 +301,7 @@ class Config:
         env_host = env.get("HIKAZE_HOST") if address_from_env else None
         _check_worker_strategy(overrides.get("worker_conf_strategy", DEFAULT_WORKER_STRATEGY))
         civitai = overrides.pop("civitai", None) or CivitaiSettings.from_env(env)
+        overrides["hf"] = overrides.get("hf") or HfSettings.from_env(env)
         overrides.setdefault("downloads", DownloadSettings.from_env(env))
         # Settings of a serving process, unread (like the address) by commands that do not.
         overrides.update(_watch_settings(overrides, env if address_from_env else {}))

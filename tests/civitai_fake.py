@@ -5,6 +5,13 @@ of the versions whose files carry them) in Civitai's documented shape and serves
 scripted per test. It logs every request (``requests``; ``posted`` holds each POST's
 hashes). No test reaches the internet: the settings' base URL always points here.
 
+For downloads it also answers ``GET /api/v1/model-versions/{id}`` (``versions``), ``GET
+/api/v1/models/{id}`` (``models``) and ``GET /api/download/models/{id}``, which redirects
+(302) to the storage URL given per version (``downloads``; another server, so a token sent
+after the redirect shows), to the HTML login page ``/login?returnUrl=…`` when no
+``Authorization`` is sent (``login_required``, as Civitai does), or answers 403 for an
+early-access version (``early_access``).
+
 Scripting is per hash (``lookups``): a GET answers the hash's next reply; a POST composes
 its answer from the next reply of each hash asked (a 200 is a version in the array, a 404
 none), and answers the first other reply (a 429, a 5xx, a 400) as a whole, waiting for any
@@ -20,6 +27,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiohttp import web
@@ -49,7 +57,8 @@ NOT_FOUND = Reply(404, {"error": "Model not found"})
 
 
 def file_json(sha: str, name: str = "alpha.safetensors", **extra: Any) -> dict[str, Any]:
-    """A version's file as Civitai lists it: its hashes in upper case."""
+    """A version's file as Civitai lists it: its hashes in upper case, an id (from the
+    hash unless given), a size and metadata; ``version_json`` adds its ``downloadUrl``."""
     up = sha.upper()
     hashes = {
         "AutoV1": up[:8],
@@ -59,7 +68,29 @@ def file_json(sha: str, name: str = "alpha.safetensors", **extra: Any) -> dict[s
         "BLAKE3": up[::-1],
         "AutoV3": up[2:14],
     }
-    return {"name": name, "type": "Model", "primary": True, "hashes": hashes, **extra}
+    return {
+        "id": int(sha[:6], 16),
+        "name": name,
+        "sizeKB": 1024.5,
+        "type": "Model",
+        "primary": True,
+        "metadata": {"format": "SafeTensor", "fp": "fp16", "size": "pruned"},
+        "hashes": hashes,
+        **extra,
+    }
+
+
+def _with_download_urls(base: str, version_id: int, files: list[dict[str, Any]]) -> None:
+    """Each file's ``downloadUrl`` as Civitai gives it: the version's link, with the
+    file's type and format for a file that is not the primary one."""
+    for item in files:
+        if "downloadUrl" in item:
+            continue
+        url = f"{base}/api/download/models/{version_id}"
+        if not item.get("primary"):
+            fmt = (item.get("metadata") or {}).get("format", "")
+            url += f"?type={quote(str(item.get('type', '')))}&format={quote(fmt)}"
+        item["downloadUrl"] = url
 
 
 def version_json(
@@ -76,7 +107,9 @@ def version_json(
     description: str | None = "<p>A <b>fine</b> LoRA &amp; more.</p><p>Second.</p>",
     nsfw: bool = False,
 ) -> dict[str, Any]:
-    """A model version as Civitai's by-hash endpoint answers it."""
+    """A model version as Civitai's by-hash and by-id endpoints answer it."""
+    files = files if files is not None else [file_json(sha)] if sha else []
+    _with_download_urls(base, version_id, files)
     return {
         "id": version_id,
         "modelId": model_id,
@@ -87,9 +120,33 @@ def version_json(
         "trainedWords": ["alpha style", " alpha ", "alpha style"] if words is None else words,
         "description": description,
         "model": {"name": "Alpha LoRA", "type": model_type, "nsfw": nsfw, "poi": False},
-        "files": files if files is not None else [file_json(sha)] if sha else [],
+        "files": files,
         "images": images if images is not None else [image(base, "a.png", 1)],
         "downloadUrl": f"{base}/api/download/models/{version_id}",
+    }
+
+
+def model_json(
+    version: dict[str, Any],
+    *,
+    versions: list[dict[str, Any]] | None = None,
+    author: str = "alice",
+    tags: list[str] | None = None,
+) -> dict[str, Any]:
+    """The model of ``version`` as ``GET /api/v1/models/{id}`` answers it: its creator,
+    tags and versions (``versions``, newest first; default just ``version``)."""
+    listed = versions if versions is not None else [version]
+    return {
+        "id": version["modelId"],
+        "name": version["model"]["name"],
+        "description": version.get("description"),
+        "type": version["model"]["type"],
+        "nsfw": version["model"]["nsfw"],
+        "tags": ["style", "anime"] if tags is None else tags,
+        "creator": {"username": author, "image": None},
+        "modelVersions": [
+            {k: v for k, v in item.items() if k not in ("model", "modelId")} for item in listed
+        ],
     }
 
 
@@ -106,6 +163,11 @@ class FakeCivitai:
         self.batch_script: list[Reply] = []  # whole POST answers, in order, last repeats
         self.posted: list[list[str]] = []  # the hashes of each POST, as sent
         self.images: dict[str, Reply] = {}
+        self.versions: dict[int, Reply] = {}  # GET /api/v1/model-versions/{id}
+        self.models: dict[int, Reply] = {}  # GET /api/v1/models/{id}
+        self.downloads: dict[int, str] = {}  # version id -> the storage URL it redirects to
+        self.early_access: set[int] = set()  # versions whose download answers 403
+        self.login_required = True  # a download without Authorization goes to /login
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.streamed = 0  # bytes a stream reply wrote before the client went away
         self.release = threading.Event()
@@ -137,6 +199,18 @@ class FakeCivitai:
         """``sha`` is a version (``version_json``'s arguments) with one file of this hash."""
         body = version_json(self.url, sha=sha, **kwargs)
         self.lookups[sha] = [Reply(body=body)]
+        return body
+
+    def publish(
+        self, version: dict[str, Any], *, storage_url: str | None = None, **model: Any
+    ) -> dict[str, Any]:
+        """``version`` (a ``version_json``) answered by id, its model (``model_json``'s
+        arguments) by id, and its download redirected to ``storage_url``."""
+        self.versions[version["id"]] = Reply(body=version)
+        body = model_json(version, **model)
+        self.models[version["modelId"]] = Reply(body=body)
+        if storage_url is not None:
+            self.downloads[version["id"]] = storage_url
         return body
 
     def serve_png(self, name: str, size: tuple[int, int] = (64, 48)) -> None:
@@ -199,6 +273,36 @@ class FakeCivitai:
                 replies.append(script.pop(0) if len(script) > 1 else script[0])
         return await self._reply(request, _composed(replies))
 
+    async def _scripted(
+        self, request: web.Request, script: dict[int, Reply], missing: str
+    ) -> web.StreamResponse:
+        self.requests.append((request.path_qs, dict(request.headers)))
+        reply = script.get(int(request.match_info["id"]))
+        return await self._reply(request, reply or Reply(404, {"error": missing}))
+
+    async def _version(self, request: web.Request) -> web.StreamResponse:
+        return await self._scripted(request, self.versions, "Model version not found")
+
+    async def _model(self, request: web.Request) -> web.StreamResponse:
+        return await self._scripted(request, self.models, "Model not found")
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.path_qs, dict(request.headers)))
+        version = int(request.match_info["id"])
+        if self.login_required and "Authorization" not in request.headers:
+            target = f"/login?returnUrl={quote(request.path_qs, safe='')}"
+            return web.Response(status=302, headers={"Location": target})
+        if version in self.early_access:
+            return web.json_response({"error": "This model version is in early access"}, status=403)
+        if version not in self.downloads:
+            return web.json_response({"error": "Model version not found"}, status=404)
+        raise web.HTTPFound(self.downloads[version])
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.path_qs, dict(request.headers)))
+        page = "<!DOCTYPE html><html><head><title>Sign in | Civitai</title></head></html>"
+        return web.Response(text=page, content_type="text/html")
+
     async def _image(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.path, dict(request.headers)))
         reply = self.images.get(request.match_info["name"])
@@ -216,6 +320,10 @@ class FakeCivitai:
             app.router.add_get("/api/v1/model-versions/by-hash/{sha}", self._by_hash)
             app.router.add_post("/api/v1/model-versions/by-hash", self._by_hashes)
             app.router.add_get("/img/{name}", self._image)
+            app.router.add_get(r"/api/v1/model-versions/{id:\d+}", self._version)
+            app.router.add_get(r"/api/v1/models/{id:\d+}", self._model)
+            app.router.add_get(r"/api/download/models/{id:\d+}", self._download)
+            app.router.add_get("/login", self._login)
             self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", 0)

@@ -13,11 +13,13 @@ from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 
 # The browser tests' fixtures (browser, library, live, page; Playwright loads lazily), the
-# real ComfyUI's, ``fake``, our Civitai stand-in, and ``storage``, our storage host.
+# real ComfyUI's, ``fake``, our Civitai stand-in, ``hf``, our Hugging Face one, and
+# ``storage``, our storage host.
 pytest_plugins = [
     "tests.browser",
     "tests.comfyui_harness",
     "tests.civitai_fake",
+    "tests.hf_fake",
     "tests.storage_fake",
 ]
 
@@ -38,6 +40,9 @@ for _var in (
     "HIKAZE_CIVITAI_TOKEN",
     "HIKAZE_CIVITAI_AUTO",
     "HIKAZE_CIVITAI_MAX_NSFW",
+    "HIKAZE_CIVITAI_NSFW_URL",
+    "HIKAZE_HF_URL",
+    "HIKAZE_HF_TOKEN",
     "HIKAZE_WATCH",
     "HIKAZE_RESCAN_INTERVAL",
 ):
@@ -59,7 +64,7 @@ def models_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def config(data_dir: Path, models_root: Path) -> Config:
     # A closed port on this machine: a Civitai lookup no test arranged fails here, at once.
-    env = {"HIKAZE_CIVITAI_URL": "http://127.0.0.1:9"}
+    env = {"HIKAZE_CIVITAI_URL": "http://127.0.0.1:9", "HIKAZE_HF_URL": "http://127.0.0.1:9"}
     return Config.load(data_dir=data_dir, model_roots=[str(models_root)], env=env)
 
 

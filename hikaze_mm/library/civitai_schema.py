@@ -15,8 +15,13 @@ its name in lower case, letters and digits only) and the type from ``model.type`
 (``AIR_TYPES``: ``LORA`` ``lora``, ``LoCon`` ``lycoris``, ``Checkpoint`` ``checkpoint``,
 ``TextualInversion`` ``embedding``, ``VAE`` ``vae``, ...).
 
-The HTTP client (``civitai_client``) and the sidecar reader (a ``.civitai.info`` file holds
-the same JSON) both read it here; nothing here talks to the network.
+A version's files also carry what a download needs (``id``, ``name``, ``sizeKB``,
+``type``, ``primary``, ``downloadUrl``, ``metadata``); ``parse_model`` reads ``GET
+/api/v1/models/{id}`` (the creator, the tags, the versions, newest first).
+
+The HTTP client (``civitai_client``), the download sources (``download_sources``) and the
+sidecar reader (a ``.civitai.info`` file holds the same JSON) read it here; nothing here
+talks to the network.
 """
 
 from __future__ import annotations
@@ -97,6 +102,32 @@ class CivitaiImage:
 class CivitaiFile:
     sha256: str | None  # lower case; None when the file has no valid SHA256
     hashes: dict[str, str]  # as Civitai gives them: SHA256, AutoV2, AutoV3, BLAKE3, CRC32...
+    # What a download needs (the version endpoints give them; a sidecar may not):
+    id: int | None = None
+    name: str | None = None
+    size_kb: float | None = None
+    type: str | None = None  # "Model", "Pruned Model", "Training Data", "Config", ...
+    primary: bool = False
+    download_url: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)  # format, fp, size (as given)
+
+    def autov2(self) -> str | None:
+        """The file's AutoV2 (10 hex digits, lower case), or None."""
+        value = self.hashes.get("AutoV2", "").strip().lower()
+        return value if re.fullmatch(r"[0-9a-f]{10}", value) else None
+
+
+@dataclass(frozen=True)
+class CivitaiModel:
+    """What ``GET /api/v1/models/{id}`` adds to a version: the creator, the tags, and the
+    model's versions (newest first, as Civitai lists them)."""
+
+    model_id: int
+    name: str | None
+    type: str | None
+    author: str | None
+    tags: list[str]
+    version_ids: list[int]
 
 
 @dataclass(frozen=True)
@@ -138,6 +169,11 @@ class CivitaiVersion:
             block["air"] = self.air_urn()
             block["hashes"] = dict(self.file_hashes(sha256) or {})
         return block
+
+    def file_block(self, base_url: str, file: CivitaiFile) -> dict[str, Any]:
+        """What ``meta.civitai`` holds for one of this version's files (a download):
+        the names, the ``air`` and that file's ``hashes``."""
+        return {**self._meta_names(base_url), "air": self.air_urn(), "hashes": dict(file.hashes)}
 
     def _meta_names(self, base_url: str) -> dict[str, Any]:
         return {
@@ -244,19 +280,41 @@ def _images(data: dict[str, Any]) -> list[CivitaiImage]:
 
 
 def _files(data: dict[str, Any]) -> list[CivitaiFile]:
+    """The version's files; an item that is not an object, or that has neither hashes nor
+    an id, is left out."""
     files = []
     for item in data.get("files") if isinstance(data.get("files"), list) else []:
-        raw = item.get("hashes") if isinstance(item, dict) else None
-        if not isinstance(raw, dict):
+        if not isinstance(item, dict):
+            continue
+        raw = item.get("hashes")
+        if not isinstance(raw, dict) and _int(item.get("id")) is None:
             continue
         hashes = {
             str(k)[:32]: v[:MAX_HASH_CHARS]
-            for k, v in raw.items()
+            for k, v in (raw.items() if isinstance(raw, dict) else ())
             if isinstance(v, str) and v.strip()
         }
         sha = hashes.get("SHA256", "").strip()
-        files.append(CivitaiFile(sha.lower() if _SHA256.fullmatch(sha) else None, hashes))
+        files.append(_file(item, sha.lower() if _SHA256.fullmatch(sha) else None, hashes))
     return files
+
+
+def _file(item: dict[str, Any], sha: str | None, hashes: dict[str, str]) -> CivitaiFile:
+    size = item.get("sizeKB")
+    url = item.get("downloadUrl")
+    raw_meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+    metadata = {str(k)[:32]: str(v)[:MAX_BASE_CHARS] for k, v in raw_meta.items() if v}
+    return CivitaiFile(
+        sha,
+        hashes,
+        id=_int(item.get("id")),
+        name=item["name"] if isinstance(item.get("name"), str) else None,
+        size_kb=float(size) if isinstance(size, (int, float)) and size >= 0 else None,
+        type=_text(item.get("type"), MAX_BASE_CHARS),
+        primary=item.get("primary") is True,
+        download_url=url if isinstance(url, str) and len(url) <= 2048 else None,
+        metadata=metadata,
+    )
 
 
 def parse_version(data: Any) -> CivitaiVersion:
@@ -286,6 +344,27 @@ def parse_version(data: Any) -> CivitaiVersion:
         model_type=_text(model.get("type"), MAX_BASE_CHARS),
         air=air if air and air.startswith("urn:air:") else None,
         files=_files(data),
+    )
+
+
+def parse_model(data: Any) -> CivitaiModel:
+    """A ``GET /api/v1/models/{id}`` answer (``id``, ``name``, ``type``,
+    ``creator.username``, ``tags``, ``modelVersions[].id``); CivitaiBadResponse if it is
+    not one."""
+    if not isinstance(data, dict) or not _int(data.get("id")):
+        raise CivitaiBadResponse("the answer is not a model")
+    creator = data.get("creator") if isinstance(data.get("creator"), dict) else {}
+    tags = data.get("tags") if isinstance(data.get("tags"), list) else []
+    versions = data.get("modelVersions") if isinstance(data.get("modelVersions"), list) else []
+    return CivitaiModel(
+        model_id=data["id"],
+        name=_text(data.get("name")),
+        type=_text(data.get("type"), MAX_BASE_CHARS),
+        author=_text(creator.get("username")),
+        tags=[t for t in (_text(tag, MAX_BASE_CHARS) for tag in tags) if t],
+        version_ids=[
+            v["id"] for v in versions if isinstance(v, dict) and (_int(v.get("id")) or 0) > 0
+        ],
     )
 
 
