@@ -19,12 +19,13 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
 from hikaze_mm.errors import HikazeError, UnprocessableError
 from hikaze_mm.hashing import TailHash
+from hikaze_mm.library.download_sources import host_port
 
 MAX_REDIRECTS = 10
 BUFFER_BYTES = 4 * 1024 * 1024
@@ -66,24 +67,25 @@ class Progress:
     bytes_done: int = 0
     bytes_total: int | None = None
     restarted: bool = False  # the server ignored Range: started over
-    file_name: str | None = None  # from Content-Disposition, if it gave one
 
 
-def host_port(url: str) -> str:
-    """``host:port`` of ``url`` (the scheme's port when none is given), lower case."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{(parts.hostname or '').lower()}:{port}"
+_SECRET_KEYS = ("token", "key", "api_key", "apikey", "access_token", "sig", "signature")
 
 
-def _disposition_name(value: str | None) -> str | None:
-    if not value:
-        return None
-    match = re.search(r"filename\*=(?:UTF-8'')?([^;]+)", value, re.I)
-    if match:
-        return unquote(match.group(1).strip().strip('"'))
-    match = re.search(r'filename="?([^";]+)"?', value, re.I)
-    return match.group(1).strip() if match else None
+def redact(url: str) -> str:
+    """``url`` with the values of token-like query parameters and any user info hidden."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query and "@" not in parts.netloc:
+        return url
+    pairs = []
+    for pair in parts.query.split("&") if parts.query else []:
+        key, sep, _value = pair.partition("=")
+        pairs.append(f"{key}=***" if sep and key.lower() in _SECRET_KEYS else pair)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return parts._replace(netloc=netloc, query="&".join(pairs)).geturl()
 
 
 async def _open(
@@ -192,7 +194,6 @@ async def fetch(
         length = resp.content_length
         progress.bytes_total = writer.size + length if length is not None else None
         progress.bytes_done = writer.size
-        progress.file_name = _disposition_name(resp.headers.get("Content-Disposition"))
         before_write(progress)
         await _stream(resp, writer, progress, stopped, on_bytes)
     finally:

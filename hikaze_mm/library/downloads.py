@@ -50,14 +50,9 @@ from hikaze_mm.library.download_fetch import (
     PartWriter,
     Progress,
     fetch,
-)
-from hikaze_mm.library.download_sources_url import (
-    ResolvedSource,
-    check_url,
-    is_url,
     redact,
-    resolve_url,
 )
+from hikaze_mm.library.download_sources import Resolved, SourceSettings, parse_source, resolve
 from hikaze_mm.model_types import AUTOV3_TYPES, canonical_type
 from hikaze_mm.pending.promotion import Promoter
 
@@ -93,15 +88,6 @@ class _Active:
             return 0.0
         (t0, b0), (t1, b1) = self.window[0], self.window[-1]
         return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
-
-
-def _sources_module() -> Any:
-    """``library/download_sources`` (every source form), or None when not installed."""
-    try:
-        from hikaze_mm.library import download_sources
-    except ImportError:
-        return None
-    return download_sources
 
 
 def _render() -> Callable[[str, Mapping[str, str]], str] | None:
@@ -184,21 +170,15 @@ class DownloadService:
         return request
 
     def _check_source(self, request: dict[str, Any]) -> None:
-        source = request["source"]
-        sources = _sources_module()
-        if sources is not None:
-            sources.parse_source(source, self._source_settings())
-        elif not is_url(source):
-            raise ValidationError(f"not a source this release can download: {redact(source)}")
-        else:
-            check_url(source)
-        if is_url(source) and sources is None and "type" not in request:
+        """The source's form is one we read (no network); a plain URL needs a type."""
+        parsed = parse_source(request["source"], self._source_settings())
+        if parsed.kind == "url" and "type" not in request:
             raise ValidationError("a download from a URL needs a type or a folder")
         if not self.config.model_roots:
             raise ValidationError("no model roots are configured: set HIKAZE_MODEL_ROOTS")
 
-    def _source_settings(self) -> Any:
-        return self.config
+    def _source_settings(self) -> SourceSettings:
+        return SourceSettings.from_config(self.config)
 
     def _in_library(self, sha256: str | None) -> str | None:
         if not sha256:
@@ -455,11 +435,8 @@ class DownloadService:
         final = await asyncio.to_thread(self._finish, active.id, part, writer, resolved)
         self._set(active.id, status="done", path=str(final), part_path=None, error=None)
 
-    async def _resolve(self, request: Mapping[str, Any]) -> ResolvedSource:
-        sources = _sources_module()
-        if sources is None:
-            return resolve_url(request["source"], request.get("sha256"))
-        return await sources.resolve(
+    async def _resolve(self, request: Mapping[str, Any]) -> Resolved:
+        return await resolve(
             request["source"],
             self._session_for_loop(),
             self._source_settings(),
@@ -471,7 +448,7 @@ class DownloadService:
         self,
         download_id: int,
         record: Mapping[str, Any],
-        resolved: ResolvedSource,
+        resolved: Resolved,
         expected: str | None,
     ) -> Path:
         """The part file (the one already begun, else a new one in the target folder);
@@ -498,9 +475,7 @@ class DownloadService:
         )  # fmt: skip
         return part
 
-    async def _transfer(
-        self, active: _Active, resolved: ResolvedSource, writer: PartWriter
-    ) -> None:
+    async def _transfer(self, active: _Active, resolved: Resolved, writer: PartWriter) -> None:
         """Fetch the rest, continuing with Range after a dropped connection."""
         target = FetchTarget(
             url=resolved.url,
@@ -539,9 +514,7 @@ class DownloadService:
             self._notify(self._view(self._record(active.id)))
 
     # ------------------------------------------------------------------ into the library
-    def _finish(
-        self, download_id: int, part: Path, writer: PartWriter, resolved: ResolvedSource
-    ) -> Path:
+    def _finish(self, download_id: int, part: Path, writer: PartWriter, resolved: Resolved) -> Path:
         sha = writer.sha.hexdigest()
         final = part.with_name(part.name[: -len(".part")])
 
