@@ -173,12 +173,10 @@ def _site(env: Mapping[str, str], key: str, *, off: bool = False) -> str | None:
 
 @dataclass(frozen=True)
 class DownloadSettings:
-    """Downloads (``HIKAZE_DOWNLOAD_*``): how many run at once (``CONCURRENCY``, default 2;
-    the rest wait queued) and the optional path ``TEMPLATE`` below a type's folder
-    (``{base_model}/{model_name}``...; ``library/path_template.py``)."""
+    """Downloads: how many run at once (``HIKAZE_DOWNLOAD_CONCURRENCY``, default 2; the
+    rest wait queued). Where they go below a type's folder is ``Config.download_template``."""
 
     concurrency: int = 2
-    template: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DownloadSettings:
@@ -187,8 +185,7 @@ class DownloadSettings:
             raise ValueError(
                 f"HIKAZE_DOWNLOAD_CONCURRENCY must be a number from 1 to 16, not {raw!r}"
             )
-        template = env.get("HIKAZE_DOWNLOAD_TEMPLATE", "").strip() or None
-        return cls(concurrency=int(raw), template=template)
+        return cls(concurrency=int(raw))
 
 
 @dataclass(frozen=True)
@@ -226,6 +223,10 @@ class Config:
     # ComfyUI plugin sets it from ComfyUI and the library remembers it for ``serve``).
     output_dir: Path | None = None
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
+    # Where downloads and "Move to template folder" put a model below its type's folder
+    # (``HIKAZE_DOWNLOAD_TEMPLATE``, e.g. ``{base_model}/{author}``; library/path_template.py
+    # checks and renders it); None: straight into the type's folder.
+    download_template: str | None = None
 
     @property
     def images_dir(self) -> Path:
@@ -285,7 +286,7 @@ class Config:
         unread (for callers that do not serve).
         ``civitai`` (a CivitaiSettings) replaces the ``HIKAZE_CIVITAI_*`` settings, ``hf``
         (an HfSettings) the ``HIKAZE_HF_*`` ones, and ``downloads`` (a DownloadSettings)
-        the ``HIKAZE_DOWNLOAD_*`` ones.
+        ``HIKAZE_DOWNLOAD_CONCURRENCY``.
         """
         env = os.environ if env is None else env
         data = Path(data_dir or env.get("HIKAZE_DATA_DIR") or "./data").expanduser().resolve()
@@ -306,6 +307,7 @@ class Config:
         # Settings of a serving process, unread (like the address) by commands that do not.
         overrides.update(_watch_settings(overrides, env if address_from_env else {}))
         overrides.update(_generation_settings(overrides, env))
+        overrides.setdefault("download_template", _download_template(env))
         return cls(
             data_dir=data,
             db_path=db_file,
@@ -361,6 +363,11 @@ def _generation_settings(overrides: dict[str, object], env: Mapping[str, str]) -
     output = overrides.pop("output_dir", None) or env.get("HIKAZE_OUTPUT_DIR") or None
     output_dir = Path(str(output)).expanduser().resolve() if output else None
     return {"record_generations": bool(record), "output_dir": output_dir}
+
+
+def _download_template(env: Mapping[str, str]) -> str | None:
+    """``HIKAZE_DOWNLOAD_TEMPLATE``, trimmed; None when unset or blank."""
+    return env.get("HIKAZE_DOWNLOAD_TEMPLATE", "").strip() or None
 
 
 def _watch_mode(raw: str) -> str:

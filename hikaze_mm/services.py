@@ -50,6 +50,7 @@ from hikaze_mm.library.generations_service import GenerationsService
 from hikaze_mm.library.images_service import ImagesService
 from hikaze_mm.library.inspect_service import InspectService
 from hikaze_mm.library.models_service import ModelsService
+from hikaze_mm.library.organizer import Organizer
 from hikaze_mm.library.probing import BaseProber
 from hikaze_mm.library.scan_walk import roots_from_config
 from hikaze_mm.library.scanner import Scanner
@@ -238,6 +239,7 @@ class Services:
     model_images: ImagesService
     generations: GenerationsService
     inspect: InspectService
+    organizer: Organizer
     pending: PendingService
     legacy_import: LegacyImportJob
     promoter: Promoter
@@ -305,6 +307,9 @@ class Services:
         legacy_import, promoter, migration = _migration(config, db, images, hashes, recover)
         roots = partial(roots_from_config, config)
         scanner = Scanner(db, hashes, roots=roots, images=images, promoter=promoter)
+        organizer = Organizer(db, roots, config.download_template)
+        if recover:
+            organizer.recover()  # converge moves a killed process left half done
         search_index = SearchIndexer(db)
         search_index.start()  # an upgraded library's text index, built in the background
         models = ModelsService(db, images, config)
@@ -329,6 +334,7 @@ class Services:
             model_images=model_images,
             generations=GenerationsService(db, model_images, config.output_dir),
             inspect=InspectService(db),
+            organizer=organizer,
             pending=PendingService(db, images, hashes, promoter, config),
             legacy_import=legacy_import,
             promoter=promoter,

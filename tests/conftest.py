@@ -45,6 +45,7 @@ for _var in (
     "HIKAZE_HF_TOKEN",
     "HIKAZE_WATCH",
     "HIKAZE_RESCAN_INTERVAL",
+    "HIKAZE_DOWNLOAD_TEMPLATE",
 ):
     os.environ.pop(_var, None)
 

@@ -278,6 +278,10 @@ def test_the_hash_cache_keys_a_file_version(library: Library) -> None:
 def test_sidecars_read_and_preview_pixels(library: Library) -> None:
     library.sidecars.record([("/m/a.json", 3, 44, None), ("/x/b.json", 1, 2, None)])
     assert library.sidecars.below(["/m"]) == {"/m/a.json": (3, 44)}
+    assert library.sidecars.rename([("/m/a.json", "/n/a.json"), ("/m/none", "/n/none")]) == 1
+    assert library.sidecars.below(["/n"]) == {"/n/a.json": (3, 44)}
+    assert library.sidecars.below(["/m"]) == {}
+    library.sidecars.rename([("/n/a.json", "/m/a.json")])
     library.sidecars.forget(["/m/a.json"])
     assert library.sidecars.below(["/m"]) == {}
     add_model(library, SHA_A, "/m/a.safetensors")

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from hikaze_mm import __version__
-from hikaze_mm.cli import civitai, download, library, migrate, probe, promote, serve
+from hikaze_mm.cli import civitai, download, library, migrate, organize, probe, promote, serve
 from hikaze_mm.cli import hash as hash_cmd
 from hikaze_mm.cli.common import (
     FAILURE,
@@ -25,7 +25,7 @@ from hikaze_mm.cli.common import (
     report_error,
 )
 
-COMMANDS = (serve, migrate, promote, library, hash_cmd, civitai, probe, download)
+COMMANDS = (serve, migrate, promote, library, hash_cmd, civitai, probe, organize, download)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,6 +54,21 @@ class SidecarStore:
                 marks = ",".join("?" * len(chunk))
                 conn.execute(f"DELETE FROM sidecar_files WHERE path IN ({marks})", chunk)
 
+    def rename(self, moves: Sequence[tuple[str, str]]) -> int:
+        """The rows of sidecars that moved, ``(old path, new path)``, follow them (size,
+        mtime and model kept: a rename keeps the mtime); a row already at a new path is
+        replaced. Returns how many rows moved."""
+        moved = 0
+        with self.db.transaction() as conn:
+            for old, new in moves:
+                if old == new:
+                    continue
+                conn.execute("DELETE FROM sidecar_files WHERE path = ?", (new,))
+                moved += conn.execute(
+                    "UPDATE sidecar_files SET path = ? WHERE path = ?", (new, old)
+                ).rowcount
+        return moved
+
     def has_pixels(self, sha256: str, digest: str) -> bool:
         """Whether the model already has an image with these decoded pixels."""
         row = self.db.conn.execute(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from hikaze_mm.config import Config, ModelRoot
 from hikaze_mm.errors import ValidationError
+from hikaze_mm.library.path_template import render_template
 from hikaze_mm.model_types import canonical_type
 
 SPARE_BYTES = 1024**3  # free space kept beyond the file
@@ -78,17 +79,11 @@ def check_folder(config: Config, folder: str) -> tuple[Path, str]:
     return real, canonical_type(rel[0])
 
 
-def target_folder(
-    config: Config,
-    type_key: str,
-    values: Mapping[str, str],
-    render: Callable[[str, Mapping[str, str]], str] | None,
-) -> Path:
-    """The type's folder, with the configured template's path below it."""
+def target_folder(config: Config, type_key: str, values: Mapping[str, str]) -> Path:
+    """The type's folder, with the path of ``HIKAZE_DOWNLOAD_TEMPLATE`` below it."""
     folder = type_folder(config, type_key)
-    template = config.downloads.template
-    if template and render is not None:
-        sub = render(template, values)
+    if config.download_template:
+        sub = render_template(config.download_template, values)
         if sub:
             folder = folder / sub
     return folder

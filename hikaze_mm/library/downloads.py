@@ -90,14 +90,6 @@ class _Active:
         return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
 
 
-def _render() -> Callable[[str, Mapping[str, str]], str] | None:
-    try:
-        from hikaze_mm.library.path_template import render_template
-    except ImportError:
-        return None
-    return render_template
-
-
 class DownloadService:
     def __init__(
         self, db: Library, config: Config, hashes: HashService, promoter: Promoter
@@ -460,7 +452,7 @@ class DownloadService:
             part = Path(record["part_path"])
         else:
             folder = Path(record["folder"]) if record.get("folder") else place.target_folder(
-                self.config, type_key, resolved.values, _render()
+                self.config, type_key, resolved.values
             )  # fmt: skip
             name = place.clean_file_name(resolved.file_name)
             part = folder / f"{name}.part"

@@ -93,6 +93,18 @@ class BulkDelete:
 
 
 @dataclass(frozen=True)
+class ModelMove:
+    """Move models: each to its template folder (``template``; None: the configured one),
+    or to ``folder`` (absolute, or relative to the model's type folder). ``dry_run``
+    plans without touching anything."""
+
+    sha256s: tuple[str, ...]
+    template: str | None = None
+    folder: str | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
 class TagCreate:
     """A new tag: a normalized name, a ``#rrggbb`` color or None."""
 

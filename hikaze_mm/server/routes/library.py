@@ -22,6 +22,7 @@ from hikaze_mm.server.http import (
 )
 from hikaze_mm.server.requests import edits as parse
 from hikaze_mm.server.requests.jobs import probe_every
+from hikaze_mm.server.requests.moves import model_move
 
 routes = web.RouteTableDef()
 
@@ -68,6 +69,14 @@ async def bulk_delete(request: web.Request) -> web.Response:
     """``{"sha256s": [...], "delete_file": bool}``: a summary of what was deleted."""
     deletion = parse.bulk_delete(await read_json(request))
     return json_response(await run_sync(services(request).models.bulk_delete, deletion))
+
+
+@routes.post("/api/models/move")
+async def move_models(request: web.Request) -> web.Response:
+    """``{"sha256s": [...], "template"?, "dry_run"?}`` or ``{"sha256", "folder", "dry_run"?}``:
+    ``{counts, results: [{sha256, from, to, status, error}]}`` (``organizer``)."""
+    move = model_move(await read_json(request))
+    return json_response(await run_sync(services(request).organizer.move, move))
 
 
 @routes.post("/api/models/probe")
