@@ -164,8 +164,9 @@ class DownloadService:
     def _check_source(self, request: dict[str, Any]) -> None:
         """The source's form is one we read (no network); a plain URL needs a type."""
         parsed = parse_source(request["source"], self._source_settings())
-        if parsed.kind == "url" and "type" not in request:
-            raise ValidationError("a download from a URL needs a type or a folder")
+        if parsed.kind in ("url", "hf") and "type" not in request:
+            where = "a URL" if parsed.kind == "url" else "Hugging Face"
+            raise ValidationError(f"a download from {where} needs a type or a folder")
         if not self.config.model_roots:
             raise ValidationError("no model roots are configured: set HIKAZE_MODEL_ROOTS")
 
