@@ -258,8 +258,10 @@ class DownloadService:
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the running downloads (they stay queued, to resume on the next start)."""
-        self._closed = True
-        loop, thread = self._loop, self._thread
+        with self._lock:
+            self._closed = True
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
         if loop is None or thread is None:
             return
         with self._lock:
@@ -272,6 +274,8 @@ class DownloadService:
             log.warning("downloads did not stop in time: %s", exc)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
+        if not thread.is_alive():
+            loop.close()
 
     async def _shutdown(self) -> None:
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -328,17 +332,18 @@ class DownloadService:
 
     # ------------------------------------------------------------------ the loop
     def _kick(self) -> None:
-        """Start what the queue allows (on the download thread)."""
-        if self._closed:
-            return
+        """Start what the queue allows (on the download thread, started the first time)."""
         with self._lock:
+            if self._closed:
+                return
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
                 self._thread = threading.Thread(
                     target=self._loop.run_forever, name="hikaze-downloads", daemon=True
                 )
                 self._thread.start()
-        self._loop.call_soon_threadsafe(self._pump)
+            loop = self._loop
+        loop.call_soon_threadsafe(self._pump)
 
     def _pump(self) -> None:
         if self._closed:
