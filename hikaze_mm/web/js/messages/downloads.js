@@ -14,7 +14,6 @@ export default {
   "downloads.start": "Download",
   "downloads.queued": "Queued {name}",
   "downloads.alreadyHave": "Already in the library: {name}",
-  "downloads.startFailed": "The download could not be queued",
   "downloads.queue": "Queue and history",
   "downloads.none": "No downloads yet.",
   "downloads.loadFailed": "The downloads could not be loaded: {error}",
