@@ -46,6 +46,7 @@ for _var in (
     "HIKAZE_WATCH",
     "HIKAZE_RESCAN_INTERVAL",
     "HIKAZE_DOWNLOAD_TEMPLATE",
+    "HIKAZE_DOWNLOAD_CONCURRENCY",
 ):
     os.environ.pop(_var, None)
 

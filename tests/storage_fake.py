@@ -63,7 +63,9 @@ class FakeStorage:
             return web.Response(status=404, text="no such file")
         size = path.stat().st_size
         start = _range_start(request.headers.get("Range"))
-        if self.ignore_range or start is None or start >= size:
+        if start is not None and start >= size and not self.ignore_range:
+            return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+        if self.ignore_range or start is None:
             start = 0
         status = 206 if start else 200
         resp = web.StreamResponse(status=status)

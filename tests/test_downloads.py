@@ -274,3 +274,28 @@ def test_concurrency_caps_running_downloads(
     finally:
         with_services.close()
     assert os.path.exists(models_root / "loras" / "c1.safetensors")
+
+
+def test_a_part_file_already_whole_is_verified_without_fetching_it_again(
+    services: Services, storage: FakeStorage, models_root: Path
+) -> None:
+    """Killed while verifying: the next start asks for the rest (416: there is none),
+    verifies the part file and promotes it."""
+    data = payload(2 * MIB, seed=30)
+    sha = hashlib.sha256(data).hexdigest()
+    storage.put("whole.safetensors", data)
+    part = models_root / "loras" / "whole.safetensors.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data)
+    url = storage.file_url("whole.safetensors")
+    left = services.db.downloads.add(
+        url, status="verifying", type="loras", part_path=str(part), folder=str(part.parent),
+        request={"source": url, "type": "loras", "sha256": sha}, expected_sha256=sha,
+    )  # fmt: skip
+    assert services.downloads.recover() == 1
+    view = finished(services, left)
+    assert view["status"] == "done", view
+    assert view["path"] == str(models_root / "loras" / "whole.safetensors")
+    assert storage.served_bytes == 0
+    assert [h.get("Range") for h in storage.headers_seen()] == [f"bytes={len(data)}-"]
+    assert services.db.models.get(sha) is not None

@@ -128,6 +128,12 @@ def _range_start(resp: aiohttp.ClientResponse) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _whole_size(resp: aiohttp.ClientResponse) -> int | None:
+    """The file's size a 416 names (``Content-Range: bytes */N``), or None."""
+    match = re.fullmatch(r"bytes \*/(\d+)", resp.headers.get("Content-Range", "").strip())
+    return int(match.group(1)) if match else None
+
+
 class PartWriter:
     """Appends to a part file and hashes what it writes (SHA-256, and the AutoV3 tail)."""
 
@@ -186,6 +192,15 @@ async def fetch(
     ``before_write`` may refuse (free space) once the size is known; ``stopped`` is
     polled between chunks (DownloadStopped)."""
     resp, _seen = await _open(session, target, writer.size)
+    if resp.status == 416 and writer.size:  # the part may hold the whole file already
+        whole = _whole_size(resp)
+        resp.release()
+        if whole == writer.size:
+            progress.bytes_total = progress.bytes_done = writer.size
+            return
+        await asyncio.to_thread(writer.restart)
+        progress.restarted = True
+        resp, _seen = await _open(session, target, 0)
     try:
         _refuse(resp, target)
         if writer.size and (resp.status != 206 or _range_start(resp) != writer.size):
