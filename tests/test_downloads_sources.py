@@ -131,3 +131,20 @@ def test_hugging_face_forms_download_with_the_lfs_sha256(
         assert svc.db.models.get(sha) is not None
     storage = hf.storage_requests()
     assert storage and all("Authorization" not in h for _p, _q, h in storage)
+
+
+def test_the_download_template_places_a_civitai_model(
+    tmp_path: Path, models_root: Path, fake: FakeCivitai, storage: FakeStorage
+) -> None:
+    sha = publish(fake, storage, payload(MIB, seed=44))
+    env = {
+        "HIKAZE_CIVITAI_URL": fake.url,
+        "HIKAZE_CIVITAI_TOKEN": TOKEN,
+        "HIKAZE_DOWNLOAD_TEMPLATE": "{base_model}/{author}",
+    }
+    for svc in open_services(tmp_path, models_root, env):
+        view = finished(svc, svc.downloads.enqueue("civitai:101")["id"])
+        assert view["status"] == "done", view
+        expected = models_root / "loras" / "SDXL 1.0" / "alice" / "alpha.safetensors"
+        assert view["path"] == str(expected) and expected.is_file()
+        assert svc.db.models.get(sha)["path"] == str(expected)
