@@ -153,6 +153,29 @@ def test_a_killed_server_resumes_its_download_with_range(
         stop(again)
 
 
+def test_the_cli_queues_in_the_server_that_holds_the_library(
+    tmp_path: Path, storage: FakeStorage
+) -> None:
+    data = payload(MIB, seed=24)
+    storage.put("served.safetensors", data)
+    root, data_dir = tmp_path / "models", tmp_path / "data"
+    root.mkdir()
+    server = start_server(data_dir, tmp_path, root=root)
+    try:
+        common = ["--data-dir", str(data_dir), "--models-root", str(root)]
+        done = run_cli("download", storage.file_url("served.safetensors"), "--type", "vae", *common)
+        assert done.returncode == 0, done.stderr
+        assert "downloading there" in done.stderr
+        final = root / "vae" / "served.safetensors"
+        assert done.stdout.split() == [hashlib.sha256(data).hexdigest(), str(final)]
+        listed = server_json(server, "api/downloads")
+        assert [(v["status"], v["path"]) for v in listed] == [("done", str(final))]
+        again = run_cli("download", "--list", *common)
+        assert again.returncode == 0 and str(final) in again.stdout
+    finally:
+        stop(server)
+
+
 def test_the_cli_downloads_with_a_bar_and_lists(tmp_path: Path, storage: FakeStorage) -> None:
     data = payload(MIB, seed=23)
     storage.put("cli.safetensors", data)

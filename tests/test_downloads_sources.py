@@ -5,6 +5,7 @@ and the model lands in the library with its SHA-256 (and Civitai's ``meta.civita
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,9 @@ def test_every_civitai_form_downloads_into_the_library(
     storage: FakeStorage,
     models_root: Path,
     form: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     data = payload(MIB, seed=40)
     sha = publish(fake, storage, data)
     source = form.format(site=fake.url, sha=sha, autov2=sha[:10])
@@ -86,6 +89,7 @@ def test_every_civitai_form_downloads_into_the_library(
     assert downloads and all(h.get("Authorization") == f"Bearer {TOKEN}" for h in downloads)
     assert no_token_reached(storage)
     assert TOKEN not in str(civitai_services.downloads.list())
+    assert caplog.records and TOKEN not in caplog.text  # nothing logged carries it
 
 
 def test_a_civitai_download_without_a_token_names_the_setting(
