@@ -299,3 +299,15 @@ def test_a_part_file_already_whole_is_verified_without_fetching_it_again(
     assert storage.served_bytes == 0
     assert [h.get("Range") for h in storage.headers_seen()] == [f"bytes={len(data)}-"]
     assert services.db.models.get(sha) is not None
+
+
+def test_a_download_can_be_saved_under_the_name_a_workflow_gives(
+    services: Services, storage: FakeStorage, models_root: Path
+) -> None:
+    storage.put("x.safetensors", payload(MIB, seed=31))
+    url = storage.file_url("x.safetensors")
+    with pytest.raises(ValidationError):
+        services.downloads.enqueue(url, type="loras", file_name="../escape.safetensors")
+    queued = services.downloads.enqueue(url, type="loras", file_name="wanted_name.safetensors")
+    view = finished(services, queued["id"])
+    assert view["path"] == str(models_root / "loras" / "wanted_name.safetensors"), view

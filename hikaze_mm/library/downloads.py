@@ -52,7 +52,13 @@ from hikaze_mm.library.download_fetch import (
     fetch,
     redact,
 )
-from hikaze_mm.library.download_sources import Resolved, SourceSettings, parse_source, resolve
+from hikaze_mm.library.download_sources import (
+    Resolved,
+    SourceSettings,
+    file_name_of,
+    parse_source,
+    resolve,
+)
 from hikaze_mm.model_types import AUTOV3_TYPES, canonical_type
 from hikaze_mm.pending.promotion import Promoter
 
@@ -114,10 +120,16 @@ class DownloadService:
         folder: str | None = None,
         file_id: int | None = None,
         sha256: str | None = None,
+        *,
+        file_name: str | None = None,
     ) -> dict[str, Any]:
         """Queue a download; ``{id, status}`` (``done`` at once when the library holds the
-        expected hash). Bad input is a ValidationError and queues nothing."""
+        expected hash). ``file_name`` saves it under that name instead of the source's (a
+        workflow's loader names the file so). Bad input is a ValidationError and queues
+        nothing."""
         request = self._check_request(source, type, folder, file_id, sha256)
+        if file_name:
+            request["file_name"] = file_name_of(file_name)
         known = self._in_library(request.get("sha256"))
         if known is not None:
             new_id = self.db.downloads.add(
@@ -460,7 +472,7 @@ class DownloadService:
             folder = Path(record["folder"]) if record.get("folder") else place.target_folder(
                 self.config, type_key, resolved.values
             )  # fmt: skip
-            name = place.clean_file_name(resolved.file_name)
+            name = place.clean_file_name(record["request"].get("file_name") or resolved.file_name)
             part = folder / f"{name}.part"
         part.parent.mkdir(parents=True, exist_ok=True)
         part.touch()  # the part file shows the download's place from its start
