@@ -6,7 +6,8 @@ answering as the Hub does, for the files a test adds (``add_file``):
   for the paths that exist; an unknown repo is 401 with ``X-Error-Code: RepoNotFound``
   (the Hub's answer to a caller without a token), an unknown revision 404
   ``RevisionNotFound``, a gated repo without the token 401 ``GatedRepo``;
-* ``GET|HEAD [/datasets]/{owner}/{name}/resolve/{rev}/{path}`` serves a small (non-LFS) file
+* ``GET|HEAD [/datasets]/{owner}/{name}/resolve/{rev}/{path}`` (or ``/{name}/…``, a repo
+  without an owner such as ``gpt2``) serves a small (non-LFS) file
   itself and redirects (302) an LFS file to the storage, on a second port like the Hub's
   CDN, so a token that follows the redirect shows; ``/blob/`` is the file's web page.
 
@@ -98,7 +99,8 @@ class FakeHub:
 
     def _files(self, request: web.Request, repo_type: str) -> dict[str, HfFile]:
         """The repo's files at the request's revision, or the Hub's error."""
-        repo = f"{request.match_info['owner']}/{request.match_info['name']}"
+        owner = request.match_info.get("owner")
+        repo = f"{owner}/{request.match_info['name']}" if owner else request.match_info["name"]
         revisions = self.repos.get((repo_type, repo))
         if revisions is None:
             raise _hub_error(401, "RepoNotFound", "Repository not found")
@@ -156,12 +158,13 @@ class FakeHub:
             loop = asyncio.new_event_loop()
             self._loop = loop
             app = web.Application()
-            route = r"/{owner}/{name}/{kind:resolve|blob}/{rev}/{path:.+}"
-            app.router.add_post(
-                r"/api/{type:models|datasets}/{owner}/{name}/paths-info/{rev}", self._paths_info
-            )
-            app.router.add_get(route, self._resolve)
-            app.router.add_get("/datasets" + route, self._resolve)
+            file = r"{kind:resolve|blob}/{rev}/{path:.+}"
+            info = r"/api/{type:models|datasets}/{owner}/{name}/paths-info/{rev}"
+            app.router.add_post(info, self._paths_info)
+            app.router.add_post(info.replace("{owner}/", ""), self._paths_info)  # "gpt2"
+            app.router.add_get("/datasets/{owner}/{name}/" + file, self._resolve)
+            app.router.add_get("/{owner}/{name}/" + file, self._resolve)
+            app.router.add_get("/{name}/" + file, self._resolve)
             app.router.add_get("/lfs/{sha}", self._storage)
             runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
             loop.run_until_complete(runner.setup())

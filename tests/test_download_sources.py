@@ -289,6 +289,35 @@ async def test_an_unreachable_site_names_the_site_never_the_token() -> None:
         assert exc.status == 502
 
 
+async def test_an_api_redirect_elsewhere_is_followed_without_the_token(
+    fake: FakeCivitai, nsfw: FakeCivitai
+) -> None:
+    publish_alpha(nsfw)
+    fake.versions[101] = Reply(302, headers={"Location": f"{nsfw.url}/api/v1/model-versions/101"})
+    fake.models[11] = Reply(301, headers={"Location": "/api/v1/models/12"})  # same host
+    fake.models[12] = Reply(body=nsfw.models[11].body)
+    got = await resolved("civitai:101", settings_for(fake, civitai_token=TOKEN))
+    assert got.civitai is not None and got.civitai["version_id"] == 101
+    assert got.values["author"] == "alice"
+    asked = {path: headers.get("Authorization") for path, headers in fake.requests}
+    assert asked == {
+        "/api/v1/model-versions/101": f"Bearer {TOKEN}",
+        "/api/v1/models/11?nsfw=true": f"Bearer {TOKEN}",
+        "/api/v1/models/12": f"Bearer {TOKEN}",
+    }
+    assert [(p, "Authorization" in h) for p, h in nsfw.requests] == [
+        ("/api/v1/model-versions/101", False)
+    ]
+
+
+async def test_a_site_that_does_not_answer_in_time(fake: FakeCivitai) -> None:
+    fake.versions[1] = Reply(body={}, hold=True)
+    timeout = aiohttp.ClientTimeout(total=0.5)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        with pytest.raises(SourceUnreachable, match=f"no answer from Civitai \\({fake.url}\\)"):
+            await resolve("civitai:1", session, settings_for(fake))
+
+
 async def test_civitai_errors_and_malformed_answers(fake: FakeCivitai) -> None:
     fake.versions[1] = Reply(500, {"error": "boom"})
     fake.versions[2] = Reply(401, {"error": "unauthorized"})
@@ -376,6 +405,10 @@ async def test_hugging_face_revisions_datasets_small_files_and_the_bytes(hf: Fak
     assert dataset == await resolved(
         f"{hf.url}/datasets/acme/pics/blob/main/data/x.safetensors", settings
     )
+    hf.add_file("gpt2", "model.safetensors", WEIGHTS)
+    legacy = await resolved(f"{hf.url}/gpt2/resolve/main/model.safetensors", settings)
+    assert legacy.url == f"{hf.url}/gpt2/resolve/main/model.safetensors"
+    assert (legacy.values["author"], legacy.values["model_name"]) == ("", "gpt2")
     small = await resolved("hf:acme/flux-tools/config.json", settings)
     assert (small.sha256, small.size) == (None, 2)  # not in LFS: the Hub lists no SHA-256
     given = await resolved("hf:acme/flux-tools/config.json", settings, sha256=A)
@@ -550,6 +583,9 @@ def test_file_names_are_cleaned() -> None:
         "CON.safetensors": "_CON.safetensors",
         "nul": "_nul",
         "café.safetensors": "café.safetensors",
+        "cafe\u0301.pt": "café.pt",  # NFC
+        "evil\u202egpj.safetensors": "evil_gpj.safetensors",  # no right-to-left override
+        "a\u2028b\x85c.pt": "a_b_c.pt",
     }
     assert {raw: file_name_of(raw) for raw in cases} == cases
     long = file_name_of("é" * 300 + ".safetensors")

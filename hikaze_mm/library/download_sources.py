@@ -38,7 +38,13 @@ import aiohttp
 from yarl import URL
 
 from hikaze_mm.config import DEFAULT_CIVITAI_URL, DEFAULT_HF_URL, Config
-from hikaze_mm.errors import ForbiddenError, NotFoundError, UpstreamError, ValidationError
+from hikaze_mm.errors import (
+    ForbiddenError,
+    HikazeError,
+    NotFoundError,
+    UpstreamError,
+    ValidationError,
+)
 from hikaze_mm.library.civitai_client import USER_AGENT, proxy_for
 from hikaze_mm.library.civitai_schema import (
     CivitaiBadResponse,
@@ -86,7 +92,10 @@ _AIR = re.compile(
 )
 _REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 _SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:")
-_UNSAFE_NAME_CHARS = re.compile(r'[<>:"|?*\x00-\x1f\x7f]')
+_UNSAFE_NAME_CHARS = re.compile(r'[<>:"|?*]')
+# Control and format characters (a right-to-left override would disguise an extension),
+# line and paragraph separators, lone surrogates.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _WINDOWS_RESERVED = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.IGNORECASE)
 _DOWNLOAD_QUERY = ("type", "format", "size", "fp")
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -222,6 +231,7 @@ def file_name_of(raw: str) -> str:
     name = unicodedata.normalize("NFC", raw).strip()
     if "/" in name or "\\" in name or name in (".", ".."):
         raise SourceError(f"the source's file name {raw[:80]!r} is a path, not a file name")
+    name = "".join("_" if unicodedata.category(c) in _UNSAFE_CATEGORIES else c for c in name)
     name = _UNSAFE_NAME_CHARS.sub("_", name).lstrip(". ").rstrip(". ")
     name = re.sub(r"\s+", " ", name)
     if not name.strip("_ "):
@@ -488,6 +498,8 @@ class _Http:
                     if resp.status not in _REDIRECTS or not location:
                         return await self._answer(resp, name, missing, hf)
                     url = str(resp.url.join(URL(location)))
+        except HikazeError:
+            raise
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             raise SourceUnreachable(f"no answer from {name} ({where}) in time") from None
         except (aiohttp.ClientError, OSError, ValueError) as exc:
@@ -737,7 +749,7 @@ async def _resolve_hf(parsed: ParsedSource, http: _Http, expected: str | None) -
     prefix = "datasets/" if parsed.repo_type == "datasets" else ""
     url = f"{site}/{prefix}{repo}/resolve/{rev}/{quote(path)}"
     token = http.settings.hf_token
-    owner, _, name = repo.partition("/")
+    owner, _, name = repo.rpartition("/")  # "gpt2": no owner
     return Resolved(
         kind="hf",
         url=url,
