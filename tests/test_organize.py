@@ -29,6 +29,7 @@ from hikaze_mm.library.requests import ModelMove
 from hikaze_mm.services import Services
 from tests.helpers import REPO, cli_env, run_cli, same_origin_headers, write_model
 from tests.library_helpers import assert_error, services_of
+from tests.waiting import wait_until
 
 INFO = {
     "id": 101,
@@ -321,6 +322,33 @@ def test_a_scan_between_the_rename_and_the_commit_relinks_without_hashing(
     assert organizer.converge(record["sha256"]) is True
     assert services.db.models.get(record["sha256"])["path"] == plan.target
     assert (models_root / "loras" / "later" / "alpha.civitai.info").is_file()
+
+
+def test_the_watcher_sees_a_move_as_nothing_new(services: Services, models_root: Path) -> None:
+    """With the watcher on, a move raises file events in both folders: its scans find the
+    model where the library says it is, hash nothing and queue nothing."""
+    record = _lora(services, models_root)
+    services.start_watching()
+    try:
+        assert services.scanner.status()["watch"]["mode"] == "watching"
+        before = services.scanner.watch.incremental_scans
+        result = _move(services, record["sha256"], template=TEMPLATE)["results"][0]
+        assert result["status"] == "moved"
+        wait_until(
+            lambda: (
+                services.scanner.watch.incremental_scans > before
+                and not services.scanner.job.running
+            ),
+            timeout=20,
+            message="the watcher to scan the folders of the move",
+        )
+        report = services.scanner.status()["last_report"]
+        counts = report["counts"]
+        assert (counts["hashed"], counts["new"], counts["moved"]) == (0, 0, 0), report
+        assert services.db.pending.count() == 0
+        assert services.db.models.get(record["sha256"])["path"] == result["to"]
+    finally:
+        services.watcher.close()
 
 
 # ---------------------------------------------------------------- crashes (SIGKILL)

@@ -94,6 +94,12 @@ def _stat(path: str) -> Stat | None:
         return None
 
 
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc)
+
+
 def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     counts = {status: 0 for status in STATUSES}
     for result in results:
@@ -233,7 +239,7 @@ class Organizer:
                 entry = self.begin(plan)
                 self.transfer(plan, entry)
             except (OSError, MoveRefused) as exc:
-                detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                detail = _describe(exc)
                 with contextlib.suppress(OSError, MoveRefused):
                     if self.converge(sha):  # the file moved after all (a failed delete)
                         return _result(sha, source, target, "moved", detail)

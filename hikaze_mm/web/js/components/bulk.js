@@ -1,11 +1,13 @@
 // Bulk actions of the Library: a selection of models (checkbox per card, Shift-click for a
 // range, "Select all" of the whole filtered set), and a bar that adds or removes tags,
-// fetches from Civitai or deletes the selection, each ending with one summary toast.
+// fetches from Civitai or deletes the selection, each ending with one summary toast, or
+// moves it to its template folder (components/move-dialog.js: the result per model).
 
 import { get, post } from "../api.js";
 import { h } from "../../comfy/shared/dom.js";
 import { t } from "../i18n.js";
 import { confirmDelete } from "./card-actions.js";
+import { openMoveDialog } from "./move-dialog.js";
 import { toast, toastError } from "./toast.js";
 
 const PAGE = 500;
@@ -200,6 +202,12 @@ export function createBulk(hooks) {
     ["add", () => bulkTags(selected, hooks, "add")],
     ["remove", () => bulkTags(selected, hooks, "remove")],
     ["civitai", () => bulkCivitai(selected, hooks)],
+    [
+      "move",
+      async () => {
+        if (await openMoveDialog([...selected])) hooks.afterChange("move");
+      },
+    ],
     [
       "delete",
       async () => {

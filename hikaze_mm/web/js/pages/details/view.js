@@ -1,11 +1,12 @@
 // The details panel in view mode: the metadata as text, and the file's facts (hashes with
-// copy buttons, path, size, dates, the Civitai page and lookup).
+// copy buttons, path and "Move to template folder", size, dates, the Civitai page and lookup).
 
-import { bumpImageVersion, post } from "../../api.js";
+import { bumpImageVersion, get, post } from "../../api.js";
 import { copyText, h } from "../../../comfy/shared/dom.js";
 import { formatBytes } from "../../../comfy/shared/format.js";
 import { formatDate } from "../../format.js";
 import { t } from "../../i18n.js";
+import { openMoveDialog } from "../../components/move-dialog.js";
 import { toast, toastError } from "../../components/toast.js";
 import { fieldList, tagList } from "../../components/widgets.js";
 import { linksOf, promptsOf } from "./state.js";
@@ -102,12 +103,41 @@ export function info(ctx, record) {
           copyButton(t("details.copyAutov2"), autov2),
         ),
       ],
-      [t("details.path"), h("code", { class: "path" }, record.path || "")],
+      [
+        t("details.path"),
+        h("span", { class: "hash-row" }, h("code", { class: "path" }, record.path || ""), moveButton(ctx, record)),
+      ],
       [t("details.size"), formatBytes(record.size_bytes)],
       [t("details.created"), formatDate(record.created_at)],
       [t("details.lastUsed"), formatDate(record.last_used_at)],
       [t("details.civitai"), civitaiRow(ctx, record)],
     ]),
+  );
+}
+
+/** "Move to template folder": the move dialog for this model; the panel then shows the
+ * new path (not while editing: the answer would redraw the form). */
+function moveButton(ctx, record) {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "btn btn-small",
+      dataset: { action: "move" },
+      disabled: ctx.editing || record.missing,
+      onclick: async () => {
+        if (!(await openMoveDialog([record.sha256]))) return;
+        try {
+          const fresh = await get(`models/${record.sha256}`);
+          if (!ctx.current || ctx.current.sha256 !== fresh.sha256) return;
+          ctx.render(fresh);
+          ctx.onSaved(fresh);
+        } catch (err) {
+          toastError(err);
+        }
+      },
+    },
+    t("library.move.action"),
   );
 }
 
