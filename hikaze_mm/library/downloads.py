@@ -220,6 +220,10 @@ class DownloadService:
     def resume(self, download_id: int) -> dict[str, Any]:
         with self._lock:
             record = self._record(download_id)
+            active = self._active.get(download_id)
+            if active is not None and active.stop == "pause":  # not stopped yet: go on
+                active.stop = None
+                return self._view(record)
             if record["status"] not in ("paused", "failed"):
                 raise ConflictError(f"download {download_id} is {record['status']}: cannot resume")
             view = self._set(download_id, status="queued", error=None)
