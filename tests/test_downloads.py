@@ -311,3 +311,6 @@ def test_a_download_can_be_saved_under_the_name_a_workflow_gives(
     queued = services.downloads.enqueue(url, type="loras", file_name="wanted_name.safetensors")
     view = finished(services, queued["id"])
     assert view["path"] == str(models_root / "loras" / "wanted_name.safetensors"), view
+    nested = services.downloads.enqueue(url, type="loras", file_name="sdxl\\styles/ink.safetensors")
+    view = finished(services, nested["id"])
+    assert view["path"] == str(models_root / "loras" / "sdxl" / "styles" / "ink.safetensors"), view

@@ -124,12 +124,13 @@ class DownloadService:
         file_name: str | None = None,
     ) -> dict[str, Any]:
         """Queue a download; ``{id, status}`` (``done`` at once when the library holds the
-        expected hash). ``file_name`` saves it under that name instead of the source's (a
-        workflow's loader names the file so). Bad input is a ValidationError and queues
-        nothing."""
+        expected hash). ``file_name`` (``name.ext`` or ``sub/name.ext``, below the type's
+        folder: a workflow's loader names the file so) replaces the source's name. Bad
+        input is a ValidationError and queues nothing."""
         request = self._check_request(source, type, folder, file_id, sha256)
         if file_name:
-            request["file_name"] = file_name_of(file_name)
+            parts = file_name.replace("\\", "/").split("/")
+            request["file_name"] = "/".join(file_name_of(part) for part in parts)
         known = self._in_library(request.get("sha256"))
         if known is not None:
             new_id = self.db.downloads.add(
@@ -473,11 +474,7 @@ class DownloadService:
         if record.get("part_path"):
             part = Path(record["part_path"])
         else:
-            folder = Path(record["folder"]) if record.get("folder") else place.target_folder(
-                self.config, type_key, resolved.values
-            )  # fmt: skip
-            name = place.clean_file_name(record["request"].get("file_name") or resolved.file_name)
-            part = folder / f"{name}.part"
+            part = self._new_part(record, type_key, resolved)
         part.parent.mkdir(parents=True, exist_ok=True)
         part.touch()  # the part file shows the download's place from its start
         meta = {"kind": resolved.kind, "civitai": resolved.civitai, "values": dict(resolved.values)}
@@ -488,6 +485,22 @@ class DownloadService:
             bytes_total=resolved.size,
         )  # fmt: skip
         return part
+
+    def _new_part(self, record: Mapping[str, Any], type_key: str, resolved: Resolved) -> Path:
+        """``<folder>/<name>.part``: the folder asked for, else the type's folder with the
+        template below it; a name the request gives (``sub/name.ext``, as a workflow's
+        loader names it: relative to the type's folder, no template) wins."""
+        given = record["request"].get("file_name")
+        if record.get("folder"):
+            folder = Path(record["folder"])
+        elif given:
+            folder = place.type_folder(self.config, type_key)
+        else:
+            folder = place.target_folder(self.config, type_key, resolved.values)
+        if given:
+            *subfolders, name = given.split("/")
+            return folder.joinpath(*subfolders) / f"{name}.part"
+        return folder / f"{place.clean_file_name(resolved.file_name)}.part"
 
     async def _transfer(self, active: _Active, resolved: Resolved, writer: PartWriter) -> None:
         """Fetch the rest, continuing with Range after a dropped connection."""
