@@ -172,6 +172,23 @@ def _site(env: Mapping[str, str], key: str, *, off: bool = False) -> str | None:
 
 
 @dataclass(frozen=True)
+class DownloadSettings:
+    """Downloads: how many run at once (``HIKAZE_DOWNLOAD_CONCURRENCY``, default 2; the
+    rest wait queued). Where they go below a type's folder is ``Config.download_template``."""
+
+    concurrency: int = 2
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DownloadSettings:
+        raw = env.get("HIKAZE_DOWNLOAD_CONCURRENCY", "").strip() or "2"
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 16:
+            raise ValueError(
+                f"HIKAZE_DOWNLOAD_CONCURRENCY must be a number from 1 to 16, not {raw!r}"
+            )
+        return cls(concurrency=int(raw))
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     db_path: Path
@@ -205,6 +222,7 @@ class Config:
     # ComfyUI's output folder, where recorded generations live (``HIKAZE_OUTPUT_DIR``; the
     # ComfyUI plugin sets it from ComfyUI and the library remembers it for ``serve``).
     output_dir: Path | None = None
+    downloads: DownloadSettings = field(default_factory=DownloadSettings)
     # Where downloads and "Move to template folder" put a model below its type's folder
     # (``HIKAZE_DOWNLOAD_TEMPLATE``, e.g. ``{base_model}/{author}``; library/path_template.py
     # checks and renders it); None: straight into the type's folder.
@@ -267,7 +285,8 @@ class Config:
         ``HIKAZE_HOST``, ``HIKAZE_PORT``, ``HIKAZE_WATCH`` and ``HIKAZE_RESCAN_INTERVAL``
         unread (for callers that do not serve).
         ``civitai`` (a CivitaiSettings) replaces the ``HIKAZE_CIVITAI_*`` settings, ``hf``
-        (an HfSettings) the ``HIKAZE_HF_*`` ones.
+        (an HfSettings) the ``HIKAZE_HF_*`` ones, and ``downloads`` (a DownloadSettings)
+        ``HIKAZE_DOWNLOAD_CONCURRENCY``.
         """
         env = os.environ if env is None else env
         data = Path(data_dir or env.get("HIKAZE_DATA_DIR") or "./data").expanduser().resolve()
@@ -284,6 +303,7 @@ class Config:
         _check_worker_strategy(overrides.get("worker_conf_strategy", DEFAULT_WORKER_STRATEGY))
         civitai = overrides.pop("civitai", None) or CivitaiSettings.from_env(env)
         overrides["hf"] = overrides.get("hf") or HfSettings.from_env(env)
+        overrides.setdefault("downloads", DownloadSettings.from_env(env))
         # Settings of a serving process, unread (like the address) by commands that do not.
         overrides.update(_watch_settings(overrides, env if address_from_env else {}))
         overrides.update(_generation_settings(overrides, env))

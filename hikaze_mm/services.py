@@ -46,6 +46,7 @@ from hikaze_mm.legacy.snapshots import remove_stale_snapshots
 from hikaze_mm.library.autov3_backfill import AutoV3Backfill
 from hikaze_mm.library.civitai import CivitaiService
 from hikaze_mm.library.download_sources import SourceSettings
+from hikaze_mm.library.downloads import DownloadService
 from hikaze_mm.library.generations_service import GenerationsService
 from hikaze_mm.library.images_service import ImagesService
 from hikaze_mm.library.inspect_service import InspectService
@@ -254,6 +255,7 @@ class Services:
     updates: UpdateService
     prober: BaseProber
     autov3: AutoV3Backfill
+    downloads: DownloadService
     jobs: JobRegistry
     lock: ProcessLock
 
@@ -325,6 +327,9 @@ class Services:
         updates = UpdateService(db, config.civitai, bucket=civitai.bucket)
         owners = (scanner, legacy_import, migration, prober, civitai, updates, search_index, autov3)
         jobs = JobRegistry(owner.job for owner in owners)
+        downloads = DownloadService(db, config, hashes, promoter)
+        if recover:  # this process alone works on the library: its downloads go on
+            downloads.recover()
         return cls(
             config=config,
             db=db,
@@ -335,7 +340,7 @@ class Services:
             model_images=model_images,
             generations=GenerationsService(db, model_images, config.output_dir),
             inspect=InspectService(db),
-            workflows=WorkflowService(db, SourceSettings.from_config(config)),
+            workflows=WorkflowService(db, SourceSettings.from_config(config), downloads.enqueue),
             organizer=organizer,
             pending=PendingService(db, images, hashes, promoter, config),
             legacy_import=legacy_import,
@@ -350,6 +355,7 @@ class Services:
             updates=updates,
             prober=prober,
             autov3=autov3,
+            downloads=downloads,
             jobs=jobs,
             lock=lock,
         )
@@ -368,6 +374,7 @@ class Services:
         a hash chunk, a folder, a legacy row), then close the library."""
         self.watcher.close()
         self.civitai.close_lookups()
+        self.downloads.close()
         stuck = self.jobs.close(timeout)
         if stuck:
             log.warning("jobs still running at close: %s", ", ".join(stuck))

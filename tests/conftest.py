@@ -13,8 +13,15 @@ from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
 
 # The browser tests' fixtures (browser, library, live, page; Playwright loads lazily), the
-# real ComfyUI's, ``fake``, our Civitai stand-in, and ``hf``, our Hugging Face one.
-pytest_plugins = ["tests.browser", "tests.comfyui_harness", "tests.civitai_fake", "tests.hf_fake"]
+# real ComfyUI's, ``fake``, our Civitai stand-in, ``hf``, our Hugging Face one, and
+# ``storage``, our storage host.
+pytest_plugins = [
+    "tests.browser",
+    "tests.comfyui_harness",
+    "tests.civitai_fake",
+    "tests.hf_fake",
+    "tests.storage_fake",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,6 +46,7 @@ for _var in (
     "HIKAZE_WATCH",
     "HIKAZE_RESCAN_INTERVAL",
     "HIKAZE_DOWNLOAD_TEMPLATE",
+    "HIKAZE_DOWNLOAD_CONCURRENCY",
 ):
     os.environ.pop(_var, None)
 

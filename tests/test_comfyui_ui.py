@@ -516,6 +516,30 @@ def test_scan_events_give_one_progress_toast_and_a_summary(page: Any) -> None:
     toasts.filter(has_text="Hikaze: scanning models").wait_for(state="detached")
 
 
+def test_download_events_give_a_progress_toast_and_an_ending(page: Any) -> None:
+    def emit(view: dict[str, Any]) -> None:
+        page.evaluate("(v) => comfyAPI.api.api.dispatchCustomEvent('hikaze.download', v)", view)
+
+    base = {"id": 7, "source": "civitai:101", "file_name": "alpha.safetensors", "error": None}
+    emit({**base, "status": "running", "bytes_done": 512, "bytes_total": 2048, "speed": 1024})
+    emit({**base, "status": "running", "bytes_done": 1024, "bytes_total": 2048, "speed": 1024})
+    toasts = page.locator(".p-toast-message")
+    running = toasts.filter(has_text="Hikaze: downloading")
+    running.wait_for()
+    assert running.count() == 1 and "alpha.safetensors: 25% of 2.0 KB" in running.inner_text()
+    done = {**base, "status": "done", "bytes_done": 2048, "bytes_total": 2048}
+    emit({**done, "path": "/models/loras/alpha.safetensors", "sha256": "a" * 64})
+    emit({**done, "path": "/models/loras/alpha.safetensors", "sha256": "a" * 64})  # a repeat
+    ended = toasts.filter(has_text="Hikaze: downloaded")
+    ended.wait_for()
+    assert ended.count() == 1 and "/models/loras/alpha.safetensors" in ended.inner_text()
+    running.wait_for(state="detached")
+    emit({**base, "id": 8, "status": "failed", "error": "SHA-256 mismatch: expected a, got b"})
+    failed = toasts.filter(has_text="Hikaze: download failed")
+    failed.wait_for()
+    assert "SHA-256 mismatch" in failed.inner_text()
+
+
 def test_the_manager_page_sends_to_the_workflow(page: Any, library: Library) -> None:
     """The manager's own page (/hikaze/, another tab of ComfyUI's origin) knows it runs
     inside ComfyUI: a card's "Send to workflow" puts the model into the open ComfyUI tab's

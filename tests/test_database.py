@@ -374,6 +374,7 @@ def test_revision_scripts_split_where_sqlite_says_a_statement_ends() -> None:
         ("state", interfaces.StateStoreContract),
         ("legacy_ledger", interfaces.LegacyLedgerStoreContract),
         ("listing", interfaces.ListingStoreContract),
+        ("downloads", interfaces.DownloadStoreContract),
         (None, interfaces.Library),
     ],
 )

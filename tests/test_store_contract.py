@@ -297,6 +297,28 @@ def test_state_documents_by_key(library: Library) -> None:
     assert library.state.get("job") == {"status": "DONE"}
 
 
+def test_downloads_queue_first_then_history_newest_first(library: Library) -> None:
+    first = library.downloads.add("https://a.example/a.safetensors", request={"type": "loras"})
+    done = library.downloads.add("https://a.example/b.safetensors", status="done")
+    queued = library.downloads.add("civitai:1", expected_sha256=SHA_A)
+    failed = library.downloads.add("hf:x/y", status="failed", error="boom")
+    record = library.downloads.get(first)
+    assert record is not None and record["status"] == "queued"
+    assert record["request"] == {"type": "loras"} and record["bytes_done"] == 0
+    assert [r["id"] for r in library.downloads.list()] == [first, queued, failed, done]
+    assert [r["id"] for r in library.downloads.unfinished()] == [first, queued]
+    running = library.downloads.update(first, status="running", bytes_done=10, meta={"x": 1})
+    assert running["status"] == "running" and running["meta"] == {"x": 1}
+    library.downloads.update(queued, status="done", path="/m/c.safetensors")
+    assert [r["id"] for r in library.downloads.unfinished()] == [first]
+    with pytest.raises(ValidationError):
+        library.downloads.update(first, status="exploded")
+    with pytest.raises(StorageNotFoundError):
+        library.downloads.update(999, status="done")
+    assert library.downloads.delete(done) and not library.downloads.delete(done)
+    assert library.downloads.get(done) is None
+
+
 def test_the_legacy_ledger_remembers_what_was_imported(library: Library) -> None:
     assert library.legacy_ledger.is_imported("/old/a") is False
     library.legacy_ledger.record_model("/old/a", 3, sha256=SHA_A, pending_id=None)

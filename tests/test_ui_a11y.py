@@ -45,7 +45,7 @@ from tests.helpers import write_model
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
-PAGES = ("library", "details", "pending", "migration", "duplicates")
+PAGES = ("library", "details", "pending", "migration", "duplicates", "downloads")
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 THEMES = ("light", "dark")
 
@@ -142,9 +142,28 @@ def site_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     library = open_library(root, output_dir=root / "output")
     sha = seed(library)
     seed_generations(library, root / "output", sha)
+    seed_downloads(library)
     server = LiveServer(library.services).start()
     yield Site(library, server, sha)
     server.stop()
+
+
+def seed_downloads(library: Library) -> None:
+    """A finished, a failed and a paused download in the history (nothing runs)."""
+    downloads = library.db.downloads
+    downloads.add(
+        "https://example.invalid/models/ink.safetensors", status="done",
+        file_name="ink.safetensors", path=str(library.root / "loras" / "ink.safetensors"),
+        bytes_done=2048, bytes_total=2048,
+    )  # fmt: skip
+    downloads.add(
+        "civitai:4242", status="failed", file_name="broken.safetensors", bytes_done=0,
+        error=f"SHA-256 mismatch: expected {'ab' * 32}, got {'cd' * 32}; the part file was deleted",
+    )  # fmt: skip
+    downloads.add(
+        "hf:acme/tools/vae.safetensors", status="paused", file_name="vae.safetensors",
+        bytes_done=1024, bytes_total=4096,
+    )  # fmt: skip
 
 
 def open_page(page: Any, site: Site, name: str) -> None:
@@ -163,6 +182,8 @@ def open_page(page: Any, site: Site, name: str) -> None:
         expect(page.get_by_text(PENDING_NAME).first).to_be_visible()
     elif name == "duplicates":
         expect(page.get_by_text("anime_lineart_copy").first).to_be_visible()
+    elif name == "downloads":
+        expect(page.locator(".dl-status-failed")).to_be_visible()
     else:
         expect(page.locator("#view h1").first).to_be_visible()
     page.wait_for_load_state("networkidle")

@@ -185,6 +185,7 @@ def test_header_on_a_phone_is_compact_and_sticky(
         assert horizontal_overflow(page) <= 0
         # Every page is reachable from the nav, and the current link is brought into view.
         for label, route in (
+            ("Downloads", "downloads"),
             ("Duplicates", "duplicates"),
             ("Migration & scan", "migration"),
             ("Pending review", "pending"),

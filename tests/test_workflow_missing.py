@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import io
 import json
 
@@ -19,6 +20,8 @@ from hikaze_mm.workflow.needs import Need, needs_of
 from tests.civitai_fake import FakeCivitai
 from tests.helpers import same_origin_headers
 from tests.library_helpers import assert_error, seed_model, services_of, sha_for
+from tests.storage_fake import FakeStorage
+from tests.waiting import wait_until_async
 
 HELD, LISTED, ON_CIVITAI, NOWHERE = (sha_for(x) for x in ("held", "listed", "civ", "nowhere"))
 
@@ -183,3 +186,48 @@ async def test_bad_workflow_requests(client) -> None:
     assert cross.status == 403
     nothing = await post(client, "/api/workflows/missing", {"nodes": []})
     assert (await nothing.json()) == {"resources": []}
+
+
+async def test_fetch_missing_downloads_under_the_loaders_names(
+    client, storage: FakeStorage, models_root
+) -> None:
+    """Each missing model with a source is downloaded, verified and promoted; a file a core
+    loader names lands under that name, so the workflow finds it; one with no source is
+    said so."""
+    data = bytes(range(256)) * 64
+    sha = hashlib.sha256(data).hexdigest()
+    storage.put("wanted.safetensors", data)
+    workflow = {
+        "nodes": [
+            {"id": 3, "type": "LoraLoader", "widgets_values": ["style/by_name.safetensors", 1, 1]},
+            {"id": 5, "type": "CLIPTextEncode", "widgets_values": ["embedding:gone_emb"]},
+        ],
+        "models": [
+            {
+                "name": "style/by_name.safetensors",
+                "url": storage.file_url("wanted.safetensors"),
+                "hash": sha,
+                "hash_type": "SHA256",
+                "directory": "loras",
+            }
+        ],
+    }
+    resp = await post(client, "/api/workflows/fetch-missing", workflow)
+    answer = await resp.json()
+    assert resp.status == 202, answer
+    assert answer["without_source"] == ["gone_emb"]
+    (queued,) = answer["downloads"]
+    assert queued["name"] == "style/by_name.safetensors" and queued["folder"] == "loras"
+    svc = services_of(client)
+
+    def done() -> dict | None:
+        record = svc.downloads.get(queued["id"])
+        return record if record["status"] in ("done", "failed") else None
+
+    record = await wait_until_async(done, timeout=30)
+    assert record["status"] == "done", record
+    target = models_root / "loras" / "style" / "by_name.safetensors"
+    assert target.read_bytes() == data and record["path"] == str(target)
+    assert svc.db.models.get(sha)["path"] == str(target)
+    again = await (await post(client, "/api/workflows/missing", workflow, "?lookup=false")).json()
+    assert by_name(again)["style/by_name.safetensors"]["in_library"] is True

@@ -14,7 +14,17 @@ import sys
 from collections.abc import Sequence
 
 from hikaze_mm import __version__
-from hikaze_mm.cli import civitai, library, migrate, organize, probe, promote, serve, updates
+from hikaze_mm.cli import (
+    civitai,
+    download,
+    library,
+    migrate,
+    organize,
+    probe,
+    promote,
+    serve,
+    updates,
+)
 from hikaze_mm.cli import hash as hash_cmd
 from hikaze_mm.cli.common import (
     FAILURE,
@@ -25,7 +35,7 @@ from hikaze_mm.cli.common import (
     report_error,
 )
 
-COMMANDS = (serve, migrate, promote, library, hash_cmd, civitai, probe, organize, updates)
+COMMANDS = (serve, migrate, promote, library, hash_cmd, civitai, probe, organize, download, updates)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ prefix. It
 * once ComfyUI has started, runs the first scan in the background, hashing and promoting
   new files unless ``HIKAZE_AUTO_HASH=0``, with progress on ComfyUI's websocket
   (``hikaze.scan``); start-up never waits for it;
+* reports each download's progress on the websocket (``hikaze.download``: its view);
 * closes the library when the process exits (ComfyUI runs no aiohttp cleanup).
 
 A library that cannot open (a corrupt database, a folder that cannot be written, a schema
@@ -46,6 +47,7 @@ PREFIX = "/hikaze"
 # ComfyUI folder keys that hold no models.
 NOT_MODELS = frozenset({"custom_nodes", "configs"})
 EVENT_SCAN = "hikaze.scan"
+EVENT_DOWNLOAD = "hikaze.download"
 SCAN_ENDED = frozenset({"done", "failed", "cancelled"})
 
 
@@ -186,6 +188,8 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
         server.send_sync(EVENT_SCAN, {**status, "running": running})
 
     services.scanner.listener = notify
+    # Each download's progress (its view, as GET /hikaze/api/downloads/{id} answers it).
+    services.downloads.add_listener(lambda view: server.send_sync(EVENT_DOWNLOAD, view))
 
     async def first_scan(_app: web.Application) -> None:
         try:

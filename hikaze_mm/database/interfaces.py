@@ -289,6 +289,26 @@ class GenerationStoreContract(Protocol):
 
 
 @runtime_checkable
+class DownloadStoreContract(Protocol):
+    """The download queue and its history (a record: its columns, ``request``, ``meta``)."""
+
+    def add(self, source: str, **fields: Any) -> int:
+        """A new download (status ``queued`` unless given); its id."""
+
+    def get(self, download_id: int) -> Record | None: ...
+    def list(self, limit: int = 500) -> list[Record]:
+        """The queue (oldest first), then the history (newest first)."""
+
+    def unfinished(self) -> list[Record]:
+        """The downloads not over (queued, running, paused, verifying), oldest first."""
+
+    def update(self, download_id: int, **fields: Any) -> Record:
+        """Set fields (``StorageNotFoundError`` for an unknown id); the record."""
+
+    def delete(self, download_id: int) -> bool: ...
+
+
+@runtime_checkable
 class Library(Protocol):
     """One library: its stores, its units of work, its schema.
 
@@ -306,6 +326,7 @@ class Library(Protocol):
     legacy_ledger: LegacyLedgerStoreContract
     listing: ListingStoreContract
     generations: GenerationStoreContract
+    downloads: DownloadStoreContract
 
     def transaction(self) -> AbstractContextManager[Any]: ...
     def release_thread(self) -> None: ...

@@ -2,7 +2,8 @@
 
 One instance per database file, passed to whoever needs it. It owns no table: the rows
 live behind its stores (``db.models``, ``db.tags``, ``db.pending``, ``db.hash_cache``,
-``db.sidecars``, ``db.state``, ``db.legacy_ledger``, ``db.listing``), which share its
+``db.sidecars``, ``db.state``, ``db.legacy_ledger``, ``db.listing``,
+``db.generations``, ``db.downloads``), which share its
 connections and transactions; ``hikaze_mm.database.interfaces`` is their contract.
 
 Each thread gets its own SQLite connection (WAL, foreign keys on, busy timeout), so the
@@ -26,6 +27,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from hikaze_mm.database.downloads import DownloadStore
 from hikaze_mm.database.errors import StorageUnavailableError
 from hikaze_mm.database.generations import GenerationStore
 from hikaze_mm.database.hash_cache import HashCacheStore
@@ -78,6 +80,7 @@ class DatabaseManager:
         self.legacy_ledger = LegacyLedgerStore(self)
         self.listing = ListingStore(self)
         self.generations = GenerationStore(self)
+        self.downloads = DownloadStore(self)
 
     # ----------------------------------------------------------------- connections
     def _connect(self) -> sqlite3.Connection:

@@ -439,6 +439,35 @@ CREATE INDEX idx_models_autov3 ON models(autov3);
 ALTER TABLE hash_cache ADD COLUMN autov3 TEXT;
 """
 
+# Revision 12 (downloads): the download queue and its history. ``status`` is one of
+# DOWNLOAD_STATUSES; ``part_path`` is the ``<final>.part`` file bytes stream into (kept
+# across restarts, so a download resumes with a Range request); ``request_json`` is what
+# was asked (source, type, folder, file_id, sha256), ``meta_json`` what the source resolved
+# to (the Civitai block, template values). Tokens are never stored.
+REVISION_12 = """
+CREATE TABLE downloads (
+    id              INTEGER PRIMARY KEY,
+    source          TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    type            TEXT,
+    folder          TEXT,
+    url             TEXT,
+    file_name       TEXT,
+    expected_sha256 TEXT,
+    sha256          TEXT,
+    path            TEXT,
+    part_path       TEXT,
+    bytes_done      INTEGER NOT NULL DEFAULT 0,
+    bytes_total     INTEGER,
+    error           TEXT,
+    request_json    TEXT,
+    meta_json       TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX idx_downloads_status ON downloads(status, id);
+"""
+
 REVISIONS: tuple[str, ...] = (
     REVISION_1,
     REVISION_2,
@@ -451,10 +480,14 @@ REVISIONS: tuple[str, ...] = (
     REVISION_9,
     REVISION_10,
     REVISION_11,
+    REVISION_12,
 )
 LATEST_REVISION = len(REVISIONS)
 
 PENDING_STATUSES = ("new", "hashing", "error", "conflict")
+DOWNLOAD_STATUSES = ("queued", "running", "paused", "verifying", "done", "failed", "cancelled")
+# The statuses of a download that is not over (the queue); the rest are its history.
+DOWNLOAD_UNFINISHED = ("queued", "running", "paused", "verifying")
 
 
 def statements_up_to(revision: int) -> list[str]:

@@ -10,6 +10,7 @@ from hikaze_mm.server.http import HOST_KEY, SERVICES_KEY
 from hikaze_mm.server.middleware import json_errors, make_host_guard, same_origin
 from hikaze_mm.server.routes import (
     civitai,
+    downloads,
     generations,
     health,
     images,
@@ -35,6 +36,7 @@ ROUTE_MODULES = (
     generations,
     scan,
     civitai,
+    downloads,
     updates,
     workflows,
     web_ui,

@@ -3,7 +3,8 @@
 //
 // - a "Models" sidebar tab (search, filters, thumbnails, send to workflow, drag to canvas);
 // - on the Hikaze loader nodes, a view of the chosen model(s) and the picker;
-// - toasts for the library scans reported on the websocket (`hikaze.scan`);
+// - toasts for the library scans reported on the websocket (`hikaze.scan`), and for
+//   downloads (`hikaze.download`);
 // - models sent from the manager's own page (/hikaze/) land in this workflow;
 // - when a loaded workflow needs models the library lacks, one dialog lists them and can
 //   download them (`missing-models.js`).
@@ -13,6 +14,7 @@ import { api } from "../../scripts/api.js";
 import { forgetModels } from "./api.js";
 import { refreshAllNodes, refreshNode, setupNode } from "./nodes.js";
 import { NODE_SPECS } from "./payload.js";
+import { createDownloadToasts } from "./download-toasts.js";
 import { createScanToasts } from "./scan-toasts.js";
 import { installLink } from "./link.js";
 import { createSidebar } from "./sidebar.js";
@@ -51,6 +53,13 @@ const onScan = createScanToasts({
 
 // Registered at import, before the websocket can deliver a scan event of the start-up scan.
 api.addEventListener("hikaze.scan", (event) => onScan(event.detail));
+const onDownload = createDownloadToasts({
+  onDone() {
+    forgetModels();
+    sidebar.refresh();
+  },
+});
+api.addEventListener("hikaze.download", (event) => onDownload(event.detail));
 
 function registerSidebar() {
   const manager = app.extensionManager;

@@ -9,6 +9,7 @@ import { formatNumber } from "./format.js";
 import { applyTranslations, t } from "./i18n.js";
 import { createDetails } from "./pages/details.js";
 import { SHA_RE } from "./pages/details/state.js";
+import { mountDownloads } from "./pages/downloads.js";
 import { mountDuplicates } from "./pages/duplicates.js";
 import { mountLibrary } from "./pages/library.js";
 import { mountMigration } from "./pages/migration.js";
@@ -19,6 +20,7 @@ const PAGES = {
   pending: mountPending,
   migration: mountMigration,
   duplicates: mountDuplicates,
+  downloads: mountDownloads,
 };
 
 const view = document.getElementById("view");

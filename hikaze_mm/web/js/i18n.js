@@ -11,8 +11,9 @@ import library from "./messages/library.js";
 import details from "./messages/details.js";
 import pending from "./messages/pending.js";
 import migration from "./messages/migration.js";
+import downloads from "./messages/downloads.js";
 
-const en = { ...common, ...library, ...details, ...pending, ...migration };
+const en = { ...common, ...library, ...details, ...pending, ...migration, ...downloads };
 
 export const MESSAGES = { en };
 
