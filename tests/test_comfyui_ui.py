@@ -34,6 +34,7 @@ import pytest
 
 from tests.browser import ConsoleLog, browser_page, png_bytes, requires_chromium
 from tests.comfyui_harness import ComfyBase, ComfyEnv, ComfyUI
+from tests.storage_fake import FakeStorage
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -538,6 +539,65 @@ def test_download_events_give_a_progress_toast_and_an_ending(page: Any) -> None:
     failed = toasts.filter(has_text="Hikaze: download failed")
     failed.wait_for()
     assert "SHA-256 mismatch" in failed.inner_text()
+
+
+def test_a_loaded_workflow_lists_its_missing_models_and_fetches_them(
+    page: Any, library: Library, storage: FakeStorage
+) -> None:
+    """Loading a workflow that needs a model the library lacks shows our dialog beside
+    ComfyUI's own missing-models warning (never instead of it); once that one is closed,
+    "Download all" fetches the model (verified by the hash the workflow lists) and says
+    the workflow can run."""
+    data = struct.pack("<Q", 2) + b"{}" + hashlib.sha256(b"fetched").digest() * 64
+    storage.put("fetched.safetensors", data)
+    sha = hashlib.sha256(data).hexdigest()
+    name = "fetched/ui_fetched_lora.safetensors"
+    assert (
+        library.server.post("/settings", {"Comfy.Workflow.ShowMissingModelsWarning": False}).status
+        == 200
+    )
+    workflow = {
+        "last_node_id": 1,
+        "last_link_id": 0,
+        "nodes": [
+            {
+                "id": 1, "type": "LoraLoaderModelOnly", "pos": [200, 200], "size": [300, 90],
+                "flags": {}, "order": 0, "mode": 0, "inputs": [], "outputs": [],
+                "properties": {}, "widgets_values": [name, 1.0],
+            }
+        ],
+        "links": [],
+        "groups": [],
+        "config": {},
+        "extra": {},
+        "version": 0.4,
+        "models": [
+            {
+                "name": name,
+                "url": storage.file_url("fetched.safetensors"),
+                "hash": sha,
+                "hash_type": "SHA256",
+                "directory": "loras",
+            }
+        ],
+    }  # fmt: skip
+    page.evaluate("async (wf) => { app.graph.clear(); await app.loadGraphData(wf); }", workflow)
+    dialog = page.locator("#hkz-missing-models")
+    dialog.wait_for()
+    assert dialog.locator("tbody tr").count() == 1
+    assert name in dialog.inner_text() and sha[:10].upper() in dialog.inner_text()
+    comfy_warning = page.locator(".p-dialog-mask")
+    comfy_warning.wait_for()  # ComfyUI's own dialog is there too
+    page.keyboard.press("Escape")
+    comfy_warning.wait_for(state="detached")
+    dialog.get_by_role("button", name="Download all").click()
+    status = dialog.locator(".hkz-missing-status")
+    status.filter(has_text="You can run the workflow").wait_for(timeout=60_000)
+    assert "1 downloaded" in status.inner_text()
+    model = library.server.api("GET", f"/models/{sha}")
+    assert model.status == 200 and model.json()["path"].endswith(name)
+    dialog.get_by_role("button", name="Close").click()
+    dialog.wait_for(state="detached")
 
 
 def test_the_manager_page_sends_to_the_workflow(page: Any, library: Library) -> None:

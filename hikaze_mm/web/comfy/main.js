@@ -78,9 +78,24 @@ function registerSidebar() {
   }
 }
 
+// What ComfyUI was last asked to load (its `models` list; see afterConfigureGraph).
+const loaded = { models: null };
+
+function rememberLoads() {
+  const load = app.loadGraphData;
+  if (typeof load !== "function" || load.hikazeWrapped) return;
+  const wrapped = function (graphData, ...rest) {
+    loaded.models = graphData && Array.isArray(graphData.models) ? graphData.models : null;
+    return load.call(this, graphData, ...rest);
+  };
+  wrapped.hikazeWrapped = true;
+  app.loadGraphData = wrapped;
+}
+
 app.registerExtension({
   name: EXTENSION,
   setup() {
+    rememberLoads();
     injectStyles();
     registerSidebar();
     installDrop();
@@ -88,7 +103,12 @@ app.registerExtension({
   },
   async afterConfigureGraph() {
     // Called by ComfyUI after it loaded a workflow (opened, dropped as a file or an image).
-    if (app.graph) await checkWorkflow(app.graph.serialize());
+    // The graph it serializes has lost the workflow's own `models` list (where to get each
+    // model, and its hash): it is taken from what was loaded.
+    if (!app.graph) return;
+    const workflow = app.graph.serialize();
+    if (Array.isArray(loaded.models)) workflow.models = loaded.models;
+    await checkWorkflow(workflow);
   },
   beforeRegisterNodeDef(nodeType, nodeData) {
     if (!NODE_SPECS[nodeData.name]) return;
