@@ -44,6 +44,7 @@ from hikaze_mm.errors import ConflictError, HikazeError, NotFoundError, Validati
 from hikaze_mm.hashing import HashService
 from hikaze_mm.library import download_place as place
 from hikaze_mm.library.download_fetch import (
+    READ_BUFFER,
     DownloadError,
     DownloadStopped,
     FetchTarget,
@@ -420,7 +421,9 @@ class DownloadService:
     def _session_for_loop(self) -> aiohttp.ClientSession:
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
-            self._session = aiohttp.ClientSession(timeout=timeout, auto_decompress=False)
+            self._session = aiohttp.ClientSession(
+                timeout=timeout, auto_decompress=False, read_bufsize=READ_BUFFER
+            )
         return self._session
 
     # ------------------------------------------------------------------ one download
@@ -435,7 +438,8 @@ class DownloadService:
             self._set(active.id, status="done", path=known, sha256=expected, part_path=None)
             return
         part = self._prepare(active.id, record, resolved, expected)
-        writer = PartWriter(str(part))
+        kind = self._record(active.id)["type"]
+        writer = PartWriter(str(part), autov3=kind in AUTOV3_TYPES)
         await asyncio.to_thread(writer.rehash)
         if resolved.size:
             place.free_space_check(part.parent, resolved.size - writer.size)
@@ -552,7 +556,7 @@ class DownloadService:
 
         placed = place.place(part, final, same_content)
         record = self._record(download_id)
-        autov3 = writer.tail.autov3(writer.size) if record["type"] in AUTOV3_TYPES else None
+        autov3 = writer.tail.autov3(writer.size) if writer.tail is not None else None
         self._promote(placed, sha, autov3, record["type"], resolved.civitai)
         self.db.release_thread()
         return placed
