@@ -25,6 +25,7 @@ from tests.browser import (
 )
 from tests.helpers import make_sparse, write_model
 from tests.legacy_fixtures import build_sample_legacy
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -648,15 +649,21 @@ def test_scan_report_shows_every_count_and_links_the_duplicates(
     page, library: Library, live: LiveServer
 ) -> None:
     seeded = seed_copies(library)
+    first = page.request.get(f"{live.url}api/scan/status").json()["started_at"]
     page.goto(f"{live.url}#/migration")
     panel = page.locator(
         "section.panel", has=page.get_by_role("heading", name="Scan model folders")
     )
     panel.get_by_role("button", name="Scan now").click()
+    # The seeding scan saw 7 files too: the report is the one of the scan started here.
+    answer = wait_until(
+        lambda: page.request.get(f"{live.url}api/scan/status").json(),
+        lambda status: status["started_at"] != first and not status["running"],
+        timeout=30,
+    )
     expect(panel.locator(".progress-text")).to_have_text("Done: 7 files seen", timeout=30_000)
 
     # The API's report of that scan.
-    answer = page.request.get(f"{live.url}api/scan/status").json()
     counts = answer["last_report"]["counts"]
     assert counts["duplicates"] == 3 and counts["new"] == 1 and counts["unchanged"] == 5
     assert counts["moved"] == 1 and counts["missing"] == 1 and counts["hashed"] == 1

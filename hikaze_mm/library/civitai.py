@@ -43,7 +43,7 @@ import asyncio
 import copy
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import aiohttp
@@ -61,6 +61,7 @@ from hikaze_mm.library.civitai_client import (
     DownloadError,
     Sleep,
     TokenBucket,
+    site_clients,
     until_cancelled,
 )
 from hikaze_mm.library.civitai_schema import CivitaiBadResponse, CivitaiError, CivitaiVersion
@@ -170,13 +171,7 @@ class CivitaiService:
         self.settings = settings
         self.now = now
         self.bucket = bucket or TokenBucket(settings.requests_per_second)
-        self.client = CivitaiClient(settings, self.bucket, sleep=sleep)
-        nsfw = settings.nsfw_site
-        self.nsfw_client = (  # asked about the hashes the first site does not know
-            CivitaiClient(replace(settings, url=nsfw, nsfw_url=""), self.bucket, sleep=sleep)
-            if nsfw and nsfw != settings.url
-            else None
-        )
+        self.client, self.nsfw_client = site_clients(settings, self.bucket, sleep=sleep)
         self.job = BackgroundJob(
             "civitai",
             title="Civitai lookup",

@@ -35,6 +35,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
 from typing import TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -372,3 +373,15 @@ async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes | None:
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())[:200]
+
+
+def site_clients(
+    settings: CivitaiSettings, bucket: TokenBucket, *, sleep: Sleep | None = None
+) -> tuple[CivitaiClient, CivitaiClient | None]:
+    """A client of Civitai's site, and one of its NSFW site (asked about what the first
+    does not know) when one is configured; both share ``bucket``'s pace."""
+    client = CivitaiClient(settings, bucket, sleep=sleep)
+    nsfw = settings.nsfw_site
+    if not nsfw or nsfw == settings.url:
+        return client, None
+    return client, CivitaiClient(replace(settings, url=nsfw, nsfw_url=""), bucket, sleep=sleep)

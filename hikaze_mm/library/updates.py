@@ -26,7 +26,7 @@ import asyncio
 import copy
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +42,7 @@ from hikaze_mm.library.civitai_client import (
     CivitaiClient,
     Sleep,
     TokenBucket,
+    site_clients,
     until_cancelled,
 )
 from hikaze_mm.library.civitai_schema import CivitaiError
@@ -127,13 +128,7 @@ class UpdateService:
         self.settings = settings
         self.now = now
         bucket = bucket or TokenBucket(settings.requests_per_second)
-        self.client = CivitaiClient(settings, bucket, sleep=sleep)
-        nsfw = settings.nsfw_site
-        self.nsfw_client = (
-            CivitaiClient(replace(settings, url=nsfw, nsfw_url=""), bucket, sleep=sleep)
-            if nsfw and nsfw != settings.url
-            else None
-        )
+        self.client, self.nsfw_client = site_clients(settings, bucket, sleep=sleep)
         self.job = BackgroundJob(
             "updates", title="update check", progress=self._progress, release=db.release_thread
         )
