@@ -557,7 +557,11 @@ class DownloadService:
         placed = place.place(part, final, same_content)
         record = self._record(download_id)
         autov3 = writer.tail.autov3(writer.size) if writer.tail is not None else None
-        self._promote(placed, sha, autov3, record["type"], resolved.civitai)
+        try:
+            self._promote(placed, sha, autov3, record["type"], resolved.civitai)
+        except (HikazeError, OSError) as exc:  # the verified file is in place: it stays
+            log.warning("download %s: %s is saved; the next scan takes it in (%s)",
+                        download_id, placed, getattr(exc, "detail", exc))  # fmt: skip
         self.db.release_thread()
         return placed
 
