@@ -151,10 +151,17 @@ async def test_missing_models_and_their_sources(client, fake: FakeCivitai) -> No
     assert vae["sha256"] == LISTED
     assert found["gone_emb"]["found"] is None  # no hash, no URL: nowhere to get it
 
-    quiet = await post(client, "/api/workflows/missing", ui_workflow(), "?lookup=false")
     before = len(fake.lookup_paths())
-    assert all(r["found"] is None for r in (await quiet.json())["resources"])
+    quiet = by_name(
+        await (await post(client, "/api/workflows/missing", ui_workflow(), "?lookup=false")).json()
+    )
     assert len(fake.lookup_paths()) == before  # no lookup left the machine
+    assert quiet["civ_lora"]["found"] is None and quiet["gone_emb"]["found"] is None
+    assert quiet["listed_vae.safetensors"]["found"] == {
+        "source": "https://mirror.example/vae/listed_vae.safetensors",
+        "size": None,
+        "name": "listed_vae.safetensors",
+    }
 
 
 async def test_a_workflow_inside_an_image(client) -> None:

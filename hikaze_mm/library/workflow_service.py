@@ -4,7 +4,8 @@ the library lacks, where to get those, and fetching them.
 ``missing`` reads the workflow (``workflow.needs``), matches each model to the library
 (by hash, else by file name) and, for each one it lacks, looks for a source when asked
 (``lookup``): the workflow's own URL, else the hash on Civitai (then its second site).
-Lookups leave this machine, so they happen only on request. ``fetch_missing`` queues a
+Lookups leave this machine, so they happen only on request; without one, a URL the
+workflow gives is reported as its source as it stands. ``fetch_missing`` queues a
 download for each missing model with a source (a file a core loader names is saved under
 that name, so the workflow finds it).
 """
@@ -69,6 +70,11 @@ class WorkflowService:
         wanted = [r for r in resources if not r["in_library"]]
         if lookup and wanted:
             asyncio.run(self._look_up(wanted))
+        else:  # no one asked: the workflow's own URLs are sources as they stand
+            for resource in wanted:
+                if resource["url"]:
+                    name = resource["url"].rsplit("/", 1)[-1].split("?", 1)[0]
+                    resource["found"] = {"source": resource["url"], "size": None, "name": name}
         for resource in resources:
             resource.pop("url", None)
         return {"resources": resources}
