@@ -280,9 +280,9 @@ def test_one_tab_stop_and_arrow_keys(browser, library: Library, live: LiveServer
             if page.evaluate("() => document.activeElement.classList.contains('card')"):
                 break
         # search, grid/list view, Inspect image, the tag finder and its nsfw chip, base,
-        # folder, sort, order, recently used, NSFW images, show NSFW, show missing, then the
-        # first card.
-        assert presses <= 14, presses
+        # folder, sort, order, recently used, NSFW images, show NSFW, show missing, update
+        # available, check for updates, then the first card.
+        assert presses <= 16, presses
         first = page.locator(".card").first
         expect(first).to_be_focused()
         # Arrow keys by the grid's columns.

@@ -394,6 +394,27 @@ def test_cli_check_then_list(config: Config, fake: FakeCivitai) -> None:
     assert wrong.returncode == 2 and "--any-base goes with --check" in wrong.stderr
 
 
+def test_cli_list_update(config: Config, fake: FakeCivitai) -> None:
+    """``hikaze-mm list --update``: only the models with an update (none before a check)."""
+    sha = _seed_library(config, fake)
+    env = {"HIKAZE_CIVITAI_URL": fake.url}
+    data = ["--data-dir", str(config.data_dir)]
+    before = run_cli("list", "--update", *data, env_extra=env)
+    assert before.returncode == 0, before.stderr
+    assert before.stdout == "" and "0 of 0 models" in before.stderr
+    assert run_cli("updates", "--check", *data, env_extra=env).returncode == 0
+    listed = run_cli("list", "--update", *data, env_extra=env)
+    assert listed.returncode == 0, listed.stderr
+    (line,) = listed.stdout.splitlines()
+    assert line.startswith(sha[:10]) and "cli lora" in line and line.endswith("(update: v2)")
+    assert "1 of 1 model" in listed.stderr
+    body = json.loads(run_cli("list", "--update", "--json", *data, env_extra=env).stdout)
+    assert [i["sha256"] for i in body["items"]] == [sha] and body["total"] == 1
+    assert body["items"][0]["update"] == {"version_id": 32, "version_name": "v2"}
+    every = run_cli("list", *data, env_extra=env)
+    assert len(every.stdout.splitlines()) == 2 and "2 of 2 models" in every.stderr
+
+
 def test_cli_check_runs_in_the_server(config: Config, fake: FakeCivitai, tmp_path: Path) -> None:
     sha = _seed_library(config, fake)
     env = {"HIKAZE_CIVITAI_URL": fake.url}

@@ -180,6 +180,11 @@ def _register_list(sub: argparse._SubParsersAction) -> None:
         "--offset", type=bounded_int("--offset"), default=0, help="skip this many models first"
     )
     p.add_argument("--include-missing", action="store_true", help="also list missing models")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="only models with a newer version on Civitai (found by `hikaze-mm updates --check`)",
+    )
     add_json_option(p, "{total, offset, items}")
     p.set_defaults(func=run_list)
 
@@ -205,6 +210,7 @@ def _list_pages(services: Any, args: argparse.Namespace) -> dict[str, Any]:
             offset=offset,
             limit=want,
             include_missing=args.include_missing,
+            update="available" if args.update else None,
         )
         page = services.models.list(query)
         total = page["total"]
@@ -223,6 +229,11 @@ def _words(words: list[str], shown: int = 3) -> str:
     return f"  <{', '.join(words[:shown])}{more}>"
 
 
+def _version(update: dict[str, Any]) -> str:
+    """An update's version, by name if it has one."""
+    return update.get("version_name") or f"#{update['version_id']}"
+
+
 def run_list(args: argparse.Namespace) -> int:
     from hikaze_mm.cli import context
 
@@ -235,6 +246,8 @@ def run_list(args: argparse.Namespace) -> int:
     for item in result["items"]:
         tags = ", ".join(t["name"] for t in item["tags"])
         flags = "  (missing)" if item["missing"] else ""
+        if item.get("update"):
+            flags += f"  (update: {_version(item['update'])})"
         print(
             f"{item['short_hash']}  {item['type'] or '-':12} {item['base'] or '-':12} "
             f"{item['name'] or '-'}{f'  [{tags}]' if tags else ''}"

@@ -5,7 +5,8 @@
 
 /**
  * The listing parameters for these filters. `recent` lists the models used at least once,
- * the latest first (it overrides sort and order); tag lists become comma-separated values.
+ * the latest first (it overrides sort and order); `update` lists the models with a newer
+ * version on Civitai (update=available); tag lists become comma-separated values.
  */
 export function listingParams(filters = {}, offset = 0, limit = 50) {
   const recent = Boolean(filters.recent);
@@ -19,6 +20,7 @@ export function listingParams(filters = {}, offset = 0, limit = 50) {
     sort: recent ? "last_used_at" : filters.sort || "name",
     order: recent ? "desc" : filters.order || "",
     used: recent ? "true" : "",
+    update: filters.update ? "available" : "",
     include_missing: filters.includeMissing === undefined ? "" : String(Boolean(filters.includeMissing)),
     offset,
     limit,

@@ -1,6 +1,7 @@
 // Library page: type tabs, search, and filters (a panel behind a "Filters" button on narrow
 // screens): a searchable tag filter, base (with "unknown"), folder tree, sort, "Recently
-// used", missing models, the NSFW image setting; a grid (or list) of model cards that
+// used", missing models, "Update available" with "Check for updates"
+// (library/update-check.js), the NSFW image setting; a grid (or list) of model cards that
 // renders only the rows near the viewport (pages of the listing fetched as they come into
 // view; the scroll bar spans the whole filtered set), with one tab stop (roving tabindex,
 // arrow keys over the whole set), a menu of actions per card, and a selection for bulk
@@ -22,6 +23,7 @@ import { installInspect } from "./library/inspect.js";
 import { installQuery } from "./library/query.js";
 import { installRender } from "./library/render.js";
 import { createLibraryState, queryParams } from "./library/state.js";
+import { createUpdateCheck } from "./library/update-check.js";
 
 /** The sha256s of items a..b (inclusive) of the filtered set: from the cached pages, else
  * asked from the listing (500 at a time). */
@@ -97,12 +99,18 @@ export function mountLibrary(root, { openDetails }) {
   insideComfy().then((inside) => {
     ctx.comfy = inside;
   });
+  // After a check the cards' badges (and the "Update available" filter's set) change.
+  const updateCheck = createUpdateCheck({ afterCheck: () => ctx.reload({ keepSelection: true, keepScroll: true }) });
   Object.assign(
     ctx,
-    createControls(ctx.state, () => {
-      ctx.renderControls();
-      ctx.reload();
-    }),
+    createControls(
+      ctx.state,
+      () => {
+        ctx.renderControls();
+        ctx.reload();
+      },
+      updateCheck.el,
+    ),
   );
   ctx.bulk = libraryBulk(ctx);
   const inspect = installInspect(ctx);
@@ -162,6 +170,7 @@ export function mountLibrary(root, { openDetails }) {
     unmount() {
       ctx.cards.destroy();
       inspect.destroy();
+      updateCheck.destroy();
     },
   };
 }

@@ -1,6 +1,7 @@
 // The library page's controls: type tabs, search, the Filters panel (tags, base, folder,
-// sort, "Recently used", NSFW, missing models) and the grid/list switch; their events
-// change the state and reload the list (ctx.reload).
+// sort, "Recently used", NSFW, missing models, "Update available" and the update check's
+// `extra` element) and the grid/list switch; their events change the state and reload the
+// list (ctx.reload).
 
 import { debounce, h } from "../../../comfy/shared/dom.js";
 import { t } from "../../i18n.js";
@@ -8,8 +9,9 @@ import { NSFW_MODES, setNsfwMode } from "../../components/nsfw.js";
 import { createTagFilter } from "../../components/tag-filter.js";
 import { NSFW, SORTS } from "./state.js";
 
-/** The controls' elements; `onTagsChange` runs when the tag filter changes. */
-export function createControls(state, onTagsChange) {
+/** The controls' elements; `onTagsChange` runs when the tag filter changes; `extra` (an
+ * element or null) closes the filters' row. */
+export function createControls(state, onTagsChange, extra = null) {
   const typeTabs = h("div", { class: "tabs library-tabs", role: "tablist", "aria-label": t("library.types") });
   const search = h("input", {
     type: "search",
@@ -50,6 +52,7 @@ export function createControls(state, onTagsChange) {
     class: "switch",
     checked: state.includeMissing,
   });
+  const updateToggle = h("input", { type: "checkbox", id: "update-toggle", class: "switch", checked: state.update });
   const viewButton = (label, icon) =>
     h("button", { type: "button", class: "btn btn-seg", "aria-label": label, title: label }, icon);
   const gridButton = viewButton(t("library.gridView"), "▦");
@@ -81,7 +84,14 @@ export function createControls(state, onTagsChange) {
           missingToggle,
           h("span", {}, t("library.showMissing")),
         ),
+        h(
+          "label",
+          { class: "toggle", for: "update-toggle" },
+          updateToggle,
+          h("span", {}, t("library.updateAvailable")),
+        ),
       ),
+      extra,
     ),
   );
   return {
@@ -96,6 +106,7 @@ export function createControls(state, onTagsChange) {
     nsfwSelect,
     nsfwToggle,
     missingToggle,
+    updateToggle,
     gridButton,
     listButton,
     tagFilter,
@@ -107,7 +118,7 @@ export function createControls(state, onTagsChange) {
 export function wireControls(ctx) {
   const { state, tagFilter, search, filters, filtersButton } = ctx;
   const { recentButton, baseSelect, folderSelect, sortSelect, orderButton } = ctx;
-  const { nsfwSelect, nsfwToggle, missingToggle, gridButton, listButton } = ctx;
+  const { nsfwSelect, nsfwToggle, missingToggle, updateToggle, gridButton, listButton } = ctx;
   const renderControls = () => ctx.renderControls();
   const reload = (options) => ctx.reload(options);
   search.addEventListener(
@@ -173,6 +184,11 @@ export function wireControls(ctx) {
   });
   missingToggle.addEventListener("change", () => {
     state.includeMissing = missingToggle.checked;
+    renderControls();
+    reload();
+  });
+  updateToggle.addEventListener("change", () => {
+    state.update = updateToggle.checked;
     renderControls();
     reload();
   });

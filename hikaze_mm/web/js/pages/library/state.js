@@ -35,6 +35,7 @@ export function createLibraryState() {
     base: "",
     folder: "",
     recent: false,
+    update: false, // only the models with an update available
     sort: SORTS.includes(prefs.sort) ? prefs.sort : "name",
     order: prefs.order === "desc" ? "desc" : "asc",
     view: prefs.view === "list" ? "list" : "grid",
@@ -57,8 +58,8 @@ export function queryParams(state, offset) {
   const include = [];
   const exclude = [];
   for (const [name, st] of state.tagStates) (st === "include" ? include : exclude).push(name);
-  const { type, base, folder, q, sort, order, recent, includeMissing } = state;
-  const filters = { type, base, folder, q, sort, order, recent, includeMissing };
+  const { type, base, folder, q, sort, order, recent, update, includeMissing } = state;
+  const filters = { type, base, folder, q, sort, order, recent, update, includeMissing };
   return listingParams({ ...filters, tags: include, excludeTags: exclude }, offset, PAGE_SIZE);
 }
 
@@ -68,6 +69,7 @@ export function activeFilterCount(state) {
   if (state.base) n += 1;
   if (state.folder) n += 1;
   if (!state.includeMissing) n += 1;
+  if (state.update) n += 1;
   for (const [name, st] of state.tagStates) if (!(name === NSFW && st === "exclude")) n += 1;
   return n;
 }
