@@ -96,7 +96,13 @@ def pg_cluster() -> Iterator[PgServer]:
 
 
 def _prepare_library(url: str) -> None:
-    """Nothing yet: the template database starts empty."""
+    """The library's schema, built once in the template."""
+    from dataclasses import replace
+
+    from hikaze_mm.database import open_library
+
+    config = replace(Config.load(data_dir="/nonexistent-hikaze-data", env={}), database_url=url)
+    open_library(config).close()
 
 
 @pytest.fixture(scope="session")
