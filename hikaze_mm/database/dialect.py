@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hikaze_mm.database.listing_items import SQLITE_ITEMS, ItemSql
+
 # ``meta_json`` that is not valid JSON reads as no meta (json_extract would fail the query).
 _META = "(CASE WHEN json_valid({col}) THEN {col} END)"
 
@@ -26,8 +28,22 @@ class Dialect:
     no_limit: int | None = -1
     # The separator of the texts ``group_concat`` joins (split again in Python).
     text_separator = "\0"
-    # Whether ``q`` goes through the FTS5 table ``model_search`` (else ``text_match``).
+    # Whether ``q`` goes through the FTS5 table ``model_search`` (else a LIKE of the name,
+    # the path, the tag names and ``search_words``, which the trigram indexes serve).
     fts5 = True
+    search_words: str | None = None
+    # The text index's upkeep: how many segments it has, the statement that merges them,
+    # and the one that empties it (None: it needs no emptying to be rebuilt).
+    search_segments = "SELECT COUNT(DISTINCT segid) FROM model_search_idx"
+    search_merge = "INSERT INTO model_search (model_search) VALUES ('optimize')"
+    search_clear: str | None = "DELETE FROM model_search"
+    # A listing page's items as JSON (``listing_items``).
+    items: ItemSql = SQLITE_ITEMS
+    # The operator of a LIKE that ignores ASCII case (SQLite's LIKE does).
+    like = "LIKE"
+    # What follows a SELECT of rows about to be changed: a row lock where there are row
+    # locks (a SQLite writer holds the whole library from BEGIN IMMEDIATE).
+    for_update = ""
 
     def hint(self, index: str) -> str:
         """An index hint, after a table's name."""

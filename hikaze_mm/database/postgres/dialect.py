@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hikaze_mm.database.dialect import Dialect
+from hikaze_mm.database.postgres.listing_items import POSTGRES_ITEMS
 
 
 class PostgresDialect(Dialect):
@@ -13,6 +14,19 @@ class PostgresDialect(Dialect):
     no_limit = None
     text_separator = "\1"  # a text holds no NUL
     fts5 = False
+    search_words = "(m.meta_json ->> 'trigger_words')"
+    # The trigram indexes always cover every model: one "segment", whose merge moves
+    # their GIN pending lists into the indexes.
+    search_segments = "SELECT 1"
+    search_merge = (
+        "SELECT gin_clean_pending_list(c.oid) FROM pg_class c WHERE c.relkind = 'i' "
+        "AND c.relname IN ('idx_models_name_trgm', 'idx_models_path_trgm', "
+        "'idx_models_words_trgm', 'idx_tags_name_trgm')"
+    )
+    search_clear = None
+    items = POSTGRES_ITEMS
+    like = "ILIKE"
+    for_update = " FOR UPDATE"
 
     def hint(self, index: str) -> str:
         return ""
