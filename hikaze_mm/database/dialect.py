@@ -41,9 +41,6 @@ class Dialect:
     items: ItemSql = SQLITE_ITEMS
     # The operator of a LIKE that ignores ASCII case (SQLite's LIKE does).
     like = "LIKE"
-    # What follows a SELECT of rows about to be changed: a row lock where there are row
-    # locks (a SQLite writer holds the whole library from BEGIN IMMEDIATE).
-    for_update = ""
 
     def hint(self, index: str) -> str:
         """An index hint, after a table's name."""

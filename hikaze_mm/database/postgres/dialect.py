@@ -26,7 +26,6 @@ class PostgresDialect(Dialect):
     search_clear = None
     items = POSTGRES_ITEMS
     like = "ILIKE"
-    for_update = " FOR UPDATE"
 
     def hint(self, index: str) -> str:
         return ""
