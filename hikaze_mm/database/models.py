@@ -274,7 +274,8 @@ class ModelStore:
         dialect = self.db.dialect
         rows = self.db.tuples(
             f"SELECT sha256, name, type, base, path, missing, {dialect.meta_array(2)} "
-            f"FROM models WHERE {dialect.meta_value()} IS NOT NULL ORDER BY name_key, sha256",
+            f"FROM models WHERE {dialect.meta_value()} IS NOT NULL "
+            f"ORDER BY {dialect.sort('name_key', 'ASC')}, sha256",
             [self._path("civitai"), self._path("update"), self._path("update.version_id")],
         )
         found = []
