@@ -207,7 +207,7 @@ class PostgresLibrary:
         assert table in EXPLICIT_ID_TABLES
         self.conn.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-            f"GREATEST((SELECT MAX(id) FROM {table}), 1))"
+            f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
         )
 
     # ----------------------------------------------------------------- schema
