@@ -87,7 +87,17 @@ def _clean(table: str, row: tuple[Any, ...], columns: list[str]) -> tuple[Any, .
 
 def copy_library(source: Library, target: Library) -> dict[str, int]:
     """Copy every row of ``source`` into ``target`` (empty; see the module's docstring);
-    ``{table: rows}``."""
+    ``{table: rows}``. The source is read in one snapshot, so a process writing it
+    meanwhile (a server) changes nothing the copy sees."""
+    reader = source.conn  # type: ignore[attr-defined]
+    reader.execute(source.dialect.snapshot)  # type: ignore[attr-defined]
+    try:
+        return _copy_tables(source, target)
+    finally:
+        reader.execute("ROLLBACK")
+
+
+def _copy_tables(source: Library, target: Library) -> dict[str, int]:
     counts: dict[str, int] = {}
     with target.transaction() as conn:
         for table, column_list, order in TABLES:
