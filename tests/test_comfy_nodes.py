@@ -301,3 +301,53 @@ async def test_a_broken_library_answers_503_and_the_nodes_say_why(aiohttp_client
     assert isinstance(message, str) and "cannot open" in message
     with pytest.raises(RuntimeError, match="cannot open"):
         nodes.HikazeCheckpointLoader().resolved_path(json.dumps({"sha256": SHA}))
+
+
+async def test_inside_comfyui_a_postgresql_library_serves_and_loads(
+    aiohttp_client, tmp_path, pg_url
+) -> None:
+    """HIKAZE_DB_URL reaches the plugin: the start-up scan writes to the server's catalog,
+    the API lists it, and a loader resolves a model from it."""
+    models = tmp_path / "loras"
+    models.mkdir()
+    sha = write_model(models / "a.safetensors", 1000, seed=4)
+    server = StandInServer()
+    env = {"HIKAZE_DATA_DIR": str(tmp_path / "data"), "HIKAZE_DB_URL": pg_url}
+    services = plugin.setup(
+        server,
+        stand_in_folder_paths(tmp_path, models),
+        SimpleNamespace(listen="127.0.0.1", port=8188),
+        env,
+    )
+    try:
+        assert services is not None and services.db.dialect.name == "postgresql"
+        client = await aiohttp_client(server.app)
+        assert services.scanner.wait(30)
+        resp = await client.get("/hikaze/api/models")
+        assert [m["sha256"] for m in (await resp.json())["items"]] == [sha]
+        path = nodes.HikazeCheckpointLoader().resolved_path(json.dumps({"sha256": sha}))
+        assert Path(path) == models / "a.safetensors"
+    finally:
+        services.close()
+        nodes.CONTEXT.resolver, nodes.CONTEXT.broken = None, "closed"
+
+
+async def test_an_unreachable_postgresql_server_answers_503_without_the_password(
+    aiohttp_client, tmp_path
+) -> None:
+    server = StandInServer()
+    url = f"postgresql://hikaze:S3cretPw@/lib?host={tmp_path / 'no-server'}"
+    result = plugin.setup(
+        server,
+        stand_in_folder_paths(tmp_path, tmp_path),
+        SimpleNamespace(listen="127.0.0.1", port=8188),
+        {"HIKAZE_DATA_DIR": str(tmp_path / "data"), "HIKAZE_DB_URL": url},
+    )
+    assert result is None
+    client = await aiohttp_client(server.app)
+    resp = await client.get("/hikaze/api/models")
+    body = await resp.json()
+    assert resp.status == 503 and "cannot reach the library" in body["detail"]
+    assert "hikaze:***@" in body["detail"] and "S3cretPw" not in json.dumps(body)
+    message = nodes.HikazeCheckpointLoader.VALIDATE_INPUTS(json.dumps({"sha256": SHA}))
+    assert isinstance(message, str) and "S3cretPw" not in message
