@@ -192,7 +192,8 @@ class DownloadSettings:
 class Config:
     data_dir: Path
     db_path: Path
-    # The library's backend by URL (``database/open.py``); None: the SQLite file db_path.
+    # The library's backend by URL (``database/open.py``; ``HIKAZE_DB_URL``, ``--db-url``):
+    # ``postgresql://user@host/db``; None: the SQLite file db_path.
     database_url: str | None = None
     model_roots: tuple[ModelRoot, ...] = ()
     host: str = DEFAULT_HOST
@@ -308,6 +309,8 @@ class Config:
         overrides.update(_watch_settings(overrides, env if address_from_env else {}))
         overrides.update(_generation_settings(overrides, env))
         overrides.setdefault("download_template", _download_template(env))
+        if overrides.get("database_url") is None:
+            overrides["database_url"] = env.get("HIKAZE_DB_URL") or None
         return cls(
             data_dir=data,
             db_path=db_file,

@@ -11,6 +11,7 @@ import pytest
 from hikaze_mm.config import Config
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
+from tests.pg_cluster import PgServer, build_template, pg_server
 
 # The browser tests' fixtures (browser, library, live, page; Playwright loads lazily), the
 # real ComfyUI's, ``fake``, our Civitai stand-in, ``hf``, our Hugging Face one, and
@@ -47,6 +48,7 @@ for _var in (
     "HIKAZE_RESCAN_INTERVAL",
     "HIKAZE_DOWNLOAD_TEMPLATE",
     "HIKAZE_DOWNLOAD_CONCURRENCY",
+    "HIKAZE_DB_URL",
 ):
     os.environ.pop(_var, None)
 
@@ -83,3 +85,37 @@ async def client(aiohttp_client, config: Config):
     svc = Services.open(config)
     app = create_app(svc)
     return await aiohttp_client(app)
+
+
+# ---------------------------------------------------------------------- PostgreSQL
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgServer]:
+    """The session's PostgreSQL server (tests/pg_cluster.py): a throwaway cluster, or the
+    one ``HIKAZE_TEST_PG_DSN`` names."""
+    yield from pg_server()
+
+
+def _prepare_library(url: str) -> None:
+    """The library's schema, built once in the template."""
+    from dataclasses import replace
+
+    from hikaze_mm.database import open_library
+
+    config = replace(Config.load(data_dir="/nonexistent-hikaze-data", env={}), database_url=url)
+    open_library(config).close()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_cluster: PgServer) -> Iterator[str]:
+    """The template database every test's database is copied from."""
+    name = build_template(pg_cluster, _prepare_library)
+    yield name
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgServer, pg_template: str) -> Iterator[str]:
+    """The URL of a database of this test's own, a copy of the template."""
+    name = pg_cluster.new_database(pg_template)
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)

@@ -1,9 +1,10 @@
 """The storage contract (``hikaze_mm/database/interfaces.py``), run against every backend.
 
 Each test takes ``library``: a library opened through ``open_library`` from a backend
-factory. A second backend runs the whole suite by adding one entry to ``BACKENDS``: a
-function that, given a fresh temporary folder, returns the ``Config`` naming an empty
-library of that backend (its ``database_url``, say).
+factory. A backend runs the whole suite by adding one entry to ``BACKENDS``: a function
+that, given the test's request (for fixtures such as ``pg_url``) and a fresh temporary
+folder, returns the ``Config`` naming an empty library of that backend (its
+``database_url``, say). ``postgres`` runs on the throwaway cluster (tests/pg_cluster.py).
 """
 
 from __future__ import annotations
@@ -27,18 +28,26 @@ from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ValidationError
 
 
-def sqlite_config(folder: Path) -> Config:
+def sqlite_config(request: pytest.FixtureRequest, folder: Path) -> Config:
     return Config.load(data_dir=folder / "data", env={})
 
 
-BACKENDS: dict[str, Callable[[Path], Config]] = {"sqlite": sqlite_config}
+def postgres_config(request: pytest.FixtureRequest, folder: Path) -> Config:
+    url = request.getfixturevalue("pg_url")
+    return Config.load(data_dir=folder / "data", env={"HIKAZE_DB_URL": url})
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Config]] = {
+    "sqlite": sqlite_config,
+    "postgres": postgres_config,
+}
 
 SHA_A, SHA_B, SHA_C = "a" * 64, "b" * 64, "c" * 64
 
 
 @pytest.fixture(params=list(BACKENDS))
 def config(request: pytest.FixtureRequest, tmp_path: Path) -> Config:
-    return BACKENDS[request.param](tmp_path)
+    return BACKENDS[request.param](request, tmp_path)
 
 
 @pytest.fixture

@@ -80,9 +80,9 @@ def bounded_int(name: str, minimum: int = 0, maximum: int = MAX_INT):
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """``--data-dir``, ``--db-path`` and ``--models-root``: on the main parser (before the
-    command) and on each command's (after it). Unset options stay out of the namespace,
-    so a command's parser never hides a value given before the command."""
+    """``--data-dir``, ``--db-path``, ``--db-url`` and ``--models-root``: on the main
+    parser (before the command) and on each command's (after it). Unset options stay out
+    of the namespace, so a command's parser never hides a value given before the command."""
     group = parser.add_argument_group("data and models")
     group.add_argument(
         "--data-dir",
@@ -96,6 +96,13 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="library database (default <data>/hikaze_mm.db, or $HIKAZE_DB_PATH); "
         "its folder must exist",
+    )
+    group.add_argument(
+        "--db-url",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="a library on a database server instead of the file: postgresql://user@host/db "
+        '(or $HIKAZE_DB_URL; needs pip install "hikaze-mm[postgres]")',
     )
     group.add_argument(
         "--models-root",

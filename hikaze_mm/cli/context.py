@@ -32,6 +32,7 @@ def config_from_args(args: argparse.Namespace, *, serving: bool = False) -> Conf
         return Config.load(
             data_dir=getattr(args, "data_dir", None),
             db_path=getattr(args, "db_path", None),
+            database_url=getattr(args, "db_url", None),
             model_roots=getattr(args, "models_root", None),
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),

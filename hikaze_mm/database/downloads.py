@@ -74,12 +74,12 @@ class DownloadStore:
         now = now_ms()
         values.update(source=source, created_at=now, updated_at=now)
         with self.db.transaction() as conn:
-            cur = conn.execute(
+            row = conn.execute(
                 f"INSERT INTO downloads ({', '.join(values)}) "
-                f"VALUES ({', '.join('?' * len(values))})",
+                f"VALUES ({', '.join('?' * len(values))}) RETURNING id",
                 list(values.values()),
-            )
-        return int(cur.lastrowid or 0)
+            ).fetchone()
+        return int(row[0])
 
     def get(self, download_id: int) -> dict[str, Any] | None:
         row = self.db.conn.execute(

@@ -64,17 +64,17 @@ class GenerationStore:
         values[GENERATION_FIELDS.index("seed")] = str(int(seed)) if seed is not None else None
         params = json.dumps(record.get("params") or {}, sort_keys=True)
         with self.db.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO generations (file, prompt, negative_prompt, seed, steps, sampler, "
-                "cfg, width, height, created_at, params_json) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [*values, record.get("created_at") or now_ms(), params],
+            gid = int(
+                conn.execute(
+                    "INSERT INTO generations (file, prompt, negative_prompt, seed, steps, "
+                    "sampler, cfg, width, height, created_at, params_json) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    [*values, record.get("created_at") or now_ms(), params],
+                ).fetchone()[0]
             )
-            gid = int(cur.lastrowid or 0)
             conn.executemany(
-                "INSERT OR IGNORE INTO generation_resources "
-                "(generation_id, sha256, role, name, weight) "
-                "SELECT ?, sha256, ?, ?, ? FROM models WHERE sha256 = ?",
+                "INSERT INTO generation_resources (generation_id, sha256, role, name, weight) "
+                "SELECT ?, sha256, ?, ?, ? FROM models WHERE sha256 = ? ON CONFLICT DO NOTHING",
                 [
                     (gid, r["role"], r.get("name"), r.get("weight"), normalize_sha256(r["sha256"]))
                     for r in resources

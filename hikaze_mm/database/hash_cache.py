@@ -88,8 +88,8 @@ class HashCacheStore:
             return {}
         where, args = path_ranges("path", folders)
         found = self.db.tuples(
-            f"SELECT path, size_bytes, mtime_ns, inode, sha256 FROM hash_cache NOT INDEXED "
-            f"WHERE {where}",
+            f"SELECT path, size_bytes, mtime_ns, inode, sha256 FROM hash_cache"
+            f"{self.db.dialect.not_indexed()} WHERE {where}",
             args,
         )
         return dict(zip(map(itemgetter(0), found), found, strict=True))
@@ -124,14 +124,19 @@ class HashCacheStore:
             return set(), 0, 0
         where_h, args_h = path_ranges("h.path", folders)
         where_m, args_m = path_ranges("path", folders)
+        dialect = self.db.dialect
         text, expected, outside = self.db.tuples(
-            "SELECT (SELECT group_concat(h.size_bytes || ':' || h.mtime_ns || ':' || h.inode "
-            "|| ':' || h.path, char(0)) FROM hash_cache h NOT INDEXED "
-            "JOIN models m INDEXED BY idx_models_path "
+            "SELECT (SELECT "
+            + dialect.group_concat(
+                "h.size_bytes || ':' || h.mtime_ns || ':' || h.inode || ':' || h.path"
+            )
+            + f" FROM hash_cache h{dialect.not_indexed()} "
+            f"JOIN models m{dialect.hint('idx_models_path')} "
             "ON m.path = h.path AND m.sha256 = h.sha256 AND m.missing = 0 "
             f"WHERE {where_h}), "
             f"(SELECT COUNT(*) FROM models WHERE missing = 0 AND ({where_m})), "
             f"(SELECT COUNT(*) FROM models) - (SELECT COUNT(*) FROM models WHERE {where_m})",
             [*args_h, *args_m, *args_m],
         )[0]
-        return (set(text.split("\0")) if text else set()), int(expected), int(outside)
+        keys = set(text.split(dialect.text_separator)) if text else set()
+        return keys, int(expected), int(outside)

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from hikaze_mm.database.sqlite_errors import translate_errors
+from hikaze_mm.database.tags import nocase
 from hikaze_mm.database.values import now_ms
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class LegacyLedgerStore:
     # ------------------------------------------------------------------ tags
     def tag_for(self, name: str) -> int | None:
         row = self.db.conn.execute(
-            "SELECT tag_id FROM legacy_import_tags WHERE name = ?", (name,)
+            "SELECT tag_id FROM legacy_import_tags WHERE name = ?", (nocase(name),)
         ).fetchone()
         return int(row[0]) if row else None
 
@@ -68,7 +69,7 @@ class LegacyLedgerStore:
             conn.execute(
                 "INSERT INTO legacy_import_tags (name, tag_id) VALUES (?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET tag_id = excluded.tag_id",
-                (name, tag_id),
+                (nocase(name), tag_id),
             )
 
     # ------------------------------------------------------------------ images

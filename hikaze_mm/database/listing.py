@@ -48,6 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hikaze_mm.database.dialect import SQLITE, Dialect
 from hikaze_mm.database.errors import StorageBusyError, StorageUnavailableError
 from hikaze_mm.database.listing_items import LIST_COLUMNS, PAGE_COLUMNS, item_json, items_sql
 from hikaze_mm.database.sql import path_prefix_bounds
@@ -254,23 +255,28 @@ class TextSearch:
     with_tags: bool = False
 
 
-def _text_clause(text: str, search: TextSearch | None) -> tuple[str, list[Any]]:
+def _text_clause(
+    text: str, search: TextSearch | None, dialect: Dialect = SQLITE
+) -> tuple[str, list[Any]]:
     """The ``q`` filter: the index (or, without one, the LIKE scan), OR the start of the
-    hash."""
+    hash. Without FTS5 (PostgreSQL) the LIKE, served by trigram indexes, is the search,
+    and takes in the trigger words too."""
     args: list[Any] = []
     if search is not None and search.match is not None:
         member = "m.rowid IN" if search.drives else "+m.rowid IN"
         parts = [f"{member} (SELECT rowid FROM model_search WHERE model_search MATCH ?)"]
         args.append(search.match)
     else:  # no index yet, or fewer characters than a trigram: a scan of the narrow columns
-        pattern = _like_pattern(text)
-        parts = [
-            "m.name LIKE ? ESCAPE '\\'",
-            "m.path LIKE ? ESCAPE '\\'",
+        like = dialect.like
+        columns = ["m.name", "m.path"]
+        if dialect.search_words is not None:
+            columns.append(dialect.search_words)
+        parts = [f"{column} {like} ? ESCAPE '\\'" for column in columns]
+        parts.append(
             "m.sha256 IN (SELECT mq.model_hash FROM model_tags mq JOIN tags tq "
-            "ON tq.id = mq.tag_id WHERE tq.name LIKE ? ESCAPE '\\')",
-        ]
-        args.extend([pattern] * 3)
+            f"ON tq.id = mq.tag_id WHERE tq.name {like} ? ESCAPE '\\')"
+        )
+        args.extend([_like_pattern(text)] * len(parts))
     prefix = hash_prefix(text)
     if prefix is not None:
         # Lower-case hex sorts below "g": these bounds hold exactly the hashes with the prefix.
@@ -280,11 +286,14 @@ def _text_clause(text: str, search: TextSearch | None) -> tuple[str, list[Any]]:
 
 
 def build_sql(
-    query: ModelQuery, tag_ids: Mapping[str, int], search: TextSearch | None = None
+    query: ModelQuery,
+    tag_ids: Mapping[str, int],
+    search: TextSearch | None = None,
+    dialect: Dialect = SQLITE,
 ) -> ListingSql:
     """The SQL for ``query`` given its resolved tags (by ``nocase`` name; every required
     tag among them). ``search``: how ``q`` uses the index (None: the LIKE scan, while the
-    index is not ready)."""
+    index is not ready, or the backend's search)."""
     clauses: list[str] = []
     args: list[Any] = []
     if not query.include_missing:
@@ -319,13 +328,13 @@ def build_sql(
     if query.update == "available":
         clauses.append(UPDATE_CLAUSE)
     if query.q:
-        clause, q_args = _text_clause(query.q, search)
+        clause, q_args = _text_clause(query.q, search, dialect)
         clauses.append(clause)
         args.extend(q_args)
     direction = query.direction.upper()
     order_by = f"{SORT_COLUMNS[query.sort]} {direction}, m.sha256 {direction}"
     return ListingSql(
-        where=" AND ".join(clauses) or "1",
+        where=" AND ".join(clauses) or "TRUE",
         args=tuple(args),
         order_by=order_by,
         limit=query.limit,
@@ -345,7 +354,7 @@ class _Plan:
 
 
 def _present(include_missing: bool) -> str:
-    return "1" if include_missing else "missing = 0"
+    return "TRUE" if include_missing else "missing = 0"
 
 
 @translate_errors()
@@ -379,7 +388,7 @@ class ListingStore:
             return 0, []
         rows: list[Any] = []
         if query.limit:
-            statement = items_sql(plan.sql, combined=plan.combined)
+            statement = items_sql(plan.sql, combined=plan.combined, parts=self.db.dialect.items)
             rows = self.db.conn.execute(statement, plan.sql.page_args).fetchall()
         total = self._total(plan, rows[0][0] if plan.combined and rows else None)
         return total, [(row[1], item_json(*row[2:])) for row in rows]
@@ -391,8 +400,10 @@ class ListingStore:
         tag_ids = self.db.tags.ids_by_name(names) if names else {}
         if any(nocase(name) not in tag_ids for name in query.tags):
             return None
-        search = self._text_search(query, tag_ids) if query.q and self.search_ready() else None
-        sql = build_sql(query, tag_ids, search)
+        dialect = self.db.dialect
+        indexed = query.q and dialect.fts5 and self.search_ready()
+        search = self._text_search(query, tag_ids) if indexed else None
+        sql = build_sql(query, tag_ids, search, dialect)
         total: int | None = None
         if search is not None and search.hits is not None and _only_text(query):
             total = search.hits  # every document is a model's: less those flagged missing
@@ -418,8 +429,8 @@ class ListingStore:
         sql = plan.sql
         if sql.where == "m.missing = 0":  # no filter: two counts that read no row
             statement, args = (
-                "SELECT (SELECT COUNT(*) FROM models) - (SELECT COUNT(*) FROM models "
-                "INDEXED BY idx_models_missing WHERE missing != 0)",
+                "SELECT (SELECT COUNT(*) FROM models) - (SELECT COUNT(*) FROM models"
+                f"{self.db.dialect.hint('idx_models_missing')} WHERE missing != 0)",
                 (),
             )
         else:
@@ -464,6 +475,10 @@ class ListingStore:
         """
         if self.search_ready():
             return True
+        if not self.db.dialect.fts5:  # trigram indexes: every model is in them already
+            self.db.state.set(SEARCH_STATE_KEY, {"ready": True})
+            self._search_ready = True
+            return True
         after = self._search_built_to
         with self.db.transaction() as conn:
             last = conn.execute(
@@ -496,13 +511,11 @@ class ListingStore:
         if self.db.read_only:
             return False
         try:
-            segments = self.db.conn.execute(
-                "SELECT COUNT(DISTINCT segid) FROM model_search_idx"
-            ).fetchone()[0]
+            segments = self.db.conn.execute(self.db.dialect.search_segments).fetchone()[0]
             if segments <= max_segments:
                 return False
             with self.db.transaction() as conn:
-                conn.execute("INSERT INTO model_search (model_search) VALUES ('optimize')")
+                conn.execute(self.db.dialect.search_merge)
         except (sqlite3.OperationalError, StorageBusyError, StorageUnavailableError) as exc:
             log.warning("could not merge the search index: %s", exc)
             return False
@@ -511,7 +524,8 @@ class ListingStore:
     def rebuild_search_index(self) -> None:
         """Empty the index and mark it unready (``build_search_index`` fills it again)."""
         with self.db.transaction() as conn:
-            conn.execute("DELETE FROM model_search")
+            if self.db.dialect.search_clear is not None:
+                conn.execute(self.db.dialect.search_clear)
             self.db.state.set(SEARCH_STATE_KEY, {"ready": False})
         self._search_ready = False
         self._search_built_to = 0
@@ -537,7 +551,7 @@ class ListingStore:
         row = self.db.conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(missing), 0), "
             "COALESCE(SUM(CASE WHEN missing = 0 THEN size_bytes END), 0), "
-            "COALESCE(SUM(last_used_at IS NOT NULL), 0) FROM models"
+            "COUNT(last_used_at) FROM models"
         ).fetchone()
         return {
             "models": int(row[0]),

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hikaze_mm.meta import MAX_PREFERRED_WEIGHT, trigger_words_of
@@ -113,6 +114,32 @@ ITEM_TAIL = (
 )
 
 
+@dataclass(frozen=True)
+class ItemSql:
+    """A backend's parts of ``items_sql``: how a page row finds its model row (``row_id``,
+    ``join``), its meta as ``lm`` (``meta``), its tags' JSON, and the item's JSON around
+    them (``head``, ``words``: the raw trigger words, ``tail``)."""
+
+    row_id: str
+    join: str
+    meta: str
+    tags: str
+    head: str
+    words: str
+    tail: str
+
+
+SQLITE_ITEMS = ItemSql(
+    row_id="rowid",
+    join="CROSS JOIN models m ON m.rowid = p.rid",
+    meta=_META,
+    tags=_TAGS,
+    head=ITEM_HEAD,
+    words="lm.lm -> '$[0]'",
+    tail=ITEM_TAIL,
+)
+
+
 def trigger_words_json(raw: str | None) -> str:
     """``meta.trigger_words`` (its JSON text as SQLite writes it, or None) as
     ``trigger_words_of`` cleans it, as JSON text: the text itself when it is clean already
@@ -134,7 +161,7 @@ def item_json(head: str, tags: str, words: str | None, tail: str) -> str:
     return f'{head[:-1]},"tags":{tags},"trigger_words":{trigger_words_json(words)},{tail[1:-1]}'
 
 
-def items_sql(sql: ListingSql, *, combined: bool) -> str:
+def items_sql(sql: ListingSql, *, combined: bool, parts: ItemSql = SQLITE_ITEMS) -> str:
     """The page of ``sql`` as rows ``(total, sha256, head, tags, trigger words, tail)`` in
     the page's order (``item_json`` makes the item of the last four).
 
@@ -142,25 +169,26 @@ def items_sql(sql: ListingSql, *, combined: bool) -> str:
     ``ListingSql.combined_sql``: ``total`` is their count); else ``total`` is null and
     the page is ``ListingSql.page_sql``'s. Either way the matches carry only their rowid
     and sort keys; a page row's columns are read after the page is cut, with its meta.
-    Parameters: ``sql.page_args``.
+    Parameters: ``sql.page_args``. ``parts``: the backend's SQL (``ItemSql``).
     """
+    rid = parts.row_id
     if combined:
         keys = ", ".join(dict.fromkeys(term.split()[0] for term in sql.order_by.split(", ")))
         page = (
-            f"hits AS MATERIALIZED (SELECT m.rowid AS rid, {keys} FROM models m "
+            f"hits AS MATERIALIZED (SELECT m.{rid} AS rid, {keys} FROM models m "
             f"WHERE {sql.where}), "
             "page AS (SELECT (SELECT COUNT(*) FROM hits) AS total, rid FROM hits "
             f"ORDER BY {sql.order_by.replace('m.', '')} LIMIT ? OFFSET ?)"
         )
     else:
         page = (
-            "page AS (SELECT NULL AS total, m.rowid AS rid FROM models m "
+            f"page AS (SELECT NULL AS total, m.{rid} AS rid FROM models m "
             f"WHERE {sql.where} ORDER BY {sql.order_by} LIMIT ? OFFSET ?)"
         )
     columns = ", ".join(f"m.{c}" for c in PAGE_COLUMNS)
     return (
-        f"WITH {page}, lm AS MATERIALIZED (SELECT p.total, {columns}, {_META} AS lm, "
-        f"{_TAGS} AS tags FROM page p CROSS JOIN models m ON m.rowid = p.rid) "
-        f"SELECT lm.total, lm.sha256, {ITEM_HEAD}, lm.tags, lm.lm -> '$[0]', {ITEM_TAIL} "
+        f"WITH {page}, lm AS MATERIALIZED (SELECT p.total, {columns}, {parts.meta} AS lm, "
+        f"{parts.tags} AS tags FROM page p {parts.join}) "
+        f"SELECT lm.total, lm.sha256, {parts.head}, lm.tags, {parts.words}, {parts.tail} "
         f"FROM lm ORDER BY {sql.order_by.replace('m.', 'lm.')}"
     )

@@ -27,6 +27,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from hikaze_mm.database.dialect import SQLITE
 from hikaze_mm.database.downloads import DownloadStore
 from hikaze_mm.database.errors import StorageUnavailableError
 from hikaze_mm.database.generations import GenerationStore
@@ -61,6 +62,8 @@ class SchemaNotReadableError(StorageUnavailableError):
 
 @translate_errors(exclude=("transaction",))
 class DatabaseManager:
+    dialect = SQLITE
+
     def __init__(
         self, path: str | Path, *, busy_timeout_ms: int = 15_000, read_only: bool = False
     ) -> None:
@@ -198,6 +201,10 @@ class DatabaseManager:
                 conn.execute(f"RELEASE {savepoint}")
         except sqlite3.Error as exc:
             raise storage_error(exc, self.path) from exc
+
+    def after_explicit_ids(self, table: str) -> None:
+        """Nothing: SQLite's next id is always above the largest (PostgreSQL restarts its
+        identity here)."""
 
     def tuples(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """All rows of a query as plain tuples (much cheaper than ``sqlite3.Row`` in bulk)."""

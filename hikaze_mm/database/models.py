@@ -35,15 +35,13 @@ MODEL_DATA_COLUMNS = (
 )
 # A key of the meta object, or a dotted path of keys (``civitai_not_found.until``).
 _META_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-# ``meta_json`` that is not valid JSON reads as no meta (json_extract would fail the query).
-_META = "(CASE WHEN json_valid(meta_json) THEN meta_json END)"
 
 
-def meta_path(key: str) -> str:
-    """The JSON path of a meta key (``a.b`` -> ``$.a.b``); ValueError for anything else."""
+def meta_key(key: str) -> str:
+    """``key`` if it is a meta key or a dotted path of them; ValueError for anything else."""
     if not isinstance(key, str) or not _META_KEY_RE.fullmatch(key):
         raise ValueError(f"not a meta key: {key!r}")
-    return "$." + key
+    return key
 
 
 def model_values(data: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +64,10 @@ class ModelStore:
         self.db = db
 
     # ----------------------------------------------------------------- reading
+    def _path(self, key: str) -> Any:
+        """The bound value naming meta ``key`` in this library's dialect."""
+        return self.db.dialect.meta_path(meta_key(key))
+
     def get(self, sha256: str) -> dict[str, Any] | None:
         """The full record (columns, ``meta``, ``tags``, ``missing`` as a bool), or None."""
         sha = normalize_sha256(sha256)
@@ -98,7 +100,8 @@ class ModelStore:
         """
         if missing:  # the partial index holds exactly these (and is small)
             return self.db.tuples(
-                "SELECT path, sha256 FROM models INDEXED BY idx_models_missing WHERE missing != 0"
+                f"SELECT path, sha256 FROM models{self.db.dialect.hint('idx_models_missing')} "
+                "WHERE missing != 0"
             )
         return self.db.tuples("SELECT path, sha256 FROM models WHERE missing = 0")
 
@@ -106,9 +109,10 @@ class ModelStore:
         """``(path, sha256, missing)`` of every model whose path is not below ``folders``
         (a full scan checks those files one by one; usually there are few)."""
         bounds = [path_prefix_bounds(folder) for folder in folders]
-        where = " AND ".join("NOT (path >= ? AND path < ?)" for _ in bounds) or "1"
+        where = " AND ".join("NOT (path >= ? AND path < ?)" for _ in bounds) or "TRUE"
         rows = self.db.tuples(
-            f"SELECT path, sha256, missing FROM models INDEXED BY idx_models_path WHERE {where}",
+            f"SELECT path, sha256, missing FROM models{self.db.dialect.hint('idx_models_path')} "
+            f"WHERE {where}",
             [value for pair in bounds for value in pair],
         )
         return [(path, sha, bool(missing)) for path, sha, missing in rows]
@@ -160,7 +164,8 @@ class ModelStore:
         if "." not in tail.rsplit("/", 1)[-1]:
             like += ".%"
         rows = self.db.tuples(
-            "SELECT sha256 FROM models WHERE path = ? OR path LIKE ? ESCAPE '\\' "
+            f"SELECT sha256 FROM models WHERE path = ? OR path {self.db.dialect.like} ? "
+            "ESCAPE '\\' "
             "ORDER BY missing, sha256 LIMIT ?",
             (tail, like, limit),
         )
@@ -216,16 +221,17 @@ class ModelStore:
         """``{sha256: {key: meta[key]}}`` for the given models and meta keys (dotted paths
         allowed), one query per 500 models; keys a model lacks (or holds null) are left
         out of its dict, and a model with none of them is left out."""
-        paths = [meta_path(key) for key in keys]
+        paths = [self._path(key) for key in keys]
         # One json_extract of every path gives a JSON array of the values (null where
         # absent); it takes two paths or more to answer an array.
         sql_paths = paths if len(paths) > 1 else paths * 2
+        dialect = self.db.dialect
         values: dict[str, dict[str, Any]] = {}
         for chunk in chunks(sha256s):
             marks = ",".join("?" * len(chunk))
             rows = self.db.tuples(
-                f"SELECT sha256, json_extract({_META}, {', '.join('?' * len(sql_paths))}) "
-                f"FROM models WHERE sha256 IN ({marks}) AND json_valid(meta_json)",
+                f"SELECT sha256, {dialect.meta_array(len(sql_paths))} "
+                f"FROM models WHERE sha256 IN ({marks}) AND {dialect.meta_valid()}",
                 [*sql_paths, *chunk],
             )
             for sha, found in rows:
@@ -242,29 +248,29 @@ class ModelStore:
         """sha256 of every model whose ``meta[key]`` is absent or null, in sha256 order;
         with ``unless_after`` (a meta key holding a time in ms), not those whose time is
         still after ``now`` (e.g. a lookup remembered as failed until then)."""
-        path = meta_path(key)
-        sql = f"SELECT sha256 FROM models WHERE json_extract({_META}, ?) IS NULL"
-        args: list[Any] = [path]
+        dialect = self.db.dialect
+        sql = f"SELECT sha256 FROM models WHERE {dialect.meta_value()} IS NULL"
+        args: list[Any] = [self._path(key)]
         if unless_after is not None:
-            sql += f" AND COALESCE(json_extract({_META}, ?) > ?, 0) = 0"
-            args += [meta_path(unless_after), now]
+            sql += f" AND {dialect.meta_not_after()}"
+            args += [self._path(unless_after), now]
         return [row[0] for row in self.db.tuples(sql + " ORDER BY sha256", args)]
 
     def with_meta(self, key: str) -> list[str]:
         """sha256 of every model whose ``meta[key]`` (a dotted path) is set and not null,
         in sha256 order."""
-        sql = f"SELECT sha256 FROM models WHERE json_extract({_META}, ?) IS NOT NULL"
-        return [row[0] for row in self.db.tuples(sql + " ORDER BY sha256", [meta_path(key)])]
+        sql = f"SELECT sha256 FROM models WHERE {self.db.dialect.meta_value()} IS NOT NULL"
+        return [row[0] for row in self.db.tuples(sql + " ORDER BY sha256", [self._path(key)])]
 
     def with_updates(self) -> list[dict[str, Any]]:
         """The models whose ``meta.update`` names a version (``update.version_id``), by
         name: ``{sha256, name, type, base, path, missing, civitai, update}`` with
         ``civitai`` and ``update`` the meta's objects (None when not objects)."""
+        dialect = self.db.dialect
         rows = self.db.tuples(
-            "SELECT sha256, name, type, base, path, missing, "
-            f"json_extract({_META}, '$.civitai', '$.update') FROM models "
-            f"WHERE json_extract({_META}, '$.update.version_id') IS NOT NULL "
-            "ORDER BY name_key, sha256"
+            f"SELECT sha256, name, type, base, path, missing, {dialect.meta_array(2)} "
+            f"FROM models WHERE {dialect.meta_value()} IS NOT NULL ORDER BY name_key, sha256",
+            [self._path("civitai"), self._path("update"), self._path("update.version_id")],
         )
         found = []
         for sha, name, model_type, base, path, missing, extra in rows:
@@ -309,7 +315,7 @@ class ModelStore:
         if not isinstance(incoming_meta, dict):
             raise ValidationError("meta must be a JSON object")
         with self.db.transaction() as conn:
-            row = conn.execute("SELECT * FROM models WHERE sha256 = ?", (sha,)).fetchone()
+            row = self._row_to_change("*", sha)
             if row is None:
                 if not values.get("path"):
                     raise ValidationError("a new model needs a path")
@@ -343,6 +349,13 @@ class ModelStore:
             record = self.get(sha)
         assert record is not None
         return record, action
+
+    def _row_to_change(self, columns: str, sha: str) -> Any:
+        """The model's row, read to be changed in this transaction: locked where rows
+        have locks (PostgreSQL), so a concurrent read-modify-write waits for this one."""
+        return self.db.conn.execute(
+            f"SELECT {columns} FROM models WHERE sha256 = ?{self.db.dialect.for_update}", (sha,)
+        ).fetchone()
 
     def _set(self, sha: str, changes: dict[str, Any]) -> bool:
         if "name" in changes:
@@ -404,10 +417,8 @@ class ModelStore:
         if not base:
             return False
         sha = normalize_sha256(sha256)
-        with self.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT base, meta_json FROM models WHERE sha256 = ?", (sha,)
-            ).fetchone()
+        with self.db.transaction():
+            row = self._row_to_change("base, meta_json", sha)
             if row is None:
                 return False
             meta = parse_meta(row["meta_json"])
@@ -423,10 +434,11 @@ class ModelStore:
     def probe_targets(self, *, every: bool = False) -> list[tuple[str, str]]:
         """``(sha256, path)`` of the present models a probe may set the base of: those with
         no base, or (``every``) all but those whose base a user set."""
-        user = f"COALESCE(json_extract({_META}, '$.sources.base'), '') = 'user'"
+        user = f"COALESCE({self.db.dialect.meta_value()}, '') = 'user'"
         where = f"NOT {user}" if every else f"(base IS NULL OR base = '') AND NOT {user}"
         return self.db.tuples(
-            f"SELECT sha256, path FROM models WHERE missing = 0 AND {where} ORDER BY sha256"
+            f"SELECT sha256, path FROM models WHERE missing = 0 AND {where} ORDER BY sha256",
+            [self._path("sources.base")],
         )
 
     # ----------------------------------------------------------------- files (copies)
@@ -560,7 +572,7 @@ class ModelStore:
                 f"DELETE FROM {table} WHERE {key} = ? AND tag_id = ?", product(sha256s, remove)
             )
             conn.executemany(
-                f"INSERT OR IGNORE INTO {table} ({key}, tag_id) VALUES (?, ?)",
+                f"INSERT INTO {table} ({key}, tag_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 product(sha256s, add),
             )
 

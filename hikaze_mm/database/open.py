@@ -1,7 +1,9 @@
 """``open_library(config)``: the one way to get a library; the configuration picks its backend.
 
-Today the backend is SQLite, a file at ``config.db_path``. ``config.database_url`` names
-another backend by the scheme of its URL (``postgresql://...``, say): it is added by
+The default backend is SQLite, a file at ``config.db_path``. ``config.database_url``
+(``HIKAZE_DB_URL``, ``--db-url``) names another by the scheme of its URL:
+``postgresql://`` (or ``postgres://``) is a PostgreSQL server (``database/postgres``,
+imported only then). A backend is added by
 implementing ``interfaces.Library`` and registering an opener under its scheme in
 ``BACKENDS``; nothing above ``database/`` changes. A URL whose scheme no backend serves is
 a ``StorageUnavailableError`` that says which ones this release has.
@@ -26,7 +28,28 @@ def _open_sqlite(location: str, read_only: bool) -> Library:
     return DatabaseManager(Path(location), read_only=read_only)
 
 
-BACKENDS: dict[str, Opener] = {"sqlite": _open_sqlite}
+def _open_postgres(url: str, read_only: bool) -> Library:
+    """A library on a PostgreSQL server (the ``postgres`` extra: psycopg, psycopg-pool)."""
+    from hikaze_mm.database.postgres.errors import redact_url
+
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        raise StorageUnavailableError(
+            f"cannot open the library at {redact_url(url)}: PostgreSQL support is not "
+            'installed (pip install "hikaze-mm[postgres]")'
+        ) from None
+    from hikaze_mm.database.postgres.library import PostgresLibrary
+
+    return PostgresLibrary(url, read_only=read_only)  # type: ignore[return-value]
+
+
+BACKENDS: dict[str, Opener] = {
+    "sqlite": _open_sqlite,
+    "postgresql": _open_postgres,
+    "postgres": _open_postgres,
+}
 
 
 def backend_of(config: Config) -> tuple[str, str]:

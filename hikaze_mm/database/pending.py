@@ -61,14 +61,17 @@ class PendingStore:
         values["updated_at"] = now_ms()
         with self.db.transaction() as conn:
             try:
-                cur = conn.execute(
-                    f"INSERT INTO pending_import ({', '.join(values)}) "
-                    f"VALUES ({', '.join('?' * len(values))})",
-                    list(values.values()),
+                pending_id = int(
+                    conn.execute(
+                        f"INSERT INTO pending_import ({', '.join(values)}) "
+                        f"VALUES ({', '.join('?' * len(values))}) RETURNING id",
+                        list(values.values()),
+                    ).fetchone()[0]
                 )
-            except sqlite3.IntegrityError as exc:
+            except (sqlite3.IntegrityError, StorageConflictError) as exc:
                 raise StorageConflictError(f"already pending: {values['path']} ({exc})") from exc
-            pending_id = int(cur.lastrowid)  # type: ignore[arg-type]
+            if "id" in values:
+                self.db.after_explicit_ids("pending_import")
             self.add_tags(pending_id, tags)
         return pending_id
 
@@ -99,7 +102,7 @@ class PendingStore:
             sql += " WHERE status = ?"
             args.append(status)
         sql += " ORDER BY id LIMIT ? OFFSET ?"
-        args += [-1 if limit is None else limit, offset]
+        args += [self.db.dialect.no_limit if limit is None else limit, offset]
         return self._records(self.db.conn.execute(sql, args).fetchall())
 
     def _records(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:

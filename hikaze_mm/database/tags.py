@@ -15,6 +15,8 @@ from hikaze_mm.errors import ValidationError
 if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
 
+# The columns of a tag record (PostgreSQL's table also holds its folded name).
+TAG_COLUMNS = "id, name, color, created_at"
 # The link tables: (table, owner column).
 MODEL_LINKS = ("model_tags", "model_hash")
 PENDING_LINKS = ("pending_model_tags", "model_id")
@@ -22,7 +24,8 @@ _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def nocase(name: str) -> str:
-    """The key under which SQLite's NOCASE collation compares a name (ASCII case only)."""
+    """The key under which SQLite's NOCASE collation compares a name (ASCII case only);
+    the stores compare it with their dialect's ``tag_key`` column."""
     return name.translate(_ASCII_LOWER)
 
 
@@ -35,14 +38,15 @@ class TagStore:
         """Create a tag; a name already taken (in any case) is a StorageConflictError."""
         clean = normalize_tag_name(name)
         hex_color = normalize_color(color)
+        key = self.db.dialect.tag_key
         with self.db.transaction() as conn:
-            if conn.execute("SELECT 1 FROM tags WHERE name = ?", (clean,)).fetchone():
+            if conn.execute(f"SELECT 1 FROM tags WHERE {key} = ?", (nocase(clean),)).fetchone():
                 raise StorageConflictError(f"a tag named {clean!r} exists already")
-            cur = conn.execute(
-                "INSERT INTO tags (name, color, created_at) VALUES (?, ?, ?)",
+            row = conn.execute(
+                "INSERT INTO tags (name, color, created_at) VALUES (?, ?, ?) RETURNING id",
                 (clean, hex_color, now_ms()),
-            )
-            tag = self.get(int(cur.lastrowid))  # type: ignore[arg-type]
+            ).fetchone()
+            tag = self.get(int(row[0]))
         assert tag is not None
         return tag
 
@@ -52,13 +56,21 @@ class TagStore:
         For the legacy import, which keeps a tag's old id where it can. The name must be
         free (check with ``get`` first); returns the id the tag got.
         """
+        values = (normalize_tag_name(name), color, created_at)
         with self.db.transaction() as conn:
             free = conn.execute("SELECT 1 FROM tags WHERE id = ?", (id,)).fetchone() is None
-            cur = conn.execute(
-                "INSERT INTO tags (id, name, color, created_at) VALUES (?, ?, ?, ?)",
-                (id if free else None, normalize_tag_name(name), color, created_at),
+            if not free:
+                return int(
+                    conn.execute(
+                        "INSERT INTO tags (name, color, created_at) VALUES (?, ?, ?) RETURNING id",
+                        values,
+                    ).fetchone()[0]
+                )
+            conn.execute(
+                "INSERT INTO tags (id, name, color, created_at) VALUES (?, ?, ?, ?)", (id, *values)
             )
-            return int(cur.lastrowid)  # type: ignore[arg-type]
+            self.db.after_explicit_ids("tags")
+            return id
 
     def ensure(self, name: str, color: str | None = None) -> dict[str, Any]:
         """Get the tag with this name (any case), creating it if needed."""
@@ -73,7 +85,8 @@ class TagStore:
         created = now_ms()
         with self.db.transaction() as conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO tags (name, color, created_at) VALUES (?, ?, ?)",
+                "INSERT INTO tags (name, color, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 [(n, hex_color, created) for n in dict.fromkeys(clean)],
             )
             found = self.ids_by_name(clean)
@@ -82,20 +95,24 @@ class TagStore:
     def ids_by_name(self, names: Sequence[str]) -> dict[str, int]:
         """``nocase(name)`` -> id, for the names that exist (any case); one query a chunk."""
         found: dict[str, int] = {}
-        for chunk in chunks(list(dict.fromkeys(names))):
+        key = self.db.dialect.tag_key
+        for chunk in chunks(list(dict.fromkeys(map(nocase, names)))):
             marks = ",".join("?" * len(chunk))
             for tag_id, name in self.db.tuples(
-                f"SELECT id, name FROM tags WHERE name IN ({marks})", chunk
+                f"SELECT id, name FROM tags WHERE {key} IN ({marks})", chunk
             ):
                 found[nocase(name)] = int(tag_id)
         return found
 
     def get(self, tag: TagRef) -> dict[str, Any] | None:
         if isinstance(tag, int) and not isinstance(tag, bool):
-            row = self.db.conn.execute("SELECT * FROM tags WHERE id = ?", (tag,)).fetchone()
+            row = self.db.conn.execute(
+                f"SELECT {TAG_COLUMNS} FROM tags WHERE id = ?", (tag,)
+            ).fetchone()
         elif isinstance(tag, str):
             row = self.db.conn.execute(
-                "SELECT * FROM tags WHERE name = ?", (" ".join(tag.split()),)
+                f"SELECT {TAG_COLUMNS} FROM tags WHERE {self.db.dialect.tag_key} = ?",
+                (nocase(" ".join(tag.split())),),
             ).fetchone()
         else:
             raise ValidationError(f"a tag is named by its id or name, not {tag!r}")
@@ -104,10 +121,10 @@ class TagStore:
     def list(self) -> list[dict[str, Any]]:
         """All tags, with the number of models and pending models that carry each."""
         rows = self.db.conn.execute(
-            "SELECT t.*, "
+            "SELECT t.id, t.name, t.color, t.created_at, "
             "(SELECT COUNT(*) FROM model_tags mt WHERE mt.tag_id = t.id) AS model_count, "
             "(SELECT COUNT(*) FROM pending_model_tags pt WHERE pt.tag_id = t.id) AS pending_count "
-            "FROM tags t ORDER BY t.name COLLATE NOCASE"
+            f"FROM tags t ORDER BY {self.db.dialect.nocase_order('t.name')}"
         )
         return [dict(r) for r in rows]
 
@@ -131,7 +148,8 @@ class TagStore:
                 raise StorageNotFoundError(f"no tag {tag_id}")
             if "name" in changes:
                 clash = conn.execute(
-                    "SELECT id FROM tags WHERE name = ? AND id != ?", (changes["name"], tag_id)
+                    f"SELECT id FROM tags WHERE {self.db.dialect.tag_key} = ? AND id != ?",
+                    (nocase(changes["name"]), tag_id),
                 ).fetchone()
                 if clash:
                     raise StorageConflictError(f"a tag named {changes['name']!r} exists already")
@@ -184,7 +202,7 @@ class TagStore:
         table, key = links
         with self.db.transaction() as conn:
             conn.executemany(
-                f"INSERT OR IGNORE INTO {table} ({key}, tag_id) VALUES (?, ?)",
+                f"INSERT INTO {table} ({key}, tag_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(owner, tag_id) for tag_id in dict.fromkeys(tag_ids)],
             )
 
@@ -206,7 +224,7 @@ class TagStore:
             rows = self.db.tuples(
                 f"SELECT l.{key}, t.id, t.name, t.color FROM {table} l "
                 f"JOIN tags t ON t.id = l.tag_id WHERE l.{key} IN ({marks}) "
-                "ORDER BY t.name COLLATE NOCASE",
+                f"ORDER BY {self.db.dialect.nocase_order('t.name')}",
                 chunk,
             )
             for owner, tag_id, name, color in rows:

@@ -1,0 +1,86 @@
+"""The SQL that differs between the backends, for the stores that run on both.
+
+Each store keeps one implementation of its logic and writes portable SQL (``ON CONFLICT``,
+``RETURNING``, ``?`` placeholders); where SQLite and PostgreSQL truly differ, it takes the
+fragment from its library's ``dialect``: index hints (SQLite's planner needs them; the
+other has none), the case-insensitive tag key (``NOCASE`` / an ASCII-folded column),
+JSON paths into a model's meta, and the text search. ``Dialect`` (``SQLITE``) is the
+embedded backend's; ``postgres.dialect.PostgresDialect`` overrides it for the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hikaze_mm.database.listing_items import SQLITE_ITEMS, ItemSql
+
+# ``meta_json`` that is not valid JSON reads as no meta (json_extract would fail the query).
+_META = "(CASE WHEN json_valid({col}) THEN {col} END)"
+
+
+class Dialect:
+    """SQLite's fragments (see the module's docstring)."""
+
+    name = "sqlite"
+    # The column tags are unique by (compared with ``tags.nocase(name)``).
+    tag_key = "name"
+    # LIMIT's value for "no limit".
+    no_limit: int | None = -1
+    # The separator of the texts ``group_concat`` joins (split again in Python).
+    text_separator = "\0"
+    # Whether ``q`` goes through the FTS5 table ``model_search`` (else a LIKE of the name,
+    # the path, the tag names and ``search_words``, which the trigram indexes serve).
+    fts5 = True
+    search_words: str | None = None
+    # The text index's upkeep: how many segments it has, the statement that merges them,
+    # and the one that empties it (None: it needs no emptying to be rebuilt).
+    search_segments = "SELECT COUNT(DISTINCT segid) FROM model_search_idx"
+    search_merge = "INSERT INTO model_search (model_search) VALUES ('optimize')"
+    search_clear: str | None = "DELETE FROM model_search"
+    # A listing page's items as JSON (``listing_items``).
+    items: ItemSql = SQLITE_ITEMS
+    # The operator of a LIKE that ignores ASCII case (SQLite's LIKE does).
+    like = "LIKE"
+    # What follows a SELECT of rows about to be changed: a row lock where there are row
+    # locks (a SQLite writer holds the whole library from BEGIN IMMEDIATE).
+    for_update = ""
+
+    def hint(self, index: str) -> str:
+        """An index hint, after a table's name."""
+        return f" INDEXED BY {index}"
+
+    def not_indexed(self) -> str:
+        """Read the table straight through, after its name."""
+        return " NOT INDEXED"
+
+    def nocase_order(self, column: str) -> str:
+        """An ORDER BY term for names in case-insensitive (ASCII) order."""
+        return f"{column} COLLATE NOCASE"
+
+    def group_concat(self, expr: str) -> str:
+        return f"group_concat({expr}, char(0))"
+
+    # ------------------------------------------------------------- a model's meta
+    def meta_path(self, key: str) -> Any:
+        """The bound value naming a (checked) dotted meta key."""
+        return "$." + key
+
+    def meta_value(self, column: str = "meta_json") -> str:
+        """The scalar at one bound path (NULL when absent or JSON null)."""
+        return f"json_extract({_META.format(col=column)}, ?)"
+
+    def meta_array(self, count: int, column: str = "meta_json") -> str:
+        """The JSON text of an array of the values at ``count`` (two or more) bound paths,
+        null where absent."""
+        return f"json_extract({_META.format(col=column)}, {', '.join('?' * count)})"
+
+    def meta_not_after(self, column: str = "meta_json") -> str:
+        """True unless the value at a bound path is after a bound number."""
+        return f"COALESCE(json_extract({_META.format(col=column)}, ?) > ?, 0) = 0"
+
+    def meta_valid(self, column: str = "meta_json") -> str:
+        """The meta is there (and JSON)."""
+        return f"json_valid({column})"
+
+
+SQLITE = Dialect()

@@ -1,0 +1,241 @@
+"""PostgresLibrary: one library in a PostgreSQL database, behind the storage contract.
+
+The same stores as SQLite's ``DatabaseManager`` (``models``, ``tags``, ...), given this
+library: they take connections, units of work and their dialect's SQL from it.
+
+* **Connections.** A bounded ``psycopg_pool.ConnectionPool``, opened on first use (after
+  one plain connect, so an unreachable server is one ``StorageUnavailableError`` with the
+  reason and no password). A thread checks a connection out on its first call and keeps
+  it until ``release_thread()``; ``close()`` closes the pool.
+* **Units of work.** ``transaction()`` at depth 0 is ``BEGIN`` (READ COMMITTED), nested
+  calls are savepoints; outside one, each statement commits by itself.
+* **Schema.** ``init_db`` builds it at head (``schema.SCHEMA``) or upgrades it, under a
+  transaction-scoped advisory lock, so one process builds while the others wait; a
+  catalog of a newer release is refused (``SchemaTooNewError``).
+* **Read-only** libraries open their sessions with ``default_transaction_read_only``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from hikaze_mm.database.downloads import DownloadStore
+from hikaze_mm.database.errors import StorageUnavailableError
+from hikaze_mm.database.generations import GenerationStore
+from hikaze_mm.database.hash_cache import HashCacheStore
+from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
+from hikaze_mm.database.listing import ListingStore
+from hikaze_mm.database.manager import SchemaNotReadableError, SchemaTooNewError
+from hikaze_mm.database.models import ModelStore
+from hikaze_mm.database.pending import PendingStore
+from hikaze_mm.database.postgres.connection import PgConnection, configure
+from hikaze_mm.database.postgres.dialect import POSTGRES
+from hikaze_mm.database.postgres.errors import redact_url, storage_error
+from hikaze_mm.database.postgres.schema import (
+    EXPLICIT_ID_TABLES,
+    PG_REVISION,
+    SCHEMA,
+    SCHEMA_LOCK_KEY,
+    UPGRADES,
+)
+from hikaze_mm.database.schema import LATEST_REVISION
+from hikaze_mm.database.sidecars import SidecarStore
+from hikaze_mm.database.state import StateStore
+from hikaze_mm.database.tags import TagStore
+
+MAX_CONNECTIONS = 16
+CONNECT_TIMEOUT_S = 10
+
+
+class PostgresLibrary:
+    dialect = POSTGRES
+
+    def __init__(
+        self, url: str, *, read_only: bool = False, max_connections: int = MAX_CONNECTIONS
+    ) -> None:
+        self.url = url
+        self.where = redact_url(url)
+        self.path = self.where  # what error messages name (as SQLite's file path)
+        self.read_only = read_only
+        self.max_connections = max_connections
+        self._pool: Any = None
+        self._pool_lock = threading.Lock()
+        self._local = threading.local()
+        self._held: set[PgConnection] = set()
+        self.models = ModelStore(self)  # type: ignore[arg-type]
+        self.tags = TagStore(self)  # type: ignore[arg-type]
+        self.pending = PendingStore(self)  # type: ignore[arg-type]
+        self.hash_cache = HashCacheStore(self)  # type: ignore[arg-type]
+        self.sidecars = SidecarStore(self)  # type: ignore[arg-type]
+        self.state = StateStore(self)  # type: ignore[arg-type]
+        self.legacy_ledger = LegacyLedgerStore(self)  # type: ignore[arg-type]
+        self.listing = ListingStore(self)  # type: ignore[arg-type]
+        self.generations = GenerationStore(self)  # type: ignore[arg-type]
+        self.downloads = DownloadStore(self)  # type: ignore[arg-type]
+
+    # ----------------------------------------------------------------- connections
+    def _open_pool(self) -> Any:
+        with self._pool_lock:
+            if self._pool is not None:
+                return self._pool
+            import psycopg
+            from psycopg_pool import ConnectionPool
+
+            try:  # one plain connect first: its error says why (the pool's would not)
+                psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S).close()
+            except psycopg.Error as exc:
+                raise storage_error(exc, self.where) from None
+            read_only = self.read_only
+            self._pool = ConnectionPool(
+                self.url,
+                min_size=1,
+                max_size=self.max_connections,
+                kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+                configure=lambda raw: configure(raw, read_only=read_only),
+                name="hikaze-mm",
+                open=True,
+            )
+            return self._pool
+
+    @property
+    def conn(self) -> PgConnection:
+        """This thread's connection (autocommit outside ``transaction()``)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            pool = self._open_pool()
+            try:
+                raw = pool.getconn()
+            except Exception as exc:  # PoolTimeout: every connection is held
+                raise storage_error(exc, self.where) from exc
+            conn = self._local.conn = PgConnection(raw, self.where)
+            self._local.depth = 0
+            self._held.add(conn)
+        return conn
+
+    def open_connections(self) -> int:
+        """How many connections threads hold now."""
+        return len(self._held)
+
+    def release_thread(self) -> None:
+        """Give this thread's connection back to the pool (a job's thread, when it ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        self._held.discard(conn)
+        if self._pool is not None:
+            with suppress(Exception):
+                self._pool.putconn(conn.raw)
+
+    def tuples(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """All rows of a query as plain tuples."""
+        return self.conn.tuples(sql, args)
+
+    def close(self) -> None:
+        """Close the pool (and every connection in it)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        self._held.clear()
+        self._local = threading.local()
+        if pool is not None:
+            with suppress(Exception):
+                pool.close()
+
+    # ----------------------------------------------------------------- units of work
+    @contextmanager
+    def transaction(self) -> Iterator[PgConnection]:
+        """One atomic unit of work; nested calls become savepoints of the outer one."""
+        conn = self.conn
+        depth = self._local.depth
+        savepoint = f"sp{depth}"
+        conn.execute("BEGIN" if depth == 0 else f"SAVEPOINT {savepoint}")
+        self._local.depth = depth + 1
+        try:
+            yield conn
+        except BaseException:
+            self._local.depth = depth
+            self._undo(conn, depth, savepoint)
+            raise
+        self._local.depth = depth
+        try:
+            conn.execute("COMMIT" if depth == 0 else f"RELEASE SAVEPOINT {savepoint}")
+        except BaseException:
+            self._undo(conn, depth, savepoint)
+            raise
+
+    def _undo(self, conn: PgConnection, depth: int, savepoint: str) -> None:
+        """Roll back what the failed unit did (its savepoint, or the whole transaction);
+        a connection lost meanwhile has nothing left to roll back."""
+        if conn.raw.closed:
+            return
+        if depth == 0:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        else:
+            conn.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+            conn.execute(f"RELEASE SAVEPOINT {savepoint}")
+
+    def after_explicit_ids(self, table: str) -> None:
+        """Restart ``table``'s identity above its largest id (after an insert that gave
+        the id), so the next generated one is free."""
+        assert table in EXPLICIT_ID_TABLES
+        self.conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"GREATEST((SELECT MAX(id) FROM {table}), 1))"
+        )
+
+    # ----------------------------------------------------------------- schema
+    def schema_version(self) -> int:
+        row = self.conn.execute("SELECT to_regclass('schema_revision') IS NOT NULL").fetchone()
+        if not row[0]:
+            return 0
+        found = self.conn.execute("SELECT MAX(revision) FROM schema_revision").fetchone()
+        return int(found[0] or 0)
+
+    def init_db(self) -> int:
+        """Build the schema at head, or upgrade it, under the advisory lock; the revision."""
+        return self.upgrade_to(LATEST_REVISION)
+
+    def upgrade_to(self, target: int) -> int:
+        """Bring the catalog to ``target`` (one transaction, while holding the lock: a
+        second process waits, then finds it done)."""
+        if target > PG_REVISION:
+            raise StorageUnavailableError(
+                f"this release has no PostgreSQL schema for revision {target}"
+            )
+        with self.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
+            current = self._refuse_too_new()
+            if current == 0:
+                for statement in SCHEMA:
+                    conn.execute(statement)
+                return self.schema_version()
+            for revision in range(current + 1, target + 1):
+                for statement in UPGRADES[revision]:
+                    conn.execute(statement)
+                conn.execute("UPDATE schema_revision SET revision = ?", (revision,))
+        return self.schema_version()
+
+    def _refuse_too_new(self) -> int:
+        current = self.schema_version()
+        if current > LATEST_REVISION:
+            raise SchemaTooNewError(
+                f"{self.where} has schema revision {current}; this release knows up to "
+                f"{LATEST_REVISION}. Upgrade Hikaze Model Manager."
+            )
+        return current
+
+    def check_readable(self) -> int:
+        """For a read-only library: the revision, if this release reads it as it is."""
+        current = self._refuse_too_new()
+        if current == 0:
+            raise SchemaNotReadableError(f"{self.where} is not a Hikaze library (no schema)")
+        if current < LATEST_REVISION:
+            raise SchemaNotReadableError(
+                f"{self.where} has schema revision {current} and this release reads "
+                f"{LATEST_REVISION}; a command that writes (scan, serve) upgrades it"
+            )
+        return current
