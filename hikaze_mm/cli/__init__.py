@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from hikaze_mm import __version__
 from hikaze_mm.cli import (
+    catalog,
     civitai,
     download,
     library,
@@ -35,7 +36,19 @@ from hikaze_mm.cli.common import (
     report_error,
 )
 
-COMMANDS = (serve, migrate, promote, library, hash_cmd, civitai, probe, organize, download, updates)
+COMMANDS = (
+    serve,
+    migrate,
+    promote,
+    library,
+    hash_cmd,
+    civitai,
+    probe,
+    organize,
+    download,
+    updates,
+    catalog,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

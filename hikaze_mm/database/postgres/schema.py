@@ -210,4 +210,4 @@ UPGRADES: dict[int, tuple[str, ...]] = {}
 
 # The tables whose ids a caller may give (the legacy import keeps old ids): after such an
 # insert, their identity restarts above the largest id.
-EXPLICIT_ID_TABLES = ("tags", "pending_import")
+EXPLICIT_ID_TABLES = ("tags", "pending_import", "generations", "downloads")
