@@ -256,16 +256,27 @@ class TextSearch:
 
 
 def _text_clause(
-    text: str, search: TextSearch | None, dialect: Dialect = SQLITE
+    text: str, search: TextSearch | None, dialect: Dialect = SQLITE, *, narrowed: bool = False
 ) -> tuple[str, list[Any]]:
     """The ``q`` filter: the index (or, without one, the LIKE scan), OR the start of the
     hash. Without FTS5 (PostgreSQL) the LIKE, served by trigram indexes, is the search,
-    and takes in the trigger words too."""
+    and takes in the trigger words too: when required tags have ``narrowed`` the rows, each
+    of theirs is tested; else each column's trigram index finds its matches."""
     args: list[Any] = []
     if search is not None and search.match is not None:
         member = "m.rowid IN" if search.drives else "+m.rowid IN"
         parts = [f"{member} (SELECT rowid FROM model_search WHERE model_search MATCH ?)"]
         args.append(search.match)
+    elif dialect.search_words is not None and not narrowed:  # one index scan per column
+        like = f"{dialect.like} ? ESCAPE '\\'"
+        branches = [
+            *(f"SELECT m.sha256 FROM models m WHERE {c} {like}" for c in ("m.name", "m.path")),
+            f"SELECT m.sha256 FROM models m WHERE {dialect.search_words} {like}",
+            "SELECT mq.model_hash FROM model_tags mq JOIN tags tq ON tq.id = mq.tag_id "
+            f"WHERE tq.name {like}",
+        ]
+        parts = [f"m.sha256 IN ({' UNION ALL '.join(branches)})"]
+        args.extend([_like_pattern(text)] * len(branches))
     else:  # no index yet, or fewer characters than a trigram: a scan of the narrow columns
         like = dialect.like
         columns = ["m.name", "m.path"]
@@ -328,7 +339,7 @@ def build_sql(
     if query.update == "available":
         clauses.append(UPDATE_CLAUSE)
     if query.q:
-        clause, q_args = _text_clause(query.q, search, dialect)
+        clause, q_args = _text_clause(query.q, search, dialect, narrowed=bool(query.tags))
         clauses.append(clause)
         args.extend(q_args)
     direction = query.direction.upper()

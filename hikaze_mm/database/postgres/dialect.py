@@ -14,7 +14,7 @@ class PostgresDialect(Dialect):
     no_limit = None
     text_separator = "\1"  # a text holds no NUL
     fts5 = False
-    search_words = "(m.meta_json ->> 'trigger_words')"
+    search_words = "m.search_words"
     # The trigram indexes always cover every model: one "segment", whose merge moves
     # their GIN pending lists into the indexes.
     search_segments = "SELECT 1"
