@@ -32,6 +32,7 @@ from hikaze_mm.config import Config
 from hikaze_mm.database import LATEST_REVISION, open_library
 from hikaze_mm.database.errors import StorageError
 from hikaze_mm.database.interfaces import Library
+from hikaze_mm.database.open import backend_of
 from hikaze_mm.errors import (
     ConflictError,
     ForbiddenError,
@@ -99,11 +100,17 @@ def _writable(path: os.PathLike[str]) -> bool:
     return os.access(path, os.W_OK)
 
 
+def _library_file(config: Config) -> bool:
+    """Whether the library is a file here (SQLite), which the file checks are about; a
+    library on a server (``database_url``) is checked by opening it."""
+    return backend_of(config)[0] == "sqlite"
+
+
 def _check_files(config: Config) -> None:
     """The data folder is a folder and the database path is not one."""
     if config.data_dir.exists() and not config.data_dir.is_dir():
         raise LibraryOpenError(f"the data folder {config.data_dir} is a file")
-    if config.db_path.is_dir():
+    if _library_file(config) and config.db_path.is_dir():
         raise LibraryOpenError(f"{config.db_path} is a folder, not a library database")
 
 
@@ -121,7 +128,7 @@ def _not_a_library(exc: StorageError) -> LibraryOpenError:
 
 def _read_only_database(config: Config) -> Library:
     _check_files(config)
-    if not config.db_path.is_file():
+    if _library_file(config) and not config.db_path.is_file():
         raise _no_library(config)
     try:
         db = open_library(config, read_only=True)
@@ -156,7 +163,7 @@ def _writer_lock(config: Config, *, create: bool, command: str | None) -> Proces
     """Check the library's folders and take its lock, creating at most the data folder."""
     _check_files(config)
     data, db_path = config.data_dir, config.db_path
-    if db_path.exists():
+    if db_path.exists() or not _library_file(config):
         _probe(config)
     elif not create:
         raise _no_library(config)

@@ -113,6 +113,26 @@ def pg_template(pg_cluster: PgServer) -> Iterator[str]:
     pg_cluster.drop_database(name)
 
 
+# The backends a test module may run on: ``config = on_each_backend()`` in the module
+# runs its tests once per backend (the library of ``config`` on each).
+BACKEND_NAMES = ("sqlite", "postgres")
+
+
+def on_each_backend() -> object:
+    """A ``config`` fixture for a test module: the conftest ``config``, once with its
+    SQLite file and once with a PostgreSQL database of the test's own (``pg_url``)."""
+
+    @pytest.fixture(params=BACKEND_NAMES)
+    def config(request: pytest.FixtureRequest, config: Config) -> Config:
+        if request.param == "postgres":
+            from dataclasses import replace
+
+            return replace(config, database_url=request.getfixturevalue("pg_url"))
+        return config
+
+    return config
+
+
 @pytest.fixture
 def pg_url(pg_cluster: PgServer, pg_template: str) -> Iterator[str]:
     """The URL of a database of this test's own, a copy of the template."""

@@ -6,8 +6,14 @@ runs on both backends); these are what only a server has.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -17,7 +23,12 @@ from hikaze_mm.database.errors import StorageUnavailableError
 from hikaze_mm.database.open import backend_of
 from hikaze_mm.database.postgres.connection import to_psycopg
 from hikaze_mm.database.postgres.errors import redact_url
-from hikaze_mm.database.postgres.schema import PG_REVISION
+from hikaze_mm.database.postgres.schema import PG_REVISION, SCHEMA_LOCK_KEY
+from tests.pg_cluster import PgServer
+from tests.waiting import wait_until
+
+REPO = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
 def pg_config(tmp_path: Path, url: str) -> Config:
@@ -82,3 +93,134 @@ def test_an_unreachable_server_is_one_clean_error_without_the_password(tmp_path:
     assert "TopSecret42" not in message and "TopSecret42" not in repr(caught.value)
     assert "bob:***@" in message and str(missing) in message
     assert caught.value.__cause__ is None  # the driver's error (which may quote it) is dropped
+
+
+# ---------------------------------------------------------------------- concurrency
+def _waiting_on_locks(url: str, kind: str) -> int:
+    """How many sessions of this database wait on a lock of ``kind`` (pg_locks' locktype:
+    ``advisory``, ``transactionid``...)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE NOT l.granted AND l.locktype = %s AND a.datname = current_database()",
+            (kind,),
+        ).fetchone()[0]
+
+
+def test_two_processes_building_the_schema_at_once_take_turns(
+    tmp_path: Path, pg_cluster: PgServer
+) -> None:
+    """Both wait on the advisory lock (held here first); released, one builds the schema and
+    the other finds it built: both open the library, and it holds one revision row."""
+    import psycopg
+
+    url = pg_cluster.url(pg_cluster.new_database())  # empty: no schema yet
+    script = (
+        "import sys; from dataclasses import replace; from hikaze_mm.config import Config; "
+        "from hikaze_mm.database import open_library; "
+        "c = replace(Config.load(data_dir=sys.argv[2], env={}), database_url=sys.argv[1]); "
+        "print(open_library(c).schema_version())"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with psycopg.connect(url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, url, str(tmp_path / f"d{n}")],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for n in range(2)
+        ]
+        try:
+            wait_until(
+                lambda: _waiting_on_locks(url, "advisory"),
+                lambda n: n == 2,
+                message="both processes to wait on the schema lock",
+            )
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+    results = [proc.communicate(timeout=60) for proc in procs]
+    assert [
+        (proc.returncode, out.strip()) for proc, (out, _err) in zip(procs, results, strict=True)
+    ] == [
+        (0, str(LATEST_REVISION)),
+        (0, str(LATEST_REVISION)),
+    ], [err for _out, err in results]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_revision").fetchone()[0] == 1
+
+
+def _in_thread(target: Callable[[], T]) -> tuple[threading.Thread, list[Any]]:
+    """Run ``target`` in a thread; the list gets its result (or its exception)."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(target())
+        except BaseException as exc:  # handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_model_created_by_two_writers_at_once_is_created_then_updated(
+    tmp_path: Path, pg_url: str
+) -> None:
+    library = open_library(pg_config(tmp_path, pg_url))
+    sha = "d" * 64
+    try:
+        with library.transaction():
+            first = library.models.upsert({"sha256": sha, "path": "/m/a.safetensors", "name": "A"})
+            # The second writer finds no row yet, then waits on this one's new row.
+            thread, outcome = _in_thread(
+                lambda: library.models.upsert({"sha256": sha, "path": "/m/b.safetensors"})
+            )
+            wait_until(
+                lambda: _waiting_on_locks(pg_url, "transactionid"),
+                lambda n: n >= 1,
+                message="the second writer to wait on the first",
+            )
+        thread.join(timeout=30)
+        assert first[1] == "created"
+        record, action = outcome[0]
+        assert action == "updated" and record["path"] == "/m/b.safetensors"
+        assert record["name"] == "A"
+    finally:
+        library.close()
+
+
+def test_a_state_document_read_to_be_changed_is_held_until_the_unit_ends(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Two read-modify-writes of one journal: the second waits for the first, then reads
+    what it wrote (no entry lost, as under SQLite's write lock)."""
+    library = open_library(pg_config(tmp_path, pg_url))
+
+    def add_entry(name: str) -> None:
+        with library.transaction():
+            entries = (library.state.get("journal") or {}).get("entries", {})
+            library.state.set("journal", {"entries": {**entries, name: 1}})
+        library.release_thread()
+
+    try:
+        with library.transaction():
+            entries = (library.state.get("journal") or {}).get("entries", {})
+            thread, outcome = _in_thread(lambda: add_entry("second"))
+            wait_until(
+                lambda: _waiting_on_locks(pg_url, "advisory"),
+                lambda n: n == 1,
+                message="the second writer to wait on the journal",
+            )
+            library.state.set("journal", {"entries": {**entries, "first": 1}})
+        thread.join(timeout=30)
+        assert outcome == [None]
+        assert library.state.get("journal") == {"entries": {"first": 1, "second": 1}}
+    finally:
+        library.close()

@@ -41,9 +41,6 @@ class Dialect:
     items: ItemSql = SQLITE_ITEMS
     # The operator of a LIKE that ignores ASCII case (SQLite's LIKE does).
     like = "LIKE"
-    # What follows a SELECT of rows about to be changed: a row lock where there are row
-    # locks (a SQLite writer holds the whole library from BEGIN IMMEDIATE).
-    for_update = ""
 
     def hint(self, index: str) -> str:
         """An index hint, after a table's name."""
@@ -53,9 +50,18 @@ class Dialect:
         """Read the table straight through, after its name."""
         return " NOT INDEXED"
 
+    def text_like(self, column: str) -> str:
+        """``column`` holds a bound LIKE pattern (``\\`` escapes), in any case."""
+        return f"{column} {self.like} ? ESCAPE '\\'"
+
     def nocase_order(self, column: str) -> str:
         """An ORDER BY term for names in case-insensitive (ASCII) order."""
         return f"{column} COLLATE NOCASE"
+
+    def sort(self, column: str, direction: str) -> str:
+        """An ORDER BY term, NULL lowest (SQLite's order: first ascending, last
+        descending)."""
+        return f"{column} {direction}"
 
     def group_concat(self, expr: str) -> str:
         return f"group_concat({expr}, char(0))"
@@ -68,6 +74,10 @@ class Dialect:
     def meta_value(self, column: str = "meta_json") -> str:
         """The scalar at one bound path (NULL when absent or JSON null)."""
         return f"json_extract({_META.format(col=column)}, ?)"
+
+    def meta_at(self, column: str, key: str) -> str:
+        """The scalar at a (checked) dotted meta key written in the SQL."""
+        return f"json_extract({_META.format(col=column)}, '$.{key}')"
 
     def meta_array(self, count: int, column: str = "meta_json") -> str:
         """The JSON text of an array of the values at ``count`` (two or more) bound paths,

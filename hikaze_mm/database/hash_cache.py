@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
+from hikaze_mm.database.retry import retrying
 from hikaze_mm.database.sql import chunks, path_ranges
 from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.values import normalize_sha256, now_ms
@@ -49,6 +50,7 @@ class HashCacheStore:
         ).fetchone()
         return (row[0], row[1]) if row else None
 
+    @retrying
     def store(
         self,
         path: str,

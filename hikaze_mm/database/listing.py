@@ -80,10 +80,8 @@ UNKNOWN_BASE = "unknown"
 MAX_QUERY_CHARS = 200
 # The ``update`` filter's values: ``available``, the models with a newer version on Civitai.
 UPDATE_FILTERS = ("available",)
-UPDATE_CLAUSE = (
-    "json_extract(CASE WHEN json_valid(m.meta_json) THEN m.meta_json END, "
-    "'$.update.version_id') IS NOT NULL"
-)
+# The meta key the ``update`` filter reads (a version id is set).
+UPDATE_KEY = "update.version_id"
 
 
 @dataclass(frozen=True)
@@ -256,36 +254,24 @@ class TextSearch:
 
 
 def _text_clause(
-    text: str, search: TextSearch | None, dialect: Dialect = SQLITE, *, narrowed: bool = False
+    text: str, search: TextSearch | None, dialect: Dialect = SQLITE
 ) -> tuple[str, list[Any]]:
     """The ``q`` filter: the index (or, without one, the LIKE scan), OR the start of the
     hash. Without FTS5 (PostgreSQL) the LIKE, served by trigram indexes, is the search,
-    and takes in the trigger words too: when required tags have ``narrowed`` the rows, each
-    of theirs is tested; else each column's trigram index finds its matches."""
+    and takes in the trigger words too."""
     args: list[Any] = []
     if search is not None and search.match is not None:
         member = "m.rowid IN" if search.drives else "+m.rowid IN"
         parts = [f"{member} (SELECT rowid FROM model_search WHERE model_search MATCH ?)"]
         args.append(search.match)
-    elif dialect.search_words is not None and not narrowed:  # one index scan per column
-        like = f"{dialect.like} ? ESCAPE '\\'"
-        branches = [
-            *(f"SELECT m.sha256 FROM models m WHERE {c} {like}" for c in ("m.name", "m.path")),
-            f"SELECT m.sha256 FROM models m WHERE {dialect.search_words} {like}",
-            "SELECT mq.model_hash FROM model_tags mq JOIN tags tq ON tq.id = mq.tag_id "
-            f"WHERE tq.name {like}",
-        ]
-        parts = [f"m.sha256 IN ({' UNION ALL '.join(branches)})"]
-        args.extend([_like_pattern(text)] * len(branches))
     else:  # no index yet, or fewer characters than a trigram: a scan of the narrow columns
-        like = dialect.like
         columns = ["m.name", "m.path"]
-        if dialect.search_words is not None:
+        if dialect.search_words is not None and len(text) >= TRIGRAM:  # as in the index
             columns.append(dialect.search_words)
-        parts = [f"{column} {like} ? ESCAPE '\\'" for column in columns]
+        parts = [dialect.text_like(column) for column in columns]
         parts.append(
             "m.sha256 IN (SELECT mq.model_hash FROM model_tags mq JOIN tags tq "
-            f"ON tq.id = mq.tag_id WHERE tq.name {like} ? ESCAPE '\\')"
+            f"ON tq.id = mq.tag_id WHERE {dialect.text_like('tq.name')})"
         )
         args.extend([_like_pattern(text)] * len(parts))
     prefix = hash_prefix(text)
@@ -337,13 +323,13 @@ def build_sql(
     if query.used:
         clauses.append("m.last_used_at IS NOT NULL")
     if query.update == "available":
-        clauses.append(UPDATE_CLAUSE)
+        clauses.append(f"{dialect.meta_at('m.meta_json', UPDATE_KEY)} IS NOT NULL")
     if query.q:
-        clause, q_args = _text_clause(query.q, search, dialect, narrowed=bool(query.tags))
+        clause, q_args = _text_clause(query.q, search, dialect)
         clauses.append(clause)
         args.extend(q_args)
     direction = query.direction.upper()
-    order_by = f"{SORT_COLUMNS[query.sort]} {direction}, m.sha256 {direction}"
+    order_by = f"{dialect.sort(SORT_COLUMNS[query.sort], direction)}, m.sha256 {direction}"
     return ListingSql(
         where=" AND ".join(clauses) or "TRUE",
         args=tuple(args),

@@ -60,7 +60,7 @@ class SchemaNotReadableError(StorageUnavailableError):
     (no schema), or one at an older revision (only a write open upgrades it)."""
 
 
-@translate_errors(exclude=("transaction",))
+@translate_errors(exclude=("transaction", "row_lock", "lock_key", "in_transaction", "retryable"))
 class DatabaseManager:
     dialect = SQLITE
 
@@ -201,6 +201,22 @@ class DatabaseManager:
                 conn.execute(f"RELEASE {savepoint}")
         except sqlite3.Error as exc:
             raise storage_error(exc, self.path) from exc
+
+    # What PostgreSQL needs for a read-modify-write, which SQLite's BEGIN IMMEDIATE gives
+    # (one writer holds the whole library): nothing here.
+    def row_lock(self) -> str:
+        """The clause that locks the rows a SELECT reads to change them: none."""
+        return ""
+
+    def lock_key(self, name: str) -> None:
+        """Hold ``name`` until the unit of work ends: the write lock holds everything."""
+
+    def in_transaction(self) -> bool:
+        return getattr(self._local, "depth", 0) > 0
+
+    def retryable(self, exc: BaseException) -> bool:
+        """Whether a failed unit of work may simply run again: never on SQLite."""
+        return False
 
     def after_explicit_ids(self, table: str) -> None:
         """Nothing: SQLite's next id is always above the largest (PostgreSQL restarts its

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hikaze_mm.database.errors import StorageNotFoundError
+from hikaze_mm.database.retry import retrying
 from hikaze_mm.database.sql import chunks, path_prefix_bounds, path_ranges, records
 from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.tags import MODEL_LINKS
@@ -69,9 +70,13 @@ class ModelStore:
         return self.db.dialect.meta_path(meta_key(key))
 
     def get(self, sha256: str) -> dict[str, Any] | None:
-        """The full record (columns, ``meta``, ``tags``, ``missing`` as a bool), or None."""
+        """The full record (columns, ``meta``, ``tags``, ``missing`` as a bool), or None.
+        Read inside a unit of work, the row is locked until it ends where rows have locks
+        (it is read to be changed: ``row_lock``)."""
         sha = normalize_sha256(sha256)
-        row = self.db.conn.execute("SELECT * FROM models WHERE sha256 = ?", (sha,)).fetchone()
+        row = self.db.conn.execute(
+            f"SELECT * FROM models WHERE sha256 = ?{self.db.row_lock()}", (sha,)
+        ).fetchone()
         return self._records([row])[0] if row else None
 
     def get_by_path(self, path: str | Path) -> dict[str, Any] | None:
@@ -269,7 +274,8 @@ class ModelStore:
         dialect = self.db.dialect
         rows = self.db.tuples(
             f"SELECT sha256, name, type, base, path, missing, {dialect.meta_array(2)} "
-            f"FROM models WHERE {dialect.meta_value()} IS NOT NULL ORDER BY name_key, sha256",
+            f"FROM models WHERE {dialect.meta_value()} IS NOT NULL "
+            f"ORDER BY {dialect.sort('name_key', 'ASC')}, sha256",
             [self._path("civitai"), self._path("update"), self._path("update.version_id")],
         )
         found = []
@@ -290,6 +296,7 @@ class ModelStore:
         return found
 
     # ----------------------------------------------------------------- writing
+    @retrying
     def upsert(
         self,
         data: dict[str, Any],
@@ -314,47 +321,57 @@ class ModelStore:
         incoming_meta = data.get("meta") or {}
         if not isinstance(incoming_meta, dict):
             raise ValidationError("meta must be a JSON object")
-        with self.db.transaction() as conn:
+        with self.db.transaction():
             row = self._row_to_change("*", sha)
-            if row is None:
-                if not values.get("path"):
-                    raise ValidationError("a new model needs a path")
-                values.setdefault("created_at", now_ms())
-                values["type"] = values.get("type") or "other"
-                values["name_key"] = natural_key(values.get("name"))
-                columns = ["sha256", *values, "meta_json"]
-                conn.execute(
-                    f"INSERT INTO models ({', '.join(columns)}) "
-                    f"VALUES ({', '.join('?' * len(columns))})",
-                    [sha, *values.values(), dump_meta(incoming_meta)],
-                )
+            if row is None and self._insert(sha, values, incoming_meta):
                 action = "created"
-            else:
-                existing_meta = parse_meta(row["meta_json"])
-                if on_conflict == "update":
-                    changes = {k: v for k, v in values.items() if v is not None}
-                    meta = merge_meta_json(incoming_meta, existing_meta)
-                    action = "updated"
-                else:
-                    changes = {
-                        k: v for k, v in values.items() if v is not None and row[k] in (None, "")
-                    }
-                    meta = merge_meta_json(existing_meta, incoming_meta)
-                    action = "merged"
-                changes["meta_json"] = dump_meta(meta)
-                if "path" in changes:
-                    changes["missing"] = 0
-                self._set(sha, changes)
+            else:  # (a row another writer created since it was read: it is locked now)
+                row = row or self._row_to_change("*", sha)
+                action = self._change(sha, row, values, incoming_meta, on_conflict)
             self.db.tags.link(MODEL_LINKS, sha, self.db.tags.resolve(tags, create=True))
             record = self.get(sha)
         assert record is not None
         return record, action
 
+    def _insert(self, sha: str, values: dict[str, Any], meta: dict[str, Any]) -> bool:
+        """Insert a new model; False if another writer inserted it first."""
+        if not values.get("path"):
+            raise ValidationError("a new model needs a path")
+        values = {"created_at": now_ms(), **values}
+        values["type"] = values.get("type") or "other"
+        values["name_key"] = natural_key(values.get("name"))
+        columns = ["sha256", *values, "meta_json"]
+        cur = self.db.conn.execute(
+            f"INSERT INTO models ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))}) ON CONFLICT (sha256) DO NOTHING",
+            [sha, *values.values(), dump_meta(meta)],
+        )
+        return cur.rowcount > 0
+
+    def _change(
+        self, sha: str, row: Any, values: dict[str, Any], meta: dict[str, Any], on_conflict: str
+    ) -> str:
+        """Update an existing model as ``upsert`` says; its action."""
+        existing_meta = parse_meta(row["meta_json"])
+        if on_conflict == "update":
+            changes = {k: v for k, v in values.items() if v is not None}
+            merged = merge_meta_json(meta, existing_meta)
+            action = "updated"
+        else:
+            changes = {k: v for k, v in values.items() if v is not None and row[k] in (None, "")}
+            merged = merge_meta_json(existing_meta, meta)
+            action = "merged"
+        changes["meta_json"] = dump_meta(merged)
+        if "path" in changes:
+            changes["missing"] = 0
+        self._set(sha, changes)
+        return action
+
     def _row_to_change(self, columns: str, sha: str) -> Any:
         """The model's row, read to be changed in this transaction: locked where rows
         have locks (PostgreSQL), so a concurrent read-modify-write waits for this one."""
         return self.db.conn.execute(
-            f"SELECT {columns} FROM models WHERE sha256 = ?{self.db.dialect.for_update}", (sha,)
+            f"SELECT {columns} FROM models WHERE sha256 = ?{self.db.row_lock()}", (sha,)
         ).fetchone()
 
     def _set(self, sha: str, changes: dict[str, Any]) -> bool:
@@ -442,6 +459,7 @@ class ModelStore:
         )
 
     # ----------------------------------------------------------------- files (copies)
+    @retrying
     def add_files(self, rows: Sequence[tuple[str, str, int | None]]) -> int:
         """Record ``(sha256, path, size)``: the model's content was found at ``path`` now.
         A model's primary path is not stored (a row there goes); a path holds one content
@@ -449,10 +467,12 @@ class ModelStore:
         Returns how many copies were recorded."""
         now = now_ms()
         count = 0
-        with self.db.transaction() as conn:
+        # One row a path (the last), in a fixed order: concurrent calls lock in one order.
+        latest = {str(path): (normalize_sha256(sha), str(path), size) for sha, path, size in rows}
+        rows = sorted(latest.values())
+        with self.db.transaction() as conn:  # rows in a fixed order: no deadlock
             for sha, path, size in rows:
-                sha, path = normalize_sha256(sha), str(path)
-                row = conn.execute("SELECT path FROM models WHERE sha256 = ?", (sha,)).fetchone()
+                row = self._row_to_change("path", sha)
                 if row is None:
                     continue
                 if row[0] == path:
@@ -535,6 +555,7 @@ class ModelStore:
         result.sort(key=lambda g: (-g["wasted_bytes"], g["sha256"]))
         return result
 
+    @retrying
     def set_missing(self, sha256s: Sequence[str], missing: bool) -> int:
         """Flag (or unflag) models as missing in one transaction; returns rows changed."""
         if not sha256s:
@@ -543,7 +564,7 @@ class ModelStore:
         with self.db.transaction() as conn:
             cur = conn.executemany(
                 "UPDATE models SET missing = ? WHERE sha256 = ? AND missing != ?",
-                [(flag, sha, flag) for sha in sha256s],
+                [(flag, sha, flag) for sha in sorted(sha256s)],
             )
             return cur.rowcount
 
@@ -563,17 +584,19 @@ class ModelStore:
         ids = self.db.tags.resolve(tags, create=False, missing_ok=True)
         return self.db.tags.unlink(MODEL_LINKS, sha, ids)
 
+    @retrying
     def retag(self, sha256s: Sequence[str], *, add: Sequence[int], remove: Sequence[int]) -> None:
         """Remove then add tag ids on many models: one statement each, in one transaction
         (the ids must exist; links already there or already gone are left as they are)."""
         table, key = MODEL_LINKS
+        owners = sorted(sha256s)  # a fixed order: concurrent calls lock in one order
         with self.db.transaction() as conn:
             conn.executemany(
-                f"DELETE FROM {table} WHERE {key} = ? AND tag_id = ?", product(sha256s, remove)
+                f"DELETE FROM {table} WHERE {key} = ? AND tag_id = ?", product(owners, remove)
             )
             conn.executemany(
                 f"INSERT INTO {table} ({key}, tag_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                product(sha256s, add),
+                product(owners, add),
             )
 
     def delete(self, sha256: str) -> bool:

@@ -8,8 +8,10 @@ of each preview a model got from one, so the same picture is not stored twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
+from hikaze_mm.database.retry import retrying
 from hikaze_mm.database.sql import chunks, path_ranges
 from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.values import normalize_sha256, now_ms
@@ -33,6 +35,7 @@ class SidecarStore:
         )
         return {path: (size, mtime) for path, size, mtime in rows}
 
+    @retrying
     def record(self, rows: Sequence[tuple[str, int, int, str | None]]) -> None:
         """Remember ``(path, size, mtime_ns, sha256 of the model it was applied to)``."""
         if not rows:
@@ -44,7 +47,10 @@ class SidecarStore:
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
                 "size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
                 "sha256 = excluded.sha256, read_at = excluded.read_at",
-                [(p, size, mtime, sha, now) for p, size, mtime, sha in rows],
+                sorted(
+                    ((p, size, mtime, sha, now) for p, size, mtime, sha in rows),
+                    key=itemgetter(0),  # by path (stable): concurrent calls lock in one order
+                ),
             )
 
     def forget(self, paths: Sequence[str]) -> None:

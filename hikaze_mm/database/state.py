@@ -19,6 +19,9 @@ class StateStore:
         self.db = db
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """The document, or None. Read inside a unit of work, the key is held until it
+        ends (it is read to be changed: a read-modify-write of a journal)."""
+        self.db.lock_key(f"migration_state:{key}")
         row = self.db.conn.execute(
             "SELECT value_json FROM migration_state WHERE key = ?", (key,)
         ).fetchone()

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hikaze_mm.database.errors import StorageConflictError, StorageNotFoundError
+from hikaze_mm.database.retry import retrying
 from hikaze_mm.database.sql import chunks
 from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.values import TagRef, normalize_color, normalize_tag_name, now_ms
@@ -76,6 +77,7 @@ class TagStore:
         """Get the tag with this name (any case), creating it if needed."""
         return self.get(self.ensure_ids([name], color)[0])  # type: ignore[return-value]
 
+    @retrying
     def ensure_ids(self, names: Sequence[str], color: str | None = None) -> list[int]:
         """The ids of these tag names (any case), creating the new ones; in the given order."""
         clean = [normalize_tag_name(n) for n in names]

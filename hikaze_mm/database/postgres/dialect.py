@@ -8,13 +8,26 @@ from hikaze_mm.database.dialect import Dialect
 from hikaze_mm.database.postgres.listing_items import POSTGRES_ITEMS
 
 
+def words(meta: str) -> str:
+    """The trigger words' text of a ``meta`` column: the strings of ``meta.trigger_words``
+    (a string or a list) one a line, as SQLite's index holds them
+    (``schema.WORDS_FUNCTION``)."""
+    return f"hikaze_trigger_words({meta})"
+
+
+def fold(expr: str) -> str:
+    """``expr`` in lower case by Unicode's rules (ICU's root locale), whatever the
+    database's own locale: what the text search compares and its indexes hold."""
+    return f'lower(({expr}) COLLATE "und-x-icu")'
+
+
 class PostgresDialect(Dialect):
     name = "postgresql"
     tag_key = "name_nocase"
     no_limit = None
     text_separator = "\1"  # a text holds no NUL
     fts5 = False
-    search_words = "m.search_words"
+    search_words = words("m.meta_json")
     # The trigram indexes always cover every model: one "segment", whose merge moves
     # their GIN pending lists into the indexes.
     search_segments = "SELECT 1"
@@ -26,7 +39,6 @@ class PostgresDialect(Dialect):
     search_clear = None
     items = POSTGRES_ITEMS
     like = "ILIKE"
-    for_update = " FOR UPDATE"
 
     def hint(self, index: str) -> str:
         return ""
@@ -34,8 +46,16 @@ class PostgresDialect(Dialect):
     def not_indexed(self) -> str:
         return ""
 
+    def text_like(self, column: str) -> str:
+        # Unicode case, as SQLite's FTS5 folds it: the trigram indexes hold these folds.
+        return f"{fold(column)} LIKE {fold('?::text')} ESCAPE '\\'"
+
     def nocase_order(self, column: str) -> str:
         return f"lower({column})"
+
+    def sort(self, column: str, direction: str) -> str:
+        nulls = "FIRST" if direction.upper() == "ASC" else "LAST"
+        return f"{column} {direction} NULLS {nulls}"
 
     def group_concat(self, expr: str) -> str:
         return f"string_agg({expr}, chr(1))"
@@ -45,6 +65,9 @@ class PostgresDialect(Dialect):
 
     def meta_value(self, column: str = "meta_json") -> str:
         return f"({column} #>> ?::text[])"
+
+    def meta_at(self, column: str, key: str) -> str:
+        return f"({column} #>> '{{{key.replace('.', ',')}}}')"
 
     def meta_array(self, count: int, column: str = "meta_json") -> str:
         return f"jsonb_build_array({', '.join([f'{column} #> ?::text[]'] * count)})::text"

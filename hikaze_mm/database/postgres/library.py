@@ -33,7 +33,7 @@ from hikaze_mm.database.models import ModelStore
 from hikaze_mm.database.pending import PendingStore
 from hikaze_mm.database.postgres.connection import PgConnection, configure
 from hikaze_mm.database.postgres.dialect import POSTGRES
-from hikaze_mm.database.postgres.errors import redact_url, storage_error
+from hikaze_mm.database.postgres.errors import is_retryable, redact_url, storage_error
 from hikaze_mm.database.postgres.schema import (
     EXPLICIT_ID_TABLES,
     PG_REVISION,
@@ -177,6 +177,24 @@ class PostgresLibrary:
         else:
             conn.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
             conn.execute(f"RELEASE SAVEPOINT {savepoint}")
+
+    def in_transaction(self) -> bool:
+        return getattr(self._local, "depth", 0) > 0
+
+    def row_lock(self) -> str:
+        """Inside a unit of work, a row read is read to change it (as under SQLite's write
+        lock): ``FOR UPDATE`` makes a concurrent read-modify-write wait for this one."""
+        return " FOR UPDATE" if self.in_transaction() else ""
+
+    def lock_key(self, name: str) -> None:
+        """Inside a unit of work, hold ``name`` (a row that may not exist yet, such as a
+        state document) until it ends: an advisory lock of the transaction."""
+        if self.in_transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
+
+    def retryable(self, exc: BaseException) -> bool:
+        """A deadlock or a serialization failure: the unit of work may run again."""
+        return is_retryable(exc)
 
     def after_explicit_ids(self, table: str) -> None:
         """Restart ``table``'s identity above its largest id (after an insert that gave
