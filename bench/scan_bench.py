@@ -165,6 +165,8 @@ def time_backend_rescan(
         first_time = time.perf_counter() - start
         assert first.new == count and first.promoted == count, first
         print(f"  [{backend}] first scan (queue + promote {count} new files): {first_time:.2f}s")
+        if backend != SQLITE:  # the library as a start-up finds it: autovacuum has been by
+            services.db.conn.execute("VACUUM ANALYZE")
     finally:
         services.close()
     # A fresh process's view: the library opened anew, as at start-up.
@@ -274,7 +276,7 @@ def build_listing_library(services: Services, count: int, seed: int = 5) -> None
     if services.db.dialect.name == SQLITE:
         services.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     else:
-        services.db.conn.execute("ANALYZE")  # what autovacuum would do after a bulk load
+        services.db.conn.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load
 
 
 def serve_listing(config: Config, channel: Connection) -> None:
