@@ -19,7 +19,7 @@ import pytest
 
 from hikaze_mm.config import Config
 from hikaze_mm.database import LATEST_REVISION, SchemaTooNewError, open_library
-from hikaze_mm.database.errors import StorageUnavailableError
+from hikaze_mm.database.errors import StorageBusyError, StorageUnavailableError
 from hikaze_mm.database.open import backend_of
 from hikaze_mm.database.postgres.connection import to_psycopg
 from hikaze_mm.database.postgres.errors import redact_url
@@ -222,5 +222,53 @@ def test_a_state_document_read_to_be_changed_is_held_until_the_unit_ends(
         thread.join(timeout=30)
         assert outcome == [None]
         assert library.state.get("journal") == {"entries": {"first": 1, "second": 1}}
+    finally:
+        library.close()
+
+
+def test_a_store_call_that_loses_a_deadlock_runs_again(tmp_path: Path, pg_url: str) -> None:
+    """A bulk write (``set_missing``) and a unit of work lock two models in opposite orders;
+    the server aborts one. The store call, a unit of work by itself, runs again and
+    succeeds; the other unit either finished or failed as busy (never half done)."""
+    library = open_library(pg_config(tmp_path, pg_url))
+    x, y = "1" * 64, "2" * 64
+    try:
+        for sha in (x, y):
+            library.models.upsert({"sha256": sha, "path": f"/m/{sha[0]}.safetensors"})
+        first: list[object] = []
+        try:
+            with library.transaction():
+                library.models.get(y)  # read to change: y locked
+                thread, outcome = _in_thread(lambda: library.models.set_missing([x, y], True))
+                wait_until(
+                    lambda: _waiting_on_locks(pg_url, "transactionid"),
+                    lambda n: n >= 1,
+                    message="the bulk write to wait on y, holding x",
+                )
+                first.append(library.models.get(x))  # x: held by the bulk write: a deadlock
+        except StorageBusyError as exc:  # this unit lost instead: it changed nothing
+            first.append(exc)
+        thread.join(timeout=60)
+        assert outcome == [2]
+        assert [library.models.get(sha)["missing"] for sha in (x, y)] == [True, True]
+        assert len(first) == 1
+    finally:
+        library.close()
+
+
+def test_a_connection_lost_mid_unit_fails_it_cleanly_and_the_next_call_reconnects(
+    tmp_path: Path, pg_url: str, pg_cluster: PgServer
+) -> None:
+    library = open_library(pg_config(tmp_path, pg_url))
+    a, b = "a" * 64, "b" * 64
+    try:
+        with pytest.raises(StorageUnavailableError), library.transaction():
+            library.models.upsert({"sha256": a, "path": "/m/a.safetensors"})
+            pid = library.conn.raw.info.backend_pid
+            pg_cluster.admin(f"SELECT pg_terminate_backend({int(pid)})")  # the server drops it
+            library.models.upsert({"sha256": b, "path": "/m/b.safetensors"})
+        assert library.models.exists(a) is False  # nothing of the unit was written
+        library.models.upsert({"sha256": b, "path": "/m/b.safetensors"})  # a new connection
+        assert library.models.exists(b) and library.open_connections() == 1
     finally:
         library.close()

@@ -37,6 +37,7 @@ from aiohttp import web
 from hikaze_mm.comfy.context import CONTEXT
 from hikaze_mm.comfy.credit_lookup import LibraryCredits
 from hikaze_mm.config import Config, ModelRoot
+from hikaze_mm.database.open import shown_location
 from hikaze_mm.library.resolver import ModelResolver
 from hikaze_mm.model_types import canonical_type
 from hikaze_mm.params import TRUE_WORDS
@@ -205,7 +206,7 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
     atexit.register(services.close)
     log.info(
         "Hikaze Model Manager: %s, %d model folders, at %s/",
-        config.db_path,
+        shown_location(config),
         len(config.model_roots),
         PREFIX,
     )

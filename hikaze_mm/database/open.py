@@ -72,6 +72,15 @@ def backend_of(config: Config) -> tuple[str, str]:
     return scheme, url
 
 
+def shown_location(config: Config) -> str:
+    """Where the library is, as logs and messages may show it: its file, or its URL with
+    any password replaced."""
+    from hikaze_mm.database.postgres.errors import redact_url
+
+    scheme, location = backend_of(config)
+    return location if scheme == "sqlite" else redact_url(location)
+
+
 def open_library(config: Config, *, read_only: bool = False, prepare: bool = True) -> Library:
     """The library ``config`` names, from the backend its configuration picks.
 

@@ -102,8 +102,13 @@ class PostgresLibrary:
 
     @property
     def conn(self) -> PgConnection:
-        """This thread's connection (autocommit outside ``transaction()``)."""
+        """This thread's connection (autocommit outside ``transaction()``). One the server
+        dropped (restarted, or ended the session) is replaced between units of work, so
+        the call after a failed one runs on a new connection."""
         conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.raw.closed and self._local.depth == 0:
+            self.release_thread()  # the pool throws a closed connection away
+            conn = None
         if conn is None:
             pool = self._open_pool()
             try:
