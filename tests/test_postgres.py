@@ -6,6 +6,7 @@ runs on both backends); these are what only a server has.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from hikaze_mm.database.open import backend_of
 from hikaze_mm.database.postgres.connection import to_psycopg
 from hikaze_mm.database.postgres.errors import redact_url
 from hikaze_mm.database.postgres.schema import PG_REVISION, SCHEMA_LOCK_KEY
+from tests.helpers import run_cli, write_model
 from tests.pg_cluster import PgServer
 from tests.waiting import wait_until
 
@@ -272,3 +274,23 @@ def test_a_connection_lost_mid_unit_fails_it_cleanly_and_the_next_call_reconnect
         assert library.models.exists(b) and library.open_connections() == 1
     finally:
         library.close()
+
+
+def test_the_cli_works_on_a_server_library_and_never_shows_its_password(
+    tmp_path: Path, pg_url: str
+) -> None:
+    url = pg_url.replace("postgresql://postgres@", "postgresql://postgres:Hunter2Secret@")
+    root = tmp_path / "models"
+    write_model(root / "loras" / "a.safetensors", 2000)
+    where = ["--data-dir", str(tmp_path / "data"), "--db-url", url, "--models-root", str(root)]
+    scan = run_cli(*where, "scan", "--immediate")
+    listing = run_cli(*where, "list", "--json")
+    status = run_cli(*where, "status")
+    for done in (scan, listing, status):
+        assert done.returncode == 0, done.stderr
+        assert "Hunter2Secret" not in done.stdout + done.stderr
+    assert [m["name"] for m in json.loads(listing.stdout)["items"]] == ["a"]
+    down = run_cli(*where[:2], "--db-url", url.replace("host=", "host=/nowhere"), "status")
+    assert down.returncode != 0 and down.stdout == ""
+    assert down.stderr.count("\n") == 1 and "postgres:***@" in down.stderr
+    assert "Hunter2Secret" not in down.stderr

@@ -46,7 +46,7 @@ from hikaze_mm.database.sidecars import SidecarStore
 from hikaze_mm.database.state import StateStore
 from hikaze_mm.database.tags import TagStore
 
-MAX_CONNECTIONS = 16
+MAX_CONNECTIONS = 40  # the server's executor threads (up to 32) and the jobs'
 CONNECT_TIMEOUT_S = 10
 
 
@@ -207,7 +207,7 @@ class PostgresLibrary:
         assert table in EXPLICIT_ID_TABLES
         self.conn.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-            f"GREATEST((SELECT MAX(id) FROM {table}), 1))"
+            f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
         )
 
     # ----------------------------------------------------------------- schema
