@@ -1,132 +1,265 @@
-"""``hikaze-mm catalog push`` and ``pull``: a library onto a PostgreSQL server and back.
+"""``hikaze-mm catalog push|pull``: a SQLite library to a PostgreSQL catalog and back.
 
-A round trip (push a SQLite library, pull it into a new file, compare every table) keeps
-every row; the catalog pushed to works as a library; a catalog that holds a library
-already is refused, as is a pull over an existing library.
+Real libraries on both sides: the local one from a real scan of real files (sidecars, a
+preview), tags, pending models, the legacy ledger, generations, downloads; the catalog on
+the test cluster (tests/pg_cluster.py). The CLI runs in process (``cli.main``).
 """
 
 from __future__ import annotations
 
+import io
 import json
-from dataclasses import replace
+import sqlite3
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
-import pytest
+from PIL import Image
 
+from hikaze_mm.cli import main
 from hikaze_mm.config import Config
 from hikaze_mm.database import ModelQuery, open_library
+from hikaze_mm.database.catalog_copy import TABLES
 from hikaze_mm.database.interfaces import Library
-from hikaze_mm.database.transfer import TABLES
-from hikaze_mm.errors import ConflictError, ValidationError
-from hikaze_mm.library import catalog
 from hikaze_mm.services import Services
-from tests.helpers import run_cli
-from tests.library_helpers import seed_model
 
 
-def fill(svc: Services) -> None:
-    """One of everything a library holds."""
-    db = svc.db
-    a = seed_model(svc, "Alpha v2", ("Style", "nsfw"), meta={"trigger_words": ["a", "b"]})
-    b = seed_model(svc, "beta", ("style",), base="SDXL", missing=True)
-    db.tags.insert("kept id", None, 5, id=40)
-    db.models.mark_used(a)
-    db.models.add_files([(a, "/copies/alpha.safetensors", 1000)])
-    pid = db.pending.add({"path": "/p/x.safetensors", "source": "scan", "id": 77}, ["queued"])
-    db.pending.update(pid, status="error", error="boom")
-    db.hash_cache.store("/m/a.safetensors", 1000, 123, 9, a, "ABCDEF012345")
-    db.sidecars.record([("/m/a.json", 10, 20, a)])
-    db.sidecars.add_pixels(b, "digest", 2)
-    db.state.set("promotion_journal", {"entries": {"1": {"step": "x"}}})
-    db.legacy_ledger.record_model("/old/a", 3, sha256=a, pending_id=None)
-    db.legacy_ledger.record_tag("Style", 1)
-    db.legacy_ledger.reserve(a, "src", 1)
-    gid = db.generations.add(
-        {"file": "out/1.png", "seed": 2**64 - 1, "cfg": 6.5, "params": {"k": 1}},
-        [{"sha256": b, "role": "lora", "weight": 0.5}, {"sha256": a, "role": "model"}],
-    )
-    assert gid == 1
-    db.downloads.add("civitai:1", request={"type": "loras"}, meta={"x": [1]})
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
 
 
-def table_rows(library: Library) -> dict[str, list[tuple]]:
-    """Every table's rows (meta as parsed JSON: a server keeps its meaning, not its text)."""
-    found = {}
-    for table, columns, order in TABLES:
-        rows = library.tuples(f"SELECT {columns} FROM {table} ORDER BY {order}")  # type: ignore[attr-defined]
-        names = [c.strip() for c in columns.split(",")]
-        meta = names.index("meta_json") if "meta_json" in names else None
-        found[table] = [
-            tuple(json.loads(v) if i == meta and v is not None else v for i, v in enumerate(row))
-            for row in rows
+def make_files(root: Path, names: list[str]) -> None:
+    folder = root / "loras"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / f"{name}.safetensors").write_bytes(f"weights of {name}".encode() * 64)
+    (folder / f"{names[0]}.json").write_text(json.dumps({"activation text": "glow, neon"}))
+    preview = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 90)).save(preview, "PNG")
+    (folder / f"{names[-1]}.preview.png").write_bytes(preview.getvalue())
+
+
+def build_library(tmp: Path, label: str, names: list[str]) -> Config:
+    """A library with something in every table the catalog copies."""
+    root = tmp / f"models-{label}"
+    make_files(root, names)
+    config = Config.load(data_dir=tmp / f"data-{label}", model_roots=[str(root)], env={})
+    services = Services.open(config)
+    try:
+        services.scanner.scan(immediate_hashing=True)
+        db = services.db
+        shas = db.listing.all_sha256s()
+        first = db.models.get_by_path(str(root / "loras" / f"{names[0]}.safetensors"))
+        assert first is not None and len(shas) == len(names)
+        db.models.add_tags(first["sha256"], [f"Style-{label}", "shared"])
+        meta = {**first["meta"], "note": f"from {label}", f"only_{label}": 1}
+        db.models.update(first["sha256"], meta=meta)
+        db.models.mark_used(first["sha256"])
+        pending = db.pending.add(
+            {"path": str(root / "later" / f"{label}.safetensors"), "name": "later"},
+            ["queued"],
+        )
+        db.legacy_ledger.record_model(f"/old/{label}.ckpt", 7, pending_id=pending)
+        db.legacy_ledger.record_tag("Queued", db.tags.ids_by_name(["queued"])["queued"])
+        db.legacy_ledger.reserve(first["sha256"], "f" * 64, 1)
+        db.models.add_files([(first["sha256"], str(root / "copies" / f"{label}.safetensors"), 9)])
+        db.generations.add(
+            {"file": f"out/{label}.png", "prompt": "a neon city", "seed": 42, "steps": 20},
+            [{"sha256": sha, "role": "lora", "name": "x", "weight": 0.7} for sha in shas],
+        )
+        db.downloads.add(f"civitai:{len(label)}", status="done", file_name="x.safetensors")
+        db.state.set(f"note-{label}", {"written": True})
+    finally:
+        services.close()
+    return config
+
+
+def rows(library: Library) -> dict[str, list[tuple[Any, ...]]]:
+    """Every copied table's rows, in a stable order (JSON compared as values)."""
+    dump = {}
+    for table in TABLES:
+        found = library.tuples(
+            f"SELECT {', '.join(table.columns)} FROM {table.name} ORDER BY {table.order}"
+        )
+        dump[table.name] = [
+            tuple(
+                json.loads(v) if c.endswith("_json") and v else v
+                for c, v in zip(table.columns, row, strict=True)
+            )
+            for row in found
         ]
-    return found
+    return dump
 
 
-def test_a_library_pushed_and_pulled_back_keeps_every_row(
-    config: Config, tmp_path: Path, pg_url: str
+def open_sqlite(config: Config) -> Library:
+    return open_library(config)
+
+
+def open_catalog(config: Config, url: str) -> Library:
+    from dataclasses import replace
+
+    return open_library(replace(config, database_url=url))
+
+
+def test_the_catalog_columns_are_the_schema_at_head(tmp_path: Path) -> None:
+    """``TABLES`` names every column of every table but the search index's."""
+    library = open_library(Config.load(data_dir=tmp_path, env={}))
+    try:
+        names = [
+            name
+            for (name,) in library.tuples(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'model_search%' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        schema = {
+            name: tuple(row[1] for row in library.tuples(f"PRAGMA table_info({name})"))
+            for name in names
+        }
+    finally:
+        library.close()
+    assert {t.name: tuple(sorted(t.columns)) for t in TABLES} == {
+        name: tuple(sorted(columns)) for name, columns in schema.items()
+    }
+
+
+def test_push_then_pull_gives_back_the_same_library(tmp_path: Path, pg_url: str) -> None:
+    source = build_library(tmp_path, "a", ["alpha", "beta", "gamma"])
+    code, out, err = cli("catalog", "push", pg_url, "--data-dir", str(source.data_dir))
+    assert (code, err) == (0, "")
+    assert "models: 3 added (of 3)" in out and "tags: 3 added (of 3)" in out
+
+    original = open_sqlite(source)
+    catalog = open_catalog(source, pg_url)
+    try:
+        before = rows(original)
+        assert [t.name for t in TABLES if not before[t.name]] == [], "build every table"
+        assert rows(catalog) == before
+    finally:
+        catalog.close()
+        original.close()
+
+    pulled = Config.load(data_dir=tmp_path / "data-pulled", env={})
+    code, out, err = cli("catalog", "pull", pg_url, "--data-dir", str(pulled.data_dir))
+    assert (code, err) == (0, "")
+    copy = open_sqlite(pulled)
+    try:
+        assert rows(copy) == before
+        # the copy is a working library: its search finds by name, its next ids are free
+        total, found = copy.listing.page(ModelQuery(q="gamm"))
+        assert total == 1 and Path(found[0]["path"]).name == "gamma.safetensors"
+        assert copy.tags.create("brand new")["id"] > max(r[0] for r in before["tags"])
+        assert copy.pending.add({"path": "/elsewhere/new.safetensors"}) > max(
+            r[0] for r in before["pending_import"]
+        )
+    finally:
+        copy.close()
+
+
+def test_a_new_catalog_id_follows_the_pushed_ones(tmp_path: Path, pg_url: str) -> None:
+    source = build_library(tmp_path, "a", ["alpha", "beta"])
+    assert cli("catalog", "push", pg_url, "--data-dir", str(source.data_dir))[0] == 0
+    catalog = open_catalog(source, pg_url)
+    try:
+        taken = {tag["id"] for tag in catalog.tags.list()}
+        assert catalog.tags.create("after the push")["id"] not in taken
+        generation = catalog.generations.add({"file": "out/new.png"}, [])
+        assert generation > 1
+        assert catalog.downloads.add("civitai:99") > 1
+    finally:
+        catalog.close()
+
+
+def test_a_catalog_that_holds_a_library_is_refused_without_merge(
+    tmp_path: Path, pg_url: str
 ) -> None:
-    svc = Services.open(config)
+    first = build_library(tmp_path, "a", ["alpha"])
+    second = build_library(tmp_path, "b", ["beta"])
+    assert cli("catalog", "push", pg_url, "--data-dir", str(first.data_dir))[0] == 0
+    catalog = open_catalog(first, pg_url)
     try:
-        fill(svc)
+        before = rows(catalog)
     finally:
-        svc.close()
-    pushed = catalog.push(config, pg_url)
-    assert pushed["rows"]["models"] == 2 and pushed["rows"]["generation_resources"] == 2
-    back = Config.load(data_dir=tmp_path / "back", env={})
-    pulled = catalog.pull(back, pg_url)
-    assert pulled["rows"] == pushed["rows"]
-    original, server, copy = (
-        open_library(config, read_only=True),
-        open_library(replace(config, database_url=pg_url), read_only=True),
-        open_library(back, read_only=True),
-    )
+        catalog.close()
+    code, out, err = cli("catalog", "push", pg_url, "--data-dir", str(second.data_dir))
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "already holds a library" in err and "--merge" in err
+    catalog = open_catalog(first, pg_url)
     try:
-        expected = table_rows(original)
-        expected["legacy_import_tags"] = [("style", 1)]  # kept by its folded name
-        assert table_rows(server) == expected
-        assert table_rows(copy) == expected
-        for library in (server, copy):  # each a working library, its search included
-            total, rows = library.listing.page(ModelQuery(q="alpha", include_missing=True))
-            assert (total, rows[0]["name"]) == (1, "Alpha v2")
+        assert rows(catalog) == before
     finally:
-        for library in (original, server, copy):
-            library.close()
+        catalog.close()
 
 
-def test_the_catalog_takes_new_rows_after_the_copied_ids(
-    config: Config, tmp_path: Path, pg_url: str
+def test_merge_combines_two_machines_by_the_promotion_rule(tmp_path: Path, pg_url: str) -> None:
+    a = build_library(tmp_path, "a", ["shared", "alpha"])
+    b = build_library(tmp_path, "b", ["shared", "beta"])  # "shared": the same content
+    assert cli("catalog", "push", pg_url, "--data-dir", str(a.data_dir))[0] == 0
+    code, out, err = cli("catalog", "push", pg_url, "--merge", "--data-dir", str(b.data_dir))
+    assert (code, err) == (0, "")
+    assert "models: 1 added, 1 merged (of 2)" in out
+    assert "pending_import: 1 added (of 1)" in out
+
+    catalog = open_catalog(a, pg_url)
+    try:
+        records = map(catalog.models.get, catalog.listing.all_sha256s())
+        models = {Path(m["path"]).name: m for m in records}
+        assert sorted(models) == ["alpha.safetensors", "beta.safetensors", "shared.safetensors"]
+        shared = models["shared.safetensors"]
+        assert shared["path"].startswith(str(tmp_path / "models-a"))  # the target's path wins
+        assert shared["meta"]["note"] == "from a"  # and its meta's values...
+        assert shared["meta"]["only_a"] == shared["meta"]["only_b"] == 1  # ...filled from b
+        assert shared["use_count"] == 2  # used once on each machine
+        tags = sorted(tag["name"] for tag in shared["tags"])
+        assert tags == ["Style-a", "Style-b", "shared"]  # "shared" is one tag, not two
+        names = sorted(tag["name"].lower() for tag in catalog.tags.list())
+        assert names.count("shared") == 1 and names.count("queued") == 1
+        assert len(catalog.tuples("SELECT id FROM generations")) == 2
+        resources = catalog.tuples("SELECT generation_id, sha256 FROM generation_resources")
+        assert len(resources) == 4
+        pending = catalog.tuples("SELECT path FROM pending_import ORDER BY path")
+        assert [Path(p).name for (p,) in pending] == ["a.safetensors", "b.safetensors"]
+        ledger = dict(catalog.tuples("SELECT path, pending_id FROM legacy_import_models"))
+        pending_ids = dict(catalog.tuples("SELECT path, id FROM pending_import"))
+        b_pending = next(i for p, i in pending_ids.items() if p.endswith("b.safetensors"))
+        assert ledger["/old/b.ckpt"] == b_pending  # the ledger follows the new id
+    finally:
+        catalog.close()
+
+    # merging the same machine again adds nothing new
+    code, out, _ = cli("catalog", "push", pg_url, "--merge", "--data-dir", str(b.data_dir))
+    assert code == 0 and "models: 0 added, 2 merged (of 2)" in out
+    assert "pending_import: 0 added, 1 skipped (of 1)" in out
+
+
+def test_bad_urls_and_passwords(tmp_path: Path, pg_url: str) -> None:
+    source = build_library(tmp_path, "a", ["alpha"])
+    code, out, err = cli("catalog", "push", "sqlite:///x.db", "--data-dir", str(source.data_dir))
+    assert code == 2 and out == "" and "postgresql://" in err and err.count("\n") == 1
+
+    with_password = pg_url.replace("postgresql://", "postgresql://postgres:s3cret-pw@", 1)
+    code, out, err = cli("catalog", "push", with_password, "--data-dir", str(source.data_dir))
+    assert code == 0, err
+    assert "s3cret-pw" not in out + err and "***" in out
+
+    unreachable = "postgresql://postgres:s3cret-pw@127.0.0.1:1/nowhere"
+    code, out, err = cli("catalog", "pull", unreachable, "--data-dir", str(tmp_path / "d2"))
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "s3cret-pw" not in err
+
+
+def test_pull_into_a_local_library_that_is_not_empty_needs_merge(
+    tmp_path: Path, pg_url: str
 ) -> None:
-    svc = Services.open(config)
-    try:
-        fill(svc)
-    finally:
-        svc.close()
-    catalog.push(config, pg_url)
-    server = open_library(replace(config, database_url=pg_url))
-    try:
-        assert server.tags.create("new")["id"] == 42  # after "queued", 41
-        assert server.pending.add({"path": "/p/new.safetensors"}) == 78
-        assert server.downloads.add("hf:a/b") == 2
-    finally:
-        server.close()
-
-
-def test_a_catalog_that_holds_a_library_is_refused_and_a_pull_never_overwrites(
-    config: Config, tmp_path: Path, pg_url: str
-) -> None:
-    svc = Services.open(config)
-    try:
-        fill(svc)
-    finally:
-        svc.close()
-    where = ["--data-dir", str(config.data_dir)]
-    first = run_cli("catalog", "push", pg_url, *where, "--json")
-    assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout)["rows"]["tags"] == 4
-    again = run_cli("catalog", "push", pg_url, *where)
-    assert again.returncode == 1 and "not empty" in again.stderr and again.stdout == ""
-    with pytest.raises(ConflictError, match=r"a library exists at .* already"):
-        catalog.pull(config, pg_url)
-    with pytest.raises(ValidationError, match="postgresql:// URL"):
-        catalog.push(config, "sqlite:///elsewhere.db")
+    a = build_library(tmp_path, "a", ["alpha"])
+    b = build_library(tmp_path, "b", ["beta"])
+    assert cli("catalog", "push", pg_url, "--data-dir", str(a.data_dir))[0] == 0
+    code, _, err = cli("catalog", "pull", pg_url, "--data-dir", str(b.data_dir))
+    assert code == 1 and "already holds a library" in err
+    code, out, err = cli("catalog", "pull", pg_url, "--merge", "--data-dir", str(b.data_dir))
+    assert (code, err) == (0, "") and "models: 1 added (of 1)" in out
+    with sqlite3.connect(b.db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == 2

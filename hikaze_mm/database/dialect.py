@@ -24,8 +24,6 @@ class Dialect:
     name = "sqlite"
     # The column tags are unique by (compared with ``tags.nocase(name)``).
     tag_key = "name"
-    # Starts a transaction that reads one snapshot of the library (and writes nothing).
-    snapshot = "BEGIN"
     # LIMIT's value for "no limit".
     no_limit: int | None = -1
     # The separator of the texts ``group_concat`` joins (split again in Python).

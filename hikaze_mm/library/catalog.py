@@ -1,79 +1,59 @@
-"""Moving a library between SQLite and a PostgreSQL server (``hikaze-mm catalog``).
+"""Moving a library between this host's SQLite file and a PostgreSQL catalog.
 
-``push(config, url)`` copies the library ``config`` names (its SQLite file) into the
-PostgreSQL catalog at ``url``, which must be empty; ``pull(config, url)`` writes a new
-SQLite library at ``config.db_path`` from that catalog. Both copy every table as it is
-(``database.transfer``) in one transaction, and answer a report: the rows of each table
-and where they went (the URL without its password). The images stay in the data folder.
-Combining libraries (``push --merge``) is not built yet.
+``push(local, url, merge=...)`` copies the local library (``local``, this host's SQLite
+library, held by the caller) into the catalog at ``url``; ``pull(local, url, merge=...)``
+copies the catalog into the local library. Either refuses a target that already holds a
+library unless ``merge`` (see ``database.catalog_copy`` for both ways of copying), and
+returns a report: the target (its URL without the password) and, per table, the rows
+read, added, merged and skipped. Images stay files in this host's data folder.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from hikaze_mm.config import Config
 from hikaze_mm.database import open_library
-from hikaze_mm.database.open import shown_location
-from hikaze_mm.database.transfer import copy_library, is_empty
-from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
-from hikaze_mm.process_lock import ProcessLock
+from hikaze_mm.database.catalog_copy import copy_library, is_empty
+from hikaze_mm.database.interfaces import Library
+from hikaze_mm.database.postgres.errors import redact_url
+from hikaze_mm.errors import ConflictError, ValidationError
+
+SCHEMES = ("postgresql", "postgres")
 
 
-def _server(config: Config, url: str) -> Config:
-    if not url.lower().startswith(("postgresql://", "postgres://")):
-        raise ValidationError(f"a catalog is named by a postgresql:// URL, not {url[:40]!r}")
-    return replace(config, database_url=url)
+def check_url(url: str) -> str:
+    """``url`` when it names a PostgreSQL catalog; else a ValidationError."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in SCHEMES:
+        raise ValidationError(f"a catalog is named by a postgresql:// URL, not {redact_url(url)!r}")
+    return url
 
 
-def _report(direction: str, counts: dict[str, int], source: str, target: str) -> dict[str, Any]:
-    return {"direction": direction, "from": source, "to": target, "rows": counts}
-
-
-def push(config: Config, url: str) -> dict[str, Any]:
-    """Copy the local SQLite library into the empty catalog at ``url``."""
-    local = replace(config, database_url=None)
-    if not local.db_path.is_file():
-        raise NotFoundError(f"no library at {local.db_path} to push")
-    server = _server(config, url)
-    source = open_library(local, read_only=True)
+def push(config: Config, local: Library, url: str, *, merge: bool = False) -> dict[str, Any]:
+    """Copy ``local`` into the catalog at ``url`` (created or upgraded to head)."""
+    remote = open_library(replace(config, database_url=check_url(url)))
     try:
-        target = open_library(server)
-        try:
-            if not is_empty(target):
-                raise ConflictError(
-                    f"the catalog at {shown_location(server)} is not empty "
-                    "(combining libraries, --merge, is not built yet)"
-                )
-            counts = copy_library(source, target)
-        finally:
-            target.close()
+        return _copy(local, remote, merge, names=("the local library", redact_url(url)))
     finally:
-        source.close()
-    return _report("push", counts, str(local.db_path), shown_location(server))
+        remote.close()
 
 
-def pull(config: Config, url: str) -> dict[str, Any]:
-    """Write a new SQLite library at ``config.db_path`` from the catalog at ``url``."""
-    local = replace(config, database_url=None)
-    if local.db_path.exists():
-        raise ConflictError(f"a library exists at {local.db_path} already (pull writes a new one)")
-    server = _server(config, url)
-    lock = ProcessLock(local.lock_path)
-    local.ensure_dirs()
-    if not lock.try_acquire():
-        raise ConflictError(f"the library in {local.data_dir} is in use by another process")
+def pull(config: Config, local: Library, url: str, *, merge: bool = False) -> dict[str, Any]:
+    """Copy the catalog at ``url`` into ``local``; the catalog is only read."""
+    remote = open_library(replace(config, database_url=check_url(url)), read_only=True)
     try:
-        source = open_library(server, read_only=True)
-        try:
-            target = open_library(local)
-            try:
-                counts = copy_library(source, target)
-            finally:
-                target.close()
-        finally:
-            source.close()
+        return _copy(remote, local, merge, names=(redact_url(url), "the local library"))
     finally:
-        lock.release()
-    return _report("pull", counts, shown_location(server), str(local.db_path))
+        remote.close()
+
+
+def _copy(
+    source: Library, target: Library, merge: bool, *, names: tuple[str, str]
+) -> dict[str, Any]:
+    if not merge and not is_empty(target):
+        raise ConflictError(f"{names[1]} already holds a library: add --merge to combine the two")
+    tables = copy_library(source, target, merge=merge)
+    return {"source": names[0], "target": names[1], "merge": merge, "tables": tables}

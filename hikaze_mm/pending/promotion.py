@@ -326,7 +326,7 @@ class Promoter:
                 else []
             )
             with self.db.transaction():
-                if (self.db.models.get(sha) is None) != (branch == "created"):
+                if self.db.models.exists(sha) == (branch == "created"):
                     raise _ModelChanged
                 self._record(pending, hashed, branch, existing, probed)
                 self.db.pending.remove(pid)

@@ -25,7 +25,6 @@ class PostgresDialect(Dialect):
     name = "postgresql"
     tag_key = "name_nocase"
     no_limit = None
-    snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     text_separator = "\1"  # a text holds no NUL
     fts5 = False
     search_words = words("meta_json")
