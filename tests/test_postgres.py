@@ -294,3 +294,16 @@ def test_the_cli_works_on_a_server_library_and_never_shows_its_password(
     assert down.returncode != 0 and down.stdout == ""
     assert down.stderr.count("\n") == 1 and "postgres:***@" in down.stderr
     assert "Hunter2Secret" not in down.stderr
+
+
+def test_a_reader_reads_inside_a_unit_of_work_without_locking(tmp_path: Path, pg_url: str) -> None:
+    writer = open_library(pg_config(tmp_path, pg_url))
+    reader = open_library(pg_config(tmp_path, pg_url), read_only=True)
+    try:
+        writer.models.upsert({"sha256": "e" * 64, "path": "/m/e.safetensors", "name": "E"})
+        with reader.transaction():  # a read-only session: no FOR UPDATE, which it refuses
+            assert reader.models.get("e" * 64)["name"] == "E"
+            assert reader.state.get("nothing") is None
+    finally:
+        reader.close()
+        writer.close()

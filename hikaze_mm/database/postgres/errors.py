@@ -25,6 +25,7 @@ RETRY_STATES = frozenset({"40001", "40P01"})
 _BUSY_STATES = RETRY_STATES | {"55P03", "57014"}  # lock not available, statement timeout
 _UNAVAILABLE_CLASSES = ("08", "28", "3D", "53", "57")  # connection, auth, no db, resources
 _READ_ONLY = "25006"
+_NOT_ALLOWED = "42501"  # insufficient privilege: the account may not write this
 
 
 def redact_url(text: str) -> str:
@@ -54,6 +55,8 @@ def storage_error(exc: Exception, where: str) -> StorageError:
         return StorageBusyError(f"{where} is busy (another writer holds it): {message}")
     if state == _READ_ONLY:
         return StorageUnavailableError(f"{where} is open read-only: {message}")
+    if state == _NOT_ALLOWED:
+        return StorageUnavailableError(f"{where} does not allow this account to: {message}")
     if state[:2] in _UNAVAILABLE_CLASSES or (not state and _is_operational(exc)):
         return StorageUnavailableError(f"cannot reach the library at {where}: {message}")
     return StorageError(f"storage failure in {where}: {message}")

@@ -188,8 +188,9 @@ class PostgresLibrary:
 
     def row_lock(self) -> str:
         """Inside a unit of work, a row read is read to change it (as under SQLite's write
-        lock): ``FOR UPDATE`` makes a concurrent read-modify-write wait for this one."""
-        return " FOR UPDATE" if self.in_transaction() else ""
+        lock): ``FOR UPDATE`` makes a concurrent read-modify-write wait for this one. A
+        reader changes nothing, and locks nothing."""
+        return " FOR UPDATE" if self.in_transaction() and not self.read_only else ""
 
     def lock_key(self, name: str) -> None:
         """Inside a unit of work, hold ``name`` (a row that may not exist yet, such as a
