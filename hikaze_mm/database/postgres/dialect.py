@@ -21,13 +21,24 @@ def fold(expr: str) -> str:
     return f'lower(({expr}) COLLATE "und-x-icu")'
 
 
+# The models' columns the search compares, and their stored folds (``schema``).
+FOLDED = {
+    **{
+        f"{prefix}{column}": f"{prefix}{column}_fold"
+        for column in ("name", "path")
+        for prefix in ("", "m.")
+    },
+    "words_fold": "words_fold",
+}
+
+
 class PostgresDialect(Dialect):
     name = "postgresql"
     tag_key = "name_nocase"
     no_limit = None
     text_separator = "\1"  # a text holds no NUL
     fts5 = False
-    search_words = words("meta_json")
+    search_words = "words_fold"
     # The trigram indexes always cover every model: one "segment", whose merge moves
     # their GIN pending lists into the indexes.
     search_segments = "SELECT 1"
@@ -47,7 +58,10 @@ class PostgresDialect(Dialect):
         return ""
 
     def text_like(self, column: str) -> str:
-        # Unicode case, as SQLite's FTS5 folds it: the trigram indexes hold these folds.
+        # Unicode case, as SQLite's FTS5 folds it: the models' folds are stored columns,
+        # which the trigram indexes hold.
+        if column in FOLDED:  # in the column's own collation, which its index holds
+            return f"{FOLDED[column]} LIKE ({fold('?::text')}) COLLATE \"default\" ESCAPE '\\'"
         return f"{fold(column)} LIKE {fold('?::text')} ESCAPE '\\'"
 
     def nocase_order(self, column: str) -> str:
