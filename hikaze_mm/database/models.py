@@ -494,7 +494,9 @@ class ModelStore:
         removed = 0
         with self.db.transaction() as conn:
             if sha256s is not None:
-                pairs = [(str(p), normalize_sha256(s)) for p, s in zip(paths, sha256s, strict=True)]
+                pairs = sorted(
+                    {(str(p), normalize_sha256(s)) for p, s in zip(paths, sha256s, strict=True)}
+                )
                 cur = conn.executemany(
                     "DELETE FROM model_files WHERE path = ? AND sha256 = ?", pairs
                 )

@@ -205,7 +205,7 @@ class TagStore:
         with self.db.transaction() as conn:
             conn.executemany(
                 f"INSERT INTO {table} ({key}, tag_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                [(owner, tag_id) for tag_id in dict.fromkeys(tag_ids)],
+                [(owner, tag_id) for tag_id in sorted(set(tag_ids))],  # a fixed order
             )
 
     def unlink(self, links: tuple[str, str], owner: Any, tag_ids: Iterable[int]) -> int:
@@ -213,7 +213,7 @@ class TagStore:
         with self.db.transaction() as conn:
             cur = conn.executemany(
                 f"DELETE FROM {table} WHERE {key} = ? AND tag_id = ?",
-                [(owner, tag_id) for tag_id in tag_ids],
+                [(owner, tag_id) for tag_id in sorted(set(tag_ids))],
             )
             return cur.rowcount
 
