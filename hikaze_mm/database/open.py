@@ -72,6 +72,16 @@ def backend_of(config: Config) -> tuple[str, str]:
     return scheme, url
 
 
+def library_name(config: Config) -> str:
+    """Where the library of ``config`` is, as logs and messages show it: the database
+    file's path, or the server's URL without its password."""
+    from hikaze_mm.database.postgres.errors import redact_url
+
+    if not config.database_url:
+        return str(config.db_path)
+    return redact_url(config.database_url)
+
+
 def open_library(config: Config, *, read_only: bool = False, prepare: bool = True) -> Library:
     """The library ``config`` names, from the backend its configuration picks.
 
