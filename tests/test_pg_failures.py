@@ -1,21 +1,32 @@
 """A library on PostgreSQL when the server fails: a connection lost in the middle of a
-job fails that job cleanly and the next run resumes; the server keeps answering."""
+job fails that job cleanly and the next run resumes, the server keeps answering; a
+server that cannot be reached is one line of every CLI command; and the URL's password
+never shows (an error, the log, ``/api/health``, ``status``)."""
 
 from __future__ import annotations
 
+import json
+import socket
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 
 from hikaze_mm.config import Config
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
-from tests.helpers import same_origin_headers, write_model
+from tests.helpers import (
+    run_cli,
+    same_origin_headers,
+    server_json,
+    start_server,
+    stop,
+    write_model,
+)
 from tests.pg_cluster import PgServer
-from tests.waiting import wait_until_async
+from tests.waiting import wait_until, wait_until_async
 
 FILES = 400
 
@@ -112,3 +123,97 @@ async def test_a_connection_lost_mid_scan_fails_the_job_and_the_next_scan_resume
         assert len(services.images.list_seqs(sha)) == int(has_preview), sha
     pixels = db.tuples("SELECT sha256, COUNT(*) FROM image_pixels GROUP BY sha256")
     assert all(count == 1 and made[sha] for sha, count in pixels)
+
+
+# ---------------------------------------------------------------------- the CLI
+SECRET = "s3cret-Pa55"
+
+
+def with_password(url: str) -> str:
+    """``url`` with a password for its user (the test cluster trusts its socket: the
+    password is carried, never checked)."""
+    parts = urlsplit(url)
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user or 'postgres'}:{SECRET}@{host}"))
+
+
+def refused_url() -> str:
+    with socket.socket() as sock:  # a port nothing listens on once this closes
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"postgresql://bob:{SECRET}@127.0.0.1:{port}/lib"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve", "--port", "0"],
+        ["list"],
+        ["status"],
+        ["scan"],
+        ["promote", "--all"],
+    ],
+)
+def test_an_unreachable_server_is_one_cli_line(tmp_path: Path, command: list[str]) -> None:
+    models = tmp_path / "models"
+    write_model(models / "loras" / "a.safetensors", 100)
+    env = {
+        "HIKAZE_DATA_DIR": str(tmp_path / "data"),
+        "HIKAZE_MODEL_ROOTS": str(models),
+        "HIKAZE_DB_URL": refused_url(),
+    }
+    proc = run_cli(*command, env_extra=env)
+    assert proc.returncode == 1, proc
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hikaze-mm: error: "), proc.stderr
+    assert "cannot reach the library at postgresql://bob:***@127.0.0.1:" in lines[0]
+    assert SECRET not in proc.stdout + proc.stderr
+    assert proc.stdout == ""
+
+
+def test_an_unreachable_server_in_json(tmp_path: Path) -> None:
+    env = {"HIKAZE_DATA_DIR": str(tmp_path / "data"), "HIKAZE_DB_URL": refused_url()}
+    proc = run_cli("status", "--json", env_extra=env)
+    assert proc.returncode == 1 and proc.stderr == ""
+    error = json.loads(proc.stdout)
+    assert set(error) == {"error", "detail"} and "cannot reach the library" in error["detail"]
+    assert "\n" not in error["detail"] and SECRET not in proc.stdout
+
+
+def test_the_option_names_the_server_too(tmp_path: Path) -> None:
+    url = refused_url()
+    proc = run_cli("--db-url", url, "list", env_extra={"HIKAZE_DATA_DIR": str(tmp_path)})
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("hikaze-mm: error: cannot") and proc.stderr.count("\n") == 1
+    assert SECRET not in proc.stderr and "bob:***@" in proc.stderr
+
+
+def test_the_password_never_shows(tmp_path: Path, pg_url: str, models_root: Path) -> None:
+    """serve (its output and log, /api/health, a scan's status), status and list with a
+    URL that carries a password: the password is never printed."""
+    write_model(models_root / "loras" / "a.safetensors", 100)
+    url = with_password(pg_url)
+    data = tmp_path / "data"
+    env = {"HIKAZE_DB_URL": url, "HIKAZE_MODEL_ROOTS": str(models_root)}
+    server = start_server(data, tmp_path, env=env)
+    try:
+        health = server_json(server, "api/health")
+        assert health["status"] == "ok"
+        server_json(server, "api/scan", {"immediate_hashing": True})
+        status = wait_until(
+            lambda: server_json(server, "api/scan/status"), lambda s: not s["running"]
+        )
+        assert status["phase"] == "done"
+        beside = run_cli("status", "--data-dir", str(data), env_extra=env)  # via the server
+        assert beside.returncode == 0, beside.stderr
+    finally:
+        assert stop(server) == 0
+    alone = run_cli("status", "--json", "--data-dir", str(data), env_extra=env)
+    listed = run_cli("list", "--data-dir", str(data), env_extra=env)
+    assert alone.returncode == 0 and listed.returncode == 0, alone.stderr + listed.stderr
+    assert listed.stderr == "1 of 1 model\n"
+    said = [json.dumps(health), json.dumps(status), server.stdout.read_text()]
+    said += [(tmp_path / "serve.err").read_text()]
+    said += [p.stdout + p.stderr for p in (beside, alone, listed)]
+    assert all(SECRET not in text for text in said)
+    assert "library at postgresql://postgres:***@/" in said[2]

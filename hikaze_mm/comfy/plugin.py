@@ -156,6 +156,8 @@ def describe(exc: BaseException) -> str:
     detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
     if isinstance(exc, ImportError):
         return f"a dependency is missing ({detail}); run pip install -r requirements.txt"
+    if detail.startswith("cannot open the library"):
+        return detail
     return f"the library cannot open: {detail}"
 
 
