@@ -108,13 +108,17 @@ async def test_a_connection_lost_mid_scan_fails_the_job_and_the_next_scan_resume
         resp = await client.get("/api/models", params={"limit": "500"})
         assert resp.status == 200, await resp.text()
     assert (await resp.json())["total"] < FILES
+    # Nothing half-written: each file is a model or still pending, never both nor neither.
+    db = services.db
+    promoted = {path for (path,) in db.tuples("SELECT path FROM models")}
+    waiting = {path for (path,) in db.tuples("SELECT path FROM pending_import")}
+    assert not promoted & waiting and len(promoted | waiting) == FILES
     # The next scan resumes and ends with every model present exactly once.
     await start_scan(client)
     done = await wait_until_async(
         lambda: scan_status(client), lambda s: not s["running"], message="the second scan"
     )
     assert done["phase"] == "done", done["error"]
-    db = services.db
     assert db.pending.count() == 0
     rows = db.tuples("SELECT sha256, path FROM models ORDER BY sha256")
     assert sorted(sha for sha, _ in rows) == sorted(made)
