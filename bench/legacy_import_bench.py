@@ -17,6 +17,8 @@ images. Then:
     python bench/legacy_import_bench.py --quick    # N = 80, a smoke run
     python bench/legacy_import_bench.py --memory-check   # also N/4 to show RSS is flat
     python bench/legacy_import_bench.py --no-baseline    # the import only (for profiling)
+    python bench/legacy_import_bench.py --db-url temp    # also into PostgreSQL, side by side
+                                                         # (target: at most 1.3x SQLite's time)
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from PIL import Image, ImageDraw, ImageOps
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench_backends import POSTGRES, SQLITE, Backends  # noqa: E402
 
 from hikaze_mm.images import QUALITIES, TIERS  # noqa: E402
 from tests.legacy_fixtures import LegacyModel, LegacyTag, build_legacy_db  # noqa: E402
@@ -174,8 +178,12 @@ def sample():
         peak["cpu"] = time.thread_time()
 
 
-legacy, images, data, workers = sys.argv[1:5]
-svc = Services.open(Config.load(data_dir=data, env={}))
+legacy, images, data, workers, db_url = sys.argv[1:6]
+config = Config.load(data_dir=data, env={})
+if db_url:
+    import dataclasses
+    config = dataclasses.replace(config, database_url=db_url)
+svc = Services.open(config)
 sampler = threading.Thread(target=sample, daemon=True)
 sampler.start()
 t = time.perf_counter()
@@ -194,7 +202,9 @@ print(json.dumps({"seconds": seconds, "report": r.to_dict(),
 """
 
 
-def run_import_child(legacy: Path, images: Path, data: Path, workers: int | None) -> dict:
+def run_import_child(
+    legacy: Path, images: Path, data: Path, workers: int | None, db_url: str | None = None
+) -> dict:
     """Run the import in a fresh process; return its timings and peak RSS figures."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
@@ -206,6 +216,7 @@ def run_import_child(legacy: Path, images: Path, data: Path, workers: int | None
             str(images),
             str(data),
             str(workers or 0),
+            db_url or "",
         ],
         capture_output=True,
         text=True,
@@ -217,15 +228,32 @@ def run_import_child(legacy: Path, images: Path, data: Path, workers: int | None
     return json.loads(proc.stdout)
 
 
-def measure(n: int, workers: int | None, tmp: Path, *, baseline: bool) -> None:
+def measure(n: int, workers: int | None, tmp: Path, *, baseline: bool, backends: Backends) -> None:
     root = tmp / f"n{n}"
     t = time.perf_counter()
     legacy, images, files = build(root, n)
     print(f"built legacy DB: {n} models, {len(files)} images in {time.perf_counter() - t:.1f}s")
-    result = run_import_child(legacy, images, root / "data", workers)
+    times = {}
+    for backend in backends.names:
+        data = root / f"data-{backend}"
+        url = backends.config(backend, data, []).database_url
+        print(f"--- into {backend}")
+        times[backend] = report_import(
+            run_import_child(legacy, images, data, workers, url), n, len(files)
+        )
+    if len(times) > 1:
+        ratio = times[POSTGRES][0] / times[SQLITE][0]
+        verdict = "met" if ratio <= 1.3 else "NOT met"
+        print(f"Stage 1 into PostgreSQL / into SQLite: {ratio:.2f}x (target <= 1.3x): {verdict}")
+    if baseline:
+        report_baseline(files, *times[SQLITE])
+
+
+def report_import(result: dict, n: int, image_count: int) -> tuple[float, float]:
+    """Print one import's figures; returns its wall time and CPU time."""
     report, seconds = result["report"], result["seconds"]
     encoded = report["images_encoded"]
-    assert encoded == len(files), report
+    assert encoded == image_count, report
     print(f"import: {seconds:.2f}s  {n / seconds:.0f} models/s  {encoded / seconds:.1f} images/s")
     print(
         f"  active {report['active_models']}, pending {report['pending_models']}, "
@@ -246,17 +274,21 @@ def measure(n: int, workers: int | None, tmp: Path, *, baseline: bool) -> None:
         f"largest worker {result['rss_worker_kb'] / 1024:.0f} MiB, "
         f"importer + workers together {result['rss_total_kb'] / 1024:.0f} MiB (sampled)"
     )
-    if baseline:
-        bare, bare_cpu = bare_pillow_loop(files)
-        print(
-            f"bare one-core Pillow loop (same resizes, WebP at method 4): {bare:.2f}s  "
-            f"{len(files) / bare:.1f} images/s  (CPU {bare_cpu:.2f}s)"
-        )
-        print(
-            f"ratio: import is {bare / seconds:.2f}x the bare loop's speed "
-            f"({os.cpu_count()} cores; >1 means the pipeline beats one core)"
-        )
-        print(f"  in CPU seconds: the import needs {cpu / bare_cpu:.2f}x the bare loop's")
+    return seconds, cpu
+
+
+def report_baseline(files: list[Path], seconds: float, cpu: float) -> None:
+    """The bare Pillow loop over the same images, and the SQLite import's ratio to it."""
+    bare, bare_cpu = bare_pillow_loop(files)
+    print(
+        f"bare one-core Pillow loop (same resizes, WebP at method 4): {bare:.2f}s  "
+        f"{len(files) / bare:.1f} images/s  (CPU {bare_cpu:.2f}s)"
+    )
+    print(
+        f"ratio: the SQLite import is {bare / seconds:.2f}x the bare loop's speed "
+        f"({os.cpu_count()} cores; >1 means the pipeline beats one core)"
+    )
+    print(f"  in CPU seconds: the import needs {cpu / bare_cpu:.2f}x the bare loop's")
 
 
 def main() -> None:
@@ -270,15 +302,26 @@ def main() -> None:
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the bare Pillow loop (no ratio)"
     )
+    parser.add_argument(
+        "--db-url",
+        metavar="URL",
+        help="also import into PostgreSQL: a server the bench may create databases on, or "
+        "'temp' for a throwaway cluster (bench/bench_backends.py)",
+    )
     args = parser.parse_args()
     n = 80 if args.quick else args.models
-    with tempfile.TemporaryDirectory(prefix="hikaze-bench-") as scratch:
-        tmp = Path(scratch)
-        if args.memory_check:
-            print(f"--- N/4 = {n // 4} models")
-            measure(n // 4, args.workers, tmp, baseline=False)
-            print(f"--- N = {n} models")
-        measure(n, args.workers, tmp, baseline=not args.no_baseline)
+    backends = Backends(args.db_url)
+    try:
+        with tempfile.TemporaryDirectory(prefix="hikaze-bench-") as scratch:
+            tmp = Path(scratch)
+            if args.memory_check:
+                print(f"--- N/4 = {n // 4} models")
+                measure(n // 4, args.workers, tmp, baseline=False, backends=backends)
+                print(f"--- N = {n} models")
+            measure(n, args.workers, tmp, baseline=not args.no_baseline, backends=backends)
+    finally:
+        backends.close()
+
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"(bench process itself, building images: {rss:.0f} MiB peak)")
 

@@ -66,9 +66,14 @@ def models_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def config(data_dir: Path, models_root: Path) -> Config:
+def config(request: pytest.FixtureRequest, data_dir: Path, models_root: Path) -> Config:
+    """A fresh library's configuration: its SQLite file in ``data_dir``, or with
+    ``HIKAZE_TEST_BACKEND=postgres`` a PostgreSQL database of the test's own (to run any
+    test module on that backend)."""
     # A closed port on this machine: a Civitai lookup no test arranged fails here, at once.
     env = {"HIKAZE_CIVITAI_URL": "http://127.0.0.1:9", "HIKAZE_HF_URL": "http://127.0.0.1:9"}
+    if os.environ.get("HIKAZE_TEST_BACKEND") == "postgres":
+        env["HIKAZE_DB_URL"] = request.getfixturevalue("pg_url")
     return Config.load(data_dir=data_dir, model_roots=[str(models_root)], env=env)
 
 
@@ -131,6 +136,11 @@ def on_each_backend() -> object:
         return config
 
     return config
+
+
+# Marks a test of a module that runs on each backend as one of SQLite's own (its file,
+# its upgrades, its query plans, or a command run in a subprocess on the data folder).
+sqlite_only = pytest.mark.parametrize("config", ["sqlite"], indirect=True)
 
 
 @pytest.fixture

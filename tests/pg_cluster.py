@@ -61,6 +61,7 @@ class PgServer:
         self.base_url = base_url
         self._stop = stop
         self.prefix = f"hikaze_t{os.getpid()}_"
+        self._version: int | None = None
 
     def url(self, name: str) -> str:
         return with_database(self.base_url, name)
@@ -73,11 +74,23 @@ class PgServer:
             conn.execute(sql)  # type: ignore[arg-type]
 
     def new_database(self, template: str | None = None) -> str:
-        """A new database (a copy of ``template``); its name."""
+        """A new database (a copy of ``template``: its files, on PostgreSQL 15 and later,
+        which is several times faster than through the WAL); its name."""
         name = f"{self.prefix}{next(_names)}"
-        copy = f" TEMPLATE {template}" if template else ""
+        copy = f' TEMPLATE "{template}"' if template else ""
+        if template and self.version() >= 150000:
+            copy += " STRATEGY FILE_COPY"
         self.admin(f'CREATE DATABASE "{name}"{copy}')
         return name
+
+    def version(self) -> int:
+        """The server's ``server_version_num``."""
+        if self._version is None:
+            import psycopg
+
+            with psycopg.connect(self.url("postgres")) as conn:
+                self._version = conn.info.server_version
+        return self._version
 
     def drop_database(self, name: str) -> None:
         self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -14,6 +14,9 @@ from hikaze_mm.database import DatabaseManager
 from hikaze_mm.hashing import HashJob, HashPaused, HashService
 from hikaze_mm.jobs import JobControl
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
+
+config = on_each_backend()
 
 
 def safetensors(path: Path, header: dict, data: bytes) -> str:

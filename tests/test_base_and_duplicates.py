@@ -17,10 +17,13 @@ from hikaze_mm.library.requests import ModelPatch
 from hikaze_mm.probe import classify
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend, sqlite_only
 from tests.helpers import run_cli, same_origin_headers, sha256_of
 from tests.legacy_fixtures import build_sample_legacy, import_into
 from tests.library_helpers import assert_error, services_of
 from tests.test_probe import write_safetensors
+
+config = on_each_backend()
 
 LORA_KEY = "lora_unet_down_blocks_0_attn1_to_q.lora_down.weight"
 
@@ -149,6 +152,7 @@ async def test_probe_api_all_keeps_the_users_base(
     assert svc.db.models.get(plain_sha)["base"] is None
 
 
+@sqlite_only
 def test_cli_probe(config: Config, models_root: Path, data_dir: Path) -> None:
     svc = Services.open(config)
     try:
@@ -172,6 +176,7 @@ def test_cli_probe(config: Config, models_root: Path, data_dir: Path) -> None:
     assert bases == {sha: "SDXL", user_sha: "Mine"}
 
 
+@sqlite_only
 def test_upgrade_backfills_bases_once(config: Config, models_root: Path) -> None:
     sha = lora(models_root / "loras" / "old.safetensors", SDXL_META)
     config.ensure_dirs()

@@ -31,7 +31,10 @@ from tests.civitai_fake import (
     free_port_url,
     image,
 )
+from tests.conftest import on_each_backend
 from tests.library_helpers import png_bytes, seed_model, sha_for
+
+config = on_each_backend()
 
 A, B, C, D = (sha_for(x) for x in ("alpha", "beta", "gamma", "delta"))
 BATCH = "/api/v1/model-versions/by-hash"  # the POST of a batch; a GET adds /{sha256}

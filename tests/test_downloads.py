@@ -14,9 +14,12 @@ import pytest
 from hikaze_mm.config import Config
 from hikaze_mm.errors import ConflictError, ValidationError
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
 from tests.helpers import make_sparse, write_model
 from tests.storage_fake import FakeStorage
 from tests.waiting import wait_until
+
+config = on_each_backend()
 
 MIB = 1024 * 1024
 

@@ -14,8 +14,11 @@ from hikaze_mm.config import Config
 from hikaze_mm.errors import ValidationError
 from hikaze_mm.server.app import create_app
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
 from tests.helpers import same_origin_headers
 from tests.library_helpers import assert_error, png_bytes, seed_model, services_of
+
+config = on_each_backend()
 
 
 @pytest.fixture

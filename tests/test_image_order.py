@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from hikaze_mm.images import ImageStore
+from tests.conftest import on_each_backend
 from tests.library_helpers import assert_error, png_bytes, seed_model, services_of, sha_for
+
+config = on_each_backend()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from PIL import Image
 from hikaze_mm.config import Config
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
 from tests.library_helpers import (
     assert_error,
     jpeg_bytes,
@@ -22,6 +23,8 @@ from tests.library_helpers import (
     services_of,
     sha_for,
 )
+
+config = on_each_backend()
 
 
 def decode(data: bytes) -> Image.Image:

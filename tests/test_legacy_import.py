@@ -14,6 +14,7 @@ from PIL import Image
 from hikaze_mm.database import DatabaseManager
 from hikaze_mm.images import TIERS
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
 from tests.legacy_fixtures import (
     LegacyModel,
     LegacyTag,
@@ -23,6 +24,8 @@ from tests.legacy_fixtures import (
     make_image,
     media_url,
 )
+
+config = on_each_backend()
 
 SHA_A = "a" * 64
 SHA_B = "B" * 64  # upper case in legacy: stored lower case

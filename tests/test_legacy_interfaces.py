@@ -15,10 +15,13 @@ import pytest
 from hikaze_mm.errors import ConflictError
 from hikaze_mm.server.http import SERVICES_KEY
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend, sqlite_only
 from tests.helpers import REPO, cli_env, run_cli
 from tests.legacy_fixtures import build_sample_legacy
 from tests.test_legacy_import import dump_v3
 from tests.waiting import wait_until_async
+
+config = on_each_backend()
 
 URL = "/api/migration/migrate_legacy_db"
 
@@ -100,6 +103,7 @@ async def test_api_400(client, tmp_path: Path, body: dict, words: str) -> None:
     assert dump_v3(svc.db) == before
 
 
+@sqlite_only
 async def test_api_422_for_a_file_that_is_not_a_legacy_db(client, tmp_path: Path) -> None:
     svc = client.server.app[SERVICES_KEY]
     before = dump_v3(svc.db)
@@ -149,6 +153,7 @@ async def test_api_409_while_running_and_progress_visible(client, tmp_path: Path
 # ------------------------------------------------------------------------- job
 
 
+@sqlite_only
 def test_job_refuses_a_second_process(services: Services, tmp_path: Path) -> None:
     import fcntl
 

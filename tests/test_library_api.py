@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from hikaze_mm.database import ModelQuery
+from tests.conftest import on_each_backend, sqlite_only
 from tests.library_helpers import assert_error, png_bytes, seed_model, services_of, sha_for
+
+config = on_each_backend()
 
 BAD_HASHES = ("xyz", "a" * 63, "a" * 65, "g" * 64, "..%2F..%2Fetc", "*")
 
@@ -224,6 +227,7 @@ async def test_list_bad_params(client, library, query: str) -> None:
     await assert_error(await client.get(f"/api/models?{query}"), 400)
 
 
+@sqlite_only
 async def test_listing_has_no_n_plus_one(services) -> None:
     """A page costs the same number of SQL statements whatever its length."""
     for i in range(40):
@@ -457,6 +461,7 @@ async def test_types_bases_and_stats(client, library) -> None:
     assert stats["pending"] == 1 and stats["pending_by_status"] == {"new": 1}
 
 
+@sqlite_only
 async def test_list_reads_uncommitted_nothing(client, library) -> None:
     """A listing runs beside a writer holding a transaction (WAL readers never block)."""
     svc, _ = library

@@ -16,7 +16,10 @@ from hikaze_mm.database.values import natural_key
 from hikaze_mm.library.folders import folder_tree
 from hikaze_mm.library.search_index import SearchIndexer
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend, sqlite_only
 from tests.library_helpers import assert_error, seed_model, services_of, sha_for
+
+config = on_each_backend()
 
 
 async def names(client, **params: str) -> list[str]:
@@ -314,6 +317,7 @@ def test_the_upgrade_names_keys_and_reindexes(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------- index upkeep
+@sqlite_only
 def test_a_fragmented_index_is_merged_and_lists_the_same(services: Services) -> None:
     db = services.db
     for i in range(40):  # each write its own transaction: one segment or more each

@@ -10,9 +10,12 @@ from typing import Any
 
 from hikaze_mm.server.http import SERVICES_KEY
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
 from tests.helpers import make_sparse, sha256_of
 from tests.promotion_helpers import add_pending, make_png
 from tests.waiting import wait_until_async
+
+config = on_each_backend()
 
 
 def svc(client) -> Services:

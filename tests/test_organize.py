@@ -27,9 +27,12 @@ from hikaze_mm.library.path_template import (
 )
 from hikaze_mm.library.requests import ModelMove
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend, sqlite_only
 from tests.helpers import REPO, cli_env, run_cli, same_origin_headers, write_model
 from tests.library_helpers import assert_error, services_of
 from tests.waiting import wait_until
+
+config = on_each_backend()
 
 INFO = {
     "id": 101,
@@ -387,6 +390,7 @@ def _killed_child(config: Config, sha: str, folder: Path, stop: str) -> None:
     assert "killing" in proc.stdout
 
 
+@sqlite_only
 def test_killed_before_the_rename_keeps_the_old_path(config: Config, models_root: Path) -> None:
     services = Services.open(config)
     record = _lora(services, models_root)
@@ -404,6 +408,7 @@ def test_killed_before_the_rename_keeps_the_old_path(config: Config, models_root
         services.close()
 
 
+@sqlite_only
 def test_killed_after_the_rename_follows_the_new_path(config: Config, models_root: Path) -> None:
     services = Services.open(config)
     record = _lora(services, models_root)
@@ -512,6 +517,7 @@ async def test_api_moves_and_refuses_bad_bodies(client, models_root: Path) -> No
     assert services.db.models.get(sha)["path"] == body["results"][0]["to"]
 
 
+@sqlite_only
 def test_cli_organize_dry_run_then_moves(config: Config, models_root: Path) -> None:
     services = Services.open(config)
     record = _lora(services, models_root)

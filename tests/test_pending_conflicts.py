@@ -14,7 +14,10 @@ from hikaze_mm.pending.promotion import PromotionConflict
 from hikaze_mm.server import create_app
 from hikaze_mm.server.http import SERVICES_KEY
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
 from tests.promotion_helpers import add_pending, library_snapshot
+
+config = on_each_backend()
 
 
 def svc(client) -> Services:

@@ -6,6 +6,7 @@ runs on both backends); these are what only a server has.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,11 +20,12 @@ import pytest
 
 from hikaze_mm.config import Config
 from hikaze_mm.database import LATEST_REVISION, SchemaTooNewError, open_library
-from hikaze_mm.database.errors import StorageUnavailableError
+from hikaze_mm.database.errors import StorageBusyError, StorageUnavailableError
 from hikaze_mm.database.open import backend_of
 from hikaze_mm.database.postgres.connection import to_psycopg
 from hikaze_mm.database.postgres.errors import redact_url
 from hikaze_mm.database.postgres.schema import PG_REVISION, SCHEMA_LOCK_KEY
+from tests.helpers import run_cli, write_model
 from tests.pg_cluster import PgServer
 from tests.waiting import wait_until
 
@@ -224,3 +226,71 @@ def test_a_state_document_read_to_be_changed_is_held_until_the_unit_ends(
         assert library.state.get("journal") == {"entries": {"first": 1, "second": 1}}
     finally:
         library.close()
+
+
+def test_a_store_call_that_loses_a_deadlock_runs_again(tmp_path: Path, pg_url: str) -> None:
+    """A bulk write (``set_missing``) and a unit of work lock two models in opposite orders;
+    the server aborts one. The store call, a unit of work by itself, runs again and
+    succeeds; the other unit either finished or failed as busy (never half done)."""
+    library = open_library(pg_config(tmp_path, pg_url))
+    x, y = "1" * 64, "2" * 64
+    try:
+        for sha in (x, y):
+            library.models.upsert({"sha256": sha, "path": f"/m/{sha[0]}.safetensors"})
+        first: list[object] = []
+        try:
+            with library.transaction():
+                library.models.get(y)  # read to change: y locked
+                thread, outcome = _in_thread(lambda: library.models.set_missing([x, y], True))
+                wait_until(
+                    lambda: _waiting_on_locks(pg_url, "transactionid"),
+                    lambda n: n >= 1,
+                    message="the bulk write to wait on y, holding x",
+                )
+                first.append(library.models.get(x))  # x: held by the bulk write: a deadlock
+        except StorageBusyError as exc:  # this unit lost instead: it changed nothing
+            first.append(exc)
+        thread.join(timeout=60)
+        assert outcome == [2]
+        assert [library.models.get(sha)["missing"] for sha in (x, y)] == [True, True]
+        assert len(first) == 1
+    finally:
+        library.close()
+
+
+def test_a_connection_lost_mid_unit_fails_it_cleanly_and_the_next_call_reconnects(
+    tmp_path: Path, pg_url: str, pg_cluster: PgServer
+) -> None:
+    library = open_library(pg_config(tmp_path, pg_url))
+    a, b = "a" * 64, "b" * 64
+    try:
+        with pytest.raises(StorageUnavailableError), library.transaction():
+            library.models.upsert({"sha256": a, "path": "/m/a.safetensors"})
+            pid = library.conn.raw.info.backend_pid
+            pg_cluster.admin(f"SELECT pg_terminate_backend({int(pid)})")  # the server drops it
+            library.models.upsert({"sha256": b, "path": "/m/b.safetensors"})
+        assert library.models.exists(a) is False  # nothing of the unit was written
+        library.models.upsert({"sha256": b, "path": "/m/b.safetensors"})  # a new connection
+        assert library.models.exists(b) and library.open_connections() == 1
+    finally:
+        library.close()
+
+
+def test_the_cli_works_on_a_server_library_and_never_shows_its_password(
+    tmp_path: Path, pg_url: str
+) -> None:
+    url = pg_url.replace("postgresql://postgres@", "postgresql://postgres:Hunter2Secret@")
+    root = tmp_path / "models"
+    write_model(root / "loras" / "a.safetensors", 2000)
+    where = ["--data-dir", str(tmp_path / "data"), "--db-url", url, "--models-root", str(root)]
+    scan = run_cli(*where, "scan", "--immediate")
+    listing = run_cli(*where, "list", "--json")
+    status = run_cli(*where, "status")
+    for done in (scan, listing, status):
+        assert done.returncode == 0, done.stderr
+        assert "Hunter2Secret" not in done.stdout + done.stderr
+    assert [m["name"] for m in json.loads(listing.stdout)["items"]] == ["a"]
+    down = run_cli(*where[:2], "--db-url", url.replace("host=", "host=/nowhere"), "status")
+    assert down.returncode != 0 and down.stdout == ""
+    assert down.stderr.count("\n") == 1 and "postgres:***@" in down.stderr
+    assert "Hunter2Secret" not in down.stderr

@@ -20,7 +20,10 @@ from hikaze_mm.pending.promotion import (
     PromotionConflict,
 )
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
 from tests.promotion_helpers import add_pending, library_snapshot, make_png, tier_bytes
+
+config = on_each_backend()
 
 
 def test_no_conflict_creates_model_with_tags_and_images(

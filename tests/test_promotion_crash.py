@@ -20,7 +20,10 @@ import pytest
 from hikaze_mm.config import Config
 from hikaze_mm.pending.journal import JOURNAL_KEY, PromotionJournal
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
 from tests.promotion_helpers import add_pending, library_snapshot
+
+config = on_each_backend()
 
 
 def _setup(services: Services, root: Path) -> dict[str, int]:

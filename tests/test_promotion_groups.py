@@ -14,8 +14,11 @@ from hikaze_mm.config import Config
 from hikaze_mm.database.manager import DatabaseManager
 from hikaze_mm.pending.promotion import PromotionConflict, PromotionDeferred
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend, sqlite_only
 from tests.helpers import write_model
 from tests.promotion_helpers import add_pending
+
+config = on_each_backend()
 
 
 def queued(services: Services, root: Path, count: int) -> list[tuple[int, str]]:
@@ -139,6 +142,7 @@ def model_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     yield writes
 
 
+@sqlite_only
 def test_a_scan_promotes_in_groups_and_hashes_outside_them(
     config: Config, models_root: Path, model_writes: dict[str, int]
 ) -> None:

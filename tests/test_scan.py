@@ -22,9 +22,12 @@ from hikaze_mm.errors import ConflictError, ValidationError
 from hikaze_mm.library.scan_walk import Walker
 from hikaze_mm.library.scanner import Scanner, ScanReport
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend, sqlite_only
 from tests.helpers import make_sparse, set_mtime_ns, write_model
 from tests.test_probe import KOHYA_DOWN, write_safetensors
 from tests.waiting import wait_until
+
+config = on_each_backend()
 
 NOBODY = 65534
 
@@ -696,6 +699,7 @@ def test_bad_options_and_missing_roots(services: Services, data_dir: Path) -> No
     assert services.scanner.status()["running"] is False
 
 
+@sqlite_only
 def test_one_scan_at_a_time_and_live_status(services: Services, models_root: Path) -> None:
     write_model(models_root / "loras" / "one.safetensors", 10)
     blocker = sqlite3.connect(services.config.db_path, isolation_level=None)

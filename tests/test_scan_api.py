@@ -13,9 +13,12 @@ import pytest
 from hikaze_mm.config import Config
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend, sqlite_only
 from tests.helpers import run_cli, same_origin_headers, write_model
 from tests.library_helpers import services_of
 from tests.waiting import wait_until_async
+
+config = on_each_backend()
 
 
 async def scan_status(client) -> dict[str, Any]:
@@ -99,6 +102,7 @@ async def test_moves_and_missing_show_in_status(client, models_root: Path, tmp_p
     assert report["missing"] == [{"sha256": sha_b, "path": str(b)}]
 
 
+@sqlite_only
 async def test_second_scan_while_one_runs_is_409(client, models_root: Path) -> None:
     write_model(models_root / "loras" / "a.safetensors", 100)
     svc = services_of(client)

@@ -14,7 +14,10 @@ from PIL import Image
 
 from hikaze_mm.library.sidecars import MAX_JSON_BYTES
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
 from tests.helpers import write_model
+
+config = on_each_backend()
 
 CIVITAI_INFO = {
     "id": 101,

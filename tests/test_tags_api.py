@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import on_each_backend
 from tests.library_helpers import assert_error, seed_model, services_of
+
+config = on_each_backend()
 
 
 async def create(client, name, color=None, status=201) -> dict:

@@ -28,9 +28,12 @@ from tests.civitai_fake import (
     model_item,
     model_version_item,
 )
+from tests.conftest import on_each_backend, sqlite_only
 from tests.helpers import run_cli, server_json, start_server, stop
 from tests.library_helpers import seed_model, services_of
 from tests.waiting import wait_until
+
+config = on_each_backend()
 
 JAN, FEB, MAR, APR = (f"2024-0{m}-01T00:00:00.000Z" for m in (1, 2, 3, 4))
 
@@ -374,6 +377,7 @@ def _seed_library(config: Config, fake: FakeCivitai) -> str:
     return sha
 
 
+@sqlite_only
 def test_cli_check_then_list(config: Config, fake: FakeCivitai) -> None:
     sha = _seed_library(config, fake)
     env = {"HIKAZE_CIVITAI_URL": fake.url}
@@ -394,6 +398,7 @@ def test_cli_check_then_list(config: Config, fake: FakeCivitai) -> None:
     assert wrong.returncode == 2 and "--any-base goes with --check" in wrong.stderr
 
 
+@sqlite_only
 def test_cli_list_update(config: Config, fake: FakeCivitai) -> None:
     """``hikaze-mm list --update``: only the models with an update (none before a check)."""
     sha = _seed_library(config, fake)
@@ -415,6 +420,7 @@ def test_cli_list_update(config: Config, fake: FakeCivitai) -> None:
     assert len(every.stdout.splitlines()) == 2 and "2 of 2 models" in every.stderr
 
 
+@sqlite_only
 def test_cli_check_runs_in_the_server(config: Config, fake: FakeCivitai, tmp_path: Path) -> None:
     sha = _seed_library(config, fake)
     env = {"HIKAZE_CIVITAI_URL": fake.url}

@@ -12,9 +12,12 @@ from hikaze_mm.config import Config
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
 from hikaze_mm.pending.state import STATE_KEY
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
 from tests.helpers import make_sparse
 from tests.promotion_helpers import add_pending
 from tests.waiting import wait_until
+
+config = on_each_backend()
 
 
 def add_sparse_pending(services: Services, root: Path, name: str, size: int, tail: bytes) -> int:

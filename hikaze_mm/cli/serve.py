@@ -97,10 +97,10 @@ def _bind(host: str, port: int) -> list:
 
 def _library_line(config) -> str:
     """Where the library is: its data folder, and a server's URL without its password."""
-    from hikaze_mm.database.open import library_name
+    from hikaze_mm.database.open import shown_location
 
     if config.database_url:
-        return f"library at {library_name(config)}, data in {config.data_dir}"
+        return f"library at {shown_location(config)}, data in {config.data_dir}"
     return f"data in {config.data_dir}"
 
 

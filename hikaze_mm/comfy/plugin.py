@@ -42,6 +42,8 @@ from aiohttp import web
 from hikaze_mm.comfy.context import CONTEXT
 from hikaze_mm.comfy.credit_lookup import LibraryCredits
 from hikaze_mm.config import Config, ModelRoot
+from hikaze_mm.database.errors import StorageError
+from hikaze_mm.database.open import backend_of, shown_location
 from hikaze_mm.library.resolver import ModelResolver
 from hikaze_mm.model_types import canonical_type
 from hikaze_mm.params import TRUE_WORDS
@@ -177,7 +179,7 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
     except Exception as exc:
         mount_broken(server, describe(exc))
         return None
-    if backend_of_config(config) != "sqlite":
+    if on_server(config):
         return BackgroundOpen(server, folder_paths, config, auto_hash(env))
     try:
         services = _open(config)
@@ -202,25 +204,20 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
     return services
 
 
-def backend_of_config(config: Config) -> str:
-    """The scheme of the library's backend (``sqlite``, ``postgresql``...); a URL no
-    backend serves is opened (and refused with its reason) in the background."""
-    from hikaze_mm.database.errors import StorageError
-    from hikaze_mm.database.open import backend_of
-
+def on_server(config: Config) -> bool:
+    """Whether the library is on a database server (opened in the background); a URL that
+    no backend serves fails at once, as a library in a file does."""
     try:
-        return backend_of(config)[0]
+        return backend_of(config)[0] != "sqlite"
     except StorageError:
-        return "server"
+        return False
 
 
 def _started(config: Config, how: str) -> None:
     """The start-up line: where the library is (a server's URL without its password)."""
-    from hikaze_mm.database.open import library_name
-
     log.info(
         "Hikaze Model Manager: %s, %d model folders, at %s/%s",
-        library_name(config),
+        shown_location(config),
         len(config.model_roots),
         PREFIX,
         how,
@@ -268,11 +265,10 @@ class BackgroundOpen:
     """
 
     def __init__(self, server: Any, folder_paths: Any, config: Config, hashing: bool) -> None:
-        from hikaze_mm.database.open import library_name
         from hikaze_mm.server.app import mount_later
 
         self.services: Any = None
-        waiting = f"the library at {library_name(config)} is still opening"
+        waiting = f"the library at {shown_location(config)} is still opening"
         CONTEXT.resolver, CONTEXT.broken = None, waiting
         self.slot = mount_later(server.app, PREFIX, config, waiting)
         self._thread = threading.Thread(

@@ -1,8 +1,8 @@
 """All SQL of the project: the library's stores, its schema, and the legacy v2 reader.
 
-``open_library(config)`` opens a library (``DatabaseManager``, the SQLite backend, today)
-and hands out its stores; ``interfaces`` documents the contract (``Library`` and each
-store's), which a second backend would implement.
+``open_library(config)`` opens a library (``DatabaseManager``, the SQLite backend, or
+``postgres.PostgresLibrary`` for a ``postgresql://`` URL) and hands out its stores;
+``interfaces`` documents the contract (``Library`` and each store's).
 """
 
 from hikaze_mm.database.listing import ModelQuery

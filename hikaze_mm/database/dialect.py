@@ -28,8 +28,9 @@ class Dialect:
     no_limit: int | None = -1
     # The separator of the texts ``group_concat`` joins (split again in Python).
     text_separator = "\0"
-    # Whether ``q`` goes through the FTS5 table ``model_search`` (else a LIKE of the name,
-    # the path, the tag names and ``search_words``, which the trigram indexes serve).
+    # Whether ``q`` goes through the FTS5 table ``model_search``; else ``search_words``
+    # (the trigger words' text of a ``models`` row) is set, and a LIKE of the name, the
+    # path, those words and the tag names, each served by its trigram index, is the search.
     fts5 = True
     search_words: str | None = None
     # The text index's upkeep: how many segments it has, the statement that merges them,

@@ -1,18 +1,23 @@
 """The contract of the library's stores: what a second backend must implement.
 
 Everything above ``database/`` names a ``Library`` (never ``DatabaseManager``) and reaches
-the rows through its stores, never through SQL, so a backend (PostgreSQL for a studio's
-shared catalog, say) is added by implementing these protocols and teaching
-``open_library`` its configuration; nothing above them changes. ``DatabaseManager`` and
-its stores are the SQLite implementation; ``tests/test_database.py`` checks that it has
-every method, and ``tests/test_store_contract.py`` runs the behaviour every backend must
-show against each library factory.
+the rows through its stores, never through SQL, so a backend is added by implementing
+these protocols and teaching ``open_library`` its configuration; nothing above them
+changes. ``DatabaseManager`` is the SQLite library and ``postgres.PostgresLibrary`` the
+PostgreSQL one; both hand their stores (one implementation each, taking the SQL that
+differs from the library's ``dialect``) connections, units of work and locks.
+``tests/test_database.py`` checks that the SQLite library has every method, and
+``tests/test_store_contract.py`` runs the behaviour every backend must show against each
+library factory (SQLite and PostgreSQL).
 
 Rules every implementation keeps:
 
 * **Units of work.** ``Library.transaction()`` makes the calls inside it one atomic
   change; nested calls join the outer unit (savepoints). A store call outside one is
-  atomic by itself.
+  atomic by itself. A model or a state document read inside a unit is read to be
+  changed: no other writer changes it until the unit ends (SQLite's write lock holds the
+  whole library from the unit's start; PostgreSQL locks the row, or the document's key),
+  so a read-modify-write (a PATCH's meta merge, a journal) loses no one's change.
 * **Threads.** Any thread may call; ``release_thread()`` frees what a finished thread
   held (a job calls it when it ends).
 * **Records.** A model or pending record is a dict of its columns plus ``meta`` (a dict)

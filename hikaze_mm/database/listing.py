@@ -264,16 +264,22 @@ def _text_clause(
         member = "m.rowid IN" if search.drives else "+m.rowid IN"
         parts = [f"{member} (SELECT rowid FROM model_search WHERE model_search MATCH ?)"]
         args.append(search.match)
-    else:  # no index yet, or fewer characters than a trigram: a scan of the narrow columns
-        columns = ["m.name", "m.path"]
-        if dialect.search_words is not None and len(text) >= TRIGRAM:  # as in the index
-            columns.append(dialect.search_words)
-        parts = [dialect.text_like(column) for column in columns]
+    elif dialect.search_words is None:  # no index yet, or q shorter than a trigram
+        parts = [dialect.text_like("m.name"), dialect.text_like("m.path")]
         parts.append(
             "m.sha256 IN (SELECT mq.model_hash FROM model_tags mq JOIN tags tq "
             f"ON tq.id = mq.tag_id WHERE {dialect.text_like('tq.name')})"
         )
         args.extend([_like_pattern(text)] * len(parts))
+    else:  # trigram indexes: each column's matches through its own index, then their union
+        columns = ["name", "path"] + ([dialect.search_words] if len(text) >= TRIGRAM else [])
+        arms = [f"SELECT sha256 FROM models WHERE {dialect.text_like(c)}" for c in columns]
+        arms.append(
+            "SELECT mq.model_hash FROM model_tags mq JOIN tags tq ON tq.id = mq.tag_id "
+            f"WHERE {dialect.text_like('tq.name')}"
+        )
+        parts = [f"m.sha256 IN ({' UNION '.join(arms)})"]
+        args.extend([_like_pattern(text)] * len(arms))
     prefix = hash_prefix(text)
     if prefix is not None:
         # Lower-case hex sorts below "g": these bounds hold exactly the hashes with the prefix.

@@ -72,14 +72,13 @@ def backend_of(config: Config) -> tuple[str, str]:
     return scheme, url
 
 
-def library_name(config: Config) -> str:
-    """Where the library of ``config`` is, as logs and messages show it: the database
-    file's path, or the server's URL without its password."""
+def shown_location(config: Config) -> str:
+    """Where the library is, as logs and messages may show it: its file, or its URL with
+    any password replaced."""
     from hikaze_mm.database.postgres.errors import redact_url
 
-    if not config.database_url:
-        return str(config.db_path)
-    return redact_url(config.database_url)
+    scheme, location = backend_of(config)
+    return location if scheme == "sqlite" else redact_url(location)
 
 
 def open_library(config: Config, *, read_only: bool = False, prepare: bool = True) -> Library:

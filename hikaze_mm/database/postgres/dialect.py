@@ -27,7 +27,7 @@ class PostgresDialect(Dialect):
     no_limit = None
     text_separator = "\1"  # a text holds no NUL
     fts5 = False
-    search_words = words("m.meta_json")
+    search_words = words("meta_json")
     # The trigram indexes always cover every model: one "segment", whose merge moves
     # their GIN pending lists into the indexes.
     search_segments = "SELECT 1"

@@ -53,7 +53,7 @@ from hikaze_mm.database.sidecars import SidecarStore
 from hikaze_mm.database.state import StateStore
 from hikaze_mm.database.tags import TagStore
 
-MAX_CONNECTIONS = 16
+MAX_CONNECTIONS = 40  # the server's executor threads (up to 32) and the jobs'
 CONNECT_TIMEOUT_S = 10
 
 
@@ -111,7 +111,10 @@ class PostgresLibrary:
 
     @property
     def conn(self) -> PgConnection:
-        """This thread's connection (autocommit outside ``transaction()``)."""
+        """This thread's connection (autocommit outside ``transaction()``). One the server
+        dropped (restarted, or ended the session) is found between units of work
+        (``connection.alive``, no round trip) and replaced, so the next call runs on a new
+        connection."""
         conn = getattr(self._local, "conn", None)
         if conn is not None and not self.in_transaction() and not alive(conn.raw):
             self.release_thread()  # lost (the server restarted, or ended it): the pool
@@ -214,7 +217,7 @@ class PostgresLibrary:
         assert table in EXPLICIT_ID_TABLES
         self.conn.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-            f"GREATEST((SELECT MAX(id) FROM {table}), 1))"
+            f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
         )
 
     # ----------------------------------------------------------------- schema

@@ -225,6 +225,7 @@ SCHEMA: tuple[str, ...] = (
 # revision -> the statements that bring a catalog at the revision before to it.
 UPGRADES: dict[int, tuple[str, ...]] = {}
 
-# The tables whose ids a caller may give (the legacy import keeps old ids): after such an
+# The tables whose ids a caller may give (the legacy import keeps old ids, a catalog copy
+# keeps every id): after such an
 # insert, their identity restarts above the largest id.
 EXPLICIT_ID_TABLES = ("tags", "pending_import", "generations", "downloads")
