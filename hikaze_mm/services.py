@@ -376,6 +376,12 @@ class Services:
         self.watcher.start(immediate_hashing=immediate_hashing, conf_strategy=conf_strategy)
         self.autov3.start_if_needed()
 
+    def resume_migration(self) -> None:
+        """A Stage 2 run that was RUNNING when the last process died continues, unless
+        another live process owns this library (and its run)."""
+        if self.lock.held:
+            self.migration.recover()
+
     def close(self, timeout: float = 30.0) -> None:
         """Stop the watcher, cancel every job and wait for them (each stops within a step:
         a hash chunk, a folder, a legacy row), then close the library."""

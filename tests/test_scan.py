@@ -648,6 +648,23 @@ def test_permission_denied_folders_are_reported(shared_tmp: Path) -> None:
 
 
 # ---------------------------------------------------------------------- options & control
+def test_an_immediate_scan_promotes_what_an_earlier_scan_left_waiting(lib) -> None:
+    """A scan that queued files and ended before promoting them (plain, or failed on the
+    way): the next immediate-hashing scan promotes them; rows for review stay."""
+    svc, root, _shas = lib
+    waiting_sha = write_model(root / "loras" / "waiting.safetensors", 321, seed=21)
+    shutil.copyfile(root / "loras" / "a.safetensors", root / "loras" / "copy.safetensors")
+    first = scan(svc, immediate_hashing=False)
+    assert (first["counts"]["new"], first["counts"]["promoted"]) == (2, 0)
+    first_conflict = scan(svc, immediate_hashing=True)  # nothing new: both resumed
+    assert first_conflict["counts"]["new"] == 0
+    assert (first_conflict["counts"]["promoted"], first_conflict["counts"]["conflicts"]) == (1, 1)
+    assert model(svc, waiting_sha)["path"] == str(root / "loras" / "waiting.safetensors")
+    again = scan(svc, immediate_hashing=True)  # the conflict waits for review now
+    assert (again["counts"]["promoted"], again["counts"]["conflicts"]) == (0, 0)
+    assert set(pending_by_path(svc)) == {str(root / "loras" / "copy.safetensors")}
+
+
 def test_immediate_hashing_promotes_new_files(lib) -> None:
     svc, root, _shas = lib
     fresh = root / "loras" / "fresh.safetensors"

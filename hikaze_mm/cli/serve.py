@@ -95,6 +95,15 @@ def _bind(host: str, port: int) -> list:
     return sockets
 
 
+def _library_line(config) -> str:
+    """Where the library is: its data folder, and a server's URL without its password."""
+    from hikaze_mm.database.open import shown_location
+
+    if config.database_url:
+        return f"library at {shown_location(config)}, data in {config.data_dir}"
+    return f"data in {config.data_dir}"
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -149,7 +158,7 @@ async def _serve(services, sockets: list) -> None:
         address = format_address(config.host, port)
         services.lock.set_info(address=address)
         services.start_watching()  # new, moved and deleted files reach the library alone
-        print(f"Hikaze Model Manager: data in {config.data_dir}")
+        print(f"Hikaze Model Manager: {_library_line(config)}")
         print(f"Serving on http://{address}/  (Ctrl+C to stop)", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

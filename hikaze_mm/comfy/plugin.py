@@ -10,7 +10,10 @@ prefix. It
   which includes ``extra_model_paths.yaml``) as a root typed by its key, plus
   ``$HIKAZE_MODEL_ROOTS``; the address ComfyUI listens on, so our host guard accepts what
   ComfyUI serves;
-* opens the library and mounts the API and UI at ``/hikaze``; binds the nodes to it;
+* opens the library and mounts the API and UI at ``/hikaze``; binds the nodes to it. A
+  library on a database server (``HIKAZE_DB_URL``) opens in a thread of its own
+  (``BackgroundOpen``): ComfyUI's start-up never waits on the server, and until it is
+  open our routes answer 503 and the nodes fail, both saying it is opening;
 * once ComfyUI has started, runs the first scan in the background, hashing and promoting
   new files unless ``HIKAZE_AUTO_HASH=0``, with progress on ComfyUI's websocket
   (``hikaze.scan``); start-up never waits for it;
@@ -18,7 +21,8 @@ prefix. It
 * closes the library when the process exits (ComfyUI runs no aiohttp cleanup).
 
 A library that cannot open (a corrupt database, a folder that cannot be written, a schema
-from a newer release, a missing dependency) never stops ComfyUI: our routes answer 503 with
+from a newer release, a missing dependency, a server that cannot be reached) never stops
+ComfyUI: our routes answer 503 with
 the reason, the nodes fail with it, and the log says it once.
 """
 
@@ -28,6 +32,7 @@ import atexit
 import dataclasses
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +42,8 @@ from aiohttp import web
 from hikaze_mm.comfy.context import CONTEXT
 from hikaze_mm.comfy.credit_lookup import LibraryCredits
 from hikaze_mm.config import Config, ModelRoot
-from hikaze_mm.database.open import shown_location
+from hikaze_mm.database.errors import StorageError
+from hikaze_mm.database.open import backend_of, shown_location
 from hikaze_mm.library.resolver import ModelResolver
 from hikaze_mm.model_types import canonical_type
 from hikaze_mm.params import TRUE_WORDS
@@ -152,12 +158,16 @@ def describe(exc: BaseException) -> str:
     detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
     if isinstance(exc, ImportError):
         return f"a dependency is missing ({detail}); run pip install -r requirements.txt"
+    if detail.startswith("cannot open the library"):
+        return detail
     return f"the library cannot open: {detail}"
 
 
 # ---------------------------------------------------------------- setup
 def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | None = None):
-    """Open the library and mount it on ComfyUI's app; never raises."""
+    """Open the library and mount it on ComfyUI's app; never raises. A library in a file
+    opens here (the services, or None); one on a database server opens in the background
+    (a ``BackgroundOpen``), so that ComfyUI's start-up never waits on the server."""
     try:
         config = comfy_config(
             folder_paths.folder_names_and_paths,
@@ -166,21 +176,59 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
             int(getattr(args, "port", 8188)),
             env,
         )
+    except Exception as exc:
+        mount_broken(server, describe(exc))
+        return None
+    if on_server(config):
+        return BackgroundOpen(server, folder_paths, config, auto_hash(env))
+    try:
         services = _open(config)
     except LibraryInUse as busy:
-        _bind(busy.reader, folder_paths, writes=False)
+        _read_only(busy, folder_paths)
         mount_broken(server, busy.reason, nodes_work=True)
-        atexit.register(busy.reader.close)
         return None
     except Exception as exc:
         mount_broken(server, describe(exc))
         return None
     from hikaze_mm.server.app import mount
 
+    mount(server.app, PREFIX, services)
+    _serve(server, services, folder_paths)
+    _started(config, "")
+    hashing = auto_hash(env)
+
+    async def first_scan(_app: web.Application) -> None:
+        _first_scan(services, hashing)
+
+    server.app.on_startup.append(first_scan)  # ComfyUI's app: its start-up, not ours
+    return services
+
+
+def on_server(config: Config) -> bool:
+    """Whether the library is on a database server (opened in the background); a URL that
+    no backend serves fails at once, as a library in a file does."""
+    try:
+        return backend_of(config)[0] != "sqlite"
+    except StorageError:
+        return False
+
+
+def _started(config: Config, how: str) -> None:
+    """The start-up line: where the library is (a server's URL without its password)."""
+    log.info(
+        "Hikaze Model Manager: %s, %d model folders, at %s/%s",
+        shown_location(config),
+        len(config.model_roots),
+        PREFIX,
+        how,
+    )
+
+
+def _serve(server: Any, services: Any, folder_paths: Any) -> None:
+    """The open library at work in ComfyUI: the nodes bound to it, progress on the
+    websocket, closed at exit."""
     _bind(services, folder_paths, writes=True)
     _remember_output(services, folder_paths)
-    mount(server.app, PREFIX, services)
-    hashing = auto_hash(env)
 
     def notify(status: dict[str, Any]) -> None:
         """Every scan's progress (start-up, API, watcher) on ComfyUI's websocket, in the
@@ -191,26 +239,73 @@ def setup(server: Any, folder_paths: Any, args: Any, env: Mapping[str, str] | No
     services.scanner.listener = notify
     # Each download's progress (its view, as GET /hikaze/api/downloads/{id} answers it).
     services.downloads.add_listener(lambda view: server.send_sync(EVENT_DOWNLOAD, view))
-
-    async def first_scan(_app: web.Application) -> None:
-        try:
-            services.scanner.start(immediate_hashing=hashing)
-        except Exception as exc:  # a scan started by a client already, or no roots
-            log.info("hikaze: no start-up scan: %s", getattr(exc, "detail", exc))
-        try:  # then follow the folders (HIKAZE_WATCH=0: off, =poll: on a clock)
-            services.start_watching(immediate_hashing=hashing)
-        except Exception as exc:  # never stops ComfyUI
-            log.warning("hikaze: cannot watch the model folders: %s", exc)
-
-    server.app.on_startup.append(first_scan)  # ComfyUI's app: its start-up, not ours
     atexit.register(services.close)
-    log.info(
-        "Hikaze Model Manager: %s, %d model folders, at %s/",
-        shown_location(config),
-        len(config.model_roots),
-        PREFIX,
-    )
-    return services
+
+
+def _first_scan(services: Any, hashing: bool) -> None:
+    """The first scan and the watcher, started (neither waits)."""
+    try:
+        services.scanner.start(immediate_hashing=hashing)
+    except Exception as exc:  # a scan started by a client already, or no roots
+        log.info("hikaze: no start-up scan: %s", getattr(exc, "detail", exc))
+    try:  # then follow the folders (HIKAZE_WATCH=0: off, =poll: on a clock)
+        services.start_watching(immediate_hashing=hashing)
+    except Exception as exc:  # never stops ComfyUI
+        log.warning("hikaze: cannot watch the model folders: %s", exc)
+
+
+class BackgroundOpen:
+    """A library on a database server, opened by a thread of its own while ComfyUI starts.
+
+    Our routes are mounted at once: until the library is open each answers 503 saying it
+    is opening, and the nodes fail saying the same. Opened, it works as a library in a file
+    does (``_serve``); a server that cannot be reached (psycopg's ``connect_timeout``:
+    ``CONNECT_TIMEOUT_S``) leaves the routes answering 503 with the reason, the nodes
+    failing with it, and one line in the log. Nothing retries: restart ComfyUI.
+    """
+
+    def __init__(self, server: Any, folder_paths: Any, config: Config, hashing: bool) -> None:
+        from hikaze_mm.server.app import mount_later
+
+        self.services: Any = None
+        waiting = f"the library at {shown_location(config)} is still opening"
+        CONTEXT.resolver, CONTEXT.broken = None, waiting
+        self.slot = mount_later(server.app, PREFIX, config, waiting)
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(server, folder_paths, config, hashing),
+            name="hikaze-open",
+            daemon=True,
+        )
+        self._thread.start()
+        _started(config, " (opening in the background)")
+
+    def _run(self, server: Any, folder_paths: Any, config: Config, hashing: bool) -> None:
+        try:
+            services = _open(config)
+        except LibraryInUse as busy:
+            _read_only(busy, folder_paths)
+            self.slot.fail(busy.reason)
+            log.error("Hikaze Model Manager is unavailable: %s", busy.reason)
+            return
+        except Exception as exc:
+            reason = describe(exc)
+            CONTEXT.broken = reason
+            self.slot.fail(reason)
+            log.error("Hikaze Model Manager is unavailable: %s", reason)
+            return
+        _serve(server, services, folder_paths)
+        self.services = services
+        self.slot.fill(services)
+        _first_scan(services, hashing)
+        services.resume_migration()
+        log.info("Hikaze Model Manager: the library is open")
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """The services once the attempt has ended (None if it failed), or None at the
+        timeout."""
+        self._thread.join(timeout)
+        return self.services
 
 
 class LibraryInUse(Exception):
@@ -233,6 +328,12 @@ def _open(config: Config):
         raise LibraryInUse(
             f"{exc.detail}; ComfyUI's nodes use the library read-only meanwhile", reader
         ) from None
+
+
+def _read_only(busy: LibraryInUse, folder_paths: Any) -> None:
+    """Another process writes the library: the nodes read it, closed at exit."""
+    _bind(busy.reader, folder_paths, writes=False)
+    atexit.register(busy.reader.close)
 
 
 def _bind(services: Any, folder_paths: Any, *, writes: bool) -> None:

@@ -406,6 +406,9 @@ class Plan:
     lost_copies: list[str] = field(default_factory=list)  # recorded copies not found
     sidecars: list[tuple[str, str, str, int, int]] = field(default_factory=list)  # Walked's
     unreadable: tuple[str, ...] = ()  # Walked's
+    # (id, path) of the files an earlier scan queued and did not promote (it failed, was
+    # cancelled or killed first), found again: an immediate-hashing scan promotes them.
+    waiting: list[tuple[int, str]] = field(default_factory=list)
 
 
 def resolve(

@@ -61,6 +61,7 @@ from typing import Any, TypeVar
 
 from hikaze_mm.config import ModelRoot
 from hikaze_mm.database import now_ms
+from hikaze_mm.database.errors import StorageUnavailableError
 from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, ValidationError
 from hikaze_mm.hashing import FileChangedError, HashCancelled, HashService
@@ -496,9 +497,9 @@ class Scanner:
         counts.pending_removed = len(self.db.pending.remove_stale_scan_rows(stale))
         self._read_sidecars(run, plan, run.scope or [os.fspath(r.path) for r in run.roots])
 
-        if run.immediate and new_ids:  # (no new file: no image folder listed either)
+        if run.immediate and (new_ids or plan.waiting):  # (none: no image folder listed)
             types = {row["path"]: row.get("type") for row in new_rows}
-            self._promote(run, new_ids, types, SidecarIndex(plan.sidecars))
+            self._promote(run, plan.waiting + new_ids, types, SidecarIndex(plan.sidecars))
         report.problems = [p.to_dict() for p in run.problems[:MAX_LISTED]]
         report.finished_at = now_ms()
         return report
@@ -554,6 +555,10 @@ class Scanner:
         self._keep_copies(plan)
         counts.duplicates += plan.duplicates
         counts.missing = len(plan.still_missing)
+        found = (pending.get(path) for path in walked.seen_pending)
+        plan.waiting = sorted(
+            (p.id, p.path) for p in found if p and p.source == "scan" and p.status == "new"
+        )
         return plan
 
     def _keep_copies(self, plan: Plan) -> None:
@@ -806,6 +811,8 @@ class Scanner:
             pass  # the background worker has it, or it is gone already
         except PendingFileError as exc:
             run.problem(WalkProblem(path, "error", str(exc)))
+        except StorageUnavailableError:
+            raise  # the library is gone (a lost server): the scan fails, the next resumes
         except Exception as exc:  # one bad file must not stop the others
             log.exception("scan: promoting pending model %s failed", pid)
             run.problem(WalkProblem(path, "error", f"promotion failed: {exc}"))

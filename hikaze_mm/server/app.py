@@ -6,7 +6,8 @@ import asyncio
 
 from aiohttp import web
 
-from hikaze_mm.server.http import HOST_KEY, SERVICES_KEY
+from hikaze_mm.config import Config
+from hikaze_mm.server.http import HOST_KEY, SERVICES_KEY, SLOT_KEY, LibrarySlot, library_gate
 from hikaze_mm.server.middleware import json_errors, make_host_guard, same_origin
 from hikaze_mm.server.routes import (
     civitai,
@@ -43,29 +44,31 @@ ROUTE_MODULES = (
 )
 
 
-def _build(services: Services, *, close_services: bool, host: str) -> web.Application:
-    config = services.config
+def _build(
+    slot: LibrarySlot, config: Config, *, close_services: bool, host: str
+) -> web.Application:
     app = web.Application(
-        middlewares=[json_errors, make_host_guard(config.host), same_origin],
+        middlewares=[json_errors, make_host_guard(config.host), same_origin, library_gate],
         # The largest body any route takes (an image upload); JSON routes cap lower.
         client_max_size=max(config.max_request_bytes, config.max_image_bytes) + 64 * 1024,
     )
-    app[SERVICES_KEY] = services
+    app[SLOT_KEY] = slot
+    if slot.services is not None:
+        app[SERVICES_KEY] = slot.services
     app[HOST_KEY] = host
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)
 
     async def _resume_migration(_app: web.Application) -> None:
-        # A Stage 2 run that was RUNNING when the last process died continues, unless
-        # another live process owns this library (and its run).
-        if services.lock.held:
-            await asyncio.to_thread(services.migration.recover)
+        if slot.services is not None:
+            await asyncio.to_thread(slot.services.resume_migration)
 
     app.on_startup.append(_resume_migration)
     if close_services:
 
         async def _close(_app: web.Application) -> None:
-            services.close()
+            if slot.services is not None:
+                slot.services.close()
 
         app.on_cleanup.append(_close)
     return app
@@ -73,7 +76,8 @@ def _build(services: Services, *, close_services: bool, host: str) -> web.Applic
 
 def create_app(services: Services, *, close_services: bool = True) -> web.Application:
     """A standalone application serving the API (and the UI) at ``/``."""
-    return _build(services, close_services=close_services, host="standalone")
+    slot = LibrarySlot(services)
+    return _build(slot, services.config, close_services=close_services, host="standalone")
 
 
 def mount(parent: web.Application, prefix: str, services: Services) -> web.Application:
@@ -82,6 +86,15 @@ def mount(parent: web.Application, prefix: str, services: Services) -> web.Appli
     The services close with the parent application; ``/api/health`` says ``"host":
     "comfyui"`` (the UI then offers "Send to workflow").
     """
-    sub = _build(services, close_services=True, host="comfyui")
+    sub = _build(LibrarySlot(services), services.config, close_services=True, host="comfyui")
     parent.add_subapp(prefix, sub)
     return sub
+
+
+def mount_later(parent: web.Application, prefix: str, config: Config, reason: str) -> LibrarySlot:
+    """Mount the routes under ``prefix`` before the library is open: each answers 503
+    with ``reason`` (or what ``slot.fail`` says later) until ``slot.fill(services)``. The
+    caller resumes the migration (``Services.resume_migration``) and closes the services."""
+    slot = LibrarySlot(reason=reason)
+    parent.add_subapp(prefix, _build(slot, config, close_services=False, host="comfyui"))
+    return slot

@@ -12,20 +12,59 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from hikaze_mm.errors import TooLargeError, ValidationError
+from hikaze_mm.errors import HikazeError, TooLargeError, ValidationError
 from hikaze_mm.params import parse_bool, parse_int, parse_json
 from hikaze_mm.policy import MAX_INT
 from hikaze_mm.services import Services
 
 T = TypeVar("T")
 
+
+class LibraryUnavailableError(HikazeError):
+    """The app has no library (yet): it is still opening, or could not open."""
+
+    status = 503
+    error = "Hikaze Model Manager unavailable"
+
+
+class LibrarySlot:
+    """The services an app serves: given when it is built, or later (inside ComfyUI a
+    library on a database server opens in the background, ``app.mount_later``). Until
+    ``fill``, every route answers 503 with ``reason`` (``library_gate``)."""
+
+    def __init__(self, services: Services | None = None, reason: str = "") -> None:
+        self.services = services
+        self.reason = reason or "the library is not open"
+
+    def fill(self, services: Services) -> None:
+        self.services = services
+
+    def fail(self, reason: str) -> None:
+        """Why there are no services (while ``services`` is None)."""
+        self.reason = reason
+
+    def require(self) -> Services:
+        if self.services is None:
+            raise LibraryUnavailableError(self.reason)
+        return self.services
+
+
+# The app's services, set when they are known as it is built (tests read it).
 SERVICES_KEY = web.AppKey("hikaze_services", Services)
+SLOT_KEY = web.AppKey("hikaze_slot", LibrarySlot)
 # Where the app runs: "standalone" (``hikaze-mm serve``) or "comfyui" (mounted by the plugin).
 HOST_KEY = web.AppKey("hikaze_host", str)
 
 
 def services(request: web.Request) -> Services:
-    return request.config_dict[SERVICES_KEY]
+    return request.config_dict[SLOT_KEY].require()
+
+
+@web.middleware
+async def library_gate(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every route answers 503 with the reason while the app has no library."""
+    request.config_dict[SLOT_KEY].require()
+    return await handler(request)
 
 
 async def run_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -11,6 +11,7 @@ errors (``errors.storage_error``), so the stores above never see the driver's.
 from __future__ import annotations
 
 import re
+import select
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -76,6 +77,27 @@ def configure(raw: Any, *, read_only: bool) -> None:
     raw.row_factory = row_factory
     if read_only:
         raw.execute("SET default_transaction_read_only = on")
+
+
+def alive(raw: Any) -> bool:
+    """Whether an idle connection is still usable, without a round trip: not closed nor
+    broken, and its socket quiet. A server that ends a session sends its reason, then
+    closes: reading that (libpq reads the message, then finds the end) marks it bad."""
+    if raw.closed or raw.broken:
+        return False
+    from psycopg.pq import ConnStatus
+
+    try:
+        for _ in range(3):
+            readable, _, _ = select.select([raw.fileno()], [], [], 0)
+            if not readable:
+                return True
+            raw.pgconn.consume_input()
+            if raw.pgconn.status != ConnStatus.OK:
+                return False
+    except Exception:  # reading it failed: the server is gone
+        return False
+    return False  # still something to read after three reads: it is going away
 
 
 class _NoRows:

@@ -47,7 +47,7 @@ def is_retryable(exc: BaseException) -> bool:
 def storage_error(exc: Exception, where: str) -> StorageError:
     """The storage error that stands for a psycopg error ``exc`` on the library ``where``
     (a redacted URL); the message never holds a password."""
-    message = redact_url(str(exc).strip() or type(exc).__name__)
+    message = redact_url(" ".join(str(exc).split()) or type(exc).__name__)  # one line
     state = sqlstate(exc) or ""
     if state.startswith("23"):
         return StorageConflictError(f"conflict in {where}: {message}")

@@ -5,8 +5,15 @@ library: they take connections, units of work and their dialect's SQL from it.
 
 * **Connections.** A bounded ``psycopg_pool.ConnectionPool``, opened on first use (after
   one plain connect, so an unreachable server is one ``StorageUnavailableError`` with the
-  reason and no password). A thread checks a connection out on its first call and keeps
+  reason and no password; a server that does not answer at all is given
+  ``CONNECT_TIMEOUT_S``). A thread checks a connection out on its first call and keeps
   it until ``release_thread()``; ``close()`` closes the pool.
+* **Lost connections.** A statement on a connection the server ended (a restart,
+  ``pg_terminate_backend``) fails with ``StorageUnavailableError``, and so does the unit
+  of work around it: the server rolls back what it had not committed, and the job fails.
+  Outside a unit of work, a thread's connection found dead (``connection.alive``) is
+  given back, and the pool, which drops dead connections and checks idle ones before it
+  lends them, gives the thread another: the next request or job works again.
 * **Units of work.** ``transaction()`` at depth 0 is ``BEGIN`` (READ COMMITTED), nested
   calls are savepoints; outside one, each statement commits by itself.
 * **Schema.** ``init_db`` builds it at head (``schema.SCHEMA``) or upgrades it, under a
@@ -31,7 +38,7 @@ from hikaze_mm.database.listing import ListingStore
 from hikaze_mm.database.manager import SchemaNotReadableError, SchemaTooNewError
 from hikaze_mm.database.models import ModelStore
 from hikaze_mm.database.pending import PendingStore
-from hikaze_mm.database.postgres.connection import PgConnection, configure
+from hikaze_mm.database.postgres.connection import PgConnection, alive, configure
 from hikaze_mm.database.postgres.dialect import POSTGRES
 from hikaze_mm.database.postgres.errors import is_retryable, redact_url, storage_error
 from hikaze_mm.database.postgres.schema import (
@@ -95,6 +102,8 @@ class PostgresLibrary:
                 max_size=self.max_connections,
                 kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
                 configure=lambda raw: configure(raw, read_only=read_only),
+                check=ConnectionPool.check_connection,  # an idle one the server dropped
+                timeout=CONNECT_TIMEOUT_S,  # getconn: a server gone since, every one held
                 name="hikaze-mm",
                 open=True,
             )
@@ -103,12 +112,13 @@ class PostgresLibrary:
     @property
     def conn(self) -> PgConnection:
         """This thread's connection (autocommit outside ``transaction()``). One the server
-        dropped (restarted, or ended the session) is replaced between units of work, so
-        the call after a failed one runs on a new connection."""
+        dropped (restarted, or ended the session) is found between units of work
+        (``connection.alive``, no round trip) and replaced, so the next call runs on a new
+        connection."""
         conn = getattr(self._local, "conn", None)
-        if conn is not None and conn.raw.closed and self._local.depth == 0:
-            self.release_thread()  # the pool throws a closed connection away
-            conn = None
+        if conn is not None and not self.in_transaction() and not alive(conn.raw):
+            self.release_thread()  # lost (the server restarted, or ended it): the pool
+            conn = None  # drops it and this thread takes another
         if conn is None:
             pool = self._open_pool()
             try:
