@@ -116,13 +116,20 @@ def test_strategies_reach_the_server(served) -> None:
     server, data, root = served
     common = ("--data-dir", str(data))
     shutil.copyfile(root / "loras" / "first.safetensors", root / "loras" / "copy.safetensors")
-    assert run_cli("scan", *common).returncode == 0  # both files pending, none promoted
+    assert run_cli("scan", *common).returncode == 0  # both files queued, none promoted
     proc = run_cli("scan", *common, "--immediate", "--strategy", "delete")
     assert proc.returncode == 0, proc.stderr
     assert server_json(server, "api/scan/status")["conflict_strategy"] == "delete"
 
-    # Both files are still pending (the scans found nothing new): one is promoted, the
-    # other has the same content and, with "skip", stays pending as a conflict.
+    # The immediate scan promoted what the first one queued: one model, and its copy (the
+    # same content) went by "delete".
+    status = server_json(server, "api/migration/status")
+    assert status["pending"]["new"] == 0 and status["pending"]["conflict"] == 0
+    assert json.loads(run_cli("list", "--json", *common).stdout)["total"] == 1
+
+    # Another copy, queued by a plain scan: with "skip" it stays pending as a conflict.
+    shutil.copyfile(root / "loras" / "first.safetensors", root / "loras" / "again.safetensors")
+    assert run_cli("scan", *common).returncode == 0
     proc = run_cli("promote", "--all", *common, "--strategy", "skip")
     assert proc.returncode == 0, proc.stderr
     status = server_json(server, "api/migration/status")
