@@ -18,6 +18,8 @@
   ``idx_models_search``, holds the tag ids and the trigrams of the three folds joined
   (``dialect.SEARCH_TEXT``), so a listing with a tag and a text finds its few rows in one
   index scan; another holds the tag names'. Both always cover every model;
+* ``item_meta``: the meta fields a listing card shows (``ITEM_META_FUNCTION``), stored
+  apart from the whole meta, which is often large enough to be compressed out of line;
 * 0/1 flags stay integers, so records are the same on both backends.
 
 ``schema_revision`` holds the revision (SQLite's ``user_version``). ``UPGRADES`` maps a
@@ -46,6 +48,15 @@ WORDS_FUNCTION = """CREATE FUNCTION hikaze_trigger_words(meta jsonb) RETURNS tex
         )
     END
 $$"""
+# A listing card's meta fields (``listing_items.ITEM_META_PATHS``: trigger words, preferred
+# weight, Civitai URL and NSFW flag, update), stored in ``models.item_meta`` as an array
+# (null when none is set), so a page reads them without fetching a large meta again.
+ITEM_META_FUNCTION = """CREATE FUNCTION hikaze_item_meta(meta jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT NULLIF(jsonb_build_array(meta -> 'trigger_words', meta -> 'preferred_weight',
+        meta #> '{civitai,url}', meta #> '{civitai,nsfw}', meta -> 'update'),
+        '[null, null, null, null, null]'::jsonb)
+$$"""
 # ``models.tag_ids`` follows ``model_tags``: a row changes its own model's array in place
 # (an UPDATE of that one row, so concurrent links of one model never lose each other's),
 # and only when the array changes (a cascade from a deleted or renamed model finds
@@ -68,6 +79,7 @@ $$"""
 SCHEMA: tuple[str, ...] = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     WORDS_FUNCTION,
+    ITEM_META_FUNCTION,
     f"""CREATE TABLE models (
         sha256 {_TEXT} PRIMARY KEY,
         path {_TEXT} NOT NULL,
@@ -85,7 +97,8 @@ SCHEMA: tuple[str, ...] = (
         name_fold text GENERATED ALWAYS AS ({fold("name")}) STORED,
         path_fold text GENERATED ALWAYS AS ({fold("path")}) STORED,
         words_fold text GENERATED ALWAYS AS ({fold(words("meta_json"))}) STORED,
-        tag_ids integer[] NOT NULL DEFAULT '{{}}'
+        tag_ids integer[] NOT NULL DEFAULT '{{}}',
+        item_meta jsonb GENERATED ALWAYS AS (hikaze_item_meta(meta_json)) STORED
     )""",
     "CREATE INDEX idx_models_path ON models (path, sha256, missing)",
     "CREATE INDEX idx_models_missing ON models (path, sha256) WHERE missing != 0",
