@@ -30,10 +30,15 @@ SEARCH_TEXT = (
 )
 
 
+# A bound LIKE pattern, folded once a statement (a sub-select: a prepared statement's
+# generic plan would fold it again for each row it checks).
+_PATTERN = f"(SELECT {fold('?::text')})"
+
+
 def folded_like(folded: str) -> str:
     """``folded`` (a stored fold, or ``SEARCH_TEXT``) holds a bound LIKE pattern in any
     case: compared in the fold's own collation, which its index holds."""
-    return f"{folded} LIKE ({fold('?::text')}) COLLATE \"default\" ESCAPE '\\'"
+    return f"{folded} LIKE {_PATTERN} COLLATE \"default\" ESCAPE '\\'"
 
 
 # The models' columns the search compares, and their stored folds (``schema``).
@@ -75,7 +80,7 @@ class PostgresDialect(Dialect):
         # which the trigram indexes hold.
         if column in FOLDED:
             return folded_like(FOLDED[column])
-        return f"{fold(column)} LIKE {fold('?::text')} ESCAPE '\\'"
+        return f"{fold(column)} LIKE {_PATTERN} ESCAPE '\\'"
 
     def has_tag(self) -> str:
         return "m.tag_ids @> ARRAY[?::integer]"
