@@ -36,7 +36,11 @@ overlap or skip rows.
 Plans, measured on 50,000 models: a required tag drives (its posting list bounds the
 matches) and the text match is a membership test (``+m.rowid IN``) in the set the index
 finds; without a tag the index drives. The total of an unfiltered listing is two counts
-that need no row (all models, less those flagged missing, from a partial index).
+that need no row (all models, less those flagged missing, from a partial index). On
+PostgreSQL a required tag and a ``q`` meet in one GIN index (``idx_models_search``: the
+tag ids of ``models.tag_ids`` and the trigrams of the folded name, path and trigger
+words), which finds the rows having both; only those are read (tag and text: 43 -> 4 ms
+of SQL at 50,000 models).
 """
 
 from __future__ import annotations
