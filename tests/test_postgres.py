@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 
 from hikaze_mm.config import Config
-from hikaze_mm.database import LATEST_REVISION, SchemaTooNewError, open_library
+from hikaze_mm.database import LATEST_REVISION, ModelQuery, SchemaTooNewError, open_library
 from hikaze_mm.database.errors import StorageBusyError, StorageUnavailableError
 from hikaze_mm.database.open import backend_of
 from hikaze_mm.database.postgres.connection import to_psycopg
@@ -307,3 +307,71 @@ def test_a_reader_reads_inside_a_unit_of_work_without_locking(tmp_path: Path, pg
     finally:
         reader.close()
         writer.close()
+
+
+# ---------------------------------------------------------------------- models.tag_ids
+def _tag_ids_disagree(library: Any) -> list[tuple[Any, ...]]:
+    """The models whose ``tag_ids`` (kept by the triggers of ``model_tags``) are not the
+    ids of their links."""
+    return library.tuples(
+        "SELECT m.sha256, m.tag_ids FROM models m WHERE ARRAY(SELECT unnest(m.tag_ids) "
+        "ORDER BY 1) IS DISTINCT FROM ARRAY(SELECT l.tag_id FROM model_tags l "
+        "WHERE l.model_hash = m.sha256 ORDER BY 1)"
+    )
+
+
+def test_a_models_tag_ids_follow_its_links_through_every_change(
+    tmp_path: Path, pg_url: str
+) -> None:
+    library = open_library(pg_config(tmp_path, pg_url))
+    a, b = "a" * 64, "b" * 64
+    try:
+        for sha in (a, b):
+            library.models.upsert({"sha256": sha, "path": f"/m/{sha[0]}.sft"}, tags=["x", "y"])
+        ids = {name: library.tags.get(name)["id"] for name in ("x", "y")}
+        library.models.add_tags(a, ["z", "x"])  # one new, one already there
+        library.models.remove_tags(b, ["y"])
+        library.models.retag([a, b], add=[ids["y"]], remove=[ids["x"]])
+        assert library.tuples("SELECT count(*) FROM models WHERE tag_ids <> '{}'") == [(2,)]
+        library.tags.delete(ids["y"])  # cascades to its links
+        with library.transaction() as conn:  # a link moved by hand, and a rehashed model
+            conn.execute("UPDATE model_tags SET model_hash = ? WHERE model_hash = ?", (b, a))
+            conn.execute("UPDATE models SET sha256 = ? WHERE sha256 = ?", ("c" * 64, b))
+        assert library.tuples("SELECT tag_ids FROM models WHERE sha256 = ?", ("c" * 64,)) == [
+            ([library.tags.get("z")["id"]],)
+        ]
+        assert _tag_ids_disagree(library) == []
+        library.models.delete("c" * 64)
+        assert _tag_ids_disagree(library) == [] and library.tags.count()["links"] == 0
+    finally:
+        library.close()
+
+
+def test_two_writers_linking_one_model_at_once_keep_both_tags(tmp_path: Path, pg_url: str) -> None:
+    """The second link's trigger waits on the first's row lock, then adds its id to the
+    array the first wrote (a row changed in place, never recomputed from a stale read)."""
+    library = open_library(pg_config(tmp_path, pg_url))
+    sha = "f" * 64
+    try:
+        library.models.upsert({"sha256": sha, "path": "/m/f.sft"})
+        library.tags.ensure_ids(["first", "second"])
+
+        def link_second() -> None:
+            library.models.add_tags(sha, ["second"])
+            library.release_thread()
+
+        with library.transaction():
+            library.models.add_tags(sha, ["first"])
+            thread, outcome = _in_thread(link_second)
+            wait_until(
+                lambda: _waiting_on_locks(pg_url, "transactionid"),
+                lambda n: n >= 1,
+                message="the second link to wait on the first",
+            )
+        thread.join(timeout=30)
+        assert outcome == [None]
+        assert _tag_ids_disagree(library) == []
+        total, rows = library.listing.page(ModelQuery(tags=("first", "second"), q="/m/f"))
+        assert total == 1 and rows[0]["sha256"] == sha
+    finally:
+        library.close()

@@ -77,6 +77,21 @@ def test_q_is_literal_and_short_queries_still_work(db: DatabaseManager) -> None:
     assert found(db, "zq") == []
 
 
+def test_q_with_a_line_break_matches_within_one_field(services: Services) -> None:
+    """Trigger words are one text, a word a line; a name and its path are apart."""
+    seed_model(
+        services,
+        "top",
+        tags=("kind",),
+        path="/lib/under.sft",
+        meta={"trigger_words": ["one", "two"]},
+    )
+    db = services.db
+    assert found(db, "one\ntwo") == found(db, "ONE\nT") == ["top"]
+    assert found(db, "top\n/lib") == found(db, "two\ntop") == found(db, "under.sft\none") == []
+    assert found(db, "\n") == [] and found(db, "one\ntwo", tags=("kind",)) == ["top"]
+
+
 def test_q_matches_the_sha256_and_the_autov2_hash_by_prefix(services: Services) -> None:
     sha = seed_model(services, "hashed")
     seed_model(services, "other")

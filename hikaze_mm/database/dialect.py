@@ -28,11 +28,10 @@ class Dialect:
     no_limit: int | None = -1
     # The separator of the texts ``group_concat`` joins (split again in Python).
     text_separator = "\0"
-    # Whether ``q`` goes through the FTS5 table ``model_search``; else ``search_words``
-    # (the trigger words' text of a ``models`` row) is set, and a LIKE of the name, the
-    # path, those words and the tag names, each served by its trigram index, is the search.
+    # Whether ``q`` goes through the FTS5 table ``model_search``; else ``text_search``
+    # (a LIKE of the name, the path, the trigger words and the tag names, served by
+    # trigram indexes) is the search of a ``q`` of a trigram or more.
     fts5 = True
-    search_words: str | None = None
     # The text index's upkeep: how many segments it has, the statement that merges them,
     # and the one that empties it (None: it needs no emptying to be rebuilt).
     search_segments = "SELECT COUNT(DISTINCT segid) FROM model_search_idx"
@@ -54,6 +53,17 @@ class Dialect:
     def text_like(self, column: str) -> str:
         """``column`` holds a bound LIKE pattern (``\\`` escapes), in any case."""
         return f"{column} {self.like} ? ESCAPE '\\'"
+
+    def has_tag(self) -> str:
+        """A model row ``m`` has the tag of a bound id."""
+        return "m.sha256 IN (SELECT mt.model_hash FROM model_tags mt WHERE mt.tag_id = ?)"
+
+    def text_search(self, text: str) -> tuple[str, int]:
+        """Without FTS5: the filter of a ``q`` of a trigram or more (``text``: the text
+        searched, case as given) on a model row ``m``, and how many bound LIKE patterns
+        (each the text's, ``\\`` escaping) it takes: the text in the name, the path, the
+        trigger words or a tag's name, in any case."""
+        raise NotImplementedError("SQLite searches through FTS5")
 
     def nocase_order(self, column: str) -> str:
         """An ORDER BY term for names in case-insensitive (ASCII) order."""

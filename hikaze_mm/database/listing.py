@@ -36,7 +36,11 @@ overlap or skip rows.
 Plans, measured on 50,000 models: a required tag drives (its posting list bounds the
 matches) and the text match is a membership test (``+m.rowid IN``) in the set the index
 finds; without a tag the index drives. The total of an unfiltered listing is two counts
-that need no row (all models, less those flagged missing, from a partial index).
+that need no row (all models, less those flagged missing, from a partial index). On
+PostgreSQL a required tag and a ``q`` meet in one GIN index (``idx_models_search``: the
+tag ids of ``models.tag_ids`` and the trigrams of the folded name, path and trigger
+words), which finds the rows having both; only those are read (tag and text: 43 -> 4 ms
+of SQL at 50,000 models).
 """
 
 from __future__ import annotations
@@ -257,29 +261,25 @@ def _text_clause(
     text: str, search: TextSearch | None, dialect: Dialect = SQLITE
 ) -> tuple[str, list[Any]]:
     """The ``q`` filter: the index (or, without one, the LIKE scan), OR the start of the
-    hash. Without FTS5 (PostgreSQL) the LIKE, served by trigram indexes, is the search,
-    and takes in the trigger words too."""
+    hash. Without FTS5 (PostgreSQL) the backend's ``text_search``, served by trigram
+    indexes, is the search of a ``q`` of a trigram or more, and takes in the trigger
+    words too."""
     args: list[Any] = []
     if search is not None and search.match is not None:
         member = "m.rowid IN" if search.drives else "+m.rowid IN"
         parts = [f"{member} (SELECT rowid FROM model_search WHERE model_search MATCH ?)"]
         args.append(search.match)
-    elif dialect.search_words is None:  # no index yet, or q shorter than a trigram
+    elif dialect.fts5 or len(text) < TRIGRAM:  # no index yet, or q shorter than a trigram
         parts = [dialect.text_like("m.name"), dialect.text_like("m.path")]
         parts.append(
             "m.sha256 IN (SELECT mq.model_hash FROM model_tags mq JOIN tags tq "
             f"ON tq.id = mq.tag_id WHERE {dialect.text_like('tq.name')})"
         )
         args.extend([_like_pattern(text)] * len(parts))
-    else:  # trigram indexes: each column's matches through its own index, then their union
-        columns = ["name", "path"] + ([dialect.search_words] if len(text) >= TRIGRAM else [])
-        arms = [f"SELECT sha256 FROM models WHERE {dialect.text_like(c)}" for c in columns]
-        arms.append(
-            "SELECT mq.model_hash FROM model_tags mq JOIN tags tq ON tq.id = mq.tag_id "
-            f"WHERE {dialect.text_like('tq.name')}"
-        )
-        parts = [f"m.sha256 IN ({' UNION '.join(arms)})"]
-        args.extend([_like_pattern(text)] * len(arms))
+    else:  # trigram indexes
+        clause, patterns = dialect.text_search(text)
+        parts = [clause]
+        args.extend([_like_pattern(text)] * patterns)
     prefix = hash_prefix(text)
     if prefix is not None:
         # Lower-case hex sorts below "g": these bounds hold exactly the hashes with the prefix.
@@ -313,7 +313,7 @@ def build_sql(
         if search is not None and search.with_tags:
             continue  # the index's expression has it
         # The tag's posting list drives.
-        clauses.append("m.sha256 IN (SELECT mt.model_hash FROM model_tags mt WHERE mt.tag_id = ?)")
+        clauses.append(dialect.has_tag())
         args.append(tag_ids[nocase(name)])
     excluded = [tag_ids[nocase(n)] for n in query.exclude_tags if nocase(n) in tag_ids]
     if excluded:

@@ -118,7 +118,8 @@ ITEM_TAIL = (
 class ItemSql:
     """A backend's parts of ``items_sql``: how a page row finds its model row (``row_id``,
     ``join``), its meta as ``lm`` (``meta``), its tags' JSON, and the item's JSON around
-    them (``head``, ``words``: the raw trigger words, ``tail``)."""
+    them (``head``, ``words``: the raw trigger words, ``tail``); ``columns``: more of the
+    model row's columns the parts read from ``lm``."""
 
     row_id: str
     join: str
@@ -127,6 +128,7 @@ class ItemSql:
     head: str
     words: str
     tail: str
+    columns: tuple[str, ...] = ()
 
 
 SQLITE_ITEMS = ItemSql(
@@ -185,7 +187,7 @@ def items_sql(sql: ListingSql, *, combined: bool, parts: ItemSql = SQLITE_ITEMS)
             f"page AS (SELECT NULL AS total, m.{rid} AS rid FROM models m "
             f"WHERE {sql.where} ORDER BY {sql.order_by} LIMIT ? OFFSET ?)"
         )
-    columns = ", ".join(f"m.{c}" for c in PAGE_COLUMNS)
+    columns = ", ".join(f"m.{c}" for c in (*PAGE_COLUMNS, *parts.columns))
     return (
         f"WITH {page}, lm AS MATERIALIZED (SELECT p.total, {columns}, {parts.meta} AS lm, "
         f"{parts.tags} AS tags FROM page p {parts.join}) "

@@ -13,7 +13,9 @@ from typing import Any
 from hikaze_mm.meta import parse_meta
 
 # Columns that records (and the API) leave out: meta_json is parsed into ``meta``.
-_INTERNAL_COLUMNS = frozenset({"meta_json", "name_key", "name_fold", "path_fold", "words_fold"})
+_INTERNAL_COLUMNS = frozenset(
+    {"meta_json", "name_key", "name_fold", "path_fold", "words_fold", "tag_ids", "item_meta"}
+)
 
 
 def path_prefix_bounds(folder: str) -> tuple[str, str]:

@@ -21,6 +21,26 @@ def fold(expr: str) -> str:
     return f'lower(({expr}) COLLATE "und-x-icu")'
 
 
+# What a ``q`` of a trigram or more is matched in: the three folds joined by a line break,
+# whose trigrams ``idx_models_search`` holds (with the tag ids, ``schema``). A text with
+# no line break matches the joined text exactly where it matches one of the three (the
+# trigger words are joined by line breaks already, as SQLite's index holds them).
+SEARCH_TEXT = (
+    "COALESCE(name_fold, '') || chr(10) || path_fold || chr(10) || COALESCE(words_fold, '')"
+)
+
+
+# A bound LIKE pattern, folded once a statement (a sub-select: a prepared statement's
+# generic plan would fold it again for each row it checks).
+_PATTERN = f"(SELECT {fold('?::text')})"
+
+
+def folded_like(folded: str) -> str:
+    """``folded`` (a stored fold, or ``SEARCH_TEXT``) holds a bound LIKE pattern in any
+    case: compared in the fold's own collation, which its index holds."""
+    return f"{folded} LIKE {_PATTERN} COLLATE \"default\" ESCAPE '\\'"
+
+
 # The models' columns the search compares, and their stored folds (``schema``).
 FOLDED = {
     **{
@@ -38,14 +58,12 @@ class PostgresDialect(Dialect):
     no_limit = None
     text_separator = "\1"  # a text holds no NUL
     fts5 = False
-    search_words = "words_fold"
     # The trigram indexes always cover every model: one "segment", whose merge moves
     # their GIN pending lists into the indexes.
     search_segments = "SELECT 1"
     search_merge = (
         "SELECT gin_clean_pending_list(c.oid) FROM pg_class c WHERE c.relkind = 'i' "
-        "AND c.relname IN ('idx_models_name_trgm', 'idx_models_path_trgm', "
-        "'idx_models_words_trgm', 'idx_tags_name_trgm')"
+        "AND c.relname IN ('idx_models_search', 'idx_tags_name_trgm')"
     )
     search_clear = None
     items = POSTGRES_ITEMS
@@ -60,9 +78,21 @@ class PostgresDialect(Dialect):
     def text_like(self, column: str) -> str:
         # Unicode case, as SQLite's FTS5 folds it: the models' folds are stored columns,
         # which the trigram indexes hold.
-        if column in FOLDED:  # in the column's own collation, which its index holds
-            return f"{FOLDED[column]} LIKE ({fold('?::text')}) COLLATE \"default\" ESCAPE '\\'"
-        return f"{fold(column)} LIKE {fold('?::text')} ESCAPE '\\'"
+        if column in FOLDED:
+            return folded_like(FOLDED[column])
+        return f"{fold(column)} LIKE {_PATTERN} ESCAPE '\\'"
+
+    def has_tag(self) -> str:
+        return "m.tag_ids @> ARRAY[?::integer]"
+
+    def text_search(self, text: str) -> tuple[str, int]:
+        # A tag whose name holds the text: the ids the tags' trigram index finds, which
+        # ``idx_models_search`` finds the models of.
+        tagged = f"m.tag_ids && ARRAY(SELECT tq.id FROM tags tq WHERE {self.text_like('tq.name')})"
+        if "\n" in text:  # each fold on its own, as SQLite's index matches them (a scan)
+            arms = [self.text_like(c) for c in ("m.name", "m.path", "words_fold")]
+            return "(" + " OR ".join([*arms, tagged]) + ")", 4
+        return f"({folded_like(f'({SEARCH_TEXT})')} OR {tagged})", 2
 
     def nocase_order(self, column: str) -> str:
         return f"lower({column})"

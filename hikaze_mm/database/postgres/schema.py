@@ -9,12 +9,17 @@
   ``NOCASE``;
 * ``meta_json`` as ``jsonb`` (read back as its JSON text);
 * ``generation_resources.rowid``: the order resources were recorded in;
-* the text search (SQLite's FTS5 trigram table ``model_search`` and its triggers):
-  ``pg_trgm`` GIN indexes on the name, the path, the tag names and the trigger words,
-  each folded to lower case by Unicode's rules (``dialect.fold``: ICU's root collation,
-  stored in ``name_fold``, ``path_fold`` and ``words_fold``, so that a search never folds
-  a row or reads a whole meta again;
-  whatever the database's locale), which always cover every model;
+* the text search (SQLite's FTS5 trigram table ``model_search`` and its triggers): the
+  name, the path and the trigger words folded to lower case by Unicode's rules
+  (``dialect.fold``: ICU's root collation, whatever the database's locale), stored in
+  ``name_fold``, ``path_fold`` and ``words_fold`` so that a search never folds a row or
+  reads a whole meta again, and ``tag_ids``, the ids of a model's tags, kept by the
+  triggers of ``model_tags`` (``TAG_IDS_FUNCTION``). One ``pg_trgm`` GIN index,
+  ``idx_models_search``, holds the tag ids and the trigrams of the three folds joined
+  (``dialect.SEARCH_TEXT``), so a listing with a tag and a text finds its few rows in one
+  index scan; another holds the tag names'. Both always cover every model;
+* ``item_meta``: the meta fields a listing card shows (``ITEM_META_FUNCTION``), stored
+  apart from the whole meta, which is often large enough to be compressed out of line;
 * 0/1 flags stay integers, so records are the same on both backends.
 
 ``schema_revision`` holds the revision (SQLite's ``user_version``). ``UPGRADES`` maps a
@@ -24,7 +29,7 @@ with every new SQLite revision (``PG_REVISION`` must equal ``LATEST_REVISION``).
 
 from __future__ import annotations
 
-from hikaze_mm.database.postgres.dialect import fold, words
+from hikaze_mm.database.postgres.dialect import SEARCH_TEXT, fold, words
 
 PG_REVISION = 12
 # pg_advisory_xact_lock's key for creating and upgrading the schema ("hikazemm" in hex-ish).
@@ -43,10 +48,38 @@ WORDS_FUNCTION = """CREATE FUNCTION hikaze_trigger_words(meta jsonb) RETURNS tex
         )
     END
 $$"""
+# A listing card's meta fields (``listing_items.ITEM_META_PATHS``: trigger words, preferred
+# weight, Civitai URL and NSFW flag, update), stored in ``models.item_meta`` as an array
+# (null when none is set), so a page reads them without fetching a large meta again.
+ITEM_META_FUNCTION = """CREATE FUNCTION hikaze_item_meta(meta jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT NULLIF(jsonb_build_array(meta -> 'trigger_words', meta -> 'preferred_weight',
+        meta #> '{civitai,url}', meta #> '{civitai,nsfw}', meta -> 'update'),
+        '[null, null, null, null, null]'::jsonb)
+$$"""
+# ``models.tag_ids`` follows ``model_tags``: a row changes its own model's array in place
+# (an UPDATE of that one row, so concurrent links of one model never lose each other's),
+# and only when the array changes (a cascade from a deleted or renamed model finds
+# nothing to do).
+TAG_IDS_FUNCTION = """CREATE FUNCTION hikaze_model_tag_ids() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE models SET tag_ids = array_remove(tag_ids, OLD.tag_id)
+        WHERE sha256 = OLD.model_hash AND tag_ids @> ARRAY[OLD.tag_id];
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        UPDATE models SET tag_ids = tag_ids || NEW.tag_id
+        WHERE sha256 = NEW.model_hash AND NOT tag_ids @> ARRAY[NEW.tag_id];
+    END IF;
+    RETURN NULL;
+END
+$$"""
 
 SCHEMA: tuple[str, ...] = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     WORDS_FUNCTION,
+    ITEM_META_FUNCTION,
     f"""CREATE TABLE models (
         sha256 {_TEXT} PRIMARY KEY,
         path {_TEXT} NOT NULL,
@@ -63,7 +96,9 @@ SCHEMA: tuple[str, ...] = (
         autov3 {_TEXT},
         name_fold text GENERATED ALWAYS AS ({fold("name")}) STORED,
         path_fold text GENERATED ALWAYS AS ({fold("path")}) STORED,
-        words_fold text GENERATED ALWAYS AS ({fold(words("meta_json"))}) STORED
+        words_fold text GENERATED ALWAYS AS ({fold(words("meta_json"))}) STORED,
+        tag_ids integer[] NOT NULL DEFAULT '{{}}',
+        item_meta jsonb GENERATED ALWAYS AS (hikaze_item_meta(meta_json)) STORED
     )""",
     "CREATE INDEX idx_models_path ON models (path, sha256, missing)",
     "CREATE INDEX idx_models_missing ON models (path, sha256) WHERE missing != 0",
@@ -75,9 +110,7 @@ SCHEMA: tuple[str, ...] = (
     "CREATE INDEX idx_models_size ON models (size_bytes NULLS FIRST, sha256)",
     "CREATE INDEX idx_models_name_key ON models (name_key NULLS FIRST, sha256)",
     "CREATE INDEX idx_models_autov3 ON models (autov3)",
-    "CREATE INDEX idx_models_name_trgm ON models USING gin (name_fold gin_trgm_ops)",
-    "CREATE INDEX idx_models_path_trgm ON models USING gin (path_fold gin_trgm_ops)",
-    "CREATE INDEX idx_models_words_trgm ON models USING gin (words_fold gin_trgm_ops)",
+    f"CREATE INDEX idx_models_search ON models USING gin (tag_ids, ({SEARCH_TEXT}) gin_trgm_ops)",
     f"""CREATE TABLE tags (
         id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
         name {_TEXT} NOT NULL,
@@ -93,6 +126,9 @@ SCHEMA: tuple[str, ...] = (
         PRIMARY KEY (model_hash, tag_id)
     )""",
     "CREATE INDEX idx_model_tags_tag_model ON model_tags (tag_id, model_hash)",
+    TAG_IDS_FUNCTION,
+    "CREATE TRIGGER model_tags_tag_ids AFTER INSERT OR UPDATE OR DELETE ON model_tags "
+    "FOR EACH ROW EXECUTE FUNCTION hikaze_model_tag_ids()",
     f"""CREATE TABLE pending_import (
         id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
         path {_TEXT} NOT NULL UNIQUE,
