@@ -660,6 +660,12 @@ def test_an_immediate_scan_promotes_what_an_earlier_scan_left_waiting(lib) -> No
     assert first_conflict["counts"]["new"] == 0
     assert (first_conflict["counts"]["promoted"], first_conflict["counts"]["conflicts"]) == (1, 1)
     assert model(svc, waiting_sha)["path"] == str(root / "loras" / "waiting.safetensors")
+    # a resumed LoRA is hashed as a new one is: its AutoV3 in the same read
+    lora = write_safetensors(root / "loras" / "late.safetensors", {"lora_up.weight": [4, 4]})
+    assert scan(svc, immediate_hashing=False)["counts"]["new"] == 1
+    assert scan(svc, immediate_hashing=True)["counts"]["promoted"] == 1
+    late = svc.db.models.get_by_path(str(lora))
+    assert late is not None and late["autov3"]
     again = scan(svc, immediate_hashing=True)  # the conflict waits for review now
     assert (again["counts"]["promoted"], again["counts"]["conflicts"]) == (0, 0)
     assert set(pending_by_path(svc)) == {str(root / "loras" / "copy.safetensors")}
