@@ -29,6 +29,7 @@ from tests.helpers import (
     write_model,
 )
 from tests.legacy_fixtures import build_sample_legacy
+from tests.waiting import wait_until
 
 
 def refused(proc: subprocess.CompletedProcess, *words: str) -> str:
@@ -128,8 +129,15 @@ def test_strategies_reach_the_server(served) -> None:
     assert json.loads(run_cli("list", "--json", *common).stdout)["total"] == 1
 
     # Another copy, queued by a plain scan: with "skip" it stays pending as a conflict.
+    # (The server's watcher may be scanning the new file already: the CLI's scan is
+    # refused while it runs, and either scan queues it.)
     shutil.copyfile(root / "loras" / "first.safetensors", root / "loras" / "again.safetensors")
-    assert run_cli("scan", *common).returncode == 0
+    proc = wait_until(
+        lambda: run_cli("scan", *common),
+        lambda proc: proc.returncode == 0 or "already running" not in proc.stderr,
+        message="the CLI's scan beside the server",
+    )
+    assert proc.returncode == 0, proc.stderr
     proc = run_cli("promote", "--all", *common, "--strategy", "skip")
     assert proc.returncode == 0, proc.stderr
     status = server_json(server, "api/migration/status")
