@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from hikaze_mm.config import Config
-from hikaze_mm.database import LATEST_REVISION, open_library
+from hikaze_mm.database import open_library
 from hikaze_mm.database.errors import StorageError
 from hikaze_mm.database.interfaces import Library
 from hikaze_mm.database.open import backend_of
@@ -151,7 +151,7 @@ def _probe(config: Config) -> None:
     except StorageError as exc:
         raise _not_a_library(exc) from None
     try:
-        if db.schema_version() > LATEST_REVISION:
+        if db.schema_version() > db.head_revision:
             db.check_readable()  # raises SchemaTooNewError with its message
     except StorageError as exc:
         raise _not_a_library(exc) from None

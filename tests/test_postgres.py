@@ -24,7 +24,7 @@ from hikaze_mm.database.errors import StorageBusyError, StorageUnavailableError
 from hikaze_mm.database.open import backend_of
 from hikaze_mm.database.postgres.connection import to_psycopg
 from hikaze_mm.database.postgres.errors import redact_url
-from hikaze_mm.database.postgres.schema import PG_REVISION, SCHEMA_LOCK_KEY
+from hikaze_mm.database.postgres.schema import PG_REVISION, SCHEMA_LOCK_KEY, SQLITE_HEAD_AT
 from tests.helpers import run_cli, write_model
 from tests.pg_cluster import PgServer
 from tests.waiting import wait_until
@@ -60,24 +60,66 @@ def test_placeholders_become_psycopgs_and_percent_signs_stay_literal() -> None:
 
 
 def test_the_schema_is_built_at_head(tmp_path: Path, pg_url: str) -> None:
-    assert PG_REVISION == LATEST_REVISION  # a new SQLite revision needs its PostgreSQL one
+    # A new SQLite revision needs its PostgreSQL one (and an entry here).
+    assert SQLITE_HEAD_AT.get(LATEST_REVISION, PG_REVISION + 1) <= PG_REVISION
     library = open_library(pg_config(tmp_path, pg_url))
     try:
-        assert library.schema_version() == LATEST_REVISION
-        assert library.init_db() == LATEST_REVISION  # again: nothing to do
+        assert library.head_revision == PG_REVISION
+        assert library.schema_version() == PG_REVISION
+        assert library.init_db() == PG_REVISION  # again: nothing to do
     finally:
         library.close()
     reader = open_library(pg_config(tmp_path, pg_url), read_only=True)
     try:
-        assert reader.check_readable() == LATEST_REVISION
+        assert reader.check_readable() == PG_REVISION
     finally:
         reader.close()
+
+
+def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Revision 13 stores the search's joined folds (``search_fold``) and indexes them: a
+    catalog of the first PostgreSQL release (12: the folds joined in the index's own
+    expression) is refused by a read-only open, and a write open upgrades it, with its
+    models found by text and tag as before."""
+    library = open_library(pg_config(tmp_path, pg_url))
+    try:
+        library.models.upsert(
+            {"sha256": "a" * 64, "path": "/m/Anime_Style.sft", "name": "Anime Style"},
+            tags=["style"],
+        )
+        library.models.upsert({"sha256": "b" * 64, "path": "/m/other.sft", "name": "Other"})
+        with library.transaction() as conn:  # back to revision 12's shape
+            conn.execute("DROP INDEX idx_models_search")
+            conn.execute("ALTER TABLE models DROP COLUMN search_fold")
+            conn.execute(
+                "CREATE INDEX idx_models_search ON models USING gin (tag_ids, "
+                "(COALESCE(name_fold, '') || chr(10) || path_fold || chr(10) || "
+                "COALESCE(words_fold, '')) gin_trgm_ops)"
+            )
+            conn.execute("UPDATE schema_revision SET revision = 12")
+    finally:
+        library.close()
+    with pytest.raises(StorageUnavailableError, match="upgrades it"):
+        open_library(pg_config(tmp_path, pg_url), read_only=True)
+    library = open_library(pg_config(tmp_path, pg_url))
+    try:
+        assert library.schema_version() == PG_REVISION
+        total, rows = library.listing.page(ModelQuery(tags=("style",), q="ANIME"))
+        assert (total, [r["sha256"] for r in rows]) == (1, ["a" * 64])
+        index = library.conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_models_search'"
+        ).fetchone()[0]
+        assert "search_fold" in index
+    finally:
+        library.close()
 
 
 def test_a_catalog_of_a_newer_release_is_refused(tmp_path: Path, pg_url: str) -> None:
     library = open_library(pg_config(tmp_path, pg_url))
     try:
-        library.conn.execute("UPDATE schema_revision SET revision = ?", (LATEST_REVISION + 1,))
+        library.conn.execute("UPDATE schema_revision SET revision = ?", (PG_REVISION + 1,))
     finally:
         library.close()
     for read_only in (False, True):
@@ -150,8 +192,8 @@ def test_two_processes_building_the_schema_at_once_take_turns(
     assert [
         (proc.returncode, out.strip()) for proc, (out, _err) in zip(procs, results, strict=True)
     ] == [
-        (0, str(LATEST_REVISION)),
-        (0, str(LATEST_REVISION)),
+        (0, str(PG_REVISION)),
+        (0, str(PG_REVISION)),
     ], [err for _out, err in results]
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM schema_revision").fetchone()[0] == 1

@@ -321,6 +321,7 @@ class Library(Protocol):
     """
 
     read_only: bool
+    head_revision: int  # the revision this release builds and reads (each backend its own)
 
     models: ModelStoreContract
     tags: TagStoreContract

@@ -54,7 +54,13 @@ from typing import TYPE_CHECKING, Any
 
 from hikaze_mm.database.dialect import SQLITE, Dialect
 from hikaze_mm.database.errors import StorageBusyError, StorageUnavailableError
-from hikaze_mm.database.listing_items import LIST_COLUMNS, PAGE_COLUMNS, item_json, items_sql
+from hikaze_mm.database.listing_items import (
+    LIST_COLUMNS,
+    PAGE_COLUMNS,
+    item_json,
+    item_tags,
+    items_sql,
+)
 from hikaze_mm.database.sql import path_prefix_bounds
 from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.tags import nocase
@@ -390,10 +396,17 @@ class ListingStore:
         if plan is None:
             return 0, []
         rows: list[Any] = []
+        parts = self.db.dialect.items
         if query.limit:
-            statement = items_sql(plan.sql, combined=plan.combined, parts=self.db.dialect.items)
+            statement = items_sql(plan.sql, combined=plan.combined, parts=parts)
             rows = self.db.conn.execute(statement, plan.sql.page_args).fetchall()
         total = self._total(plan, rows[0][0] if plan.combined and rows else None)
+        if parts.tags_by_id:
+            tags = self.db.tags.item_json_by_id({i for row in rows for i in row[3]})
+            return total, [
+                (row[1], item_json(row[2], item_tags(row[3], tags), row[4], row[5]))
+                for row in rows
+            ]
         return total, [(row[1], item_json(*row[2:])) for row in rows]
 
     def _plan(self, query: ModelQuery) -> _Plan | None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -119,7 +120,8 @@ class ItemSql:
     """A backend's parts of ``items_sql``: how a page row finds its model row (``row_id``,
     ``join``), its meta as ``lm`` (``meta``), its tags' JSON, and the item's JSON around
     them (``head``, ``words``: the raw trigger words, ``tail``); ``columns``: more of the
-    model row's columns the parts read from ``lm``."""
+    model row's columns the parts read from ``lm``; ``tags_by_id``: ``tags`` is the row's
+    tag ids, whose JSON the store adds (``item_tags``)."""
 
     row_id: str
     join: str
@@ -129,6 +131,7 @@ class ItemSql:
     words: str
     tail: str
     columns: tuple[str, ...] = ()
+    tags_by_id: bool = False
 
 
 SQLITE_ITEMS = ItemSql(
@@ -155,6 +158,12 @@ def trigger_words_json(raw: str | None) -> str:
     value = json.loads(raw)
     words = trigger_words_of(value)
     return raw if words == value else json.dumps(words, ensure_ascii=False)
+
+
+def item_tags(ids: Iterable[int], tags: Mapping[int, tuple[str, str]]) -> str:
+    """A row's tags as JSON text, by name as SQLite's ``NOCASE`` orders them, from
+    ``TagStore.item_json_by_id`` (a tag deleted since the page was read is left out)."""
+    return "[" + ",".join(text for _key, text in sorted(tags[i] for i in ids if i in tags)) + "]"
 
 
 def item_json(head: str, tags: str, words: str | None, tail: str) -> str:

@@ -63,6 +63,7 @@ class SchemaNotReadableError(StorageUnavailableError):
 @translate_errors(exclude=("transaction", "row_lock", "lock_key", "in_transaction", "retryable"))
 class DatabaseManager:
     dialect = SQLITE
+    head_revision = LATEST_REVISION
 
     def __init__(
         self, path: str | Path, *, busy_timeout_ms: int = 15_000, read_only: bool = False

@@ -14,7 +14,16 @@ from hikaze_mm.meta import parse_meta
 
 # Columns that records (and the API) leave out: meta_json is parsed into ``meta``.
 _INTERNAL_COLUMNS = frozenset(
-    {"meta_json", "name_key", "name_fold", "path_fold", "words_fold", "tag_ids", "item_meta"}
+    {
+        "meta_json",
+        "name_key",
+        "name_fold",
+        "path_fold",
+        "words_fold",
+        "search_fold",
+        "tag_ids",
+        "item_meta",
+    }
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import string
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,23 @@ class TagStore:
                 f"SELECT id, name FROM tags WHERE {key} IN ({marks})", chunk
             ):
                 found[nocase(name)] = int(tag_id)
+        return found
+
+    def item_json_by_id(self, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """id -> (``nocase`` name, ``{id, name, color}`` as JSON text) for these ids (those
+        that exist): what a listing item's ``tags`` holds; one query a chunk."""
+        found: dict[int, tuple[str, str]] = {}
+        for chunk in chunks(sorted(set(ids))):
+            marks = ",".join("?" * len(chunk))
+            for tag_id, name, color in self.db.tuples(
+                f"SELECT id, name, color FROM tags WHERE id IN ({marks})", chunk
+            ):
+                text = json.dumps(
+                    {"id": tag_id, "name": name, "color": color},
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                )
+                found[int(tag_id)] = (nocase(name), text)
         return found
 
     def get(self, tag: TagRef) -> dict[str, Any] | None:

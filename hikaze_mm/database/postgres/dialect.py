@@ -21,13 +21,17 @@ def fold(expr: str) -> str:
     return f'lower(({expr}) COLLATE "und-x-icu")'
 
 
-# What a ``q`` of a trigram or more is matched in: the three folds joined by a line break,
-# whose trigrams ``idx_models_search`` holds (with the tag ids, ``schema``). A text with
-# no line break matches the joined text exactly where it matches one of the three (the
-# trigger words are joined by line breaks already, as SQLite's index holds them).
-SEARCH_TEXT = (
-    "COALESCE(name_fold, '') || chr(10) || path_fold || chr(10) || COALESCE(words_fold, '')"
-)
+# What a ``q`` of a trigram or more is matched in: the three folds (name, path, trigger
+# words) joined by a line break, stored in ``models.search_fold``, whose trigrams
+# ``idx_models_search`` holds (with the tag ids, ``schema``). A text with no line break
+# matches the joined text exactly where it matches one of the three (the trigger words are
+# joined by line breaks already, as SQLite's index holds them).
+def search_text() -> str:
+    """The expression of ``models.search_fold`` (a generated column may not read another)."""
+    return (
+        f"COALESCE({fold('name')}, '') || chr(10) || {fold('path')} || chr(10) || "
+        f"COALESCE({fold(words('meta_json'))}, '')"
+    )
 
 
 # A bound LIKE pattern, folded once a statement (a sub-select: a prepared statement's
@@ -36,7 +40,7 @@ _PATTERN = f"(SELECT {fold('?::text')})"
 
 
 def folded_like(folded: str) -> str:
-    """``folded`` (a stored fold, or ``SEARCH_TEXT``) holds a bound LIKE pattern in any
+    """``folded`` (a stored fold) holds a bound LIKE pattern in any
     case: compared in the fold's own collation, which its index holds."""
     return f"{folded} LIKE {_PATTERN} COLLATE \"default\" ESCAPE '\\'"
 
@@ -92,7 +96,7 @@ class PostgresDialect(Dialect):
         if "\n" in text:  # each fold on its own, as SQLite's index matches them (a scan)
             arms = [self.text_like(c) for c in ("m.name", "m.path", "words_fold")]
             return "(" + " OR ".join([*arms, tagged]) + ")", 4
-        return f"({folded_like(f'({SEARCH_TEXT})')} OR {tagged})", 2
+        return f"({folded_like('m.search_fold')} OR {tagged})", 2
 
     def nocase_order(self, column: str) -> str:
         return f"lower({column})"

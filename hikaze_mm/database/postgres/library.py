@@ -30,7 +30,6 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from hikaze_mm.database.downloads import DownloadStore
-from hikaze_mm.database.errors import StorageUnavailableError
 from hikaze_mm.database.generations import GenerationStore
 from hikaze_mm.database.hash_cache import HashCacheStore
 from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
@@ -48,7 +47,6 @@ from hikaze_mm.database.postgres.schema import (
     SCHEMA_LOCK_KEY,
     UPGRADES,
 )
-from hikaze_mm.database.schema import LATEST_REVISION
 from hikaze_mm.database.sidecars import SidecarStore
 from hikaze_mm.database.state import StateStore
 from hikaze_mm.database.tags import TagStore
@@ -59,6 +57,7 @@ CONNECT_TIMEOUT_S = 10
 
 class PostgresLibrary:
     dialect = POSTGRES
+    head_revision = PG_REVISION
 
     def __init__(
         self, url: str, *, read_only: bool = False, max_connections: int = MAX_CONNECTIONS
@@ -231,15 +230,11 @@ class PostgresLibrary:
 
     def init_db(self) -> int:
         """Build the schema at head, or upgrade it, under the advisory lock; the revision."""
-        return self.upgrade_to(LATEST_REVISION)
+        return self.upgrade_to(PG_REVISION)
 
     def upgrade_to(self, target: int) -> int:
         """Bring the catalog to ``target`` (one transaction, while holding the lock: a
         second process waits, then finds it done)."""
-        if target > PG_REVISION:
-            raise StorageUnavailableError(
-                f"this release has no PostgreSQL schema for revision {target}"
-            )
         with self.transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
             current = self._refuse_too_new()
@@ -255,10 +250,10 @@ class PostgresLibrary:
 
     def _refuse_too_new(self) -> int:
         current = self.schema_version()
-        if current > LATEST_REVISION:
+        if current > PG_REVISION:
             raise SchemaTooNewError(
                 f"{self.where} has schema revision {current}; this release knows up to "
-                f"{LATEST_REVISION}. Upgrade Hikaze Model Manager."
+                f"{PG_REVISION}. Upgrade Hikaze Model Manager."
             )
         return current
 
@@ -267,9 +262,9 @@ class PostgresLibrary:
         current = self._refuse_too_new()
         if current == 0:
             raise SchemaNotReadableError(f"{self.where} is not a Hikaze library (no schema)")
-        if current < LATEST_REVISION:
+        if current < PG_REVISION:
             raise SchemaNotReadableError(
                 f"{self.where} has schema revision {current} and this release reads "
-                f"{LATEST_REVISION}; a command that writes (scan, serve) upgrades it"
+                f"{PG_REVISION}; a command that writes (scan, serve) upgrades it"
             )
         return current
