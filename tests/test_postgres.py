@@ -21,6 +21,7 @@ import pytest
 from hikaze_mm.config import Config
 from hikaze_mm.database import LATEST_REVISION, ModelQuery, SchemaTooNewError, open_library
 from hikaze_mm.database.errors import StorageBusyError, StorageUnavailableError
+from hikaze_mm.database.listing import TALLY_ROWS
 from hikaze_mm.database.open import backend_of
 from hikaze_mm.database.postgres.connection import to_psycopg
 from hikaze_mm.database.postgres.errors import redact_url
@@ -79,7 +80,8 @@ def test_the_schema_is_built_at_head(tmp_path: Path, pg_url: str) -> None:
 def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(
     tmp_path: Path, pg_url: str
 ) -> None:
-    """Revision 13 stores the search's joined folds (``search_fold``) and indexes them: a
+    """Revision 13 stores the search's joined folds (``search_fold``) and indexes them, and
+    keeps a tally of the models (``model_tally``): a
     catalog of the first PostgreSQL release (12: the folds joined in the index's own
     expression) is refused by a read-only open, and a write open upgrades it, with its
     models found by text and tag as before."""
@@ -93,6 +95,8 @@ def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(
         with library.transaction() as conn:  # back to revision 12's shape
             conn.execute("DROP INDEX idx_models_search")
             conn.execute("ALTER TABLE models DROP COLUMN search_fold")
+            conn.execute("DROP FUNCTION hikaze_model_tally() CASCADE")  # and its triggers
+            conn.execute("DROP TABLE model_tally")
             conn.execute(
                 "CREATE INDEX idx_models_search ON models USING gin (tag_ids, "
                 "(COALESCE(name_fold, '') || chr(10) || path_fold || chr(10) || "
@@ -112,6 +116,9 @@ def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_models_search'"
         ).fetchone()[0]
         assert "search_fold" in index
+        assert _unfiltered_total(library) == 2  # the tally starts from the models there
+        library.models.upsert({"sha256": "c" * 64, "path": "/m/c.sft"})
+        assert _unfiltered_total(library) == 3
     finally:
         library.close()
 
@@ -415,5 +422,62 @@ def test_two_writers_linking_one_model_at_once_keep_both_tags(tmp_path: Path, pg
         assert _tag_ids_disagree(library) == []
         total, rows = library.listing.page(ModelQuery(tags=("first", "second"), q="/m/f"))
         assert total == 1 and rows[0]["sha256"] == sha
+    finally:
+        library.close()
+
+
+def _unfiltered_total(library: Any) -> int:
+    return library.listing.page(ModelQuery(limit=0))[0]
+
+
+def test_an_unfiltered_total_follows_every_change_through_the_tally(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Inserts, missing flags both ways, a rename of the hash, deletes: the total read from
+    ``model_tally`` is the models not flagged missing, and folding its rows (past
+    ``TALLY_ROWS``) keeps the sums."""
+    library = open_library(pg_config(tmp_path, pg_url))
+    try:
+        shas = [f"{n:x}" * 64 for n in range(1, 7)]
+        for sha in shas:
+            library.models.upsert({"sha256": sha, "path": f"/m/{sha[0]}.sft"})
+        library.models.upsert({"sha256": shas[0], "path": "/m/1.sft", "name": "again"})
+        library.models.set_missing(shas[:3], True)
+        library.models.set_missing(shas[:1], False)
+        library.models.delete(shas[1])  # missing: the present total stays
+        library.models.delete(shas[5])
+        assert _unfiltered_total(library) == 3  # shas 0, 3, 4
+        with library.transaction() as conn:
+            conn.execute("UPDATE models SET sha256 = ? WHERE sha256 = ?", ("f" * 64, shas[4]))
+        assert _unfiltered_total(library) == 3
+        assert library.conn.execute("SELECT count(*) FROM model_tally").fetchone()[0] > 1
+        for _ in range(TALLY_ROWS // 2 + 1):  # each statement flagging one adds a tally row
+            library.models.set_missing([shas[3]], True)
+            library.models.set_missing([shas[3]], False)
+        assert _unfiltered_total(library) == 3  # read, then folded
+        folded = library.conn.execute("SELECT count(*), sum(models), sum(missing) FROM model_tally")
+        assert tuple(folded.fetchone()) == (1, 4, 1)  # shas 0, 2 (missing), 3 and f...f
+        assert _unfiltered_total(library) == 3
+    finally:
+        library.close()
+
+
+def test_writers_of_new_models_do_not_wait_on_each_others_tally(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The tally is rows added, not one row updated: a writer adds a model while another's
+    transaction, which added one, is still open; each total counts what it can see."""
+    library = open_library(pg_config(tmp_path, pg_url))
+    try:
+        with library.transaction():
+            library.models.upsert({"sha256": "a" * 64, "path": "/m/a.sft"})
+            thread, result = _in_thread(
+                lambda: library.models.upsert({"sha256": "b" * 64, "path": "/m/b.sft"})
+            )
+            thread.join(30)
+            assert not thread.is_alive(), "the second writer waited on the first"
+            assert not isinstance(result[0], BaseException), result
+            assert _unfiltered_total(library) == 2  # this one's and the committed one
+        assert _unfiltered_total(library) == 2
     finally:
         library.close()

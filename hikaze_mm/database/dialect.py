@@ -37,6 +37,14 @@ class Dialect:
     search_segments = "SELECT COUNT(DISTINCT segid) FROM model_search_idx"
     search_merge = "INSERT INTO model_search (model_search) VALUES ('optimize')"
     search_clear: str | None = "DELETE FROM model_search"
+    # The models present (not flagged missing), and how many rows of a tally it read (0:
+    # none), and the statement that folds a tally's rows into one (None: no tally).
+    # SQLite counts two indexes that read no row.
+    present_total = (
+        "SELECT (SELECT COUNT(*) FROM models) - (SELECT COUNT(*) FROM models "
+        "INDEXED BY idx_models_missing WHERE missing != 0), 0"
+    )
+    tally_fold: str | None = None
     # A listing page's items as JSON (``listing_items``).
     items: ItemSql = SQLITE_ITEMS
     # The operator of a LIKE that ignores ASCII case (SQLite's LIKE does).

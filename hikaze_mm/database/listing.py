@@ -88,6 +88,8 @@ log = logging.getLogger(__name__)
 # The ``base`` filter value (and facet name) of the models whose base is not known.
 UNKNOWN_BASE = "unknown"
 MAX_QUERY_CHARS = 200
+# An unfiltered listing folds the tally (``dialect.tally_fold``) when it has more rows.
+TALLY_ROWS = 500
 # The ``update`` filter's values: ``available``, the models with a newer version on Civitai.
 UPDATE_FILTERS = ("available",)
 # The meta key the ``update`` filter reads (a version id is set).
@@ -443,15 +445,24 @@ class ListingStore:
         if plan.total is not None:
             return plan.total
         sql = plan.sql
-        if sql.where == "m.missing = 0":  # no filter: two counts that read no row
-            statement, args = (
-                "SELECT (SELECT COUNT(*) FROM models) - (SELECT COUNT(*) FROM models"
-                f"{self.db.dialect.hint('idx_models_missing')} WHERE missing != 0)",
-                (),
-            )
-        else:
-            statement, args = sql.count_sql, sql.args
-        return int(self.db.conn.execute(statement, args).fetchone()[0])
+        if sql.where == "m.missing = 0":  # no filter
+            total, tally_rows = self.db.conn.execute(self.db.dialect.present_total).fetchone()
+            if tally_rows > TALLY_ROWS:
+                self.fold_tally()
+            return int(total)
+        return int(self.db.conn.execute(sql.count_sql, sql.args).fetchone()[0])
+
+    def fold_tally(self) -> None:
+        """Fold the backend's tally of the models into one row (``dialect.tally_fold``);
+        a library that cannot be written now is left as it is (the next reader tries)."""
+        fold = self.db.dialect.tally_fold
+        if fold is None or self.db.read_only:
+            return
+        try:
+            with self.db.transaction() as conn:
+                conn.execute(fold)
+        except (StorageBusyError, StorageUnavailableError) as exc:
+            log.warning("could not fold the models' tally: %s", exc)
 
     def _text_search(self, query: ModelQuery, tag_ids: Mapping[str, int]) -> TextSearch:
         """Plan ``q`` (see ``TextSearch``): with required tags the index finds the models
