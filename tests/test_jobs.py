@@ -8,15 +8,16 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hikaze_mm.config import Config
+from hikaze_mm.database import open_library
 from hikaze_mm.jobs import JobCancelled, JobControl
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
 from tests.helpers import run_cli, server_json, start_server, write_model
 from tests.legacy_fixtures import (
     LegacyModel,
@@ -55,17 +56,21 @@ def build_legacy(root: Path, n: int) -> tuple[Path, Path]:
     info = build_legacy_db(root / "legacy.sqlite3", tags=tags, models=models, links=links)
     return info.path, images
 
+config = on_each_backend()
 
-def library_counts(db_path: Path) -> dict[str, int]:
-    conn = sqlite3.connect(db_path)
+
+def library_counts(config: Config) -> dict[str, int]:
+    """Rows of the library's main tables, read through a read-only open (either backend)."""
+    library = open_library(config, read_only=True)
     try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if library.dialect.name == "sqlite":
+            assert library.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         return {
-            table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            table: int(library.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
             for table in ("models", "legacy_import_models", "model_tags")
         }
     finally:
-        conn.close()
+        library.close()
 
 
 # ---------------------------------------------------------------- GET /api/jobs
@@ -140,7 +145,7 @@ def test_a_cancelled_stage_1_stops_between_rows_and_resumes(services: Services, 
 
     with pytest.raises(JobCancelled):
         import_into(services, legacy, images, progress=progress, control=control)
-    first = library_counts(services.config.db_path)
+    first = library_counts(services.config)
     # The models in flight were finished: every committed model is whole, and some are left.
     assert 70 <= first["legacy_import_models"] < 150
     assert first["models"] == first["legacy_import_models"]
@@ -148,7 +153,7 @@ def test_a_cancelled_stage_1_stops_between_rows_and_resumes(services: Services, 
 
     report = import_into(services, legacy, images)
     assert report.already_imported == first["legacy_import_models"]
-    assert library_counts(services.config.db_path) == {
+    assert library_counts(services.config) == {
         "models": 150,
         "legacy_import_models": 150,
         "model_tags": 150,
@@ -169,7 +174,7 @@ def test_closing_the_services_cancels_a_background_stage_1(config: Config, tmp_p
         services.close()
     assert job.current is not None and job.current.error == "cancelled"
     assert not job.running
-    done = library_counts(config.db_path)["legacy_import_models"]
+    done = library_counts(config)["legacy_import_models"]
     assert 0 < done < 200, "the import was not interrupted"
     again = Services.open(config)
     try:
@@ -177,7 +182,7 @@ def test_closing_the_services_cancels_a_background_stage_1(config: Config, tmp_p
     finally:
         again.close()
     assert report["already_imported"] == done
-    assert library_counts(config.db_path)["models"] == 200
+    assert library_counts(config)["models"] == 200
 
 
 def test_sigint_to_serve_during_a_background_stage_1(tmp_path: Path) -> None:
@@ -201,7 +206,7 @@ def test_sigint_to_serve_during_a_background_stage_1(tmp_path: Path) -> None:
         if server.proc.poll() is None:
             server.proc.kill()
             server.proc.wait()
-    done = library_counts(data / "hikaze_mm.db")["legacy_import_models"]
+    done = library_counts(Config.load(data_dir=data, env={}))["legacy_import_models"]
     assert 0 < done < 400, "the import was not interrupted"
 
     again = run_cli(
@@ -209,7 +214,7 @@ def test_sigint_to_serve_during_a_background_stage_1(tmp_path: Path) -> None:
     )
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["already_imported"] == done
-    assert library_counts(data / "hikaze_mm.db") == {
+    assert library_counts(Config.load(data_dir=data, env={})) == {
         "models": 400,
         "legacy_import_models": 400,
         "model_tags": 400,

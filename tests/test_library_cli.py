@@ -7,8 +7,11 @@ from pathlib import Path
 
 from hikaze_mm.config import Config
 from hikaze_mm.services import Services
+from tests.conftest import on_each_backend
 from tests.helpers import run_cli
 from tests.library_helpers import seed_model
+
+config = on_each_backend()
 
 
 def build_library(config: Config, extra: int = 0) -> dict[str, str]:
@@ -29,7 +32,8 @@ def build_library(config: Config, extra: int = 0) -> dict[str, str]:
 
 
 def cli_list(config: Config, *args: str):
-    return run_cli("list", "--data-dir", str(config.data_dir), *args)
+    url = ["--db-url", config.database_url] if config.database_url else []
+    return run_cli("list", "--data-dir", str(config.data_dir), *url, *args)
 
 
 def test_list_filters_json_and_text(config: Config) -> None:
