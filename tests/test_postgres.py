@@ -481,3 +481,26 @@ def test_writers_of_new_models_do_not_wait_on_each_others_tally(
         assert _unfiltered_total(library) == 2
     finally:
         library.close()
+
+
+def test_a_reading_command_on_an_empty_database_creates_nothing(
+    tmp_path: Path, pg_cluster: PgServer
+) -> None:
+    """``list`` and ``status`` only read: on a database with no schema they say so in one
+    line and leave it empty; ``scan`` (a command that writes) builds the schema."""
+    import psycopg
+
+    url = pg_cluster.url(pg_cluster.new_database())
+    data = str(tmp_path / "data")
+    for command in ("list", "status"):
+        proc = run_cli(command, "--data-dir", data, "--db-url", url)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "not a Hikaze library (no schema)" in proc.stderr and "creates it" in proc.stderr
+    with psycopg.connect(url) as conn:
+        tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        assert tables.fetchone()[0] == 0
+    proc = run_cli("scan", "--data-dir", data, "--db-url", url, "--models-root", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    with psycopg.connect(url) as conn:
+        revision = conn.execute("SELECT revision FROM schema_revision").fetchone()[0]
+        assert revision == PG_REVISION

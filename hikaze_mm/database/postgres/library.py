@@ -261,7 +261,10 @@ class PostgresLibrary:
         """For a read-only library: the revision, if this release reads it as it is."""
         current = self._refuse_too_new()
         if current == 0:
-            raise SchemaNotReadableError(f"{self.where} is not a Hikaze library (no schema)")
+            raise SchemaNotReadableError(
+                f"{self.where} is not a Hikaze library (no schema); a command that writes "
+                "(scan, serve, catalog push) creates it"
+            )
         if current < PG_REVISION:
             raise SchemaNotReadableError(
                 f"{self.where} has schema revision {current} and this release reads "
