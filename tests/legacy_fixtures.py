@@ -534,3 +534,19 @@ def import_into(
         work_dir=services.config.legacy_work_dir,
         **options,
     )
+
+
+def build_legacy(root: Path, n: int) -> tuple[Path, Path]:
+    """A legacy library of ``n`` hashed models with one small preview each."""
+    images = root / "imgs"
+    models = []
+    for i in range(1, n + 1):
+        name = f"m{i}.png"
+        make_image(images / name, "rgb_png", (160, 120 + i % 50))
+        sha = hashlib.sha256(f"model{i}".encode()).hexdigest()
+        extra = {"images": [f"/media/{name}"]}
+        models.append(LegacyModel(i, f"/models/m{i}.safetensors", "lora", sha, extra_json=extra))
+    links = [(i, 1 + i % 3) for i in range(1, n + 1)]
+    tags = [LegacyTag(t, f"tag{t}") for t in range(1, 4)]
+    info = build_legacy_db(root / "legacy.sqlite3", tags=tags, models=models, links=links)
+    return info.path, images

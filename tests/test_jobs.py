@@ -5,7 +5,6 @@ twice."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 from pathlib import Path
@@ -20,11 +19,8 @@ from hikaze_mm.services import Services
 from tests.conftest import on_each_backend
 from tests.helpers import run_cli, server_json, start_server, write_model
 from tests.legacy_fixtures import (
-    LegacyModel,
-    LegacyTag,
-    build_legacy_db,
+    build_legacy,
     import_into,
-    make_image,
 )
 from tests.waiting import wait_until, wait_until_async
 
@@ -40,21 +36,6 @@ JOBS = [
 ]
 FIELDS = {"name", "running", "progress", "started_at", "finished_at", "error", "last_report"}
 
-
-def build_legacy(root: Path, n: int) -> tuple[Path, Path]:
-    """A legacy library of ``n`` hashed models with one small preview each."""
-    images = root / "imgs"
-    models = []
-    for i in range(1, n + 1):
-        name = f"m{i}.png"
-        make_image(images / name, "rgb_png", (160, 120 + i % 50))
-        sha = hashlib.sha256(f"model{i}".encode()).hexdigest()
-        extra = {"images": [f"/media/{name}"]}
-        models.append(LegacyModel(i, f"/models/m{i}.safetensors", "lora", sha, extra_json=extra))
-    links = [(i, 1 + i % 3) for i in range(1, n + 1)]
-    tags = [LegacyTag(t, f"tag{t}") for t in range(1, 4)]
-    info = build_legacy_db(root / "legacy.sqlite3", tags=tags, models=models, links=links)
-    return info.path, images
 
 config = on_each_backend()
 

@@ -1,5 +1,5 @@
 """A library on PostgreSQL when the server fails: a connection lost in the middle of a
-job fails that job cleanly and the next run resumes, the server keeps answering; a
+job (a scan, Stage 1) fails that job cleanly and the next run resumes, the server keeps answering; a
 server that cannot be reached is one line of every CLI command; and the URL's password
 never shows (an error, the log, ``/api/health``, ``status``)."""
 
@@ -25,6 +25,7 @@ from tests.helpers import (
     stop,
     write_model,
 )
+from tests.legacy_fixtures import build_legacy
 from tests.pg_cluster import PgServer
 from tests.waiting import wait_until, wait_until_async
 
@@ -35,16 +36,16 @@ def database_of(url: str) -> str:
     return unquote(urlsplit(url).path.lstrip("/"))
 
 
-def end_sessions(cluster: PgServer, url: str) -> int:
-    """End every session on the database of ``url`` (as a server restart would); how
-    many there were."""
+def end_sessions(cluster: PgServer, url: str, *, busy: bool = False) -> int:
+    """End every session on the database of ``url`` (as a server restart would), or only
+    those in a statement or a transaction (``busy``); how many there were."""
     import psycopg
 
     with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
         rows = admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (database_of(url),),
+            "WHERE datname = %s AND pid <> pg_backend_pid() AND (NOT %s OR state <> 'idle')",
+            (database_of(url), busy),
         ).fetchall()
     return len(rows)
 
@@ -127,6 +128,55 @@ async def test_a_connection_lost_mid_scan_fails_the_job_and_the_next_scan_resume
         assert len(services.images.list_seqs(sha)) == int(has_preview), sha
     pixels = db.tuples("SELECT sha256, COUNT(*) FROM image_pixels GROUP BY sha256")
     assert all(count == 1 and made[sha] for sha, count in pixels)
+
+
+def test_a_connection_lost_mid_stage_1_fails_it_and_the_next_run_resumes(
+    pg_config: Config, pg_cluster: PgServer, tmp_path: Path
+) -> None:
+    """Stage 1 (the legacy import) has its busy sessions ended after its first models (an
+    idle one would be replaced unseen), until it stops: it fails saying why; every model it
+    committed is whole (its ledger row, its tag link and its image), and the next run
+    imports the rest, each once."""
+    count = 120
+    legacy, images = build_legacy(tmp_path / "src", count)
+    services = Services.open(pg_config)
+    try:
+        services.legacy_import.start(legacy, images)
+        job = services.jobs.get("legacy-import")
+        wait_until(
+            job.snapshot,
+            lambda s: s["progress"]["phase"] == "models" and s["progress"]["done"] > 0,
+            interval=0.005,
+            message="Stage 1's first models",
+        )
+
+        def end_busy_sessions() -> dict[str, Any]:
+            end_sessions(pg_cluster, pg_config.database_url, busy=True)
+            return job.snapshot()
+
+        failed = wait_until(
+            end_busy_sessions,
+            lambda s: not s["running"],
+            interval=0.002,
+            message="Stage 1 to end",
+        )
+        assert failed["error"] and "cannot reach the library" in failed["error"], failed
+        db = services.db
+        models = {sha for (sha,) in db.tuples("SELECT sha256 FROM models")}
+        ledger = {sha for (sha,) in db.tuples("SELECT sha256 FROM legacy_import_models")}
+        linked = {sha for (sha,) in db.tuples("SELECT model_hash FROM model_tags")}
+        assert len(models) < count and models == ledger == linked
+        for sha in models:
+            assert len(services.images.list_seqs(sha)) == 1, sha
+        report = services.legacy_import.run_blocking(legacy, images)
+        assert report["already_imported"] == len(models)
+        assert db.tuples("SELECT COUNT(*), COUNT(DISTINCT sha256) FROM models") == [
+            (count, count)
+        ]
+        assert db.tuples("SELECT COUNT(*) FROM model_tags") == [(count,)]
+        assert len(list(pg_config.images_dir.glob("*_high.webp"))) == count
+    finally:
+        services.close()
 
 
 # ---------------------------------------------------------------------- the CLI
