@@ -11,6 +11,7 @@ import pytest
 from hikaze_mm.config import Config
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
+from tests.helpers import CLI_DB_URL
 from tests.pg_cluster import PgServer, build_template, pg_server
 
 # The browser tests' fixtures (browser, library, live, page; Playwright loads lazily), the
@@ -74,7 +75,13 @@ def config(request: pytest.FixtureRequest, data_dir: Path, models_root: Path) ->
     env = {"HIKAZE_CIVITAI_URL": "http://127.0.0.1:9", "HIKAZE_HF_URL": "http://127.0.0.1:9"}
     if os.environ.get("HIKAZE_TEST_BACKEND") == "postgres":
         env["HIKAZE_DB_URL"] = request.getfixturevalue("pg_url")
+        cli_follows(request, env["HIKAZE_DB_URL"])
     return Config.load(data_dir=data_dir, model_roots=[str(models_root)], env=env)
+
+
+def cli_follows(request: pytest.FixtureRequest, url: str) -> None:
+    """The test's CLI subprocesses (``helpers.cli_env``) open the library at ``url`` too."""
+    request.getfixturevalue("monkeypatch").setenv(CLI_DB_URL, url)
 
 
 @pytest.fixture
@@ -132,7 +139,9 @@ def on_each_backend() -> object:
         if request.param == "postgres":
             from dataclasses import replace
 
-            return replace(config, database_url=request.getfixturevalue("pg_url"))
+            url = request.getfixturevalue("pg_url")
+            cli_follows(request, url)
+            return replace(config, database_url=url)
         return config
 
     return config

@@ -19,9 +19,17 @@ from tests.waiting import wait_until
 REPO = Path(__file__).resolve().parents[1]
 
 
+# Set by the ``config`` fixtures for a test whose library is on PostgreSQL: its CLI
+# subprocesses get it as HIKAZE_DB_URL.
+CLI_DB_URL = "HIKAZE_TEST_CLI_DB_URL"
+
+
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This environment without HIKAZE_* settings (no test reaches a user's library)."""
+    """This environment without HIKAZE_* settings (no test reaches a user's library), but
+    for the test's own PostgreSQL library (``CLI_DB_URL``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIKAZE_")}
+    if CLI_DB_URL in os.environ:
+        env["HIKAZE_DB_URL"] = os.environ[CLI_DB_URL]
     env["PYTHONPATH"] = str(REPO)
     env.update(extra or {})
     return env

@@ -284,8 +284,9 @@ def test_cli_civitai_errors_are_one_line(config: Config) -> None:
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.splitlines()
         assert len(lines) == 1 and words in lines[0], lines
+    nowhere = {**offline, "HIKAZE_DB_URL": ""}  # the file of an empty data folder: none
     proc = run_cli(
-        "civitai", A, "--data-dir", str(config.data_dir.with_name("none")), env_extra=offline
+        "civitai", A, "--data-dir", str(config.data_dir.with_name("none")), env_extra=nowhere
     )
     assert proc.returncode == 1 and "no library" in proc.stderr
 
