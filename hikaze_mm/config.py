@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,6 +229,9 @@ class Config:
     # (``HIKAZE_DOWNLOAD_TEMPLATE``, e.g. ``{base_model}/{author}``; library/path_template.py
     # checks and renders it); None: straight into the type's folder.
     download_template: str | None = None
+    # This host's name in a shared catalog (``HIKAZE_HOST_NAME``; default: the machine's):
+    # what the change events say they came from.
+    host_name: str = "localhost"
 
     @property
     def images_dir(self) -> Path:
@@ -311,6 +315,7 @@ class Config:
         overrides.setdefault("download_template", _download_template(env))
         if overrides.get("database_url") is None:
             overrides["database_url"] = env.get("HIKAZE_DB_URL") or None
+        overrides.setdefault("host_name", host_name(env.get("HIKAZE_HOST_NAME")))
         return cls(
             data_dir=data,
             db_path=db_file,
@@ -320,6 +325,22 @@ class Config:
             civitai=civitai,  # type: ignore[arg-type]
             **overrides,  # type: ignore[arg-type]
         )
+
+
+MAX_HOST_NAME_CHARS = 64
+
+
+def host_name(given: str | None) -> str:
+    """``given`` (``HIKAZE_HOST_NAME``) checked: 1 to 64 printable characters; without it,
+    the machine's host name."""
+    if not given:
+        return socket.gethostname()[:MAX_HOST_NAME_CHARS] or "localhost"
+    if len(given) > MAX_HOST_NAME_CHARS or not given.isprintable() or given != given.strip():
+        raise ValueError(
+            f"HIKAZE_HOST_NAME must be 1 to {MAX_HOST_NAME_CHARS} printable characters "
+            "without spaces at either end"
+        )
+    return given
 
 
 def _model_roots(given: Sequence[str] | None, env: Mapping[str, str]) -> tuple[ModelRoot, ...]:

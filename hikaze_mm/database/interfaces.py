@@ -38,6 +38,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from hikaze_mm.database.changes import ChangeCallback
 from hikaze_mm.database.hash_cache import CacheRow
 from hikaze_mm.database.listing import ModelQuery
 from hikaze_mm.database.pending import PendingLocation
@@ -322,6 +323,7 @@ class Library(Protocol):
 
     read_only: bool
     head_revision: int  # the revision this release builds and reads (each backend its own)
+    host_name: str  # the host its change events name
 
     models: ModelStoreContract
     tags: TagStoreContract
@@ -343,6 +345,13 @@ class Library(Protocol):
     def check_readable(self) -> int:
         """For a read-only library: its revision, if this release reads it as it is; else
         ``StorageUnavailableError`` (``SchemaTooNewError``, ``SchemaNotReadableError``)."""
+
+    def watch_changes(self, callback: ChangeCallback | None) -> None:
+        """Call ``callback`` with each committed change (``database.changes``), from a
+        thread of the library's; None stops."""
+
+    def notify(self, kind: str, keys: Iterable[str]) -> None:
+        """Send a change that is not a table's (a job's run began or ended)."""
 
     def open_connections(self) -> int:
         """How many connections (or sessions) the library holds open now."""

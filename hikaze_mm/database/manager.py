@@ -22,11 +22,17 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from hikaze_mm.database.changes import (
+    ChangeCallback,
+    PendingChanges,
+    change_of,
+    sqlite_triggers,
+)
 from hikaze_mm.database.dialect import SQLITE
 from hikaze_mm.database.downloads import DownloadStore
 from hikaze_mm.database.errors import StorageUnavailableError
@@ -75,6 +81,8 @@ class DatabaseManager:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self.host_name = "localhost"  # what change events say (``open_library`` sets it)
+        self._on_change: ChangeCallback | None = None
         self.models = ModelStore(self)
         self.tags = TagStore(self)
         self.pending = PendingStore(self)
@@ -99,6 +107,7 @@ class DatabaseManager:
             )
         conn.row_factory = sqlite3.Row
         conn.create_function("natural_key", 1, natural_key, deterministic=True)
+        conn.create_function("hikaze_changed", 2, self._changed)
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -148,7 +157,40 @@ class DatabaseManager:
         if conn is None:
             conn = self._local.conn = self._connect()
             self._local.depth = 0
+            self._local.watched = False
+            self._local.changes = PendingChanges()
+        if self._on_change is not None and not self._local.watched and not self.read_only:
+            for statement in sqlite_triggers():  # this connection's own, once
+                conn.execute(statement)
+            self._local.watched = True
         return conn
+
+    # ----------------------------------------------------------------- change events
+    def watch_changes(self, callback: ChangeCallback | None) -> None:
+        """Call ``callback`` with each change this process commits (``database.changes``);
+        None stops."""
+        self._on_change = callback
+
+    def notify(self, kind: str, keys: Iterable[str]) -> None:
+        """Send a change that is not a table's (a job's run began or ended)."""
+        callback = self._on_change
+        if callback is not None:
+            callback(change_of(kind, keys, self.host_name))
+
+    def _changed(self, kind: str, key: object) -> None:
+        """A tracked row changed (its temporary trigger): kept until the unit of work
+        commits; a statement outside one commits on its own, so it is sent now."""
+        if self._local.depth:
+            self._local.changes.add(kind, key)
+        else:
+            self.notify(kind, [str(key)])
+
+    def _send_changes(self) -> None:
+        callback = self._on_change
+        changes = self._local.changes.take(self.host_name)
+        if callback is not None:
+            for change in changes:
+                callback(change)
 
     def open_connections(self) -> int:
         """How many connections are open (one per thread that used the library)."""
@@ -190,11 +232,14 @@ class DatabaseManager:
         except sqlite3.Error as exc:
             self._undo(conn, depth, savepoint)
             raise storage_error(exc, self.path) from exc
+        if depth == 0:
+            self._send_changes()
 
     def _undo(self, conn: sqlite3.Connection, depth: int, savepoint: str) -> None:
         """Roll back what the failed unit did (its savepoint, or the whole transaction)."""
         try:
             if depth == 0:
+                self._local.changes.take(self.host_name)  # nothing of it was committed
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
             else:

@@ -93,6 +93,7 @@ def open_library(config: Config, *, read_only: bool = False, prepare: bool = Tru
     """
     scheme, location = backend_of(config)
     library = BACKENDS[scheme](location, read_only)
+    library.host_name = config.host_name
     if not prepare:
         return library
     try:

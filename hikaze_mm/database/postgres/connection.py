@@ -68,13 +68,15 @@ def row_factory(cursor: Any) -> Any:
     return lambda values: Row(values, index)
 
 
-def configure(raw: Any, *, read_only: bool) -> None:
-    """Set up a new connection of the pool: jsonb as text, ``Row`` rows, read-only."""
+def configure(raw: Any, *, read_only: bool, host: str) -> None:
+    """Set up a new connection of the pool: jsonb as text, ``Row`` rows, read-only, and
+    the host its change events name (``hikaze.host``)."""
     from psycopg.types.string import TextLoader
 
     raw.adapters.register_loader("jsonb", TextLoader)
     raw.adapters.register_loader("json", TextLoader)
     raw.row_factory = row_factory
+    raw.execute("SELECT set_config('hikaze.host', %s, false)", (host,))
     if read_only:
         raw.execute("SET default_transaction_read_only = on")
 

@@ -25,10 +25,11 @@ library: they take connections, units of work and their dialect's SQL from it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from hikaze_mm.database.changes import CHANNEL, ChangeCallback, change_of
 from hikaze_mm.database.downloads import DownloadStore
 from hikaze_mm.database.generations import GenerationStore
 from hikaze_mm.database.hash_cache import HashCacheStore
@@ -40,6 +41,7 @@ from hikaze_mm.database.pending import PendingStore
 from hikaze_mm.database.postgres.connection import PgConnection, alive, configure
 from hikaze_mm.database.postgres.dialect import POSTGRES
 from hikaze_mm.database.postgres.errors import is_retryable, redact_url, storage_error
+from hikaze_mm.database.postgres.listener import Listener
 from hikaze_mm.database.postgres.schema import (
     EXPLICIT_ID_TABLES,
     PG_REVISION,
@@ -71,6 +73,8 @@ class PostgresLibrary:
         self._pool_lock = threading.Lock()
         self._local = threading.local()
         self._held: set[PgConnection] = set()
+        self.host_name = "localhost"  # what change events say (``open_library`` sets it)
+        self._listener: Listener | None = None
         self.models = ModelStore(self)  # type: ignore[arg-type]
         self.tags = TagStore(self)  # type: ignore[arg-type]
         self.pending = PendingStore(self)  # type: ignore[arg-type]
@@ -94,13 +98,13 @@ class PostgresLibrary:
                 psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S).close()
             except psycopg.Error as exc:
                 raise storage_error(exc, self.where) from None
-            read_only = self.read_only
+            read_only, host = self.read_only, self.host_name
             self._pool = ConnectionPool(
                 self.url,
                 min_size=1,
                 max_size=self.max_connections,
                 kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-                configure=lambda raw: configure(raw, read_only=read_only),
+                configure=lambda raw: configure(raw, read_only=read_only, host=host),
                 check=ConnectionPool.check_connection,  # an idle one the server dropped
                 timeout=CONNECT_TIMEOUT_S,  # getconn: a server gone since, every one held
                 name="hikaze-mm",
@@ -148,8 +152,28 @@ class PostgresLibrary:
         """All rows of a query as plain tuples."""
         return self.conn.tuples(sql, args)
 
+    # ----------------------------------------------------------------- change events
+    def watch_changes(self, callback: ChangeCallback | None) -> None:
+        """Call ``callback`` with each change any process commits to the catalog, from a
+        listener thread (``postgres.listener``); None stops."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+        if callback is not None:
+            self._listener = Listener(self.url, self.where, self.host_name, callback)
+
+    def wait_listening(self, timeout: float) -> bool:
+        """Whether the change events' listener is on its channel within ``timeout``."""
+        return self._listener is not None and self._listener.wait_listening(timeout)
+
+    def notify(self, kind: str, keys: Iterable[str]) -> None:
+        """Send a change that is not a table's (a job's run began or ended)."""
+        change = change_of(kind, keys, self.host_name)
+        self.conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, change.payload()))
+
     def close(self) -> None:
-        """Close the pool (and every connection in it)."""
+        """Stop the change events; close the pool (and every connection in it)."""
+        self.watch_changes(None)
         with self._pool_lock:
             pool, self._pool = self._pool, None
         self._held.clear()

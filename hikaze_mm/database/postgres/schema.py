@@ -32,6 +32,7 @@ PostgreSQL revision holds SQLite's head).
 
 from __future__ import annotations
 
+from hikaze_mm.database.changes import CHANNEL, MAX_KEYS, TRACKED
 from hikaze_mm.database.postgres.dialect import fold, search_text, words
 
 PG_REVISION = 13
@@ -122,6 +123,51 @@ TALLY: tuple[str, ...] = (
     "INSERT INTO model_tally (models, missing) "
     "SELECT count(*), count(*) FILTER (WHERE missing != 0) FROM models",
 )
+# Every statement that changes a tracked table (``changes.TRACKED``; ``model_tags`` shows
+# in ``models.tag_ids``) sends its keys (TG_ARGV: the kind, the key column) on the changes'
+# channel, or none past ``MAX_KEYS`` (bulk), with the host its session named
+# (``hikaze.host``). NOTIFY sends at COMMIT, and nothing of a rolled-back transaction.
+CHANGES_FUNCTION = f"""CREATE FUNCTION hikaze_changed() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    keys text[];
+    source text := CASE TG_OP
+        WHEN 'INSERT' THEN 'SELECT %1$I::text AS k FROM changed_new'
+        WHEN 'DELETE' THEN 'SELECT %1$I::text AS k FROM changed_old'
+        ELSE 'SELECT %1$I::text AS k FROM changed_new UNION SELECT %1$I::text FROM changed_old'
+    END;
+BEGIN
+    EXECUTE format('SELECT array_agg(k) FROM (SELECT DISTINCT k FROM (' || source
+        || ') c LIMIT {MAX_KEYS + 1}) d', TG_ARGV[1]) INTO keys;
+    IF keys IS NOT NULL THEN
+        PERFORM pg_notify('{CHANNEL}', json_build_object('kind', TG_ARGV[0],
+            'keys', CASE WHEN cardinality(keys) > {MAX_KEYS} THEN NULL ELSE keys END,
+            'bulk', cardinality(keys) > {MAX_KEYS},
+            'host', current_setting('hikaze.host', true))::text);
+    END IF;
+    RETURN NULL;
+END
+$$"""
+
+
+def _change_triggers() -> tuple[str, ...]:
+    statements = []
+    for table, (kind, column) in TRACKED.items():
+        if table == "model_tags":
+            continue  # its triggers change ``models.tag_ids``, which is sent
+        for op, tables in (
+            ("INSERT", "NEW TABLE AS changed_new"),
+            ("UPDATE", "OLD TABLE AS changed_old NEW TABLE AS changed_new"),
+            ("DELETE", "OLD TABLE AS changed_old"),
+        ):
+            statements.append(
+                f"CREATE TRIGGER {table}_changed_{op.lower()} AFTER {op} ON {table} "
+                f"REFERENCING {tables} FOR EACH STATEMENT "
+                f"EXECUTE FUNCTION hikaze_changed('{kind}', '{column}')"
+            )
+    return tuple(statements)
+
+
 SEARCH_INDEX = (
     "CREATE INDEX idx_models_search ON models USING gin (tag_ids, search_fold gin_trgm_ops)"
 )
@@ -308,6 +354,8 @@ SCHEMA: tuple[str, ...] = (
         updated_at bigint NOT NULL
     )""",
     "CREATE INDEX idx_downloads_status ON downloads (status, id)",
+    CHANGES_FUNCTION,
+    *_change_triggers(),
     """INSERT INTO migration_state (key, value_json, updated_at) VALUES
         ('search_index', '{"ready": true}', 0), ('probe_backfill', '{"done": true}', 0)""",
     "CREATE TABLE schema_revision (revision integer NOT NULL)",
@@ -318,13 +366,16 @@ SCHEMA: tuple[str, ...] = (
 UPGRADES: dict[int, tuple[str, ...]] = {
     # The search's joined folds stored once (``search_fold``) rather than joined again for
     # each row a search checks (0.45 ms of a 4 ms page with a tag and a text, 50,000 models),
-    # and the tally of the models (``TALLY``), which an unfiltered listing's total reads.
+    # the tally of the models (``TALLY``), which an unfiltered listing's total reads, and
+    # the change events (``CHANGES_FUNCTION``).
     13: (
         "DROP INDEX idx_models_search",
         f"ALTER TABLE models ADD COLUMN search_fold text GENERATED ALWAYS AS ({search_text()}) "
         "STORED",
         SEARCH_INDEX,
         *TALLY,
+        CHANGES_FUNCTION,
+        *_change_triggers(),
     ),
 }
 
