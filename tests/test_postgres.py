@@ -81,7 +81,7 @@ def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(
     tmp_path: Path, pg_url: str
 ) -> None:
     """Revision 13 stores the search's joined folds (``search_fold``) and indexes them, and
-    keeps a tally of the models (``model_tally``): a
+    keeps a tally of the models (``model_tally``) and sends change events: a
     catalog of the first PostgreSQL release (12: the folds joined in the index's own
     expression) is refused by a read-only open, and a write open upgrades it, with its
     models found by text and tag as before."""
@@ -97,6 +97,7 @@ def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(
             conn.execute("ALTER TABLE models DROP COLUMN search_fold")
             conn.execute("DROP FUNCTION hikaze_model_tally() CASCADE")  # and its triggers
             conn.execute("DROP TABLE model_tally")
+            conn.execute("DROP FUNCTION hikaze_changed() CASCADE")
             conn.execute(
                 "CREATE INDEX idx_models_search ON models USING gin (tag_ids, "
                 "(COALESCE(name_fold, '') || chr(10) || path_fold || chr(10) || "
