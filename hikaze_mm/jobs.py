@@ -160,6 +160,8 @@ class BackgroundJob:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._recent: deque[JobRun] = deque(maxlen=RECENT_RUNS)
+        # Told this job's name when a run begins or ends (``JobRegistry.watch``).
+        self.announce: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------ reading
     @property
@@ -226,7 +228,13 @@ class BackgroundJob:
             self._running = True
             self._run = JobRun()
             self._recent.append(self._run)
-            return self._run
+            run = self._run
+        self._announce()
+        return run
+
+    def _announce(self) -> None:
+        if self.announce is not None:
+            self.announce(self.name)
 
     def _execute(self, run: JobRun, target: Callable[[JobRun], Any]) -> Any:
         """Run ``target(run)`` in this thread; keep its report (or error) for ``status()``."""
@@ -247,6 +255,7 @@ class BackgroundJob:
             with self._lock:
                 run.finished_at = now_ms()
                 self._running = False
+            self._announce()
 
     def abandon(self, run: JobRun, exc: BaseException) -> None:
         """End a run from ``begin`` that failed before its work started (records ``exc``)."""
@@ -254,6 +263,7 @@ class BackgroundJob:
             run.error = _reason(exc)
             run.finished_at = now_ms()
             self._running = False
+        self._announce()
 
     def run(self, target: Callable[[JobRun], Any], claimed: JobRun | None = None) -> Any:
         """Run ``target`` in the calling thread and return its report (exceptions propagate);
@@ -313,6 +323,7 @@ class JobRegistry:
 
     def __init__(self, jobs: Iterable[BackgroundJob] = ()) -> None:
         self._jobs: dict[str, BackgroundJob] = {}
+        self._announce: Callable[[str], None] | None = None
         for job in jobs:
             self.add(job)
 
@@ -320,7 +331,14 @@ class JobRegistry:
         if job.name in self._jobs:
             raise ValueError(f"two jobs named {job.name!r}")
         self._jobs[job.name] = job
+        job.announce = self._announce
         return job
+
+    def watch(self, announce: Callable[[str], None]) -> None:
+        """Tell ``announce`` a job's name whenever one of its runs begins or ends."""
+        self._announce = announce
+        for job in self._jobs.values():
+            job.announce = announce
 
     def get(self, name: str) -> BackgroundJob:
         try:

@@ -45,6 +45,7 @@ from hikaze_mm.jobs import JobRegistry
 from hikaze_mm.legacy.job import LegacyImportJob
 from hikaze_mm.legacy.snapshots import remove_stale_snapshots
 from hikaze_mm.library.autov3_backfill import AutoV3Backfill
+from hikaze_mm.library.change_feed import ChangeFeed
 from hikaze_mm.library.civitai import CivitaiService
 from hikaze_mm.library.download_sources import SourceSettings
 from hikaze_mm.library.downloads import DownloadService
@@ -264,6 +265,7 @@ class Services:
     autov3: AutoV3Backfill
     downloads: DownloadService
     jobs: JobRegistry
+    changes: ChangeFeed
     lock: ProcessLock
 
     @classmethod
@@ -334,6 +336,8 @@ class Services:
         updates = UpdateService(db, config.civitai, bucket=civitai.bucket)
         owners = (scanner, legacy_import, migration, prober, civitai, updates, search_index, autov3)
         jobs = JobRegistry(owner.job for owner in owners)
+        changes = ChangeFeed(db)
+        jobs.watch(changes.job_changed)
         downloads = DownloadService(db, config, hashes, promoter)
         if recover:  # this process alone works on the library: its downloads go on
             downloads.recover()
@@ -364,6 +368,7 @@ class Services:
             autov3=autov3,
             downloads=downloads,
             jobs=jobs,
+            changes=changes,
             lock=lock,
         )
 
@@ -391,6 +396,7 @@ class Services:
         stuck = self.jobs.close(timeout)
         if stuck:
             log.warning("jobs still running at close: %s", ", ".join(stuck))
+        self.changes.close()
         self.hashes.close()
         self.db.close()
         self.lock.release()

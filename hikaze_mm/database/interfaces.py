@@ -350,6 +350,9 @@ class Library(Protocol):
         """Call ``callback`` with each committed change (``database.changes``), from a
         thread of the library's; None stops."""
 
+    def wait_listening(self, timeout: float) -> bool:
+        """Whether the changes of every process reach the callback (within ``timeout``)."""
+
     def notify(self, kind: str, keys: Iterable[str]) -> None:
         """Send a change that is not a table's (a job's run began or ended)."""
 

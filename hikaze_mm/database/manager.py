@@ -171,6 +171,10 @@ class DatabaseManager:
         None stops."""
         self._on_change = callback
 
+    def wait_listening(self, timeout: float) -> bool:
+        """Whether changes reach the callback (in-process: at once)."""
+        return self._on_change is not None
+
     def notify(self, kind: str, keys: Iterable[str]) -> None:
         """Send a change that is not a table's (a job's run began or ended)."""
         callback = self._on_change

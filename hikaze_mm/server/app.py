@@ -12,6 +12,7 @@ from hikaze_mm.server.middleware import json_errors, make_host_guard, same_origi
 from hikaze_mm.server.routes import (
     civitai,
     downloads,
+    events,
     generations,
     health,
     images,
@@ -29,6 +30,7 @@ from hikaze_mm.services import Services
 # web_ui last: it owns the catch-all static routes of the UI.
 ROUTE_MODULES = (
     health,
+    events,
     jobs,
     legacy_import,
     migration,
@@ -64,6 +66,12 @@ def _build(
             await asyncio.to_thread(slot.services.resume_migration)
 
     app.on_startup.append(_resume_migration)
+
+    async def _end_event_streams(_app: web.Application) -> None:
+        if slot.services is not None:  # the streams end, so shutting down waits on none
+            slot.services.changes.publish(None)
+
+    app.on_shutdown.append(_end_event_streams)
     if close_services:
 
         async def _close(_app: web.Application) -> None:
