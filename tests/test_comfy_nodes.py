@@ -18,7 +18,7 @@ from hikaze_mm.config import ModelRoot
 from hikaze_mm.library.resolver import ModelResolver, ResolveError
 from hikaze_mm.services import Services
 from hikaze_mm.workflow.payload import ModelRef, PayloadError, parse_loras, parse_model
-from tests.helpers import sha256_of, write_model
+from tests.helpers import same_origin_headers, sha256_of, write_model
 
 SHA = "ab" * 32
 
@@ -238,6 +238,10 @@ class StandInServer:
         self.events.append((event, data))
 
 
+def scan_events(server: StandInServer) -> list[dict]:
+    return [data for event, data in server.events if event == "hikaze.scan"]
+
+
 def stand_in_folder_paths(tmp_path: Path, models: Path) -> SimpleNamespace:
     return SimpleNamespace(
         folder_names_and_paths={"loras": ([str(models)], {".safetensors"})},
@@ -266,15 +270,29 @@ async def test_setup_mounts_the_library_and_scans_after_start(aiohttp_client, tm
         resp = await client.get("/hikaze/api/models")
         assert resp.status == 200
         assert [m["sha256"] for m in (await resp.json())["items"]] == [sha]
-        assert any(event == "hikaze.scan" for event, _ in server.events)
-        assert server.events[-1][1]["running"] is False
-        assert server.events[-1][1]["phase"] == "done"
+        assert scan_events(server)[-1]["running"] is False
+        assert scan_events(server)[-1]["phase"] == "done"
         # A scan started over the API is reported on the websocket too.
-        seen = len(server.events)
+        seen = len(scan_events(server))
         assert (await client.post("/hikaze/api/scan", json={})).status == 202
         assert services.scanner.wait(30)
-        assert len(server.events) > seen and server.events[-1][1]["running"] is False
+        assert len(scan_events(server)) > seen and scan_events(server)[-1]["running"] is False
         assert sha256_of(models / "a.safetensors") == sha
+        # Each committed change goes out as hikaze.changed (the first scan's model too).
+        changed = [data for event, data in server.events if event == "hikaze.changed"]
+        assert {
+            "kind": "models",
+            "keys": [sha],
+            "bulk": False,
+            "host": services.config.host_name,
+        } in changed
+        headers = same_origin_headers(client)
+        resp = await client.post("/hikaze/api/tags", json={"name": "live"}, headers=headers)
+        tag_id = str((await resp.json())["id"])
+        assert (
+            "hikaze.changed",
+            {"kind": "tags", "keys": [tag_id], "bulk": False, "host": services.config.host_name},
+        ) in server.events
     finally:
         services.close()
         nodes.CONTEXT.resolver, nodes.CONTEXT.broken = None, "closed"

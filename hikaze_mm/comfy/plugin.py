@@ -55,6 +55,8 @@ PREFIX = "/hikaze"
 NOT_MODELS = frozenset({"custom_nodes", "configs"})
 EVENT_SCAN = "hikaze.scan"
 EVENT_DOWNLOAD = "hikaze.download"
+# The library's committed changes (``GET /hikaze/api/events``' events, kind included).
+EVENT_CHANGED = "hikaze.changed"
 SCAN_ENDED = frozenset({"done", "failed", "cancelled"})
 
 
@@ -239,6 +241,10 @@ def _serve(server: Any, services: Any, folder_paths: Any) -> None:
     services.scanner.listener = notify
     # Each download's progress (its view, as GET /hikaze/api/downloads/{id} answers it).
     services.downloads.add_listener(lambda view: server.send_sync(EVENT_DOWNLOAD, view))
+    # Each committed change: ``{kind, keys, bulk, host}``.
+    services.changes.add_listener(
+        lambda change: server.send_sync(EVENT_CHANGED, {"kind": change.kind, **change.data()})
+    )
     atexit.register(services.close)
 
 

@@ -5,8 +5,9 @@ SQLite, every host's on PostgreSQL) from its first subscriber on, and hands each
 ``Change`` to every subscription: an asyncio queue read on its own event loop
 (``GET /api/events``, ComfyUI's websocket). A subscriber that falls more than
 ``QUEUE_LENGTH`` events behind gets ``resync`` in their place (it reads the library
-again). Jobs announce their runs through ``job_changed``, sent by a thread of the feed so
-that no caller waits on the server.
+again). A listener (``add_listener``: ComfyUI's websocket) is called with each change
+from the library's thread. Jobs announce their runs through ``job_changed``, sent by a
+thread of the feed so that no caller waits on the server.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from hikaze_mm.database.changes import Change
@@ -56,6 +58,7 @@ class ChangeFeed:
         self.db = db
         self._lock = threading.Lock()
         self._subscriptions: list[Subscription] = []
+        self._listeners: list[Callable[[Change], None]] = []
         self._watching = False
         self._closed = False
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hikaze-notify")
@@ -70,11 +73,22 @@ class ChangeFeed:
             if len(self._subscriptions) >= MAX_SUBSCRIBERS:
                 raise ConflictError(f"at most {MAX_SUBSCRIBERS} clients follow the changes")
             self._subscriptions.append(subscription)
-            start = not self._watching
+        self._watch()
+        return subscription
+
+    def add_listener(self, listener: Callable[[Change], None]) -> None:
+        """Call ``listener`` with every change, from the library's thread (it must not
+        block: ComfyUI's ``send_sync``, say)."""
+        with self._lock:
+            self._listeners.append(listener)
+        self._watch()
+
+    def _watch(self) -> None:
+        with self._lock:
+            start = not self._watching and not self._closed
             self._watching = True
         if start:
             self.db.watch_changes(self.publish)
-        return subscription
 
     def wait_ready(self, timeout: float) -> bool:
         """Whether the library's changes reach the subscriptions (a listener connected)
@@ -89,7 +103,12 @@ class ChangeFeed:
     def publish(self, change: Change | None) -> None:
         """Hand ``change`` to every subscription (None ends them); from any thread."""
         with self._lock:
-            subscriptions = list(self._subscriptions)
+            subscriptions, listeners = list(self._subscriptions), list(self._listeners)
+        for listener in listeners if change is not None else ():
+            try:
+                listener(change)
+            except Exception:  # a listener's fault must not stop the others
+                log.exception("a change listener failed")
         for subscription in subscriptions:
             try:
                 subscription.loop.call_soon_threadsafe(subscription.put, change)
@@ -122,3 +141,4 @@ class ChangeFeed:
         self.publish(None)
         with self._lock:
             self._subscriptions.clear()
+            self._listeners.clear()
