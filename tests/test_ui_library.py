@@ -389,3 +389,22 @@ def test_card_cover_follows_the_gallery(page, library: Library, live: LiveServer
     expect(thumb).to_have_attribute("src", re.compile(rf"{sha}_1\.webp\?quality=medium"))
     loaded = "img => img.complete && img.naturalWidth > 0"
     page.wait_for_function(loaded, arg=thumb.element_handle())
+
+
+def test_changes_made_elsewhere_show_without_a_reload(
+    page, library: Library, live: LiveServer
+) -> None:
+    """The page follows the library's change events (GET api/events): a model renamed and
+    tagged by another client, and a model added, show on the open page by themselves."""
+    models = seed(library)
+    page.goto(live.url)
+    expect_count(page, 5)
+    db = library.db
+    db.models.update(models["Flux Dev"], name="Flux Schnell")
+    db.models.add_tags(models["Flux Dev"], ["fresh"])
+    flux = page.locator(f'.card[data-sha256="{models["Flux Dev"]}"]')
+    expect(flux.locator(".card-name")).to_have_text("Flux Schnell")
+    expect(flux.locator(".tag")).to_have_text(["fresh"])
+    library.add_model("Arrived Later", base="SDXL")
+    expect_count(page, 6)
+    assert "Arrived Later" in card_names(page)

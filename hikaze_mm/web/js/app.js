@@ -6,6 +6,7 @@ import { createThemeToggle } from "./components/theme.js";
 import { get } from "./api.js";
 import { replaceChildren } from "../comfy/shared/dom.js";
 import { formatNumber } from "./format.js";
+import { followChanges } from "./live.js";
 import { applyTranslations, t } from "./i18n.js";
 import { createDetails } from "./pages/details.js";
 import { SHA_RE } from "./pages/details/state.js";
@@ -126,3 +127,9 @@ refreshCounts();
 setInterval(() => {
   if (!document.hidden) refreshCounts();
 }, 15000);
+// Changes made anywhere (another tab, ComfyUI, another machine of the catalog): the header's
+// counts and the page on screen follow them.
+followChanges((batch) => {
+  refreshCounts();
+  if (currentPage && currentPage.onChanges) currentPage.onChanges(batch);
+});

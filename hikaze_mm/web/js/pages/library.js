@@ -159,6 +159,13 @@ export function mountLibrary(root, { openDetails }) {
   return {
     updateModel: ctx.updateModel,
     refreshFacets: () => ctx.loadFacets(),
+    /** Models, tags or images changed somewhere: the cards and the filters shown again. */
+    onChanges({ kinds, all }) {
+      if (all || kinds.has("models") || kinds.has("images")) {
+        ctx.reload({ keepSelection: true, keepScroll: true });
+      }
+      if (all || kinds.has("models") || kinds.has("tags")) ctx.loadFacets();
+    },
     /** Back from the details panel: focus the model's card (scrolling only if it is out of view). */
     focusCard(sha256) {
       const index = ctx.cards.findIndex((item) => item.sha256 === sha256);

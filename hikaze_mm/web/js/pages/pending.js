@@ -141,6 +141,10 @@ export function mountPending(root, { refreshCounts = () => {} } = {}) {
   wireToolbar(ctx);
   load(ctx);
   return {
+    /** Pending models changed (a scan, another tab): the list shown again. */
+    onChanges({ kinds, all }) {
+      if (all || kinds.has("pending")) load(ctx);
+    },
     unmount() {
       ctx.stopped = true;
       clearTimeout(ctx.refreshTimer);
