@@ -30,7 +30,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hikaze_mm.database.errors import StorageError
+from hikaze_mm.database.errors import HeldElsewhereError, StorageError
+from hikaze_mm.database.holds import Hold
 from hikaze_mm.database.values import now_ms
 from hikaze_mm.errors import ConflictError, HikazeError, NotFoundError
 
@@ -144,16 +145,21 @@ class BackgroundJob:
         view: Callable[[Any], Any] = _plain,
         after_run: Hook | None = None,
         release: Hook | None = None,
+        hold: Callable[[], Hold] | None = None,
     ) -> None:
         """``name`` names the job in ``GET /api/jobs/{name}``; ``title`` in messages ("a
         scan is already running"). ``progress`` reads the running run's progress from its
-        owner, ``view`` turns a report into what ``snapshot()`` shows."""
+        owner, ``view`` turns a report into what ``snapshot()`` shows. ``hold``: what a run
+        holds across the catalog while it runs (``Library.hold``), so that one run of the
+        job goes at a time on all its hosts."""
         self.name = name
         self.title = title or name
         self._progress = progress
         self._view = view
         self._after_run = after_run
         self._release = release
+        self._hold = hold
+        self._held: Hold | None = None
         self._lock = threading.Lock()
         self._run: JobRun | None = None
         self._running = False
@@ -229,8 +235,25 @@ class BackgroundJob:
             self._run = JobRun()
             self._recent.append(self._run)
             run = self._run
+        if self._hold is not None:
+            try:
+                self._held = self._hold()
+            except BaseException as exc:
+                with self._lock:  # never begun: as if not claimed
+                    self._recent.remove(run)
+                    self._run = self._recent[-1] if self._recent else None
+                    self._running = False
+                if isinstance(exc, HeldElsewhereError):
+                    where = exc.host or "another host"
+                    raise ConflictError(f"a {self.title} is already running on {where}") from None
+                raise
         self._announce()
         return run
+
+    def _let_go(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.release()
 
     def _announce(self) -> None:
         if self.announce is not None:
@@ -252,6 +275,7 @@ class BackgroundJob:
                 self._after_run()
             if self._progress is not None:
                 run.progress = self._progress()  # as it ended: a later run changes it
+            self._let_go()
             with self._lock:
                 run.finished_at = now_ms()
                 self._running = False
@@ -259,6 +283,7 @@ class BackgroundJob:
 
     def abandon(self, run: JobRun, exc: BaseException) -> None:
         """End a run from ``begin`` that failed before its work started (records ``exc``)."""
+        self._let_go()
         with self._lock:
             run.error = _reason(exc)
             run.finished_at = now_ms()

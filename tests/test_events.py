@@ -1,6 +1,7 @@
 """``GET /api/events``: the library's committed changes as Server-Sent Events, on both
 backends; on PostgreSQL from every process of the catalog (two "hosts" on one database),
-with ``resync`` after the listener's connection is lost."""
+with ``resync`` after the listener's connection is lost; and the catalog-wide hold that
+keeps one Civitai job at a time across hosts."""
 
 from __future__ import annotations
 
@@ -190,3 +191,28 @@ def end_listeners(cluster: Any, url: str) -> int:
                 (database_of(url),),
             ).fetchall()
         )
+
+
+@pytest.mark.parametrize("config", ["postgres"], indirect=True)
+def test_one_civitai_job_at_a_time_across_the_catalog(config: Config, tmp_path) -> None:
+    """A Civitai lookup or an update check holds ``civitai`` across the catalog: while host
+    A holds it, B's are refused naming A (and change nothing); once A lets go, B's start."""
+    from hikaze_mm.errors import ConflictError
+
+    (tmp_path / "nas").mkdir()
+    a = Services.open(host_config(tmp_path, config.database_url, "host-a"))
+    b = Services.open(host_config(tmp_path, config.database_url, "host-b"))
+    try:
+        held = a.db.hold("civitai")
+        with pytest.raises(ConflictError, match="Civitai lookup is already running on host-a"):
+            b.civitai.start(sha256s=["a" * 64])
+        with pytest.raises(ConflictError, match="update check is already running on host-a"):
+            b.updates.start()
+        assert not b.civitai.job.running and b.civitai.job.current is None
+        held.release()  # as when A's process ends: its session lets go
+        b.civitai.start(sha256s=["a" * 64])  # Civitai unreachable here: it ends soon
+        assert b.civitai.wait(30)
+        a.db.hold("civitai").release()  # B let go at its end: A may hold it again
+    finally:
+        a.close()
+        b.close()

@@ -39,3 +39,12 @@ class StorageUnavailableError(StorageError):
 
     status = 503
     error = "Library unavailable"
+
+
+class HeldElsewhereError(StorageConflictError):
+    """Another process of the catalog holds what was asked for (``Library.hold``): a 409
+    naming its host."""
+
+    def __init__(self, name: str, host: str | None) -> None:
+        self.host = host
+        super().__init__(f"{name} is held by {host or 'another host'} of the catalog")

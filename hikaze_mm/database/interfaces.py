@@ -40,6 +40,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from hikaze_mm.database.changes import ChangeCallback
 from hikaze_mm.database.hash_cache import CacheRow
+from hikaze_mm.database.holds import Hold
 from hikaze_mm.database.listing import ModelQuery
 from hikaze_mm.database.pending import PendingLocation
 from hikaze_mm.database.values import TagRef
@@ -349,6 +350,9 @@ class Library(Protocol):
     def watch_changes(self, callback: ChangeCallback | None) -> None:
         """Call ``callback`` with each committed change (``database.changes``), from a
         thread of the library's; None stops."""
+
+    def hold(self, name: str) -> Hold:
+        """Hold ``name`` across the catalog (``database.holds``; ``HeldElsewhereError``)."""
 
     def wait_listening(self, timeout: float) -> bool:
         """Whether the changes of every process reach the callback (within ``timeout``)."""

@@ -38,6 +38,7 @@ from hikaze_mm.database.downloads import DownloadStore
 from hikaze_mm.database.errors import StorageUnavailableError
 from hikaze_mm.database.generations import GenerationStore
 from hikaze_mm.database.hash_cache import HashCacheStore
+from hikaze_mm.database.holds import NoHold
 from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
 from hikaze_mm.database.listing import ListingStore
 from hikaze_mm.database.models import ModelStore
@@ -164,6 +165,10 @@ class DatabaseManager:
                 conn.execute(statement)
             self._local.watched = True
         return conn
+
+    def hold(self, name: str) -> NoHold:
+        """A catalog-wide hold (``database.holds``): on SQLite, always granted."""
+        return NoHold()
 
     # ----------------------------------------------------------------- change events
     def watch_changes(self, callback: ChangeCallback | None) -> None:

@@ -56,6 +56,7 @@ from hikaze_mm.images import ImageError, ImageStore
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobProgress, JobRun, tidy_search_index
 from hikaze_mm.library.civitai_client import (
     BATCH_SIZE,
+    CIVITAI_HOLD,
     CivitaiClient,
     CivitaiUnreachable,
     DownloadError,
@@ -179,6 +180,7 @@ class CivitaiService:
             view=_shown,
             after_run=tidy_search_index(db.listing),
             release=db.release_thread,
+            hold=lambda: db.hold(CIVITAI_HOLD),
         )
         self._lock = threading.Lock()
         self._run: _Run | None = None

@@ -53,6 +53,10 @@ from hikaze_mm.library.civitai_schema import (
     parse_versions,
 )
 
+# What a Civitai lookup and an update check hold across the catalog: one of them at a
+# time on all its hosts keeps the studio within Civitai's rate (``Library.hold``).
+CIVITAI_HOLD = "civitai"
+
 USER_AGENT = f"hikaze-mm/{__version__} (+https://github.com/hikaze/hikaze-model-manager)"
 CHUNK = 64 * 1024
 WAIT_SLICE = 0.1  # a wait checks for cancellation this often

@@ -39,6 +39,7 @@ from hikaze_mm.errors import NotFoundError, ValidationError
 from hikaze_mm.jobs import BackgroundJob, JobCancelled, JobProgress, JobRun
 from hikaze_mm.library.civitai_client import (
     BATCH_SIZE,
+    CIVITAI_HOLD,
     CivitaiClient,
     Sleep,
     TokenBucket,
@@ -130,7 +131,11 @@ class UpdateService:
         bucket = bucket or TokenBucket(settings.requests_per_second)
         self.client, self.nsfw_client = site_clients(settings, bucket, sleep=sleep)
         self.job = BackgroundJob(
-            "updates", title="update check", progress=self._progress, release=db.release_thread
+            "updates",
+            title="update check",
+            progress=self._progress,
+            release=db.release_thread,
+            hold=lambda: db.hold(CIVITAI_HOLD),
         )
         self._lock = threading.Lock()
         self._run: _Run | None = None

@@ -31,6 +31,7 @@ from typing import Any
 
 from hikaze_mm.database.changes import CHANNEL, ChangeCallback, change_of
 from hikaze_mm.database.downloads import DownloadStore
+from hikaze_mm.database.errors import HeldElsewhereError
 from hikaze_mm.database.generations import GenerationStore
 from hikaze_mm.database.hash_cache import HashCacheStore
 from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
@@ -52,6 +53,22 @@ from hikaze_mm.database.postgres.schema import (
 from hikaze_mm.database.sidecars import SidecarStore
 from hikaze_mm.database.state import StateStore
 from hikaze_mm.database.tags import TagStore
+from hikaze_mm.database.values import now_ms
+
+# The first key of the holds' advisory locks (the second: the hold's name, hashed).
+HOLD_LOCK_SPACE = 0x484B4D4D
+
+
+class AdvisoryHold:
+    """A hold: its session's advisory lock, released with the session."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def release(self) -> None:
+        with suppress(Exception):  # a session already gone has let go
+            self.raw.close()
+
 
 MAX_CONNECTIONS = 40  # the server's executor threads (up to 32) and the jobs'
 CONNECT_TIMEOUT_S = 10
@@ -151,6 +168,39 @@ class PostgresLibrary:
     def tuples(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """All rows of a query as plain tuples."""
         return self.conn.tuples(sql, args)
+
+    # ----------------------------------------------------------------- holds
+    def hold(self, name: str) -> AdvisoryHold:
+        """Hold ``name`` across the catalog (``database.holds``): a session advisory lock
+        on a connection of its own; ``HeldElsewhereError`` (naming the host that took it)
+        while another session holds it."""
+        import psycopg
+
+        try:
+            raw = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            raise storage_error(exc, self.where) from None
+        try:
+            got = raw.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (HOLD_LOCK_SPACE, name)
+            ).fetchone()[0]
+            if not got:
+                row = raw.execute(
+                    "SELECT host FROM catalog_holds WHERE name = %s", (name,)
+                ).fetchone()
+                raise HeldElsewhereError(name, row[0] if row else None)
+            raw.execute(
+                "INSERT INTO catalog_holds (name, host, since) VALUES (%s, %s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET host = excluded.host, since = excluded.since",
+                (name, self.host_name, now_ms()),
+            )
+        except psycopg.Error as exc:
+            raw.close()
+            raise storage_error(exc, self.where) from None
+        except BaseException:
+            raw.close()
+            raise
+        return AdvisoryHold(raw)
 
     # ----------------------------------------------------------------- change events
     def watch_changes(self, callback: ChangeCallback | None) -> None:

@@ -150,6 +150,15 @@ END
 $$"""
 
 
+# Who holds a catalog-wide hold (``PostgresLibrary.hold``): the advisory lock is the hold,
+# this row only says which host took it last, for the message of one refused.
+HOLDS = f"""CREATE TABLE catalog_holds (
+    name {_TEXT} PRIMARY KEY,
+    host {_TEXT} NOT NULL,
+    since bigint NOT NULL
+)"""
+
+
 def _change_triggers() -> tuple[str, ...]:
     statements = []
     for table, (kind, column) in TRACKED.items():
@@ -356,6 +365,7 @@ SCHEMA: tuple[str, ...] = (
     "CREATE INDEX idx_downloads_status ON downloads (status, id)",
     CHANGES_FUNCTION,
     *_change_triggers(),
+    HOLDS,
     """INSERT INTO migration_state (key, value_json, updated_at) VALUES
         ('search_index', '{"ready": true}', 0), ('probe_backfill', '{"done": true}', 0)""",
     "CREATE TABLE schema_revision (revision integer NOT NULL)",
@@ -367,7 +377,7 @@ UPGRADES: dict[int, tuple[str, ...]] = {
     # The search's joined folds stored once (``search_fold``) rather than joined again for
     # each row a search checks (0.45 ms of a 4 ms page with a tag and a text, 50,000 models),
     # the tally of the models (``TALLY``), which an unfiltered listing's total reads, and
-    # the change events (``CHANGES_FUNCTION``).
+    # the change events (``CHANGES_FUNCTION``) and who holds a hold (``HOLDS``).
     13: (
         "DROP INDEX idx_models_search",
         f"ALTER TABLE models ADD COLUMN search_fold text GENERATED ALWAYS AS ({search_text()}) "
@@ -376,6 +386,7 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         *TALLY,
         CHANGES_FUNCTION,
         *_change_triggers(),
+        HOLDS,
     ),
 }
 
