@@ -20,7 +20,7 @@ import errno
 import hashlib
 import os
 import stat as stat_module
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,6 +261,28 @@ class HashService:
         if entry is None:
             return None
         return HashResult(key, entry[0], stat, cached=True, bytes_read=0, autov3=entry[1])
+
+    def lookup_cache_many(self, paths: Iterable[str | os.PathLike[str]]) -> dict[str, HashResult]:
+        """``lookup_cache`` of many files in one query: the hits, by the path given (a
+        file that cannot be stat'ed is no hit)."""
+        if self.db is None:
+            return {}
+        stats: dict[str, tuple[str, FileStat]] = {}
+        for path in paths:
+            key = str(Path(path).absolute())
+            try:
+                stats[str(path)] = (key, FileStat.of(os.stat(key)))
+            except OSError:
+                continue
+        entries = self.db.hash_cache.entries([key for key, _ in stats.values()])
+        hits: dict[str, HashResult] = {}
+        for path, (key, stat) in stats.items():
+            entry = entries.get(key)
+            if entry is not None and entry[:3] == (stat.size, stat.mtime_ns, stat.inode):
+                hits[path] = HashResult(
+                    key, entry[3], stat, cached=True, bytes_read=0, autov3=entry[4]
+                )
+        return hits
 
     def hash_file(
         self,

@@ -50,6 +50,20 @@ class HashCacheStore:
         ).fetchone()
         return (row[0], row[1]) if row else None
 
+    def entries(self, paths: Sequence[str]) -> dict[str, tuple[int, int, int, str, str | None]]:
+        """``(size, mtime_ns, inode, sha256, autov3)`` of these paths (those cached), by
+        path; one query per 500."""
+        found: dict[str, tuple[int, int, int, str, str | None]] = {}
+        for chunk in chunks(list(dict.fromkeys(paths))):
+            marks = ",".join("?" * len(chunk))
+            for path, *entry in self.db.tuples(
+                "SELECT path, size_bytes, mtime_ns, inode, sha256, autov3 FROM hash_cache "
+                f"WHERE path IN ({marks})",
+                chunk,
+            ):
+                found[path] = tuple(entry)  # type: ignore[assignment]
+        return found
+
     @retrying
     def store(
         self,

@@ -219,7 +219,7 @@ class Promoter:
                         )
                     except _ModelChanged:
                         continue
-                    return self._with_sidecars(result, pending, read_sidecars)
+                    return self.with_sidecars(result, pending, read_sidecars)
                 raise ConflictError(f"the model {sha} keeps changing; try again")
 
     def _cached_hash(self, pending: dict[str, Any]) -> HashResult:
@@ -341,7 +341,7 @@ class Promoter:
             raise
         if journaled:
             self.journal.finish(pid)
-        return self._result(pending, sha, action, skipped)
+        return self.result(pending, sha, action, skipped)
 
     def _stage_images(
         self, sha: str, branch: str, sources: list[Path], batch: StoreSnapshot | None
@@ -357,7 +357,7 @@ class Promoter:
             staged = [(src, self.images.claim_seq(sha)) for src in sources]
         return covers, staged
 
-    def _result(
+    def result(
         self,
         pending: dict[str, Any],
         sha: str,
@@ -375,7 +375,7 @@ class Promoter:
             result["skipped_images"] = skipped
         return result
 
-    def _with_sidecars(
+    def with_sidecars(
         self, result: dict[str, Any], pending: dict[str, Any], hook: SidecarHook | None
     ) -> dict[str, Any]:
         """The file is the model's now (but for ``delete``): its sidecars are read into
@@ -417,20 +417,7 @@ class Promoter:
         if branch == "delete":
             return
         sha, size = hashed.sha256, hashed.stat.size
-        data: dict[str, Any] = {
-            "sha256": sha,
-            "path": pending["path"],
-            "name": pending.get("name"),
-            "type": pending.get("type"),
-            "base": pending.get("base"),
-            "size_bytes": size,
-            "created_at": pending.get("created_at"),
-            "meta": strip_image_keys(pending.get("meta") or {}),
-            "autov3": hashed.autov3,
-        }
-        tags = [tag["id"] for tag in pending.get("tags", [])]
-        if branch == "created":
-            data["name"] = data["name"] or Path(pending["path"]).stem
+        data, tags = model_data(pending, hashed, branch)
         self.db.models.upsert(data, tags, on_conflict="merge" if branch == "merge" else "update")
         if branch == "merge" and existing is not None and existing.get("missing"):
             # The existing path points at a file that is gone: treat it as empty.
@@ -440,6 +427,27 @@ class Promoter:
             found.append((sha, existing["path"], size))  # override moved the primary
         self.db.models.add_files(found)
         self.db.models.set_probed_base(sha, probed)
+
+
+def model_data(
+    pending: dict[str, Any], hashed: HashResult, branch: str
+) -> tuple[dict[str, Any], list[int]]:
+    """The model a promotion of ``pending`` (its content ``hashed``) writes in ``branch``
+    (``models.upsert``'s data), and its tag ids."""
+    data: dict[str, Any] = {
+        "sha256": hashed.sha256,
+        "path": pending["path"],
+        "name": pending.get("name"),
+        "type": pending.get("type"),
+        "base": pending.get("base"),
+        "size_bytes": hashed.stat.size,
+        "created_at": pending.get("created_at"),
+        "meta": strip_image_keys(pending.get("meta") or {}),
+        "autov3": hashed.autov3,
+    }
+    if branch == "created":
+        data["name"] = data["name"] or Path(pending["path"]).stem
+    return data, [tag["id"] for tag in pending.get("tags", [])]
 
 
 def _resting_status(pending: dict[str, Any]) -> str:
