@@ -754,15 +754,17 @@ class Scanner:
         def promote(pid: int, path: str) -> bool:
             return self._promote_one(run, pid, path, read_sidecars, batch)
 
+        def reading(path: str) -> None:
+            with self._lock:
+                run.current = path
+
         for group in _chunks(pending, PROMOTE_GROUP):
             run.check_cancelled()
-            for _pid, path in group:
-                with self._lock:
-                    run.current = path
-                try:
-                    self.promoter.hash_ahead(path, types.get(path), run.control)
-                except HashCancelled as exc:
-                    raise ScanCancelled("scan cancelled while hashing") from exc
+            files = [(path, types.get(path)) for _pid, path in group]
+            try:
+                self.promoter.hash_ahead_many(files, run.control, on_file=reading)
+            except HashCancelled as exc:
+                raise ScanCancelled("scan cancelled while hashing") from exc
             rest = self._promote_new(run, list(group), read_sidecars, batch)
             for pid, path in self._promote_group(run, rest, promote):
                 run.check_cancelled()

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,33 @@ class Promoter:
         that cannot be hashed is left for the promotion alone to report."""
         with suppress(OSError, FileChangedError):
             self.hashes.hash_file(path, control=control, autov3=model_type in AUTOV3_TYPES)
+
+    def hash_ahead_many(
+        self,
+        files: Sequence[tuple[str, str | None]],
+        control: JobControl | None = None,
+        on_file: Callable[[str], None] | None = None,
+    ) -> None:
+        """``hash_ahead`` of each ``(path, model_type)``: the cache asked once for them
+        all, the hashes read recorded together (those read before a cancellation too);
+        ``on_file(path)`` before each file read."""
+        hits = self.hashes.lookup_cache_many(path for path, _ in files)
+        read: list[HashResult] = []
+        try:
+            for path, model_type in files:
+                if path in hits:
+                    continue
+                if on_file is not None:
+                    on_file(path)
+                with suppress(OSError, FileChangedError):
+                    autov3 = model_type in AUTOV3_TYPES
+                    read.append(
+                        self.hashes.hash_file(
+                            path, control=control, autov3=autov3, use_cache=False, store=False
+                        )
+                    )
+        finally:
+            self.hashes.store_many(read)
 
     def recover(self) -> int:
         """Converge promotions a dead process left half done; returns how many."""
