@@ -743,9 +743,12 @@ class Scanner:
         each one reads the sidecars the walk ``found`` next to it, and the image folders
         are listed once for the batch (no folder is listed once per model).
 
-        The rows go in groups (``Promoter.group``): each group's files are hashed first,
-        outside any transaction, then promoted in one write transaction of at most
-        ``PROMOTE_GROUP_SECONDS``; a promotion the group defers runs alone after it."""
+        The rows go in groups: each group's files are hashed first, outside any
+        transaction (the cache asked and written once a group); its new models are then
+        promoted together (``promote_new``: a few statements for the group), and the rest
+        (copies of a model, rows with images...) one by one in write transactions
+        (``Promoter.group``) of at most ``PROMOTE_GROUP_SECONDS``; a promotion such a
+        transaction defers runs alone after it."""
         assert self.promoter is not None
         self._set_phase(run, "promoting")
         read_sidecars = self.sidecars.reader_of(found)
@@ -782,10 +785,9 @@ class Scanner:
         left to promote one by one."""
         assert self.promoter is not None
         paths = dict(group)
-        with self.promoter.group():
-            outcomes, rest = promote_new(
-                self.promoter, list(paths), read_sidecars=read_sidecars, batch=batch
-            )
+        outcomes, rest = promote_new(
+            self.promoter, list(paths), read_sidecars=read_sidecars, batch=batch
+        )
         for pid, outcome in outcomes:
             self._count_outcome(run, pid, paths[pid], lambda o=outcome: _returned(o))
         return [(pid, paths[pid]) for pid in rest]

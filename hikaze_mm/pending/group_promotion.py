@@ -1,12 +1,13 @@
 """A group's new models promoted together, in a few statements (a scan's immediate hashing).
 
-``promote_new(promoter, ids)`` runs inside ``Promoter.group()``. Of the pending ids it is
-given, it promotes those whose content is no model yet, as ``Promoter.promote`` would one
-by one (branch ``created``): the records are read in one query, the hashes taken from the
+``promote_new(promoter, ids)``: of the pending ids it is given, it promotes those whose
+content is no model yet, as ``Promoter.promote`` would one by one (branch ``created``),
+in one ``Promoter.group()``: the records are read in one query, the hashes taken from the
 cache in one query, the models inserted (with their tags, their header's base and no
-stale copy at their path) and the pending rows deleted a few statements for the whole
-group, instead of some thirty round trips a model. Each model's sidecars are then read
-as ``promote`` reads them.
+stale copy at their path) and the pending rows deleted in a few statements for the whole
+group, instead of some thirty round trips a model. Each model's sidecars are read after
+the group commits, so the write lock is not held while image files are encoded; a crash
+in between leaves them for the next scan, which reads the sidecars it has not read.
 
 Everything else is left to ``promote``, one by one, after this call, in the order given:
 an id another caller holds, a row gone, a hash not cached or held by another promotion,
@@ -66,8 +67,9 @@ def promote_new(
     held = [pid for pid in dict.fromkeys(pending_ids) if ids.try_acquire(pid)]
     try:
         with ExitStack() as locks:
-            new = _claim(promoter, held, batch, locks)
-            done = _commit(promoter, new, batch, on_outcome)
+            with promoter.group():
+                new = _claim(promoter, held, batch, locks)
+                done = _commit(promoter, new, batch, on_outcome)
             outcomes = [
                 (item.pending["id"], _sidecars(promoter, item, read_sidecars)) for item in done
             ]
