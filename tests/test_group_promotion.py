@@ -4,6 +4,7 @@ the multi-row store calls under it, on each backend: what it promotes, what it l
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -38,20 +39,33 @@ def test_promote_new_promotes_the_new_and_leaves_the_rest_untouched(
         services, models_root, "pictured.safetensors", b"pictured", images=((1, 2, 3),)
     )
     held, _ = add_pending(services, models_root, "held.safetensors", b"held")
-    hashed_ahead(services, [new, copy, known, pictured, held])
+    # A journal entry of another live process (its parent's pid): that process has it.
+    elsewhere, _ = add_pending(services, models_root, "elsewhere.safetensors", b"elsewhere")
+    # One this process left (a failed attempt): converged, then promoted here.
+    retried, retried_sha = add_pending(services, models_root, "retried.safetensors", b"again")
+    journal = services.promoter.journal
+    journal.plan(retried, retried_sha, [], [])
+    journal.plan(elsewhere, "e" * 64, [], [])
+    entry = journal.get(elsewhere)
+    entry["owner"] = {"pid": os.getppid(), "token": "another process"}
+    journal._put(elsewhere, entry)
+    hashed_ahead(services, [new, copy, known, pictured, held, elsewhere, retried])
     gone = held + 1000
-    before = {pid: db.pending.get(pid) for pid in (copy, known, unread, pictured, held)}
+    before = {pid: db.pending.get(pid) for pid in (copy, known, unread, pictured, held, elsewhere)}
     assert services.promoter.locks.ids.try_acquire(held)
     try:
         with services.promoter.group():
-            ids = [new, copy, known, unread, pictured, held, gone]
+            ids = [new, copy, known, unread, pictured, held, gone, elsewhere, retried]
             outcomes, rest = promote_new(services.promoter, ids)
+        assert services.promoter.locks.ids.held() == {held}  # the others' let go
     finally:
         services.promoter.locks.ids.release(held)
     assert [(pid, outcome["action_taken"], outcome["sha256"]) for pid, outcome in outcomes] == [
-        (new, "created", sha)
+        (new, "created", sha),
+        (retried, "created", retried_sha),
     ]
-    assert rest == [copy, known, unread, pictured, held, gone]
+    assert rest == [copy, known, unread, pictured, held, gone, elsewhere]
+    assert set(journal.entries()) == {elsewhere}
     model = db.models.get(sha)
     assert (model["name"], model["path"]) == (
         "new",

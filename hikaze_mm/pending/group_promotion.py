@@ -86,13 +86,14 @@ def _claim(
     """The held ids whose content is no model yet (the first of each content), each
     with its hash's lock held in ``locks``."""
     journal = promoter.journal.entries()
+    ready = list(held)
     for pid in [pid for pid in held if pid in journal]:
         try:
             promoter.journal.recover_entry(pid)
         except LockedError:
-            held.remove(pid)  # another live process promotes it: ``promote`` says so
-    records = promoter.db.pending.get_many(held)
-    pendings = [records[pid] for pid in held if pid in records]
+            ready.remove(pid)  # another live process promotes it: ``promote`` says so
+    records = promoter.db.pending.get_many(ready)
+    pendings = [records[pid] for pid in ready if pid in records]
     hits = promoter.hashes.lookup_cache_many(p["path"] for p in pendings)
     images = batch or promoter.images
     found = [
