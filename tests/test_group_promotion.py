@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hikaze_mm.pending.group_promotion import promote_new
-from hikaze_mm.pending.promotion import PromotionConflict
+from hikaze_mm.pending.promotion import PromotionConflict, PromotionDeferred
 from hikaze_mm.services import Services
 from tests.conftest import on_each_backend
 from tests.helpers import write_model
@@ -57,6 +57,8 @@ def test_promote_new_promotes_the_new_and_leaves_the_rest_untouched(
         with services.promoter.group():
             ids = [new, copy, known, unread, pictured, held, gone, elsewhere, retried]
             outcomes, rest = promote_new(services.promoter, ids)
+            with pytest.raises(PromotionDeferred):  # still in the caller's group: not read
+                services.promoter.promote(unread)
         assert services.promoter.locks.ids.held() == {held}  # the others' let go
     finally:
         services.promoter.locks.ids.release(held)

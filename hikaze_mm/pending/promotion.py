@@ -141,13 +141,15 @@ class Promoter:
     @contextmanager
     def group(self) -> Iterator[None]:
         """Promotions on this thread inside the block share one write transaction; see
-        the module docstring. Keep a group short: it holds the library's write lock."""
+        the module docstring. Keep a group short: it holds the library's write lock.
+        A group inside a group joins it."""
+        outer = getattr(self._grouped, "active", False)
         self._grouped.active = True
         try:
             with self.db.transaction():
                 yield
         finally:
-            self._grouped.active = False
+            self._grouped.active = outer
 
     def hash_ahead(
         self, path: str, model_type: str | None, control: JobControl | None = None
