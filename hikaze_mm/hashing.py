@@ -20,7 +20,7 @@ import errno
 import hashlib
 import os
 import stat as stat_module
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,6 +262,28 @@ class HashService:
             return None
         return HashResult(key, entry[0], stat, cached=True, bytes_read=0, autov3=entry[1])
 
+    def lookup_cache_many(self, paths: Iterable[str | os.PathLike[str]]) -> dict[str, HashResult]:
+        """``lookup_cache`` of many files in one query: the hits, by the path given (a
+        file that cannot be stat'ed is no hit)."""
+        if self.db is None:
+            return {}
+        stats: dict[str, tuple[str, FileStat]] = {}
+        for path in paths:
+            key = str(Path(path).absolute())
+            try:
+                stats[str(path)] = (key, FileStat.of(os.stat(key)))
+            except OSError:
+                continue
+        entries = self.db.hash_cache.entries([key for key, _ in stats.values()])
+        hits: dict[str, HashResult] = {}
+        for path, (key, stat) in stats.items():
+            entry = entries.get(key)
+            if entry is not None and entry[:3] == (stat.size, stat.mtime_ns, stat.inode):
+                hits[path] = HashResult(
+                    key, entry[3], stat, cached=True, bytes_read=0, autov3=entry[4]
+                )
+        return hits
+
     def hash_file(
         self,
         path: str | os.PathLike[str],
@@ -271,13 +293,15 @@ class HashService:
         use_cache: bool = True,
         on_job: Callable[[HashJob], None] | None = None,
         autov3: bool = False,
+        store: bool = True,
     ) -> HashResult:
         """Hash ``path`` in the calling thread, blocking while ``control`` is paused.
 
         A pause keeps the job's state, so resuming reads only the remaining bytes. With
         ``autov3`` (LoRAs and embeddings) the AutoV3 is computed in the same read; a
         cache hit returns the cached one, or None when it was never computed (the file is
-        not read again for it: the AutoV3 backfill job does that).
+        not read again for it: the AutoV3 backfill job does that). ``store=False``: the
+        caller records the result in the cache (``store_many``).
         """
         key = str(Path(path).absolute())
         if use_cache:
@@ -299,9 +323,19 @@ class HashService:
         stat = job.start_stat
         assert stat is not None
         v3 = job.tail.autov3(stat.size) if job.tail is not None else None
-        if self.db is not None and not self.db.read_only:  # a reader only reads the cache
+        if store and self.db is not None and not self.db.read_only:  # a reader only reads
             self.db.hash_cache.store(key, stat.size, stat.mtime_ns, stat.inode, sha, v3)
         return HashResult(key, sha, stat, cached=False, bytes_read=job.bytes_read, autov3=v3)
+
+    def store_many(self, results: Iterable[HashResult]) -> None:
+        """Record files' hashes (read, not cached ones) in the cache, in one unit of work."""
+        rows = [
+            (r.path, r.stat.size, r.stat.mtime_ns, r.stat.inode, r.sha256, r.autov3)
+            for r in results
+            if not r.cached
+        ]
+        if rows and self.db is not None and not self.db.read_only:  # a reader only reads
+            self.db.hash_cache.store_many(rows)
 
     def submit(self, fn: Callable[..., object], *args: object):
         """Run ``fn`` on the hashing pool (for callers that hash several files at once)."""

@@ -38,6 +38,26 @@ def pg_config(tmp_path: Path, url: str) -> Config:
     return Config.load(data_dir=tmp_path / "data", env={"HIKAZE_DB_URL": url})
 
 
+def test_a_batch_lookup_is_planned_for_its_values_each_time(tmp_path: Path, pg_url: str) -> None:
+    """A statement naming its rows by a long list of values is never prepared (a generic
+    plan made while the table is small would keep scanning it whole as it grows); one
+    run as often with a single value is."""
+    library = open_library(pg_config(tmp_path, pg_url))
+    try:
+        hashes = [f"{n:064x}" for n in range(64)]
+        for _ in range(8):
+            library.models.locate(sha256s=hashes)
+            library.models.exists(hashes[0])
+        prepared = [
+            text
+            for (text,) in library.tuples("SELECT statement FROM pg_prepared_statements")
+            if "FROM models WHERE sha256" in text
+        ]
+        assert len(prepared) == 1 and "SELECT 1 FROM models WHERE sha256 = $1" in prepared[0]
+    finally:
+        library.close()
+
+
 def test_the_url_comes_from_hikaze_db_url_and_picks_postgres(tmp_path: Path) -> None:
     config = pg_config(tmp_path, "postgresql://u:pw@db.example/lib")
     assert config.database_url == "postgresql://u:pw@db.example/lib"

@@ -3,6 +3,7 @@ never a file read, a lock awaited or an image journaled inside it; on a real lib
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -120,8 +121,9 @@ def test_same_content_twice_in_one_group(services: Services, models_root: Path) 
 @pytest.fixture
 def model_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     """For each row written into ``models``, the number of the write transaction it was
-    written in (SQLite's own statement trace on every connection the library opens; the
-    trace repeats a statement as its triggers run, so each is keyed by its text)."""
+    written in (SQLite's own statement trace on every connection the library opens; a
+    statement may write several rows, each keyed by its hash, the first value of a row;
+    the trace repeats a statement as its triggers run)."""
     writes: dict[str, int] = {}
     transactions = iter(range(1, 1 << 30))
     current = [0]
@@ -131,7 +133,8 @@ def model_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
         if statement.startswith("BEGIN"):
             current[0] = next(transactions)
         elif statement.startswith("INSERT INTO models "):
-            writes.setdefault(statement, current[0])
+            for sha in re.findall(r"\('([0-9a-f]{64})',", statement):
+                writes.setdefault(sha, current[0])
 
     def connect(self: DatabaseManager) -> sqlite3.Connection:
         conn = real_connect(self)

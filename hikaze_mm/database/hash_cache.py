@@ -19,6 +19,19 @@ if TYPE_CHECKING:
 CacheRow = tuple[str, int, int, int, str]
 
 
+# A file version's hash recorded; an AutoV3 already known for the same content is kept
+# when the new row has none.
+_STORE = (
+    "INSERT INTO hash_cache (path, size_bytes, mtime_ns, inode, sha256, hashed_at, "
+    "autov3) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+    "size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
+    "inode = excluded.inode, hashed_at = excluded.hashed_at, "
+    "autov3 = CASE WHEN hash_cache.sha256 = excluded.sha256 "
+    "THEN COALESCE(excluded.autov3, hash_cache.autov3) ELSE excluded.autov3 END, "
+    "sha256 = excluded.sha256"
+)
+
+
 def file_key(path: str, size: int, mtime_ns: int, inode: int) -> str:
     """One file version as text: ``size:mtime_ns:inode:path`` (``model_file_keys``' unit).
 
@@ -50,6 +63,20 @@ class HashCacheStore:
         ).fetchone()
         return (row[0], row[1]) if row else None
 
+    def entries(self, paths: Sequence[str]) -> dict[str, tuple[int, int, int, str, str | None]]:
+        """``(size, mtime_ns, inode, sha256, autov3)`` of these paths (those cached), by
+        path; one query per 500."""
+        found: dict[str, tuple[int, int, int, str, str | None]] = {}
+        for chunk in chunks(list(dict.fromkeys(paths))):
+            marks = ",".join("?" * len(chunk))
+            for path, *entry in self.db.tuples(
+                "SELECT path, size_bytes, mtime_ns, inode, sha256, autov3 FROM hash_cache "
+                f"WHERE path IN ({marks})",
+                chunk,
+            ):
+                found[path] = tuple(entry)  # type: ignore[assignment]
+        return found
+
     @retrying
     def store(
         self,
@@ -64,15 +91,23 @@ class HashCacheStore:
         kept when this one has none."""
         sha = normalize_sha256(sha256)
         with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO hash_cache (path, size_bytes, mtime_ns, inode, sha256, hashed_at, "
-                "autov3) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
-                "size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
-                "inode = excluded.inode, hashed_at = excluded.hashed_at, "
-                "autov3 = CASE WHEN hash_cache.sha256 = excluded.sha256 "
-                "THEN COALESCE(excluded.autov3, hash_cache.autov3) ELSE excluded.autov3 END, "
-                "sha256 = excluded.sha256",
-                (path, size, mtime_ns, inode, sha, now_ms(), autov3),
+            conn.execute(_STORE, (path, size, mtime_ns, inode, sha, now_ms(), autov3))
+
+    @retrying
+    def store_many(self, rows: Sequence[tuple[str, int, int, int, str, str | None]]) -> None:
+        """``store`` each ``(path, size, mtime_ns, inode, sha256, autov3)``, in one unit of
+        work (one statement run for every row)."""
+        if not rows:
+            return
+        stamp = now_ms()
+        latest = {path: (path, *rest) for path, *rest in rows}  # one row a path: the last
+        with self.db.transaction() as conn:
+            conn.executemany(
+                _STORE,
+                [
+                    (path, size, mtime_ns, inode, normalize_sha256(sha), stamp, autov3)
+                    for path, size, mtime_ns, inode, sha, autov3 in sorted(latest.values())
+                ],
             )
 
     def forget(self, path: str) -> None:

@@ -111,6 +111,10 @@ class ModelStoreContract(Protocol):
         """New path, ``missing`` cleared (and no longer an extra copy); False if the model
         is gone."""
 
+    def insert_new(self, models: Sequence[tuple[Record, Sequence[int]]]) -> set[str]:
+        """Insert new models (``upsert``'s data, plus ``probed``: a header's base) with
+        their tag ids; hashes already there are skipped. The hashes inserted."""
+
     def set_missing(self, sha256s: Sequence[str], missing: bool) -> int: ...
     def set_probed_base(self, sha256: str, base: str | None) -> bool:
         """Set a probed base over an empty one or a probe's (``meta.sources.base`` =
@@ -173,8 +177,13 @@ class PendingStoreContract(Protocol):
     """Models whose hash is not known yet (Stage 2 promotes them)."""
 
     def add(self, data: Record, tags: Iterable[TagRef] = ()) -> int: ...
+    def add_many(self, rows: Sequence[Record]) -> list[tuple[int, str]]:
+        """Queue many (no ids, no tags); paths already pending are skipped. ``(id, path)``
+        of each row added."""
+
     def add_tags(self, pending_id: int, tags: Iterable[TagRef]) -> None: ...
     def get(self, pending_id: int) -> Record | None: ...
+    def get_many(self, pending_ids: Sequence[int]) -> dict[int, Record]: ...
     def get_by_path(self, path: str | Path) -> Record | None: ...
     def list(
         self, *, status: str | None = None, offset: int = 0, limit: int | None = None
@@ -187,6 +196,7 @@ class PendingStoreContract(Protocol):
     def update(self, pending_id: int, **fields: Any) -> None: ...
     def reset_status(self, old: str, new: str, *, keep: Iterable[int] = ()) -> int: ...
     def remove(self, pending_id: int) -> bool: ...
+    def remove_many(self, pending_ids: Sequence[int]) -> int: ...
     def remove_stale_scan_rows(self, pending_ids: Sequence[int]) -> list[int]: ...
 
 
@@ -200,6 +210,9 @@ class HashCacheStoreContract(Protocol):
     ) -> tuple[str, str | None] | None:
         """``(sha256, autov3)`` of this exact file version, or None."""
 
+    def entries(self, paths: Sequence[str]) -> dict[str, tuple[int, int, int, str, str | None]]:
+        """``(size, mtime_ns, inode, sha256, autov3)`` of the cached paths among ``paths``."""
+
     def store(
         self,
         path: str,
@@ -209,6 +222,9 @@ class HashCacheStoreContract(Protocol):
         sha256: str,
         autov3: str | None = None,
     ) -> None: ...
+    def store_many(self, rows: Sequence[tuple[str, int, int, int, str, str | None]]) -> None:
+        """``store`` of each ``(path, size, mtime_ns, inode, sha256, autov3)``, as one unit."""
+
     def forget(self, path: str) -> None: ...
     def below(self, folders: Sequence[str]) -> dict[str, CacheRow]: ...
     def rows(self, paths: Sequence[str]) -> dict[str, CacheRow]: ...

@@ -45,6 +45,31 @@ def meta_key(key: str) -> str:
     return key
 
 
+# The columns ``insert_new`` takes from a model's values, in its statement's order (then
+# ``type``, ``name_key`` and ``meta_json``); and its rows a statement (SQLite binds at most
+# 32,766 values).
+_INSERTED = ("created_at", "path", "name", "base", "size_bytes", "last_used_at", "autov3")
+_INSERT_ROWS = 500
+
+
+def probed_change(
+    base: str | None, meta: dict[str, Any], probed: str | None
+) -> tuple[str, dict[str, Any]] | None:
+    """The ``(base, meta)`` a model with ``base`` and ``meta`` gets from a base read from
+    its file's header (``probed``): set over an empty base or a probe's, never over a
+    user's (even an empty one) nor another source's, with ``meta.sources.base`` =
+    ``"probe"``; None when nothing changes."""
+    if not probed:
+        return None
+    sources = meta.get("sources") if isinstance(meta.get("sources"), dict) else {}
+    source = sources.get("base")
+    if source == "user" or (base not in (None, "") and source != "probe"):
+        return None
+    if base == probed and source == "probe":
+        return None
+    return probed, {**meta, "sources": {**sources, "base": "probe"}}
+
+
 def model_values(data: dict[str, Any]) -> dict[str, Any]:
     """The settable columns of ``data``, checked (path as text, canonical type, ints)."""
     values = {k: data[k] for k in MODEL_DATA_COLUMNS if k in data}
@@ -348,6 +373,57 @@ class ModelStore:
         )
         return cur.rowcount > 0
 
+    @retrying
+    def insert_new(self, models: Sequence[tuple[dict[str, Any], Sequence[int]]]) -> set[str]:
+        """Insert new models with their tag ids (which must exist), several rows a
+        statement; a hash another writer inserted first is skipped, as a model given twice
+        is after its first row. ``data`` is ``upsert``'s, with ``probed``: a base read from
+        the file's header, set as ``set_probed_base`` would set it after the insert.
+        Returns the hashes inserted."""
+        rows: dict[str, list[Any]] = {}
+        links: dict[str, Sequence[int]] = {}
+        for data, tags in models:
+            sha = normalize_sha256(data.get("sha256"))
+            if sha in rows:
+                continue
+            links[sha] = tags
+            values = model_values(data)
+            meta = data.get("meta") or {}
+            if not isinstance(meta, dict):
+                raise ValidationError("meta must be a JSON object")
+            if not values.get("path"):
+                raise ValidationError("a new model needs a path")
+            values = {"created_at": now_ms(), **values}
+            probed = probed_change(values.get("base"), meta, data.get("probed"))
+            if probed is not None:
+                values["base"], meta = probed
+            rows[sha] = [
+                sha,
+                *(values.get(column) for column in _INSERTED),
+                values.get("type") or "other",
+                natural_key(values.get("name")),
+                dump_meta(meta),
+            ]
+        inserted: set[str] = set()
+        columns = ["sha256", *_INSERTED, "type", "name_key", "meta_json"]
+        marks = "(" + ", ".join("?" * len(columns)) + ")"
+        ordered = [rows[sha] for sha in sorted(rows)]  # a fixed order: no deadlock
+        with self.db.transaction() as conn:
+            for chunk in chunks(ordered, _INSERT_ROWS):
+                found = self.db.tuples(
+                    f"INSERT INTO models ({', '.join(columns)}) VALUES "
+                    f"{', '.join([marks] * len(chunk))} "
+                    "ON CONFLICT (sha256) DO NOTHING RETURNING sha256",
+                    [value for row in chunk for value in row],
+                )
+                inserted.update(sha for (sha,) in found)
+            conn.executemany(
+                f"INSERT INTO {MODEL_LINKS[0]} ({MODEL_LINKS[1]}, tag_id) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
+                sorted({(sha, tag) for sha in inserted for tag in links[sha]}),
+            )
+        return inserted
+
     def _change(
         self, sha: str, row: Any, values: dict[str, Any], meta: dict[str, Any], on_conflict: str
     ) -> str:
@@ -438,15 +514,10 @@ class ModelStore:
             row = self._row_to_change("base, meta_json", sha)
             if row is None:
                 return False
-            meta = parse_meta(row["meta_json"])
-            sources = meta.get("sources") if isinstance(meta.get("sources"), dict) else {}
-            source = sources.get("base")
-            if source == "user" or (row["base"] not in (None, "") and source != "probe"):
+            change = probed_change(row["base"], parse_meta(row["meta_json"]), base)
+            if change is None:
                 return False
-            if row["base"] == base and source == "probe":
-                return False
-            meta["sources"] = {**sources, "base": "probe"}
-            return self._set(sha, {"base": base, "meta_json": dump_meta(meta)})
+            return self._set(sha, {"base": change[0], "meta_json": dump_meta(change[1])})
 
     def probe_targets(self, *, every: bool = False) -> list[tuple[str, str]]:
         """``(sha256, path)`` of the present models a probe may set the base of: those with

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from hikaze_mm.database.errors import StorageConflictError, StorageNotFoundError
 from hikaze_mm.database.schema import PENDING_STATUSES
-from hikaze_mm.database.sql import records
+from hikaze_mm.database.sql import chunks, records
 from hikaze_mm.database.sqlite_errors import translate_errors
 from hikaze_mm.database.tags import PENDING_LINKS
 from hikaze_mm.database.values import TagRef, normalize_sha256, now_ms
@@ -22,6 +22,42 @@ if TYPE_CHECKING:
     from hikaze_mm.database.manager import DatabaseManager
 
 PENDING_DATA_COLUMNS = ("path", "name", "type", "base", "size_bytes", "created_at")
+
+
+# The columns ``add_many`` writes, in its statement's order (``_pending_values``).
+_ADDED = (
+    "path",
+    "name",
+    "type",
+    "base",
+    "size_bytes",
+    "created_at",
+    "source",
+    "status",
+    "meta_json",
+    "updated_at",
+)
+
+
+def _pending_values(data: dict[str, Any], stamp: int) -> list[Any]:
+    """A new pending row's values in ``_ADDED`` order, checked as ``add`` checks them."""
+    if not data.get("path"):
+        raise ValidationError("a pending import needs a path")
+    status = data.get("status", "new")
+    if status not in PENDING_STATUSES:
+        raise ValidationError(f"unknown pending status {status!r}")
+    return [
+        str(data["path"]),
+        data.get("name"),
+        canonical_type(data.get("type")),
+        data.get("base"),
+        data.get("size_bytes"),
+        data.get("created_at", stamp),
+        data.get("source", "legacy"),
+        status,
+        dump_meta(data.get("meta") or {}),
+        stamp,
+    ]
 
 
 @dataclass(slots=True)
@@ -75,6 +111,28 @@ class PendingStore:
             self.add_tags(pending_id, tags)
         return pending_id
 
+    def add_many(self, rows: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+        """Queue models as ``add`` does (no ``id``, no tags), several rows a statement;
+        a path already pending (or given twice) is skipped. Returns ``(id, path)`` of
+        each row added, in the order given."""
+        values: dict[str, list[Any]] = {}
+        stamp = now_ms()
+        for data in rows:
+            row = _pending_values(data, stamp)
+            values.setdefault(row[0], row)
+        ids: dict[str, int] = {}
+        marks = "(" + ", ".join("?" * len(_ADDED)) + ")"
+        with self.db.transaction():
+            for chunk in chunks(list(values.values())):
+                found = self.db.tuples(
+                    f"INSERT INTO pending_import ({', '.join(_ADDED)}) VALUES "
+                    f"{', '.join([marks] * len(chunk))} "
+                    "ON CONFLICT (path) DO NOTHING RETURNING id, path",
+                    [value for row in chunk for value in row],
+                )
+                ids.update((path, int(pid)) for pid, path in found)
+        return [(ids[path], path) for path in values if path in ids]
+
     def add_tags(self, pending_id: int, tags: Iterable[TagRef]) -> None:
         """Attach tags (ids, or names created when new) to a pending model."""
         with self.db.transaction():
@@ -86,6 +144,17 @@ class PendingStore:
             "SELECT * FROM pending_import WHERE id = ?", (pending_id,)
         ).fetchone()
         return self._records([row])[0] if row else None
+
+    def get_many(self, pending_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The records of these pending ids (those that exist), by id."""
+        found: dict[int, dict[str, Any]] = {}
+        for chunk in chunks(list(dict.fromkeys(pending_ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.conn.execute(
+                f"SELECT * FROM pending_import WHERE id IN ({marks})", chunk
+            ).fetchall()
+            found.update((record["id"], record) for record in self._records(rows))
+        return found
 
     def get_by_path(self, path: str | Path) -> dict[str, Any] | None:
         row = self.db.conn.execute(
@@ -185,6 +254,17 @@ class PendingStore:
         with self.db.transaction() as conn:
             cur = conn.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
             return cur.rowcount > 0
+
+    def remove_many(self, pending_ids: Sequence[int]) -> int:
+        """Delete these pending rows; returns how many there were."""
+        removed = 0
+        with self.db.transaction() as conn:
+            for chunk in chunks(sorted(set(pending_ids))):
+                marks = ",".join("?" * len(chunk))
+                removed += conn.execute(
+                    f"DELETE FROM pending_import WHERE id IN ({marks})", chunk
+                ).rowcount
+        return removed
 
     def remove_stale_scan_rows(self, pending_ids: Sequence[int]) -> list[int]:
         """Delete pending rows a scan created whose files are gone; returns the ids removed.

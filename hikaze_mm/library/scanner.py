@@ -90,6 +90,7 @@ from hikaze_mm.library.scan_plan import (
 from hikaze_mm.library.scan_walk import ROOT_LEVEL_TYPE, SeenFile, Walker, WalkProblem
 from hikaze_mm.library.sidecars import Item, SidecarIndex, SidecarReader
 from hikaze_mm.params import check_strategy
+from hikaze_mm.pending.group_promotion import promote_new
 from hikaze_mm.pending.promotion import (
     PendingFileError,
     PendingFileMissing,
@@ -169,6 +170,13 @@ class ScanReport:
         data = asdict(self)
         data["duration_ms"] = self.finished_at - self.started_at
         return data
+
+
+def _returned(outcome: dict[str, Any] | Exception) -> dict[str, Any]:
+    """A promotion's result, or what it raised raised again."""
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
@@ -689,13 +697,10 @@ class Scanner:
         for batch in _chunks(rows, self.batch_size):
             run.check_cancelled()
             with self.db.transaction():
-                for row in batch:
-                    try:
-                        ids.append((self.db.pending.add(row), row["path"]))
-                    except ConflictError:
-                        run.counts.pending += 1  # queued by someone else meanwhile
-                        continue
-                    run.counts.new += 1
+                added = self.db.pending.add_many(batch)
+            ids += added
+            run.counts.new += len(added)
+            run.counts.pending += len(batch) - len(added)  # queued by someone else meanwhile
             run.notify()
         return ids
 
@@ -738,9 +743,12 @@ class Scanner:
         each one reads the sidecars the walk ``found`` next to it, and the image folders
         are listed once for the batch (no folder is listed once per model).
 
-        The rows go in groups (``Promoter.group``): each group's files are hashed first,
-        outside any transaction, then promoted in one write transaction of at most
-        ``PROMOTE_GROUP_SECONDS``; a promotion the group defers runs alone after it."""
+        The rows go in groups: each group's files are hashed first, outside any
+        transaction (the cache asked and written once a group); its new models are then
+        promoted together (``promote_new``: a few statements for the group), and the rest
+        (copies of a model, rows with images...) one by one in write transactions
+        (``Promoter.group``) of at most ``PROMOTE_GROUP_SECONDS``; a promotion such a
+        transaction defers runs alone after it."""
         assert self.promoter is not None
         self._set_phase(run, "promoting")
         read_sidecars = self.sidecars.reader_of(found)
@@ -749,19 +757,40 @@ class Scanner:
         def promote(pid: int, path: str) -> bool:
             return self._promote_one(run, pid, path, read_sidecars, batch)
 
+        def reading(path: str) -> None:
+            with self._lock:
+                run.current = path
+
         for group in _chunks(pending, PROMOTE_GROUP):
             run.check_cancelled()
-            for _pid, path in group:
-                with self._lock:
-                    run.current = path
-                try:
-                    self.promoter.hash_ahead(path, types.get(path), run.control)
-                except HashCancelled as exc:
-                    raise ScanCancelled("scan cancelled while hashing") from exc
-            for pid, path in self._promote_group(run, list(group), promote):
+            files = [(path, types.get(path)) for _pid, path in group]
+            try:
+                self.promoter.hash_ahead_many(files, run.control, on_file=reading)
+            except HashCancelled as exc:
+                raise ScanCancelled("scan cancelled while hashing") from exc
+            rest = self._promote_new(run, list(group), read_sidecars, batch)
+            for pid, path in self._promote_group(run, rest, promote):
                 run.check_cancelled()
                 promote(pid, path)
         run.check_cancelled()
+
+    def _promote_new(
+        self,
+        run: _Run,
+        group: list[tuple[int, str]],
+        read_sidecars: SidecarHook,
+        batch: StoreSnapshot,
+    ) -> list[tuple[int, str]]:
+        """Promote the group's new models together (``promote_new``); returns the rows
+        left to promote one by one."""
+        assert self.promoter is not None
+        paths = dict(group)
+        outcomes, rest = promote_new(
+            self.promoter, list(paths), read_sidecars=read_sidecars, batch=batch
+        )
+        for pid, outcome in outcomes:
+            self._count_outcome(run, pid, paths[pid], lambda o=outcome: _returned(o))
+        return [(pid, paths[pid]) for pid in rest]
 
     def _promote_group(
         self, run: _Run, group: list[tuple[int, str]], promote: Callable[[int, str], bool]
@@ -792,16 +821,29 @@ class Scanner:
     ) -> bool:
         """Promote one row, counting its outcome in ``run``; False if a group deferred it."""
         assert self.promoter is not None
+        promoter = self.promoter
         with self._lock:
             run.current = str(pid)
-        try:
-            result = self.promoter.promote(
+        return self._count_outcome(
+            run,
+            pid,
+            path,
+            lambda: promoter.promote(
                 pid,
                 run.conf_strategy,
                 control=run.control,
                 read_sidecars=read_sidecars,
                 batch=batch,
-            )
+            ),
+        )
+
+    def _count_outcome(
+        self, run: _Run, pid: int, path: str, promote: Callable[[], dict[str, Any]]
+    ) -> bool:
+        """Count the outcome of ``promote`` (one row's promotion) in ``run``; False if a
+        group deferred it."""
+        try:
+            result = promote()
         except PromotionDeferred:
             return False
         except HashCancelled as exc:

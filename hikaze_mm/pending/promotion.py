@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -141,13 +141,15 @@ class Promoter:
     @contextmanager
     def group(self) -> Iterator[None]:
         """Promotions on this thread inside the block share one write transaction; see
-        the module docstring. Keep a group short: it holds the library's write lock."""
+        the module docstring. Keep a group short: it holds the library's write lock.
+        A group inside a group joins it."""
+        outer = getattr(self._grouped, "active", False)
         self._grouped.active = True
         try:
             with self.db.transaction():
                 yield
         finally:
-            self._grouped.active = False
+            self._grouped.active = outer
 
     def hash_ahead(
         self, path: str, model_type: str | None, control: JobControl | None = None
@@ -157,6 +159,33 @@ class Promoter:
         that cannot be hashed is left for the promotion alone to report."""
         with suppress(OSError, FileChangedError):
             self.hashes.hash_file(path, control=control, autov3=model_type in AUTOV3_TYPES)
+
+    def hash_ahead_many(
+        self,
+        files: Sequence[tuple[str, str | None]],
+        control: JobControl | None = None,
+        on_file: Callable[[str], None] | None = None,
+    ) -> None:
+        """``hash_ahead`` of each ``(path, model_type)``: the cache asked once for them
+        all, the hashes read recorded together (those read before a cancellation too);
+        ``on_file(path)`` before each file read."""
+        hits = self.hashes.lookup_cache_many(path for path, _ in files)
+        read: list[HashResult] = []
+        try:
+            for path, model_type in files:
+                if path in hits:
+                    continue
+                if on_file is not None:
+                    on_file(path)
+                with suppress(OSError, FileChangedError):
+                    autov3 = model_type in AUTOV3_TYPES
+                    read.append(
+                        self.hashes.hash_file(
+                            path, control=control, autov3=autov3, use_cache=False, store=False
+                        )
+                    )
+        finally:
+            self.hashes.store_many(read)
 
     def recover(self) -> int:
         """Converge promotions a dead process left half done; returns how many."""
@@ -219,7 +248,7 @@ class Promoter:
                         )
                     except _ModelChanged:
                         continue
-                    return self._with_sidecars(result, pending, read_sidecars)
+                    return self.with_sidecars(result, pending, read_sidecars)
                 raise ConflictError(f"the model {sha} keeps changing; try again")
 
     def _cached_hash(self, pending: dict[str, Any]) -> HashResult:
@@ -341,7 +370,7 @@ class Promoter:
             raise
         if journaled:
             self.journal.finish(pid)
-        return self._result(pending, sha, action, skipped)
+        return self.result(pending, sha, action, skipped)
 
     def _stage_images(
         self, sha: str, branch: str, sources: list[Path], batch: StoreSnapshot | None
@@ -357,7 +386,7 @@ class Promoter:
             staged = [(src, self.images.claim_seq(sha)) for src in sources]
         return covers, staged
 
-    def _result(
+    def result(
         self,
         pending: dict[str, Any],
         sha: str,
@@ -375,7 +404,7 @@ class Promoter:
             result["skipped_images"] = skipped
         return result
 
-    def _with_sidecars(
+    def with_sidecars(
         self, result: dict[str, Any], pending: dict[str, Any], hook: SidecarHook | None
     ) -> dict[str, Any]:
         """The file is the model's now (but for ``delete``): its sidecars are read into
@@ -417,20 +446,7 @@ class Promoter:
         if branch == "delete":
             return
         sha, size = hashed.sha256, hashed.stat.size
-        data: dict[str, Any] = {
-            "sha256": sha,
-            "path": pending["path"],
-            "name": pending.get("name"),
-            "type": pending.get("type"),
-            "base": pending.get("base"),
-            "size_bytes": size,
-            "created_at": pending.get("created_at"),
-            "meta": strip_image_keys(pending.get("meta") or {}),
-            "autov3": hashed.autov3,
-        }
-        tags = [tag["id"] for tag in pending.get("tags", [])]
-        if branch == "created":
-            data["name"] = data["name"] or Path(pending["path"]).stem
+        data, tags = model_data(pending, hashed, branch)
         self.db.models.upsert(data, tags, on_conflict="merge" if branch == "merge" else "update")
         if branch == "merge" and existing is not None and existing.get("missing"):
             # The existing path points at a file that is gone: treat it as empty.
@@ -440,6 +456,27 @@ class Promoter:
             found.append((sha, existing["path"], size))  # override moved the primary
         self.db.models.add_files(found)
         self.db.models.set_probed_base(sha, probed)
+
+
+def model_data(
+    pending: dict[str, Any], hashed: HashResult, branch: str
+) -> tuple[dict[str, Any], list[int]]:
+    """The model a promotion of ``pending`` (its content ``hashed``) writes in ``branch``
+    (``models.upsert``'s data), and its tag ids."""
+    data: dict[str, Any] = {
+        "sha256": hashed.sha256,
+        "path": pending["path"],
+        "name": pending.get("name"),
+        "type": pending.get("type"),
+        "base": pending.get("base"),
+        "size_bytes": hashed.stat.size,
+        "created_at": pending.get("created_at"),
+        "meta": strip_image_keys(pending.get("meta") or {}),
+        "autov3": hashed.autov3,
+    }
+    if branch == "created":
+        data["name"] = data["name"] or Path(pending["path"]).stem
+    return data, [tag["id"] for tag in pending.get("tags", [])]
 
 
 def _resting_status(pending: dict[str, Any]) -> str:
