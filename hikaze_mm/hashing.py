@@ -20,6 +20,7 @@ import errno
 import hashlib
 import os
 import stat as stat_module
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -250,6 +251,15 @@ class HashService:
         # point where a test (or a tool) can act at a known chunk, e.g. pause a run.
         self.on_chunk: Callable[[str, int], None] | None = None
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="hikaze-hash")
+        self._counted = threading.Lock()
+        self._hashed_files = 0
+        self._hashed_bytes = 0
+
+    def totals(self) -> dict[str, int]:
+        """``{hashed_files, hashed_bytes}``: the files this process has read to hash since
+        it started (not the cache's answers), and their bytes."""
+        with self._counted:
+            return {"hashed_files": self._hashed_files, "hashed_bytes": self._hashed_bytes}
 
     def lookup_cache(self, path: str | os.PathLike[str]) -> HashResult | None:
         """The cached hash of ``path`` if its (size, mtime_ns, inode) still match; reads no data."""
@@ -322,6 +332,9 @@ class HashService:
                 control.wait_until_running()
         stat = job.start_stat
         assert stat is not None
+        with self._counted:
+            self._hashed_files += 1
+            self._hashed_bytes += job.bytes_read
         v3 = job.tail.autov3(stat.size) if job.tail is not None else None
         if store and self.db is not None and not self.db.read_only:  # a reader only reads
             self.db.hash_cache.store(key, stat.size, stat.mtime_ns, stat.inode, sha, v3)

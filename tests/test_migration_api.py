@@ -195,6 +195,9 @@ async def test_migration_control_and_status(client, models_root: Path) -> None:
     )
     assert status["progress"] == 100.0 and status["current_file"] is None
     assert status["stats"]["processed_items"] == 3 and status["stats"]["promoted"] == 3
+    # What this host hashed since it started: the three files, read once each.
+    assert status["stats"]["hashed_files"] == 3
+    assert status["stats"]["hashed_bytes"] == 1000 + 1001 + 1002
     assert status["pending"] == {"new": 0, "hashing": 0, "error": 0, "conflict": 0}
     assert "running" in status["legacy_import"]
     resp = await client.post("/api/migration/start", json={"legacy_db_path": "/nope/x.db"})

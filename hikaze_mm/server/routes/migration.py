@@ -64,6 +64,7 @@ async def status(request: web.Request) -> web.Response:
 
     def read() -> dict[str, Any]:
         result = svc.migration.get_status()
+        result["stats"].update(svc.hashes.totals())  # this host's, since it started
         result["pending"] = svc.db.pending.counts()
         result["legacy_import"] = svc.legacy_import.status()
         return result
