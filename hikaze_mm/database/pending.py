@@ -25,18 +25,7 @@ PENDING_DATA_COLUMNS = ("path", "name", "type", "base", "size_bytes", "created_a
 
 
 # The columns ``add_many`` writes, in its statement's order (``_pending_values``).
-_ADDED = (
-    "path",
-    "name",
-    "type",
-    "base",
-    "size_bytes",
-    "created_at",
-    "source",
-    "status",
-    "meta_json",
-    "updated_at",
-)
+_ADDED = (*PENDING_DATA_COLUMNS, "source", "status", "meta_json", "updated_at")
 
 
 def _pending_values(data: dict[str, Any], stamp: int) -> list[Any]:
