@@ -243,9 +243,12 @@ def library_fixture(tmp_path: Path, request: pytest.FixtureRequest) -> Library:
     """A fresh, empty library; the test seeds it (the server closes its services).
 
     Parametrize indirectly with a dict of Config overrides to change its settings. In a
-    module marked ``pytest.mark.fake_civitai`` it asks the ``fake`` Civitai stand-in.
+    module marked ``pytest.mark.fake_civitai`` it asks the ``fake`` Civitai stand-in; with
+    ``HIKAZE_TEST_BACKEND=postgres`` it is on PostgreSQL.
     """
     overrides = dict(getattr(request, "param", {}))
+    if os.environ.get("HIKAZE_TEST_BACKEND") == "postgres":  # as the conftest's config
+        overrides.setdefault("database_url", request.getfixturevalue("pg_url"))
     if request.node.get_closest_marker("fake_civitai") is not None:
         overrides.setdefault("civitai", request.getfixturevalue("fake").settings())
     return open_library(tmp_path, **overrides)
