@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 
+from hikaze_mm import __version__
 from hikaze_mm.config import Config
 from hikaze_mm.database import open_library
 from hikaze_mm.database.errors import StorageError
@@ -306,6 +308,7 @@ class Services:
         try:
             if access == "shared":
                 lock.try_acquire()  # held: no other live process works on this library
+            db.see_host(__version__)
             return cls._assemble(config, db, lock, recover=lock.held)
         except BaseException:
             db.close()
@@ -398,5 +401,8 @@ class Services:
             log.warning("jobs still running at close: %s", ", ".join(stuck))
         self.changes.close()
         self.hashes.close()
+        if not self.db.read_only:
+            with suppress(StorageError):  # a catalog gone meanwhile: it saw us at open
+                self.db.see_host(__version__)
         self.db.close()
         self.lock.release()

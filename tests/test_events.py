@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hikaze_mm import __version__
 from hikaze_mm.config import Config
 from hikaze_mm.server import create_app
 from hikaze_mm.services import Services
@@ -108,6 +109,11 @@ async def test_edits_through_the_api_reach_the_stream(client, models_root) -> No
     stream.response.close()
 
 
+async def test_the_hosts_of_the_library(client) -> None:
+    hosts = await (await client.get("/api/hosts")).json()
+    assert [(h["name"], h["release"]) for h in hosts] == [("host-a", __version__)]
+
+
 async def test_a_change_rolled_back_sends_nothing(client) -> None:
     """A unit of work that fails sends none of its changes; the next one's come alone."""
     stream = await open_stream(client)
@@ -167,6 +173,12 @@ async def test_a_tag_edited_on_one_host_reaches_the_others_stream(
     assert await stream.until("tags", tag_id) == {"keys": [tag_id], "bulk": False, "host": "host-a"}
     names = [t["name"] for t in await (await b.get("/api/tags")).json()]
     assert "shared" in names
+    seen = await (await a.get("/api/hosts")).json()  # the catalog knows both hosts
+    assert sorted((h["name"], h["release"]) for h in seen) == [
+        ("host-a", __version__),
+        ("host-b", __version__),
+    ]
+    assert all(h["first_seen"] <= h["last_seen"] for h in seen)
 
     ended = await asyncio.to_thread(end_listeners, pg_cluster, config.database_url)
     assert ended == 1  # B's (A has no subscriber: it does not listen)

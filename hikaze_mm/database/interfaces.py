@@ -367,6 +367,12 @@ class Library(Protocol):
         """Call ``callback`` with each committed change (``database.changes``), from a
         thread of the library's; None stops."""
 
+    def see_host(self, release: str) -> None:
+        """Record that this host (``host_name``) uses the catalog, running ``release``."""
+
+    def hosts(self) -> list[dict[str, Any]]:
+        """``[{name, release, first_seen, last_seen}]``: the hosts the catalog has seen."""
+
     def hold(self, name: str) -> Hold:
         """Hold ``name`` across the catalog (``database.holds``; ``HeldElsewhereError``)."""
 

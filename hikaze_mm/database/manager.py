@@ -84,6 +84,7 @@ class DatabaseManager:
         self._all_lock = threading.Lock()
         self.host_name = "localhost"  # what change events say (``open_library`` sets it)
         self._on_change: ChangeCallback | None = None
+        self._release: str | None = None  # ``see_host``'s
         self.models = ModelStore(self)
         self.tags = TagStore(self)
         self.pending = PendingStore(self)
@@ -165,6 +166,17 @@ class DatabaseManager:
                 conn.execute(statement)
             self._local.watched = True
         return conn
+
+    def see_host(self, release: str) -> None:
+        """A library in a file has one host, this one: nothing to record."""
+        self._release = release
+
+    def hosts(self) -> list[dict[str, Any]]:
+        """This host, while it has the library open (a file's library has no other)."""
+        if self._release is None:
+            return []
+        seen = {"first_seen": None, "last_seen": None}
+        return [{"name": self.host_name, "release": self._release, **seen}]
 
     def hold(self, name: str) -> NoHold:
         """A catalog-wide hold (``database.holds``): on SQLite, always granted."""

@@ -202,6 +202,24 @@ class PostgresLibrary:
             raise
         return AdvisoryHold(raw)
 
+    # ----------------------------------------------------------------- hosts
+    def see_host(self, release: str) -> None:
+        """Say this host is here, running ``release`` (``hosts``: its last_seen now)."""
+        now = now_ms()
+        self.conn.execute(
+            "INSERT INTO hosts (name, release, first_seen, last_seen) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET release = excluded.release, "
+            "last_seen = excluded.last_seen",
+            (self.host_name, release, now, now),
+        )
+
+    def hosts(self) -> list[dict[str, Any]]:
+        """The hosts the catalog has seen, the last seen first."""
+        rows = self.conn.execute(
+            "SELECT name, release, first_seen, last_seen FROM hosts ORDER BY last_seen DESC, name"
+        ).fetchall()
+        return [dict(zip(row.keys(), row, strict=True)) for row in rows]
+
     # ----------------------------------------------------------------- change events
     def watch_changes(self, callback: ChangeCallback | None) -> None:
         """Call ``callback`` with each change any process commits to the catalog, from a

@@ -159,6 +159,16 @@ HOLDS = f"""CREATE TABLE catalog_holds (
 )"""
 
 
+# The hosts of the catalog: each process that writes says it is there when it opens and
+# when it closes (``PostgresLibrary.see_host``).
+HOSTS = f"""CREATE TABLE hosts (
+    name {_TEXT} PRIMARY KEY,
+    release {_TEXT} NOT NULL,
+    first_seen bigint NOT NULL,
+    last_seen bigint NOT NULL
+)"""
+
+
 def _change_triggers() -> tuple[str, ...]:
     statements = []
     for table, (kind, column) in TRACKED.items():
@@ -366,6 +376,7 @@ SCHEMA: tuple[str, ...] = (
     CHANGES_FUNCTION,
     *_change_triggers(),
     HOLDS,
+    HOSTS,
     """INSERT INTO migration_state (key, value_json, updated_at) VALUES
         ('search_index', '{"ready": true}', 0), ('probe_backfill', '{"done": true}', 0)""",
     "CREATE TABLE schema_revision (revision integer NOT NULL)",
@@ -377,7 +388,8 @@ UPGRADES: dict[int, tuple[str, ...]] = {
     # The search's joined folds stored once (``search_fold``) rather than joined again for
     # each row a search checks (0.45 ms of a 4 ms page with a tag and a text, 50,000 models),
     # the tally of the models (``TALLY``), which an unfiltered listing's total reads, and
-    # the change events (``CHANGES_FUNCTION``) and who holds a hold (``HOLDS``).
+    # the change events (``CHANGES_FUNCTION``), who holds a hold (``HOLDS``) and the
+    # catalog's hosts (``HOSTS``).
     13: (
         "DROP INDEX idx_models_search",
         f"ALTER TABLE models ADD COLUMN search_fold text GENERATED ALWAYS AS ({search_text()}) "
@@ -387,6 +399,7 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         CHANGES_FUNCTION,
         *_change_triggers(),
         HOLDS,
+        HOSTS,
     ),
 }
 

@@ -20,3 +20,9 @@ async def health(request: web.Request) -> web.Response:
             "host": request.app[HOST_KEY],
         }
     )
+
+
+@routes.get("/api/hosts")
+async def hosts(request: web.Request) -> web.Response:
+    """The hosts the catalog has seen: ``[{name, release, first_seen, last_seen}]``."""
+    return json_response(await run_sync(services(request).db.hosts))
