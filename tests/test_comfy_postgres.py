@@ -18,7 +18,7 @@ import pytest
 from hikaze_mm.comfy import nodes, plugin
 from hikaze_mm.services import Services
 from tests.helpers import write_model
-from tests.test_comfy_nodes import StandInServer, stand_in_folder_paths
+from tests.test_comfy_nodes import StandInServer, scan_events, stand_in_folder_paths
 
 SECRET = "s3cret-Pa55"
 SHA = "ab" * 32
@@ -141,7 +141,10 @@ async def test_a_library_on_postgresql_opens_in_the_background_and_serves(
         lora = {"sha256": sha, "name": "a", "strength_model": 1.0, "enabled": True}
         payload = json.dumps({"version": 2, "loras": [lora]})
         assert nodes.HikazeLoraPowerLoader.VALIDATE_INPUTS(payload) is True
-        assert server.events and server.events[-1][1]["phase"] == "done"
+        assert scan_events(server)[-1]["phase"] == "done"
+        # The catalog's changes reach ComfyUI's websocket (NOTIFY, heard by its listener).
+        changed = [data for event, data in server.events if event == "hikaze.changed"]
+        assert any(c["kind"] == "models" and sha in c["keys"] for c in changed), changed
         assert SECRET not in caplog.text
     finally:
         if services is not None:

@@ -118,6 +118,8 @@ def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(
             conn.execute("DROP FUNCTION hikaze_model_tally() CASCADE")  # and its triggers
             conn.execute("DROP TABLE model_tally")
             conn.execute("DROP FUNCTION hikaze_changed() CASCADE")
+            conn.execute("DROP TABLE catalog_holds")
+            conn.execute("DROP TABLE hosts")
             conn.execute(
                 "CREATE INDEX idx_models_search ON models USING gin (tag_ids, "
                 "(COALESCE(name_fold, '') || chr(10) || path_fold || chr(10) || "

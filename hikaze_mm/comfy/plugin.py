@@ -57,6 +57,7 @@ EVENT_SCAN = "hikaze.scan"
 EVENT_DOWNLOAD = "hikaze.download"
 # The library's committed changes (``GET /hikaze/api/events``' events, kind included).
 EVENT_CHANGED = "hikaze.changed"
+LISTENER_READY_S = 5.0
 SCAN_ENDED = frozenset({"done", "failed", "cancelled"})
 
 
@@ -245,6 +246,9 @@ def _serve(server: Any, services: Any, folder_paths: Any) -> None:
     services.changes.add_listener(
         lambda change: server.send_sync(EVENT_CHANGED, {"kind": change.kind, **change.data()})
     )
+    # A catalog's listener connects first (this thread: the background opening's, on a
+    # server), so the first scan's changes are heard.
+    services.changes.wait_ready(LISTENER_READY_S)
     atexit.register(services.close)
 
 
