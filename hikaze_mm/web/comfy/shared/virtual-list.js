@@ -298,6 +298,38 @@ export class VirtualList {
     this.update();
   }
 
+  /** Load the cached pages again (items changed under the list) and swap them in once
+   * they have all arrived: until then the rows stay as they are, never blank. */
+  async refresh() {
+    this.generation += 1;
+    for (const controller of this.pending.values()) controller.abort();
+    this.pending.clear();
+    const mine = this.generation;
+    const pages = [...this.pages.keys()];
+    if (!pages.length) {
+      this.update();
+      return;
+    }
+    const controller = new AbortController();
+    let answers;
+    try {
+      answers = await Promise.all(
+        pages.map((page) => this.options.load(page * this.pageSize, this.pageSize, controller.signal)),
+      );
+    } catch (err) {
+      if (mine !== this.generation || (err && err.name === "AbortError")) return;
+      this.options.onLoad({ total: this.total, error: err });
+      return;
+    }
+    if (mine !== this.generation) return;
+    this.pages.clear();
+    pages.forEach((page, i) => this.pages.set(page, answers[i].items || []));
+    this.total = answers[answers.length - 1].total;
+    this.options.onLoad({ total: this.total, error: null });
+    this.update(); // rows past a smaller total go, new ones come
+    this.redraw(); // the rows kept show their new items
+  }
+
   /** Scroll so the item at `index` is in view; its element (a placeholder until loaded). */
   reveal(index) {
     if (this.total === null || index < 0 || index >= this.total) return null;

@@ -159,11 +159,10 @@ export function mountLibrary(root, { openDetails }) {
   return {
     updateModel: ctx.updateModel,
     refreshFacets: () => ctx.loadFacets(),
-    /** Models, tags or images changed somewhere: the cards and the filters shown again. */
+    /** Models, tags or images changed somewhere: the cards shown (in place, the rows kept
+     * until the new ones arrive) and the filters' counts read again. */
     onChanges({ kinds, all }) {
-      if (all || kinds.has("models") || kinds.has("images")) {
-        ctx.reload({ keepSelection: true, keepScroll: true });
-      }
+      if (all || kinds.has("models") || kinds.has("images") || kinds.has("tags")) ctx.cards.refresh();
       if (all || kinds.has("models") || kinds.has("tags")) ctx.loadFacets();
     },
     /** Back from the details panel: focus the model's card (scrolling only if it is out of view). */
