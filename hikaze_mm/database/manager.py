@@ -19,6 +19,7 @@ never creates, upgrades, recovers or writes anything (for ``hikaze-mm status`` a
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hikaze_mm.database.changes import (
+    Change,
     ChangeCallback,
     PendingChanges,
     change_of,
@@ -55,6 +57,7 @@ from hikaze_mm.database.state import StateStore
 from hikaze_mm.database.tags import TagStore
 from hikaze_mm.database.values import natural_key
 
+log = logging.getLogger(__name__)
 MMAP_BYTES = 256 * 1024 * 1024
 
 
@@ -194,9 +197,7 @@ class DatabaseManager:
 
     def notify(self, kind: str, keys: Iterable[str]) -> None:
         """Send a change that is not a table's (a job's run began or ended)."""
-        callback = self._on_change
-        if callback is not None:
-            callback(change_of(kind, keys, self.host_name))
+        self._send([change_of(kind, keys, self.host_name)])
 
     def _changed(self, kind: str, key: object) -> None:
         """A tracked row changed (its temporary trigger): kept until the unit of work
@@ -207,11 +208,19 @@ class DatabaseManager:
             self.notify(kind, [str(key)])
 
     def _send_changes(self) -> None:
+        self._send(self._local.changes.take(self.host_name))
+
+    def _send(self, changes: list[Change]) -> None:
+        """Hand ``changes`` to the callback; its failure never fails the write that made
+        them (inside a statement, SQLite would fail it)."""
         callback = self._on_change
-        changes = self._local.changes.take(self.host_name)
-        if callback is not None:
-            for change in changes:
+        if callback is None:
+            return
+        for change in changes:
+            try:
                 callback(change)
+            except Exception:
+                log.exception("a change event's callback failed")
 
     def open_connections(self) -> int:
         """How many connections are open (one per thread that used the library)."""
