@@ -308,7 +308,8 @@ class Services:
         try:
             if access == "shared":
                 lock.try_acquire()  # held: no other live process works on this library
-            db.see_host(__version__)
+            with suppress(StorageError):  # the catalog's record of its hosts: not a reason to fail
+                db.see_host(__version__)
             return cls._assemble(config, db, lock, recover=lock.held)
         except BaseException:
             db.close()
@@ -401,8 +402,5 @@ class Services:
             log.warning("jobs still running at close: %s", ", ".join(stuck))
         self.changes.close()
         self.hashes.close()
-        if not self.db.read_only:
-            with suppress(StorageError):  # a catalog gone meanwhile: it saw us at open
-                self.db.see_host(__version__)
         self.db.close()
         self.lock.release()

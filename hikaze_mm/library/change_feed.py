@@ -135,7 +135,8 @@ class ChangeFeed:
         with self._lock:
             self._closed = True
             watching, self._watching = self._watching, False
-        self._sender.shutdown(wait=True)
+        # An announcement still queued is dropped: closing never waits on the server.
+        self._sender.shutdown(wait=False, cancel_futures=True)
         if watching:
             self.db.watch_changes(None)
         self.publish(None)

@@ -159,8 +159,8 @@ HOLDS = f"""CREATE TABLE catalog_holds (
 )"""
 
 
-# The hosts of the catalog: each process that writes says it is there when it opens and
-# when it closes (``PostgresLibrary.see_host``).
+# The hosts of the catalog: each process that writes says it is there when it opens it
+# (``PostgresLibrary.see_host``).
 HOSTS = f"""CREATE TABLE hosts (
     name {_TEXT} PRIMARY KEY,
     release {_TEXT} NOT NULL,
