@@ -123,6 +123,9 @@ class ChangeFeed:
         self._sender.submit(self._notify, name)
 
     def _notify(self, name: str) -> None:
+        with self._lock:
+            if self._closed:  # the library is closing: no new connection for this
+                return
         try:
             self.db.notify("jobs", [name])
         except Exception as exc:  # the library went away: a screen misses one refresh

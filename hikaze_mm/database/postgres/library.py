@@ -31,7 +31,7 @@ from typing import Any
 
 from hikaze_mm.database.changes import CHANNEL, ChangeCallback, change_of
 from hikaze_mm.database.downloads import DownloadStore
-from hikaze_mm.database.errors import HeldElsewhereError, StorageUnavailableError
+from hikaze_mm.database.errors import HeldElsewhereError
 from hikaze_mm.database.generations import GenerationStore
 from hikaze_mm.database.hash_cache import HashCacheStore
 from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
@@ -88,7 +88,6 @@ class PostgresLibrary:
         self.max_connections = max_connections
         self._pool: Any = None
         self._pool_lock = threading.Lock()
-        self._closed = False
         self._local = threading.local()
         self._held: set[PgConnection] = set()
         self.host_name = "localhost"  # what change events say (``open_library`` sets it)
@@ -109,8 +108,6 @@ class PostgresLibrary:
         with self._pool_lock:
             if self._pool is not None:
                 return self._pool
-            if self._closed:  # a thread still at work after close(): no new pool
-                raise StorageUnavailableError(f"the library at {self.where} is closed")
             import psycopg
             from psycopg_pool import ConnectionPool
 
@@ -247,7 +244,6 @@ class PostgresLibrary:
         self.watch_changes(None)
         with self._pool_lock:
             pool, self._pool = self._pool, None
-            self._closed = True
         self._held.clear()
         self._local = threading.local()
         if pool is not None:
