@@ -29,7 +29,7 @@ _ADDED = (*PENDING_DATA_COLUMNS, "source", "status", "meta_json", "updated_at")
 
 
 def _pending_values(data: dict[str, Any], stamp: int) -> list[Any]:
-    """A new pending row's values in ``_ADDED`` order, checked as ``add`` checks them."""
+    """A new pending row's values in ``_ADDED`` order, checked (``add``, ``add_many``)."""
     if not data.get("path"):
         raise ValidationError("a pending import needs a path")
     status = data.get("status", "new")
@@ -70,20 +70,9 @@ class PendingStore:
         ``data`` may carry ``id`` (Stage 1 keeps the legacy id). A path or id already
         pending is a StorageConflictError.
         """
-        values: dict[str, Any] = {k: data[k] for k in PENDING_DATA_COLUMNS if k in data}
-        if not values.get("path"):
-            raise ValidationError("a pending import needs a path")
-        values["path"] = str(values["path"])
-        values["type"] = canonical_type(values.get("type"))
-        values.setdefault("created_at", now_ms())
+        values: dict[str, Any] = dict(zip(_ADDED, _pending_values(data, now_ms()), strict=True))
         if data.get("id") is not None:
             values["id"] = int(data["id"])
-        values["source"] = data.get("source", "legacy")
-        values["status"] = data.get("status", "new")
-        if values["status"] not in PENDING_STATUSES:
-            raise ValidationError(f"unknown pending status {values['status']!r}")
-        values["meta_json"] = dump_meta(data.get("meta") or {})
-        values["updated_at"] = now_ms()
         with self.db.transaction() as conn:
             try:
                 pending_id = int(
