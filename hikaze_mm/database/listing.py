@@ -448,11 +448,11 @@ class ListingStore:
         if sql.where == "m.missing = 0":  # no filter
             total, tally_rows = self.db.conn.execute(self.db.dialect.present_total).fetchone()
             if tally_rows > TALLY_ROWS:
-                self.fold_tally()
+                self._fold_tally()
             return int(total)
         return int(self.db.conn.execute(sql.count_sql, sql.args).fetchone()[0])
 
-    def fold_tally(self) -> None:
+    def _fold_tally(self) -> None:
         """Fold the backend's tally of the models into one row (``dialect.tally_fold``);
         a library that cannot be written now is left as it is (the next reader tries)."""
         fold = self.db.dialect.tally_fold

@@ -119,9 +119,8 @@ ITEM_TAIL = (
 class ItemSql:
     """A backend's parts of ``items_sql``: how a page row finds its model row (``row_id``,
     ``join``), its meta as ``lm`` (``meta``), its tags' JSON, and the item's JSON around
-    them (``head``, ``words``: the raw trigger words, ``tail``); ``columns``: more of the
-    model row's columns the parts read from ``lm``; ``tags_by_id``: ``tags`` is the row's
-    tag ids, whose JSON the store adds (``item_tags``)."""
+    them (``head``, ``words``: the raw trigger words, ``tail``); ``tags_by_id``: ``tags``
+    is the row's tag ids, whose JSON the store adds (``item_tags``)."""
 
     row_id: str
     join: str
@@ -130,7 +129,6 @@ class ItemSql:
     head: str
     words: str
     tail: str
-    columns: tuple[str, ...] = ()
     tags_by_id: bool = False
 
 
@@ -196,7 +194,7 @@ def items_sql(sql: ListingSql, *, combined: bool, parts: ItemSql = SQLITE_ITEMS)
             f"page AS (SELECT NULL AS total, m.{rid} AS rid FROM models m "
             f"WHERE {sql.where} ORDER BY {sql.order_by} LIMIT ? OFFSET ?)"
         )
-    columns = ", ".join(f"m.{c}" for c in (*PAGE_COLUMNS, *parts.columns))
+    columns = ", ".join(f"m.{c}" for c in PAGE_COLUMNS)
     return (
         f"WITH {page}, lm AS MATERIALIZED (SELECT p.total, {columns}, {parts.meta} AS lm, "
         f"{parts.tags} AS tags FROM page p {parts.join}) "
