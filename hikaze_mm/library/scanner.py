@@ -507,9 +507,9 @@ class Scanner:
 
         if run.immediate and (new_ids or plan.waiting):  # (none: no image folder listed)
             types = {row["path"]: row.get("type") for row in new_rows}
-            for pid, path in plan.waiting:  # few: what an interrupted scan left queued
-                record = self.db.pending.get(pid)
-                types[path] = record.get("type") if record else None
+            waiting = self.db.pending.get_many([pid for pid, _ in plan.waiting])
+            for pid, path in plan.waiting:  # what an interrupted scan left queued
+                types[path] = waiting[pid].get("type") if pid in waiting else None
             self._promote(run, plan.waiting + new_ids, types, SidecarIndex(plan.sidecars))
         report.problems = [p.to_dict() for p in run.problems[:MAX_LISTED]]
         report.finished_at = now_ms()

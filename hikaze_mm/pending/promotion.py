@@ -157,8 +157,7 @@ class Promoter:
         """Hash ``path`` (a pending model of ``model_type``) into the cache, outside any
         transaction, so that a promotion of it in a group finds its hash there. A file
         that cannot be hashed is left for the promotion alone to report."""
-        with suppress(OSError, FileChangedError):
-            self.hashes.hash_file(path, control=control, autov3=model_type in AUTOV3_TYPES)
+        self.hash_ahead_many([(path, model_type)], control)
 
     def hash_ahead_many(
         self,
