@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -232,10 +233,17 @@ class Config:
     # This host's name in a shared catalog (``HIKAZE_HOST_NAME``; default: the machine's):
     # what the change events say they came from.
     host_name: str = "localhost"
+    # The roots this host mounts by the name every host of a studio gives them
+    # (``HIKAZE_ROOT_NAMES``: ``NAME=DIR`` pairs): below them the catalog stores
+    # ``(name, relative path)`` (``database/locations.py``).
+    root_names: tuple[tuple[str, Path], ...] = ()
+    # Where the models' images are (``HIKAZE_IMAGES_DIR``; default ``<data>/images``): in a
+    # studio, one folder on the NAS that every host points at.
+    images_folder: Path | None = None
 
     @property
     def images_dir(self) -> Path:
-        return self.data_dir / "images"
+        return self.images_folder or self.data_dir / "images"
 
     @property
     def pending_images_dir(self) -> Path:
@@ -297,7 +305,11 @@ class Config:
         data = Path(data_dir or env.get("HIKAZE_DATA_DIR") or "./data").expanduser().resolve()
         db = db_path or env.get("HIKAZE_DB_PATH")
         db_file = Path(db).expanduser().resolve() if db else data / DB_FILE_NAME
-        roots = _model_roots(model_roots, env)
+        root_names = _root_names(env)
+        roots = _with_named(_model_roots(model_roots, env), root_names)
+        images = env.get("HIKAZE_IMAGES_DIR", "").strip()
+        if images:
+            overrides.setdefault("images_folder", Path(images).expanduser().resolve())
         if port is not None:
             port_value = _check_port(port, "port")
         elif address_from_env and env.get("HIKAZE_PORT"):
@@ -320,6 +332,7 @@ class Config:
             data_dir=data,
             db_path=db_file,
             model_roots=roots,
+            root_names=root_names,
             host=host or env_host or DEFAULT_HOST,
             port=port_value,
             civitai=civitai,  # type: ignore[arg-type]
@@ -354,6 +367,47 @@ def _model_roots(given: Sequence[str] | None, env: Mapping[str, str]) -> tuple[M
         return tuple(dict.fromkeys(ModelRoot.parse(s) for s in specs))
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
+
+
+ROOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _root_names(env: Mapping[str, str]) -> tuple[tuple[str, Path], ...]:
+    """``HIKAZE_ROOT_NAMES``: ``NAME=DIR`` pairs separated by ``os.pathsep``; a name is
+    letters, digits, ``_``, ``.`` and ``-`` (64 at most), each name and folder once."""
+    found: dict[str, Path] = {}
+    for spec in filter(
+        None, (s.strip() for s in env.get("HIKAZE_ROOT_NAMES", "").split(os.pathsep))
+    ):
+        name, sep, folder = spec.partition("=")
+        name, folder = name.strip(), folder.strip()
+        if not sep or not folder:
+            raise ValueError(f"HIKAZE_ROOT_NAMES: {spec!r} is not NAME=DIR")
+        if not ROOT_NAME.fullmatch(name):
+            raise ValueError(
+                f"HIKAZE_ROOT_NAMES: {name!r} is not a root name (1 to 64 letters, digits, "
+                "'_', '.' or '-', starting with a letter or digit)"
+            )
+        path = Path(folder).expanduser().resolve()
+        if path == Path(path.anchor):
+            raise ValueError(f"HIKAZE_ROOT_NAMES: {name} cannot be the file system's root")
+        if name in found or path in found.values():
+            raise ValueError(f"HIKAZE_ROOT_NAMES: {name!r} or its folder is named twice")
+        found[name] = path
+    return tuple(found.items())
+
+
+def _with_named(
+    roots: tuple[ModelRoot, ...], named: tuple[tuple[str, Path], ...]
+) -> tuple[ModelRoot, ...]:
+    """The model roots, and after them each named root no model root holds (a named root
+    is a root in ComfyUI's layout)."""
+    extra = [
+        ModelRoot(path)
+        for _name, path in named
+        if not any(path.is_relative_to(root.path) for root in roots)
+    ]
+    return roots + tuple(extra)
 
 
 def _watch_settings(overrides: dict[str, object], env: Mapping[str, str]) -> dict[str, object]:

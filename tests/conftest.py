@@ -50,6 +50,9 @@ for _var in (
     "HIKAZE_DOWNLOAD_TEMPLATE",
     "HIKAZE_DOWNLOAD_CONCURRENCY",
     "HIKAZE_DB_URL",
+    "HIKAZE_HOST_NAME",
+    "HIKAZE_ROOT_NAMES",
+    "HIKAZE_IMAGES_DIR",
 ):
     os.environ.pop(_var, None)
 

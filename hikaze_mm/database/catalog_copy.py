@@ -16,7 +16,9 @@ copy leaves it as it was) and one on the source (a consistent snapshot):
   - every other row is added unless the target has one with its key (``ON CONFLICT DO
     NOTHING``): file copies, caches, the legacy ledger, the library's state.
 
-The search index is no table here: each backend keeps its own from the models.
+Paths of model files go from the source's form to the target's: below a root the
+configuration names they become locations (``LOCATED``). The search index is no table
+here: each backend keeps its own from the models.
 ``TABLES`` must name every column of the schema at head (a test compares them).
 """
 
@@ -33,6 +35,9 @@ from hikaze_mm.database.values import TagRef
 from hikaze_mm.meta import parse_meta
 
 BATCH = 1000
+# The tables whose ``path`` is a model's file, kept as a location below a named root
+# (``database/locations.py``); the caches' paths are each host's own.
+LOCATED = ("models", "model_files", "pending_import")
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,8 @@ class _Copier:
         rows = self.source.tuples(
             f"SELECT {', '.join(table.columns)} FROM {table.name} ORDER BY {table.order}"
         )
+        if table.name in LOCATED:
+            rows = self._located(rows, table.columns.index("path"))
         counts = {"read": len(rows), "added": 0, "merged": 0, "skipped": 0}
         self.report[table.name] = counts
         if not self.merge:
@@ -160,6 +167,15 @@ class _Copier:
             self._merge_with_new_ids(table, rows, counts)
         else:
             self._merge_keyed(table, rows, counts)
+
+    def _located(self, rows: Sequence[Sequence[Any]], at: int) -> list[Sequence[Any]]:
+        """``rows`` with the path at ``at`` as the target keeps it: a path below a root this
+        host names becomes its location, so a machine's own catalog pushed into a studio's
+        is found by every host."""
+        source, target = self.source.locations, self.target.locations
+        if not (source.named or target.named):
+            return list(rows)
+        return [(*row[:at], target.stored(source.shown(row[at])), *row[at + 1 :]) for row in rows]
 
     def _insert(
         self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""

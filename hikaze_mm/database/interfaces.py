@@ -42,6 +42,7 @@ from hikaze_mm.database.changes import ChangeCallback
 from hikaze_mm.database.hash_cache import CacheRow
 from hikaze_mm.database.holds import Hold
 from hikaze_mm.database.listing import ModelQuery
+from hikaze_mm.database.locations import Locations
 from hikaze_mm.database.pending import PendingLocation
 from hikaze_mm.database.values import TagRef
 
@@ -341,6 +342,7 @@ class Library(Protocol):
     read_only: bool
     head_revision: int  # the revision this release builds and reads (each backend its own)
     host_name: str  # the host its change events name
+    locations: Locations  # this host's root names: how stored paths map to its own
 
     models: ModelStoreContract
     tags: TagStoreContract

@@ -45,11 +45,12 @@ of SQL at 50,000 models).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hikaze_mm.database.dialect import SQLITE, Dialect
@@ -368,6 +369,9 @@ def _present(include_missing: bool) -> str:
     return "TRUE" if include_missing else "missing = 0"
 
 
+_LOCATED = re.compile(r'"path"\s*:\s*"@')  # an item whose path is a location
+
+
 @translate_errors()
 class ListingStore:
     def __init__(self, db: DatabaseManager) -> None:
@@ -388,7 +392,10 @@ class ListingStore:
             statement = plan.sql.combined_sql if plan.combined else plan.sql.page_sql
             rows = self.db.conn.execute(statement, plan.sql.page_args).fetchall()
         total = self._total(plan, rows[0]["total"] if plan.combined and rows else None)
-        return total, [{key: row[key] for key in LIST_COLUMNS} for row in rows]
+        found = [{key: row[key] for key in LIST_COLUMNS} for row in rows]
+        for row in found:
+            row["path"] = self.db.locations.shown(row["path"])
+        return total, found
 
     def page_json(self, query: ModelQuery) -> tuple[int, list[tuple[str, str]]]:
         """``(total, [(sha256, item)])``: the page ``page`` finds, each item the text of one
@@ -403,17 +410,31 @@ class ListingStore:
             statement = items_sql(plan.sql, combined=plan.combined, parts=parts)
             rows = self.db.conn.execute(statement, plan.sql.page_args).fetchall()
         total = self._total(plan, rows[0][0] if plan.combined and rows else None)
+        heads = [self._here(row[2]) for row in rows]
         if parts.tags_by_id:
             tags = self.db.tags.item_json_by_id({i for row in rows for i in row[3]})
             return total, [
-                (row[1], item_json(row[2], item_tags(row[3], tags), row[4], row[5]))
-                for row in rows
+                (row[1], item_json(head, item_tags(row[3], tags), row[4], row[5]))
+                for head, row in zip(heads, rows, strict=True)
             ]
-        return total, [(row[1], item_json(*row[2:])) for row in rows]
+        return total, [
+            (row[1], item_json(head, *row[3:])) for head, row in zip(heads, rows, strict=True)
+        ]
+
+    def _here(self, head: str) -> str:
+        """An item's head (JSON text) as this host shows it: in a studio (root names set)
+        its ``path`` is this host's, ``missing`` is true where this host has no copy, and
+        ``location`` is ``{"root", "path"}`` (null for a path below no named root)."""
+        if not (self.db.locations.named or _LOCATED.search(head)):
+            return head
+        item = self.db.locations.show(json.loads(head))
+        return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
 
     def _plan(self, query: ModelQuery) -> _Plan | None:
         """How ``query`` runs (None: a required tag nobody has, so nothing matches); the
         total when the text index knows it."""
+        if query.folder is not None:  # as the catalog keeps it (a location in a studio)
+            query = replace(query, folder=self.db.locations.stored(query.folder))
         names = [*query.tags, *query.exclude_tags]
         tag_ids = self.db.tags.ids_by_name(names) if names else {}
         if any(nocase(name) not in tag_ids for name in query.tags):

@@ -43,6 +43,7 @@ from hikaze_mm.database.hash_cache import HashCacheStore
 from hikaze_mm.database.holds import NoHold
 from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
 from hikaze_mm.database.listing import ListingStore
+from hikaze_mm.database.locations import NO_NAMES
 from hikaze_mm.database.models import ModelStore
 from hikaze_mm.database.pending import PendingStore
 from hikaze_mm.database.schema import (
@@ -86,6 +87,7 @@ class DatabaseManager:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self.host_name = "localhost"  # what change events say (``open_library`` sets it)
+        self.locations = NO_NAMES  # this host's root names (``open_library`` sets them)
         self._on_change: ChangeCallback | None = None
         self._release: str | None = None  # ``see_host``'s
         self.models = ModelStore(self)

@@ -94,6 +94,10 @@ class ModelStore:
         """The bound value naming meta ``key`` in this library's dialect."""
         return self.db.dialect.meta_path(meta_key(key))
 
+    def _stored(self, path: str | Path) -> str:
+        """A path as the catalog keeps it (a location below a named root)."""
+        return self.db.locations.stored(path)
+
     def get(self, sha256: str) -> dict[str, Any] | None:
         """The full record (columns, ``meta``, ``tags``, ``missing`` as a bool), or None.
         Read inside a unit of work, the row is locked until it ends where rows have locks
@@ -107,7 +111,7 @@ class ModelStore:
     def get_by_path(self, path: str | Path) -> dict[str, Any] | None:
         """The model whose primary path is ``path`` (a present one before a missing one)."""
         row = self.db.conn.execute(
-            "SELECT * FROM models WHERE path = ? ORDER BY missing LIMIT 1", (str(path),)
+            "SELECT * FROM models WHERE path = ? ORDER BY missing LIMIT 1", (self._stored(path),)
         ).fetchone()
         return self._records([row])[0] if row else None
 
@@ -121,6 +125,7 @@ class ModelStore:
         result = records(rows, tags, "sha256")
         for record in result:
             record["missing"] = bool(record["missing"])
+            self.db.locations.show(record)
         return result
 
     def paths(self, *, missing: bool) -> list[tuple[str, str]]:
@@ -129,21 +134,27 @@ class ModelStore:
         Two narrow columns from the covering listing index, for a scan's bulk load.
         """
         if missing:  # the partial index holds exactly these (and is small)
-            return self.db.tuples(
-                f"SELECT path, sha256 FROM models{self.db.dialect.hint('idx_models_missing')} "
-                "WHERE missing != 0"
+            return self.db.locations.here(  # type: ignore[return-value]
+                self.db.tuples(
+                    f"SELECT path, sha256 FROM models{self.db.dialect.hint('idx_models_missing')} "
+                    "WHERE missing != 0"
+                )
             )
-        return self.db.tuples("SELECT path, sha256 FROM models WHERE missing = 0")
+        return self.db.locations.here(
+            self.db.tuples("SELECT path, sha256 FROM models WHERE missing = 0")
+        )  # type: ignore[return-value]
 
     def outside(self, folders: Sequence[str]) -> list[tuple[str, str, bool]]:
         """``(path, sha256, missing)`` of every model whose path is not below ``folders``
         (a full scan checks those files one by one; usually there are few)."""
-        bounds = [path_prefix_bounds(folder) for folder in folders]
+        bounds = [path_prefix_bounds(self._stored(folder)) for folder in folders]
         where = " AND ".join("NOT (path >= ? AND path < ?)" for _ in bounds) or "TRUE"
-        rows = self.db.tuples(
-            f"SELECT path, sha256, missing FROM models{self.db.dialect.hint('idx_models_path')} "
-            f"WHERE {where}",
-            [value for pair in bounds for value in pair],
+        hint = self.db.dialect.hint("idx_models_path")
+        rows = self.db.locations.here(
+            self.db.tuples(
+                f"SELECT path, sha256, missing FROM models{hint} WHERE {where}",
+                [value for pair in bounds for value in pair],
+            )
         )
         return [(path, sha, bool(missing)) for path, sha, missing in rows]
 
@@ -152,11 +163,15 @@ class ModelStore:
     ) -> list[tuple[str, str, bool]]:
         """``(path, sha256, missing)`` of the models with one of these hashes or paths."""
         found: dict[str, tuple[str, str, bool]] = {}
-        for column, values in (("sha256", sha256s), ("path", paths)):
+        stored = [self._stored(path) for path in paths]
+        for column, values in (("sha256", sha256s), ("path", stored)):
             for chunk in chunks(list(dict.fromkeys(values))):
                 marks = ",".join("?" * len(chunk))
-                for path, sha, missing in self.db.tuples(
-                    f"SELECT path, sha256, missing FROM models WHERE {column} IN ({marks})", chunk
+                for path, sha, missing in self.db.locations.here(
+                    self.db.tuples(
+                        f"SELECT path, sha256, missing FROM models WHERE {column} IN ({marks})",
+                        chunk,
+                    )
                 ):
                     found[sha] = (path, sha, bool(missing))
         return list(found.values())
@@ -205,10 +220,13 @@ class ModelStore:
         """``(sha256, path)`` of the models of these types without an AutoV3 whose file is
         not flagged missing (the AutoV3 backfill's work list)."""
         marks = ",".join("?" * len(types))
-        return self.db.tuples(
-            f"SELECT sha256, path FROM models WHERE autov3 IS NULL AND missing = 0 "
-            f"AND type IN ({marks}) ORDER BY sha256",
-            list(types),
+        return self.db.locations.here(  # type: ignore[return-value]
+            self.db.tuples(
+                f"SELECT sha256, path FROM models WHERE autov3 IS NULL AND missing = 0 "
+                f"AND type IN ({marks}) ORDER BY sha256",
+                list(types),
+            ),
+            1,
         )
 
     def with_sizes(self, sizes: Sequence[int]) -> list[tuple[str, str, bool]]:
@@ -218,9 +236,11 @@ class ModelStore:
             marks = ",".join("?" * len(chunk))
             found += [
                 (path, sha, bool(missing))
-                for path, sha, missing in self.db.tuples(
-                    f"SELECT path, sha256, missing FROM models WHERE size_bytes IN ({marks})",
-                    chunk,
+                for path, sha, missing in self.db.locations.here(
+                    self.db.tuples(
+                        f"SELECT path, sha256, missing FROM models WHERE size_bytes IN ({marks})",
+                        chunk,
+                    )
                 )
             ]
         return found
@@ -307,16 +327,18 @@ class ModelStore:
         for sha, name, model_type, base, path, missing, extra in rows:
             civitai, update = json.loads(extra)
             found.append(
-                {
-                    "sha256": sha,
-                    "name": name,
-                    "type": model_type,
-                    "base": base,
-                    "path": path,
-                    "missing": bool(missing),
-                    "civitai": civitai if isinstance(civitai, dict) else None,
-                    "update": update if isinstance(update, dict) else None,
-                }
+                self.db.locations.show(
+                    {
+                        "sha256": sha,
+                        "name": name,
+                        "type": model_type,
+                        "base": base,
+                        "path": path,
+                        "missing": bool(missing),
+                        "civitai": civitai if isinstance(civitai, dict) else None,
+                        "update": update if isinstance(update, dict) else None,
+                    }
+                )
             )
         return found
 
@@ -362,7 +384,7 @@ class ModelStore:
         """Insert a new model; False if another writer inserted it first."""
         if not values.get("path"):
             raise ValidationError("a new model needs a path")
-        values = {"created_at": now_ms(), **values}
+        values = {"created_at": now_ms(), **values, "path": self._stored(values["path"])}
         values["type"] = values.get("type") or "other"
         values["name_key"] = natural_key(values.get("name"))
         columns = ["sha256", *values, "meta_json"]
@@ -393,7 +415,7 @@ class ModelStore:
                 raise ValidationError("meta must be a JSON object")
             if not values.get("path"):
                 raise ValidationError("a new model needs a path")
-            values = {"created_at": now_ms(), **values}
+            values = {"created_at": now_ms(), **values, "path": self._stored(values["path"])}
             probed = probed_change(values.get("base"), meta, data.get("probed"))
             if probed is not None:
                 values["base"], meta = probed
@@ -453,6 +475,8 @@ class ModelStore:
     def _set(self, sha: str, changes: dict[str, Any]) -> bool:
         if "name" in changes:
             changes = {**changes, "name_key": natural_key(changes["name"])}
+        if changes.get("path") is not None:
+            changes = {**changes, "path": self._stored(changes["path"])}
         assignments = ", ".join(f"{k} = ?" for k in changes)
         cur = self.db.conn.execute(
             f"UPDATE models SET {assignments} WHERE sha256 = ?", [*changes.values(), sha]
@@ -498,7 +522,7 @@ class ModelStore:
         with self.db.transaction() as conn:
             if not self._set(sha, {"path": path, "missing": 0}):
                 return False
-            conn.execute("DELETE FROM model_files WHERE path = ?", (path,))
+            conn.execute("DELETE FROM model_files WHERE path = ?", (self._stored(path),))
             return True
 
     # ----------------------------------------------------------------- base probes
@@ -524,9 +548,12 @@ class ModelStore:
         no base, or (``every``) all but those whose base a user set."""
         user = f"COALESCE({self.db.dialect.meta_value()}, '') = 'user'"
         where = f"NOT {user}" if every else f"(base IS NULL OR base = '') AND NOT {user}"
-        return self.db.tuples(
-            f"SELECT sha256, path FROM models WHERE missing = 0 AND {where} ORDER BY sha256",
-            [self._path("sources.base")],
+        return self.db.locations.here(  # type: ignore[return-value]
+            self.db.tuples(
+                f"SELECT sha256, path FROM models WHERE missing = 0 AND {where} ORDER BY sha256",
+                [self._path("sources.base")],
+            ),
+            1,
         )
 
     # ----------------------------------------------------------------- files (copies)
@@ -539,7 +566,10 @@ class ModelStore:
         now = now_ms()
         count = 0
         # One row a path (the last), in a fixed order: concurrent calls lock in one order.
-        latest = {str(path): (normalize_sha256(sha), str(path), size) for sha, path, size in rows}
+        latest = {
+            stored: (normalize_sha256(sha), stored, size)
+            for sha, stored, size in ((s, self._stored(p), n) for s, p, n in rows)
+        }
         rows = sorted(latest.values())
         with self.db.transaction() as conn:  # rows in a fixed order: no deadlock
             for sha, path, size in rows:
@@ -566,13 +596,16 @@ class ModelStore:
         with self.db.transaction() as conn:
             if sha256s is not None:
                 pairs = sorted(
-                    {(str(p), normalize_sha256(s)) for p, s in zip(paths, sha256s, strict=True)}
+                    {
+                        (self._stored(p), normalize_sha256(s))
+                        for p, s in zip(paths, sha256s, strict=True)
+                    }
                 )
                 cur = conn.executemany(
                     "DELETE FROM model_files WHERE path = ? AND sha256 = ?", pairs
                 )
                 return cur.rowcount
-            for chunk in chunks(list(dict.fromkeys(paths))):
+            for chunk in chunks(list(dict.fromkeys(self._stored(p) for p in paths))):
                 marks = ",".join("?" * len(chunk))
                 removed += conn.execute(
                     f"DELETE FROM model_files WHERE path IN ({marks})", chunk
@@ -590,7 +623,7 @@ class ModelStore:
                 "ORDER BY 1, 3, 2",
                 [*chunk, *chunk],
             )
-            for sha, path, _ in rows:
+            for sha, path, _ in self.db.locations.here(rows, 1):
                 paths = found.setdefault(sha, [])
                 if path not in paths:
                     paths.append(path)
@@ -600,8 +633,12 @@ class ModelStore:
         """``path -> sha256`` of the recorded extra copies below ``folders`` (one query)."""
         if not folders:
             return {}
-        where, args = path_ranges("path", folders)
-        return dict(self.db.tuples(f"SELECT path, sha256 FROM model_files WHERE {where}", args))
+        where, args = path_ranges("path", [self._stored(folder) for folder in folders])
+        return dict(
+            self.db.locations.here(
+                self.db.tuples(f"SELECT path, sha256 FROM model_files WHERE {where}", args)
+            )  # type: ignore[arg-type]
+        )
 
     def duplicates(self) -> list[dict[str, Any]]:
         """Models found at more than one path: ``{sha256, name, size_bytes, paths,
@@ -621,7 +658,7 @@ class ModelStore:
             group = groups.setdefault(
                 sha, {"sha256": sha, "name": name, "size_bytes": size, "paths": []}
             )
-            group["paths"].append(path)
+            group["paths"].append(self.db.locations.shown(path))
         result = list(groups.values())
         for group in result:
             group["wasted_bytes"] = (group["size_bytes"] or 0) * (len(group["paths"]) - 1)

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 from hikaze_mm.config import Config
 from hikaze_mm.database.errors import StorageUnavailableError
 from hikaze_mm.database.interfaces import Library
+from hikaze_mm.database.locations import Locations
 from hikaze_mm.database.manager import DatabaseManager
 
 # An opener: (where, as the URL names it; read only?) -> a library, not prepared yet.
@@ -94,6 +95,7 @@ def open_library(config: Config, *, read_only: bool = False, prepare: bool = Tru
     scheme, location = backend_of(config)
     library = BACKENDS[scheme](location, read_only)
     library.host_name = config.host_name
+    library.locations = Locations(config.root_names)
     if not prepare:
         return library
     try:

@@ -71,6 +71,7 @@ class PendingStore:
         pending is a StorageConflictError.
         """
         values: dict[str, Any] = dict(zip(_ADDED, _pending_values(data, now_ms()), strict=True))
+        values["path"] = self.db.locations.stored(values["path"])
         if data.get("id") is not None:
             values["id"] = int(data["id"])
         with self.db.transaction() as conn:
@@ -94,10 +95,13 @@ class PendingStore:
         a path already pending (or given twice) is skipped. Returns ``(id, path)`` of
         each row added, in the order given."""
         values: dict[str, list[Any]] = {}
+        given: dict[str, str] = {}  # stored path -> the path as given
         stamp = now_ms()
         for data in rows:
             row = _pending_values(data, stamp)
-            values.setdefault(row[0], row)
+            stored = self.db.locations.stored(row[0])
+            given.setdefault(stored, row[0])
+            values.setdefault(stored, [stored, *row[1:]])
         ids: dict[str, int] = {}
         marks = "(" + ", ".join("?" * len(_ADDED)) + ")"
         with self.db.transaction():
@@ -109,7 +113,7 @@ class PendingStore:
                     [value for row in chunk for value in row],
                 )
                 ids.update((path, int(pid)) for pid, path in found)
-        return [(ids[path], path) for path in values if path in ids]
+        return [(ids[path], given[path]) for path in values if path in ids]
 
     def add_tags(self, pending_id: int, tags: Iterable[TagRef]) -> None:
         """Attach tags (ids, or names created when new) to a pending model."""
@@ -136,7 +140,7 @@ class PendingStore:
 
     def get_by_path(self, path: str | Path) -> dict[str, Any] | None:
         row = self.db.conn.execute(
-            "SELECT * FROM pending_import WHERE path = ?", (str(path),)
+            "SELECT * FROM pending_import WHERE path = ?", (self.db.locations.stored(path),)
         ).fetchone()
         return self._records([row])[0] if row else None
 
@@ -153,7 +157,8 @@ class PendingStore:
         return self._records(self.db.conn.execute(sql, args).fetchall())
 
     def _records(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
-        return records(rows, self.db.tags.of(PENDING_LINKS, [r["id"] for r in rows]), "id")
+        found = records(rows, self.db.tags.of(PENDING_LINKS, [r["id"] for r in rows]), "id")
+        return [self.db.locations.show(record) for record in found]
 
     def count(self, status: str | None = None) -> int:
         if status is None:
@@ -174,15 +179,18 @@ class PendingStore:
     def ids(self, statuses: Sequence[str]) -> list[tuple[int, str, int | None]]:
         """``(id, path, size_bytes)`` of the rows in these statuses, by id (the worker's todo)."""
         marks = ",".join("?" * len(statuses))
-        return self.db.tuples(
+        rows = self.db.tuples(
             f"SELECT id, path, size_bytes FROM pending_import WHERE status IN ({marks}) "
             "ORDER BY id",
             list(statuses),
         )
+        return [(pid, path, size) for pid, path, size in self.db.locations.here(rows, 1)]
 
     def locations(self) -> dict[str, PendingLocation]:
         """Every pending model by path (one query, for a scan)."""
-        rows = self.db.tuples("SELECT id, path, status, source FROM pending_import")
+        rows = self.db.locations.here(
+            self.db.tuples("SELECT id, path, status, source FROM pending_import"), 1
+        )
         return {
             path: PendingLocation(pid, path, status, source) for pid, path, status, source in rows
         }
@@ -204,6 +212,8 @@ class PendingStore:
             raise ValidationError(f"unknown pending status {changes['status']!r}")
         if changes.get("sha256") is not None:
             changes["sha256"] = normalize_sha256(changes["sha256"])
+        if changes.get("path") is not None:
+            changes["path"] = self.db.locations.stored(changes["path"])
         if "meta" in fields:
             changes["meta_json"] = dump_meta(fields["meta"])
         changes["updated_at"] = now_ms()

@@ -31,9 +31,10 @@ def path_prefix_bounds(folder: str) -> tuple[str, str]:
     """``(low, high)`` such that ``low <= p < high`` holds exactly for paths below ``folder``.
 
     Every path below ``folder`` starts with ``folder + sep``; the next string after all
-    of them swaps the separator for the character that follows it.
+    of them swaps the separator for the character that follows it. A location
+    (``@root/...``, ``database/locations.py``) is separated by ``/`` on every host.
     """
-    sep = os.sep
+    sep = "/" if folder.startswith("@") else os.sep
     base = folder.rstrip(sep) or sep
     low = base if base.endswith(sep) else base + sep
     return low, low[:-1] + chr(ord(sep) + 1)

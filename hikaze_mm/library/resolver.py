@@ -85,13 +85,23 @@ class ModelResolver:
         if ref.sha256:
             record = self.db.models.get(ref.sha256)
             if record is not None:
-                if os.path.isfile(record["path"]):
+                # A model on a root this host does not mount (a studio's) is another
+                # host's file: a copy found here is used, never recorded as its path.
+                mounted = record.get("mounted", True)
+                if mounted and os.path.isfile(record["path"]):
                     return Resolved(record["path"], record["sha256"], "library")
-                found = self.relink(record["sha256"], record.get("size_bytes"), record["path"])
+                found = self.relink(
+                    record["sha256"], record.get("size_bytes"), record["path"], record=mounted
+                )
                 if found is None:
+                    gone = (
+                        f"its file is gone ({record['path']})"
+                        if mounted
+                        else f"its file is on root {record['location']['root']!r}, which "
+                        "this host does not mount (HIKAZE_ROOT_NAMES),"
+                    )
                     raise ResolveError(
-                        f"{ref.label()}: its file is gone ({record['path']}) and no file "
-                        "under the model roots has its content"
+                        f"{ref.label()}: {gone} and no file under the model roots has its content"
                     )
                 return Resolved(found, record["sha256"], "relinked")
         resolved = self._fallback(ref, folder, quiet=False)
@@ -125,10 +135,13 @@ class ModelResolver:
         tail = f" ({'; '.join(where)})" if where else ""
         return f"cannot find {ref.label()}: it is not in the Hikaze library{tail}"
 
-    def relink(self, sha256: str, size: int | None, old_path: str | None = None) -> str | None:
+    def relink(
+        self, sha256: str, size: int | None, old_path: str | None = None, *, record: bool = True
+    ) -> str | None:
         """Find a moved model by content: hash only the files of its size under the roots.
 
-        The first match becomes the model's path (``missing`` cleared); None if none.
+        The first match becomes the model's path (``missing`` cleared; not with
+        ``record=False``); None if none.
         """
         if not size:
             return None
@@ -141,7 +154,7 @@ class ModelResolver:
                     continue
             except (OSError, FileChangedError):
                 continue
-            if not self.may_relink:
+            if not (self.may_relink and record):
                 return path
             if self.db.models.relink(sha256, path):
                 log.info("hikaze: relinked %s to %s", sha256[:10], path)

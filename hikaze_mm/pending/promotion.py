@@ -447,8 +447,14 @@ class Promoter:
         sha, size = hashed.sha256, hashed.stat.size
         data, tags = model_data(pending, hashed, branch)
         self.db.models.upsert(data, tags, on_conflict="merge" if branch == "merge" else "update")
-        if branch == "merge" and existing is not None and existing.get("missing"):
-            # The existing path points at a file that is gone: treat it as empty.
+        if (
+            branch == "merge"
+            and existing is not None
+            and existing.get("missing")
+            and existing.get("mounted", True)
+        ):
+            # The existing path points at a file that is gone: treat it as empty. (A file
+            # on a root this host does not mount is another host's: it stays the model's.)
             self.db.models.update(sha, path=pending["path"], missing=False)
         found = [(sha, pending["path"], size)]
         if existing is not None and Path(existing["path"]).is_file():

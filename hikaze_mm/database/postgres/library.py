@@ -36,6 +36,7 @@ from hikaze_mm.database.generations import GenerationStore
 from hikaze_mm.database.hash_cache import HashCacheStore
 from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
 from hikaze_mm.database.listing import ListingStore
+from hikaze_mm.database.locations import NO_NAMES
 from hikaze_mm.database.manager import SchemaNotReadableError, SchemaTooNewError
 from hikaze_mm.database.models import ModelStore
 from hikaze_mm.database.pending import PendingStore
@@ -91,6 +92,7 @@ class PostgresLibrary:
         self._local = threading.local()
         self._held: set[PgConnection] = set()
         self.host_name = "localhost"  # what change events say (``open_library`` sets it)
+        self.locations = NO_NAMES  # this host's root names (``open_library`` sets them)
         self._listener: Listener | None = None
         self.models = ModelStore(self)  # type: ignore[arg-type]
         self.tags = TagStore(self)  # type: ignore[arg-type]
