@@ -285,6 +285,9 @@ class HashService:
             except OSError:
                 continue
         entries = self.db.hash_cache.entries([key for key, _ in stats.values()])
+        absent = {key: (st.size, st.mtime_ns, st.inode) for key, st in stats.values()}
+        adopted = self.db.hash_cache.adopt({k: v for k, v in absent.items() if k not in entries})
+        entries.update((key, (*absent[key], *found)) for key, found in adopted.items())
         hits: dict[str, HashResult] = {}
         for path, (key, stat) in stats.items():
             entry = entries.get(key)

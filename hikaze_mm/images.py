@@ -32,7 +32,7 @@ import re
 import shutil
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -269,8 +269,12 @@ class ImageStore:
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        claim: Callable[[str, int], int] | None = None,
     ) -> None:
+        """``claim(sha256, at_least)``: the catalog's next number for a model's image
+        (``ImageSeqStore.claim``), for a folder that several hosts write."""
         self.images_dir = Path(images_dir)
+        self._claim = claim
         self.pending_dir = Path(pending_dir)
         self.max_pixels = max_pixels
         self.max_bytes = max_bytes
@@ -454,7 +458,8 @@ class ImageStore:
 
     # ------------------------------------------------------------ writing
     def claim_seq(self, sha256: str) -> int:
-        """Reserve the next free seq by creating its empty ``high`` file (O_EXCL).
+        """Reserve the next free seq (the catalog's, given ``claim``) by creating its empty
+        ``high`` file (O_EXCL).
 
         The caller fills it with ``write_tiers(sha, tiers, target_seq=seq)``, or releases it
         with ``delete_image``; until then it is invisible to readers (an empty claim), and
@@ -464,10 +469,14 @@ class ImageStore:
         # Start after the seqs this process knows of, without listing the folder (that
         # would make every claim cost O(images) and an import quadratic). The index may be
         # stale or not loaded yet: O_EXCL skips every seq that exists, so it is only a hint.
+        # With a catalog, the number is the catalog's (never given twice, across hosts);
+        # O_EXCL then only steps over files older than the catalog's count.
         with self._lock:
             known = self._index.get(sha)
         seq = max(known) + 1 if known else 0
         while True:
+            if self._claim is not None:
+                seq = self._claim(sha, seq)
             try:
                 fd = os.open(self.tier_path(sha, seq, "high"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:

@@ -205,12 +205,17 @@ def _writer_lock(config: Config, *, create: bool, command: str | None) -> Proces
     return lock
 
 
-def _image_store(config: Config) -> ImageStore:
+def _image_store(config: Config, db: Library) -> ImageStore:
+    """The images folder; in a shared catalog its new images are numbered by the catalog
+    (``HIKAZE_IMAGES_DIR`` may be one folder that every host of a studio writes). A
+    machine's own library numbers them by exclusive creates in its own folder, so a crash
+    leaves no gap."""
     return ImageStore(
         config.images_dir,
         config.pending_images_dir,
         max_pixels=config.max_image_pixels,
         max_bytes=config.max_image_bytes,
+        claim=db.image_seqs.claim if db.shared and not db.read_only else None,
     )
 
 
@@ -321,7 +326,7 @@ class Services:
         cls, config: Config, db: Library, lock: ProcessLock, *, recover: bool
     ) -> Services:
         hashes = HashService(db, chunk_size=config.hash_chunk_bytes, workers=config.hash_workers)
-        images = _image_store(config)
+        images = _image_store(config, db)
         legacy_import, promoter, migration = _migration(config, db, images, hashes, recover)
         roots = partial(roots_from_config, config)
         scanner = Scanner(db, hashes, roots=roots, images=images, promoter=promoter)

@@ -104,7 +104,8 @@ def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(
     keeps a tally of the models (``model_tally``) and sends change events: a
     catalog of the first PostgreSQL release (12: the folds joined in the index's own
     expression) is refused by a read-only open, and a write open upgrades it, with its
-    models found by text and tag as before."""
+    models found by text and tag as before; and revision 14 keeps the caches per host.
+    The upgrade runs both steps."""
     library = open_library(pg_config(tmp_path, pg_url))
     try:
         library.models.upsert(
@@ -120,6 +121,15 @@ def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(
             conn.execute("DROP FUNCTION hikaze_changed() CASCADE")
             conn.execute("DROP TABLE catalog_holds")
             conn.execute("DROP TABLE hosts")
+            for cache in ("hash_cache", "sidecar_files"):  # revision 14: caches per host
+                conn.execute(f"ALTER TABLE {cache} DROP COLUMN host")
+                conn.execute(f"ALTER TABLE {cache} ADD PRIMARY KEY (path)")
+            conn.execute("DROP TABLE image_seqs")
+            conn.execute(
+                "INSERT INTO hash_cache (path, size_bytes, mtime_ns, inode, sha256, hashed_at) "
+                "VALUES ('/m/other.sft', 1, 2, 3, ?, 0)",
+                ("b" * 64,),
+            )
             conn.execute(
                 "CREATE INDEX idx_models_search ON models USING gin (tag_ids, "
                 "(COALESCE(name_fold, '') || chr(10) || path_fold || chr(10) || "
@@ -140,6 +150,9 @@ def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(
         ).fetchone()[0]
         assert "search_fold" in index
         assert _unfiltered_total(library) == 2  # the tally starts from the models there
+        # Revision 14: the cache rows of before are the library's own (host '').
+        assert library.tuples("SELECT host, path FROM hash_cache") == [("", "/m/other.sft")]
+        assert library.tuples("SELECT COUNT(*) FROM image_seqs") == [(0,)]
         library.models.upsert({"sha256": "c" * 64, "path": "/m/c.sft"})
         assert _unfiltered_total(library) == 3
     finally:

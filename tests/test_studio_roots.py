@@ -186,6 +186,15 @@ def test_each_host_shows_its_own_mount_and_leaves_other_roots_alone(
         report = b.scanner.scan(immediate_hashing=True)
         assert (report.counts.new, report.counts.missing, report.missing) == (0, 0, [])
         assert stored_paths(b, "models") == ["@nas/loras/style.safetensors"]
+        # B read nothing: its cache row for the location is taken from A's hash.
+        assert b.hashes.totals()["hashed_files"] == 0
+        assert a.hashes.totals()["hashed_files"] == 1
+        cached = sorted(b.db.tuples("SELECT host, path, sha256 FROM hash_cache"))
+        assert cached == [
+            ("host-a", "@nas/loras/style.safetensors", sha),
+            ("host-b", "@nas/loras/style.safetensors", sha),
+        ]
+        assert b.scanner.scan().counts.unchanged == 1  # and B's own row answers next time
 
         seen_by_c = c.db.models.get(sha)
         assert seen_by_c["missing"] is True and seen_by_c["mounted"] is False
@@ -243,3 +252,42 @@ def test_catalog_push_turns_a_machines_paths_into_locations(config: Config, tmp_
         assert svc.db.models.get(sha)["path"] == str(nas / "checkpoints" / "x.safetensors")
     finally:
         svc.close()
+
+
+@pytest.mark.parametrize("config", ["postgres"], indirect=True)
+def test_hosts_sharing_an_images_folder_take_numbers_from_the_catalog(
+    config: Config, tmp_path: Path
+) -> None:
+    """Two hosts write one images folder: the numbers of a model's images come from the
+    catalog, so a host whose view of the folder is behind never takes a number another
+    host took; an image stored on A is served by B."""
+    nas = tmp_path / "nas"
+    sha = write_model(nas / "loras" / "x.safetensors", 4096)
+    shared = tmp_path / "shared-images"
+    a = Services.open(named(config, "host-a", nas, images_folder=shared))
+    b = Services.open(named(config, "host-b", nas, images_folder=shared))
+    try:
+        a.scanner.scan(immediate_hashing=True)
+        png = _png()
+        first = a.images.add_image(sha, png)
+        assert b.images.image_names(sha) == [f"{sha}_{first}.webp"]
+        # B's next number is past A's even where a file of A's is not on disk yet.
+        taken = a.images.claim_seq(sha)
+        assert b.images.claim_seq(sha) == taken + 1
+        assert a.images.claim_seq(sha) == taken + 2
+        assert b.db.tuples("SELECT next_seq FROM image_seqs WHERE sha256 = ?", (sha,)) == [
+            (taken + 3,)
+        ]
+    finally:
+        a.close()
+        b.close()
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()

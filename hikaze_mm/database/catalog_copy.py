@@ -35,9 +35,11 @@ from hikaze_mm.database.values import TagRef
 from hikaze_mm.meta import parse_meta
 
 BATCH = 1000
-# The tables whose ``path`` is a model's file, kept as a location below a named root
-# (``database/locations.py``); the caches' paths are each host's own.
-LOCATED = ("models", "model_files", "pending_import")
+# The tables whose ``path`` is a model's file (or its cached version), kept as a location
+# below a named root (``database/locations.py``).
+LOCATED = ("models", "model_files", "pending_import", "hash_cache")
+# The caches kept per host (``host``, their first column).
+CACHES = ("hash_cache", "sidecar_files")
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,9 @@ TABLES: tuple[Table, ...] = (
         model_id="pending_import",
         tag_id="tags",
     ),
-    _table("hash_cache", "path size_bytes mtime_ns inode sha256 hashed_at autov3", "path"),
-    _table("sidecar_files", "path size_bytes mtime_ns sha256 read_at", "path"),
+    _table("hash_cache", "host path size_bytes mtime_ns inode sha256 hashed_at autov3", "path"),
+    _table("sidecar_files", "host path size_bytes mtime_ns sha256 read_at", "path"),
+    _table("image_seqs", "sha256 next_seq", "sha256"),
     _table(
         "legacy_import_models",
         "path legacy_id sha256 pending_id imported_at",
@@ -152,6 +155,8 @@ class _Copier:
         )
         if table.name in LOCATED:
             rows = self._located(rows, table.columns.index("path"))
+        if table.name in CACHES:
+            rows = self._own_cache(rows)
         counts = {"read": len(rows), "added": 0, "merged": 0, "skipped": 0}
         self.report[table.name] = counts
         if not self.merge:
@@ -176,6 +181,12 @@ class _Copier:
         if not (source.named or target.named):
             return list(rows)
         return [(*row[:at], target.stored(source.shown(row[at])), *row[at + 1 :]) for row in rows]
+
+    def _own_cache(self, rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+        """Cache rows (``host`` first) with the source's own as the target's own: a
+        machine's caches pushed into a studio's catalog are its host's there."""
+        mine, theirs = self.source.cache_host, self.target.cache_host
+        return [(theirs, *row[1:]) if row[0] == mine else row for row in rows]
 
     def _insert(
         self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""

@@ -226,12 +226,23 @@ class HashCacheStoreContract(Protocol):
     def store_many(self, rows: Sequence[tuple[str, int, int, int, str, str | None]]) -> None:
         """``store`` of each ``(path, size, mtime_ns, inode, sha256, autov3)``, as one unit."""
 
+    def adopt(self, files: dict[str, tuple[int, int, int]]) -> dict[str, tuple[str, str | None]]:
+        """``(sha256, autov3)`` of the files (``path -> (size, mtime_ns, inode)``) at
+        locations another host hashed, now cached here too; none read."""
+
     def forget(self, path: str) -> None: ...
     def below(self, folders: Sequence[str]) -> dict[str, CacheRow]: ...
     def rows(self, paths: Sequence[str]) -> dict[str, CacheRow]: ...
     def model_file_keys(self, folders: Sequence[str]) -> tuple[set[str], int, int]:
         """The ``file_key`` of each cached file below ``folders`` that is its (present)
         model's file, how many present models lie below ``folders``, how many elsewhere."""
+
+
+@runtime_checkable
+class ImageSeqStoreContract(Protocol):
+    """The numbers of models' images, claimed across every host of the catalog."""
+
+    def claim(self, sha256: str, at_least: int = 0) -> int: ...
 
 
 @runtime_checkable
@@ -343,12 +354,15 @@ class Library(Protocol):
     head_revision: int  # the revision this release builds and reads (each backend its own)
     host_name: str  # the host its change events name
     locations: Locations  # this host's root names: how stored paths map to its own
+    cache_host: str  # whose rows of the hash and sidecar caches are this process's
+    shared: bool  # several hosts may use it at once (and number images in it)
 
     models: ModelStoreContract
     tags: TagStoreContract
     pending: PendingStoreContract
     hash_cache: HashCacheStoreContract
     sidecars: SidecarStoreContract
+    image_seqs: ImageSeqStoreContract
     state: StateStoreContract
     legacy_ledger: LegacyLedgerStoreContract
     listing: ListingStoreContract

@@ -41,6 +41,7 @@ from hikaze_mm.database.errors import StorageUnavailableError
 from hikaze_mm.database.generations import GenerationStore
 from hikaze_mm.database.hash_cache import HashCacheStore
 from hikaze_mm.database.holds import NoHold
+from hikaze_mm.database.image_seqs import ImageSeqStore
 from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
 from hikaze_mm.database.listing import ListingStore
 from hikaze_mm.database.locations import NO_NAMES
@@ -75,6 +76,10 @@ class SchemaNotReadableError(StorageUnavailableError):
 class DatabaseManager:
     dialect = SQLITE
     head_revision = LATEST_REVISION
+    # Whose rows of the hash and sidecar caches this process reads and writes: a library
+    # file is one machine's, whatever its host name.
+    cache_host = ""
+    shared = False  # one machine's file: its images folder is its own
 
     def __init__(
         self, path: str | Path, *, busy_timeout_ms: int = 15_000, read_only: bool = False
@@ -95,6 +100,7 @@ class DatabaseManager:
         self.pending = PendingStore(self)
         self.hash_cache = HashCacheStore(self)
         self.sidecars = SidecarStore(self)
+        self.image_seqs = ImageSeqStore(self)
         self.state = StateStore(self)
         self.legacy_ledger = LegacyLedgerStore(self)
         self.listing = ListingStore(self)

@@ -468,6 +468,52 @@ CREATE TABLE downloads (
 CREATE INDEX idx_downloads_status ON downloads(status, id);
 """
 
+# Revision 13 (a studio: several hosts share one catalog).
+# * hash_cache and sidecar_files are kept per host (``host``; '' in a library of one
+#   machine): inode and mtime differ between the clients of one share, and a cached path
+#   below a named root is its location, the same on every host.
+# * image_seqs: the next free number of each model's images, claimed in the catalog, so
+#   two hosts writing one shared images folder never take the same file.
+REVISION_13 = """
+CREATE TABLE hash_cache_by_host (
+    host       TEXT NOT NULL DEFAULT '',
+    path       TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    mtime_ns   INTEGER NOT NULL,
+    inode      INTEGER NOT NULL,
+    sha256     TEXT NOT NULL,
+    hashed_at  INTEGER NOT NULL,
+    autov3     TEXT,
+    PRIMARY KEY (host, path)
+);
+INSERT INTO hash_cache_by_host (host, path, size_bytes, mtime_ns, inode, sha256, hashed_at,
+    autov3)
+    SELECT '', path, size_bytes, mtime_ns, inode, sha256, hashed_at, autov3 FROM hash_cache;
+DROP TABLE hash_cache;
+ALTER TABLE hash_cache_by_host RENAME TO hash_cache;
+CREATE INDEX idx_hash_cache_sha ON hash_cache(sha256);
+CREATE INDEX idx_hash_cache_size ON hash_cache(size_bytes);
+
+CREATE TABLE sidecar_files_by_host (
+    host       TEXT NOT NULL DEFAULT '',
+    path       TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    mtime_ns   INTEGER NOT NULL,
+    sha256     TEXT,
+    read_at    INTEGER NOT NULL,
+    PRIMARY KEY (host, path)
+) WITHOUT ROWID;
+INSERT INTO sidecar_files_by_host (host, path, size_bytes, mtime_ns, sha256, read_at)
+    SELECT '', path, size_bytes, mtime_ns, sha256, read_at FROM sidecar_files;
+DROP TABLE sidecar_files;
+ALTER TABLE sidecar_files_by_host RENAME TO sidecar_files;
+
+CREATE TABLE image_seqs (
+    sha256   TEXT PRIMARY KEY,
+    next_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
 REVISIONS: tuple[str, ...] = (
     REVISION_1,
     REVISION_2,
@@ -481,6 +527,7 @@ REVISIONS: tuple[str, ...] = (
     REVISION_10,
     REVISION_11,
     REVISION_12,
+    REVISION_13,
 )
 LATEST_REVISION = len(REVISIONS)
 

@@ -1,5 +1,7 @@
 """SidecarStore: the ``sidecar_files`` and ``image_pixels`` tables (schema revision 9).
 
+Each host keeps its own sidecar rows (``host``: the library's ``cache_host``, revision 13).
+
 A sidecar file (another tool's metadata or preview next to a model file) is read again
 only when its size or mtime changed; ``image_pixels`` keeps a digest of the decoded pixels
 of each preview a model got from one, so the same picture is not stored twice.
@@ -31,7 +33,8 @@ class SidecarStore:
             return {}
         where, args = path_ranges("path", folders)
         rows = self.db.tuples(
-            f"SELECT path, size_bytes, mtime_ns FROM sidecar_files WHERE {where}", args
+            f"SELECT path, size_bytes, mtime_ns FROM sidecar_files WHERE host = ? AND ({where})",
+            [self.db.cache_host, *args],
         )
         return {path: (size, mtime) for path, size, mtime in rows}
 
@@ -40,16 +43,16 @@ class SidecarStore:
         """Remember ``(path, size, mtime_ns, sha256 of the model it was applied to)``."""
         if not rows:
             return
-        now = now_ms()
+        now, host = now_ms(), self.db.cache_host
         with self.db.transaction() as conn:
             conn.executemany(
-                "INSERT INTO sidecar_files (path, size_bytes, mtime_ns, sha256, read_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                "INSERT INTO sidecar_files (host, path, size_bytes, mtime_ns, sha256, read_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(host, path) DO UPDATE SET "
                 "size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
                 "sha256 = excluded.sha256, read_at = excluded.read_at",
                 sorted(
-                    ((p, size, mtime, sha, now) for p, size, mtime, sha in rows),
-                    key=itemgetter(0),  # by path (stable): concurrent calls lock in one order
+                    ((host, p, size, mtime, sha, now) for p, size, mtime, sha in rows),
+                    key=itemgetter(1),  # by path (stable): concurrent calls lock in one order
                 ),
             )
 
@@ -58,7 +61,10 @@ class SidecarStore:
         with self.db.transaction() as conn:
             for chunk in chunks(paths):
                 marks = ",".join("?" * len(chunk))
-                conn.execute(f"DELETE FROM sidecar_files WHERE path IN ({marks})", chunk)
+                conn.execute(
+                    f"DELETE FROM sidecar_files WHERE host = ? AND path IN ({marks})",
+                    [self.db.cache_host, *chunk],
+                )
 
     def rename(self, moves: Sequence[tuple[str, str]]) -> int:
         """The rows of sidecars that moved, ``(old path, new path)``, follow them (size,
@@ -69,9 +75,11 @@ class SidecarStore:
             for old, new in moves:
                 if old == new:
                     continue
-                conn.execute("DELETE FROM sidecar_files WHERE path = ?", (new,))
+                host = self.db.cache_host
+                conn.execute("DELETE FROM sidecar_files WHERE host = ? AND path = ?", (host, new))
                 moved += conn.execute(
-                    "UPDATE sidecar_files SET path = ? WHERE path = ?", (new, old)
+                    "UPDATE sidecar_files SET path = ? WHERE host = ? AND path = ?",
+                    (new, host, old),
                 ).rowcount
         return moved
 

@@ -604,11 +604,19 @@ class Scanner:
             return []
         self._set_phase(run, "hashing")
         run.counts.to_hash = len(candidates)
+        # A file another host of the studio hashed at a location is not read again.
+        adopted = self.db.hash_cache.adopt(
+            {f.path: (f.size, f.mtime_ns, f.inode) for f in candidates}
+        )
+        results: list[tuple[SeenFile, str]] = [
+            (f, adopted[f.path][0]) for f in candidates if f.path in adopted
+        ]
         futures: dict[Future[Any], SeenFile] = {}
         for f in candidates:
+            if f.path in adopted:
+                continue
             job = partial(self.hashes.hash_file, f.path, control=run.control, use_cache=False)
             futures[self.hashes.submit(job)] = f
-        results: list[tuple[SeenFile, str]] = []
         try:
             for future in as_completed(futures):
                 f = futures[future]

@@ -34,6 +34,7 @@ from hikaze_mm.database.downloads import DownloadStore
 from hikaze_mm.database.errors import HeldElsewhereError
 from hikaze_mm.database.generations import GenerationStore
 from hikaze_mm.database.hash_cache import HashCacheStore
+from hikaze_mm.database.image_seqs import ImageSeqStore
 from hikaze_mm.database.legacy_ledger import LegacyLedgerStore
 from hikaze_mm.database.listing import ListingStore
 from hikaze_mm.database.locations import NO_NAMES
@@ -78,6 +79,7 @@ CONNECT_TIMEOUT_S = 10
 class PostgresLibrary:
     dialect = POSTGRES
     head_revision = PG_REVISION
+    shared = True  # hosts of a studio share it, and may share one images folder
 
     def __init__(
         self, url: str, *, read_only: bool = False, max_connections: int = MAX_CONNECTIONS
@@ -98,12 +100,19 @@ class PostgresLibrary:
         self.tags = TagStore(self)  # type: ignore[arg-type]
         self.pending = PendingStore(self)  # type: ignore[arg-type]
         self.hash_cache = HashCacheStore(self)  # type: ignore[arg-type]
-        self.sidecars = SidecarStore(self)  # type: ignore[arg-type]
+        self.sidecars = SidecarStore(self)
+        self.image_seqs = ImageSeqStore(self)  # type: ignore[arg-type]  # type: ignore[arg-type]
         self.state = StateStore(self)  # type: ignore[arg-type]
         self.legacy_ledger = LegacyLedgerStore(self)  # type: ignore[arg-type]
         self.listing = ListingStore(self)  # type: ignore[arg-type]
         self.generations = GenerationStore(self)  # type: ignore[arg-type]
         self.downloads = DownloadStore(self)  # type: ignore[arg-type]
+
+    @property
+    def cache_host(self) -> str:
+        """Whose rows of the hash and sidecar caches this process reads and writes: each
+        host of a shared catalog keeps its own."""
+        return self.host_name
 
     # ----------------------------------------------------------------- connections
     def _open_pool(self) -> Any:

@@ -35,14 +35,19 @@ from __future__ import annotations
 from hikaze_mm.database.changes import CHANNEL, MAX_KEYS, TRACKED
 from hikaze_mm.database.postgres.dialect import fold, search_text, words
 
-PG_REVISION = 13
+PG_REVISION = 14
 # The PostgreSQL revision that holds SQLite's head revision (``LATEST_REVISION``): a test
 # checks that a new SQLite revision moves it.
-SQLITE_HEAD_AT = {12: 12}
+SQLITE_HEAD_AT = {12: 12, 13: 14}
 # pg_advisory_xact_lock's key for creating and upgrading the schema ("hikazemm" in hex-ish).
 SCHEMA_LOCK_KEY = 0x68696B617A656D6D
 
 _TEXT = 'text COLLATE "C"'
+# The next free number of each model's images (``ImageSeqStore``).
+IMAGE_SEQS = f"""CREATE TABLE image_seqs (
+    sha256 {_TEXT} PRIMARY KEY,
+    next_seq integer NOT NULL
+)"""
 # The text of a meta's trigger words that the search matches (``dialect.words``).
 WORDS_FUNCTION = """CREATE FUNCTION hikaze_trigger_words(meta jsonb) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -276,13 +281,15 @@ SCHEMA: tuple[str, ...] = (
         updated_at bigint NOT NULL
     )""",
     f"""CREATE TABLE hash_cache (
-        path {_TEXT} PRIMARY KEY,
+        host {_TEXT} NOT NULL DEFAULT '',
+        path {_TEXT} NOT NULL,
         size_bytes bigint NOT NULL,
         mtime_ns bigint NOT NULL,
         inode bigint NOT NULL,
         sha256 {_TEXT} NOT NULL,
         hashed_at bigint NOT NULL,
-        autov3 {_TEXT}
+        autov3 {_TEXT},
+        PRIMARY KEY (host, path)
     )""",
     "CREATE INDEX idx_hash_cache_sha ON hash_cache (sha256)",
     "CREATE INDEX idx_hash_cache_size ON hash_cache (size_bytes)",
@@ -314,12 +321,15 @@ SCHEMA: tuple[str, ...] = (
     )""",
     "CREATE INDEX idx_model_files_sha ON model_files (sha256)",
     f"""CREATE TABLE sidecar_files (
-        path {_TEXT} PRIMARY KEY,
+        host {_TEXT} NOT NULL DEFAULT '',
+        path {_TEXT} NOT NULL,
         size_bytes bigint NOT NULL,
         mtime_ns bigint NOT NULL,
         sha256 {_TEXT},
-        read_at bigint NOT NULL
+        read_at bigint NOT NULL,
+        PRIMARY KEY (host, path)
     )""",
+    IMAGE_SEQS,
     f"""CREATE TABLE image_pixels (
         sha256 {_TEXT} NOT NULL
             REFERENCES models (sha256) ON DELETE CASCADE ON UPDATE CASCADE,
@@ -400,6 +410,17 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         *_change_triggers(),
         HOLDS,
         HOSTS,
+    ),
+    # A studio (as SQLite's revision 13): the hash and sidecar caches per host, and the
+    # image numbers claimed in the catalog (``IMAGE_SEQS``).
+    14: (
+        "ALTER TABLE hash_cache ADD COLUMN host text COLLATE \"C\" NOT NULL DEFAULT ''",
+        "ALTER TABLE hash_cache DROP CONSTRAINT hash_cache_pkey",
+        "ALTER TABLE hash_cache ADD PRIMARY KEY (host, path)",
+        "ALTER TABLE sidecar_files ADD COLUMN host text COLLATE \"C\" NOT NULL DEFAULT ''",
+        "ALTER TABLE sidecar_files DROP CONSTRAINT sidecar_files_pkey",
+        "ALTER TABLE sidecar_files ADD PRIMARY KEY (host, path)",
+        IMAGE_SEQS,
     ),
 }
 
