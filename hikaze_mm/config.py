@@ -240,6 +240,9 @@ class Config:
     # Where the models' images are (``HIKAZE_IMAGES_DIR``; default ``<data>/images``): in a
     # studio, one folder on the NAS that every host points at.
     images_folder: Path | None = None
+    # How long a claim on a pending row holds without a heartbeat (``pending/claims.py``;
+    # ``HIKAZE_CLAIM_LEASE_SECONDS``): a host that died leaves its rows to others then.
+    claim_lease_seconds: float = 60.0
 
     @property
     def images_dir(self) -> Path:
@@ -307,6 +310,11 @@ class Config:
         db_file = Path(db).expanduser().resolve() if db else data / DB_FILE_NAME
         root_names = _root_names(env)
         roots = _with_named(_model_roots(model_roots, env), root_names)
+        lease = env.get("HIKAZE_CLAIM_LEASE_SECONDS", "").strip()
+        if lease:
+            overrides.setdefault(
+                "claim_lease_seconds", _interval(lease, "HIKAZE_CLAIM_LEASE_SECONDS")
+            )
         images = env.get("HIKAZE_IMAGES_DIR", "").strip()
         if images:
             overrides.setdefault("images_folder", Path(images).expanduser().resolve())

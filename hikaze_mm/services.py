@@ -65,6 +65,7 @@ from hikaze_mm.library.tags_service import TagsService
 from hikaze_mm.library.updates import UpdateService
 from hikaze_mm.library.watcher import LibraryWatcher
 from hikaze_mm.library.workflow_service import WorkflowService
+from hikaze_mm.pending.claims import Claims
 from hikaze_mm.pending.manager import MigrationManager
 from hikaze_mm.pending.operations import PendingService
 from hikaze_mm.pending.promotion import Promoter
@@ -231,7 +232,13 @@ def _migration(
         lock_path=config.legacy_import_lock_path,
     )
     sidecars = SidecarReader(db, images)  # handed down: pending/ sits below library/
-    promoter = Promoter(db, images, hashes, read_sidecars=sidecars.read_beside)
+    promoter = Promoter(
+        db,
+        images,
+        hashes,
+        read_sidecars=sidecars.read_beside,
+        claims=Claims(db, config.claim_lease_seconds),
+    )
     if recover:
         images.cleanup_partial()
         remove_stale_snapshots(config.legacy_work_dir)  # copies a killed import left
@@ -407,5 +414,6 @@ class Services:
             log.warning("jobs still running at close: %s", ", ".join(stuck))
         self.changes.close()
         self.hashes.close()
+        self.promoter.journal.close()
         self.db.close()
         self.lock.release()

@@ -195,9 +195,7 @@ def test_a_connection_lost_mid_stage_1_fails_it_and_the_next_run_resumes(
             assert len(services.images.list_seqs(sha)) == 1, sha
         report = services.legacy_import.run_blocking(legacy, images)
         assert report["already_imported"] == len(models)
-        assert db.tuples("SELECT COUNT(*), COUNT(DISTINCT sha256) FROM models") == [
-            (count, count)
-        ]
+        assert db.tuples("SELECT COUNT(*), COUNT(DISTINCT sha256) FROM models") == [(count, count)]
         assert db.tuples("SELECT COUNT(*) FROM model_tags") == [(count,)]
         assert len(list(pg_config.images_dir.glob("*_high.webp"))) == count
     finally:

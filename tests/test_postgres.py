@@ -97,9 +97,7 @@ def test_the_schema_is_built_at_head(tmp_path: Path, pg_url: str) -> None:
         reader.close()
 
 
-def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(
-    tmp_path: Path, pg_url: str
-) -> None:
+def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(tmp_path: Path, pg_url: str) -> None:
     """Revision 13 stores the search's joined folds (``search_fold``) and indexes them, and
     keeps a tally of the models (``model_tally``) and sends change events: a
     catalog of the first PostgreSQL release (12: the folds joined in the index's own
@@ -125,6 +123,8 @@ def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(
                 conn.execute(f"ALTER TABLE {cache} DROP COLUMN host")
                 conn.execute(f"ALTER TABLE {cache} ADD PRIMARY KEY (path)")
             conn.execute("DROP TABLE image_seqs")
+            conn.execute("ALTER TABLE pending_import DROP COLUMN claimed_by")
+            conn.execute("ALTER TABLE pending_import DROP COLUMN lease_until")
             conn.execute(
                 "INSERT INTO hash_cache (path, size_bytes, mtime_ns, inode, sha256, hashed_at) "
                 "VALUES ('/m/other.sft', 1, 2, 3, ?, 0)",

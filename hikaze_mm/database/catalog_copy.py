@@ -71,7 +71,7 @@ TABLES: tuple[Table, ...] = (
     _table(
         "pending_import",
         "id path name type base size_bytes created_at meta_json sha256 status error source "
-        "updated_at",
+        "updated_at claimed_by lease_until",
         "id",
     ),
     _table(

@@ -49,6 +49,9 @@ class Dialect:
     items: ItemSql = SQLITE_ITEMS
     # The operator of a LIKE that ignores ASCII case (SQLite's LIKE does).
     like = "LIKE"
+    # What a sub-select of rows to claim adds so that concurrent claims take other rows
+    # rather than wait (nothing on SQLite, whose writers take turns).
+    skip_locked = ""
 
     def hint(self, index: str) -> str:
         """An index hint, after a table's name."""

@@ -199,6 +199,14 @@ class PendingStoreContract(Protocol):
     def remove(self, pending_id: int) -> bool: ...
     def remove_many(self, pending_ids: Sequence[int]) -> int: ...
     def remove_stale_scan_rows(self, pending_ids: Sequence[int]) -> list[int]: ...
+    def claim(
+        self, pending_ids: Sequence[int], owner: str, lease_ms: int, *, dead: Sequence[str] = ()
+    ) -> list[int]:
+        """Claim the rows nobody holds (or whose lease ran out, or whose owner is among
+        ``dead``) for ``owner``."""
+
+    def renew(self, pending_ids: Sequence[int], owner: str, lease_ms: int) -> int: ...
+    def release(self, pending_ids: Sequence[int], owner: str) -> None: ...
 
 
 @runtime_checkable
@@ -389,8 +397,12 @@ class Library(Protocol):
     def hosts(self) -> list[dict[str, Any]]:
         """``[{name, release, first_seen, last_seen}]``: the hosts the catalog has seen."""
 
-    def hold(self, name: str) -> Hold:
-        """Hold ``name`` across the catalog (``database.holds``; ``HeldElsewhereError``)."""
+    def hold(self, name: str, *, record: bool = True) -> Hold:
+        """Hold ``name`` across the catalog (``database.holds``; ``HeldElsewhereError``);
+        ``record=False``: without naming this host in ``catalog_holds``."""
+
+    def held(self, name: str) -> bool:
+        """Whether a session of the catalog holds ``name`` now (its process is alive)."""
 
     def wait_listening(self, timeout: float) -> bool:
         """Whether the changes of every process reach the callback (within ``timeout``)."""

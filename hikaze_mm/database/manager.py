@@ -189,9 +189,13 @@ class DatabaseManager:
         seen = {"first_seen": None, "last_seen": None}
         return [{"name": self.host_name, "release": self._release, **seen}]
 
-    def hold(self, name: str) -> NoHold:
+    def hold(self, name: str, *, record: bool = True) -> NoHold:
         """A catalog-wide hold (``database.holds``): on SQLite, always granted."""
         return NoHold()
+
+    def held(self, name: str) -> bool:
+        """Whether another session holds ``name``: on SQLite, holds are no locks (never)."""
+        return False
 
     # ----------------------------------------------------------------- change events
     def watch_changes(self, callback: ChangeCallback | None) -> None:

@@ -254,6 +254,71 @@ class PendingStore:
                 ).rowcount
         return removed
 
+    # ----------------------------------------------------------------- claims
+    def claim(
+        self,
+        pending_ids: Sequence[int],
+        owner: str,
+        lease_ms: int,
+        *,
+        dead: Sequence[str] = (),
+    ) -> list[int]:
+        """Claim these pending rows for ``owner`` (a process) until ``lease_ms`` from now:
+        those nobody holds, whose claim ran out (its process died), ``owner``'s own, and
+        those of the ``dead`` owners (processes known to be gone). Rows another process is
+        claiming at this moment are skipped, not waited for (``SKIP LOCKED``). Returns the
+        ids claimed, in id order."""
+        if not pending_ids:
+            return []
+        now = now_ms()
+        takers = [owner, *dead]
+        claimed: list[int] = []
+        with self.db.transaction():
+            for chunk in chunks(sorted(set(pending_ids))):
+                marks = ",".join("?" * len(chunk))
+                claimed += [
+                    int(pid)
+                    for (pid,) in self.db.tuples(
+                        "UPDATE pending_import SET claimed_by = ?, lease_until = ? "
+                        "WHERE id IN (SELECT id FROM pending_import "
+                        f"WHERE id IN ({marks}) AND (claimed_by IS NULL "
+                        f"OR claimed_by IN ({','.join('?' * len(takers))}) "
+                        f"OR lease_until < ?) ORDER BY id{self.db.dialect.skip_locked}) "
+                        "RETURNING id",
+                        [owner, now + lease_ms, *chunk, *takers, now],
+                    )
+                ]
+        return sorted(claimed)
+
+    def renew(self, pending_ids: Sequence[int], owner: str, lease_ms: int) -> int:
+        """The heartbeat of ``owner``'s claims on these rows: each holds ``lease_ms`` more.
+        Returns how many it still held."""
+        if not pending_ids:
+            return 0
+        renewed = 0
+        with self.db.transaction() as conn:
+            for chunk in chunks(sorted(set(pending_ids))):
+                marks = ",".join("?" * len(chunk))
+                renewed += conn.execute(
+                    f"UPDATE pending_import SET lease_until = ? WHERE id IN ({marks}) "
+                    "AND claimed_by = ?",
+                    [now_ms() + lease_ms, *chunk, owner],
+                ).rowcount
+        return renewed
+
+    def release(self, pending_ids: Sequence[int], owner: str) -> None:
+        """End ``owner``'s claims on these rows (those still pending)."""
+        if not pending_ids:
+            return
+        with self.db.transaction() as conn:
+            for chunk in chunks(sorted(set(pending_ids))):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    "UPDATE pending_import SET claimed_by = NULL, lease_until = NULL "
+                    f"WHERE id IN ({marks}) AND claimed_by = ?",
+                    [*chunk, owner],
+                )
+
     def remove_stale_scan_rows(self, pending_ids: Sequence[int]) -> list[int]:
         """Delete pending rows a scan created whose files are gone; returns the ids removed.
 

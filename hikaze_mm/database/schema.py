@@ -474,6 +474,8 @@ CREATE INDEX idx_downloads_status ON downloads(status, id);
 #   below a named root is its location, the same on every host.
 # * image_seqs: the next free number of each model's images, claimed in the catalog, so
 #   two hosts writing one shared images folder never take the same file.
+# * pending_import.claimed_by and lease_until: the process hashing and promoting a pending
+#   model (``PendingStore.claim``) and until when its claim holds without a heartbeat.
 REVISION_13 = """
 CREATE TABLE hash_cache_by_host (
     host       TEXT NOT NULL DEFAULT '',
@@ -512,6 +514,9 @@ CREATE TABLE image_seqs (
     sha256   TEXT PRIMARY KEY,
     next_seq INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+ALTER TABLE pending_import ADD COLUMN claimed_by TEXT;
+ALTER TABLE pending_import ADD COLUMN lease_until INTEGER;
 """
 
 REVISIONS: tuple[str, ...] = (

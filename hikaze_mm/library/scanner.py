@@ -61,8 +61,10 @@ from typing import Any, TypeVar
 
 from hikaze_mm.config import ModelRoot
 from hikaze_mm.database import now_ms
-from hikaze_mm.database.errors import StorageUnavailableError
+from hikaze_mm.database.errors import HeldElsewhereError, StorageUnavailableError
+from hikaze_mm.database.holds import Hold
 from hikaze_mm.database.interfaces import Library
+from hikaze_mm.database.locations import root_of
 from hikaze_mm.errors import ConflictError, LockedError, NotFoundError, ValidationError
 from hikaze_mm.hashing import FileChangedError, HashCancelled, HashService
 from hikaze_mm.images import ImageStore, StoreSnapshot
@@ -112,6 +114,9 @@ PROMOTE_GROUP = 64
 PROMOTE_GROUP_SECONDS = 0.25
 # Lists in reports and status are capped; the counts are always complete.
 MAX_LISTED = 1000
+# The state document of the studio's last scan of each named root: ``{name: {host,
+# finished_at}}``.
+ROOT_SCANS_KEY = "root_scans"
 STATUS_PROBLEMS = 50
 
 T = TypeVar("T")
@@ -165,6 +170,9 @@ class ScanReport:
     # An incremental scan's folders (each with everything below it); None: the roots.
     scope: list[str] | None = None
     deferred_paths: list[str] = field(default_factory=list)  # files still being written
+    # Named roots of a studio this scan left alone: ``{root, reason}`` (another host scans
+    # it now, or did a moment ago).
+    skipped_roots: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -211,6 +219,8 @@ class _Run:
         self.problems: list[WalkProblem] = []
         self.error: str | None = None
         self.deferred: set[str] = set()  # unsettled files this scan left alone
+        self.skipped_roots: list[dict[str, str]] = []
+        self.skip_recent_ms: int | None = None  # skip a named root scanned this recently
         self.control = job.control
         self._last_notify = 0.0
 
@@ -384,6 +394,7 @@ class Scanner:
         conf_strategy: str | None = None,
         settled: Callable[[SeenFile], bool] | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        skip_recent_s: float | None = None,
     ) -> ScanReport:
         """An incremental scan of ``folders`` (each with everything below it; each below
         a root) in this thread: for the models and pending rows there, the library ends
@@ -393,7 +404,8 @@ class Scanner:
 
         ``settled(file)``: False for an unknown file still being written; it is left
         alone (``deferred_paths``), as is whatever the library has at its path.
-        ConflictError while another scan runs.
+        ConflictError while another scan runs. ``skip_recent_s``: a named root of a studio
+        that another host finished scanning this recently is left alone (a poll).
         """
         scope = outermost(os.fspath(f) for f in folders)
         if not scope:
@@ -401,6 +413,8 @@ class Scanner:
         job_run, run = self._begin(
             None, immediate_hashing, conf_strategy, on_progress, scope=scope, settled=settled
         )
+        if skip_recent_s is not None:
+            run.skip_recent_ms = int(skip_recent_s * 1000)
         return self.job.run(claimed=job_run, target=lambda _: self._execute(run))
 
     def start(
@@ -434,8 +448,11 @@ class Scanner:
     # ------------------------------------------------------------------ the scan
     def _execute(self, run: _Run) -> ScanReport:
         report: ScanReport | None = None
+        holds = self._hold_named_roots(run)
         try:
-            report = self._scan(run)
+            report = self._scan(run) if run.roots and run.scope != [] else self._empty(run)
+            report.skipped_roots = run.skipped_roots
+            self._record_root_scans(run, [name for name, _hold in holds])
             return report
         except ScanCancelled:
             run.error = "cancelled"
@@ -444,6 +461,8 @@ class Scanner:
             run.error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            for _name, hold in holds:
+                hold.release()
             with self._lock:
                 run.finished_at = now_ms()
                 if report is not None:
@@ -453,6 +472,72 @@ class Scanner:
                     run.phase = "cancelled" if run.error == "cancelled" else "failed"
                 run.current = None
             run.notify(force=True)
+
+    # ------------------------------------------------------------ a studio's roots
+    def _hold_named_roots(self, run: _Run) -> list[tuple[str, Hold]]:
+        """Hold each named root the scan covers (``scan:<name>``, across the catalog), so
+        one host at a time scans a root of the studio; the roots another host scans now,
+        or (``run.skip_recent_ms``) finished scanning that recently, leave the scan."""
+        covered: dict[str, list[str]] = {}
+        for path in run.scope if run.scope is not None else [str(r.path) for r in run.roots]:
+            name = root_of(self.db.locations.stored(path))
+            if name is not None:
+                covered.setdefault(name, []).append(path)
+        holds: list[tuple[str, Hold]] = []
+        for name, paths in covered.items():
+            reason = self._recent_scan(name, run.skip_recent_ms)
+            if reason is None:
+                try:
+                    holds.append((name, self.db.hold(f"scan:{name}")))
+                    continue
+                except HeldElsewhereError as exc:
+                    reason = f"being scanned on {exc.host or 'another host'}"
+            run.skipped_roots.append({"root": name, "reason": reason})
+            if run.scope is not None:
+                run.scope = [folder for folder in run.scope if folder not in paths]
+            else:
+                run.roots = [r for r in run.roots if str(r.path) not in paths]
+        return holds
+
+    def _recent_scan(self, name: str, within_ms: int | None) -> str | None:
+        """Why a scan of root ``name`` is not needed now: another host finished one within
+        ``within_ms``; None when it is."""
+        if within_ms is None:
+            return None
+        last = (self.db.state.get(ROOT_SCANS_KEY) or {}).get(name) or {}
+        finished = last.get("finished_at")
+        if last.get("host") == self.db.host_name or not isinstance(finished, int):
+            return None
+        if now_ms() - finished >= within_ms:
+            return None
+        return f"scanned on {last.get('host')} {max(0, (now_ms() - finished) // 1000)} s ago"
+
+    def _record_root_scans(self, run: _Run, names: list[str]) -> None:
+        """Note, for the hosts of a studio, that this host has scanned these whole roots."""
+        whole = [
+            name
+            for name in names
+            if run.scope is None or self.db.locations.folders.get(name) in run.scope
+        ]
+        if not whole:
+            return
+        finished = {"host": self.db.host_name, "finished_at": now_ms()}
+        with self.db.transaction():
+            self.db.lock_key(ROOT_SCANS_KEY)
+            scans = dict(self.db.state.get(ROOT_SCANS_KEY) or {})
+            scans.update(dict.fromkeys(whole, finished))
+            self.db.state.set(ROOT_SCANS_KEY, scans)
+
+    def _empty(self, run: _Run) -> ScanReport:
+        """The report of a scan left with nothing to walk (another host scans it all)."""
+        return ScanReport(
+            counts=run.counts,
+            started_at=run.started_at,
+            finished_at=now_ms(),
+            roots=run.root_dicts(),
+            immediate_hashing=run.immediate,
+            scope=run.scope,
+        )
 
     def _set_phase(self, run: _Run, phase: str) -> None:
         with self._lock:
@@ -769,17 +854,25 @@ class Scanner:
             with self._lock:
                 run.current = path
 
+        claims = self.promoter.claims
         for group in _chunks(pending, PROMOTE_GROUP):
             run.check_cancelled()
-            files = [(path, types.get(path)) for _pid, path in group]
-            try:
-                self.promoter.hash_ahead_many(files, run.control, on_file=reading)
-            except HashCancelled as exc:
-                raise ScanCancelled("scan cancelled while hashing") from exc
-            rest = self._promote_new(run, list(group), read_sidecars, batch)
-            for pid, path in self._promote_group(run, rest, promote):
-                run.check_cancelled()
-                promote(pid, path)
+            # The rows another process holds (another host of a studio hashing them)
+            # are left to it.
+            with claims.holding([pid for pid, _path in group]) as claimed:
+                ours = set(claimed)
+                mine = [(pid, path) for pid, path in group if pid in ours]
+                files = [(path, types.get(path)) for _pid, path in mine]
+                try:
+                    self.promoter.hash_ahead_many(
+                        files, run.control, on_file=reading, progress=claims.beating(claimed)
+                    )
+                except HashCancelled as exc:
+                    raise ScanCancelled("scan cancelled while hashing") from exc
+                rest = self._promote_new(run, mine, read_sidecars, batch)
+                for pid, path in self._promote_group(run, rest, promote):
+                    run.check_cancelled()
+                    promote(pid, path)
         run.check_cancelled()
 
     def _promote_new(

@@ -132,6 +132,7 @@ class LibraryWatcher:
         self._last_event = 0.0
         self._observed: dict[str, tuple[int, int]] = {}  # deferred file -> (size, mtime)
         self._polled: list[str] = []
+        self._polling = False  # the batch being scanned is a poll of the roots
         self._next_poll = 0.0
         self._stop = False
         self._observer: Any = None
@@ -263,18 +264,22 @@ class LibraryWatcher:
                 if self._polled:
                     if now >= self._next_poll:
                         self._next_poll = now + self.interval
+                        self._polling = True
                         return list(self._polled)
                     due = min(due, self._next_poll)
                 self._cond.wait(None if due == float("inf") else due - now)
             return None
 
     def _scan(self, folders: list[str]) -> None:
+        # A poll of a studio's root that another host has just scanned is not needed.
+        polling, self._polling = self._polling, False
         try:
             report = self.scanner.scan_folders(
                 folders,
                 immediate_hashing=self.immediate_hashing,
                 conf_strategy=self.conf_strategy,
                 settled=self.settled,
+                skip_recent_s=self.interval if polling else None,
             )
         except ConflictError:  # another scan runs (or we are closing): after a window
             if not self._stop:

@@ -22,7 +22,10 @@ is opened (``recover_dead``).
 
 An entry is owned by the process that wrote it (pid and a random token, so a restarted
 process that got the same pid is not taken for the dead one). Entries of a process that
-is still alive are left alone.
+is still alive are left alone. In a catalog that several hosts share, a pid means nothing
+on another host: there the writer holds a session advisory lock named in its entries
+(``session``) from its first entry on, and a process is alive while a session holds it
+(the server ends the session of a host that dies).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from hikaze_mm.database.holds import Hold
 from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import LockedError
 from hikaze_mm.images import ImageStore
@@ -46,6 +50,25 @@ class PromotionJournal:
     def __init__(self, db: Library, images: ImageStore) -> None:
         self.db = db
         self.images = images
+        # This journal's liveness hold in a shared catalog, taken with its first entry.
+        self.session = f"promotion:{PROCESS_TOKEN}:{uuid.uuid4().hex[:8]}"
+        self._session_hold: Hold | None = None
+
+    def close(self) -> None:
+        """Let go of the liveness hold (the process's other entries are converged)."""
+        if self._session_hold is not None:
+            self._session_hold.release()
+            self._session_hold = None
+
+    def _owner(self) -> dict[str, Any]:
+        """What an entry of this process says of it; in a shared catalog the session is
+        held from now on."""
+        owner: dict[str, Any] = {"pid": os.getpid(), "token": PROCESS_TOKEN}
+        if self.db.shared:
+            if self._session_hold is None:
+                self._session_hold = self.db.hold(self.session, record=False)
+            owner.update(host=self.db.host_name, session=self.session)
+        return owner
 
     # ------------------------------------------------------------ storage
     def _entries(self) -> dict[str, dict[str, Any]]:
@@ -82,7 +105,7 @@ class PromotionJournal:
                 "staged": list(staged),
                 "moves": [],
                 "sources": [str(p) for p in sources],
-                "owner": {"pid": os.getpid(), "token": PROCESS_TOKEN},
+                "owner": self._owner(),
             },
         )
 
@@ -120,17 +143,21 @@ class PromotionJournal:
         self._put(pending_id, None)
 
     # ------------------------------------------------------------ recovery
-    @staticmethod
-    def _is_ours(entry: dict[str, Any]) -> bool:
+    def _is_ours(self, entry: dict[str, Any]) -> bool:
+        """Written by this process (by this journal, where an entry names a session)."""
         owner = entry.get("owner") or {}
-        return owner.get("pid") == os.getpid() and owner.get("token") == PROCESS_TOKEN
+        mine = owner.get("pid") == os.getpid() and owner.get("token") == PROCESS_TOKEN
+        return mine and owner.get("session", self.session) == self.session
 
-    @classmethod
-    def _owned_by_live_other(cls, entry: dict[str, Any]) -> bool:
-        """Owned by another process that still runs (a reused pid of ours is not alive)."""
-        if cls._is_ours(entry):
+    def _owned_by_live_other(self, entry: dict[str, Any]) -> bool:
+        """Owned by another process that still runs (a reused pid of ours is not alive;
+        in a shared catalog, one whose session still holds its lock, on any host)."""
+        if self._is_ours(entry):
             return False
-        pid = int((entry.get("owner") or {}).get("pid") or 0)
+        owner = entry.get("owner") or {}
+        if self.db.shared and owner.get("session"):
+            return self.db.held(str(owner["session"]))
+        pid = int(owner.get("pid") or 0)
         return pid != os.getpid() and pid_alive(pid)
 
     def recover_entry(self, pending_id: int) -> None:
@@ -143,8 +170,11 @@ class PromotionJournal:
         if entry is None:
             return
         if self._owned_by_live_other(entry):
-            pid = (entry.get("owner") or {}).get("pid")
-            raise LockedError(f"pending model {pending_id} is being promoted by process {pid}")
+            owner = entry.get("owner") or {}
+            who = f"process {owner.get('pid')}" + (
+                f" on {owner['host']}" if owner.get("host") else ""
+            )
+            raise LockedError(f"pending model {pending_id} is being promoted by {who}")
         self.converge(pending_id)
 
     def recover_dead(self, skip: set[int] | None = None) -> int:

@@ -63,6 +63,7 @@ from hikaze_mm.jobs import JobControl
 from hikaze_mm.meta import strip_image_keys
 from hikaze_mm.model_types import AUTOV3_TYPES
 from hikaze_mm.params import check_pending_id, check_strategy
+from hikaze_mm.pending.claims import Claims
 from hikaze_mm.pending.journal import PromotionJournal
 from hikaze_mm.pending.locks import PromotionLocks
 from hikaze_mm.probe import probe_file
@@ -122,13 +123,16 @@ class Promoter:
         locks: PromotionLocks | None = None,
         *,
         read_sidecars: SidecarHook | None = None,
+        claims: Claims | None = None,
     ) -> None:
         """``read_sidecars`` (the library's sidecar reader) fills a promoted model from
-        the files next to it; without it, sidecars are left alone."""
+        the files next to it; without it, sidecars are left alone. ``claims``: this
+        process's leases on pending rows (``pending/claims.py``)."""
         self.db = db
         self.images = images
         self.hashes = hashes
         self.locks = locks or PromotionLocks()
+        self.claims = claims or Claims(db)
         self.journal = PromotionJournal(db, images)
         self.read_sidecars = read_sidecars
         self._grouped = threading.local()
@@ -164,6 +168,7 @@ class Promoter:
         files: Sequence[tuple[str, str | None]],
         control: JobControl | None = None,
         on_file: Callable[[str], None] | None = None,
+        progress: ProgressCallback | None = None,
     ) -> None:
         """``hash_ahead`` of each ``(path, model_type)``: the cache asked once for them
         all, the hashes read recorded together (those read before a cancellation too);
@@ -180,7 +185,12 @@ class Promoter:
                     autov3 = model_type in AUTOV3_TYPES
                     read.append(
                         self.hashes.hash_file(
-                            path, control=control, autov3=autov3, use_cache=False, store=False
+                            path,
+                            control=control,
+                            progress=progress,
+                            autov3=autov3,
+                            use_cache=False,
+                            store=False,
                         )
                     )
         finally:
@@ -228,7 +238,7 @@ class Promoter:
         conf_strategy = check_strategy(conf_strategy)
         pid = check_pending_id(pending_id)
         grouped = getattr(self._grouped, "active", False)
-        with self.locks.ids.hold(pid):
+        with self.locks.ids.hold(pid), self._claimed(pid):
             self.journal.recover_entry(pid)
             pending = self.db.pending.get(pid)
             if pending is None:
@@ -249,6 +259,20 @@ class Promoter:
                         continue
                     return self.with_sidecars(result, pending, read_sidecars)
                 raise ConflictError(f"the model {sha} keeps changing; try again")
+
+    @contextmanager
+    def _claimed(self, pid: int) -> Iterator[None]:
+        """This process's claim on the row for the block (``claims``): NotFoundError for a
+        row that is gone, LockedError while another process (maybe on another host)
+        holds it."""
+        with self.claims.holding([pid]) as claimed:
+            if not claimed:
+                pending = self.db.pending.get(pid)
+                if pending is None:
+                    raise NotFoundError(f"no pending model {pid}")
+                holder = str(pending.get("claimed_by") or "another process").split("/")[0]
+                raise LockedError(f"pending model {pid} is being hashed on {holder}")
+            yield
 
     def _cached_hash(self, pending: dict[str, Any]) -> HashResult:
         """In a group: the hash from the cache, or ``PromotionDeferred`` (it must be read)."""
@@ -271,7 +295,12 @@ class Promoter:
         self.db.pending.update(pid, status="hashing")
         autov3 = pending.get("type") in AUTOV3_TYPES
         try:
-            result = self.hashes.hash_file(path, control=control, progress=progress, autov3=autov3)
+            result = self.hashes.hash_file(
+                path,
+                control=control,
+                progress=self.claims.beating([pid], progress),
+                autov3=autov3,
+            )
         except FileNotFoundError:
             self._record_error(pending, f"file not found: {path}", on_outcome)
             raise PendingFileMissing(

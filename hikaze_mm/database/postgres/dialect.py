@@ -79,6 +79,7 @@ class PostgresDialect(Dialect):
         "FROM gone"
     )
     like = "ILIKE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def hint(self, index: str) -> str:
         return ""

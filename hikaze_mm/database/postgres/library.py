@@ -181,10 +181,11 @@ class PostgresLibrary:
         return self.conn.tuples(sql, args)
 
     # ----------------------------------------------------------------- holds
-    def hold(self, name: str) -> AdvisoryHold:
+    def hold(self, name: str, *, record: bool = True) -> AdvisoryHold:
         """Hold ``name`` across the catalog (``database.holds``): a session advisory lock
         on a connection of its own; ``HeldElsewhereError`` (naming the host that took it)
-        while another session holds it."""
+        while another session holds it. ``record=False``: ``catalog_holds`` does not name
+        this host (a process's own liveness hold, which nobody asks about by name)."""
         import psycopg
 
         try:
@@ -200,11 +201,13 @@ class PostgresLibrary:
                     "SELECT host FROM catalog_holds WHERE name = %s", (name,)
                 ).fetchone()
                 raise HeldElsewhereError(name, row[0] if row else None)
-            raw.execute(
-                "INSERT INTO catalog_holds (name, host, since) VALUES (%s, %s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET host = excluded.host, since = excluded.since",
-                (name, self.host_name, now_ms()),
-            )
+            if record:
+                raw.execute(
+                    "INSERT INTO catalog_holds (name, host, since) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (name) DO UPDATE SET host = excluded.host, "
+                    "since = excluded.since",
+                    (name, self.host_name, now_ms()),
+                )
         except psycopg.Error as exc:
             raw.close()
             raise storage_error(exc, self.where) from None
@@ -212,6 +215,15 @@ class PostgresLibrary:
             raw.close()
             raise
         return AdvisoryHold(raw)
+
+    def held(self, name: str) -> bool:
+        """Whether a session holds ``name`` now (``hold``): so the process that holds it
+        is alive, on whichever host, since the server ends a dead host's session."""
+        args = (HOLD_LOCK_SPACE, name)
+        if not self.conn.execute("SELECT pg_try_advisory_lock(?, hashtext(?))", args).fetchone()[0]:
+            return True
+        self.conn.execute("SELECT pg_advisory_unlock(?, hashtext(?))", args)
+        return False
 
     # ----------------------------------------------------------------- hosts
     def see_host(self, release: str) -> None:

@@ -265,7 +265,9 @@ SCHEMA: tuple[str, ...] = (
             CHECK (status IN ('new', 'hashing', 'error', 'conflict')),
         error {_TEXT},
         source {_TEXT} NOT NULL DEFAULT 'legacy',
-        updated_at bigint
+        updated_at bigint,
+        claimed_by {_TEXT},
+        lease_until bigint
     )""",
     "CREATE INDEX idx_pending_status ON pending_import (status)",
     "CREATE INDEX idx_pending_sha ON pending_import (sha256)",
@@ -421,6 +423,8 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         "ALTER TABLE sidecar_files DROP CONSTRAINT sidecar_files_pkey",
         "ALTER TABLE sidecar_files ADD PRIMARY KEY (host, path)",
         IMAGE_SEQS,
+        f"ALTER TABLE pending_import ADD COLUMN claimed_by {_TEXT}",
+        "ALTER TABLE pending_import ADD COLUMN lease_until bigint",
     ),
 }
 
