@@ -227,13 +227,24 @@ def test_a_root_is_scanned_by_one_host_at_a_time_and_a_poll_skips_a_recent_scan(
     b = Services.open(named(config, "host-b", nas_b))
     try:
         scanning = a.db.hold("scan:nas")  # A is scanning the root now
-        report = b.scanner.scan(immediate_hashing=True)
+        report = b.scanner.scan()
         assert report.skipped_roots == [{"root": "nas", "reason": "being scanned on host-a"}]
         assert not b.db.models.exists(sha) and b.db.pending.count() == 0
+        # With immediate hashing B helps: it promotes what A's scan queued there, until
+        # A's scan ends.
+        pid = _queue(a, nas_a / "loras" / "x.safetensors")
+        helping = threading.Thread(target=b.scanner.scan, kwargs={"immediate_hashing": True})
+        helping.start()
+        wait_until(lambda: b.db.models.exists(sha), timeout=30, message="B to promote it")
+        assert b.db.pending.get(pid) is None and b.hashes.totals()["hashed_files"] == 1
+        assert helping.is_alive()  # still helping while A scans
         scanning.release()
+        helping.join(30)
+        assert not helping.is_alive()
+        assert b.scanner.status()["last_report"]["counts"]["promoted"] == 1
 
         a.scanner.scan(immediate_hashing=True)
-        assert a.db.models.exists(sha)
+        assert a.hashes.totals()["hashed_files"] == 0  # B hashed it: A takes its hash
         # B's poll of the root finds A's scan a moment ago and leaves it; B's own
         # (explicit) scan still runs.
         polled = b.scanner.scan_folders([str(nas_b)], skip_recent_s=300)
