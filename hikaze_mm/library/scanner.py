@@ -121,7 +121,7 @@ ROOT_SCANS_KEY = "root_scans"
 # A file at least this large is claimed alone, just before it is hashed, so that the hosts
 # of a studio share a folder of large files evenly; smaller ones are claimed by group.
 LARGE_FILE = 64 * 1024 * 1024
-HELP_POLL_S = 0.2  # how often a host helping another's scan looks for rows again
+HELP_POLL_S = 0.05  # how often a host helping another's scan looks for rows again
 STATUS_PROBLEMS = 50
 
 T = TypeVar("T")
@@ -460,6 +460,7 @@ class Scanner:
             report.skipped_roots = run.skipped_roots
             if run.immediate and run.busy_roots:
                 self._help(run, run.busy_roots)
+                report.finished_at = now_ms()
             self._record_root_scans(run, [name for name, _hold in holds])
             return report
         except ScanCancelled:
