@@ -59,6 +59,17 @@ def test_a_location_is_nfc_with_slashes_and_maps_to_each_hosts_own_form() -> Non
     assert windows.host(stored) == "Z:\\models\\loras\\café.safetensors"
 
 
+def test_a_case_insensitive_host_finds_its_root_in_any_case() -> None:
+    """On Windows a path below ``Z:\\Models`` may come as ``z:\\models\\...``: it is below the
+    root (compared as the file system does); the relative part keeps its own case."""
+    import ntpath
+
+    windows = Locations([("nas", Path("Z:\\Models"))], sep="\\", fold=ntpath.normcase)
+    assert windows.stored("z:\\models\\LoRAs\\X.safetensors") == "@nas/LoRAs/X.safetensors"
+    linux = Locations([("nas", Path("/mnt/Models"))])
+    assert linux.stored("/mnt/models/x.safetensors") == "/mnt/models/x.safetensors"
+
+
 def test_a_location_on_a_root_this_host_does_not_mount_has_no_path_here() -> None:
     here = Locations([("nas", Path("/mnt/nas"))])
     assert here.host("@other/x.safetensors") is None

@@ -408,3 +408,24 @@ def test_changes_made_elsewhere_show_without_a_reload(
     library.add_model("Arrived Later", base="SDXL")
     expect_count(page, 6)
     assert "Arrived Later" in card_names(page)
+
+
+def test_a_model_on_a_root_this_host_does_not_mount_says_which(
+    page, library: Library, live: LiveServer
+) -> None:
+    """A studio's model on a root this host has no name for: its card is greyed as
+    missing and names the root (the API gives its ``location``)."""
+    sha = library.add_model("Studio LoRA", base="SDXL")
+    with library.db.transaction() as conn:
+        conn.execute(
+            "UPDATE models SET path = ? WHERE sha256 = ?",
+            ("@nas/loras/Studio LoRA.safetensors", sha),
+        )
+    page.goto(live.url)
+    card = page.locator(f'.card[data-sha256="{sha}"]')
+    expect(card).to_have_class(re.compile(r"\bmissing\b"))
+    badge = card.locator(".status-missing")
+    expect(badge).to_have_text("on nas")
+    expect(badge).to_have_attribute(
+        "title", re.compile(r"root nas, which this host does not mount")
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,21 @@ def root_of(stored: str) -> str | None:
 class Locations:
     """This host's mapping of root names to folders (none: every path stored as it is)."""
 
-    def __init__(self, roots: Sequence[tuple[str, Path]] = (), sep: str = os.sep) -> None:
+    def __init__(
+        self,
+        roots: Sequence[tuple[str, Path]] = (),
+        sep: str = os.sep,
+        fold: Callable[[str], str] = os.path.normcase,
+    ) -> None:
+        """``fold``: how this host's file system compares names (``normcase``: case folded
+        on Windows), for telling whether a path lies below a named root."""
         self.sep = sep
+        self._fold = fold
         self.folders = {name: str(folder).rstrip(sep) or sep for name, folder in roots}
         # The deepest folder first, so a root named inside another takes its own files.
         self._by_depth = sorted(
-            ((folder, name) for name, folder in self.folders.items()), key=lambda p: -len(p[0])
+            ((fold(folder), name) for name, folder in self.folders.items()),
+            key=lambda p: -len(p[0]),
         )
 
     @property
@@ -50,10 +59,11 @@ class Locations:
         text = os.fspath(path)
         if not self._by_depth or text.startswith(MARK):
             return text
+        folded = self._fold(text)
         for folder, name in self._by_depth:
-            if text == folder:
+            if folded == folder:
                 return MARK + name
-            if text.startswith(folder + self.sep):
+            if folded.startswith(folder + self.sep):
                 rel = unicodedata.normalize("NFC", text[len(folder) + 1 :].replace(self.sep, "/"))
                 return f"{MARK}{name}/{rel}"
         return text

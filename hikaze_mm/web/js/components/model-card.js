@@ -109,11 +109,25 @@ export function modelCard(model, { view = "grid", nsfw = "blur", selected = fals
           model.base || t("library.unknownBase"),
         ),
         updateBadge(model),
-        model.missing ? h("span", { class: "badge status-missing" }, t("status.missing")) : null,
+        missingBadge(model),
         h("code", { class: "hash", title: model.sha256 }, model.short_hash),
         h("span", { class: "size" }, formatBytes(model.size_bytes)),
       ),
       tagList(model.tags, { limit: CARD_TAG_LIMIT, type: model.type }),
     ),
   );
+}
+
+/** "missing", or for a model on a studio's root this host does not mount, that root. */
+function missingBadge(model) {
+  if (!model.missing) return null;
+  if (model.mounted === false && model.location) {
+    const root = model.location.root;
+    return h(
+      "span",
+      { class: "badge status-missing", title: t("status.notMountedTitle", { root }) },
+      t("status.notMounted", { root }),
+    );
+  }
+  return h("span", { class: "badge status-missing" }, t("status.missing"));
 }

@@ -41,6 +41,8 @@ export default {
   "status.error": "error",
   "status.conflict": "conflict",
   "status.missing": "missing",
+  "status.notMounted": "on {root}",
+  "status.notMountedTitle": "On root {root}, which this host does not mount: listed, not loadable here",
   "status.running": "running",
   "status.paused": "paused",
   "status.completed": "completed",
