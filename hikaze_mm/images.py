@@ -32,9 +32,10 @@ import re
 import shutil
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
@@ -259,6 +260,14 @@ def check_quality(quality: str) -> str:
     return quality
 
 
+class ImageCatalog(Protocol):
+    """What a shared catalog keeps of the images (``database.image_seqs.ImageSeqStore``)."""
+
+    def claim(self, sha256: str, at_least: int = 0) -> int: ...
+    def orders(self) -> dict[str, list[int]]: ...
+    def set_order(self, sha256: str, seqs: list[int] | None) -> None: ...
+
+
 class ImageStore:
     """The image folders of one data dir."""
 
@@ -269,12 +278,13 @@ class ImageStore:
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_bytes: int = DEFAULT_MAX_BYTES,
-        claim: Callable[[str, int], int] | None = None,
+        catalog: ImageCatalog | None = None,
     ) -> None:
-        """``claim(sha256, at_least)``: the catalog's next number for a model's image
-        (``ImageSeqStore.claim``), for a folder that several hosts write."""
+        """``catalog``: for a folder that several hosts write, the catalog numbers the
+        models' images and keeps their order (``ImageSeqStore``); else exclusive creates
+        number them and order files keep the order."""
         self.images_dir = Path(images_dir)
-        self._claim = claim
+        self._catalog = catalog
         self.pending_dir = Path(pending_dir)
         self.max_pixels = max_pixels
         self.max_bytes = max_bytes
@@ -313,7 +323,11 @@ class ImageStore:
         self._index_mtime = mtime
 
     def _refresh_orders(self) -> None:
-        """Reload the chosen orders when the order folder changed (each write is a rename)."""
+        """Reload the chosen orders: the catalog's (one query), or the order files' when
+        their folder changed (each write is a rename)."""
+        if self._catalog is not None:
+            self._orders = self._catalog.orders()
+            return
         try:
             mtime = os.stat(self.order_dir).st_mtime_ns
         except FileNotFoundError:
@@ -381,7 +395,11 @@ class ImageStore:
         return self.order_dir / f"{sha}.json"
 
     def _write_order(self, sha: str, seqs: list[int] | None) -> None:
-        """Replace (or with None remove) a model's order file atomically."""
+        """Replace (or with None remove) a model's order: in the catalog, or its order
+        file atomically."""
+        if self._catalog is not None:
+            self._catalog.set_order(sha, seqs)
+            return
         path = self._order_path(sha)
         if seqs is None:
             with contextlib.suppress(FileNotFoundError):
@@ -475,8 +493,8 @@ class ImageStore:
             known = self._index.get(sha)
         seq = max(known) + 1 if known else 0
         while True:
-            if self._claim is not None:
-                seq = self._claim(sha, seq)
+            if self._catalog is not None:
+                seq = self._catalog.claim(sha, seq)
             try:
                 fd = os.open(self.tier_path(sha, seq, "high"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:

@@ -207,16 +207,16 @@ def _writer_lock(config: Config, *, create: bool, command: str | None) -> Proces
 
 
 def _image_store(config: Config, db: Library) -> ImageStore:
-    """The images folder; in a shared catalog its new images are numbered by the catalog
-    (``HIKAZE_IMAGES_DIR`` may be one folder that every host of a studio writes). A
-    machine's own library numbers them by exclusive creates in its own folder, so a crash
-    leaves no gap."""
+    """The images folder; in a shared catalog the catalog numbers its new images and keeps
+    their order (``HIKAZE_IMAGES_DIR`` may be one folder that every host of a studio
+    writes). A machine's own library numbers them by exclusive creates in its own folder,
+    so a crash leaves no gap, and keeps their order in files there."""
     return ImageStore(
         config.images_dir,
         config.pending_images_dir,
         max_pixels=config.max_image_pixels,
         max_bytes=config.max_image_bytes,
-        claim=db.image_seqs.claim if db.shared and not db.read_only else None,
+        catalog=db.image_seqs if db.shared and not db.read_only else None,
     )
 
 

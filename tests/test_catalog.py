@@ -67,6 +67,7 @@ def build_library(tmp: Path, label: str, names: list[str]) -> Config:
         db.legacy_ledger.record_tag("Queued", db.tags.ids_by_name(["queued"])["queued"])
         db.legacy_ledger.reserve(first["sha256"], "f" * 64, 1)
         db.image_seqs.claim(first["sha256"], 3)  # (a studio's images are numbered so)
+        db.image_seqs.set_order(first["sha256"], [1, 0])  # (and ordered so)
         db.models.add_files([(first["sha256"], str(root / "copies" / f"{label}.safetensors"), 9)])
         db.generations.add(
             {"file": f"out/{label}.png", "prompt": "a neon city", "seed": 42, "steps": 20},

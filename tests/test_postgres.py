@@ -123,6 +123,7 @@ def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(tmp_path: Path, pg
                 conn.execute(f"ALTER TABLE {cache} DROP COLUMN host")
                 conn.execute(f"ALTER TABLE {cache} ADD PRIMARY KEY (path)")
             conn.execute("DROP TABLE image_seqs")
+            conn.execute("DROP TABLE image_orders")
             conn.execute("ALTER TABLE pending_import DROP COLUMN claimed_by")
             conn.execute("ALTER TABLE pending_import DROP COLUMN lease_until")
             conn.execute(

@@ -271,7 +271,7 @@ def test_hosts_sharing_an_images_folder_take_numbers_from_the_catalog(
 ) -> None:
     """Two hosts write one images folder: the numbers of a model's images come from the
     catalog, so a host whose view of the folder is behind never takes a number another
-    host took; an image stored on A is served by B."""
+    host took; an image stored on A is served by B, in the order chosen on A."""
     nas = tmp_path / "nas"
     sha = write_model(nas / "loras" / "x.safetensors", 4096)
     shared = tmp_path / "shared-images"
@@ -289,6 +289,11 @@ def test_hosts_sharing_an_images_folder_take_numbers_from_the_catalog(
         assert b.db.tuples("SELECT next_seq FROM image_seqs WHERE sha256 = ?", (sha,)) == [
             (taken + 3,)
         ]
+        # An order chosen on A is B's at once (the catalog keeps it; no file is written).
+        second = a.images.add_image(sha, png)
+        assert a.images.set_order(sha, [second, first]) == [second, first]
+        assert b.images.list_seqs(sha) == [second, first]
+        assert not (shared / "order").exists()
     finally:
         a.close()
         b.close()

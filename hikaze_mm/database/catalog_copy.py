@@ -84,6 +84,7 @@ TABLES: tuple[Table, ...] = (
     _table("hash_cache", "host path size_bytes mtime_ns inode sha256 hashed_at autov3", "path"),
     _table("sidecar_files", "host path size_bytes mtime_ns sha256 read_at", "path"),
     _table("image_seqs", "sha256 next_seq", "sha256"),
+    _table("image_orders", "sha256 seqs_json updated_at", "sha256"),
     _table(
         "legacy_import_models",
         "path legacy_id sha256 pending_id imported_at",

@@ -248,9 +248,12 @@ class HashCacheStoreContract(Protocol):
 
 @runtime_checkable
 class ImageSeqStoreContract(Protocol):
-    """The numbers of models' images, claimed across every host of the catalog."""
+    """The numbers of models' images, claimed across every host of the catalog, and the
+    orders chosen for them."""
 
     def claim(self, sha256: str, at_least: int = 0) -> int: ...
+    def orders(self) -> dict[str, list[int]]: ...
+    def set_order(self, sha256: str, seqs: list[int] | None) -> None: ...
 
 
 @runtime_checkable

@@ -473,7 +473,9 @@ CREATE INDEX idx_downloads_status ON downloads(status, id);
 #   machine): inode and mtime differ between the clients of one share, and a cached path
 #   below a named root is its location, the same on every host.
 # * image_seqs: the next free number of each model's images, claimed in the catalog, so
-#   two hosts writing one shared images folder never take the same file.
+#   two hosts writing one shared images folder never take the same file; image_orders:
+#   the order a user chose for a model's images (in a shared catalog; a machine's own
+#   library keeps it in order files).
 # * pending_import.claimed_by and lease_until: the process hashing and promoting a pending
 #   model (``PendingStore.claim``) and until when its claim holds without a heartbeat.
 REVISION_13 = """
@@ -513,6 +515,11 @@ ALTER TABLE sidecar_files_by_host RENAME TO sidecar_files;
 CREATE TABLE image_seqs (
     sha256   TEXT PRIMARY KEY,
     next_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE image_orders (
+    sha256     TEXT PRIMARY KEY,
+    seqs_json  TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
 ALTER TABLE pending_import ADD COLUMN claimed_by TEXT;

@@ -43,10 +43,15 @@ SQLITE_HEAD_AT = {12: 12, 13: 14}
 SCHEMA_LOCK_KEY = 0x68696B617A656D6D
 
 _TEXT = 'text COLLATE "C"'
-# The next free number of each model's images (``ImageSeqStore``).
+# The next free number of each model's images, and their chosen orders (``ImageSeqStore``).
 IMAGE_SEQS = f"""CREATE TABLE image_seqs (
     sha256 {_TEXT} PRIMARY KEY,
     next_seq integer NOT NULL
+)"""
+IMAGE_ORDERS = f"""CREATE TABLE image_orders (
+    sha256 {_TEXT} PRIMARY KEY,
+    seqs_json text NOT NULL,
+    updated_at bigint NOT NULL
 )"""
 # The text of a meta's trigger words that the search matches (``dialect.words``).
 WORDS_FUNCTION = """CREATE FUNCTION hikaze_trigger_words(meta jsonb) RETURNS text
@@ -332,6 +337,7 @@ SCHEMA: tuple[str, ...] = (
         PRIMARY KEY (host, path)
     )""",
     IMAGE_SEQS,
+    IMAGE_ORDERS,
     f"""CREATE TABLE image_pixels (
         sha256 {_TEXT} NOT NULL
             REFERENCES models (sha256) ON DELETE CASCADE ON UPDATE CASCADE,
@@ -423,6 +429,7 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         "ALTER TABLE sidecar_files DROP CONSTRAINT sidecar_files_pkey",
         "ALTER TABLE sidecar_files ADD PRIMARY KEY (host, path)",
         IMAGE_SEQS,
+        IMAGE_ORDERS,
         f"ALTER TABLE pending_import ADD COLUMN claimed_by {_TEXT}",
         "ALTER TABLE pending_import ADD COLUMN lease_until bigint",
     ),
