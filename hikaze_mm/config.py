@@ -310,14 +310,7 @@ class Config:
         db_file = Path(db).expanduser().resolve() if db else data / DB_FILE_NAME
         root_names = _root_names(env)
         roots = _with_named(_model_roots(model_roots, env), root_names)
-        lease = env.get("HIKAZE_CLAIM_LEASE_SECONDS", "").strip()
-        if lease:
-            overrides.setdefault(
-                "claim_lease_seconds", _interval(lease, "HIKAZE_CLAIM_LEASE_SECONDS")
-            )
-        images = env.get("HIKAZE_IMAGES_DIR", "").strip()
-        if images:
-            overrides.setdefault("images_folder", Path(images).expanduser().resolve())
+        overrides.update(_studio_settings(overrides, env))
         if port is not None:
             port_value = _check_port(port, "port")
         elif address_from_env and env.get("HIKAZE_PORT"):
@@ -378,6 +371,19 @@ def _model_roots(given: Sequence[str] | None, env: Mapping[str, str]) -> tuple[M
 
 
 ROOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _studio_settings(overrides: dict[str, object], env: Mapping[str, str]) -> dict[str, object]:
+    """``images_folder`` (``HIKAZE_IMAGES_DIR``) and ``claim_lease_seconds``
+    (``HIKAZE_CLAIM_LEASE_SECONDS``): the overrides', else the environment's."""
+    found: dict[str, object] = {}
+    lease = env.get("HIKAZE_CLAIM_LEASE_SECONDS", "").strip()
+    if lease and "claim_lease_seconds" not in overrides:
+        found["claim_lease_seconds"] = _interval(lease, "HIKAZE_CLAIM_LEASE_SECONDS")
+    images = env.get("HIKAZE_IMAGES_DIR", "").strip()
+    if images and "images_folder" not in overrides:
+        found["images_folder"] = Path(images).expanduser().resolve()
+    return found
 
 
 def _root_names(env: Mapping[str, str]) -> tuple[tuple[str, Path], ...]:

@@ -97,6 +97,39 @@ def test_the_schema_is_built_at_head(tmp_path: Path, pg_url: str) -> None:
         reader.close()
 
 
+def test_revision_14_gives_the_caches_of_before_to_the_host_that_used_the_catalog_last(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Before revision 14 the caches were the catalog's; after it each host reads its own.
+    The rows of before become the last host's, so a catalog one machine used reads none of
+    its files again."""
+    library = open_library(pg_config(tmp_path, pg_url))
+    try:
+        library.hash_cache.store("/m/a.sft", 1, 2, 3, "a" * 64)
+        with library.transaction() as conn:  # back to revision 13's shape
+            for cache in ("hash_cache", "sidecar_files"):
+                conn.execute(f"ALTER TABLE {cache} DROP COLUMN host")
+                conn.execute(f"ALTER TABLE {cache} ADD PRIMARY KEY (path)")
+            conn.execute("DROP TABLE image_seqs")
+            conn.execute("DROP TABLE image_orders")
+            conn.execute("ALTER TABLE pending_import DROP COLUMN claimed_by")
+            conn.execute("ALTER TABLE pending_import DROP COLUMN lease_until")
+            conn.execute("DELETE FROM hosts")
+            conn.execute(
+                "INSERT INTO hosts (name, release, first_seen, last_seen) VALUES "
+                "('old-host', '2.9', 1, 5), ('older-host', '2.8', 1, 2)"
+            )
+            conn.execute("UPDATE schema_revision SET revision = 13")
+    finally:
+        library.close()
+    library = open_library(pg_config(tmp_path, pg_url))
+    try:
+        assert library.schema_version() == PG_REVISION
+        assert library.tuples("SELECT host, path FROM hash_cache") == [("old-host", "/m/a.sft")]
+    finally:
+        library.close()
+
+
 def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(tmp_path: Path, pg_url: str) -> None:
     """Revision 13 stores the search's joined folds (``search_fold``) and indexes them, and
     keeps a tally of the models (``model_tally``) and sends change events: a

@@ -428,6 +428,13 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         "ALTER TABLE sidecar_files ADD COLUMN host text COLLATE \"C\" NOT NULL DEFAULT ''",
         "ALTER TABLE sidecar_files DROP CONSTRAINT sidecar_files_pkey",
         "ALTER TABLE sidecar_files ADD PRIMARY KEY (host, path)",
+        # The rows of before are the host that used the catalog last (before a studio,
+        # its only one), so it reads none of its files again.
+        *(
+            f"UPDATE {cache} SET host = h.name FROM (SELECT name FROM hosts "
+            f"ORDER BY last_seen DESC LIMIT 1) h WHERE {cache}.host = ''"
+            for cache in ("hash_cache", "sidecar_files")
+        ),
         IMAGE_SEQS,
         IMAGE_ORDERS,
         f"ALTER TABLE pending_import ADD COLUMN claimed_by {_TEXT}",
