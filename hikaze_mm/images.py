@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -476,8 +477,8 @@ class ImageStore:
 
     # ------------------------------------------------------------ writing
     def claim_seq(self, sha256: str) -> int:
-        """Reserve the next free seq (the catalog's, given ``claim``) by creating its empty
-        ``high`` file (O_EXCL).
+        """Reserve the next free seq (the catalog's, given a ``catalog``) by creating its
+        empty ``high`` file (O_EXCL).
 
         The caller fills it with ``write_tiers(sha, tiers, target_seq=seq)``, or releases it
         with ``delete_image``; until then it is invisible to readers (an empty claim), and
@@ -588,9 +589,12 @@ class ImageStore:
             self._orders_mtime = None
         return len(seqs)
 
-    def cleanup_partial(self) -> int:
-        """Remove leftovers of interrupted writes: ``.tmp`` files and empty claims."""
+    def cleanup_partial(self, older_than_s: float = 0) -> int:
+        """Remove leftovers of interrupted writes: ``.tmp`` files and empty claims; with
+        ``older_than_s``, only those not changed for that long (in a folder several hosts
+        write, another host's write in progress is no leftover)."""
         removed = 0
+        before = time.time() - older_than_s
         folders = [self.images_dir, self.pending_dir]
         if self.order_dir.is_dir():
             folders.append(self.order_dir)
@@ -602,7 +606,7 @@ class ImageStore:
                     partial = entry.name.endswith(".tmp") or (
                         _TIER_FILE_RE.fullmatch(entry.name) and entry.stat().st_size == 0
                     )
-                    if partial:
+                    if partial and (not older_than_s or entry.stat().st_mtime < before):
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(entry.path)
                             removed += 1

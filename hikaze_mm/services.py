@@ -206,6 +206,10 @@ def _writer_lock(config: Config, *, create: bool, command: str | None) -> Proces
     return lock
 
 
+# How old a leftover of an interrupted image write in a shared images folder must be to go.
+SHARED_LEFTOVER_S = 3600.0
+
+
 def _image_store(config: Config, db: Library) -> ImageStore:
     """The images folder; in a shared catalog the catalog numbers its new images and keeps
     their order (``HIKAZE_IMAGES_DIR`` may be one folder that every host of a studio
@@ -240,7 +244,8 @@ def _migration(
         claims=Claims(db, config.claim_lease_seconds),
     )
     if recover:
-        images.cleanup_partial()
+        # A shared images folder (a studio) may hold another host's write in progress.
+        images.cleanup_partial(older_than_s=SHARED_LEFTOVER_S if db.shared else 0)
         remove_stale_snapshots(config.legacy_work_dir)  # copies a killed import left
         promoter.recover()  # converge promotions a killed process left half done
     migration = MigrationManager(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -250,6 +252,17 @@ def test_cleanup_partial(store: ImageStore) -> None:
     assert store.list_seqs(SHA) == []
     assert store.cleanup_partial() == 2
     assert list(store.images_dir.glob("*.webp")) == []
+
+
+def test_cleanup_in_a_shared_folder_leaves_a_write_in_progress(store: ImageStore) -> None:
+    """In a folder several hosts write, only leftovers older than the limit go: a fresh
+    claim or temporary file may be another host's write in progress."""
+    old_claim, fresh_tmp = store.tier_path(SHA, 0, "high"), store.images_dir / ".x.1.2.tmp"
+    old_claim.touch()
+    fresh_tmp.write_bytes(b"x")
+    os.utime(old_claim, (time.time() - 7200, time.time() - 7200))
+    assert store.cleanup_partial(older_than_s=3600) == 1
+    assert not old_claim.exists() and fresh_tmp.exists()
 
 
 def test_pending_images(store: ImageStore, tmp_path: Path) -> None:

@@ -97,6 +97,18 @@ def test_the_schema_is_built_at_head(tmp_path: Path, pg_url: str) -> None:
         reader.close()
 
 
+def _undo_revision_14(conn: Any) -> None:
+    """Back to revision 13's shape: the caches the catalog's, images numbered by files,
+    no claims on pending rows."""
+    for cache in ("hash_cache", "sidecar_files"):
+        conn.execute(f"ALTER TABLE {cache} DROP COLUMN host")
+        conn.execute(f"ALTER TABLE {cache} ADD PRIMARY KEY (path)")
+    conn.execute("DROP TABLE image_seqs")
+    conn.execute("DROP TABLE image_orders")
+    conn.execute("ALTER TABLE pending_import DROP COLUMN claimed_by")
+    conn.execute("ALTER TABLE pending_import DROP COLUMN lease_until")
+
+
 def test_revision_14_gives_the_caches_of_before_to_the_host_that_used_the_catalog_last(
     tmp_path: Path, pg_url: str
 ) -> None:
@@ -107,13 +119,7 @@ def test_revision_14_gives_the_caches_of_before_to_the_host_that_used_the_catalo
     try:
         library.hash_cache.store("/m/a.sft", 1, 2, 3, "a" * 64)
         with library.transaction() as conn:  # back to revision 13's shape
-            for cache in ("hash_cache", "sidecar_files"):
-                conn.execute(f"ALTER TABLE {cache} DROP COLUMN host")
-                conn.execute(f"ALTER TABLE {cache} ADD PRIMARY KEY (path)")
-            conn.execute("DROP TABLE image_seqs")
-            conn.execute("DROP TABLE image_orders")
-            conn.execute("ALTER TABLE pending_import DROP COLUMN claimed_by")
-            conn.execute("ALTER TABLE pending_import DROP COLUMN lease_until")
+            _undo_revision_14(conn)
             conn.execute("DELETE FROM hosts")
             conn.execute(
                 "INSERT INTO hosts (name, release, first_seen, last_seen) VALUES "
@@ -152,13 +158,7 @@ def test_a_catalog_at_revision_12_is_upgraded_by_a_write_open(tmp_path: Path, pg
             conn.execute("DROP FUNCTION hikaze_changed() CASCADE")
             conn.execute("DROP TABLE catalog_holds")
             conn.execute("DROP TABLE hosts")
-            for cache in ("hash_cache", "sidecar_files"):  # revision 14: caches per host
-                conn.execute(f"ALTER TABLE {cache} DROP COLUMN host")
-                conn.execute(f"ALTER TABLE {cache} ADD PRIMARY KEY (path)")
-            conn.execute("DROP TABLE image_seqs")
-            conn.execute("DROP TABLE image_orders")
-            conn.execute("ALTER TABLE pending_import DROP COLUMN claimed_by")
-            conn.execute("ALTER TABLE pending_import DROP COLUMN lease_until")
+            _undo_revision_14(conn)
             conn.execute(
                 "INSERT INTO hash_cache (path, size_bytes, mtime_ns, inode, sha256, hashed_at) "
                 "VALUES ('/m/other.sft', 1, 2, 3, ?, 0)",

@@ -454,8 +454,9 @@ class Scanner:
     # ------------------------------------------------------------------ the scan
     def _execute(self, run: _Run) -> ScanReport:
         report: ScanReport | None = None
-        holds = self._hold_named_roots(run)
+        holds: list[tuple[str, Hold]] = []
         try:
+            self._hold_named_roots(run, holds)
             report = self._scan(run) if run.roots and run.scope != [] else self._empty(run)
             report.skipped_roots = run.skipped_roots
             if run.immediate and run.busy_roots:
@@ -483,16 +484,16 @@ class Scanner:
             run.notify(force=True)
 
     # ------------------------------------------------------------ a studio's roots
-    def _hold_named_roots(self, run: _Run) -> list[tuple[str, Hold]]:
-        """Hold each named root the scan covers (``scan:<name>``, across the catalog), so
-        one host at a time scans a root of the studio; the roots another host scans now,
-        or (``run.skip_recent_ms``) finished scanning that recently, leave the scan."""
+    def _hold_named_roots(self, run: _Run, holds: list[tuple[str, Hold]]) -> None:
+        """Hold each named root the scan covers (``scan:<name>``, across the catalog; added
+        to ``holds`` as taken), so one host at a time scans a root of the studio; the
+        roots another host scans now, or (``run.skip_recent_ms``) finished scanning that
+        recently, leave the scan."""
         covered: dict[str, list[str]] = {}
         for path in run.scope if run.scope is not None else [str(r.path) for r in run.roots]:
             name = root_of(self.db.locations.stored(path))
             if name is not None:
                 covered.setdefault(name, []).append(path)
-        holds: list[tuple[str, Hold]] = []
         for name, paths in covered.items():
             reason = self._recent_scan(name, run.skip_recent_ms)
             if reason is None:
@@ -507,7 +508,6 @@ class Scanner:
                 run.scope = [folder for folder in run.scope if folder not in paths]
             else:
                 run.roots = [r for r in run.roots if str(r.path) not in paths]
-        return holds
 
     def _recent_scan(self, name: str, within_ms: int | None) -> str | None:
         """Why a scan of root ``name`` is not needed now: another host finished one within

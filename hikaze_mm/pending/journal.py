@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -53,20 +54,24 @@ class PromotionJournal:
         # This journal's liveness hold in a shared catalog, taken with its first entry.
         self.session = f"promotion:{PROCESS_TOKEN}:{uuid.uuid4().hex[:8]}"
         self._session_hold: Hold | None = None
+        self._session_lock = threading.Lock()
 
     def close(self) -> None:
-        """Let go of the liveness hold (the process's other entries are converged)."""
-        if self._session_hold is not None:
-            self._session_hold.release()
-            self._session_hold = None
+        """Let go of the liveness hold: what entries this journal left are then another
+        process's to converge."""
+        with self._session_lock:
+            if self._session_hold is not None:
+                self._session_hold.release()
+                self._session_hold = None
 
     def _owner(self) -> dict[str, Any]:
         """What an entry of this process says of it; in a shared catalog the session is
         held from now on."""
         owner: dict[str, Any] = {"pid": os.getpid(), "token": PROCESS_TOKEN}
         if self.db.shared:
-            if self._session_hold is None:
-                self._session_hold = self.db.hold(self.session, record=False)
+            with self._session_lock:  # promotions run on several threads
+                if self._session_hold is None:
+                    self._session_hold = self.db.hold(self.session, record=False)
             owner.update(host=self.db.host_name, session=self.session)
         return owner
 
