@@ -134,3 +134,53 @@ def test_the_hosts_fixture_keeps_two_mounts_of_one_folder(tmp_path: Path) -> Non
     mirror(tmp_path / "a", tmp_path / "b")
     first, second = tmp_path / "a/x/m.safetensors", tmp_path / "b/x/m.safetensors"
     assert os.stat(first).st_ino == os.stat(second).st_ino and first != second
+
+
+async def test_two_serving_hosts_scanning_40_new_files_at_once_hash_each_once(
+    studio: dict[str, Any],
+) -> None:
+    a, b = studio["a"], studio["b"]
+    shas = {
+        write_model(studio["nas_a"] / "new" / f"m{i:02}.safetensors", 20000 + i) for i in range(40)
+    }
+    mirror(studio["nas_a"], studio["nas_b"])
+    async with aiohttp.ClientSession() as http:
+        for server in (a, b):
+            await _scan_when_idle(http, server)
+        for server in (a, b):
+            await _wait_idle(http, server)
+        # What one host left pending (another's claim at that moment) goes with a rescan.
+        for server in (a, b):
+            await _scan_when_idle(http, server)
+            await _wait_idle(http, server)
+        hashed = 0
+        for server in (a, b):
+            status = await _json(await http.get(server.url + "api/migration/status"))
+            hashed += status["stats"]["hashed_files"]
+            report = (await _json(await http.get(server.url + "api/scan/status")))["last_report"]
+            assert report["counts"]["conflicts"] == 0
+        page = await _json(await http.get(a.url + "api/models?limit=100&include_missing=true"))
+    assert shas <= {item["sha256"] for item in page["items"]}
+    assert hashed == 41  # the 40 new files and the fixture's one: each read by one host
+
+
+async def _scan_when_idle(http: aiohttp.ClientSession, server: Server) -> None:
+    origin = {"Origin": server.url.rstrip("/")}
+    for _ in range(600):
+        started = await http.post(
+            server.url + "api/scan", json={"immediate_hashing": True}, headers=origin
+        )
+        if started.status == 202:
+            return
+        assert started.status == 409, await started.text()  # one runs: after it
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{server.url} never took a scan")
+
+
+async def _wait_idle(http: aiohttp.ClientSession, server: Server) -> None:
+    for _ in range(1200):
+        status = await _json(await http.get(server.url + "api/scan/status"))
+        if not status["running"] and status["last_report"] is not None:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{server.url}'s scan did not end")
