@@ -420,5 +420,6 @@ class Services:
         self.changes.close()
         self.hashes.close()
         self.promoter.journal.close()
+        self.organizer.journal.close()
         self.db.close()
         self.lock.release()

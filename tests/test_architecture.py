@@ -30,6 +30,7 @@ LAYERS = [
     "process_lock",
     "config",
     "database",
+    "liveness",
     "jobs",
     "probe",
     "hashing",

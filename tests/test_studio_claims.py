@@ -102,6 +102,26 @@ def test_a_journal_entry_is_alive_while_its_process_session_is(
         b.close()
 
 
+@pytest.mark.parametrize("config", ["postgres"], indirect=True)
+def test_a_move_in_progress_on_one_host_is_left_to_it_by_another(
+    config: Config, tmp_path: Path
+) -> None:
+    """The move journal's entries name their session too: a move A has under way is not
+    converged by B (which would take it for a dead process's), until A's session ends."""
+    a = Services.open(named(config, "host-a", tmp_path / "nas"))
+    b = Services.open(named(config, "host-b", tmp_path / "nas"))
+    try:
+        a.organizer.journal.put("c" * 64, {"phase": "planned", "from": "/x", "to": "/y"})
+        entry = b.organizer.journal.get("c" * 64)
+        assert b.organizer.journal.owned_by_live_other(entry)
+        assert b.organizer.journal.liveness.describe(entry).endswith("on host-a")
+        a.organizer.journal.close()
+        assert not b.organizer.journal.owned_by_live_other(entry)
+    finally:
+        a.close()
+        b.close()
+
+
 def test_a_journal_of_a_machines_own_library_names_no_session(
     config: Config, tmp_path: Path
 ) -> None:

@@ -7,30 +7,25 @@ once a copy across file systems is verified (phase ``copied``), and drops it onc
 library follows the new path. ``Organizer.converge`` reads an entry and ends the move
 whichever way its files say (see ``organizer``).
 
-An entry is owned by the process that wrote it (pid and a random token, as in the
-promotion journal): entries of a process that still runs are left to it.
+An entry is owned by the process that wrote it (``liveness``, as in the promotion
+journal): entries of a process that still runs are left to it, on any host of a shared
+catalog.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from typing import Any
 
 from hikaze_mm.database.interfaces import Library
-from hikaze_mm.process_lock import pid_alive
+from hikaze_mm.liveness import Liveness
 
 JOURNAL_KEY = "move_journal"
-PROCESS_TOKEN = uuid.uuid4().hex
-
-
-def owner_stamp() -> dict[str, Any]:
-    return {"pid": os.getpid(), "token": PROCESS_TOKEN}
 
 
 class MoveJournal:
     def __init__(self, db: Library) -> None:
         self.db = db
+        self.liveness = Liveness(db, "move")
 
     def _entries(self) -> dict[str, dict[str, Any]]:
         state = self.db.state.get(JOURNAL_KEY) or {}
@@ -52,18 +47,16 @@ class MoveJournal:
                 if entries.pop(sha256, None) is None:
                     return
             else:
-                entries[sha256] = {**entry, "owner": entry.get("owner") or owner_stamp()}
+                entries[sha256] = {**entry, "owner": entry.get("owner") or self.liveness.owner()}
             self.db.state.set(JOURNAL_KEY, {"entries": entries})
 
-    @staticmethod
-    def is_ours(entry: dict[str, Any]) -> bool:
-        owner = entry.get("owner") or {}
-        return owner.get("pid") == os.getpid() and owner.get("token") == PROCESS_TOKEN
+    def close(self) -> None:
+        """Let go of this journal's session (``liveness``)."""
+        self.liveness.close()
 
-    @classmethod
-    def owned_by_live_other(cls, entry: dict[str, Any]) -> bool:
-        """Written by another process that still runs (a reused pid of ours is not it)."""
-        if cls.is_ours(entry):
-            return False
-        pid = int((entry.get("owner") or {}).get("pid") or 0)
-        return pid != os.getpid() and pid_alive(pid)
+    def is_ours(self, entry: dict[str, Any]) -> bool:
+        return self.liveness.is_ours(entry)
+
+    def owned_by_live_other(self, entry: dict[str, Any]) -> bool:
+        """Written by another process that still runs, on any host (``liveness``)."""
+        return self.liveness.live_other(entry)

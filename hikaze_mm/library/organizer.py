@@ -356,8 +356,8 @@ class Organizer:
         if entry is None:
             return
         if self.journal.owned_by_live_other(entry):
-            pid = (entry.get("owner") or {}).get("pid")
-            raise MoveRefused(f"the model is being moved by process {pid}")
+            who = self.journal.liveness.describe(entry)
+            raise MoveRefused(f"the model is being moved by {who}")
         self.converge(sha256)
 
     def recover(self) -> int:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from hikaze_mm.database.interfaces import Library
 from hikaze_mm.hashing import ProgressCallback
-from hikaze_mm.pending.journal import PROCESS_TOKEN
+from hikaze_mm.liveness import PROCESS_TOKEN
 from hikaze_mm.process_lock import pid_alive
 
 DEFAULT_LEASE_SECONDS = 60.0

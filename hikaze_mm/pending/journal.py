@@ -20,60 +20,35 @@ removals are idempotent). It runs when a promotion fails, when the same pending 
 promoted again (``recover_entry``) and for every entry of a dead process when the library
 is opened (``recover_dead``).
 
-An entry is owned by the process that wrote it (pid and a random token, so a restarted
-process that got the same pid is not taken for the dead one). Entries of a process that
-is still alive are left alone. In a catalog that several hosts share, a pid means nothing
-on another host: there the writer holds a session advisory lock named in its entries
-(``session``) from its first entry on, and a process is alive while a session holds it
-(the server ends the session of a host that dies).
+An entry is owned by the process that wrote it (``liveness``: its pid and token, and in a
+catalog several hosts share the session it holds). Entries of a process that is still
+alive are left alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.database.holds import Hold
 from hikaze_mm.database.interfaces import Library
 from hikaze_mm.errors import LockedError
 from hikaze_mm.images import ImageStore
-from hikaze_mm.process_lock import pid_alive
+from hikaze_mm.liveness import Liveness
 
 JOURNAL_KEY = "promotion_journal"
-PROCESS_TOKEN = uuid.uuid4().hex
 
 
 class PromotionJournal:
     def __init__(self, db: Library, images: ImageStore) -> None:
         self.db = db
         self.images = images
-        # This journal's liveness hold in a shared catalog, taken with its first entry.
-        self.session = f"promotion:{PROCESS_TOKEN}:{uuid.uuid4().hex[:8]}"
-        self._session_hold: Hold | None = None
-        self._session_lock = threading.Lock()
+        self.liveness = Liveness(db, "promotion")
 
     def close(self) -> None:
-        """Let go of the liveness hold: what entries this journal left are then another
-        process's to converge."""
-        with self._session_lock:
-            if self._session_hold is not None:
-                self._session_hold.release()
-                self._session_hold = None
-
-    def _owner(self) -> dict[str, Any]:
-        """What an entry of this process says of it; in a shared catalog the session is
-        held from now on."""
-        owner: dict[str, Any] = {"pid": os.getpid(), "token": PROCESS_TOKEN}
-        if self.db.shared:
-            with self._session_lock:  # promotions run on several threads
-                if self._session_hold is None:
-                    self._session_hold = self.db.hold(self.session, record=False)
-            owner.update(host=self.db.host_name, session=self.session)
-        return owner
+        """Let go of this journal's session (``liveness``)."""
+        self.liveness.close()
 
     # ------------------------------------------------------------ storage
     def _entries(self) -> dict[str, dict[str, Any]]:
@@ -110,7 +85,7 @@ class PromotionJournal:
                 "staged": list(staged),
                 "moves": [],
                 "sources": [str(p) for p in sources],
-                "owner": self._owner(),
+                "owner": self.liveness.owner(),
             },
         )
 
@@ -148,23 +123,6 @@ class PromotionJournal:
         self._put(pending_id, None)
 
     # ------------------------------------------------------------ recovery
-    def _is_ours(self, entry: dict[str, Any]) -> bool:
-        """Written by this process (by this journal, where an entry names a session)."""
-        owner = entry.get("owner") or {}
-        mine = owner.get("pid") == os.getpid() and owner.get("token") == PROCESS_TOKEN
-        return mine and owner.get("session", self.session) == self.session
-
-    def _owned_by_live_other(self, entry: dict[str, Any]) -> bool:
-        """Owned by another process that still runs (a reused pid of ours is not alive;
-        in a shared catalog, one whose session still holds its lock, on any host)."""
-        if self._is_ours(entry):
-            return False
-        owner = entry.get("owner") or {}
-        if self.db.shared and owner.get("session"):
-            return self.db.held(str(owner["session"]))
-        pid = int(owner.get("pid") or 0)
-        return pid != os.getpid() and pid_alive(pid)
-
     def recover_entry(self, pending_id: int) -> None:
         """Converge the entry of ``pending_id`` left by an earlier attempt, if any.
 
@@ -174,11 +132,8 @@ class PromotionJournal:
         entry = self.get(pending_id)
         if entry is None:
             return
-        if self._owned_by_live_other(entry):
-            owner = entry.get("owner") or {}
-            who = f"process {owner.get('pid')}" + (
-                f" on {owner['host']}" if owner.get("host") else ""
-            )
+        if self.liveness.live_other(entry):
+            who = self.liveness.describe(entry)
             raise LockedError(f"pending model {pending_id} is being promoted by {who}")
         self.converge(pending_id)
 
@@ -188,7 +143,7 @@ class PromotionJournal:
         for pending_id, entry in self.entries().items():
             if skip and pending_id in skip:
                 continue
-            if self._is_ours(entry) or self._owned_by_live_other(entry):
+            if self.liveness.is_ours(entry) or self.liveness.live_other(entry):
                 continue
             self.converge(pending_id)
             done += 1
