@@ -25,11 +25,16 @@ from hikaze_mm.process_lock import pid_alive
 DEFAULT_LEASE_SECONDS = 60.0
 
 
+def host_of(owner: str | None) -> str | None:
+    """The host of a claim's owner (``host/pid/token``), or None."""
+    return owner.split("/", 1)[0] if owner else None
+
+
 class Claims:
     def __init__(self, db: Library, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self.db = db
-        # Who claims: this host, this process (its pid, for a successor on this host to
-        # tell it is gone) and this run of it.
+        # Who claims (``host/pid/token``): this host, this process (its pid, for a
+        # successor on this host to tell it is gone) and this run of it.
         self.owner = f"{db.host_name}/{os.getpid()}/{PROCESS_TOKEN[:12]}"
         self.lease_ms = max(1, int(lease_seconds * 1000))
         self._beat_s = lease_seconds / 3
@@ -59,11 +64,10 @@ class Claims:
         }
         dead = []
         for owner in owners - {self.owner}:
-            host, _, rest = owner.partition("/")
-            pid = rest.partition("/")[0]
+            pid = owner.split("/")[1] if owner.count("/") >= 2 else ""
             # (Our own pid under another token: a past process that had our pid.)
             gone = pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid)))
-            if host == self.db.host_name and gone:
+            if host_of(owner) == self.db.host_name and gone:
                 dead.append(owner)
         return sorted(dead)
 

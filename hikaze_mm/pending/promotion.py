@@ -63,7 +63,7 @@ from hikaze_mm.jobs import JobControl
 from hikaze_mm.meta import strip_image_keys
 from hikaze_mm.model_types import AUTOV3_TYPES
 from hikaze_mm.params import check_pending_id, check_strategy
-from hikaze_mm.pending.claims import Claims
+from hikaze_mm.pending.claims import Claims, host_of
 from hikaze_mm.pending.journal import PromotionJournal
 from hikaze_mm.pending.locks import PromotionLocks
 from hikaze_mm.probe import probe_file
@@ -270,7 +270,7 @@ class Promoter:
                 pending = self.db.pending.get(pid)
                 if pending is None:
                     raise NotFoundError(f"no pending model {pid}")
-                holder = str(pending.get("claimed_by") or "another process").split("/")[0]
+                holder = host_of(pending.get("claimed_by")) or "another host"
                 raise LockedError(f"pending model {pid} is being hashed on {holder}")
             yield
 
@@ -476,18 +476,14 @@ class Promoter:
         sha, size = hashed.sha256, hashed.stat.size
         data, tags = model_data(pending, hashed, branch)
         self.db.models.upsert(data, tags, on_conflict="merge" if branch == "merge" else "update")
-        if (
-            branch == "merge"
-            and existing is not None
-            and existing.get("missing")
-            and existing.get("mounted", True)
-        ):
-            # The existing path points at a file that is gone: treat it as empty. (A file
-            # on a root this host does not mount is another host's: it stays the model's.)
+        # A file on a root this host does not mount is another host's: it stays the model's.
+        here = existing if existing is not None and existing.get("mounted", True) else None
+        if branch == "merge" and here is not None and here.get("missing"):
+            # The existing path points at a file that is gone: treat it as empty.
             self.db.models.update(sha, path=pending["path"], missing=False)
         found = [(sha, pending["path"], size)]
-        if existing is not None and Path(existing["path"]).is_file():
-            found.append((sha, existing["path"], size))  # override moved the primary
+        if here is not None and Path(here["path"]).is_file():
+            found.append((sha, here["path"], size))  # override moved the primary
         self.db.models.add_files(found)
         self.db.models.set_probed_base(sha, probed)
 

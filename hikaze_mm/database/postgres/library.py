@@ -100,8 +100,8 @@ class PostgresLibrary:
         self.tags = TagStore(self)  # type: ignore[arg-type]
         self.pending = PendingStore(self)  # type: ignore[arg-type]
         self.hash_cache = HashCacheStore(self)  # type: ignore[arg-type]
-        self.sidecars = SidecarStore(self)
-        self.image_seqs = ImageSeqStore(self)  # type: ignore[arg-type]  # type: ignore[arg-type]
+        self.sidecars = SidecarStore(self)  # type: ignore[arg-type]
+        self.image_seqs = ImageSeqStore(self)  # type: ignore[arg-type]
         self.state = StateStore(self)  # type: ignore[arg-type]
         self.legacy_ledger = LegacyLedgerStore(self)  # type: ignore[arg-type]
         self.listing = ListingStore(self)  # type: ignore[arg-type]
