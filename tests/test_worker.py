@@ -183,3 +183,39 @@ def test_recover_resets_rows_a_dead_process_left_hashing(
     assert status["status"] == "IDLE" and not services.migration.active
     assert services.db.pending.get(stale)["status"] == "new"
     assert services.db.pending.get(busy)["status"] == "hashing"
+
+
+
+def test_a_later_count_is_never_overwritten_by_an_earlier_one(services: Services) -> None:
+    """Two worker threads record outcomes at once. The first count's write is held back
+    until the second's is made, if the second can be made meanwhile: each unit of work
+    holds the run's state from its count to its end, so it cannot, and the persisted
+    counter is the last one (not the first, written last)."""
+    tracker = services.migration.tracker
+    state = services.db.state
+    real_set = state.set
+    first_writing, second_counted = threading.Event(), threading.Event()
+
+    def set_in_turn(key: str, value: dict) -> None:
+        if value.get("processed_items") == 1:
+            first_writing.set()
+            second_counted.wait(1.0)  # in vain while the first unit holds the state
+        elif value.get("processed_items") == 2:
+            second_counted.set()
+        real_set(key, value)
+
+    state.set = set_in_turn  # type: ignore[method-assign]
+
+    def record(pending_id: int) -> None:
+        with services.db.transaction():
+            tracker.on_outcome("promoted", {"id": pending_id})
+
+    first = threading.Thread(target=record, args=(1,))
+    first.start()
+    assert first_writing.wait(10)
+    second = threading.Thread(target=record, args=(2,))
+    second.start()
+    first.join()
+    second.join()
+    assert tracker.snapshot().processed_items == 2
+    assert real_set.__self__.get(STATE_KEY)["processed_items"] == 2

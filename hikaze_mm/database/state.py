@@ -18,10 +18,15 @@ class StateStore:
     def __init__(self, db: DatabaseManager) -> None:
         self.db = db
 
+    def hold(self, key: str) -> None:
+        """Inside a unit of work, hold ``key`` until it ends: a writer that computes the
+        document before writing it does so in the order the units commit."""
+        self.db.lock_key(f"migration_state:{key}")
+
     def get(self, key: str) -> dict[str, Any] | None:
         """The document, or None. Read inside a unit of work, the key is held until it
         ends (it is read to be changed: a read-modify-write of a journal)."""
-        self.db.lock_key(f"migration_state:{key}")
+        self.hold(key)
         row = self.db.conn.execute(
             "SELECT value_json FROM migration_state WHERE key = ?", (key,)
         ).fetchone()

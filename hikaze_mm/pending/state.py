@@ -110,8 +110,11 @@ class StateTracker:
 
     # ------------------------------------------------------------ writing
     def change(self, mutate: Callable[[MigrationState], None] | None = None) -> None:
-        """Apply ``mutate`` and persist, in one transaction (nests in the caller's)."""
+        """Apply ``mutate`` and persist, in one transaction (nests in the caller's). The
+        state is held first, so that two threads' changes persist in the order they
+        were made (otherwise an earlier count could be written last, and stay)."""
         with self.db.transaction():
+            self.db.state.hold(STATE_KEY)
             with self._lock:
                 if mutate is not None:
                     mutate(self.state)
