@@ -17,6 +17,9 @@ Naming and sequence logic lives only here (``ImageStore``):
   its content (browsers cache tiers for days). The order file is replaced atomically
   (temporary file, fsync, rename): a crash leaves the old order or the new one. Seqs it
   does not name (new uploads) follow in seq order; seqs no longer on disk are skipped.
+* A folder that a studio's hosts share has a catalog (``ImageCatalog``): it numbers the
+  images and keeps the orders. An order file (copied from a machine's own library) still
+  counts for a model the catalog has no order for, until an order is chosen.
 
 CPU work (``encode_tiers``) is a plain function of bytes or a path, so callers can run it
 in a thread or a process pool, off the event loop.
@@ -296,6 +299,7 @@ class ImageStore:
         self._index_mtime: int | None = None
         self.order_dir = self.images_dir / ORDER_DIR
         self._orders: dict[str, list[int]] = {}
+        self._file_orders: dict[str, list[int]] = {}
         self._orders_mtime: int | None = None
 
     # ------------------------------------------------------------ naming
@@ -324,18 +328,21 @@ class ImageStore:
         self._index_mtime = mtime
 
     def _refresh_orders(self) -> None:
-        """Reload the chosen orders: the catalog's (one query), or the order files' when
-        their folder changed (each write is a rename)."""
-        if self._catalog is not None:
-            self._orders = self._catalog.orders()
-            return
+        """Reload the chosen orders: the order files' when their folder changed (each
+        write is a rename), under the catalog's (one query) for a shared folder. A model
+        the catalog has no order for keeps its order file's: one copied into the shared
+        folder from a machine's own library keeps its cover."""
+        files = self._order_files()
+        self._orders = files if self._catalog is None else {**files, **self._catalog.orders()}
+
+    def _order_files(self) -> dict[str, list[int]]:
         try:
             mtime = os.stat(self.order_dir).st_mtime_ns
         except FileNotFoundError:
-            self._orders, self._orders_mtime = {}, None
-            return
+            self._file_orders, self._orders_mtime = {}, None
+            return {}
         if mtime == self._orders_mtime:
-            return
+            return self._file_orders
         orders: dict[str, list[int]] = {}
         with os.scandir(self.order_dir) as entries:
             for entry in entries:
@@ -350,8 +357,8 @@ class ImageStore:
                 if isinstance(raw, list):
                     seqs = [v for v in raw if isinstance(v, int) and not isinstance(v, bool)]
                     orders[match.group(1)] = list(dict.fromkeys(seqs))
-        self._orders = orders
-        self._orders_mtime = mtime
+        self._file_orders, self._orders_mtime = orders, mtime
+        return orders
 
     def _ordered(self, sha: str) -> list[int]:
         """A model's seqs on disk in display order; call with the lock held, both fresh."""
@@ -396,12 +403,12 @@ class ImageStore:
         return self.order_dir / f"{sha}.json"
 
     def _write_order(self, sha: str, seqs: list[int] | None) -> None:
-        """Replace (or with None remove) a model's order: in the catalog, or its order
-        file atomically."""
+        """Replace (or with None remove) a model's order: in the catalog (and its order
+        file is removed), or its order file atomically."""
+        path = self._order_path(sha)
         if self._catalog is not None:
             self._catalog.set_order(sha, seqs)
-            return
-        path = self._order_path(sha)
+            seqs = None  # an order file copied from a machine's library is superseded
         if seqs is None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)

@@ -9,6 +9,7 @@ mounts of one share are.
 from __future__ import annotations
 
 import os
+import shutil
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -294,6 +295,50 @@ def test_hosts_sharing_an_images_folder_take_numbers_from_the_catalog(
         assert a.images.set_order(sha, [second, first]) == [second, first]
         assert b.images.list_seqs(sha) == [second, first]
         assert not (shared / "order").exists()
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("config", ["postgres"], indirect=True)
+def test_an_order_file_copied_into_the_shared_folder_keeps_its_cover(
+    config: Config, tmp_path: Path
+) -> None:
+    """A machine's own library keeps a chosen order in a file; its images folder copied
+    into the studio's keeps that order (and so its cover) on every host, until someone
+    chooses another: then the catalog's order is every host's and the file is gone."""
+    from dataclasses import replace
+
+    nas = tmp_path / "nas"
+    sha = write_model(nas / "loras" / "x.safetensors", 4096)
+    own_images = tmp_path / "own-images"
+    own = Services.open(
+        replace(named(config, "host-a", nas, images_folder=own_images), database_url=None)
+    )
+    try:
+        own.scanner.scan(immediate_hashing=True)
+        first, second = (own.images.add_image(sha, _png()) for _ in range(2))
+        own.images.set_order(sha, [second, first])
+    finally:
+        own.close()
+    # The README's steps: push the library with --merge, copy its images folder.
+    source = open_library(replace(named(config, "host-a", nas), database_url=None))
+    try:
+        push(named(config, "host-a", nas), source, config.database_url, merge=True)
+    finally:
+        source.close()
+    shared = tmp_path / "shared-images"
+    shutil.copytree(own_images, shared)
+    a = Services.open(named(config, "host-a", nas, images_folder=shared))
+    b = Services.open(named(config, "host-b", nas, images_folder=shared))
+    try:
+        assert a.images.list_seqs(sha) == b.images.list_seqs(sha) == [second, first]
+        assert b.images.set_order(sha, [first, second]) == [first, second]
+        assert a.images.list_seqs(sha) == [first, second]
+        assert not (shared / "order" / f"{sha}.json").exists()
+        third = a.images.add_image(sha, _png())
+        assert third > second  # the catalog numbers past the copied files
+        assert b.images.list_seqs(sha) == [first, second, third]
     finally:
         a.close()
         b.close()
