@@ -229,6 +229,40 @@ def test_two_hosts_scanning_one_nas_at_once_hash_each_file_once(
         b.close()
 
 
+@pytest.mark.parametrize("config", ["postgres"], indirect=True)
+def test_two_hosts_running_stage_2_at_once_each_report_their_own_run(
+    config: Config, tmp_path: Path
+) -> None:
+    """Stage 2 (``promote --all``) on two hosts at once: the claims give each row to one
+    of them, and each host's status counts its own run (the run state is per host in a
+    shared catalog), so both end COMPLETED with counters that add up to the queue."""
+    nas = tmp_path / "nas"
+    for i in range(20):
+        write_model(nas / "loras" / f"m{i:02}.safetensors", 65536 + i)
+    a = Services.open(named(config, "host-a", nas))
+    b = Services.open(named(config, "host-b", nas))
+    try:
+        a.scanner.scan()  # queues the files, hashing none
+        assert a.db.pending.count() == 20
+        for svc in (a, b):
+            svc.migration.start_full_migration()
+        assert a.migration.wait(60) and b.migration.wait(60)
+        runs = [svc.migration.get_status() for svc in (a, b)]
+        for run in runs:
+            assert run["status"] == "COMPLETED"
+            assert run["stats"]["processed_items"] == run["stats"]["total_items"]
+            assert run["stats"]["promoted"] == run["stats"]["processed_items"]
+        assert sum(run["stats"]["processed_items"] for run in runs) == 20
+        assert a.db.pending.count() == 0
+        assert a.hashes.totals()["hashed_files"] + b.hashes.totals()["hashed_files"] == 20
+        # Each host's run is its own record: A's status read afresh is still A's.
+        a.migration.tracker.reload()
+        assert a.migration.get_status()["stats"] == runs[0]["stats"]
+    finally:
+        a.close()
+        b.close()
+
+
 def _models(svc: Services) -> list[dict]:
     return [
         {"sha256": sha} for (sha,) in svc.db.tuples("SELECT sha256 FROM models ORDER BY sha256")

@@ -10,7 +10,7 @@ import pytest
 
 from hikaze_mm.config import Config
 from hikaze_mm.errors import ConflictError, NotFoundError, ValidationError
-from hikaze_mm.pending.state import STATE_KEY
+from hikaze_mm.pending.state import state_key
 from hikaze_mm.services import Services
 from tests.conftest import on_each_backend
 from tests.helpers import make_sparse
@@ -50,7 +50,7 @@ def test_full_run_counts_every_outcome(services: Services, models_root: Path) ->
         assert services.db.pending.get(pid) is None
     assert services.db.pending.get(gone)["status"] == "error"
     # The state lives in the DB.
-    assert services.db.state.get(STATE_KEY)["status"] == "COMPLETED"
+    assert services.db.state.get(state_key(services.db))["status"] == "COMPLETED"
 
 
 def test_skip_policy_leaves_conflicts_pending(services: Services, models_root: Path) -> None:
@@ -89,7 +89,7 @@ def test_pause_mid_file_and_resume_from_same_offset(
     paused = pause_at_chunk(services, 4)
     mgr.start_full_migration()
     assert paused.wait(30)
-    assert services.db.state.get(STATE_KEY)["status"] == "PAUSED"
+    assert services.db.state.get(state_key(services.db))["status"] == "PAUSED"
     status = mgr.get_status()
     # It stopped exactly after chunk 4, mid-file: the pause is seen before the next read.
     assert status["status"] == "PAUSED"
@@ -119,7 +119,7 @@ def test_restart_resumes_and_redoes_nothing(config: Config, models_root: Path) -
         message="two items processed",
     )
     services.close()  # stops the worker mid-run; the state stays RUNNING
-    persisted = services.db.state.get(STATE_KEY)
+    persisted = services.db.state.get(state_key(services.db))
     assert persisted["status"] == "RUNNING"
     done_before = persisted["processed_items"]
     assert done_before >= 2
@@ -185,7 +185,6 @@ def test_recover_resets_rows_a_dead_process_left_hashing(
     assert services.db.pending.get(busy)["status"] == "hashing"
 
 
-
 def test_a_later_count_is_never_overwritten_by_an_earlier_one(services: Services) -> None:
     """Two worker threads record outcomes at once. The first count's write is held back
     until the second's is made, if the second can be made meanwhile: each unit of work
@@ -218,4 +217,4 @@ def test_a_later_count_is_never_overwritten_by_an_earlier_one(services: Services
     first.join()
     second.join()
     assert tracker.snapshot().processed_items == 2
-    assert real_set.__self__.get(STATE_KEY)["processed_items"] == 2
+    assert real_set.__self__.get(tracker.key)["processed_items"] == 2

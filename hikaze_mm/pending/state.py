@@ -87,15 +87,22 @@ class MigrationState:
         return round(min(100.0, 100.0 * (self.processed_items + partial) / self.total_items), 2)
 
 
+def state_key(db: Library) -> str:
+    """Where the run state lives: one per library, one per host in a shared catalog (two
+    hosts each running Stage 2 share the rows through claims, not a run's counters)."""
+    return f"{STATE_KEY}@{db.host_name}" if db.shared else STATE_KEY
+
+
 class StateTracker:
     """The in-memory state of this process's run, written through to the DB."""
 
     def __init__(self, db: Library, *, save_interval: float = 1.0) -> None:
         self.db = db
+        self.key = state_key(db)
         self.save_interval = save_interval
         self._lock = threading.Lock()
         self._last_save = 0.0
-        self.state = MigrationState.from_dict(db.state.get(STATE_KEY))
+        self.state = MigrationState.from_dict(db.state.get(self.key))
 
     # ------------------------------------------------------------ reading
     def snapshot(self) -> MigrationState:
@@ -104,7 +111,7 @@ class StateTracker:
 
     def reload(self) -> None:
         """Read the state another process may have written."""
-        data = self.db.state.get(STATE_KEY)
+        data = self.db.state.get(self.key)
         with self._lock:
             self.state = MigrationState.from_dict(data)
 
@@ -114,14 +121,14 @@ class StateTracker:
         state is held first, so that two threads' changes persist in the order they
         were made (otherwise an earlier count could be written last, and stay)."""
         with self.db.transaction():
-            self.db.state.hold(STATE_KEY)
+            self.db.state.hold(self.key)
             with self._lock:
                 if mutate is not None:
                     mutate(self.state)
                 self.state.updated_at = now_ms()
                 data = self.state.to_dict()
                 self._last_save = time.monotonic()
-            self.db.state.set(STATE_KEY, data)
+            self.db.state.set(self.key, data)
 
     def update(self, **fields: Any) -> None:
         def mutate(state: MigrationState) -> None:
