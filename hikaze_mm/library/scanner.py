@@ -121,7 +121,9 @@ ROOT_SCANS_KEY = "root_scans"
 # A file at least this large is claimed alone, just before it is hashed, so that the hosts
 # of a studio share a folder of large files evenly; smaller ones are claimed by group.
 LARGE_FILE = 64 * 1024 * 1024
-HELP_POLL_S = 0.05  # how often a host helping another's scan looks for rows again
+# How often a host helping another's scan looks for rows again: soon after it found some,
+# less often (up to the longest) while it finds none, as the queue is read whole.
+HELP_POLL_S, HELP_POLL_MAX_S = 0.05, 0.25
 STATUS_PROBLEMS = 50
 
 T = TypeVar("T")
@@ -557,6 +559,7 @@ class Scanner:
                 lambda: promoter.promote(pid, run.conf_strategy, control=run.control),
             )
 
+        idle = HELP_POLL_S
         while not run.cancelled():
             rows = [row for row in self.db.pending.ids(("new",)) if below(row[1], folders)]
             small = {pid: path for pid, path, size in rows if (size or 0) < LARGE_FILE}
@@ -568,10 +571,13 @@ class Scanner:
                 if (size or 0) >= LARGE_FILE:
                     with claims.holding([pid]) as claimed:
                         done += bool(claimed) and promote(pid, path)
-            if not done:
+            if done:
+                idle = HELP_POLL_S
+            else:
                 if not any(self.db.held(f"scan:{name}") for name in names):
                     return
-                time.sleep(HELP_POLL_S)
+                time.sleep(idle)
+                idle = min(2 * idle, HELP_POLL_MAX_S)
         run.check_cancelled()
 
     def _empty(self, run: _Run) -> ScanReport:
