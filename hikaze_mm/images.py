@@ -17,7 +17,7 @@ Naming and sequence logic lives only here (``ImageStore``):
   its content (browsers cache tiers for days). The order file is replaced atomically
   (temporary file, fsync, rename): a crash leaves the old order or the new one. Seqs it
   does not name (new uploads) follow in seq order; seqs no longer on disk are skipped.
-* A folder that a studio's hosts share has a catalog (``ImageCatalog``): it numbers the
+* A folder that a studio's hosts share has a catalog (``ImageSeqStoreContract``): it numbers the
   images and keeps the orders. An order file (copied from a machine's own library) still
   counts for a model the catalog has no order for, until an order is chosen.
 
@@ -39,11 +39,11 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from hikaze_mm.database import normalize_sha256
+from hikaze_mm.database.interfaces import ImageSeqStoreContract
 from hikaze_mm.errors import ConflictError, ValidationError
 
 QUALITIES = ("high", "medium", "low")
@@ -264,14 +264,6 @@ def check_quality(quality: str) -> str:
     return quality
 
 
-class ImageCatalog(Protocol):
-    """What a shared catalog keeps of the images (``database.image_seqs.ImageSeqStore``)."""
-
-    def claim(self, sha256: str, at_least: int = 0) -> int: ...
-    def orders(self) -> dict[str, list[int]]: ...
-    def set_order(self, sha256: str, seqs: list[int] | None) -> None: ...
-
-
 class ImageStore:
     """The image folders of one data dir."""
 
@@ -282,7 +274,7 @@ class ImageStore:
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_bytes: int = DEFAULT_MAX_BYTES,
-        catalog: ImageCatalog | None = None,
+        catalog: ImageSeqStoreContract | None = None,
     ) -> None:
         """``catalog``: for a folder that several hosts write, the catalog numbers the
         models' images and keeps their order (``ImageSeqStore``); else exclusive creates

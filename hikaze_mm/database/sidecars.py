@@ -72,10 +72,10 @@ class SidecarStore:
         replaced. Returns how many rows moved."""
         moved = 0
         with self.db.transaction() as conn:
+            host = self.db.cache_host
             for old, new in moves:
                 if old == new:
                     continue
-                host = self.db.cache_host
                 conn.execute("DELETE FROM sidecar_files WHERE host = ? AND path = ?", (host, new))
                 moved += conn.execute(
                     "UPDATE sidecar_files SET path = ? WHERE host = ? AND path = ?",

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from hikaze_mm.database.locations import MARK
 from hikaze_mm.meta import parse_meta
 
 # Columns that records (and the API) leave out: meta_json is parsed into ``meta``.
@@ -34,7 +35,7 @@ def path_prefix_bounds(folder: str) -> tuple[str, str]:
     of them swaps the separator for the character that follows it. A location
     (``@root/...``, ``database/locations.py``) is separated by ``/`` on every host.
     """
-    sep = "/" if folder.startswith("@") else os.sep
+    sep = "/" if folder.startswith(MARK) else os.sep
     base = folder.rstrip(sep) or sep
     low = base if base.endswith(sep) else base + sep
     return low, low[:-1] + chr(ord(sep) + 1)

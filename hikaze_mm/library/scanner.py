@@ -534,8 +534,7 @@ class Scanner:
         if not whole:
             return
         finished = {"host": self.db.host_name, "finished_at": now_ms()}
-        with self.db.transaction():
-            self.db.lock_key(ROOT_SCANS_KEY)
+        with self.db.transaction():  # the read holds the document until the write
             scans = dict(self.db.state.get(ROOT_SCANS_KEY) or {})
             scans.update(dict.fromkeys(whole, finished))
             self.db.state.set(ROOT_SCANS_KEY, scans)
